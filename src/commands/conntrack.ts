@@ -1,0 +1,106 @@
+/** `k8sdiag conntrack`: conntrack counters, table use and kernel log -> findings. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildView, conntrackFindings } from '../conntrack/analyse.js';
+import type { ConntrackView, TableState, WatchDeltas } from '../conntrack/analyse.js';
+import { readLive } from '../conntrack/live.js';
+import type { LiveOptions, Unavailable } from '../conntrack/live.js';
+import { EXPECTED_INPUT, parseConntrackInput } from '../conntrack/parse.js';
+import type { ConntrackInput, KernelLog, StatsKind } from '../conntrack/parse.js';
+import { InputError } from '../errors.js';
+import type { Finding } from '../findings.js';
+import { sortFindings } from '../findings.js';
+import { deltaRecords } from '../stats/index.js';
+import type { CounterRecord } from '../stats/index.js';
+
+export type ConntrackSource = { kind: 'text'; text: string; origin: string } | { kind: 'live'; options?: LiveOptions };
+
+export interface ConntrackCommandInput {
+  source: ConntrackSource;
+  /** Sample twice, this many seconds apart (live only). */
+  watchSeconds?: number;
+  /** Called between the two samples of --watch, e.g. for a progress line. */
+  onWaiting?: (seconds: number) => void;
+  /** Aborts the watch wait (SIGINT). */
+  signal?: AbortSignal;
+}
+
+export interface ConntrackResult {
+  command: 'conntrack';
+  /** What was read: file names, "stdin", /proc paths, "conntrack -S". */
+  sources: string[];
+  unavailable: Unavailable[];
+  netns: string | null;
+  countersSource: StatsKind | null;
+  generation: string | null;
+  cpus: number;
+  counters: CounterRecord;
+  perCpu: CounterRecord[];
+  table: TableState;
+  kernelLog: KernelLog;
+  watch: WatchDeltas | null;
+  findings: Finding[];
+  toolErrors: string[];
+  warnings: string[];
+}
+
+interface Sample {
+  input: ConntrackInput;
+  sources: string[];
+  unavailable: Unavailable[];
+  netns?: string;
+}
+
+async function sample(source: ConntrackSource): Promise<Sample> {
+  if (source.kind === 'text') {
+    return { input: parseConntrackInput(source.text), sources: [source.origin], unavailable: [] };
+  }
+  const live = await readLive(source.options);
+  if (live.text.trim() === '') {
+    const why = live.unavailable.map((u) => u.reason).join('; ');
+    throw new InputError(`could not read any conntrack state on this machine: ${why}`, `pipe it in instead: conntrack -S | k8sdiag conntrack (${EXPECTED_INPUT})`);
+  }
+  const s: Sample = { input: parseConntrackInput(live.text), sources: live.sources, unavailable: live.unavailable };
+  if (live.netns !== undefined) s.netns = live.netns;
+  return s;
+}
+
+export async function runConntrack(cmd: ConntrackCommandInput): Promise<ConntrackResult> {
+  const first = await sample(cmd.source);
+  let last = first;
+  let watch: WatchDeltas | undefined;
+  if (cmd.watchSeconds !== undefined) {
+    if (cmd.source.kind !== 'live') throw new InputError('--watch needs live reading: it samples this machine twice');
+    cmd.onWaiting?.(cmd.watchSeconds);
+    const started = performance.now();
+    try {
+      await sleep(cmd.watchSeconds * 1000, undefined, cmd.signal ? { signal: cmd.signal } : {});
+    } catch {
+      // interrupted: use the time that passed
+    }
+    const seconds = (performance.now() - started) / 1000;
+    last = await sample(cmd.source);
+    const before = buildView(first.input).counters;
+    const after = buildView(last.input).counters;
+    watch = { seconds: Number(seconds.toFixed(3)), deltas: deltaRecords(before, after, seconds).deltas };
+  }
+  const view: ConntrackView = buildView(last.input);
+  const warnings = [...last.input.warnings];
+  if (view.countersSource === undefined) warnings.push('no conntrack counters in the input: only table size and kernel log were checked');
+  return {
+    command: 'conntrack',
+    sources: last.sources,
+    unavailable: last.unavailable,
+    netns: last.netns ?? null,
+    countersSource: view.countersSource ?? null,
+    generation: view.generation ?? null,
+    cpus: view.cpus,
+    counters: view.counters,
+    perCpu: view.perCpu,
+    table: view.table,
+    kernelLog: view.kernelLog,
+    watch: watch ?? null,
+    findings: sortFindings(conntrackFindings(view, watch)),
+    toolErrors: last.input.toolErrors,
+    warnings,
+  };
+}

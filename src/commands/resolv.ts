@@ -1,0 +1,72 @@
+/** `k8sdiag resolv`: resolv.conf -> the exact queries a resolver sends. */
+import { hostname as osHostname } from 'node:os';
+import type { Finding } from '../findings.js';
+import { sortFindings } from '../findings.js';
+import { expandName } from '../resolv/expand.js';
+import type { Candidate, Expansion, Query } from '../resolv/expand.js';
+import { resolvFindings } from '../resolv/findings.js';
+import { parseResolvConf } from '../resolv/parse.js';
+import type { Libc, ResolvConf, ResolvOptions } from '../resolv/parse.js';
+
+export interface ResolvCommandInput {
+  /** resolv.conf text. */
+  text: string;
+  /** Where it came from, for the report. */
+  file: string;
+  name?: string;
+  libc: Libc;
+  env?: { LOCALDOMAIN?: string | undefined; RES_OPTIONS?: string | undefined };
+  hostname?: string;
+}
+
+export interface ResolvResult {
+  command: 'resolv';
+  file: string;
+  libc: Libc;
+  name: string | null;
+  nameservers: string[];
+  ignoredNameservers: string[];
+  search: string[];
+  searchSource: ResolvConf['searchSource'];
+  options: ResolvOptions;
+  optionsSet: string[];
+  optionsIgnored: string[];
+  /** Ordered FQDNs, each with a trailing dot. */
+  candidates: Candidate[];
+  queries: Query[];
+  expansion: Omit<Expansion, 'candidates' | 'queries'> | null;
+  findings: Finding[];
+  warnings: string[];
+}
+
+export function runResolv(input: ResolvCommandInput): ResolvResult {
+  const conf = parseResolvConf(input.text, {
+    libc: input.libc,
+    env: input.env ?? {},
+    hostname: input.hostname ?? osHostname(),
+  });
+  const expansion = input.name !== undefined ? expandName(input.name, conf) : undefined;
+  let summary: ResolvResult['expansion'] = null;
+  if (expansion) {
+    const { candidates: _c, queries: _q, ...rest } = expansion;
+    summary = rest;
+  }
+  return {
+    command: 'resolv',
+    file: input.file,
+    libc: conf.libc,
+    name: input.name ?? null,
+    nameservers: conf.nameservers,
+    ignoredNameservers: conf.ignoredNameservers,
+    search: conf.search,
+    searchSource: conf.searchSource,
+    options: conf.options,
+    optionsSet: conf.optionsSet,
+    optionsIgnored: conf.optionsIgnored,
+    candidates: expansion?.candidates ?? [],
+    queries: expansion?.queries ?? [],
+    expansion: summary,
+    findings: sortFindings(resolvFindings(conf, expansion)),
+    warnings: conf.warnings,
+  };
+}

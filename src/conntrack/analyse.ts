@@ -1,0 +1,191 @@
+/**
+ * From parsed conntrack inputs to one view of the node and its findings.
+ * Pure: no I/O, no printing.
+ */
+import type { Finding } from '../findings.js';
+import type { CounterDelta, CounterRecord } from '../stats/index.js';
+import type { ConntrackInput, KernelLog, StatsKind, StatsSource } from './parse.js';
+
+export interface TableState {
+  count?: number;
+  max?: number;
+  buckets?: number;
+  /** count / max, 0..1 (can exceed 1 briefly). */
+  usage?: number;
+  udpTimeout?: number;
+  udpTimeoutStream?: number;
+  /** Where `count` came from. */
+  countSource?: 'sysctl' | 'stats-entries';
+}
+
+export interface ConntrackView {
+  /** Totals over all CPUs, normalised counter names. */
+  counters: CounterRecord;
+  countersSource?: StatsKind;
+  generation?: string;
+  cpus: number;
+  perCpu: CounterRecord[];
+  table: TableState;
+  kernelLog: KernelLog;
+}
+
+export interface WatchDeltas {
+  seconds: number;
+  deltas: Record<string, CounterDelta>;
+}
+
+export const PRESSURE_WARNING = 0.8;
+export const PRESSURE_CRITICAL = 0.95;
+
+const KIND_PREFERENCE: Record<StatsKind, number> = { 'conntrack-S': 0, 'conntrack-S-fallback': 1, 'proc-stat': 2 };
+
+function preferredSource(stats: readonly StatsSource[]): StatsSource | undefined {
+  return [...stats].sort((a, b) => KIND_PREFERENCE[a.kind] - KIND_PREFERENCE[b.kind])[0];
+}
+
+export function buildView(input: ConntrackInput): ConntrackView {
+  const src = preferredSource(input.stats);
+  const table: TableState = {};
+  const s = input.sysctl;
+  if (s.nf_conntrack_count !== undefined) {
+    table.count = s.nf_conntrack_count;
+    table.countSource = 'sysctl';
+  } else {
+    const withEntries = input.stats.find((x) => x.entries !== undefined);
+    if (withEntries?.entries !== undefined) {
+      table.count = withEntries.entries;
+      table.countSource = 'stats-entries';
+    }
+  }
+  if (s.nf_conntrack_max !== undefined) table.max = s.nf_conntrack_max;
+  if (s.nf_conntrack_buckets !== undefined) table.buckets = s.nf_conntrack_buckets;
+  if (s.nf_conntrack_udp_timeout !== undefined) table.udpTimeout = s.nf_conntrack_udp_timeout;
+  if (s.nf_conntrack_udp_timeout_stream !== undefined) table.udpTimeoutStream = s.nf_conntrack_udp_timeout_stream;
+  if (table.count !== undefined && table.max !== undefined && table.max > 0) table.usage = table.count / table.max;
+  const view: ConntrackView = {
+    counters: src?.totals ?? {},
+    cpus: src?.perCpu.length ?? 0,
+    perCpu: src?.perCpu ?? [],
+    table,
+    kernelLog: input.kernelLog,
+  };
+  if (src) {
+    view.countersSource = src.kind;
+    view.generation = src.generation;
+  }
+  return view;
+}
+
+const RACE_REMEDY =
+  'add `options single-request-reopen` (glibc) to the pod\'s dnsConfig, or run NodeLocalDNS so pods reach DNS on ' +
+  '169.254.20.10 without DNAT/conntrack; kernels with the clash fixes (4.19, 5.0, 5.6) resolve most of these races';
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+function perCpuMax(view: ConntrackView, key: string): number {
+  let m = 0;
+  for (const row of view.perCpu) m = Math.max(m, row[key] ?? 0);
+  return m;
+}
+
+export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Finding[] {
+  const findings: Finding[] = [];
+  const c = view.counters;
+  const rising = (key: string): CounterDelta | undefined => {
+    const d = watch?.deltas[key];
+    return d !== undefined && d.delta > 0 ? d : undefined;
+  };
+  const watchEvidence = (key: string): Record<string, number> => {
+    const d = watch?.deltas[key];
+    return d === undefined ? {} : { [`${key}PerSecond`]: Number(d.perSecond.toFixed(3)), [`${key}Delta`]: d.delta, watchSeconds: watch?.seconds ?? 0 };
+  };
+
+  const insertFailed = c.insert_failed ?? 0;
+  if (insertFailed > 0) {
+    const now = rising('insert_failed');
+    const hasClash = c.clash_resolve !== undefined;
+    findings.push({
+      code: 'INSERT_FAILED',
+      severity: now ? 'critical' : 'warning',
+      message:
+        (now
+          ? `insert_failed is rising: ${now.delta} in ${watch?.seconds ?? 0}s (${now.perSecond.toFixed(2)}/s): `
+          : watch
+            ? `insert_failed = ${insertFailed} since boot, not rising during the ${watch.seconds}s watch: `
+            : `insert_failed = ${insertFailed} since boot: `) +
+        'packets lost a conntrack insert race (the parallel A/AAAA race behind 5 s DNS timeouts)' +
+        (hasClash ? `; this kernel already resolved ${c.clash_resolve ?? 0} clashes, these are the ones it could not` : ''),
+      evidence: { insert_failed: insertFailed, ...(hasClash ? { clash_resolve: c.clash_resolve ?? 0 } : {}), worstCpu: perCpuMax(view, 'insert_failed'), ...watchEvidence('insert_failed') },
+      remedy: RACE_REMEDY,
+    });
+  }
+
+  const drop = c.drop ?? 0;
+  if (drop > 0) {
+    const now = rising('drop');
+    findings.push({
+      code: 'DROP',
+      severity: now ? 'critical' : 'warning',
+      message: now
+        ? `conntrack is dropping packets now: ${now.delta} in ${watch?.seconds ?? 0}s`
+        : `drop = ${drop}: packets dropped because no conntrack entry could be created (table full or allocation failure)`,
+      evidence: { drop, ...watchEvidence('drop') },
+      remedy: 'raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets), shorten net.netfilter.nf_conntrack_udp_timeout, or take DNS out of conntrack with NodeLocalDNS',
+    });
+  }
+
+  const early = c.early_drop ?? 0;
+  if (early > 0) {
+    const now = rising('early_drop');
+    findings.push({
+      code: 'EARLY_DROP',
+      severity: now ? 'critical' : 'warning',
+      message: now
+        ? `the table is evicting entries now: early_drop rose by ${now.delta} in ${watch?.seconds ?? 0}s`
+        : `early_drop = ${early}: the table was full and unassured entries were evicted to make room`,
+      evidence: { early_drop: early, ...watchEvidence('early_drop') },
+      remedy: 'raise net.netfilter.nf_conntrack_max; UDP DNS entries live nf_conntrack_udp_timeout (30 s) each, so bursts of lookups fill the table: shorten it or use NodeLocalDNS',
+    });
+  }
+
+  const t = view.table;
+  if (t.usage !== undefined && t.count !== undefined && t.max !== undefined && t.usage >= PRESSURE_WARNING) {
+    findings.push({
+      code: 'TABLE_PRESSURE',
+      severity: t.usage >= PRESSURE_CRITICAL ? 'critical' : 'warning',
+      message: `conntrack table ${pct(t.usage)} full (${t.count} of ${t.max})`,
+      evidence: { count: t.count, max: t.max, usage: Number(t.usage.toFixed(4)), ...(t.udpTimeout !== undefined ? { nf_conntrack_udp_timeout: t.udpTimeout } : {}) },
+      remedy:
+        `raise net.netfilter.nf_conntrack_max (now ${t.max}) and nf_conntrack_buckets with it; ` +
+        `shorten net.netfilter.nf_conntrack_udp_timeout${t.udpTimeout !== undefined ? ` (now ${t.udpTimeout} s)` : ''}; NodeLocalDNS keeps DNS out of the table`,
+    });
+  }
+
+  if (view.kernelLog.tableFull.length > 0) {
+    findings.push({
+      code: 'TABLE_FULL',
+      severity: 'critical',
+      message:
+        `the kernel logged "table full, dropping packet" ${view.kernelLog.tableFull.length} time${view.kernelLog.tableFull.length === 1 ? '' : 's'}` +
+        (view.kernelLog.suppressed > 0 ? ` (+${view.kernelLog.suppressed} suppressed by the rate limiter)` : '') +
+        (view.kernelLog.netns.length > 0 ? ` in netns ${view.kernelLog.netns.join(', ')}` : ''),
+      evidence: { lines: view.kernelLog.tableFull.length, suppressed: view.kernelLog.suppressed, first: view.kernelLog.tableFull[0] ?? null },
+      remedy: 'raise net.netfilter.nf_conntrack_max and nf_conntrack_buckets; shorten net.netfilter.nf_conntrack_udp_timeout; use NodeLocalDNS',
+    });
+  }
+
+  const clash = c.clash_resolve ?? 0;
+  if (clash > 0) {
+    const d = watch?.deltas.clash_resolve;
+    findings.push({
+      code: 'CLASH_RESOLVE',
+      severity: 'info',
+      message: `the kernel resolved ${clash} insert races (clash_resolve, Linux 5.10+) that older kernels would have dropped`,
+      evidence: { clash_resolve: clash, ...watchEvidence('clash_resolve') },
+      remedy: d !== undefined && d.delta > 0 ? 'races are happening now; they cost no packets on this kernel' : '',
+    });
+  }
+  return findings;
+}

@@ -1,0 +1,124 @@
+/**
+ * Live reading of this machine's conntrack state: /proc/net/stat/nf_conntrack,
+ * /proc/sys/net/netfilter/*, `conntrack -S` and the kernel log where they can
+ * be read. What cannot be read is reported with the reason, never guessed.
+ *
+ * The result is the same text a user could have piped in, so live and piped
+ * input go through one parser.
+ */
+import { readFile, readlink } from 'node:fs/promises';
+import { errorMessage } from '../errors.js';
+
+export interface Unavailable {
+  source: string;
+  reason: string;
+}
+
+export interface LiveSample {
+  text: string;
+  sources: string[];
+  unavailable: Unavailable[];
+  /** The network namespace read, e.g. "net:[4026531840]". */
+  netns?: string;
+}
+
+export interface LiveOptions {
+  /** Root of procfs, for tests. */
+  procRoot?: string;
+  /** Run `conntrack -S` (default true). */
+  conntrackTool?: boolean;
+  /** Read the kernel log with dmesg (default true). */
+  kernelLog?: boolean;
+  /** Command used for conntrack -S, for tests. */
+  conntrackCommand?: string;
+}
+
+const SYSCTLS = [
+  'nf_conntrack_count',
+  'nf_conntrack_max',
+  'nf_conntrack_buckets',
+  'nf_conntrack_udp_timeout',
+  'nf_conntrack_udp_timeout_stream',
+] as const;
+
+function reasonFor(err: unknown, what: string): string {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT') {
+    return `${what} does not exist: nf_conntrack not loaded, or this network namespace has no conntrack state to show`;
+  }
+  if (code === 'EACCES' || code === 'EPERM') return `${what}: permission denied (run as root or with CAP_NET_ADMIN)`;
+  return `${what}: ${errorMessage(err)}`;
+}
+
+async function runTool(file: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; failed: string | undefined }> {
+  const { execa } = await import('execa');
+  const r = await execa(file, args, { reject: false, timeout: timeoutMs, stdin: 'ignore', env: { LC_ALL: 'C' } });
+  const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+  const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+  if (r.failed) {
+    const code = (r as { code?: string }).code;
+    if (code === 'ENOENT') return { stdout, stderr, failed: `${file} is not installed` };
+    if (r.timedOut) return { stdout, stderr, failed: `${file} did not answer within ${timeoutMs / 1000}s` };
+    const firstErr = stderr.split('\n').find((l) => l.trim() !== '') ?? `exit code ${String(r.exitCode)}`;
+    return { stdout, stderr, failed: firstErr.trim() };
+  }
+  return { stdout, stderr, failed: undefined };
+}
+
+export async function readLive(opts: LiveOptions = {}): Promise<LiveSample> {
+  const proc = opts.procRoot ?? '/proc';
+  const parts: string[] = [];
+  const sources: string[] = [];
+  const unavailable: Unavailable[] = [];
+  const sample: LiveSample = { text: '', sources, unavailable };
+
+  try {
+    sample.netns = await readlink(`${proc}/self/ns/net`);
+  } catch {
+    // not fatal: only shown as context
+  }
+
+  const statPath = `${proc}/net/stat/nf_conntrack`;
+  try {
+    parts.push(await readFile(statPath, 'utf8'));
+    sources.push(statPath);
+  } catch (err) {
+    unavailable.push({ source: statPath, reason: reasonFor(err, statPath) });
+  }
+
+  for (const name of SYSCTLS) {
+    const path = `${proc}/sys/net/netfilter/${name}`;
+    try {
+      const v = (await readFile(path, 'utf8')).trim();
+      parts.push(`net.netfilter.${name} = ${v}`);
+      sources.push(path);
+    } catch (err) {
+      unavailable.push({ source: path, reason: reasonFor(err, path) });
+    }
+  }
+
+  if (opts.conntrackTool ?? true) {
+    const cmd = opts.conntrackCommand ?? 'conntrack';
+    const r = await runTool(cmd, ['-S'], 5000);
+    if (r.failed === undefined && r.stdout.trim() !== '') {
+      parts.push(r.stdout);
+      sources.push(`${cmd} -S`);
+    } else {
+      unavailable.push({ source: `${cmd} -S`, reason: r.failed ?? 'printed nothing' });
+    }
+  }
+
+  if (opts.kernelLog ?? true) {
+    const r = await runTool('dmesg', [], 5000);
+    if (r.failed === undefined) {
+      const lines = r.stdout.split('\n').filter((l) => l.includes('conntrack'));
+      if (lines.length > 0) parts.push(lines.join('\n'));
+      sources.push('dmesg');
+    } else {
+      unavailable.push({ source: 'dmesg', reason: r.failed });
+    }
+  }
+
+  sample.text = parts.join('\n');
+  return sample;
+}

@@ -1,0 +1,313 @@
+/**
+ * Parsers for everything a user may paste or pipe about conntrack, detected
+ * from the text itself (never from a file name), in any mix:
+ *
+ * - `conntrack -S` (netlink): `cpu=N<TAB>key=value ...`, with whatever keys
+ *   the kernel sent; conntrack-tools' /proc fallback in either of its shapes
+ *   (`cpu=N entries=... clashres=...` or one `key<TAB><TAB>value` per line).
+ * - `/proc/net/stat/nf_conntrack`: a header naming the columns, then one row
+ *   of 8-digit hex counters per CPU (`entries` is global and repeats).
+ * - sysctl output: `net.netfilter.nf_conntrack_max = 262144`, legacy
+ *   `net.ipv4.netfilter.ip_conntrack_*`.
+ * - kernel log lines saying the table is full.
+ *
+ * Counter names are normalised to the netlink names of current kernels:
+ * /proc's `clashres` is `clash_resolve`, `icmp_error` is `error` and
+ * `chainlength` (5.15+) is `chaintoolong`.
+ */
+import { InputError } from '../errors.js';
+import type { CounterRecord } from '../stats/index.js';
+
+export type StatsKind = 'conntrack-S' | 'proc-stat' | 'conntrack-S-fallback';
+
+export interface StatsSource {
+  kind: StatsKind;
+  /** Counter names as the input spelled them, in order. */
+  rawKeys: string[];
+  /** One record per CPU row, normalised names; `entries` left out. */
+  perCpu: CounterRecord[];
+  /** Sum over CPUs, normalised names. */
+  totals: CounterRecord;
+  /** Table entries (global), where the input had them. */
+  entries?: number;
+  /** Which kernel generation the counter set points to. */
+  generation: string;
+}
+
+export interface KernelLog {
+  /** Lines saying the table was full. */
+  tableFull: string[];
+  /** Network namespaces (inode numbers) named by those lines. */
+  netns: string[];
+  /** "N callbacks suppressed" lines from the rate limiter next to them. */
+  suppressed: number;
+}
+
+export interface ConntrackInput {
+  stats: StatsSource[];
+  /** Normalised sysctl names (nf_conntrack_max, ...) to values. */
+  sysctl: Record<string, number>;
+  kernelLog: KernelLog;
+  /** conntrack-tools' own error lines, e.g. missing CAP_NET_ADMIN. */
+  toolErrors: string[];
+  /** Lines that are none of the above (ignored). */
+  unrecognised: number;
+  warnings: string[];
+}
+
+const U32_MAX = 0xffffffff;
+
+const ALIASES: Record<string, string> = {
+  clashres: 'clash_resolve',
+  icmp_error: 'error',
+  chainlength: 'chaintoolong',
+};
+
+/** Every counter name any kernel generation has printed. */
+const KNOWN_KEYS = new Set([
+  'entries',
+  'searched',
+  'found',
+  'new',
+  'invalid',
+  'ignore',
+  'delete',
+  'delete_list',
+  'insert',
+  'insert_failed',
+  'drop',
+  'early_drop',
+  'error',
+  'icmp_error',
+  'expect_new',
+  'expect_create',
+  'expect_delete',
+  'search_restart',
+  'clash_resolve',
+  'clashres',
+  'chaintoolong',
+  'chainlength',
+]);
+
+function normalise(key: string): string {
+  return ALIASES[key] ?? key;
+}
+
+/** Infer the kernel generation from the counter names a source printed. */
+export function generationOf(kind: StatsKind, keys: readonly string[]): string {
+  const has = (k: string): boolean => keys.includes(k);
+  if (kind === 'proc-stat' || (kind === 'conntrack-S-fallback' && has('entries') && (has('clashres') || has('searched')))) {
+    if (has('clashres') && has('chainlength')) return 'Linux 5.15 or newer (clashres, chainlength columns)';
+    if (has('clashres')) return 'Linux 5.10 to 5.14 (clashres column)';
+    if (has('search_restart')) return 'Linux 3.x to 5.9 (searched, search_restart columns)';
+    return 'Linux 2.6 (16 columns, no search_restart)';
+  }
+  if (has('chaintoolong')) return 'Linux 5.15 or newer (chaintoolong counter)';
+  if (has('clash_resolve')) return 'Linux 5.10 to 5.14 (clash_resolve counter)';
+  if (has('searched') || has('delete_list')) return 'Linux older than 4.10 (searched, delete_list counters)';
+  return 'Linux 4.10 to 5.9 (no clash_resolve counter)';
+}
+
+function parseCount(raw: string, radix: 10 | 16, what: string, lineNo: number): number {
+  const re = radix === 16 ? /^[0-9a-fA-F]+$/ : /^\d+$/;
+  if (raw.startsWith('-')) throw new InputError(`line ${lineNo}: ${what} is negative (${raw}); kernel counters are unsigned`);
+  if (!re.test(raw)) throw new InputError(`line ${lineNo}: ${what} is not a ${radix === 16 ? 'hex ' : ''}number: "${raw.slice(0, 40)}"`);
+  const n = Number.parseInt(raw, radix);
+  if (!Number.isSafeInteger(n) || n > U32_MAX) {
+    throw new InputError(`line ${lineNo}: ${what} = ${raw} is out of range for a 32-bit kernel counter`);
+  }
+  return n;
+}
+
+function finishSource(kind: StatsKind, rawKeys: string[], rows: CounterRecord[], entries: number | undefined): StatsSource {
+  const totals: CounterRecord = {};
+  for (const row of rows) for (const [k, v] of Object.entries(row)) totals[k] = (totals[k] ?? 0) + v;
+  const src: StatsSource = { kind, rawKeys, perCpu: rows, totals, generation: generationOf(kind, rawKeys) };
+  if (entries !== undefined) src.entries = entries;
+  return src;
+}
+
+const CPU_LINE = /^cpu=(\d+)\s+(.*)$/;
+const KV = /^([a-z_]+)=(\S*)$/;
+const VERTICAL = /^([a-z_]+)\s+(\S+)\s*$/;
+const HEX_ROW = /^[0-9a-fA-F]{8}(\s+[0-9a-fA-F]{8})*\s*$/;
+const SYSCTL = /^(net\.[A-Za-z0-9_.]+|\/proc\/sys\/net\/[A-Za-z0-9_/]+)\s*[=:]\s*(\S*)\s*$/;
+const TABLE_FULL = /(?:(?:nf|ip)_conntrack: )?table full(?: in netns (\d+))?, dropping packet/;
+const SUPPRESSED = /nf_conntrack: (\d+) callbacks suppressed/;
+const TOOL_ERROR = /^conntrack v[\d.]+ \(conntrack-tools\): (.*)$/;
+
+/** Map sysctl names of every generation onto the current nf_conntrack_* names. */
+export function normaliseSysctl(name: string): string | undefined {
+  const base = name.replace(/^\/proc\/sys\//, '').replace(/\//g, '.');
+  const leaf = base.slice(base.lastIndexOf('.') + 1);
+  if (!/^(nf|ip)_conntrack_/.test(leaf)) return undefined;
+  return leaf.replace(/^ip_conntrack_/, 'nf_conntrack_');
+}
+
+function looksBinary(text: string): boolean {
+  if (text.includes('\u0000')) return true;
+  // U+FFFD appears where bytes were not valid UTF-8.
+  const bad = text.match(/\uFFFD/g)?.length ?? 0;
+  let ctrl = 0;
+  for (let i = 0; i < Math.min(text.length, 4096); i++) {
+    const c = text.charCodeAt(i);
+    if (c < 32 && c !== 9 && c !== 10 && c !== 13) ctrl++;
+  }
+  return bad > 0 || ctrl > 0;
+}
+
+export const EXPECTED_INPUT =
+  'expected `conntrack -S` output, /proc/net/stat/nf_conntrack, sysctl lines (net.netfilter.nf_conntrack_max = N) or kernel log lines';
+
+export function parseConntrackInput(text: string): ConntrackInput {
+  if (text.trim() === '') throw new InputError(`empty input: ${EXPECTED_INPUT}`);
+  if (looksBinary(text)) throw new InputError(`binary data on input: ${EXPECTED_INPUT}`);
+
+  const out: ConntrackInput = {
+    stats: [],
+    sysctl: {},
+    kernelLog: { tableFull: [], netns: [], suppressed: 0 },
+    toolErrors: [],
+    unrecognised: 0,
+    warnings: [],
+  };
+  const lines = text.split(/\r?\n/);
+
+  // Stateful groups: consecutive cpu= lines, a /proc header with its rows,
+  // consecutive vertical key/value lines.
+  let cpuGroup: { keys: string[]; rows: CounterRecord[]; entries?: number; fallback: boolean } | undefined;
+  let procGroup: { header: string[]; rows: CounterRecord[]; entries?: number } | undefined;
+  let vertical: { keys: string[]; row: CounterRecord; entries?: number } | undefined;
+
+  const flush = (): void => {
+    if (cpuGroup) {
+      out.stats.push(finishSource(cpuGroup.fallback ? 'conntrack-S-fallback' : 'conntrack-S', cpuGroup.keys, cpuGroup.rows, cpuGroup.entries));
+      cpuGroup = undefined;
+    }
+    if (procGroup) {
+      if (procGroup.rows.length === 0) out.warnings.push('a /proc/net/stat/nf_conntrack header without rows was ignored');
+      else out.stats.push(finishSource('proc-stat', procGroup.header, procGroup.rows, procGroup.entries));
+      procGroup = undefined;
+    }
+    if (vertical) {
+      if (vertical.keys.length >= 3) out.stats.push(finishSource('conntrack-S-fallback', vertical.keys, [vertical.row], vertical.entries));
+      else out.unrecognised += vertical.keys.length;
+      vertical = undefined;
+    }
+  };
+
+  lines.forEach((rawLine, i) => {
+    const lineNo = i + 1;
+    const line = rawLine.trim();
+    if (line === '') return;
+
+    // 1. conntrack -S per-CPU line.
+    const cpu = CPU_LINE.exec(line);
+    if (cpu) {
+      if (procGroup || vertical) flush();
+      const row: CounterRecord = {};
+      const keys: string[] = [];
+      let entries: number | undefined;
+      for (const pair of (cpu[2] ?? '').split(/\s+/)) {
+        if (pair === '') continue;
+        const kv = KV.exec(pair);
+        if (!kv || kv[1] === undefined || kv[2] === undefined) {
+          throw new InputError(`line ${lineNo}: "${pair.slice(0, 40)}" is not key=value in a conntrack -S line`);
+        }
+        const value = parseCount(kv[2], 10, kv[1], lineNo);
+        keys.push(kv[1]);
+        if (kv[1] === 'entries') entries = value;
+        else row[normalise(kv[1])] = value;
+      }
+      if (keys.length === 0) throw new InputError(`line ${lineNo}: cpu=${cpu[1]} has no counters`);
+      if (cpuGroup && cpuGroup.keys.join(' ') !== keys.join(' ')) flush();
+      if (!cpuGroup) {
+        cpuGroup = { keys, rows: [], fallback: keys.includes('entries') };
+        if (entries !== undefined) cpuGroup.entries = entries;
+      }
+      cpuGroup.rows.push(row);
+      return;
+    }
+
+    // 2. /proc/net/stat/nf_conntrack header and rows.
+    const words = line.split(/\s+/);
+    if (words[0] === 'entries' && words.length >= 8 && words.every((w) => KNOWN_KEYS.has(w))) {
+      flush();
+      procGroup = { header: words, rows: [] };
+      return;
+    }
+    if (procGroup && HEX_ROW.test(line)) {
+      if (words.length !== procGroup.header.length) {
+        throw new InputError(
+          `line ${lineNo}: ${words.length} columns under a header of ${procGroup.header.length}: not /proc/net/stat/nf_conntrack`,
+        );
+      }
+      const row: CounterRecord = {};
+      procGroup.header.forEach((name, col) => {
+        const value = parseCount(words[col] ?? '', 16, name, lineNo);
+        if (name === 'entries') procGroup!.entries ??= value;
+        else row[normalise(name)] = value;
+      });
+      procGroup.rows.push(row);
+      return;
+    }
+    if (HEX_ROW.test(line) && words.length >= 8) {
+      throw new InputError(`line ${lineNo}: hex counters without the /proc/net/stat/nf_conntrack header line; include the header`);
+    }
+
+    // 3. conntrack-tools' vertical /proc fallback: "insert_failed\t\t0".
+    const vert = VERTICAL.exec(line);
+    if (vert && vert[1] !== undefined && vert[2] !== undefined && KNOWN_KEYS.has(vert[1])) {
+      if (cpuGroup || procGroup) flush();
+      vertical ??= { keys: [], row: {} };
+      const value = parseCount(vert[2], 10, vert[1], lineNo);
+      vertical.keys.push(vert[1]);
+      if (vert[1] === 'entries') vertical.entries = value;
+      else vertical.row[normalise(vert[1])] = value;
+      return;
+    }
+
+    flush();
+
+    // 4. sysctl.
+    const sys = SYSCTL.exec(line);
+    if (sys && sys[1] !== undefined && sys[2] !== undefined) {
+      const name = normaliseSysctl(sys[1]);
+      if (name === undefined) return; // another sysctl: recognised, not ours
+      if (sys[2] === '') return;
+      out.sysctl[name] = parseCount(sys[2], 10, sys[1], lineNo);
+      return;
+    }
+
+    // 5. kernel log.
+    const full = TABLE_FULL.exec(line);
+    if (full) {
+      out.kernelLog.tableFull.push(line);
+      if (full[1] !== undefined && !out.kernelLog.netns.includes(full[1])) out.kernelLog.netns.push(full[1]);
+      return;
+    }
+    const supp = SUPPRESSED.exec(line);
+    if (supp && supp[1] !== undefined) {
+      out.kernelLog.suppressed += Number.parseInt(supp[1], 10);
+      return;
+    }
+
+    // 6. conntrack-tools' own errors.
+    const tool = TOOL_ERROR.exec(line);
+    if (tool && tool[1] !== undefined) {
+      out.toolErrors.push(tool[1]);
+      return;
+    }
+    out.unrecognised++;
+  });
+  flush();
+
+  const recognised =
+    out.stats.length + Object.keys(out.sysctl).length + out.kernelLog.tableFull.length + out.kernelLog.suppressed + out.toolErrors.length;
+  if (recognised === 0) {
+    const sysctlOnly = lines.some((l) => SYSCTL.test(l.trim()));
+    throw new InputError(sysctlOnly ? `sysctl lines without any nf_conntrack_* value: ${EXPECTED_INPUT}` : `nothing recognisable in the input: ${EXPECTED_INPUT}`);
+  }
+  if (out.unrecognised > 0) out.warnings.push(`${out.unrecognised} line${out.unrecognised === 1 ? '' : 's'} not recognised and ignored`);
+  return out;
+}

@@ -1,0 +1,136 @@
+import type { Finding } from '../findings.js';
+import type { Expansion } from './expand.js';
+import type { ResolvConf } from './parse.js';
+
+/** NodeLocalDNS's default link-local listen address. */
+export const NODELOCALDNS_IP = '169.254.20.10';
+
+/** kubelet's limits on a pod's search list (pkg/apis/core/validation). */
+export const KUBELET_SEARCH_LIMITS = {
+  legacy: { paths: 6, chars: 256 },
+  expanded: { paths: 32, chars: 2048 },
+} as const;
+
+const FIXES =
+  'end external names with a dot ("google.com."), lower ndots for this pod with dnsConfig.options ' +
+  '[{name: ndots, value: "1"}], and use fully qualified service names ("svc.ns.svc.cluster.local.")';
+
+function searchChars(search: readonly string[]): number {
+  return search.join(' ').length;
+}
+
+export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding[] {
+  const findings: Finding[] = [];
+  const { ndots } = conf.options;
+  const perName = conf.libc === 'glibc' && conf.options.noAaaa ? 1 : 2;
+
+  if (expansion !== undefined) {
+    const { dots, trailingDot } = expansion;
+    if (!trailingDot && dots > 0 && dots < ndots && conf.search.length > 0) {
+      const names = expansion.candidates.filter((c) => c.sent).length;
+      findings.push({
+        code: 'NDOTS_AMPLIFICATION',
+        severity: 'warning',
+        message:
+          `${expansion.name} has ${dots} dot${dots === 1 ? '' : 's'} (< ndots:${ndots}): ` +
+          `${names} names, ${expansion.queries.length} queries, ${expansion.expectedNxdomain} of them expected NXDOMAIN before an answer`,
+        evidence: {
+          name: expansion.name,
+          dots,
+          ndots,
+          searchDomains: conf.search.length,
+          names,
+          queries: expansion.queries.length,
+          expectedNxdomain: expansion.expectedNxdomain,
+        },
+        remedy: FIXES,
+      });
+    }
+  } else if (ndots > 1 && conf.search.length > 0) {
+    const worst = (conf.search.length + 1) * perName;
+    findings.push({
+      code: 'NDOTS_AMPLIFICATION',
+      severity: 'warning',
+      message:
+        `ndots:${ndots} with ${conf.search.length} search domains: an external name with fewer than ${ndots} dots ` +
+        `costs ${conf.search.length + 1} names, ${worst} queries, ${worst - perName} of them expected NXDOMAIN`,
+      evidence: { ndots, searchDomains: conf.search.length, queriesPerExternalLookup: worst },
+      remedy: FIXES,
+    });
+  }
+
+  const paths = conf.search.length;
+  const chars = searchChars(conf.search);
+  const { legacy, expanded } = KUBELET_SEARCH_LIMITS;
+  if (paths > expanded.paths || chars > expanded.chars) {
+    findings.push({
+      code: 'SEARCH_LIMIT',
+      severity: 'critical',
+      message: `search list has ${paths} domains / ${chars} characters, over kubelet's limit of ${expanded.paths} / ${expanded.chars}`,
+      evidence: { paths, chars, limitPaths: expanded.paths, limitChars: expanded.chars },
+      remedy: 'shorten dnsConfig.searches or the node\'s search list; kubelet drops what is over the limit',
+    });
+  } else if (paths > legacy.paths || chars > legacy.chars) {
+    findings.push({
+      code: 'SEARCH_LIMIT',
+      severity: 'warning',
+      message:
+        `search list has ${paths} domains / ${chars} characters, over the legacy limit of ${legacy.paths} / ${legacy.chars} ` +
+        `(allowed only with kubelet's expanded DNS config, default since 1.28)`,
+      evidence: { paths, chars, limitPaths: legacy.paths, limitChars: legacy.chars },
+      remedy: 'on kubelets older than 1.28 (or with ExpandedDNSConfig off) shorten the search list; every extra domain also costs queries',
+    });
+  }
+
+  if (conf.ignoredNameservers.length > 0) {
+    findings.push({
+      code: 'TOO_MANY_NAMESERVERS',
+      severity: 'warning',
+      message: `${conf.nameservers.length + conf.ignoredNameservers.length} nameservers: ${conf.libc} uses only the first 3, ignoring ${conf.ignoredNameservers.join(', ')}`,
+      evidence: { used: conf.nameservers.join(' '), ignored: conf.ignoredNameservers.join(' ') },
+      remedy: 'keep at most 3 nameserver lines (kubelet also warns "Nameserver limits exceeded")',
+    });
+  }
+
+  if (conf.nameservers.includes(NODELOCALDNS_IP)) {
+    findings.push({
+      code: 'NODELOCALDNS',
+      severity: 'info',
+      message: `NodeLocalDNS in use (${NODELOCALDNS_IP}): queries reach a node-local cache without conntrack (NOTRACK)`,
+      evidence: { nameserver: NODELOCALDNS_IP },
+      remedy: '',
+    });
+  } else {
+    findings.push({
+      code: 'NO_NODELOCALDNS',
+      severity: 'info',
+      message: `NodeLocalDNS (${NODELOCALDNS_IP}) not in use: every query goes through DNAT and conntrack to ${conf.nameservers[0] ?? 'the nameserver'}`,
+      evidence: { nameservers: conf.nameservers.join(' ') },
+      remedy: 'NodeLocalDNS avoids the conntrack race and table pressure for DNS',
+    });
+  }
+
+  if (conf.libc === 'musl') {
+    const ignored = conf.optionsIgnored.filter((o) => o.startsWith('single-request'));
+    if (ignored.length > 0) {
+      findings.push({
+        code: 'MUSL_IGNORES_OPTION',
+        severity: 'info',
+        message: `musl ignores ${ignored.map((o) => o.split(' ')[0]).join(', ')}: it always sends A and AAAA in parallel to every nameserver`,
+        evidence: { options: ignored.join('; ') },
+        remedy: 'for musl (Alpine) images, NodeLocalDNS or a trailing dot are the workarounds that apply',
+      });
+    }
+  } else if (conf.options.singleRequestReopen || conf.options.singleRequest) {
+    findings.push({
+      code: 'SINGLE_REQUEST',
+      severity: 'info',
+      message: conf.options.singleRequestReopen
+        ? 'single-request-reopen: glibc sends AAAA from a new socket after the A answer (works around the conntrack race)'
+        : 'single-request: glibc sends A and AAAA one after the other from one socket (works around the conntrack race)',
+      evidence: { option: conf.options.singleRequestReopen ? 'single-request-reopen' : 'single-request' },
+      remedy: '',
+    });
+  }
+  return findings;
+}

@@ -1,0 +1,92 @@
+/**
+ * Named counters, rates and deltas between two snapshots of counters.
+ * Shared by every command: dnsbench counts rcodes and errors with it, conntrack
+ * diffs kernel counters sampled N seconds apart with it.
+ */
+
+export type CounterRecord = Record<string, number>;
+
+export class Counters {
+  private readonly values = new Map<string, number>();
+
+  add(name: string, by = 1): void {
+    this.values.set(name, (this.values.get(name) ?? 0) + by);
+  }
+
+  get(name: string): number {
+    return this.values.get(name) ?? 0;
+  }
+
+  get total(): number {
+    let t = 0;
+    for (const v of this.values.values()) t += v;
+    return t;
+  }
+
+  merge(other: Counters): this {
+    for (const [k, v] of other.values) this.add(k, v);
+    return this;
+  }
+
+  /** A plain object, keys sorted by descending count then name, for stable output. */
+  toJSON(): CounterRecord {
+    const entries = [...this.values].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    return Object.fromEntries(entries);
+  }
+
+  static from(record: CounterRecord): Counters {
+    const c = new Counters();
+    for (const [k, v] of Object.entries(record)) c.add(k, v);
+    return c;
+  }
+}
+
+/** Events per second; 0 when the interval is empty. */
+export function rate(count: number, durationMs: number): number {
+  return durationMs > 0 ? (count * 1000) / durationMs : 0;
+}
+
+/** Sum of several counter records, key by key. */
+export function sumRecords(records: Iterable<CounterRecord>): CounterRecord {
+  const out: CounterRecord = {};
+  for (const r of records) {
+    for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
+  }
+  return out;
+}
+
+export interface CounterDelta {
+  before: number;
+  after: number;
+  delta: number;
+  perSecond: number;
+  /** The counter went down: it was reset (reboot, module reload, netns change) or wrapped. */
+  reset: boolean;
+}
+
+/**
+ * Per-key change between two snapshots taken `seconds` apart. Keys present in
+ * only one snapshot are reported from the one they are in (before or after = 0
+ * is not assumed: such keys are left out and listed in `missing`).
+ */
+export function deltaRecords(
+  before: CounterRecord,
+  after: CounterRecord,
+  seconds: number,
+): { deltas: Record<string, CounterDelta>; missing: string[] } {
+  const deltas: Record<string, CounterDelta> = {};
+  const missing: string[] = [];
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  for (const k of keys) {
+    const b = before[k];
+    const a = after[k];
+    if (b === undefined || a === undefined) {
+      missing.push(k);
+      continue;
+    }
+    const reset = a < b;
+    const delta = reset ? a : a - b;
+    deltas[k] = { before: b, after: a, delta, perSecond: seconds > 0 ? delta / seconds : 0, reset };
+  }
+  return { deltas, missing };
+}
