@@ -59,7 +59,10 @@ async function sample(source: ConntrackSource): Promise<Sample> {
     const why = live.unavailable.map((u) => u.reason).join('; ');
     throw new InputError(`could not read any conntrack state on this machine: ${why}`, `pipe it in instead: conntrack -S | k8sdiag conntrack (${EXPECTED_INPUT})`);
   }
-  const s: Sample = { input: parseConntrackInput(live.text), sources: live.sources, unavailable: live.unavailable };
+  const input = parseConntrackInput(live.text);
+  const last = input.kernelLog.lastAtSeconds;
+  if (last !== undefined && live.uptimeSeconds !== undefined) input.kernelLog.ageSeconds = Math.max(0, live.uptimeSeconds - last);
+  const s: Sample = { input, sources: live.sources, unavailable: live.unavailable };
   if (live.netns !== undefined) s.netns = live.netns;
   return s;
 }

@@ -36,6 +36,15 @@ export interface WatchDeltas {
 
 export const PRESSURE_WARNING = 0.8;
 export const PRESSURE_CRITICAL = 0.95;
+/** A "table full" kernel line older than this is history (warning), not an emergency. */
+export const TABLE_FULL_RECENT_SECONDS = 3600;
+
+function formatAge(s: number): string {
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} days`;
+}
 
 const KIND_PREFERENCE: Record<StatsKind, number> = { 'conntrack-S': 0, 'conntrack-S-fallback': 1, 'proc-stat': 2 };
 
@@ -164,14 +173,22 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
   }
 
   if (view.kernelLog.tableFull.length > 0) {
+    const age = view.kernelLog.ageSeconds;
+    const old = age !== undefined && age > TABLE_FULL_RECENT_SECONDS;
     findings.push({
       code: 'TABLE_FULL',
-      severity: 'critical',
+      severity: old ? 'warning' : 'critical',
       message:
         `the kernel logged "table full, dropping packet" ${view.kernelLog.tableFull.length} time${view.kernelLog.tableFull.length === 1 ? '' : 's'}` +
         (view.kernelLog.suppressed > 0 ? ` (+${view.kernelLog.suppressed} suppressed by the rate limiter)` : '') +
-        (view.kernelLog.netns.length > 0 ? ` in netns ${view.kernelLog.netns.join(', ')}` : ''),
-      evidence: { lines: view.kernelLog.tableFull.length, suppressed: view.kernelLog.suppressed, first: view.kernelLog.tableFull[0] ?? null },
+        (view.kernelLog.netns.length > 0 ? ` in netns ${view.kernelLog.netns.join(', ')}` : '') +
+        (age !== undefined ? `, the last ${formatAge(age)} ago` : ''),
+      evidence: {
+        lines: view.kernelLog.tableFull.length,
+        suppressed: view.kernelLog.suppressed,
+        ...(age !== undefined ? { lastSecondsAgo: Math.round(age) } : {}),
+        last: view.kernelLog.tableFull[view.kernelLog.tableFull.length - 1] ?? null,
+      },
       remedy: 'raise net.netfilter.nf_conntrack_max and nf_conntrack_buckets; shorten net.netfilter.nf_conntrack_udp_timeout; use NodeLocalDNS',
     });
   }

@@ -20,6 +20,8 @@ export interface LiveSample {
   unavailable: Unavailable[];
   /** The network namespace read, e.g. "net:[4026531840]". */
   netns?: string;
+  /** Seconds since boot when read, to date kernel log lines. */
+  uptimeSeconds?: number;
 }
 
 export interface LiveOptions {
@@ -76,6 +78,13 @@ export async function readLive(opts: LiveOptions = {}): Promise<LiveSample> {
     sample.netns = await readlink(`${proc}/self/ns/net`);
   } catch {
     // not fatal: only shown as context
+  }
+
+  try {
+    const up = Number.parseFloat((await readFile(`${proc}/uptime`, 'utf8')).split(' ')[0] ?? '');
+    if (Number.isFinite(up)) sample.uptimeSeconds = up;
+  } catch {
+    // without it, kernel log lines are not dated
   }
 
   const statPath = `${proc}/net/stat/nf_conntrack`;

@@ -41,6 +41,10 @@ export interface KernelLog {
   netns: string[];
   /** "N callbacks suppressed" lines from the rate limiter next to them. */
   suppressed: number;
+  /** Kernel timestamp (seconds since boot) of the newest such line, where dmesg printed one. */
+  lastAtSeconds?: number;
+  /** Seconds between that line and the moment of reading (live mode: /proc/uptime). */
+  ageSeconds?: number;
 }
 
 export interface ConntrackInput {
@@ -105,7 +109,7 @@ export function generationOf(kind: StatsKind, keys: readonly string[]): string {
   if (has('chaintoolong')) return 'Linux 5.15 or newer (chaintoolong counter)';
   if (has('clash_resolve')) return 'Linux 5.10 to 5.14 (clash_resolve counter)';
   if (has('searched') || has('delete_list')) return 'Linux older than 4.10 (searched, delete_list counters)';
-  return 'Linux 4.10 to 5.9 (no clash_resolve counter)';
+  return 'Linux 4.10 to 5.9 (no clash_resolve counter; or conntrack-tools older than 1.4.7, which does not print it)';
 }
 
 function parseCount(raw: string, radix: 10 | 16, what: string, lineNo: number): number {
@@ -133,7 +137,8 @@ const VERTICAL = /^([a-z_]+)\s+(\S+)\s*$/;
 const HEX_ROW = /^[0-9a-fA-F]{8}(\s+[0-9a-fA-F]{8})*\s*$/;
 const SYSCTL = /^(net\.[A-Za-z0-9_.]+|\/proc\/sys\/net\/[A-Za-z0-9_/]+)\s*[=:]\s*(\S*)\s*$/;
 const TABLE_FULL = /(?:(?:nf|ip)_conntrack: )?table full(?: in netns (\d+))?, dropping packet/;
-const SUPPRESSED = /nf_conntrack: (\d+) callbacks suppressed/;
+const SUPPRESSED = /(?:nf_conntrack|net_ratelimit): (\d+) callbacks suppressed/;
+const DMESG_TS = /\[\s*(\d+\.\d+)\]/;
 const TOOL_ERROR = /^conntrack v[\d.]+ \(conntrack-tools\): (.*)$/;
 
 /** Map sysctl names of every generation onto the current nf_conntrack_* names. */
@@ -283,6 +288,11 @@ export function parseConntrackInput(text: string): ConntrackInput {
     const full = TABLE_FULL.exec(line);
     if (full) {
       out.kernelLog.tableFull.push(line);
+      const ts = DMESG_TS.exec(line);
+      if (ts && ts[1] !== undefined) {
+        const at = Number.parseFloat(ts[1]);
+        out.kernelLog.lastAtSeconds = Math.max(out.kernelLog.lastAtSeconds ?? 0, at);
+      }
       if (full[1] !== undefined && !out.kernelLog.netns.includes(full[1])) out.kernelLog.netns.push(full[1]);
       return;
     }

@@ -1,0 +1,178 @@
+/**
+ * End to end: the built binary as a user runs it. Exit codes, stdout/stderr
+ * separation, one-line errors, no stack traces.
+ */
+import { describe, expect, it } from 'vitest';
+import { fixture, readFixture, run } from '../helpers/run.js';
+
+const oneLine = (s: string) => s.trim().split('\n').length === 1;
+
+describe('k8sdiag top level', () => {
+  it('--version prints the package version', async () => {
+    const r = await run(['--version']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('--help lists the commands and exits 0', async () => {
+    const r = await run(['--help']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/resolv/);
+    expect(r.stdout).toMatch(/conntrack/);
+    expect(r.stdout).toMatch(/Exit codes/);
+  });
+
+  it('per-command help has examples', async () => {
+    for (const cmd of ['resolv', 'conntrack']) {
+      const r = await run([cmd, '--help']);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toMatch(/Examples:/);
+    }
+  });
+
+  it('an unknown flag is one line on stderr and exit 2', async () => {
+    const r = await run(['conntrack', '--bogus']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(oneLine(r.stderr)).toBe(true);
+    expect(r.stderr).toMatch(/^k8sdiag: unknown option '--bogus'/);
+  });
+
+  it('an unknown command exits 2', async () => {
+    const r = await run(['frobnicate']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/unknown command/);
+  });
+
+  it('a bad choice exits 2', async () => {
+    const r = await run(['resolv', '--libc', 'uclibc', 'x']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/uclibc/);
+    expect(r.stderr).not.toMatch(/at .*\.js/);
+  });
+});
+
+describe('k8sdiag resolv', () => {
+  it('prints the numbered table and the cost line, exits 1 on amplification', async () => {
+    const r = await run(['resolv', '--file', fixture('resolv/kubelet-eks.conf'), 'google.com']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('google.com.kube-system.svc.cluster.local.');
+    expect(r.stdout).toContain('google.com -> 5 names, 10 queries, 8 of them expected NXDOMAIN before an answer');
+    expect(r.stdout).toMatch(/trailing dot/);
+    expect(r.stdout).not.toMatch(/\u001b\[/); // NO_COLOR
+  });
+
+  it('--json: one document with candidates, queries, nameservers, search, options, warnings', async () => {
+    const r = await run(['resolv', '--json', '--file', fixture('resolv/kubelet-clusterfirst.conf'), 'google.com']);
+    expect(r.exitCode).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.candidates.map((c: { fqdn: string }) => c.fqdn)).toEqual([
+      'google.com.default.svc.cluster.local.',
+      'google.com.svc.cluster.local.',
+      'google.com.cluster.local.',
+      'google.com.',
+    ]);
+    expect(doc.queries).toHaveLength(8);
+    expect(doc.nameservers).toEqual(['10.96.0.10']);
+    expect(doc.search).toHaveLength(3);
+    expect(doc.options.ndots).toBe(5);
+    expect(doc.warnings).toEqual([]);
+    expect(doc.findings[0].code).toBe('NDOTS_AMPLIFICATION');
+  });
+
+  it('a trailing dot is healthy: exit 0', async () => {
+    const r = await run(['resolv', '--json', '--file', fixture('resolv/kubelet-clusterfirst.conf'), 'google.com.']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).candidates).toHaveLength(1);
+  });
+
+  it('reads resolv.conf from stdin with --file -', async () => {
+    const r = await run(['resolv', '--json', '--file', '-', '--libc', 'musl', 'x'], { input: 'search a.com\nnameserver 10.0.0.1\n' });
+    expect(JSON.parse(r.stdout).candidates.map((c: { fqdn: string }) => c.fqdn)).toEqual(['x.a.com.', 'x.']);
+  });
+
+  it('honours RES_OPTIONS like glibc', async () => {
+    const r = await run(['resolv', '--json', '--file', fixture('resolv/kubelet-clusterfirst.conf'), 'google.com'], { env: { RES_OPTIONS: 'ndots:1' } });
+    expect(JSON.parse(r.stdout).candidates[0].fqdn).toBe('google.com.');
+  });
+
+  it('a missing file is exit 2 with one line', async () => {
+    const r = await run(['resolv', '--file', '/nonexistent/resolv.conf', 'x']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe('k8sdiag: /nonexistent/resolv.conf: no such file');
+  });
+
+  it('an invalid name is exit 2 with one line', async () => {
+    const r = await run(['resolv', '--file', fixture('resolv/kubelet-clusterfirst.conf'), 'a..b']);
+    expect(r.exitCode).toBe(2);
+    expect(oneLine(r.stderr)).toBe(true);
+    expect(r.stderr).toMatch(/empty label/);
+  });
+
+  it('warnings go to stderr in --json mode, stdout stays one document', async () => {
+    const r = await run(['resolv', '--json', '--file', '-', 'x'], { input: 'nameserver 10.0.0.1\noptions bogus\n' });
+    expect(r.stderr).toMatch(/warning: line 2: unknown option "bogus"/);
+    expect(() => JSON.parse(r.stdout)).not.toThrow();
+  });
+});
+
+describe('k8sdiag conntrack', () => {
+  it('conntrack -S | k8sdiag conntrack: the race found, exit 1', async () => {
+    const r = await run(['conntrack'], { input: readFixture('conntrack/conntrack-S-old-searched-weave3287.txt') });
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/insert_failed\s*│\s*199/);
+    expect(r.stdout).toMatch(/WARNING INSERT_FAILED/);
+    expect(r.stderr).toBe('');
+  });
+
+  it('healthy counters exit 0', async () => {
+    const r = await run(['conntrack', '--json'], { input: readFixture('conntrack/conntrack-S-6.18-idle.txt') });
+    expect(r.exitCode).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.findings).toEqual([]);
+    expect(doc.cpus).toBe(2);
+  });
+
+  it('info findings alone leave the exit code at 0', async () => {
+    const r = await run(['conntrack', '--json'], { input: 'cpu=0 found=0 insert_failed=0 drop=0 clash_resolve=4 chaintoolong=0\n' });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).findings[0].code).toBe('CLASH_RESOLVE');
+  });
+
+  it('--file with a mix of inputs: JSON with findings, counters and table', async () => {
+    const r = await run(['conntrack', '--json', '--file', fixture('conntrack/sysctl-6.18-pressure.txt')]);
+    expect(r.exitCode).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.table).toMatchObject({ count: 2351, max: 2500 });
+    expect(doc.findings[0]).toMatchObject({ code: 'TABLE_PRESSURE', severity: 'warning' });
+    expect(Object.keys(doc.findings[0])).toEqual(['code', 'severity', 'message', 'evidence', 'remedy']);
+  });
+
+  for (const [what, input, re] of [
+    ['garbage', 'lorem ipsum dolor\n', /nothing recognisable/],
+    ['empty stdin', '', /empty input/],
+    ['binary junk', '\u0000\u0001\u00ff\u0002', /binary/],
+    ['a negative counter', 'cpu=0 insert_failed=-1\n', /negative/],
+  ] as const) {
+    it(`${what} on stdin: exit 2, one line saying what was expected`, async () => {
+      const r = await run(['conntrack'], { input });
+      expect(r.exitCode).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(oneLine(r.stderr)).toBe(true);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+  }
+
+  it('--watch with --file is a usage error', async () => {
+    const r = await run(['conntrack', '--watch', '2', '--file', fixture('conntrack/conntrack-S-6.18-idle.txt')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/--watch/);
+  });
+
+  it('--watch needs a positive number', async () => {
+    const r = await run(['conntrack', '--watch', 'soon']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/--watch must be a number > 0/);
+  });
+});

@@ -1,0 +1,46 @@
+/**
+ * Network namespaces for tests: unique names per test (files run in
+ * parallel), always removed, even when the test fails.
+ */
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+
+export interface Netns {
+  name: string;
+  /** Run a command inside the namespace; rejects on failure. */
+  exec: (cmd: string, args: string[], opts?: { input?: string; timeout?: number }) => Promise<{ stdout: string; stderr: string; exitCode: number }>;
+  remove: () => Promise<void>;
+}
+
+export async function canUseNetns(): Promise<boolean> {
+  if (process.getuid?.() !== 0) return false;
+  const r = await execa('ip', ['netns', 'list'], { reject: false });
+  return r.exitCode === 0;
+}
+
+export async function createNetns(prefix: string): Promise<Netns> {
+  const name = `k8sdiag-${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  await execa('ip', ['netns', 'add', name]);
+  const ns: Netns = {
+    name,
+    exec: async (cmd, args, opts = {}) => {
+      const r = await execa('ip', ['netns', 'exec', name, cmd, ...args], {
+        reject: false,
+        timeout: opts.timeout ?? 20_000,
+        ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' }),
+      });
+      return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+    },
+    remove: async () => {
+      await execa('ip', ['netns', 'del', name], { reject: false });
+    },
+  };
+  try {
+    const up = await ns.exec('ip', ['link', 'set', 'lo', 'up']);
+    if (up.exitCode !== 0) throw new Error(up.stderr);
+  } catch (err) {
+    await ns.remove();
+    throw err;
+  }
+  return ns;
+}
