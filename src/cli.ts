@@ -184,6 +184,234 @@ Examples:
     }
   });
 
+  const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+  const intIn = (name: string, min: number, max: number) => (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+
+  common(
+    program
+      .command('dnsbench')
+      .summary('concurrent DNS benchmark that catches the 5 s stalls')
+      .description(
+        'Send DNS queries over raw UDP sockets, many in flight, print every response slower than --slow as it arrives, ' +
+          'then a summary with exact accounting (answered by rcode, timed out, errors), latency percentiles and a histogram. ' +
+          'With --resolv, each unit is a lookup done the way glibc or musl does it (search list, A+AAAA from one socket, retries).',
+      )
+      .option('-c, --concurrency <n>', 'queries (or lookups) in flight', intIn('--concurrency', 1, 16384), 100)
+      .option('-n, --number <n>', 'total queries (or lookups); default 1000 unless --duration is given', intIn('--number', 1, 100_000_000))
+      .option('--duration <seconds>', 'send for this long (with or instead of -n)', positiveNumber('--duration', 86_400))
+      .option('--qps <n>', 'rate limit, queries (or lookups) per second; latency counts from the scheduled time', positiveNumber('--qps', 10_000_000))
+      .option('-d, --domain <name>', 'name to query (repeatable)', collect)
+      .option('--queries <file>', 'lines of "name [TYPE]" to cycle through')
+      .option('-t, --type <type>', 'record type', 'A')
+      .option('-s, --slow <seconds>', 'print responses slower than this', positiveNumber('--slow', 3600), 5)
+      .option('--timeout <seconds>', 'give up on a query after this long', positiveNumber('--timeout', 3600), 5)
+      .option('--server <host>', 'DNS server (IPv4 or IPv6); default: first nameserver in /etc/resolv.conf')
+      .option('-p, --port <port>', 'server port', intIn('--port', 1, 65535), 53)
+      .option('--tcp', 'retry truncated (TC) replies over TCP')
+      .option('--no-progress', 'no progress line on stderr')
+      .option('--resolv [file]', 'emulate the pod resolver for each lookup, reading this resolv.conf (default /etc/resolv.conf)')
+      .addOption(new Option('--libc <libc>', 'resolver to emulate with --resolv').choices(['glibc', 'musl']).default('glibc'))
+      .option('--single-request', 'glibc: send A, wait, then AAAA (overrides the file)')
+      .option('--single-request-reopen', 'glibc: like --single-request, AAAA from a new socket (overrides the file)')
+      .option('--long-lived', 'glibc: keep the adaptive single-request switch per slot across lookups (a long-running process)')
+      .option('--sockets <n>', 'UDP sockets for the fast path (default: one per 256 in flight)', intIn('--sockets', 1, 1024))
+      .addHelpText(
+        'after',
+        `
+Examples:
+  k8sdiag dnsbench -c 100 -n 10000 -d google.com -s 5
+  k8sdiag dnsbench --server 10.96.0.10 --duration 60 --qps 2000 -d kubernetes.default.svc.cluster.local
+  k8sdiag dnsbench --resolv -n 200 -c 10 -d google.com          lookups as the pod's glibc does them
+  k8sdiag dnsbench --server 127.0.0.1 -p 5353 --json -n 1000 2>slow.ndjson >summary.json
+
+Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage error or unreachable server.`,
+      ),
+  ).action(async (opts: CommonOptions & {
+    concurrency: number; number?: number; duration?: number; qps?: number; domain?: string[]; queries?: string; type: string;
+    slow: number; timeout: number; server?: string; port: number; tcp?: boolean; progress: boolean; resolv?: string | boolean;
+    libc: 'glibc' | 'musl'; singleRequest?: boolean; singleRequestReopen?: boolean; longLived?: boolean; sockets?: number;
+  }) => {
+    const { UsageError } = await import('./errors.js');
+    const { readTextFile } = await import('./input.js');
+    const { parseType } = await import('./dns/wire.js');
+    const { runDnsbench, parseQueriesFile } = await import('./commands/dnsbench.js');
+    const { renderDnsbench, slowLine } = await import('./render/dnsbench.js');
+    const { parseResolvConf } = await import('./resolv/parse.js');
+    const type = parseType(opts.type);
+    if (type === undefined) throw new UsageError(`unknown record type "${opts.type}"`);
+    if (opts.domain && opts.queries) throw new UsageError('give names with -d or with --queries, not both');
+    if (opts.resolv === undefined && (opts.singleRequest || opts.singleRequestReopen || opts.longLived)) {
+      throw new UsageError('--single-request, --single-request-reopen and --long-lived need --resolv');
+    }
+    const queries = opts.queries !== undefined
+      ? parseQueriesFile(await readTextFile(opts.queries), type)
+      : (opts.domain ?? ['google.com']).map((name) => ({ name, type }));
+    const { checkName } = await import('./resolv/expand.js');
+    for (const q of queries) checkName(q.name);
+
+    // The server: --server, else the resolv.conf being emulated, else /etc/resolv.conf.
+    const resolvPath = typeof opts.resolv === 'string' ? opts.resolv : '/etc/resolv.conf';
+    let conf: import('./resolv/parse.js').ResolvConf | undefined;
+    if (opts.resolv !== undefined) {
+      conf = parseResolvConf(await readTextFile(resolvPath), { libc: opts.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
+    }
+    let servers: string[];
+    if (opts.server !== undefined) servers = [opts.server];
+    else {
+      conf ??= parseResolvConf(await readTextFile('/etc/resolv.conf').catch(() => ''), { libc: opts.libc });
+      servers = conf.nameservers;
+    }
+    const { isIP } = await import('node:net');
+    const { lookup } = await import('node:dns/promises');
+    const resolved: string[] = [];
+    for (const s of servers) {
+      const host = s.split('%')[0] ?? s;
+      if (isIP(host)) resolved.push(host);
+      else {
+        try {
+          resolved.push((await lookup(host)).address);
+        } catch {
+          throw new UsageError(`cannot resolve --server ${host}`, 'give an IP address');
+        }
+      }
+    }
+    const number = opts.number ?? (opts.duration === undefined ? 1000 : undefined);
+
+    const ac = new AbortController();
+    let sigints = 0;
+    const onSigint = (): void => {
+      sigints++;
+      if (sigints > 1) process.exit(130);
+      process.stderr.write('\nk8sdiag: stopping: waiting for queries in flight (Ctrl-C again to quit now)\n');
+      ac.abort();
+    };
+    process.on('SIGINT', onSigint);
+    const showProgress = opts.progress && process.stderr.isTTY === true && !opts.json;
+    const input: import('./commands/dnsbench.js').DnsbenchInput = {
+      server: resolved[0]!,
+      port: opts.port,
+      queries,
+      concurrency: opts.concurrency,
+      timeoutMs: opts.timeout * 1000,
+      slowMs: opts.slow * 1000,
+      tcpRetry: opts.tcp === true,
+      signal: ac.signal,
+      onSlow: (e) => {
+        if (opts.json) process.stderr.write(`${JSON.stringify({ event: 'slow', ...e })}\n`);
+        else process.stdout.write(`${slowLine(e)}\n`);
+      },
+      ...(number !== undefined ? { total: number } : {}),
+      ...(opts.duration !== undefined ? { durationMs: opts.duration * 1000 } : {}),
+      ...(opts.qps !== undefined ? { qps: opts.qps } : {}),
+      ...(showProgress
+        ? { onProgress: (p: import('./bench/engine.js').Progress) => process.stderr.write(`\r\u001b[2K${(p.elapsedMs / 1000).toFixed(1)} s  sent ${p.sent}  answered ${p.answered}  timeouts ${p.timeouts}  errors ${p.errors}`) }
+        : {}),
+    };
+    if (conf !== undefined && opts.resolv !== undefined) {
+      input.resolver = {
+        conf,
+        nameservers: resolved.map((host) => ({ host, port: opts.port })),
+        longLived: opts.longLived === true,
+        ...(opts.singleRequest ? { singleRequest: true } : {}),
+        ...(opts.singleRequestReopen ? { singleRequestReopen: true, singleRequest: true } : {}),
+        ...(opts.timeout !== 5 ? { timeoutSeconds: opts.timeout } : {}),
+      };
+    }
+    try {
+      const result = await runDnsbench(input);
+      if (showProgress) process.stderr.write('\r\u001b[2K');
+      await emit(result, opts, (style, r) => renderDnsbench(style, r));
+      const errTotal = Object.values(result.errors).reduce((a, b) => a + b, 0);
+      if (result.answered === 0 && errTotal > 0 && result.timeouts === 0) {
+        process.stderr.write(`k8sdiag: no answer from ${result.server}:${result.port}: ${Object.entries(result.errors).map(([k, v]) => `${v} x ${k}`).join(', ')}\n`);
+        process.exitCode = 2;
+      }
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  });
+
+  common(
+    program
+      .command('serve')
+      .summary('a small DNS responder with fault injection')
+      .description(
+        'Answer every A/AAAA query with fixed addresses on UDP and TCP, and misbehave on request: delay, drop, SERVFAIL, ' +
+          'REFUSED, NXDOMAIN for suffixes, wrong IDs, wrong questions, truncation. Run it in one pod and dnsbench in another to ' +
+          'measure the network path (DNAT, conntrack) without CoreDNS in the way.',
+      )
+      .option('--host <addr>', 'address to listen on', '127.0.0.1')
+      .option('-p, --port <port>', 'port (0: any free port)', intIn('--port', 0, 65535), 5353)
+      .option('--no-tcp', 'UDP only')
+      .option('--a <addr>', 'address in A answers (repeatable)', collect)
+      .option('--aaaa <addr>', 'address in AAAA answers (repeatable)', collect)
+      .option('--ttl <seconds>', 'TTL of answers', intIn('--ttl', 0, 2_147_483_647), 30)
+      .option('--zone <suffix>', 'only names under this suffix exist, the rest are NXDOMAIN (repeatable)', collect)
+      .option('--fault <spec>', 'KIND[:ARG][@every=N|fraction=F|type=T,...] (repeatable), KIND one of delay:MS, drop, servfail, refused, nxdomain:SUFFIX, wrong-id, wrong-question, truncate', collect)
+      .option('--seed <n>', 'seed for fraction= faults', intIn('--seed', 0, 2 ** 31), 1)
+      .option('--log <file>', 'write every query as one JSON line to this file ("-" for stdout)')
+      .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C or SIGTERM)', positiveNumber('--duration', 31_536_000))
+      .addHelpText(
+        'after',
+        `
+Examples:
+  k8sdiag serve --port 5353
+  k8sdiag serve --host 0.0.0.0 --port 53 --fault delay:5000@every=100 --fault drop@type=AAAA,fraction=0.01
+  k8sdiag serve --zone google.com --fault servfail@every=10 --log - --duration 60`,
+      ),
+  ).action(async (opts: CommonOptions & { host: string; port: number; tcp: boolean; a?: string[]; aaaa?: string[]; ttl: number; zone?: string[]; fault?: string[]; seed: number; log?: string; duration?: number }) => {
+    const { UsageError } = await import('./errors.js');
+    const { Responder, parseFault } = await import('./dns/responder.js');
+    const { isIPv4, isIPv6, isIP } = await import('node:net');
+    const { createWriteStream } = await import('node:fs');
+    if (!isIP(opts.host)) throw new UsageError(`--host ${opts.host} is not an IP address`);
+    for (const a of opts.a ?? []) if (!isIPv4(a)) throw new UsageError(`--a ${a} is not an IPv4 address`);
+    for (const a of opts.aaaa ?? []) if (!isIPv6(a)) throw new UsageError(`--aaaa ${a} is not an IPv6 address`);
+    const faults = (opts.fault ?? []).map(parseFault);
+    const log = opts.log === undefined ? undefined : opts.log === '-' ? process.stdout : createWriteStream(opts.log, { flags: 'a' });
+    const responder = new Responder({
+      host: opts.host,
+      port: opts.port,
+      tcp: opts.tcp,
+      ttl: opts.ttl,
+      faults,
+      seed: opts.seed,
+      ...(opts.a ? { a: opts.a } : {}),
+      ...(opts.aaaa ? { aaaa: opts.aaaa } : {}),
+      ...(opts.zone ? { zones: opts.zone } : {}),
+      ...(log ? { onQuery: (q: import('./dns/responder.js').SeenQuery) => log.write(`${JSON.stringify(q)}\n`) } : {}),
+    });
+    let ports: { udpPort: number; tcpPort: number };
+    try {
+      ports = await responder.start();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const hint = e.code === 'EADDRINUSE' ? 'another server listens there: choose another --port' : e.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE' : undefined;
+      throw new UsageError(`cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, hint);
+    }
+    const host = isIPv6(opts.host) ? `[${opts.host}]` : opts.host;
+    process.stderr.write(`k8sdiag serve: listening on udp ${host}:${ports.udpPort}${opts.tcp ? ` and tcp ${host}:${ports.tcpPort}` : ''}` +
+      `${faults.length ? `; faults: ${faults.map((f) => f.spec).join(' ')}` : ''}\n`);
+    const started = performance.now();
+    await new Promise<void>((resolve) => {
+      const stop = (): void => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      if (opts.duration !== undefined) setTimeout(stop, opts.duration * 1000).unref();
+    });
+    await responder.stop();
+    if (log && log !== process.stdout) await new Promise<void>((r) => (log as import('node:fs').WriteStream).end(r));
+    const stats = responder.stats;
+    const result = { command: 'serve' as const, host: opts.host, udpPort: ports.udpPort, tcpPort: opts.tcp ? ports.tcpPort : null, faults: faults.map((f) => f.spec), durationMs: Number((performance.now() - started).toFixed(1)), ...stats, findings: [] };
+    if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else process.stderr.write(`k8sdiag serve: ${stats.queries} queries in ${(result.durationMs / 1000).toFixed(1)} s; ${Object.entries(stats.actions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}${stats.malformed ? `; ${stats.malformed} malformed` : ''}\n`);
+    process.exitCode = 0;
+  });
+
   program.hook('preAction', (_this, actionCommand) => {
     if ((actionCommand.opts() as CommonOptions).debug) debug = true;
   });

@@ -1,0 +1,28 @@
+import { UserError } from '../errors.js';
+
+/** Turn a socket error into one clear line with a hint. */
+export function socketError(err: unknown, target: string): UserError {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'EMFILE':
+    case 'ENFILE':
+      return new UserError(
+        `out of file descriptors opening UDP sockets to ${target} (${e.code})`,
+        'lower -c, or raise the limit: ulimit -n 65536',
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new UserError(`not allowed to open a socket to ${target} (${e.code})`, 'a firewall rule or seccomp profile may forbid it');
+    case 'EADDRNOTAVAIL':
+    case 'EAFNOSUPPORT':
+      return new UserError(`cannot reach ${target}: address family not available here (${e.code})`, 'is IPv6 enabled in this network namespace?');
+    case 'ENETUNREACH':
+    case 'EHOSTUNREACH':
+      return new UserError(`no route to ${target} (${e.code})`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new UserError(`cannot resolve the server name in ${target}`, 'give --server an IP address');
+    default:
+      return new UserError(`socket error towards ${target}: ${e.message}`);
+  }
+}

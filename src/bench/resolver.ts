@@ -1,0 +1,517 @@
+/**
+ * Resolver emulation: each unit of work is a lookup done the way a pod's libc
+ * does it, so the benchmark sees what the application sees.
+ *
+ * glibc (resolv/res_send.c send_dg, res_query.c): the candidate names of
+ * `k8sdiag resolv`, in order, stopping at the first that answers; for each
+ * candidate a fresh UDP socket per nameserver (connected), A and AAAA sent
+ * back to back from that one socket (sendmmsg: same source port), waiting for
+ * both; per nameserver a time budget of (timeout << ns) / nscount; attempts x
+ * nameservers tries. When a pair times out with one of its two replies, glibc
+ * switches to single-request and resends on the same socket; a second such
+ * event switches to single-request-reopen (the AAAA from a new socket). The
+ * switch sticks for the rest of the process: by default every lookup is a
+ * fresh process (the switch lasts one lookup), with --long-lived each
+ * concurrency slot keeps it, as a long-running application's thread does.
+ *
+ * musl (src/network/lookup_name.c, res_msend.c): its own search rule; each
+ * candidate's A and AAAA sent at once from one unconnected socket to every
+ * nameserver, resent every timeout/attempts seconds until timeout; SERVFAIL
+ * stops the lookup, NXDOMAIN goes on to the next name.
+ *
+ * Accounting per transmission: every datagram sent ends as answered, timed
+ * out, an error, or (musl only) cancelled: a copy sent to another nameserver
+ * or in an earlier round whose query was answered by another copy.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { RecordType } from 'dns-packet';
+import { expandName } from '../resolv/expand.js';
+import type { ResolvConf } from '../resolv/parse.js';
+import { makeTemplate, patchId, rcodeName, sameQuestion } from '../dns/wire.js';
+import type { QueryTemplate } from '../dns/wire.js';
+import { Counters, Histogram } from '../stats/index.js';
+import type { PercentileSummary, HistogramSnapshot } from '../stats/index.js';
+import type { EngineResult, Progress, SlowEvent } from './engine.js';
+import { socketError } from './errors.js';
+
+export interface Nameserver {
+  host: string;
+  port: number;
+}
+
+export interface ResolverEmulationOptions {
+  conf: ResolvConf;
+  nameservers: Nameserver[];
+  names: string[];
+  concurrency: number;
+  total?: number;
+  durationMs?: number;
+  qps?: number;
+  slowMs: number;
+  /** Overrides the file's `options timeout:` (seconds, as glibc counts them). */
+  timeoutSeconds?: number;
+  /** Override the file's single-request options (glibc). */
+  singleRequest?: boolean;
+  singleRequestReopen?: boolean;
+  /** Keep glibc's adaptive mode per slot across lookups. */
+  longLived?: boolean;
+  signal?: AbortSignal;
+  onSlow?: (e: SlowEvent) => void;
+  onProgress?: (p: Progress) => void;
+}
+
+export type LookupOutcome = 'answer' | 'nxdomain' | 'nodata' | 'servfail' | 'timeout' | 'refused' | 'error';
+
+export interface LookupStats {
+  libc: 'glibc' | 'musl';
+  lookups: number;
+  outcomes: Record<string, number>;
+  lookupLatencyMs: PercentileSummary;
+  stalls: { over1s: number; over5s: number };
+  /** How often glibc's adaptive switch fired. */
+  modeSwitches: { singleRequest: number; singleRequestReopen: number };
+  /** musl: copies of a query cut short because another copy was answered. */
+  cancelled: number;
+  histogram: HistogramSnapshot;
+}
+
+/** Mode glibc keeps in its per-thread resolver state. */
+interface GlibcMode {
+  singleRequest: boolean;
+  reopen: boolean;
+}
+
+interface Tx {
+  id: number;
+  t: QueryTemplate;
+  sentAt: number;
+  done: boolean;
+  rcode: number;
+  ancount: number;
+}
+
+interface Shared {
+  st: { sent: number; answered: number; timeouts: number; slow: number; late: number; wrongId: number; wrongQuestion: number; malformed: number; truncated: number; tcpRetries: number; cancelled: number };
+  hist: Histogram;
+  rcodes: Counters;
+  errors: Counters;
+  slowMs: number;
+  onSlow: ((e: SlowEvent) => void) | undefined;
+}
+
+const PROBLEM_RCODES = new Set([2, 4, 5]); // SERVFAIL, NOTIMP, REFUSED
+
+/** One UDP socket of the emulation, with its transmissions and a waiter. */
+class EmuSocket {
+  readonly sock: dgram.Socket;
+  port = 0;
+  readonly txs: Tx[] = [];
+  private readonly expired = new Set<number>();
+  private waiter: (() => void) | undefined;
+  error: string | undefined;
+
+  constructor(
+    private readonly sh: Shared,
+    family: 'udp4' | 'udp6',
+    readonly label: string,
+  ) {
+    this.sock = dgram.createSocket({ type: family });
+    this.sock.on('message', (msg, rinfo) => this.onMessage(msg, `${rinfo.address}:${rinfo.port}`));
+    this.sock.on('error', (err: NodeJS.ErrnoException) => {
+      this.error = err.code ?? 'socket';
+      this.waiter?.();
+    });
+  }
+
+  static async open(sh: Shared, ns: Nameserver | undefined, unconnectedFamily: 'udp4' | 'udp6' = 'udp4'): Promise<EmuSocket> {
+    const family = ns ? (net.isIPv6(ns.host) ? 'udp6' : 'udp4') : unconnectedFamily;
+    const s = new EmuSocket(sh, family, ns ? `${ns.host}:${ns.port}` : '*');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.sock.once('error', reject);
+        const ok = (): void => {
+          s.sock.off('error', reject);
+          resolve();
+        };
+        if (ns) s.sock.connect(ns.port, ns.host, ok);
+        else s.sock.bind(0, ok);
+      });
+    } catch (err) {
+      s.close();
+      throw socketError(err, s.label);
+    }
+    s.port = s.sock.address().port;
+    return s;
+  }
+
+  send(t: QueryTemplate, id: number, to?: Nameserver): Tx {
+    const buf = Buffer.from(t.bytes);
+    patchId(buf, id);
+    const tx: Tx = { id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0 };
+    this.txs.push(tx);
+    this.sh.st.sent++;
+    const cb = (err: Error | null): void => {
+      if (err && !tx.done) {
+        tx.done = true;
+        this.sh.errors.add((err as NodeJS.ErrnoException).code ?? 'send');
+        this.waiter?.();
+      }
+    };
+    if (to) this.sock.send(buf, to.port, to.host, cb);
+    else this.sock.send(buf, cb);
+    return tx;
+  }
+
+  private onMessage(msg: Buffer, from: string): void {
+    const sh = this.sh;
+    if (msg.length < 12 || (msg[2]! & 0x80) === 0) {
+      sh.st.malformed++;
+      return;
+    }
+    const id = (msg[0]! << 8) | msg[1]!;
+    const now = performance.now();
+    let matchedId = false;
+    for (const tx of this.txs) {
+      if (tx.id !== id || tx.done) continue;
+      matchedId = true;
+      if (!sameQuestion(msg, tx.t)) continue;
+      tx.done = true;
+      tx.rcode = msg[3]! & 0x0f;
+      tx.ancount = (msg[6]! << 8) | msg[7]!;
+      if ((msg[2]! & 0x02) !== 0) sh.st.truncated++;
+      const latency = now - tx.sentAt;
+      sh.hist.record(latency * 1000);
+      sh.rcodes.add(rcodeName(tx.rcode));
+      sh.st.answered++;
+      if (latency > sh.slowMs) {
+        sh.st.slow++;
+        sh.onSlow?.({
+          time: new Date().toISOString(),
+          name: tx.t.name,
+          type: tx.t.type,
+          server: from,
+          sourcePort: this.port,
+          rcode: rcodeName(tx.rcode),
+          latencyMs: Number(latency.toFixed(3)),
+        });
+      }
+      this.waiter?.();
+      return;
+    }
+    if (matchedId) sh.st.wrongQuestion++;
+    else if (this.expired.has(id)) sh.st.late++;
+    else sh.st.wrongId++;
+  }
+
+  /** Wait until `ready()` or the deadline; true when ready. */
+  async waitFor(ready: () => boolean, deadline: number): Promise<boolean> {
+    while (!ready()) {
+      if (this.error !== undefined) return false;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.waiter = undefined;
+          resolve();
+        }, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          this.waiter = undefined;
+          resolve();
+        };
+      });
+    }
+    return true;
+  }
+
+  /** End every unanswered transmission as a timeout (or `as`). */
+  expire(as: 'timeout' | 'cancelled' | string = 'timeout'): void {
+    for (const tx of this.txs) {
+      if (tx.done) continue;
+      tx.done = true;
+      this.expired.add(tx.id);
+      if (as === 'timeout') this.sh.st.timeouts++;
+      else if (as === 'cancelled') this.sh.st.cancelled++;
+      else this.sh.errors.add(as);
+    }
+  }
+
+  close(): void {
+    try {
+      this.sock.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function randomId(): number {
+  return (Math.random() * 0x8000) | 0;
+}
+
+type CandidateResult = { kind: 'answer' | 'nxdomain' | 'nodata' | 'servfail' | 'refused' } | { kind: 'timeout' } | { kind: 'error'; code: string };
+
+function classify(txs: Tx[]): CandidateResult {
+  const got = txs.filter((t) => t.rcode >= 0);
+  if (got.length === 0) return { kind: 'timeout' };
+  if (got.some((t) => t.rcode === 0 && t.ancount > 0)) return { kind: 'answer' };
+  if (got.every((t) => t.rcode === 3)) return { kind: 'nxdomain' };
+  if (got.some((t) => t.rcode === 2)) return { kind: 'servfail' };
+  if (got.some((t) => t.rcode === 5 || t.rcode === 4)) return { kind: 'refused' };
+  if (got.some((t) => t.rcode === 3)) return { kind: 'nxdomain' };
+  return { kind: 'nodata' };
+}
+
+/** glibc send_dg for one nameserver: returns the transmissions that ended the call. */
+async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<{ txs: Tx[]; refused: boolean }> {
+  const ids = templates.map(() => randomId());
+  let sock = await EmuSocket.open(sh, ns);
+  const sockets = [sock];
+  try {
+    for (;;) {
+      const deadline = performance.now() + budgetMs;
+      const txs: Tx[] = [];
+      const single = mode.singleRequest || mode.reopen;
+      if (!single || templates.length === 1) {
+        templates.forEach((t, i) => txs.push(sock.send(t, ids[i]!)));
+        await sock.waitFor(() => txs.every((x) => x.done), deadline);
+      } else {
+        txs.push(sock.send(templates[0]!, ids[0]!));
+        const first = await sock.waitFor(() => txs[0]!.done, deadline);
+        if (first && sock.error === undefined) {
+          if (mode.reopen) {
+            sock = await EmuSocket.open(sh, ns);
+            sockets.push(sock);
+          }
+          txs.push(sock.send(templates[1]!, ids[1]!));
+          await sock.waitFor(() => txs[1]!.done, deadline);
+        }
+      }
+      if (sock.error !== undefined) {
+        for (const s of sockets) s.expire(sock.error);
+        return { txs, refused: sock.error === 'ECONNREFUSED' };
+      }
+      const answered = txs.filter((x) => x.rcode >= 0);
+      const usable = answered.some((x) => !PROBLEM_RCODES.has(x.rcode));
+      const complete = answered.length === templates.length;
+      for (const s of sockets) s.expire('timeout');
+      if (complete || answered.length === 0 || templates.length === 1) return { txs, refused: false };
+      // Timed out with one of two replies: glibc's adaptive switch.
+      if (usable && !mode.singleRequest && !mode.reopen) {
+        mode.singleRequest = true;
+        switches.singleRequest++;
+        continue;
+      }
+      if (usable && !mode.reopen) {
+        mode.reopen = true;
+        switches.singleRequestReopen++;
+        sock = await EmuSocket.open(sh, ns);
+        sockets.push(sock);
+        continue;
+      }
+      return { txs, refused: false };
+    }
+  } finally {
+    for (const s of sockets) s.close();
+  }
+}
+
+let rotateOffset = 0;
+
+/** glibc __res_context_send for one name: attempts x nameservers, each with its time budget. */
+async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: QueryTemplate[], offset: number, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<CandidateResult> {
+  const nscount = o.nameservers.length;
+  const retrans = o.timeoutSeconds ?? o.conf.options.timeout;
+  let allRefused = true;
+  for (let attempt = 0; attempt < o.conf.options.attempts; attempt++) {
+    for (let shift = 0; shift < nscount; shift++) {
+      const ns = (shift + offset) % nscount;
+      let seconds = retrans << ns;
+      if (ns > 0) seconds = Math.floor(seconds / nscount);
+      if (seconds <= 0) seconds = 1;
+      const r = await glibcSendDg(sh, o.nameservers[ns]!, templates, seconds * 1000, mode, switches);
+      if (!r.refused) allRefused = false;
+      const c = classify(r.txs);
+      if (c.kind !== 'timeout' && !r.refused) return c;
+    }
+  }
+  return allRefused ? { kind: 'error', code: 'ECONNREFUSED' } : { kind: 'timeout' };
+}
+
+async function glibcLookup(sh: Shared, o: ResolverEmulationOptions, name: string, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<LookupOutcome> {
+  const expansion = expandName(name, o.conf);
+  const offset = o.conf.options.rotate ? rotateOffset++ % o.nameservers.length : 0;
+  const send = (fqdn: string, types: string[]): Promise<CandidateResult> =>
+    glibcResSend(sh, o, types.map((t) => makeTemplate(fqdn, t as RecordType)), offset, mode, switches);
+  let sawServfail = false;
+  let sawNodata = false;
+  for (const cand of expansion.candidates) {
+    if (!cand.sent) continue;
+    const result = await send(cand.fqdn, cand.types);
+    if (result.kind === 'answer') return 'answer';
+    if (result.kind === 'nxdomain') continue;
+    if (result.kind === 'nodata') {
+      sawNodata = true;
+      continue;
+    }
+    if (result.kind === 'servfail') {
+      sawServfail = true;
+      continue;
+    }
+    // A timeout, REFUSED or an error ends the search loop; glibc then still
+    // tries the name as written if it has not yet (res_query.c, after the loop).
+    const asIs = expansion.candidates.find((c2) => c2.reason === 'as-is-last');
+    if (asIs && cand.reason === 'search') {
+      const last = await send(asIs.fqdn, asIs.types);
+      if (last.kind === 'answer') return 'answer';
+    }
+    return result.kind === 'error' ? 'refused' : result.kind === 'refused' ? 'refused' : 'timeout';
+  }
+  if (sawNodata) return 'nodata';
+  if (sawServfail) return 'servfail';
+  return 'nxdomain';
+}
+
+async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: string): Promise<LookupOutcome> {
+  const conf = o.conf;
+  const expansion = expandName(name, conf);
+  const timeoutMs = (o.timeoutSeconds ?? conf.options.timeout) * 1000;
+  const attempts = Math.max(1, conf.options.attempts);
+  const retryMs = timeoutMs / attempts;
+  // musl uses one IPv6 socket with v4-mapped addresses when any nameserver is IPv6.
+  const family = o.nameservers.some((n) => net.isIPv6(n.host)) ? 'udp6' : 'udp4';
+  const servers = o.nameservers.map((n) => (family === 'udp6' && net.isIPv4(n.host) ? { host: `::ffff:${n.host}`, port: n.port } : n));
+  for (const cand of expansion.candidates) {
+    const templates = cand.types.map((t) => makeTemplate(cand.fqdn, t as RecordType));
+    const ids = templates.map(() => randomId());
+    const sock = await EmuSocket.open(sh, undefined, family);
+    try {
+      const start = performance.now();
+      const answered = new Map<number, Tx>();
+      const servfailRetried = new Set<string>();
+      for (let round = 0; ; round++) {
+        const roundTxs: Array<{ tx: Tx; q: number; ns: Nameserver }> = [];
+        templates.forEach((t, q) => {
+          if (answered.has(q)) return;
+          for (const ns of servers) roundTxs.push({ tx: sock.send(t, ids[q]!, ns), q, ns });
+        });
+        const end = Math.min(start + timeoutMs, start + (round + 1) * retryMs);
+        await sock.waitFor(() => {
+          for (const { tx, q, ns } of roundTxs) {
+            if (tx.rcode < 0 || answered.has(q)) continue;
+            if (tx.rcode === 2 && !servfailRetried.has(`${q}/${ns.host}`)) {
+              servfailRetried.add(`${q}/${ns.host}`);
+              roundTxs.push({ tx: sock.send(templates[q]!, ids[q]!, ns), q, ns });
+              continue;
+            }
+            if (tx.rcode === 0 || tx.rcode === 3 || tx.rcode === 2) answered.set(q, tx);
+          }
+          return answered.size === templates.length;
+        }, end);
+        // Copies still out for a query another copy answered are cancelled; the rest time out.
+        for (const { tx, q } of roundTxs) {
+          if (tx.done) continue;
+          tx.done = true;
+          if (answered.has(q)) sh.st.cancelled++;
+          else sh.st.timeouts++;
+        }
+        if (answered.size === templates.length || performance.now() >= start + timeoutMs || sock.error !== undefined) break;
+      }
+      if (sock.error !== undefined) {
+        sock.expire(sock.error);
+        return 'error';
+      }
+      const txs = [...answered.values()];
+      if (txs.length < templates.length || txs.some((t) => t.rcode === 2)) return txs.length < templates.length ? 'timeout' : 'servfail';
+      if (txs.some((t) => t.rcode === 0 && t.ancount > 0)) return 'answer';
+      if (txs.some((t) => t.rcode === 3)) continue;
+      continue; // NODATA: musl goes on to the next name
+    } finally {
+      sock.close();
+    }
+  }
+  return 'nxdomain';
+}
+
+export async function runResolverEmulation(o: ResolverEmulationOptions): Promise<{ engine: EngineResult; lookups: LookupStats }> {
+  const sh: Shared = {
+    st: { sent: 0, answered: 0, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0, cancelled: 0 },
+    hist: new Histogram('us'),
+    rcodes: new Counters(),
+    errors: new Counters(),
+    slowMs: o.slowMs,
+    onSlow: o.onSlow,
+  };
+  if (o.nameservers.length === 0) throw new Error('no nameservers');
+  const lookupHist = new Histogram('us');
+  const outcomes = new Counters();
+  const switches = { singleRequest: 0, singleRequestReopen: 0 };
+  const c = Math.max(1, Math.floor(o.concurrency));
+  const total = o.total ?? Number.POSITIVE_INFINITY;
+  const t0 = performance.now();
+  const deadline = o.durationMs !== undefined ? t0 + o.durationMs : Number.POSITIVE_INFINITY;
+  const interval = o.qps !== undefined && o.qps > 0 ? 1000 / o.qps : 0;
+  let started = 0;
+  let interrupted = false;
+  let fatal: unknown;
+  const baseMode = (): GlibcMode => ({
+    singleRequest: o.singleRequest ?? (o.conf.options.singleRequest || o.conf.options.singleRequestReopen),
+    reopen: o.singleRequestReopen ?? o.conf.options.singleRequestReopen,
+  });
+
+  const progress = o.onProgress
+    ? setInterval(() => {
+        o.onProgress?.({ sent: sh.st.sent, answered: sh.st.answered, timeouts: sh.st.timeouts, errors: sh.errors.total, inFlight: 0, elapsedMs: performance.now() - t0 });
+      }, 500)
+    : undefined;
+
+  const worker = async (): Promise<void> => {
+    const slotMode = baseMode();
+    for (;;) {
+      if (fatal !== undefined || o.signal?.aborted) {
+        if (o.signal?.aborted) interrupted = true;
+        return;
+      }
+      const now = performance.now();
+      if (started >= total || now >= deadline) return;
+      const k = started++;
+      let scheduledAt = now;
+      if (interval > 0) {
+        scheduledAt = t0 + k * interval;
+        if (scheduledAt > now) await new Promise((r) => setTimeout(r, scheduledAt - now));
+      }
+      const name = o.names[k % o.names.length]!;
+      const mode = o.longLived ? slotMode : baseMode();
+      let outcome: LookupOutcome;
+      try {
+        outcome = o.conf.libc === 'musl' ? await muslLookup(sh, o, name) : await glibcLookup(sh, o, name, mode, switches);
+      } catch (err) {
+        fatal = err;
+        return;
+      }
+      outcomes.add(outcome);
+      lookupHist.record((performance.now() - scheduledAt) * 1000);
+    }
+  };
+  await Promise.all(Array.from({ length: c }, () => worker()));
+  if (progress) clearInterval(progress);
+  if (fatal !== undefined) throw fatal;
+  const durationMs = performance.now() - t0;
+  const ls = lookupHist.summary();
+  const ms = (us: number): number => Number((us / 1000).toFixed(3));
+  const { cancelled, ...st } = sh.st;
+  return {
+    engine: { ...st, errors: sh.errors.toJSON(), rcodes: sh.rcodes.toJSON(), histogram: sh.hist, durationMs, interrupted },
+    lookups: {
+      libc: o.conf.libc,
+      lookups: lookupHist.count,
+      outcomes: outcomes.toJSON(),
+      lookupLatencyMs: { min: ms(ls.min), mean: ms(ls.mean), p50: ms(ls.p50), p90: ms(ls.p90), p99: ms(ls.p99), p999: ms(ls.p999), max: ms(ls.max) },
+      stalls: { over1s: lookupHist.countAtOrAbove(1_000_000), over5s: lookupHist.countAtOrAbove(5_000_000) },
+      modeSwitches: switches,
+      cancelled,
+      histogram: lookupHist.toJSON(),
+    },
+  };
+}

@@ -1,0 +1,234 @@
+/** `k8sdiag dnsbench`: options -> engine (or resolver emulation) -> typed result with findings. */
+import type { RecordType } from 'dns-packet';
+import { runEngine } from '../bench/engine.js';
+import type { EngineResult, Progress, QuerySpec, SlowEvent } from '../bench/engine.js';
+import type { LookupStats, ResolverEmulationOptions } from '../bench/resolver.js';
+import { UserError } from '../errors.js';
+import type { Finding } from '../findings.js';
+import { sortFindings } from '../findings.js';
+import { parseType } from '../dns/wire.js';
+import { Histogram, rate } from '../stats/index.js';
+import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
+
+export interface DnsbenchInput {
+  server: string;
+  port: number;
+  queries: QuerySpec[];
+  concurrency: number;
+  total?: number;
+  durationMs?: number;
+  qps?: number;
+  timeoutMs: number;
+  slowMs: number;
+  tcpRetry: boolean;
+  signal?: AbortSignal;
+  onSlow?: (e: SlowEvent) => void;
+  onProgress?: (p: Progress) => void;
+  /** Resolver emulation (--resolv): each unit is a lookup as a libc does it. */
+  resolver?: Omit<ResolverEmulationOptions, 'names' | 'concurrency' | 'total' | 'durationMs' | 'qps' | 'slowMs' | 'signal' | 'onSlow' | 'onProgress'>;
+}
+
+export interface DnsbenchResult {
+  command: 'dnsbench';
+  mode: 'queries' | 'lookups';
+  server: string;
+  port: number;
+  concurrency: number;
+  qpsLimit: number | null;
+  timeoutMs: number;
+  slowMs: number;
+  sent: number;
+  answered: number;
+  timeouts: number;
+  slow: number;
+  errors: Record<string, number>;
+  rcodes: Record<string, number>;
+  late: number;
+  wrongId: number;
+  wrongQuestion: number;
+  malformed: number;
+  truncated: number;
+  tcpRetries: number;
+  latencyMs: PercentileSummary;
+  qps: number;
+  durationMs: number;
+  /** Answered queries slower than 1 s / 5 s / 10 s: where resolver retries land. */
+  stalls: { over1s: number; over5s: number; over10s: number };
+  /** The latency histogram, microseconds, mergeable across runs and nodes. */
+  histogram: HistogramSnapshot;
+  interrupted: boolean;
+  lookups: LookupStats | null;
+  findings: Finding[];
+}
+
+const MS = (us: number): number => Number((us / 1000).toFixed(3));
+
+export function summaryMs(h: Histogram): PercentileSummary {
+  const s = h.summary();
+  return { min: MS(s.min), mean: MS(s.mean), p50: MS(s.p50), p90: MS(s.p90), p99: MS(s.p99), p999: MS(s.p999), max: MS(s.max) };
+}
+
+/** Read a --queries file: `name [TYPE]` per line; # comments and blank lines skipped. */
+export function parseQueriesFile(text: string, defaultType: RecordType): QuerySpec[] {
+  const out: QuerySpec[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
+    const [name = '', typeRaw, extra] = line.split(/\s+/);
+    if (extra !== undefined) throw new UserError(`queries file line ${i + 1}: expected "name [TYPE]", got "${line.slice(0, 60)}"`);
+    let type = defaultType;
+    if (typeRaw !== undefined) {
+      const t = parseType(typeRaw);
+      if (t === undefined) throw new UserError(`queries file line ${i + 1}: unknown record type "${typeRaw}"`);
+      type = t;
+    }
+    if (!/^[A-Za-z0-9_.-]+\.?$/.test(name) || name.includes('..')) throw new UserError(`queries file line ${i + 1}: "${name.slice(0, 60)}" is not a domain name`);
+    out.push({ name, type });
+  });
+  if (out.length === 0) throw new UserError('the queries file has no queries', 'one "name [TYPE]" per line');
+  return out;
+}
+
+function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
+  const f: Finding[] = [];
+  const pct = (n: number, of: number): string => (of > 0 ? `${((n / of) * 100).toFixed(2)}%` : '0%');
+  if (r.timeouts > 0) {
+    f.push({
+      code: 'TIMEOUTS',
+      severity: 'warning',
+      message: `${r.timeouts} of ${r.sent} queries (${pct(r.timeouts, r.sent)}) got no reply within ${r.timeoutMs / 1000} s`,
+      evidence: { timeouts: r.timeouts, sent: r.sent, timeoutMs: r.timeoutMs, late: r.late },
+      remedy: 'check `k8sdiag conntrack` on the node for insert_failed and drops; compare with a run against the node-local cache or a pod IP to find the hop that loses packets',
+    });
+  }
+  if (r.slow > 0) {
+    f.push({
+      code: 'SLOW',
+      severity: 'warning',
+      message: `${r.slow} answered queries were slower than ${r.slowMs / 1000} s (max ${r.latencyMs.max} ms)`,
+      evidence: { slow: r.slow, slowMs: r.slowMs, maxMs: r.latencyMs.max },
+      remedy: 'a reply after several seconds usually means a lost packet and a resend; see the latency histogram for the 1 s / 5 s marks',
+    });
+  }
+  const lk = r.lookups;
+  if (lk !== null && lk.stalls.over5s > 0) {
+    f.push({
+      code: 'LOOKUP_STALLS',
+      severity: 'warning',
+      message: `${lk.stalls.over5s} of ${lk.lookups} lookups took over 5 s: the resolver timeout and retry signature of a lost A or AAAA packet`,
+      evidence: { over1s: lk.stalls.over1s, over5s: lk.stalls.over5s, lookups: lk.lookups, singleRequestSwitches: lk.modeSwitches.singleRequest },
+      remedy: 'options single-request-reopen in the pod\'s dnsConfig, NodeLocalDNS, or a kernel with the conntrack clash fixes',
+    });
+  }
+  const errTotal = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  if (errTotal > 0) {
+    f.push({
+      code: 'ERRORS',
+      severity: 'warning',
+      message: `${errTotal} queries ended in a socket error: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      evidence: r.errors,
+      remedy: r.errors.ECONNREFUSED ? 'ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)' : '',
+    });
+  }
+  const bogus = r.wrongId + r.wrongQuestion + r.malformed;
+  if (bogus > 0) {
+    f.push({
+      code: 'BOGUS_REPLIES',
+      severity: 'warning',
+      message: `${bogus} replies were ignored: ${r.wrongId} with an unknown ID, ${r.wrongQuestion} with the wrong question, ${r.malformed} malformed`,
+      evidence: { wrongId: r.wrongId, wrongQuestion: r.wrongQuestion, malformed: r.malformed },
+      remedy: 'something between client and server rewrites or forges replies, or the server is broken',
+    });
+  }
+  const servfail = r.rcodes.SERVFAIL ?? 0;
+  if (servfail > 0) {
+    f.push({
+      code: 'SERVFAIL',
+      severity: 'info',
+      message: `${servfail} answers were SERVFAIL (${pct(servfail, r.answered)} of answers)`,
+      evidence: { SERVFAIL: servfail },
+      remedy: 'the server could not resolve: check its upstreams and logs',
+    });
+  }
+  if (r.truncated > 0) {
+    f.push({
+      code: 'TRUNCATED',
+      severity: 'info',
+      message: `${r.truncated} replies were truncated (TC)${r.tcpRetries > 0 ? `; ${r.tcpRetries} retried over TCP` : '; rerun with --tcp to retry them over TCP'}`,
+      evidence: { truncated: r.truncated, tcpRetries: r.tcpRetries },
+      remedy: '',
+    });
+  }
+  return f;
+}
+
+export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: LookupStats | null): DnsbenchResult {
+  const h = res.histogram;
+  const base: Omit<DnsbenchResult, 'findings'> = {
+    command: 'dnsbench',
+    mode: lookups ? 'lookups' : 'queries',
+    server: input.server,
+    port: input.port,
+    concurrency: input.concurrency,
+    qpsLimit: input.qps ?? null,
+    timeoutMs: input.timeoutMs,
+    slowMs: input.slowMs,
+    sent: res.sent,
+    answered: res.answered,
+    timeouts: res.timeouts,
+    slow: res.slow,
+    errors: res.errors,
+    rcodes: res.rcodes,
+    late: res.late,
+    wrongId: res.wrongId,
+    wrongQuestion: res.wrongQuestion,
+    malformed: res.malformed,
+    truncated: res.truncated,
+    tcpRetries: res.tcpRetries,
+    latencyMs: summaryMs(h),
+    qps: Number(rate(res.answered, res.durationMs).toFixed(1)),
+    durationMs: Number(res.durationMs.toFixed(1)),
+    stalls: { over1s: h.countAtOrAbove(1_000_000), over5s: h.countAtOrAbove(5_000_000), over10s: h.countAtOrAbove(10_000_000) },
+    histogram: h.toJSON(),
+    interrupted: res.interrupted,
+    lookups,
+  };
+  return { ...base, findings: sortFindings(findingsFor(base)) };
+}
+
+export async function runDnsbench(input: DnsbenchInput): Promise<DnsbenchResult> {
+  if (input.resolver) {
+    const { runResolverEmulation } = await import('../bench/resolver.js');
+    const names = input.queries.map((q) => q.name);
+    const opts: ResolverEmulationOptions = {
+      ...input.resolver,
+      names,
+      concurrency: input.concurrency,
+      slowMs: input.slowMs,
+      ...(input.total !== undefined ? { total: input.total } : {}),
+      ...(input.durationMs !== undefined ? { durationMs: input.durationMs } : {}),
+      ...(input.qps !== undefined ? { qps: input.qps } : {}),
+      ...(input.signal ? { signal: input.signal } : {}),
+      ...(input.onSlow ? { onSlow: input.onSlow } : {}),
+      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+    };
+    const { engine, lookups } = await runResolverEmulation(opts);
+    return fromEngine(input, engine, lookups);
+  }
+  const res = await runEngine({
+    server: input.server,
+    port: input.port,
+    queries: input.queries,
+    concurrency: input.concurrency,
+    timeoutMs: input.timeoutMs,
+    slowMs: input.slowMs,
+    tcpRetry: input.tcpRetry,
+    ...(input.total !== undefined ? { total: input.total } : {}),
+    ...(input.durationMs !== undefined ? { durationMs: input.durationMs } : {}),
+    ...(input.qps !== undefined ? { qps: input.qps } : {}),
+    ...(input.signal ? { signal: input.signal } : {}),
+    ...(input.onSlow ? { onSlow: input.onSlow } : {}),
+    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+  });
+  return fromEngine(input, res, null);
+}

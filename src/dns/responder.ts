@@ -1,0 +1,315 @@
+/**
+ * A small authoritative DNS responder with fault injection, on UDP and TCP.
+ * It answers every A/AAAA query with fixed addresses (other types: NOERROR,
+ * no data), and on request misbehaves: delays, drops, SERVFAIL, REFUSED,
+ * NXDOMAIN for suffixes, wrong IDs, wrong questions, truncation.
+ *
+ * Used by `k8sdiag serve`, the tests and the README's demo.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import * as dnsPacket from 'dns-packet';
+import type { RecordType } from 'dns-packet';
+import { UsageError } from '../errors.js';
+import { Counters } from '../stats/index.js';
+import { parseType } from './wire.js';
+
+export type FaultKind = 'delay' | 'drop' | 'servfail' | 'refused' | 'nxdomain' | 'wrong-id' | 'wrong-question' | 'truncate';
+
+export interface FaultRule {
+  kind: FaultKind;
+  /** delay: milliseconds. */
+  ms?: number;
+  /** nxdomain: the suffix whose names do not exist. */
+  suffix?: string;
+  /** Apply to every Nth matching query (the Nth, 2Nth, ...). */
+  every?: number;
+  /** Apply to this fraction of matching queries (seeded). */
+  fraction?: number;
+  /** Only queries of this type match. */
+  type?: RecordType;
+  /** The original text, for reports. */
+  spec: string;
+}
+
+export interface ResponderOptions {
+  host?: string;
+  /** 0 for an ephemeral port. */
+  port?: number;
+  tcp?: boolean;
+  a?: string[];
+  aaaa?: string[];
+  ttl?: number;
+  faults?: FaultRule[];
+  /** When set, only names under these suffixes exist; everything else is NXDOMAIN. */
+  zones?: string[];
+  seed?: number;
+  /** Keep every query in `seen` (tests); bounded by `maxSeen`. */
+  record?: boolean;
+  maxSeen?: number;
+  onQuery?: (q: SeenQuery) => void;
+}
+
+export interface SeenQuery {
+  /** ms since the responder started. */
+  t: number;
+  proto: 'udp' | 'tcp';
+  address: string;
+  port: number;
+  id: number;
+  name: string;
+  type: string;
+  /** What was done: answer, or the fault's kind. */
+  action: string;
+}
+
+const FAULT_KINDS: readonly FaultKind[] = ['delay', 'drop', 'servfail', 'refused', 'nxdomain', 'wrong-id', 'wrong-question', 'truncate'];
+
+/** Parse `KIND[:ARG][@every=N|fraction=F|type=T[,...]]`. */
+export function parseFault(spec: string): FaultRule {
+  const [head = '', sel] = spec.split('@', 2);
+  const [kindRaw = '', arg] = head.split(':', 2);
+  const kind = kindRaw as FaultKind;
+  if (!FAULT_KINDS.includes(kind)) throw new UsageError(`--fault ${spec}: unknown fault "${kindRaw}"`, `one of ${FAULT_KINDS.join(', ')}`);
+  const rule: FaultRule = { kind, spec };
+  if (kind === 'delay') {
+    const ms = Number(arg);
+    if (arg === undefined || !Number.isFinite(ms) || ms < 0 || ms > 600_000) throw new UsageError(`--fault ${spec}: delay needs milliseconds, e.g. delay:5000`);
+    rule.ms = ms;
+  } else if (kind === 'nxdomain') {
+    if (!arg) throw new UsageError(`--fault ${spec}: nxdomain needs a suffix, e.g. nxdomain:cluster.local`);
+    rule.suffix = arg.toLowerCase().replace(/\.$/, '');
+  } else if (arg !== undefined) {
+    throw new UsageError(`--fault ${spec}: ${kind} takes no argument`);
+  }
+  for (const part of (sel ?? '').split(',').filter((p) => p !== '')) {
+    const [k, v = ''] = part.split('=', 2);
+    if (k === 'every') {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--fault ${spec}: every needs a whole number >= 1`);
+      rule.every = n;
+    } else if (k === 'fraction') {
+      const f = Number(v);
+      if (!Number.isFinite(f) || f < 0 || f > 1) throw new UsageError(`--fault ${spec}: fraction needs a number from 0 to 1`);
+      rule.fraction = f;
+    } else if (k === 'type') {
+      const t = parseType(v);
+      if (t === undefined) throw new UsageError(`--fault ${spec}: unknown type "${v}"`);
+      rule.type = t;
+    } else {
+      throw new UsageError(`--fault ${spec}: unknown selector "${k}"`, 'selectors: every=N, fraction=F, type=T');
+    }
+  }
+  return rule;
+}
+
+/** mulberry32: small, seeded, good enough to pick a fraction of queries. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function underSuffix(name: string, suffix: string): boolean {
+  return name === suffix || name.endsWith(`.${suffix}`);
+}
+
+export interface ResponderStats {
+  queries: number;
+  malformed: number;
+  /** Count of each action taken: answer, nxdomain, drop, delay, ... */
+  actions: Record<string, number>;
+}
+
+export class Responder {
+  private readonly opts: Required<Omit<ResponderOptions, 'onQuery' | 'zones'>> & Pick<ResponderOptions, 'onQuery' | 'zones'>;
+  private udp: dgram.Socket | undefined;
+  private tcpServer: net.Server | undefined;
+  private readonly tcpSockets = new Set<net.Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly ruleCounts: number[];
+  private readonly random: () => number;
+  private started = 0;
+  private readonly actionCounts = new Counters();
+  private queryCount = 0;
+  private malformedCount = 0;
+  readonly seen: SeenQuery[] = [];
+  udpPort = 0;
+  tcpPort = 0;
+
+  constructor(opts: ResponderOptions = {}) {
+    this.opts = {
+      host: opts.host ?? '127.0.0.1',
+      port: opts.port ?? 0,
+      tcp: opts.tcp ?? true,
+      a: opts.a ?? ['192.0.2.1'],
+      aaaa: opts.aaaa ?? ['2001:db8::1'],
+      ttl: opts.ttl ?? 30,
+      faults: opts.faults ?? [],
+      seed: opts.seed ?? 1,
+      record: opts.record ?? false,
+      maxSeen: opts.maxSeen ?? 1_000_000,
+      onQuery: opts.onQuery,
+      zones: opts.zones?.map((z) => z.toLowerCase().replace(/\.$/, '')),
+    };
+    this.ruleCounts = this.opts.faults.map(() => 0);
+    this.random = rng(this.opts.seed);
+  }
+
+  get stats(): ResponderStats {
+    return { queries: this.queryCount, malformed: this.malformedCount, actions: this.actionCounts.toJSON() };
+  }
+
+  async start(): Promise<{ udpPort: number; tcpPort: number }> {
+    const family = net.isIPv6(this.opts.host) ? 'udp6' : 'udp4';
+    const udp = dgram.createSocket({ type: family, reuseAddr: false });
+    this.udp = udp;
+    udp.on('message', (msg, rinfo) => this.handle(msg, 'udp', rinfo.address, rinfo.port, (out) => udp.send(out, rinfo.port, rinfo.address)));
+    udp.on('error', () => {
+      /* ICMP errors for replies to clients that went away: nothing to do */
+    });
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(this.opts.port, this.opts.host, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    this.udpPort = udp.address().port;
+    if (this.opts.tcp) {
+      const server = net.createServer((sock) => this.onTcp(sock));
+      this.tcpServer = server;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.udpPort, this.opts.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = server.address();
+      this.tcpPort = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    }
+    this.started = performance.now();
+    return { udpPort: this.udpPort, tcpPort: this.tcpPort };
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const s of this.tcpSockets) s.destroy();
+    await Promise.all([
+      new Promise<void>((resolve) => (this.udp ? this.udp.close(() => resolve()) : resolve())),
+      new Promise<void>((resolve) => (this.tcpServer ? this.tcpServer.close(() => resolve()) : resolve())),
+    ]);
+    this.udp = undefined;
+    this.tcpServer = undefined;
+  }
+
+  private onTcp(sock: net.Socket): void {
+    this.tcpSockets.add(sock);
+    sock.on('close', () => this.tcpSockets.delete(sock));
+    sock.on('error', () => sock.destroy());
+    sock.setTimeout(30_000, () => sock.destroy());
+    let pending: Buffer = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 2) {
+        const len = pending.readUInt16BE(0);
+        if (pending.length < 2 + len) break;
+        const msg = pending.subarray(2, 2 + len);
+        pending = pending.subarray(2 + len);
+        this.handle(msg, 'tcp', sock.remoteAddress ?? '', sock.remotePort ?? 0, (out) => {
+          if (sock.destroyed) return;
+          const framed = Buffer.alloc(2 + out.length);
+          framed.writeUInt16BE(out.length, 0);
+          out.copy(framed, 2);
+          sock.write(framed);
+        });
+      }
+    });
+  }
+
+  /** Which fault, if any, applies to this query (the first rule that fires). */
+  private pick(name: string, type: string): FaultRule | undefined {
+    let chosen: FaultRule | undefined;
+    this.opts.faults.forEach((rule, i) => {
+      if (rule.type !== undefined && rule.type !== type) return;
+      if (rule.kind === 'nxdomain' && rule.suffix !== undefined && !underSuffix(name, rule.suffix)) return;
+      const n = (this.ruleCounts[i] = (this.ruleCounts[i] ?? 0) + 1);
+      let fires = true;
+      if (rule.every !== undefined) fires = n % rule.every === 0;
+      else if (rule.fraction !== undefined) fires = this.random() < rule.fraction;
+      if (fires && chosen === undefined) chosen = rule;
+    });
+    return chosen;
+  }
+
+  private handle(msg: Buffer, proto: 'udp' | 'tcp', address: string, port: number, send: (b: Buffer) => void): void {
+    this.queryCount++;
+    let query: dnsPacket.Packet;
+    try {
+      query = dnsPacket.decode(msg);
+    } catch {
+      this.malformedCount++;
+      if (msg.length >= 12 && (msg[2]! & 0x80) === 0) {
+        const formerr = Buffer.from(msg.subarray(0, 12));
+        formerr[2] = 0x80 | (formerr[2]! & 0x79);
+        formerr[3] = (formerr[3]! & 0xf0) | 1;
+        formerr.fill(0, 4, 12);
+        send(formerr);
+      }
+      return;
+    }
+    const q = query.questions?.[0];
+    if (query.type !== 'query' || q === undefined) {
+      this.malformedCount++;
+      return;
+    }
+    const name = q.name.toLowerCase();
+    const fault = this.pick(name, q.type);
+    let action = fault?.kind ?? 'answer';
+    let rcode = 0; // NOERROR
+    if (fault?.kind === 'servfail') rcode = 2;
+    else if (fault?.kind === 'refused') rcode = 5;
+    else if (fault?.kind === 'nxdomain') rcode = 3;
+    else if (this.opts.zones && !this.opts.zones.some((z) => underSuffix(name, z))) {
+      rcode = 3;
+      if (fault === undefined) action = 'nxdomain';
+    }
+
+    const entry: SeenQuery = { t: performance.now() - this.started, proto, address, port, id: query.id ?? 0, name: q.name, type: q.type, action };
+    this.actionCounts.add(action);
+    if (this.opts.record && this.seen.length < this.opts.maxSeen) this.seen.push(entry);
+    this.opts.onQuery?.(entry);
+    if (fault?.kind === 'drop') return;
+
+    const truncated = fault?.kind === 'truncate' && proto === 'udp';
+    const answers: dnsPacket.Answer[] = [];
+    if (rcode === 0 && !truncated) {
+      if (q.type === 'A') for (const a of this.opts.a) answers.push({ type: 'A', name: q.name, ttl: this.opts.ttl, class: 'IN', data: a });
+      if (q.type === 'AAAA') for (const a of this.opts.aaaa) answers.push({ type: 'AAAA', name: q.name, ttl: this.opts.ttl, class: 'IN', data: a });
+    }
+    let flags = dnsPacket.AUTHORITATIVE_ANSWER | ((query.flags ?? 0) & dnsPacket.RECURSION_DESIRED) | dnsPacket.RECURSION_AVAILABLE | rcode;
+    if (truncated) flags |= dnsPacket.TRUNCATED_RESPONSE;
+    const questions = fault?.kind === 'wrong-question' ? [{ ...q, name: `wrong-question.${q.name}` }] : [q];
+    let id = query.id ?? 0;
+    // Flip the top bit: dnsbench draws IDs below 0x8000, so this can never
+    // collide with a query it has in flight (an exact wrong-ID count).
+    if (fault?.kind === 'wrong-id') id ^= 0x8000;
+    const reply = dnsPacket.encode({ type: 'response', id, flags, questions, answers });
+    if (fault?.kind === 'delay' && fault.ms !== undefined && fault.ms > 0) {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        send(reply);
+      }, fault.ms);
+      this.timers.add(t);
+      return;
+    }
+    send(reply);
+  }
+}

@@ -1,0 +1,50 @@
+import type { SlowEvent } from '../bench/engine.js';
+import type { DnsbenchResult } from '../commands/dnsbench.js';
+import { renderFindings } from './findings.js';
+import { renderHistogram } from './histogram.js';
+import type { Style } from './style.js';
+import { num, table } from './style.js';
+
+export function slowLine(e: SlowEvent): string {
+  return `${e.time} SLOW ${e.name} ${e.type} ${e.server} sport=${e.sourcePort} ${e.rcode} ${e.latencyMs.toFixed(1)} ms`;
+}
+
+const fmt = (x: number): string => x.toFixed(3);
+
+export function renderDnsbench(style: Style, r: DnsbenchResult): string {
+  const { c } = style;
+  const out: string[] = [];
+  const errTotal = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  out.push(c.bold(`dnsbench ${r.mode === 'lookups' ? 'lookups' : 'queries'} -> ${r.server}:${r.port}`) +
+    ` (${r.concurrency} in flight${r.qpsLimit !== null ? `, ${r.qpsLimit} qps limit` : ''}, timeout ${r.timeoutMs / 1000} s, slow > ${r.slowMs / 1000} s)` +
+    (r.interrupted ? c.yellow('  [interrupted]') : ''));
+  const t = table(style, ['sent', 'answered', 'timeouts', 'slow', 'errors', 'late', 'bogus', 'qps', 'duration'], { align: Array(9).fill('right') });
+  t.push([num(r.sent), num(r.answered), r.timeouts ? c.red(num(r.timeouts)) : '0', r.slow ? c.yellow(num(r.slow)) : '0', errTotal ? c.red(num(errTotal)) : '0', num(r.late),
+    num(r.wrongId + r.wrongQuestion + r.malformed), num(Math.round(r.qps)), `${(r.durationMs / 1000).toFixed(2)} s`]);
+  out.push(t.toString());
+  const rc = Object.entries(r.rcodes).map(([k, v]) => `${k} ${num(v)}`).join(', ');
+  out.push(`rcodes: ${rc || '(none)'}${errTotal ? `   errors: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`);
+  if (r.truncated) out.push(`truncated: ${r.truncated}${r.tcpRetries ? `, retried over TCP: ${r.tcpRetries}` : ''}`);
+  const l = r.latencyMs;
+  const lt = table(style, ['latency ms', 'min', 'mean', 'p50', 'p90', 'p99', 'p99.9', 'max'], { align: ['left', ...Array(7).fill('right')] });
+  lt.push(['per query', fmt(l.min), fmt(l.mean), fmt(l.p50), fmt(l.p90), fmt(l.p99), fmt(l.p999), fmt(l.max)]);
+  if (r.lookups) {
+    const k = r.lookups.lookupLatencyMs;
+    lt.push(['per lookup', fmt(k.min), fmt(k.mean), fmt(k.p50), fmt(k.p90), fmt(k.p99), fmt(k.p999), fmt(k.max)]);
+  }
+  out.push(lt.toString());
+  if (r.lookups) {
+    const lk = r.lookups;
+    out.push(`lookups (${lk.libc}): ${num(lk.lookups)}; ${Object.entries(lk.outcomes).map(([k, v]) => `${k} ${num(v)}`).join(', ')}; ` +
+      `over 1 s: ${lk.stalls.over1s}, over 5 s: ${lk.stalls.over5s}` +
+      (lk.modeSwitches.singleRequest || lk.modeSwitches.singleRequestReopen
+        ? `; glibc switched to single-request ${lk.modeSwitches.singleRequest}x, to single-request-reopen ${lk.modeSwitches.singleRequestReopen}x`
+        : '') +
+      (lk.cancelled ? `; ${lk.cancelled} parallel copies cancelled` : ''));
+  }
+  out.push('');
+  out.push(renderHistogram(style, r.histogram).trimEnd());
+  out.push('');
+  out.push(renderFindings(style, r.findings).trimEnd());
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,49 @@
+/**
+ * A terminal latency histogram on a log scale, with the marks where resolver
+ * retries land: 1 s (musl/glibc retry with a short timeout), 5 s (the default
+ * timeout: the conntrack race signature) and 10 s (two losses).
+ */
+import type { HistogramSnapshot } from '../stats/index.js';
+import type { Style } from './style.js';
+
+/** Bucket edges in microseconds. */
+const EDGES_US = [0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, Number.POSITIVE_INFINITY];
+
+function label(us: number): string {
+  if (!Number.isFinite(us)) return 'inf';
+  if (us >= 1e6) return `${us / 1e6}s`;
+  if (us >= 1e3) return `${us / 1e3}ms`;
+  return `${us}us`;
+}
+
+export function renderHistogram(style: Style, snap: HistogramSnapshot, width = 40): string {
+  if (snap.count === 0) return '';
+  const counts = new Array<number>(EDGES_US.length - 1).fill(0);
+  for (const [low, c] of snap.buckets) {
+    let i = 0;
+    while (i < counts.length - 1 && low >= EDGES_US[i + 1]!) i++;
+    counts[i] = (counts[i] ?? 0) + c;
+  }
+  // Trim empty buckets at both ends.
+  let first = counts.findIndex((c) => c > 0);
+  let last = counts.length - 1 - [...counts].reverse().findIndex((c) => c > 0);
+  if (first < 0) return '';
+  // Always show up to the 10 s row when anything stalled past 1 s.
+  if (last >= 10) last = Math.max(last, 13);
+  first = Math.max(0, first);
+  const max = Math.max(...counts);
+  const lines: string[] = ['latency histogram (per query):'];
+  for (let i = first; i <= last; i++) {
+    const c = counts[i] ?? 0;
+    const lo = EDGES_US[i]!;
+    const hi = EDGES_US[i + 1]!;
+    const range = `${label(lo)}-${Number.isFinite(hi) ? label(hi) : ''}`.padStart(12);
+    const n = c === 0 ? 0 : Math.max(1, Math.round((c / max) * width));
+    const bar = '#'.repeat(n);
+    const pct = ((c / snap.count) * 100).toFixed(c / snap.count < 0.001 && c > 0 ? 4 : 1);
+    const mark = lo === 1e6 ? '  <- 1 s' : lo === 5e6 ? '  <- 5 s: resolver timeout + resend' : lo === 1e7 ? '  <- 10 s: two resends' : '';
+    const colored = lo >= 1e6 && c > 0 ? style.c.red(bar) : bar;
+    lines.push(`${range} |${colored}${' '.repeat(width - n)}| ${String(c).padStart(8)} ${pct.padStart(7)}%${style.c.dim(mark)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
