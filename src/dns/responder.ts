@@ -28,6 +28,8 @@ export interface FaultRule {
   fraction?: number;
   /** Only queries of this type match. */
   type?: RecordType;
+  /** Apply at most this many times (e.g. drop only the first AAAA: drop@type=AAAA,count=1). */
+  count?: number;
   /** The original text, for reports. */
   spec: string;
 }
@@ -92,12 +94,16 @@ export function parseFault(spec: string): FaultRule {
       const f = Number(v);
       if (!Number.isFinite(f) || f < 0 || f > 1) throw new UsageError(`--fault ${spec}: fraction needs a number from 0 to 1`);
       rule.fraction = f;
+    } else if (k === 'count') {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--fault ${spec}: count needs a whole number >= 1`);
+      rule.count = n;
     } else if (k === 'type') {
       const t = parseType(v);
       if (t === undefined) throw new UsageError(`--fault ${spec}: unknown type "${v}"`);
       rule.type = t;
     } else {
-      throw new UsageError(`--fault ${spec}: unknown selector "${k}"`, 'selectors: every=N, fraction=F, type=T');
+      throw new UsageError(`--fault ${spec}: unknown selector "${k}"`, 'selectors: every=N, fraction=F, type=T, count=K');
     }
   }
   return rule;
@@ -133,6 +139,7 @@ export class Responder {
   private readonly tcpSockets = new Set<net.Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly ruleCounts: number[];
+  private readonly ruleFired: number[];
   private readonly random: () => number;
   private started = 0;
   private readonly actionCounts = new Counters();
@@ -158,6 +165,7 @@ export class Responder {
       zones: opts.zones?.map((z) => z.toLowerCase().replace(/\.$/, '')),
     };
     this.ruleCounts = this.opts.faults.map(() => 0);
+    this.ruleFired = this.opts.faults.map(() => 0);
     this.random = rng(this.opts.seed);
   }
 
@@ -235,16 +243,21 @@ export class Responder {
   }
 
   /** Which fault, if any, applies to this query (the first rule that fires). */
-  private pick(name: string, type: string): FaultRule | undefined {
+  private pick(name: string, type: string, proto: 'udp' | 'tcp'): FaultRule | undefined {
     let chosen: FaultRule | undefined;
     this.opts.faults.forEach((rule, i) => {
       if (rule.type !== undefined && rule.type !== type) return;
+      if (rule.kind === 'truncate' && proto === 'tcp') return; // TCP carries the full answer
       if (rule.kind === 'nxdomain' && rule.suffix !== undefined && !underSuffix(name, rule.suffix)) return;
       const n = (this.ruleCounts[i] = (this.ruleCounts[i] ?? 0) + 1);
       let fires = true;
       if (rule.every !== undefined) fires = n % rule.every === 0;
       else if (rule.fraction !== undefined) fires = this.random() < rule.fraction;
-      if (fires && chosen === undefined) chosen = rule;
+      if (fires && rule.count !== undefined && (this.ruleFired[i] ?? 0) >= rule.count) fires = false;
+      if (fires && chosen === undefined) {
+        chosen = rule;
+        this.ruleFired[i] = (this.ruleFired[i] ?? 0) + 1;
+      }
     });
     return chosen;
   }
@@ -271,7 +284,7 @@ export class Responder {
       return;
     }
     const name = q.name.toLowerCase();
-    const fault = this.pick(name, q.type);
+    const fault = this.pick(name, q.type, proto);
     let action = fault?.kind ?? 'answer';
     let rcode = 0; // NOERROR
     if (fault?.kind === 'servfail') rcode = 2;

@@ -1,0 +1,113 @@
+import net from 'node:net';
+import * as dnsPacket from 'dns-packet';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Responder, parseFault } from '../../src/dns/responder.js';
+import { UserError } from '../../src/errors.js';
+import { ask, toReply } from '../helpers/udp.js';
+import type { Reply } from '../helpers/udp.js';
+
+const running: Responder[] = [];
+async function serve(opts: ConstructorParameters<typeof Responder>[0] = {}): Promise<Responder> {
+  const r = new Responder({ record: true, ...opts });
+  await r.start();
+  running.push(r);
+  return r;
+}
+afterEach(async () => {
+  while (running.length) await running.pop()!.stop();
+});
+
+describe('Responder', () => {
+  it('answers A and AAAA with its addresses, other types with no data', async () => {
+    const r = await serve({ a: ['192.0.2.7'], aaaa: ['2001:db8::7'], ttl: 9 });
+    const a = await ask(r.udpPort, 'Any.Name', 'A');
+    expect(a?.rcode).toBe('NOERROR');
+    expect(a?.id).toBe(4242);
+    expect(a?.answers).toEqual([expect.objectContaining({ name: 'Any.Name', type: 'A', data: '192.0.2.7', ttl: 9 })]);
+    expect((await ask(r.udpPort, 'x', 'AAAA'))?.answers?.[0]?.data).toBe('2001:db8::7');
+    expect((await ask(r.udpPort, 'x', 'MX'))?.answers).toEqual([]);
+    expect(r.seen.map((q) => `${q.name}/${q.type}/${q.action}`)).toEqual(['Any.Name/A/answer', 'x/AAAA/answer', 'x/MX/answer']);
+  });
+
+  it('zones: names outside are NXDOMAIN', async () => {
+    const r = await serve({ zones: ['google.com.'] });
+    expect((await ask(r.udpPort, 'google.com'))?.rcode).toBe('NOERROR');
+    expect((await ask(r.udpPort, 'www.google.com'))?.rcode).toBe('NOERROR');
+    expect((await ask(r.udpPort, 'google.com.svc.cluster.local'))?.rcode).toBe('NXDOMAIN');
+    expect((await ask(r.udpPort, 'notgoogle.com'))?.rcode).toBe('NXDOMAIN');
+  });
+
+  it('every=N applies a fault to exactly every Nth matching query', async () => {
+    const r = await serve({ faults: [parseFault('servfail@every=3')] });
+    const rcodes: string[] = [];
+    for (let i = 0; i < 9; i++) rcodes.push((await ask(r.udpPort, 'x'))?.rcode ?? 'none');
+    expect(rcodes).toEqual(['NOERROR', 'NOERROR', 'SERVFAIL', 'NOERROR', 'NOERROR', 'SERVFAIL', 'NOERROR', 'NOERROR', 'SERVFAIL']);
+  });
+
+  it('type= limits a fault to one record type; drop sends nothing', async () => {
+    const r = await serve({ faults: [parseFault('drop@type=AAAA')] });
+    expect(await ask(r.udpPort, 'x', 'A')).toBeDefined();
+    expect(await ask(r.udpPort, 'x', 'AAAA', { timeoutMs: 300 })).toBeUndefined();
+    expect(r.stats.actions).toEqual({ answer: 1, drop: 1 });
+  });
+
+  it('delay, refused, nxdomain for a suffix', async () => {
+    const r = await serve({ faults: [parseFault('delay:250@type=TXT'), parseFault('refused@type=MX'), parseFault('nxdomain:cluster.local')] });
+    const t = performance.now();
+    expect((await ask(r.udpPort, 'x', 'TXT'))?.rcode).toBe('NOERROR');
+    expect(performance.now() - t).toBeGreaterThanOrEqual(240);
+    expect((await ask(r.udpPort, 'x', 'MX'))?.rcode).toBe('REFUSED');
+    expect((await ask(r.udpPort, 'a.svc.cluster.local'))?.rcode).toBe('NXDOMAIN');
+    expect((await ask(r.udpPort, 'a.svc.example'))?.rcode).toBe('NOERROR');
+  });
+
+  it('wrong-id flips the top bit of the ID; wrong-question changes the name', async () => {
+    const r = await serve({ faults: [parseFault('wrong-id@type=A'), parseFault('wrong-question@type=AAAA')] });
+    expect((await ask(r.udpPort, 'x', 'A', { id: 0x0101 }))?.id).toBe(0x8101);
+    expect((await ask(r.udpPort, 'x', 'AAAA'))?.questions?.[0]?.name).toBe('wrong-question.x');
+  });
+
+  it('truncate sets TC on UDP and answers in full over TCP', async () => {
+    const r = await serve({ faults: [parseFault('truncate')] });
+    const udp = await ask(r.udpPort, 'x');
+    expect(udp?.flag_tc).toBe(true);
+    expect(udp?.answers).toEqual([]);
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      const q = dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: 'x', type: 'A', class: 'IN' }] });
+      const framed = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
+      const c = net.connect(r.tcpPort, '127.0.0.1', () => c.write(framed));
+      let acc = Buffer.alloc(0);
+      c.on('data', (d) => {
+        acc = Buffer.concat([acc, d]);
+        if (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
+          c.destroy();
+          resolve(toReply(acc.subarray(2)));
+        }
+      });
+      c.on('error', reject);
+    });
+    expect(reply.flag_tc).toBe(false);
+    expect(reply.answers?.[0]?.data).toBe('192.0.2.1');
+  });
+
+  it('answers FORMERR to a malformed query and counts it', async () => {
+    const r = await serve();
+    const raw = Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0x3f, 0x61]);
+    const reply = await ask(r.udpPort, '', 'A', { raw });
+    expect(reply?.rcode).toBe('FORMERR');
+    expect(reply?.id).toBe(0x1234);
+    expect(r.stats.malformed).toBe(1);
+  });
+
+  it('listens on IPv6 loopback', async () => {
+    const r = await serve({ host: '::1' });
+    expect((await ask(r.udpPort, 'v6.test', 'AAAA', { host: '::1' }))?.answers?.[0]?.data).toBe('2001:db8::1');
+  });
+
+  it('rejects bad fault specs with a user error', () => {
+    for (const bad of ['explode', 'delay', 'delay:abc', 'nxdomain', 'drop:5', 'drop@every=0', 'drop@fraction=2', 'drop@type=BOGUS', 'drop@when=now']) {
+      expect(() => parseFault(bad), bad).toThrow(UserError);
+    }
+    expect(parseFault('delay:5000@every=100,type=AAAA')).toMatchObject({ kind: 'delay', ms: 5000, every: 100, type: 'AAAA' });
+  });
+});
