@@ -57,7 +57,13 @@ export interface DnsbenchResult {
   /** The latency histogram, microseconds, mergeable across runs and nodes. */
   histogram: HistogramSnapshot;
   interrupted: boolean;
-  lookups: LookupStats | null;
+  /** Resolver mode (--resolv): lookups done, what the application feels. Null otherwise. */
+  lookups: number | null;
+  lookupLatencyMs: PercentileSummary | null;
+  /** Lookups slower than 1 s, 5 s, and the resolver's own timeout (the retry signature). */
+  lookupStalls: { over1s: number; over5s: number; overTimeout: number } | null;
+  /** Resolver mode details: libc, outcomes, glibc's mode switches, the lookup histogram. */
+  resolver: (Omit<LookupStats, 'lookups' | 'lookupLatencyMs' | 'stalls'> & { timeoutMs: number; lookupsPerSecond: number }) | null;
   findings: Finding[];
 }
 
@@ -110,14 +116,16 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       remedy: 'a reply after several seconds usually means a lost packet and a resend; see the latency histogram for the 1 s / 5 s marks',
     });
   }
-  const lk = r.lookups;
-  if (lk !== null && lk.stalls.over5s > 0) {
+  if (r.lookups !== null && r.lookupStalls !== null && r.resolver !== null && r.lookupStalls.overTimeout > 0) {
+    const t = r.resolver.timeoutMs / 1000;
     f.push({
       code: 'LOOKUP_STALLS',
       severity: 'warning',
-      message: `${lk.stalls.over5s} of ${lk.lookups} lookups took over 5 s: the resolver timeout and retry signature of a lost A or AAAA packet`,
-      evidence: { over1s: lk.stalls.over1s, over5s: lk.stalls.over5s, lookups: lk.lookups, singleRequestSwitches: lk.modeSwitches.singleRequest },
-      remedy: 'options single-request-reopen in the pod\'s dnsConfig, NodeLocalDNS, or a kernel with the conntrack clash fixes',
+      message:
+        `${r.lookupStalls.overTimeout} of ${r.lookups} lookups took ${t} s or more: the resolver's timeout and resend, the signature of a lost A or AAAA packet` +
+        (r.resolver.modeSwitches.singleRequest > 0 ? ` (glibc fell back to single-request ${r.resolver.modeSwitches.singleRequest} times)` : ''),
+      evidence: { overTimeout: r.lookupStalls.overTimeout, over1s: r.lookupStalls.over1s, over5s: r.lookupStalls.over5s, lookups: r.lookups, resolverTimeoutS: t, singleRequestSwitches: r.resolver.modeSwitches.singleRequest },
+      remedy: 'options single-request-reopen in the pod\'s dnsConfig, NodeLocalDNS, or a kernel with the conntrack clash fixes; check `k8sdiag conntrack` for insert_failed',
     });
   }
   const errTotal = Object.values(r.errors).reduce((a, b) => a + b, 0);
@@ -162,8 +170,17 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
   return f;
 }
 
-export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: LookupStats | null): DnsbenchResult {
+export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: LookupStats | null, resolverTimeoutMs?: number): DnsbenchResult {
   const h = res.histogram;
+  const timeoutMs = resolverTimeoutMs ?? input.timeoutMs;
+  let resolver: DnsbenchResult['resolver'] = null;
+  let lookupStalls: DnsbenchResult['lookupStalls'] = null;
+  if (lookups) {
+    const { lookups: _n, lookupLatencyMs: _l, stalls: _s, ...rest } = lookups;
+    const lh = Histogram.fromJSON(lookups.histogram);
+    resolver = { ...rest, timeoutMs, lookupsPerSecond: Number(rate(lookups.lookups, res.durationMs).toFixed(1)) };
+    lookupStalls = { ...lookups.stalls, overTimeout: lh.countAtOrAbove(timeoutMs * 1000) };
+  }
   const base: Omit<DnsbenchResult, 'findings'> = {
     command: 'dnsbench',
     mode: lookups ? 'lookups' : 'queries',
@@ -171,7 +188,7 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
     port: input.port,
     concurrency: input.concurrency,
     qpsLimit: input.qps ?? null,
-    timeoutMs: input.timeoutMs,
+    timeoutMs,
     slowMs: input.slowMs,
     sent: res.sent,
     answered: res.answered,
@@ -191,7 +208,10 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
     stalls: { over1s: h.countAtOrAbove(1_000_000), over5s: h.countAtOrAbove(5_000_000), over10s: h.countAtOrAbove(10_000_000) },
     histogram: h.toJSON(),
     interrupted: res.interrupted,
-    lookups,
+    lookups: lookups?.lookups ?? null,
+    lookupLatencyMs: lookups?.lookupLatencyMs ?? null,
+    lookupStalls,
+    resolver,
   };
   return { ...base, findings: sortFindings(findingsFor(base)) };
 }
@@ -213,7 +233,7 @@ export async function runDnsbench(input: DnsbenchInput): Promise<DnsbenchResult>
       ...(input.onProgress ? { onProgress: input.onProgress } : {}),
     };
     const { engine, lookups } = await runResolverEmulation(opts);
-    return fromEngine(input, engine, lookups);
+    return fromEngine(input, engine, lookups, (input.resolver.timeoutSeconds ?? input.resolver.conf.options.timeout) * 1000);
   }
   const res = await runEngine({
     server: input.server,

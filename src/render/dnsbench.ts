@@ -28,22 +28,23 @@ export function renderDnsbench(style: Style, r: DnsbenchResult): string {
   const l = r.latencyMs;
   const lt = table(style, ['latency ms', 'min', 'mean', 'p50', 'p90', 'p99', 'p99.9', 'max'], { align: ['left', ...Array(7).fill('right')] });
   lt.push(['per query', fmt(l.min), fmt(l.mean), fmt(l.p50), fmt(l.p90), fmt(l.p99), fmt(l.p999), fmt(l.max)]);
-  if (r.lookups) {
-    const k = r.lookups.lookupLatencyMs;
+  if (r.lookupLatencyMs) {
+    const k = r.lookupLatencyMs;
     lt.push(['per lookup', fmt(k.min), fmt(k.mean), fmt(k.p50), fmt(k.p90), fmt(k.p99), fmt(k.p999), fmt(k.max)]);
   }
   out.push(lt.toString());
-  if (r.lookups) {
-    const lk = r.lookups;
-    out.push(`lookups (${lk.libc}): ${num(lk.lookups)}; ${Object.entries(lk.outcomes).map(([k, v]) => `${k} ${num(v)}`).join(', ')}; ` +
-      `over 1 s: ${lk.stalls.over1s}, over 5 s: ${lk.stalls.over5s}` +
-      (lk.modeSwitches.singleRequest || lk.modeSwitches.singleRequestReopen
-        ? `; glibc switched to single-request ${lk.modeSwitches.singleRequest}x, to single-request-reopen ${lk.modeSwitches.singleRequestReopen}x`
+  const rv = r.resolver;
+  if (rv && r.lookups !== null && r.lookupStalls) {
+    out.push(`lookups (${rv.libc}, timeout ${rv.timeoutMs / 1000} s): ${num(r.lookups)}, ${rv.lookupsPerSecond}/s; ${Object.entries(rv.outcomes).map(([k, v]) => `${k} ${num(v)}`).join(', ')}; ` +
+      `over 1 s: ${r.lookupStalls.over1s}, over 5 s: ${r.lookupStalls.over5s}` +
+      (rv.modeSwitches.singleRequest || rv.modeSwitches.singleRequestReopen
+        ? `; glibc switched to single-request ${rv.modeSwitches.singleRequest}x, to single-request-reopen ${rv.modeSwitches.singleRequestReopen}x`
         : '') +
-      (lk.cancelled ? `; ${lk.cancelled} parallel copies cancelled` : ''));
+      (rv.cancelled ? `; ${rv.cancelled} parallel copies cancelled` : ''));
   }
   out.push('');
-  out.push(renderHistogram(style, r.histogram).trimEnd());
+  out.push(renderHistogram(style, r.histogram, 'per query').trimEnd());
+  if (rv) out.push(renderHistogram(style, rv.histogram, 'per lookup: what the application waits').trimEnd());
   out.push('');
   out.push(renderFindings(style, r.findings).trimEnd());
   return `${out.join('\n')}\n`;

@@ -16,7 +16,7 @@ function label(us: number): string {
   return `${us}us`;
 }
 
-export function renderHistogram(style: Style, snap: HistogramSnapshot, width = 40): string {
+export function renderHistogram(style: Style, snap: HistogramSnapshot, title = 'per query', width = 40): string {
   if (snap.count === 0) return '';
   const counts = new Array<number>(EDGES_US.length - 1).fill(0);
   for (const [low, c] of snap.buckets) {
@@ -32,7 +32,7 @@ export function renderHistogram(style: Style, snap: HistogramSnapshot, width = 4
   if (last >= 10) last = Math.max(last, 13);
   first = Math.max(0, first);
   const max = Math.max(...counts);
-  const lines: string[] = ['latency histogram (per query):'];
+  const lines: string[] = [`latency histogram (${title}):`];
   for (let i = first; i <= last; i++) {
     const c = counts[i] ?? 0;
     const lo = EDGES_US[i]!;

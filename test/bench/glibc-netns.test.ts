@@ -62,7 +62,10 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     mkdirSync(etcDir, { recursive: true });
     writeFileSync(`${etcDir}/resolv.conf`,
       `search default.svc.cluster.local svc.cluster.local cluster.local ec2.internal\nnameserver ${SERVER_IP}\noptions ndots:5 timeout:${TIMEOUT}\n`);
-    serveProc = spawn('ip', ['netns', 'exec', server.name, process.execPath, BIN, 'serve', '--host', SERVER_IP, '--port', '53', '--zone', 'google.com', '--duration', '120'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    serveProc = spawn('ip', ['netns', 'exec', server.name, process.execPath, BIN, 'serve', '--host', SERVER_IP, '--port', '53', '--zone', 'google.com',
+      // A answers take 40 ms, so an AAAA sent right after its A always meets a flow that is still NEW
+      // (no reply yet), however loaded the machine: the race is made certain rather than likely.
+      '--fault', 'delay:40@type=A', '--duration', '120'], { stdio: ['ignore', 'ignore', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       let err = '';
       serveProc!.stderr!.on('data', (d) => {
@@ -87,19 +90,19 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     expect(first!.addrs.map((a) => a.address).sort()).toEqual(['192.0.2.1', '2001:db8::1']);
     expect(first!.ms).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
     expect(first!.ms).toBeLessThan(TIMEOUT * 1000 * 2 - 100);
-    expect(second!.ms).toBeLessThan(500);
+    expect(second!.ms).toBeLessThan(1000);
   });
 
   it('emulation --long-lived matches it: one switch, one stall, then none', async () => {
     const r = await client.exec(process.execPath, [BIN, 'dnsbench', '--resolv', '--long-lived', '-c', '1', '-n', '2', '-d', 'google.com', '--json', '--no-progress'], { timeout: 60_000 });
     const doc = JSON.parse(r.stdout);
     expect(r.exitCode, r.stderr).toBe(1); // a query timed out: that is the finding
-    expect(doc.lookups.modeSwitches).toEqual({ singleRequest: 1, singleRequestReopen: 0 });
-    expect(doc.lookups.outcomes).toEqual({ answer: 2 });
+    expect(doc.resolver.modeSwitches).toEqual({ singleRequest: 1, singleRequestReopen: 0 });
+    expect(doc.resolver.outcomes).toEqual({ answer: 2 });
     expect(doc.timeouts).toBe(1);
-    expect(doc.lookups.lookupLatencyMs.max).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
-    expect(doc.lookups.lookupLatencyMs.max).toBeLessThan(TIMEOUT * 1000 * 2 - 100);
-    expect(doc.lookups.lookupLatencyMs.min).toBeLessThan(500);
+    expect(doc.lookupLatencyMs.max).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
+    expect(doc.lookupLatencyMs.max).toBeLessThan(TIMEOUT * 1000 * 2 - 100);
+    expect(doc.lookupLatencyMs.min).toBeLessThan(1000);
   });
 
   it('default emulation (each lookup a fresh process) stalls every lookup, like two getent runs', async () => {
@@ -114,9 +117,9 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     for (const ms of real) expect(ms).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
     const r = await client.exec(process.execPath, [BIN, 'dnsbench', '--resolv', '-c', '1', '-n', '2', '-d', 'google.com', '--json', '--no-progress'], { timeout: 60_000 });
     const doc = JSON.parse(r.stdout);
-    expect(doc.lookups.modeSwitches.singleRequest).toBe(2);
-    expect(doc.lookups.lookupLatencyMs.min).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
-    expect(doc.lookups.stalls.over1s).toBe(2);
+    expect(doc.resolver.modeSwitches.singleRequest).toBe(2);
+    expect(doc.lookupLatencyMs.min).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
+    expect(doc.lookupStalls.over1s).toBe(2);
   });
 
   it('single-request-reopen avoids the stall entirely, real and emulated', async () => {
@@ -124,11 +127,11 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     const g = await client.exec('env', ['RES_OPTIONS=single-request-reopen', 'getent', 'ahosts', 'google.com'], { timeout: 60_000 });
     const realMs = performance.now() - t;
     expect(g.exitCode, g.stderr).toBe(0);
-    expect(realMs).toBeLessThan(1000);
+    expect(realMs).toBeLessThan(1500);
     const r = await client.exec(process.execPath, [BIN, 'dnsbench', '--resolv', '--single-request-reopen', '-c', '1', '-n', '3', '-d', 'google.com', '--json', '--no-progress'], { timeout: 60_000 });
     const doc = JSON.parse(r.stdout);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(doc.timeouts).toBe(0);
-    expect(doc.lookups.lookupLatencyMs.max).toBeLessThan(1000);
+    expect(doc.lookupLatencyMs.max).toBeLessThan(1500);
   });
 });

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// npm run bench: speed and memory of k8sdiag, as ratios against references
+// measured in the same run on the same machine. Prints figures; asserts nothing.
+//
+// 1. dnsbench vs dnsperf, queries per second against dnsmasq on loopback,
+//    alternating A B A B, both with 100 queries outstanding.
+// 2. dnsbench peak RSS at 40k and 400k queries.
+import { spawn, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(root, 'bin', 'k8sdiag.js');
+const HOOK = join(root, 'bench', 'rss-hook.mjs');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+
+function need(cmd, pkg) {
+  const r = spawnSync(cmd, ['--version'], { stdio: 'ignore' });
+  if (r.error) {
+    console.error(`bench: ${cmd} is not installed (apt-get install ${pkg})`);
+    process.exit(2);
+  }
+}
+need('dnsmasq', 'dnsmasq-base');
+need('dnsperf', 'dnsperf');
+
+async function freePort() {
+  const s = dgram.createSocket('udp4');
+  await new Promise((r) => s.bind(0, '127.0.0.1', r));
+  const p = s.address().port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+const port = await freePort();
+const dnsmasq = spawn('dnsmasq', ['--keep-in-foreground', '--no-daemon', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces',
+  '--no-resolv', '--no-hosts', '--cache-size=0', '--user=root', '--pid-file=', '--address=/bench.test/192.0.2.1'], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 500));
+const cleanup = () => dnsmasq.kill('SIGTERM');
+process.on('exit', cleanup);
+
+const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-bench-'));
+const qfile = join(dir, 'queries.txt');
+writeFileSync(qfile, 'bench.test A\n');
+
+function runDnsperf() {
+  const r = spawnSync('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', qfile, '-q', '100', '-c', '1', '-l', String(SECONDS)], { encoding: 'utf8' });
+  const m = /Queries per second:\s+([\d.]+)/.exec(r.stdout);
+  const lost = /Queries lost:\s+(\d+)/.exec(r.stdout);
+  if (!m) throw new Error(`dnsperf: ${r.stdout}${r.stderr}`);
+  return { qps: Number(m[1]), lost: Number(lost?.[1] ?? 0) };
+}
+
+function runDnsbench(args, withRss = false) {
+  const nodeArgs = withRss ? ['--import', HOOK, BIN] : [BIN];
+  const r = spawnSync(process.execPath, [...nodeArgs, 'dnsbench', '--json', '--no-progress', '--server', '127.0.0.1', '-p', String(port), '-d', 'bench.test', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0 && r.status !== 1) throw new Error(`dnsbench exit ${r.status}: ${r.stderr}`);
+  const doc = JSON.parse(r.stdout);
+  const rss = /K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr);
+  return { qps: doc.qps, sent: doc.sent, timeouts: doc.timeouts, rssMiB: rss ? Number(rss[1]) / 1024 : undefined };
+}
+
+console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+console.log(`dnsmasq on 127.0.0.1:${port}; ${SECONDS} s per run, ${ROUNDS} rounds A B`);
+console.log('');
+console.log('1. queries per second, 100 outstanding, one name (A = dnsperf, B = k8sdiag dnsbench)');
+const a = [];
+const b = [];
+for (let i = 0; i < ROUNDS; i++) {
+  const pa = runDnsperf();
+  a.push(pa.qps);
+  console.log(`   round ${i + 1} A dnsperf          ${pa.qps.toFixed(0).padStart(8)} qps  (lost ${pa.lost})`);
+  const pb = runDnsbench(['-c', '100', '--duration', String(SECONDS)]);
+  b.push(pb.qps);
+  console.log(`   round ${i + 1} B k8sdiag dnsbench ${pb.qps.toFixed(0).padStart(8)} qps  (timeouts ${pb.timeouts})`);
+}
+const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
+const ratio = mean(b) / mean(a);
+console.log(`   ratio dnsbench/dnsperf: ${ratio.toFixed(3)}x  (target >= 0.9x, aim 1.0x)  ${ratio >= 0.9 ? 'OK' : 'BELOW TARGET'}`);
+console.log('');
+console.log('2. dnsbench peak RSS (-c 100)');
+const small = runDnsbench(['-c', '100', '-n', '40000'], true);
+const big = runDnsbench(['-c', '100', '-n', '400000'], true);
+console.log(`   40k queries:  ${small.rssMiB?.toFixed(1)} MiB`);
+console.log(`   400k queries: ${big.rssMiB?.toFixed(1)} MiB  (target < 120 MiB) ${big.rssMiB < 120 ? 'OK' : 'OVER'}`);
+const growth = big.rssMiB - small.rssMiB;
+console.log(`   growth 40k -> 400k: ${growth.toFixed(1)} MiB  (target within 16 MiB) ${Math.abs(growth) <= 16 ? 'OK' : 'OVER'}`);
+cleanup();

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// npm run demo: the main job on a machine with no network and no cluster.
+// Starts `k8sdiag serve` on loopback with injected faults, then runs
+// `k8sdiag dnsbench` against it: once as a raw benchmark, once emulating a
+// ClusterFirst pod's glibc resolver (search list, A+AAAA from one socket).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../bin/k8sdiag.js', import.meta.url));
+const run = (title, args, input) => {
+  console.log(`\n$ k8sdiag ${args.join(' ')}${title ? `    # ${title}` : ''}`);
+  const r = spawnSync(process.execPath, [BIN, ...args], { stdio: [input === undefined ? 'inherit' : 'pipe', 'inherit', 'inherit'], input });
+  console.log(`(exit ${r.status})`);
+};
+
+// 1 in 500 answers 1.2 s late; 1 in 25 AAAA queries lost, like a lost conntrack insert race.
+const serve = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--zone', 'google.com', '--fault', 'delay:1200@every=500', '--fault', 'drop@type=AAAA,every=25', '--duration', '120'], { stdio: ['ignore', 'ignore', 'pipe'] });
+const port = await new Promise((resolve, reject) => {
+  let err = '';
+  serve.stderr.on('data', (d) => {
+    err += d;
+    const m = /listening on udp 127\.0\.0\.1:(\d+)/.exec(err);
+    if (m) resolve(Number(m[1]));
+  });
+  serve.on('exit', () => reject(new Error(err)));
+});
+console.log(`k8sdiag serve on 127.0.0.1:${port}: answers google.com, delays 1 in 500 by 1.2 s, drops 1 in 25 AAAA`);
+
+const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-demo-'));
+const conf = join(dir, 'resolv.conf');
+writeFileSync(conf, 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.1\noptions ndots:5 timeout:1\n');
+
+run('what a ClusterFirst pod sends for google.com', ['resolv', '--file', conf, 'google.com']);
+run('raw benchmark: 20000 queries, 100 in flight, print answers slower than 1 s', ['dnsbench', '--server', '127.0.0.1', '-p', String(port), '-c', '100', '-n', '20000', '-d', 'google.com', '-s', '1', '--no-progress']);
+run('200 lookups as glibc does them in that pod (timeout:1 keeps the demo short)', ['dnsbench', '--resolv', conf, '-p', String(port), '-c', '10', '-n', '200', '-d', 'google.com', '-s', '1', '--no-progress']);
+serve.kill('SIGTERM');
