@@ -3,6 +3,7 @@
  * retries land: 1 s (musl/glibc retry with a short timeout), 5 s (the default
  * timeout: the conntrack race signature) and 10 s (two losses).
  */
+import { bucketMidpoint } from '../stats/index.js';
 import type { HistogramSnapshot } from '../stats/index.js';
 import type { Style } from './style.js';
 
@@ -20,8 +21,10 @@ export function renderHistogram(style: Style, snap: HistogramSnapshot, title = '
   if (snap.count === 0) return '';
   const counts = new Array<number>(EDGES_US.length - 1).fill(0);
   for (const [low, c] of snap.buckets) {
+    // Place each bucket by its midpoint: a bucket straddling 1 s goes where most of it lies.
+    const mid = bucketMidpoint(low);
     let i = 0;
-    while (i < counts.length - 1 && low >= EDGES_US[i + 1]!) i++;
+    while (i < counts.length - 1 && mid >= EDGES_US[i + 1]!) i++;
     counts[i] = (counts[i] ?? 0) + c;
   }
   // Trim empty buckets at both ends.

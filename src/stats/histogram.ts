@@ -63,6 +63,12 @@ function boundsOf(index: number): [number, number] {
   return [top * 2 ** shift, 2 ** shift];
 }
 
+/** The midpoint of the bucket whose lower bound is `low` (for charts of a snapshot). */
+export function bucketMidpoint(low: number): number {
+  const [start, width] = boundsOf(indexOf(low));
+  return width === 1 ? start : start + (width - 1) / 2;
+}
+
 export class Histogram {
   readonly unit: string;
   private readonly counts = new Float64Array(BUCKETS);

@@ -12,10 +12,14 @@ export interface Netns {
   remove: () => Promise<void>;
 }
 
+/** Root with iproute2 and iptables: required in CI (CI=true), where a skip would hide a missing install. */
 export async function canUseNetns(): Promise<boolean> {
-  if (process.getuid?.() !== 0) return false;
-  const r = await execa('ip', ['netns', 'list'], { reject: false });
-  return r.exitCode === 0;
+  const ok =
+    process.getuid?.() === 0 &&
+    (await execa('ip', ['netns', 'list'], { reject: false })).exitCode === 0 &&
+    (await execa('iptables', ['--version'], { reject: false })).exitCode === 0;
+  if (!ok && process.env.CI) throw new Error('network namespace tests need root, iproute2 and iptables (.ci/run installs them)');
+  return ok;
 }
 
 export async function createNetns(prefix: string): Promise<Netns> {
