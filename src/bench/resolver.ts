@@ -102,6 +102,96 @@ interface Shared {
 
 const PROBLEM_RCODES = new Set([2, 4, 5]); // SERVFAIL, NOTIMP, REFUSED
 
+/** Count a matching reply for a transmission: latency, rcode, slow line. */
+function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string, sourcePort: number, now: number): void {
+  tx.done = true;
+  tx.rcode = msg[3]! & 0x0f;
+  tx.ancount = (msg[6]! << 8) | msg[7]!;
+  if ((msg[2]! & 0x02) !== 0) sh.st.truncated++;
+  const latency = now - tx.sentAt;
+  sh.hist.record(latency * 1000);
+  sh.rcodes.add(rcodeName(tx.rcode));
+  sh.st.answered++;
+  if (latency > sh.slowMs) {
+    sh.st.slow++;
+    sh.onSlow?.({
+      time: new Date().toISOString(),
+      name: tx.t.name,
+      type: tx.t.type,
+      server: from,
+      sourcePort,
+      rcode: rcodeName(tx.rcode),
+      latencyMs: Number(latency.toFixed(3)),
+    });
+  }
+}
+
+/**
+ * glibc send_vc (options use-vc): one TCP connection, both queries written,
+ * both replies read, within the same time budget as UDP.
+ */
+async function glibcSendVc(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number): Promise<{ txs: Tx[]; refused: boolean }> {
+  const txs: Tx[] = [];
+  const conn = net.connect({ host: ns.host, port: ns.port });
+  let refused = false;
+  let sourcePort = 0;
+  try {
+    await new Promise<void>((resolve) => {
+      let acc: Buffer = Buffer.alloc(0);
+      const timer = setTimeout(finish, budgetMs);
+      function finish(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      conn.on('connect', () => {
+        sourcePort = conn.localPort ?? 0;
+        for (const t of templates) {
+          const id = randomId();
+          const framed = Buffer.alloc(2 + t.bytes.length);
+          framed.writeUInt16BE(t.bytes.length, 0);
+          t.bytes.copy(framed, 2);
+          patchId(framed.subarray(2), id);
+          txs.push({ id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0 });
+          sh.st.sent++;
+          conn.write(framed);
+        }
+      });
+      conn.on('data', (chunk: Buffer) => {
+        acc = Buffer.concat([acc, chunk]);
+        while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
+          const msg = acc.subarray(2, 2 + acc.readUInt16BE(0));
+          acc = acc.subarray(2 + msg.length);
+          const id = msg.length >= 12 ? (msg[0]! << 8) | msg[1]! : -1;
+          const tx = txs.find((x) => !x.done && x.id === id && sameQuestion(msg, x.t));
+          if (tx) acceptReply(sh, tx, msg, `${ns.host}:${ns.port}`, sourcePort, performance.now());
+          else if (msg.length < 12) sh.st.malformed++;
+          else sh.st.wrongQuestion++;
+          if (txs.length > 0 && txs.every((x) => x.done)) finish();
+        }
+      });
+      conn.on('error', (err: NodeJS.ErrnoException) => {
+        // A refused connect sent no query: nothing to count but the refusal itself.
+        refused = err.code === 'ECONNREFUSED';
+        for (const tx of txs) {
+          if (tx.done) continue;
+          tx.done = true;
+          sh.errors.add(`tcp-${err.code ?? 'error'}`);
+        }
+        finish();
+      });
+      conn.on('close', finish);
+    });
+  } finally {
+    conn.destroy();
+  }
+  for (const tx of txs) {
+    if (tx.done) continue;
+    tx.done = true;
+    sh.st.timeouts++;
+  }
+  return { txs, refused };
+}
+
 /** One UDP socket of the emulation, with its transmissions and a waiter. */
 class EmuSocket {
   readonly sock: dgram.Socket;
@@ -176,26 +266,7 @@ class EmuSocket {
       if (tx.id !== id || tx.done) continue;
       matchedId = true;
       if (!sameQuestion(msg, tx.t)) continue;
-      tx.done = true;
-      tx.rcode = msg[3]! & 0x0f;
-      tx.ancount = (msg[6]! << 8) | msg[7]!;
-      if ((msg[2]! & 0x02) !== 0) sh.st.truncated++;
-      const latency = now - tx.sentAt;
-      sh.hist.record(latency * 1000);
-      sh.rcodes.add(rcodeName(tx.rcode));
-      sh.st.answered++;
-      if (latency > sh.slowMs) {
-        sh.st.slow++;
-        sh.onSlow?.({
-          time: new Date().toISOString(),
-          name: tx.t.name,
-          type: tx.t.type,
-          server: from,
-          sourcePort: this.port,
-          rcode: rcodeName(tx.rcode),
-          latencyMs: Number(latency.toFixed(3)),
-        });
-      }
+      acceptReply(sh, tx, msg, from, this.port, now);
       this.waiter?.();
       return;
     }
@@ -330,7 +401,9 @@ async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: 
       let seconds = retrans << ns;
       if (ns > 0) seconds = Math.floor(seconds / nscount);
       if (seconds <= 0) seconds = 1;
-      const r = await glibcSendDg(sh, o.nameservers[ns]!, templates, seconds * 1000, mode, switches);
+      const r = o.conf.options.useVc
+        ? await glibcSendVc(sh, o.nameservers[ns]!, templates, seconds * 1000)
+        : await glibcSendDg(sh, o.nameservers[ns]!, templates, seconds * 1000, mode, switches);
       if (!r.refused) allRefused = false;
       const c = classify(r.txs);
       if (c.kind !== 'timeout' && !r.refused) return c;

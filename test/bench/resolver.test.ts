@@ -84,6 +84,14 @@ describe('glibc emulation', () => {
     }
   });
 
+  it('use-vc: the queries go over TCP, both on one connection', async () => {
+    const r = await serve();
+    const res = await emulate([r], `${EKS}options use-vc\n`);
+    expect(res.engine).toMatchObject({ sent: 10, answered: 10 });
+    expect(r.seen.every((q) => q.proto === 'tcp')).toBe(true);
+    expect(portsByName(r.seen)).toEqual([1, 1, 1, 1, 1]);
+  });
+
   it('no-aaaa sends A only', async () => {
     const r = await serve();
     const res = await emulate([r], `${EKS}options no-aaaa\n`);
