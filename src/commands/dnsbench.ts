@@ -1,7 +1,7 @@
 /** `k8sdiag dnsbench`: options -> engine (or resolver emulation) -> typed result with findings. */
 import type { RecordType } from 'dns-packet';
 import { runEngine } from '../bench/engine.js';
-import type { EngineResult, Progress, QuerySpec, SlowEvent } from '../bench/engine.js';
+import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../bench/engine.js';
 import type { LookupStats, ResolverEmulationOptions } from '../bench/resolver.js';
 import { UserError } from '../errors.js';
 import type { Finding } from '../findings.js';
@@ -10,25 +10,15 @@ import { parseType } from '../dns/wire.js';
 import { Histogram, rate } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 
-export interface DnsbenchInput {
-  server: string;
-  port: number;
-  queries: QuerySpec[];
-  concurrency: number;
-  total?: number;
-  durationMs?: number;
-  qps?: number;
-  timeoutMs: number;
-  slowMs: number;
+/** The engine's options; with `resolver`, the same budget drives lookups instead of queries. */
+export interface DnsbenchInput extends Omit<EngineOptions, 'tcpRetry' | 'sockets' | 'progressEveryMs'> {
   tcpRetry: boolean;
-  signal?: AbortSignal;
-  onSlow?: (e: SlowEvent) => void;
-  onProgress?: (p: Progress) => void;
   /** Resolver emulation (--resolv): each unit is a lookup as a libc does it. */
   resolver?: Omit<ResolverEmulationOptions, 'names' | 'concurrency' | 'total' | 'durationMs' | 'qps' | 'slowMs' | 'signal' | 'onSlow' | 'onProgress'>;
 }
 
-export interface DnsbenchResult {
+/** The per-query counters of the engine (sent, answered, timeouts, slow, errors, rcodes, late, ...). */
+export interface DnsbenchResult extends QueryStats {
   command: 'dnsbench';
   mode: 'queries' | 'lookups';
   server: string;
@@ -37,18 +27,6 @@ export interface DnsbenchResult {
   qpsLimit: number | null;
   timeoutMs: number;
   slowMs: number;
-  sent: number;
-  answered: number;
-  timeouts: number;
-  slow: number;
-  errors: Record<string, number>;
-  rcodes: Record<string, number>;
-  late: number;
-  wrongId: number;
-  wrongQuestion: number;
-  malformed: number;
-  truncated: number;
-  tcpRetries: number;
   latencyMs: PercentileSummary;
   qps: number;
   durationMs: number;
@@ -216,23 +194,28 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
   return { ...base, findings: sortFindings(findingsFor(base)) };
 }
 
+/** The optional knobs shared by both engines, without undefined keys. */
+function common(input: DnsbenchInput) {
+  return {
+    ...(input.total !== undefined ? { total: input.total } : {}),
+    ...(input.durationMs !== undefined ? { durationMs: input.durationMs } : {}),
+    ...(input.qps !== undefined ? { qps: input.qps } : {}),
+    ...(input.signal ? { signal: input.signal } : {}),
+    ...(input.onSlow ? { onSlow: input.onSlow } : {}),
+    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+  };
+}
+
 export async function runDnsbench(input: DnsbenchInput): Promise<DnsbenchResult> {
   if (input.resolver) {
     const { runResolverEmulation } = await import('../bench/resolver.js');
-    const names = input.queries.map((q) => q.name);
-    const opts: ResolverEmulationOptions = {
+    const { engine, lookups } = await runResolverEmulation({
       ...input.resolver,
-      names,
+      names: input.queries.map((q) => q.name),
       concurrency: input.concurrency,
       slowMs: input.slowMs,
-      ...(input.total !== undefined ? { total: input.total } : {}),
-      ...(input.durationMs !== undefined ? { durationMs: input.durationMs } : {}),
-      ...(input.qps !== undefined ? { qps: input.qps } : {}),
-      ...(input.signal ? { signal: input.signal } : {}),
-      ...(input.onSlow ? { onSlow: input.onSlow } : {}),
-      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
-    };
-    const { engine, lookups } = await runResolverEmulation(opts);
+      ...common(input),
+    });
     return fromEngine(input, engine, lookups, (input.resolver.timeoutSeconds ?? input.resolver.conf.options.timeout) * 1000);
   }
   const res = await runEngine({
@@ -243,12 +226,7 @@ export async function runDnsbench(input: DnsbenchInput): Promise<DnsbenchResult>
     timeoutMs: input.timeoutMs,
     slowMs: input.slowMs,
     tcpRetry: input.tcpRetry,
-    ...(input.total !== undefined ? { total: input.total } : {}),
-    ...(input.durationMs !== undefined ? { durationMs: input.durationMs } : {}),
-    ...(input.qps !== undefined ? { qps: input.qps } : {}),
-    ...(input.signal ? { signal: input.signal } : {}),
-    ...(input.onSlow ? { onSlow: input.onSlow } : {}),
-    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+    ...common(input),
   });
   return fromEngine(input, res, null);
 }

@@ -11,7 +11,7 @@ import net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { RecordType } from 'dns-packet';
 import { UsageError } from '../errors.js';
-import { Counters } from '../stats/index.js';
+import { Counters, mulberry32 } from '../stats/index.js';
 import { parseType } from './wire.js';
 
 export type FaultKind = 'delay' | 'drop' | 'servfail' | 'refused' | 'nxdomain' | 'wrong-id' | 'wrong-question' | 'truncate';
@@ -109,18 +109,6 @@ export function parseFault(spec: string): FaultRule {
   return rule;
 }
 
-/** mulberry32: small, seeded, good enough to pick a fraction of queries. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function underSuffix(name: string, suffix: string): boolean {
   return name === suffix || name.endsWith(`.${suffix}`);
 }
@@ -166,7 +154,7 @@ export class Responder {
     };
     this.ruleCounts = this.opts.faults.map(() => 0);
     this.ruleFired = this.opts.faults.map(() => 0);
-    this.random = rng(this.opts.seed);
+    this.random = mulberry32(this.opts.seed);
   }
 
   get stats(): ResponderStats {

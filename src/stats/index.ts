@@ -2,3 +2,4 @@ export { Histogram, bucketMidpoint } from './histogram.js';
 export type { HistogramSnapshot, PercentileSummary } from './histogram.js';
 export { Counters, rate, sumRecords, deltaRecords } from './counters.js';
 export type { CounterRecord, CounterDelta } from './counters.js';
+export { mulberry32 } from './random.js';

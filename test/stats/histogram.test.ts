@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Counters, Histogram, deltaRecords, rate } from '../../src/stats/index.js';
+import { Counters, Histogram, deltaRecords, mulberry32 as makeRng, rate } from '../../src/stats/index.js';
 
 /** Deterministic PRNG so a failure can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = (seed: number) => makeRng(seed);
 
 /** Exact nearest-rank percentile of a sorted array. */
 function exact(sorted: number[], q: number): number {
