@@ -412,6 +412,45 @@ Examples:
     process.exitCode = 0;
   });
 
+  common(
+    program
+      .command('svc')
+      .summary('where kube-proxy\'s rules really send each Service\'s traffic')
+      .description(
+        'Read kube-proxy\'s rules (iptables-save, nft list ruleset, ipvsadm -Ln: piped in, from --file, or live) and show each ' +
+          'Service port\'s endpoints with their effective share of new connections, on the cluster and the external path, ' +
+          'and what is broken: fall-through, unreachable rules, missing or orphan chains, duplicate endpoints, uneven shares, ' +
+          'no (local) endpoints.',
+      )
+      .option('-f, --file <path>', 'read this dump ("-" for stdin)')
+      .option('--live', 'run iptables-save, nft list ruleset and ipvsadm -Ln on this machine')
+      .option('--service <ns/name[:port]>', 'only this Service (port)')
+      .addHelpText(
+        'after',
+        `
+Without --file or --live, piped stdin is read; with nothing piped, this machine is read live.
+
+Examples:
+  iptables-save | k8sdiag svc
+  k8sdiag svc --live --service kube-system/kube-dns:dns
+  nft list ruleset | k8sdiag svc --json`,
+      ),
+  ).action(async (opts: CommonOptions & { file?: string; live?: boolean; service?: string }) => {
+    const { stdinIsPiped, readStdin, readTextFile } = await import('./input.js');
+    const { runSvc } = await import('./commands/svc.js');
+    const { renderSvc } = await import('./render/svc.js');
+    const { renderWarnings } = await import('./render/findings.js');
+    const { UsageError } = await import('./errors.js');
+    if (opts.file !== undefined && opts.live) throw new UsageError('--file and --live are mutually exclusive');
+    let source: import('./commands/svc.js').SvcSource;
+    if (opts.file !== undefined) source = { kind: 'text', text: await readTextFile(opts.file), origin: opts.file === '-' ? 'stdin' : opts.file };
+    else if (!opts.live && stdinIsPiped()) source = { kind: 'text', text: await readStdin(1 << 30), origin: 'stdin' };
+    else source = { kind: 'live' };
+    const result = await runSvc({ source, ...(opts.service !== undefined ? { service: opts.service } : {}) });
+    warn(result.warnings, opts);
+    await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderSvc(style, r));
+  });
+
   program.hook('preAction', (_this, actionCommand) => {
     if ((actionCommand.opts() as CommonOptions).debug) debug = true;
   });

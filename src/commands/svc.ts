@@ -1,0 +1,88 @@
+/** `k8sdiag svc`: kube-proxy's rules -> per-Service endpoint shares and findings. */
+import { analyseDumps } from '../kubeproxy/analyse.js';
+import type { ProxyMode, ServiceReport } from '../kubeproxy/analyse.js';
+import { readRulesLive } from '../kubeproxy/live.js';
+import { parseDumps } from '../kubeproxy/rules.js';
+import type { Unavailable } from '../conntrack/live.js';
+import { InputError } from '../errors.js';
+import type { Finding } from '../findings.js';
+import { sortFindings } from '../findings.js';
+
+export type SvcSource = { kind: 'text'; text: string; origin: string } | { kind: 'live' };
+
+export interface SvcInput {
+  source: SvcSource;
+  /** NS/NAME[:PORT] to keep. */
+  service?: string;
+}
+
+export interface SvcResult {
+  command: 'svc';
+  sources: string[];
+  unavailable: Unavailable[];
+  /** What the input contained: iptables-save, nftables (kube-proxy table), ipvsadm. */
+  inputs: string[];
+  /** kube-proxy mode(s) the rules show. */
+  modes: ProxyMode[];
+  services: ServiceReport[];
+  stats: { rules: number; services: number };
+  findings: Finding[];
+  warnings: string[];
+}
+
+function matchesFilter(s: ServiceReport, filter: string): boolean {
+  const [nsName, port] = filter.split(':', 2);
+  const full = `${s.namespace ?? ''}/${s.name ?? ''}`;
+  if (nsName !== full && nsName !== s.id) return false;
+  return port === undefined || port === s.portName || String(s.port) === port;
+}
+
+export async function runSvc(input: SvcInput): Promise<SvcResult> {
+  let text: string;
+  let sources: string[];
+  let unavailable: Unavailable[] = [];
+  if (input.source.kind === 'text') {
+    text = input.source.text;
+    sources = [input.source.origin];
+  } else {
+    const live = await readRulesLive();
+    text = live.text;
+    sources = live.sources;
+    unavailable = live.unavailable;
+    if (text.trim() === '') {
+      throw new InputError(`could not read any rules on this machine: ${unavailable.map((u) => `${u.source}: ${u.reason}`).join('; ')}`, 'pipe a dump instead: iptables-save | k8sdiag svc');
+    }
+  }
+  const dumps = parseDumps(text);
+  const analysis = analyseDumps(dumps);
+  const warnings = [...dumps.warnings];
+  if (input.source.kind === 'live' && analysis.modes.length === 0) {
+    warnings.push('no kube-proxy rules found: this node runs no kube-proxy, or another network namespace');
+  }
+  if (analysis.modes.includes('nftables') && !analysis.modes.includes('iptables') && sources.some((s) => s.startsWith('iptables-save'))) {
+    warnings.push('kube-proxy runs in nftables mode: iptables-save shows no Service rules here, and that is expected');
+  }
+  let services = analysis.services;
+  let findings = analysis.findings;
+  if (input.service !== undefined) {
+    const f = input.service;
+    services = services.filter((s) => matchesFilter(s, f));
+    if (services.length === 0) throw new InputError(`no Service ${f} in the rules`, 'give NAMESPACE/NAME or NAMESPACE/NAME:PORT as the rules name it');
+    const ids = new Set(services.map((s) => s.id));
+    findings = findings.filter((x) => typeof x.evidence.service !== 'string' || ids.has(x.evidence.service));
+  }
+  let rules = dumps.iptables?.lines ?? 0;
+  for (const kp of dumps.nft) for (const r of kp.chains.values()) rules += r.length;
+  rules += dumps.ipvs?.reduce((n, s) => n + 1 + s.reals.length, 0) ?? 0;
+  return {
+    command: 'svc',
+    sources,
+    unavailable,
+    inputs: dumps.kinds,
+    modes: analysis.modes,
+    services,
+    stats: { rules, services: services.length },
+    findings: sortFindings(findings),
+    warnings,
+  };
+}

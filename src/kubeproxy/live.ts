@@ -1,0 +1,73 @@
+/**
+ * Live reading of kube-proxy's rules on this node: iptables-save, nft list
+ * ruleset and ipvsadm -Ln, each where present, with what could not be read
+ * and why.
+ */
+import type { Unavailable } from '../conntrack/live.js';
+
+export interface RulesSample {
+  text: string;
+  sources: string[];
+  unavailable: Unavailable[];
+}
+
+async function run(cmd: string, args: string[]): Promise<{ out: string; failed?: string }> {
+  const { execa } = await import('execa');
+  const r = await execa(cmd, args, { reject: false, timeout: 60_000, stdin: 'ignore', maxBuffer: 1 << 30, env: { LC_ALL: 'C' } });
+  if (r.failed) {
+    const code = (r as { code?: string }).code;
+    if (code === 'ENOENT') return { out: '', failed: `${cmd} is not installed` };
+    if (r.timedOut) return { out: '', failed: `${cmd} did not finish within 60 s` };
+    const line = String(r.stderr).split('\n').find((l) => l.trim() !== '') ?? `exit code ${String(r.exitCode)}`;
+    return { out: '', failed: line.trim() };
+  }
+  return { out: String(r.stdout) };
+}
+
+export async function readRulesLive(commands: Array<[string, string[]]> = [
+  ['iptables-save', []],
+  ['ip6tables-save', []],
+  ['nft', ['list', 'ruleset']],
+  ['ipvsadm', ['-Ln']],
+]): Promise<RulesSample> {
+  const parts: string[] = [];
+  const sources: string[] = [];
+  const unavailable: Unavailable[] = [];
+  for (const [cmd, args] of commands) {
+    const label = [cmd, ...args].join(' ');
+    const r = await run(cmd, args);
+    if (r.failed !== undefined) unavailable.push({ source: label, reason: r.failed });
+    else if (r.out.trim() === '') unavailable.push({ source: label, reason: 'printed nothing' });
+    else {
+      // iptables-nft also shows its tables in nft's output: keep only kube-proxy's own nft table
+      // from `nft list ruleset` when iptables-save already answered, to count each rule once.
+      const text = cmd === 'nft' && sources.some((s) => s.startsWith('iptables-save')) ? keepKubeProxyTable(r.out) : r.out;
+      if (text.trim() !== '') {
+        parts.push(text);
+        sources.push(label);
+      }
+    }
+  }
+  return { text: parts.join('\n'), sources, unavailable };
+}
+
+/** Only the `table ip|ip6 kube-proxy { ... }` blocks of an nft ruleset. */
+export function keepKubeProxyTable(ruleset: string): string {
+  const out: string[] = [];
+  let keep = false;
+  let depth = 0;
+  for (const line of ruleset.split('\n')) {
+    const t = line.trim();
+    if (depth === 0) keep = /^table (ip|ip6) kube-proxy \{$/.test(t);
+    if (keep) out.push(line);
+    for (const ch of t) {
+      if (ch === '{') depth++;
+      else if (ch === '}') depth--;
+    }
+    if (depth <= 0) {
+      depth = 0;
+      keep = false;
+    }
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,54 @@
+import type { SvcResult } from '../commands/svc.js';
+import type { EndpointShare, ServiceReport } from '../kubeproxy/analyse.js';
+import { renderFindings } from './findings.js';
+import type { Style } from './style.js';
+
+const BAR = 30;
+
+function bars(style: Style, eps: EndpointShare[], indent: string): string[] {
+  const width = Math.max(8, ...eps.map((e) => e.address.length));
+  return eps.map((e) => {
+    const n = Math.round(e.share * BAR);
+    const bar = '#'.repeat(n) + '.'.repeat(Math.max(0, BAR - n));
+    const p = e.probability !== null ? style.c.dim(`  p=${e.probability}`) : e.weight !== undefined ? style.c.dim(`  weight ${e.weight}`) : '';
+    return `${indent}${e.address.padEnd(width)} ${bar} ${(e.share * 100).toFixed(2).padStart(6)}%${p}`;
+  });
+}
+
+function entries(s: ServiceReport): string {
+  return s.entries
+    .map((e) => {
+      if (e.kind === 'nodePort') return `nodePort ${e.port}`;
+      const a = e.address ?? '?';
+      return `${e.kind} ${a.includes(':') ? `[${a}]` : a}${e.port !== null ? `:${e.port}` : ''}`;
+    })
+    .join(', ');
+}
+
+export function renderSvc(style: Style, r: SvcResult, limit = 200): string {
+  const { c } = style;
+  const out: string[] = [];
+  out.push(`${c.bold('read')}: ${r.sources.join(', ')} (${r.inputs.join(', ')}); kube-proxy mode: ${r.modes.join(', ') || 'none found'}; ${r.stats.services} service ports, ${r.stats.rules} rules`);
+  for (const u of r.unavailable) out.push(c.dim(`  not read: ${u.source}: ${u.reason}`));
+  out.push('');
+  for (const s of r.services.slice(0, limit)) {
+    out.push(`${c.bold(s.id)}${s.protocol ? ` ${s.protocol}` : ''}  ${c.dim(entries(s))}${s.sessionAffinitySeconds !== null ? c.dim('  (session affinity)') : ''}`);
+    if (s.cluster) {
+      const label = s.mode === 'ipvs' ? `scheduler ${s.cluster.chain}` : `cluster path (${s.cluster.policy}) ${c.dim(s.cluster.chain)}`;
+      out.push(`  ${label}`);
+      if (s.endpoints.length === 0) out.push(c.yellow('    no endpoints'));
+      out.push(...bars(style, s.endpoints, '    '));
+      if (s.cluster.fallthrough > 1e-9 && s.endpoints.length > 0) out.push(c.red(`    ${(s.cluster.fallthrough * 100).toFixed(2)}% match no endpoint`));
+      if (s.cluster.dropped > 1e-9) out.push(c.red(`    ${(s.cluster.dropped * 100).toFixed(2)}% dropped (missing chain, or no endpoint)`));
+    }
+    if (s.external && s.externalEndpoints) {
+      out.push(`  external path (${s.external.policy}) ${c.dim(s.external.chain)}`);
+      if (s.externalEndpoints.length === 0) out.push(c.yellow('    no endpoints on this node: external traffic falls through'));
+      out.push(...bars(style, s.externalEndpoints, '    '));
+    }
+  }
+  if (r.services.length > limit) out.push(c.dim(`... ${r.services.length - limit} more service ports (use --service or --json)`));
+  out.push('');
+  out.push(renderFindings(style, r.findings).trimEnd());
+  return `${out.join('\n')}\n`;
+}
