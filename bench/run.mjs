@@ -90,3 +90,62 @@ console.log(`   400k queries: ${big.rssMiB?.toFixed(1)} MiB  (target < 120 MiB) 
 const growth = big.rssMiB - small.rssMiB;
 console.log(`   growth 40k -> 400k: ${growth.toFixed(1)} MiB  (target within 16 MiB) ${Math.abs(growth) <= 16 ? 'OK' : 'OVER'}`);
 cleanup();
+
+// 3. svc on a large cluster's dump, against dumping it (iptables-save) in the same run.
+console.log('');
+console.log('3. k8sdiag svc on a generated kube-proxy dump vs iptables-save of the same rules in a network namespace');
+const { generateRules } = await import('./gen-kube-proxy.mjs');
+const asRoot = process.getuid?.() === 0 && !spawnSync('ip', ['netns', 'list']).error;
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+function timeIt(fn, n = 3) {
+  const ts = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    fn();
+    ts.push(performance.now() - t);
+  }
+  return median(ts);
+}
+const svcRuns = {};
+for (const services of [2500, 5000]) {
+  const rules = generateRules(services, 8);
+  const file = join(dir, `rules-${services}.txt`);
+  let dumpFile = file;
+  let saveNft;
+  let saveLegacy;
+  if (asRoot) {
+    const ns = `k8sdiag-bench-${process.pid}-${services}`;
+    spawnSync('ip', ['netns', 'add', ns]);
+    try {
+      for (const [restore, save, key] of [['iptables-nft-restore', 'iptables-nft-save', 'nft'], ['iptables-legacy-restore', 'iptables-legacy-save', 'legacy']]) {
+        const r = spawnSync('ip', ['netns', 'exec', ns, restore], { input: rules });
+        if (r.status !== 0) continue;
+        const out = join(dir, `save-${key}-${services}.txt`);
+        const ms = timeIt(() => spawnSync('ip', ['netns', 'exec', ns, save], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 }), key === 'nft' ? 1 : 3);
+        writeFileSync(out, spawnSync('ip', ['netns', 'exec', ns, save], { encoding: 'utf8', maxBuffer: 1 << 30 }).stdout);
+        if (key === 'nft') saveNft = ms;
+        else saveLegacy = ms;
+        dumpFile = out;
+        spawnSync('ip', ['netns', 'exec', ns, key === 'nft' ? 'iptables-nft' : 'iptables-legacy', '-t', 'nat', '-F']);
+      }
+    } finally {
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+  } else writeFileSync(file, rules);
+  let rss;
+  const svcMs = timeIt(() => {
+    const r = spawnSync(process.execPath, ['--import', HOOK, BIN, 'svc', '--file', dumpFile, '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+    rss = Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
+  });
+  svcRuns[services] = svcMs;
+  const lines = rules.split('\n').length;
+  console.log(`   ${services} services x 8 endpoints (${lines} lines):`);
+  if (saveNft !== undefined) console.log(`     iptables-save (nf_tables backend, Debian's default): ${(saveNft / 1000).toFixed(2)} s`);
+  if (saveLegacy !== undefined) console.log(`     iptables-legacy-save:                                ${(saveLegacy / 1000).toFixed(2)} s`);
+  console.log(`     k8sdiag svc --json (whole process, median of 3):     ${(svcMs / 1000).toFixed(2)} s, peak RSS ${rss.toFixed(0)} MiB` +
+    `${services === 5000 ? `  (target < 1.4 s ${svcMs < 1400 ? 'OK' : 'OVER'}, < 400 MiB ${rss < 400 ? 'OK' : 'OVER'})` : ''}`);
+  if (saveNft !== undefined) console.log(`     ratio svc / iptables-save: ${(svcMs / saveNft).toFixed(3)}x`);
+  if (saveLegacy !== undefined) console.log(`     ratio svc / iptables-legacy-save: ${(svcMs / saveLegacy).toFixed(3)}x`);
+  if (!asRoot) console.log('     (not root: iptables-save not timed)');
+}
+console.log(`   growth 2500 -> 5000 services: ${(svcRuns[5000] / svcRuns[2500]).toFixed(2)}x time (linear: 2x)`);

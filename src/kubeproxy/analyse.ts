@@ -178,7 +178,7 @@ class IptablesAnalyser {
       }
       if (t === 'KUBE-MARK-MASQ' || t === 'MARK' || t === '') continue;
       const p = r.probability ?? 1;
-      const conditional = r.conditions.length > 0;
+      const conditional = r.conditional;
       if (/^KUBE-SEP-/.test(t)) {
         if (conditional) continue;
         lastSep = r;
@@ -292,7 +292,7 @@ class IptablesAnalyser {
         // or jumps to KUBE-SVL; KUBE-XLB is the pre-1.24 Local chain.
         const local =
           extChain.startsWith('KUBE-XLB-') ||
-          extRules.some((r) => (r.target ?? '').startsWith('KUBE-SVL-') || ((r.target ?? '').startsWith('KUBE-SVC-') && r.conditions.length > 0));
+          extRules.some((r) => (r.target ?? '').startsWith('KUBE-SVL-') || ((r.target ?? '').startsWith('KUBE-SVC-') && r.conditional));
         external = { chain: extChain, policy: local ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: res.dropped };
       }
       const ident = a.ident ?? { id: a.hash, namespace: null, name: null, portName: null };

@@ -35,8 +35,8 @@ export interface Rule {
   sourceNegated?: boolean;
   proto?: string;
   dport?: number;
-  /** Matches other than comment, statistic and recent (the rule is conditional). */
-  conditions: string[];
+  /** The rule has matches other than comment, statistic and recent: it applies to some packets only. */
+  conditional: boolean;
   counters?: { packets: number; bytes: number };
   line: number;
 }
@@ -81,6 +81,7 @@ const EXPECTED = 'expected iptables-save output, `nft list ruleset` or `ipvsadm 
 
 /** Split an iptables-save rule into words, honouring "double quotes" and \\ escapes. */
 export function tokenize(line: string): string[] {
+  if (!line.includes('"')) return line.split(' ').filter((w) => w !== '');
   const out: string[] = [];
   let i = 0;
   const n = line.length;
@@ -114,7 +115,7 @@ function stripHostMask(addr: string): string {
 
 /** Parse one `-A CHAIN ...` line (after any `[p:b]` counters). */
 export function parseIptablesRule(table: string, words: string[], line: number): Rule {
-  const rule: Rule = { table, chain: words[1] ?? '', goto: false, conditions: [], line };
+  const rule: Rule = { table, chain: words[1] ?? '', goto: false, conditional: false, line };
   let negate = false;
   for (let i = 2; i < words.length; i++) {
     const w = words[i]!;
@@ -133,7 +134,7 @@ export function parseIptablesRule(table: string, words: string[], line: number):
       case '-m': {
         const mod = next();
         if (mod !== 'comment' && mod !== 'statistic' && mod !== 'recent' && mod !== 'tcp' && mod !== 'udp' && mod !== 'sctp') {
-          rule.conditions.push(`-m ${mod}`);
+          rule.conditional = true;
         }
         break;
       }
@@ -141,7 +142,7 @@ export function parseIptablesRule(table: string, words: string[], line: number):
         rule.comment = next();
         break;
       case '--mode':
-        if (next() !== 'random') rule.conditions.push('statistic nth');
+        if (next() !== 'random') rule.conditional = true;
         break;
       case '--probability': {
         const t = next();
@@ -150,16 +151,16 @@ export function parseIptablesRule(table: string, words: string[], line: number):
         break;
       }
       case '--name':
-        rule.recent = { name: next(), mode: rule.recent?.mode ?? 'set', ...(rule.recent?.seconds !== undefined ? { seconds: rule.recent.seconds } : {}) };
+        (rule.recent ??= { name: '', mode: 'set' }).name = next();
         break;
       case '--rcheck':
-        rule.recent = { ...(rule.recent ?? { name: '' }), mode: 'rcheck' };
+        (rule.recent ??= { name: '', mode: 'rcheck' }).mode = 'rcheck';
         break;
       case '--set':
-        rule.recent = { ...(rule.recent ?? { name: '' }), mode: 'set' };
+        (rule.recent ??= { name: '', mode: 'set' }).mode = 'set';
         break;
       case '--seconds':
-        rule.recent = { ...(rule.recent ?? { name: '', mode: 'rcheck' }), seconds: Number(next()) };
+        (rule.recent ??= { name: '', mode: 'rcheck' }).seconds = Number(next());
         break;
       case '--reap':
       case '--rsource':
@@ -173,30 +174,26 @@ export function parseIptablesRule(table: string, words: string[], line: number):
       case '-d':
         rule.dest = stripHostMask(next());
         if (negate) rule.destNegated = true;
-        rule.conditions.push(`${negate ? '! ' : ''}-d ${rule.dest}`);
+        rule.conditional = true;
         break;
       case '-s':
         rule.source = stripHostMask(next());
         if (negate) rule.sourceNegated = true;
-        rule.conditions.push(`${negate ? '! ' : ''}-s ${rule.source}`);
+        rule.conditional = true;
         break;
       case '-p':
         rule.proto = next();
         break;
       case '--dport':
         rule.dport = Number(next());
-        rule.conditions.push(`--dport ${rule.dport}`);
+        rule.conditional = true;
         break;
       default:
-        if (w.startsWith('--')) {
-          // an option of some match: keep it as a condition with its value
+        // an option of some other match (-i, --src-type, --mark, ...): the rule is conditional
+        if (w.charCodeAt(0) === 45 /* - */) {
+          rule.conditional = true;
           const v = words[i + 1];
-          if (v !== undefined && !v.startsWith('-')) i++;
-          rule.conditions.push(`${negate ? '! ' : ''}${w}${v !== undefined && !v.startsWith('-') ? ` ${v}` : ''}`);
-        } else if (w.startsWith('-')) {
-          const v = words[i + 1];
-          if (v !== undefined && !v.startsWith('-')) i++;
-          rule.conditions.push(`${negate ? '! ' : ''}${w}${v !== undefined ? ` ${v}` : ''}`);
+          if (v !== undefined && v.charCodeAt(0) !== 45) i++;
         }
     }
     negate = false;
@@ -213,14 +210,23 @@ function ensure<K, V>(m: Map<K, V>, k: K, make: () => V): V {
   return v;
 }
 
+let lastChain: { rs: RuleSet; table: string; chain: string; rules: Rule[] } | undefined;
+
 function addRule(rs: RuleSet, rule: Rule): void {
+  // Rules of one chain come together: skip the two map lookups for the common case.
+  if (lastChain !== undefined && lastChain.rs === rs && lastChain.table === rule.table && lastChain.chain === rule.chain) {
+    lastChain.rules.push(rule);
+    return;
+  }
   const chains = ensure(rs.chains, rule.table, () => new Map<string, Rule[]>());
-  ensure(chains, rule.chain, () => []).push(rule);
+  const rules = ensure(chains, rule.chain, () => []);
+  rules.push(rule);
+  lastChain = { rs, table: rule.table, chain: rule.chain, rules };
 }
 
 /** Convert an iptables-nft rule line (`nft list ruleset`) into the iptables model. */
 export function parseNftTranslatedRule(table: string, chain: string, text: string, line: number): Rule {
-  const rule: Rule = { table, chain, goto: false, conditions: [], line };
+  const rule: Rule = { table, chain, goto: false, conditional: false, line };
   const comment = /comment "((?:[^"\\]|\\.)*)"/.exec(text);
   if (comment?.[1] !== undefined) rule.comment = comment[1];
   const body = text.replace(/comment "(?:[^"\\]|\\.)*"/, '');
@@ -248,24 +254,23 @@ export function parseNftTranslatedRule(table: string, chain: string, text: strin
   if (daddr?.[2] !== undefined) {
     rule.dest = stripHostMask(daddr[2]);
     if (daddr[1]) rule.destNegated = true;
-    rule.conditions.push(`daddr ${daddr[1] ?? ''}${rule.dest}`);
+    rule.conditional = true;
   }
   const saddr = /ip6? saddr (!= )?(\S+)/.exec(body);
   if (saddr?.[2] !== undefined) {
     rule.source = stripHostMask(saddr[2]);
     if (saddr[1]) rule.sourceNegated = true;
-    rule.conditions.push(`saddr ${saddr[1] ?? ''}${rule.source}`);
+    rule.conditional = true;
   }
   const dport = /\b(tcp|udp|sctp) dport (\d+)/.exec(body);
   if (dport?.[1] !== undefined && dport[2] !== undefined) {
     rule.proto = dport[1];
     rule.dport = Number(dport[2]);
-    rule.conditions.push(`dport ${rule.dport}`);
+    rule.conditional = true;
   }
   const l4 = /meta l4proto (tcp|udp|sctp)/.exec(body);
   if (l4?.[1] !== undefined) rule.proto ??= l4[1];
-  if (/fib (saddr|daddr) type local|mark /.test(body)) rule.conditions.push(/fib (saddr|daddr) type local|meta mark|mark /.exec(body)?.[0] ?? 'match');
-  if (/ct state/.test(body)) rule.conditions.push('ct state');
+  if (/fib (saddr|daddr) type local|mark |ct state|iifname|oifname/.test(body)) rule.conditional = true;
   if (/ip saddr @|recent/.test(body)) rule.recent = { name: 'nft', mode: 'rcheck' };
   return rule;
 }
@@ -295,6 +300,7 @@ export function parseDumps(text: string): ParsedDumps {
   let kp: NftKubeProxy | undefined;
   let ipvs: IpvsService[] | undefined;
   let unrecognised = 0;
+  let declaredHere: Set<string> | undefined;
 
   const lines = text.split('\n');
   for (let idx = 0; idx < lines.length; idx++) {
@@ -308,13 +314,13 @@ export function parseDumps(text: string): ParsedDumps {
       if (line.charCodeAt(0) === 42 /* * */ && /^\*[a-z]+$/.test(line)) {
         table = line.slice(1);
         sawIptables = true;
-        ensure(rs.declared, table, () => new Set());
+        declaredHere = ensure(rs.declared, table, () => new Set());
         continue;
       }
       if (line === 'COMMIT') continue;
       if (line.charCodeAt(0) === 58 /* : */ && table !== '') {
-        const name = line.slice(1).split(' ', 1)[0] ?? '';
-        ensure(rs.declared, table, () => new Set()).add(name);
+        const sp = line.indexOf(' ');
+        (declaredHere ??= ensure(rs.declared, table, () => new Set())).add(line.slice(1, sp < 0 ? undefined : sp));
         continue;
       }
       if (line.charCodeAt(0) === 91 /* [ */ && /^\[\d+:\d+\] -A /.test(line)) {

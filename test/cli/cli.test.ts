@@ -176,3 +176,37 @@ describe('k8sdiag conntrack', () => {
     expect(r.stderr).toMatch(/--watch must be a number > 0/);
   });
 });
+
+describe('k8sdiag svc', () => {
+  it('iptables-save | k8sdiag svc: shares as bars, findings, exit 1', async () => {
+    const r = await run(['svc'], { input: readFixture('svc/iptables-save-cluster-shapes.txt') });
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/kube-system\/kube-dns:dns udp/);
+    expect(r.stdout).toMatch(/10\.244\.1\.2:53 +#{10}\.{20} +33\.33%/);
+    expect(r.stdout).toMatch(/WARNING NO_LOCAL_ENDPOINTS: default\/web:http/);
+  });
+
+  it('--json: services[].endpoints[].share, one document', async () => {
+    const r = await run(['svc', '--json', '--file', fixture('svc/nft-kube-proxy-overall.txt')]);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.modes).toEqual(['nftables']);
+    expect(doc.services.find((s: { id: string }) => s.id === 'ns4/svc4:p80').endpoints.map((e: { share: number }) => e.share)).toEqual([0.5, 0.5]);
+  });
+
+  it('a healthy rule set exits 0', async () => {
+    const r = await run(['svc', '--json', '--service', 'kube-system/kube-dns', '--file', fixture('svc/iptables-save-cluster-shapes.txt')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).services.map((s: { id: string }) => s.id)).toEqual(['kube-system/kube-dns:dns', 'kube-system/kube-dns:dns-tcp']);
+  });
+
+  it('an unknown --service, garbage and empty input are exit 2 with one line', async () => {
+    const a = await run(['svc', '--service', 'nope/nope', '--file', fixture('svc/iptables-save-overall.txt')]);
+    expect(a.exitCode).toBe(2);
+    expect(a.stderr.split('\n')[0]).toBe('k8sdiag: no Service nope/nope in the rules');
+    for (const input of ['not rules at all\n', '']) {
+      const r = await run(['svc'], { input });
+      expect(r.exitCode).toBe(2);
+      expect(oneLine(r.stderr)).toBe(true);
+    }
+  });
+});
