@@ -150,21 +150,13 @@ Examples:
   k8sdiag conntrack --live --watch 10`,
       ),
   ).action(async (opts: CommonOptions & { file?: string; live?: boolean; watch?: number }) => {
-    const { stdinIsPiped, readStdin, readTextFile } = await import('./input.js');
+    const { textOrLive } = await import('./input.js');
     const { runConntrack } = await import('./commands/conntrack.js');
     const { renderConntrack } = await import('./render/conntrack.js');
     const { renderWarnings } = await import('./render/findings.js');
     const { UsageError } = await import('./errors.js');
-    if (opts.file !== undefined && opts.live) throw new UsageError('--file and --live are mutually exclusive');
     if (opts.file !== undefined && opts.watch !== undefined) throw new UsageError('--watch samples this machine twice: it cannot be used with --file');
-    let source: import('./commands/conntrack.js').ConntrackSource;
-    if (opts.file !== undefined) {
-      source = { kind: 'text', text: await readTextFile(opts.file), origin: opts.file === '-' ? 'stdin' : opts.file };
-    } else if (!opts.live && opts.watch === undefined && stdinIsPiped()) {
-      source = { kind: 'text', text: await readStdin(), origin: 'stdin' };
-    } else {
-      source = { kind: 'live' };
-    }
+    const source = await textOrLive({ file: opts.file, live: opts.live, forceLive: opts.watch !== undefined });
     const ac = new AbortController();
     const onSigint = (): void => ac.abort();
     process.once('SIGINT', onSigint);
@@ -436,16 +428,11 @@ Examples:
   nft list ruleset | k8sdiag svc --json`,
       ),
   ).action(async (opts: CommonOptions & { file?: string; live?: boolean; service?: string }) => {
-    const { stdinIsPiped, readStdin, readTextFile } = await import('./input.js');
+    const { textOrLive } = await import('./input.js');
     const { runSvc } = await import('./commands/svc.js');
     const { renderSvc } = await import('./render/svc.js');
     const { renderWarnings } = await import('./render/findings.js');
-    const { UsageError } = await import('./errors.js');
-    if (opts.file !== undefined && opts.live) throw new UsageError('--file and --live are mutually exclusive');
-    let source: import('./commands/svc.js').SvcSource;
-    if (opts.file !== undefined) source = { kind: 'text', text: await readTextFile(opts.file), origin: opts.file === '-' ? 'stdin' : opts.file };
-    else if (!opts.live && stdinIsPiped()) source = { kind: 'text', text: await readStdin(1 << 30), origin: 'stdin' };
-    else source = { kind: 'live' };
+    const source = await textOrLive({ file: opts.file, live: opts.live }, 1 << 30);
     const result = await runSvc({ source, ...(opts.service !== undefined ? { service: opts.service } : {}) });
     warn(result.warnings, opts);
     await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderSvc(style, r));

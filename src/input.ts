@@ -1,7 +1,7 @@
 /** Reading what the user hands us: files and piped standard input. */
 import { fstatSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { InputError } from './errors.js';
+import { InputError, UsageError } from './errors.js';
 
 /**
  * True when something is piped or redirected into stdin (a pipe, a socket or
@@ -40,4 +40,17 @@ export async function readTextFile(path: string): Promise<string> {
     if (code === 'EISDIR') throw new InputError(`${path}: is a directory`);
     throw new InputError(`${path}: ${(err as Error).message}`);
   }
+}
+
+export type TextOrLive = { kind: 'text'; text: string; origin: string } | { kind: 'live' };
+
+/**
+ * The input rule shared by the analysing commands: --file wins, then --live,
+ * then piped stdin; with nothing piped, this machine is read live.
+ */
+export async function textOrLive(opts: { file?: string | undefined; live?: boolean | undefined; forceLive?: boolean }, stdinLimit?: number): Promise<TextOrLive> {
+  if (opts.file !== undefined && opts.live) throw new UsageError('--file and --live are mutually exclusive');
+  if (opts.file !== undefined) return { kind: 'text', text: await readTextFile(opts.file), origin: opts.file === '-' ? 'stdin' : opts.file };
+  if (!opts.live && !opts.forceLive && stdinIsPiped()) return { kind: 'text', text: await readStdin(stdinLimit), origin: 'stdin' };
+  return { kind: 'live' };
 }

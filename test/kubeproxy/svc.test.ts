@@ -174,3 +174,17 @@ describe('parsing', () => {
     expect(() => parseDumps('hello\nworld\n')).toThrow(/nothing recognisable/);
   });
 });
+
+describe('live reading helpers', () => {
+  it('keeps only kube-proxy\'s own nft table when iptables-save already gave the iptables rules', async () => {
+    const { keepKubeProxyTable } = await import('../../src/kubeproxy/live.js');
+    const ruleset = `${readFixture('svc/nft-iptables-nft-cluster-shapes.txt')}\n${readFixture('svc/nft-kube-proxy-overall.txt')}`;
+    const kept = keepKubeProxyTable(ruleset);
+    expect(kept).not.toMatch(/KUBE-SVC-/);
+    expect(kept).toMatch(/^table ip kube-proxy \{/);
+    expect(kept.trim().endsWith('}')).toBe(true);
+    const a = analyseDumps(parseDumps(kept));
+    expect(a.modes).toEqual(['nftables']);
+    expect(a.services).toHaveLength(5);
+  });
+});
