@@ -84,7 +84,11 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
     last = await sample(cmd.source);
     const before = buildView(first.input).counters;
     const after = buildView(last.input).counters;
-    watch = { seconds: Number(seconds.toFixed(3)), deltas: deltaRecords(before, after, seconds).deltas };
+    watch = {
+      seconds: Number(seconds.toFixed(3)),
+      deltas: deltaRecords(before, after, seconds).deltas,
+      newTableFullLines: Math.max(0, last.input.kernelLog.tableFull.length - first.input.kernelLog.tableFull.length),
+    };
   }
   const view: ConntrackView = buildView(last.input);
   const warnings = [...last.input.warnings];

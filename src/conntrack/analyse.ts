@@ -32,6 +32,8 @@ export interface ConntrackView {
 export interface WatchDeltas {
   seconds: number;
   deltas: Record<string, CounterDelta>;
+  /** "table full" kernel log lines that appeared between the two samples. */
+  newTableFullLines: number;
 }
 
 export const PRESSURE_WARNING = 0.8;
@@ -174,7 +176,8 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
 
   if (view.kernelLog.tableFull.length > 0) {
     const age = view.kernelLog.ageSeconds;
-    const old = age !== undefined && age > TABLE_FULL_RECENT_SECONDS;
+    const fresh = (watch?.newTableFullLines ?? 0) > 0;
+    const old = !fresh && age !== undefined && age > TABLE_FULL_RECENT_SECONDS;
     findings.push({
       code: 'TABLE_FULL',
       severity: old ? 'warning' : 'critical',
@@ -182,7 +185,8 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         `the kernel logged "table full, dropping packet" ${view.kernelLog.tableFull.length} time${view.kernelLog.tableFull.length === 1 ? '' : 's'}` +
         (view.kernelLog.suppressed > 0 ? ` (+${view.kernelLog.suppressed} suppressed by the rate limiter)` : '') +
         (view.kernelLog.netns.length > 0 ? ` in netns ${view.kernelLog.netns.join(', ')}` : '') +
-        (age !== undefined ? `, the last ${formatAge(age)} ago` : ''),
+        (age !== undefined ? `, the last ${formatAge(age)} ago` : '') +
+        (fresh ? `; ${watch?.newTableFullLines} new during the ${watch?.seconds} s watch` : ''),
       evidence: {
         lines: view.kernelLog.tableFull.length,
         suppressed: view.kernelLog.suppressed,

@@ -32,7 +32,7 @@ export function renderResolv(style: Style, r: ResolvResult): string {
     const names = r.candidates.filter((x) => x.sent).length;
     if (e.answerIndex >= 0) {
       out.push(`${r.name} -> ${names} name${names === 1 ? '' : 's'}, ${r.queries.length} queries, ${e.expectedNxdomain} of them expected NXDOMAIN before an answer` +
-        c.dim(` (if ${r.name.replace(/\.$/, '')} exists only as written; sent ${e.sendMode})`));
+        c.dim(` (if ${r.name.replace(/\.$/, '')} exists only as written; sent ${e.sendMode.replace(/-/g, ' ')})`));
     } else {
       out.push(`${r.name} -> ${names} names, ${r.queries.length} queries; never tried as written`);
     }

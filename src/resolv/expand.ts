@@ -52,7 +52,7 @@ export interface Expansion {
   /** Queries expected to come back NXDOMAIN before that answer. */
   expectedNxdomain: number;
   /** How the resolver sends the two queries of one name. */
-  sendMode: 'parallel' | 'single-request' | 'single-request-reopen' | 'A-only' | 'tcp';
+  sendMode: 'parallel' | 'parallel-to-all-nameservers' | 'single-request' | 'single-request-reopen' | 'A-only' | 'tcp';
 }
 
 const MAX_NAME = 253; // presentation length without the trailing dot
@@ -79,7 +79,7 @@ function typesFor(conf: ResolvConf): QueryType[] {
 }
 
 function sendModeFor(conf: ResolvConf): Expansion['sendMode'] {
-  if (conf.libc === 'musl') return 'parallel';
+  if (conf.libc === 'musl') return 'parallel-to-all-nameservers';
   const o = conf.options;
   if (o.noAaaa) return 'A-only';
   if (o.useVc) return 'tcp';
