@@ -210,3 +210,23 @@ describe('k8sdiag svc', () => {
     }
   });
 });
+
+describe('the one-file bundle', () => {
+  it('runs alone from another directory, with no node_modules and no package.json', async () => {
+    const { mkdtempSync, copyFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const { execa } = await import('execa');
+    const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-bundle-'));
+    const bundle = join(dir, 'k8sdiag.mjs');
+    copyFileSync(fileURLToPath(new URL('../../dist/k8sdiag.mjs', import.meta.url)), bundle);
+    const v = await execa(process.execPath, [bundle, '--version'], { cwd: dir, reject: false });
+    expect(String(v.stdout).trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const r = await execa(process.execPath, [bundle, 'resolv', '--json', '--file', '-', 'google.com'], { cwd: dir, reject: false, input: 'search a.svc.cluster.local\noptions ndots:5\n' });
+    expect(JSON.parse(String(r.stdout)).candidates).toHaveLength(2);
+    const c = await execa(process.execPath, [bundle, 'conntrack', '--json'], { cwd: dir, reject: false, input: readFixture('conntrack/conntrack-S-old-searched-weave3287.txt') });
+    expect(c.exitCode).toBe(1);
+    expect(JSON.parse(String(c.stdout)).counters.insert_failed).toBe(199);
+  });
+});
