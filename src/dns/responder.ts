@@ -162,6 +162,24 @@ export class Responder {
   }
 
   async start(): Promise<{ udpPort: number; tcpPort: number }> {
+    // UDP and TCP share one port number. With port 0 the kernel picks a free UDP
+    // port, and its TCP twin may be taken (by any socket's ephemeral port): then
+    // try another pick, a few times.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.listen();
+        break;
+      } catch (err) {
+        await this.stop();
+        const busy = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        if (!busy || this.opts.port !== 0 || attempt >= 8) throw err;
+      }
+    }
+    this.started = performance.now();
+    return { udpPort: this.udpPort, tcpPort: this.tcpPort };
+  }
+
+  private async listen(): Promise<void> {
     const family = net.isIPv6(this.opts.host) ? 'udp6' : 'udp4';
     const udp = dgram.createSocket({ type: family, reuseAddr: false });
     this.udp = udp;
@@ -190,9 +208,8 @@ export class Responder {
       const addr = server.address();
       this.tcpPort = typeof addr === 'object' && addr !== null ? addr.port : 0;
     }
-    this.started = performance.now();
-    return { udpPort: this.udpPort, tcpPort: this.tcpPort };
   }
+
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);

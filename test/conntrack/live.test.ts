@@ -8,19 +8,22 @@ import { canUseNetns, createNetns } from '../helpers/netns.js';
 import type { Netns } from '../helpers/netns.js';
 
 // 40 UDP flows to a DNATed service address, each answered by an echo server.
+// All 40 sockets stay open until every flow is done, so no two flows can share
+// a source port (and with it one conntrack entry).
 const FLOWS = `
 const dgram = require('node:dgram');
 const srv = dgram.createSocket('udp4');
 srv.on('message', (m, r) => srv.send(m, r.port, r.address));
 srv.bind(5300, '127.0.0.1', async () => {
-  for (let i = 0; i < 40; i++) {
-    await new Promise((resolve) => {
-      const s = dgram.createSocket('udp4');
-      const t = setTimeout(() => { s.close(); resolve(); }, 500);
-      s.on('message', () => { clearTimeout(t); s.close(); resolve(); });
-      s.send(Buffer.from('ping'), 53, '127.0.0.53');
-    });
-  }
+  const sockets = [];
+  await Promise.all(Array.from({ length: 40 }, () => new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    sockets.push(s);
+    const t = setTimeout(resolve, 500);
+    s.on('message', () => { clearTimeout(t); resolve(); });
+    s.send(Buffer.from('ping'), 53, '127.0.0.53');
+  })));
+  for (const s of sockets) s.close();
   srv.close();
 });
 `;
