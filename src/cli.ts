@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UserError } from './errors.js';
+import type { Finding } from './findings.js';
 
 /** Set by the one-file bundle (scripts/bundle.mjs), which ships without package.json. */
 declare const __K8SDIAG_VERSION__: string | undefined;
@@ -50,7 +51,7 @@ function common(cmd: Command): Command {
     .option('--debug', 'show stack traces of internal errors');
 }
 
-async function emit<R extends { findings: ReadonlyArray<{ severity: string }> }>(
+async function emit<R extends { findings: readonly Finding[] }>(
   result: R,
   opts: CommonOptions,
   human: (style: import('./render/style.js').Style, r: R) => string,
@@ -62,7 +63,7 @@ async function emit<R extends { findings: ReadonlyArray<{ severity: string }> }>
     const { makeStyle, colorWanted } = await import('./render/style.js');
     process.stdout.write(human(makeStyle(colorWanted(opts.color)), result));
   }
-  process.exitCode = exitCodeFor(result.findings as Parameters<typeof exitCodeFor>[0]);
+  process.exitCode = exitCodeFor(result.findings);
 }
 
 function warn(lines: readonly string[], opts: CommonOptions): void {

@@ -27,6 +27,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { RecordType } from 'dns-packet';
 import { expandName } from '../resolv/expand.js';
+import type { Expansion } from '../resolv/expand.js';
 import type { ResolvConf } from '../resolv/parse.js';
 import { makeTemplate, patchId, rcodeName, sameQuestion } from '../dns/wire.js';
 import type { QueryTemplate } from '../dns/wire.js';
@@ -68,7 +69,12 @@ export interface LookupStats {
   lookups: number;
   outcomes: Record<string, number>;
   lookupLatencyMs: PercentileSummary;
+  /** The resolver's timeout (options timeout:, or --timeout). */
+  timeoutMs: number;
+  /** Lookups slower than 1 s and 5 s. */
   stalls: { over1s: number; over5s: number };
+  /** Lookups that took the resolver's timeout or longer: the retry signature. */
+  overTimeout: number;
   /** How often glibc's adaptive switch fired. */
   modeSwitches: { singleRequest: number; singleRequestReopen: number };
   /** musl: copies of a query cut short because another copy was answered. */
@@ -91,7 +97,15 @@ interface Tx {
   ancount: number;
 }
 
+/** A name's candidates and their encoded queries: the same for every lookup of that name. */
+interface Plan {
+  expansion: Expansion;
+  /** templates[i] are candidate i's queries. */
+  templates: QueryTemplate[][];
+}
+
 interface Shared {
+  plans: Map<string, Plan>;
   st: { sent: number; answered: number; timeouts: number; slow: number; late: number; wrongId: number; wrongQuestion: number; malformed: number; truncated: number; tcpRetries: number; cancelled: number };
   hist: Histogram;
   rcodes: Counters;
@@ -388,12 +402,27 @@ async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[
   }
 }
 
+function planFor(sh: Shared, conf: ResolvConf, name: string): Plan {
+  let plan = sh.plans.get(name);
+  if (plan === undefined) {
+    const expansion = expandName(name, conf);
+    plan = { expansion, templates: expansion.candidates.map((c) => c.types.map((t) => makeTemplate(c.fqdn, t as RecordType))) };
+    sh.plans.set(name, plan);
+  }
+  return plan;
+}
+
+/** The resolver's per-try timeout in seconds: --timeout, else the file's `options timeout:`. */
+function timeoutSeconds(o: ResolverEmulationOptions): number {
+  return o.timeoutSeconds ?? o.conf.options.timeout;
+}
+
 let rotateOffset = 0;
 
 /** glibc __res_context_send for one name: attempts x nameservers, each with its time budget. */
 async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: QueryTemplate[], offset: number, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<CandidateResult> {
   const nscount = o.nameservers.length;
-  const retrans = o.timeoutSeconds ?? o.conf.options.timeout;
+  const retrans = timeoutSeconds(o);
   let allRefused = true;
   for (let attempt = 0; attempt < o.conf.options.attempts; attempt++) {
     for (let shift = 0; shift < nscount; shift++) {
@@ -413,15 +442,14 @@ async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: 
 }
 
 async function glibcLookup(sh: Shared, o: ResolverEmulationOptions, name: string, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<LookupOutcome> {
-  const expansion = expandName(name, o.conf);
+  const { expansion, templates } = planFor(sh, o.conf, name);
   const offset = o.conf.options.rotate ? rotateOffset++ % o.nameservers.length : 0;
-  const send = (fqdn: string, types: string[]): Promise<CandidateResult> =>
-    glibcResSend(sh, o, types.map((t) => makeTemplate(fqdn, t as RecordType)), offset, mode, switches);
+  const send = (i: number): Promise<CandidateResult> => glibcResSend(sh, o, templates[i]!, offset, mode, switches);
   let sawServfail = false;
   let sawNodata = false;
-  for (const cand of expansion.candidates) {
+  for (const [i, cand] of expansion.candidates.entries()) {
     if (!cand.sent) continue;
-    const result = await send(cand.fqdn, cand.types);
+    const result = await send(i);
     if (result.kind === 'answer') return 'answer';
     if (result.kind === 'nxdomain') continue;
     if (result.kind === 'nodata') {
@@ -434,12 +462,12 @@ async function glibcLookup(sh: Shared, o: ResolverEmulationOptions, name: string
     }
     // A timeout, REFUSED or an error ends the search loop; glibc then still
     // tries the name as written if it has not yet (res_query.c, after the loop).
-    const asIs = expansion.candidates.find((c2) => c2.reason === 'as-is-last');
-    if (asIs && cand.reason === 'search') {
-      const last = await send(asIs.fqdn, asIs.types);
+    const asIs = expansion.candidates.findIndex((c2) => c2.reason === 'as-is-last');
+    if (asIs >= 0 && cand.reason === 'search') {
+      const last = await send(asIs);
       if (last.kind === 'answer') return 'answer';
     }
-    return result.kind === 'error' ? 'refused' : result.kind === 'refused' ? 'refused' : 'timeout';
+    return result.kind === 'timeout' ? 'timeout' : 'refused';
   }
   if (sawNodata) return 'nodata';
   if (sawServfail) return 'servfail';
@@ -448,15 +476,15 @@ async function glibcLookup(sh: Shared, o: ResolverEmulationOptions, name: string
 
 async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: string): Promise<LookupOutcome> {
   const conf = o.conf;
-  const expansion = expandName(name, conf);
-  const timeoutMs = (o.timeoutSeconds ?? conf.options.timeout) * 1000;
+  const { expansion, templates: plan } = planFor(sh, conf, name);
+  const timeoutMs = timeoutSeconds(o) * 1000;
   const attempts = Math.max(1, conf.options.attempts);
   const retryMs = timeoutMs / attempts;
   // musl uses one IPv6 socket with v4-mapped addresses when any nameserver is IPv6.
   const family = o.nameservers.some((n) => net.isIPv6(n.host)) ? 'udp6' : 'udp4';
   const servers = o.nameservers.map((n) => (family === 'udp6' && net.isIPv4(n.host) ? { host: `::ffff:${n.host}`, port: n.port } : n));
-  for (const cand of expansion.candidates) {
-    const templates = cand.types.map((t) => makeTemplate(cand.fqdn, t as RecordType));
+  for (const i of expansion.candidates.keys()) {
+    const templates = plan[i]!;
     const ids = templates.map(() => randomId());
     const sock = await EmuSocket.open(sh, undefined, family);
     try {
@@ -509,6 +537,7 @@ async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: string)
 
 export async function runResolverEmulation(o: ResolverEmulationOptions): Promise<{ engine: EngineResult; lookups: LookupStats }> {
   const sh: Shared = {
+    plans: new Map(),
     st: { sent: 0, answered: 0, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0, cancelled: 0 },
     hist: new Histogram('us'),
     rcodes: new Counters(),
@@ -571,17 +600,18 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
   if (progress) clearInterval(progress);
   if (fatal !== undefined) throw fatal;
   const durationMs = performance.now() - t0;
-  const ls = lookupHist.summary();
-  const ms = (us: number): number => Number((us / 1000).toFixed(3));
   const { cancelled, ...st } = sh.st;
+  const timeoutMs = timeoutSeconds(o) * 1000;
   return {
     engine: { ...st, errors: sh.errors.toJSON(), rcodes: sh.rcodes.toJSON(), histogram: sh.hist, durationMs, interrupted },
     lookups: {
       libc: o.conf.libc,
       lookups: lookupHist.count,
       outcomes: outcomes.toJSON(),
-      lookupLatencyMs: { min: ms(ls.min), mean: ms(ls.mean), p50: ms(ls.p50), p90: ms(ls.p90), p99: ms(ls.p99), p999: ms(ls.p999), max: ms(ls.max) },
+      lookupLatencyMs: lookupHist.summaryIn(1000),
+      timeoutMs,
       stalls: { over1s: lookupHist.countAtOrAbove(1_000_000), over5s: lookupHist.countAtOrAbove(5_000_000) },
+      overTimeout: lookupHist.countAtOrAbove(timeoutMs * 1000),
       modeSwitches: switches,
       cancelled,
       histogram: lookupHist.toJSON(),

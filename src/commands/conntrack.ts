@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildView, conntrackFindings } from '../conntrack/analyse.js';
 import type { ConntrackView, TableState, WatchDeltas } from '../conntrack/analyse.js';
 import { readLive } from '../conntrack/live.js';
-import type { LiveOptions, Unavailable } from '../conntrack/live.js';
+import type { LiveOptions } from '../conntrack/live.js';
+import type { Unavailable } from '../tool.js';
 import { EXPECTED_INPUT, parseConntrackInput } from '../conntrack/parse.js';
 import type { ConntrackInput, KernelLog, StatsKind } from '../conntrack/parse.js';
 import { InputError } from '../errors.js';
@@ -70,7 +71,7 @@ async function sample(source: ConntrackSource): Promise<Sample> {
 export async function runConntrack(cmd: ConntrackCommandInput): Promise<ConntrackResult> {
   const first = await sample(cmd.source);
   let last = first;
-  let watch: WatchDeltas | undefined;
+  let seconds: number | undefined;
   if (cmd.watchSeconds !== undefined) {
     if (cmd.source.kind !== 'live') throw new InputError('--watch needs live reading: it samples this machine twice');
     cmd.onWaiting?.(cmd.watchSeconds);
@@ -80,17 +81,18 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
     } catch {
       // interrupted: use the time that passed
     }
-    const seconds = (performance.now() - started) / 1000;
+    seconds = (performance.now() - started) / 1000;
     last = await sample(cmd.source);
-    const before = buildView(first.input).counters;
-    const after = buildView(last.input).counters;
-    watch = {
-      seconds: Number(seconds.toFixed(3)),
-      deltas: deltaRecords(before, after, seconds).deltas,
-      newTableFullLines: Math.max(0, last.input.kernelLog.tableFull.length - first.input.kernelLog.tableFull.length),
-    };
   }
   const view: ConntrackView = buildView(last.input);
+  const watch: WatchDeltas | undefined =
+    seconds === undefined
+      ? undefined
+      : {
+          seconds: Number(seconds.toFixed(3)),
+          deltas: deltaRecords(buildView(first.input).counters, view.counters, seconds).deltas,
+          newTableFullLines: Math.max(0, last.input.kernelLog.tableFull.length - first.input.kernelLog.tableFull.length),
+        };
   const warnings = [...last.input.warnings];
   if (view.countersSource === undefined) warnings.push('no conntrack counters in the input: only table size and kernel log were checked');
   return {

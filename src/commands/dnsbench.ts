@@ -7,7 +7,7 @@ import { UserError } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 import { parseType } from '../dns/wire.js';
-import { Histogram, rate } from '../stats/index.js';
+import { rate } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 
 /** The engine's options; with `resolver`, the same budget drives lookups instead of queries. */
@@ -41,15 +41,8 @@ export interface DnsbenchResult extends QueryStats {
   /** Lookups slower than 1 s, 5 s, and the resolver's own timeout (the retry signature). */
   lookupStalls: { over1s: number; over5s: number; overTimeout: number } | null;
   /** Resolver mode details: libc, outcomes, glibc's mode switches, the lookup histogram. */
-  resolver: (Omit<LookupStats, 'lookups' | 'lookupLatencyMs' | 'stalls'> & { timeoutMs: number; lookupsPerSecond: number }) | null;
+  resolver: (Omit<LookupStats, 'lookups' | 'lookupLatencyMs' | 'stalls' | 'overTimeout'> & { lookupsPerSecond: number }) | null;
   findings: Finding[];
-}
-
-const MS = (us: number): number => Number((us / 1000).toFixed(3));
-
-export function summaryMs(h: Histogram): PercentileSummary {
-  const s = h.summary();
-  return { min: MS(s.min), mean: MS(s.mean), p50: MS(s.p50), p90: MS(s.p90), p99: MS(s.p99), p999: MS(s.p999), max: MS(s.max) };
 }
 
 /** Read a --queries file: `name [TYPE]` per line; # comments and blank lines skipped. */
@@ -148,16 +141,14 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
   return f;
 }
 
-export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: LookupStats | null, resolverTimeoutMs?: number): DnsbenchResult {
+export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: LookupStats | null): DnsbenchResult {
   const h = res.histogram;
-  const timeoutMs = resolverTimeoutMs ?? input.timeoutMs;
+  // In resolver mode the timeout that matters is the resolver's own (options timeout:).
+  const timeoutMs = lookups?.timeoutMs ?? input.timeoutMs;
   let resolver: DnsbenchResult['resolver'] = null;
-  let lookupStalls: DnsbenchResult['lookupStalls'] = null;
   if (lookups) {
-    const { lookups: _n, lookupLatencyMs: _l, stalls: _s, ...rest } = lookups;
-    const lh = Histogram.fromJSON(lookups.histogram);
-    resolver = { ...rest, timeoutMs, lookupsPerSecond: Number(rate(lookups.lookups, res.durationMs).toFixed(1)) };
-    lookupStalls = { ...lookups.stalls, overTimeout: lh.countAtOrAbove(timeoutMs * 1000) };
+    const { lookups: _n, lookupLatencyMs: _l, stalls: _s, overTimeout: _o, ...rest } = lookups;
+    resolver = { ...rest, lookupsPerSecond: Number(rate(lookups.lookups, res.durationMs).toFixed(1)) };
   }
   const base: Omit<DnsbenchResult, 'findings'> = {
     command: 'dnsbench',
@@ -180,7 +171,7 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
     malformed: res.malformed,
     truncated: res.truncated,
     tcpRetries: res.tcpRetries,
-    latencyMs: summaryMs(h),
+    latencyMs: h.summaryIn(1000),
     qps: Number(rate(res.answered, res.durationMs).toFixed(1)),
     durationMs: Number(res.durationMs.toFixed(1)),
     stalls: { over1s: h.countAtOrAbove(1_000_000), over5s: h.countAtOrAbove(5_000_000), over10s: h.countAtOrAbove(10_000_000) },
@@ -188,7 +179,7 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
     interrupted: res.interrupted,
     lookups: lookups?.lookups ?? null,
     lookupLatencyMs: lookups?.lookupLatencyMs ?? null,
-    lookupStalls,
+    lookupStalls: lookups ? { ...lookups.stalls, overTimeout: lookups.overTimeout } : null,
     resolver,
   };
   return { ...base, findings: sortFindings(findingsFor(base)) };
@@ -216,7 +207,7 @@ export async function runDnsbench(input: DnsbenchInput): Promise<DnsbenchResult>
       slowMs: input.slowMs,
       ...common(input),
     });
-    return fromEngine(input, engine, lookups, (input.resolver.timeoutSeconds ?? input.resolver.conf.options.timeout) * 1000);
+    return fromEngine(input, engine, lookups);
   }
   const res = await runEngine({
     server: input.server,

@@ -3,7 +3,7 @@ import { analyseDumps } from '../kubeproxy/analyse.js';
 import type { ProxyMode, ServiceReport } from '../kubeproxy/analyse.js';
 import { readRulesLive } from '../kubeproxy/live.js';
 import { parseDumps } from '../kubeproxy/rules.js';
-import type { Unavailable } from '../conntrack/live.js';
+import type { Unavailable } from '../tool.js';
 import { InputError } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';

@@ -8,11 +8,10 @@
  */
 import { readFile, readlink } from 'node:fs/promises';
 import { errorMessage } from '../errors.js';
+import { runTool } from '../tool.js';
+import type { Unavailable } from '../tool.js';
 
-export interface Unavailable {
-  source: string;
-  reason: string;
-}
+export type { Unavailable } from '../tool.js';
 
 export interface LiveSample {
   text: string;
@@ -50,21 +49,6 @@ function reasonFor(err: unknown, what: string): string {
   }
   if (code === 'EACCES' || code === 'EPERM') return `${what}: permission denied (run as root or with CAP_NET_ADMIN)`;
   return `${what}: ${errorMessage(err)}`;
-}
-
-async function runTool(file: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; failed: string | undefined }> {
-  const { execa } = await import('execa');
-  const r = await execa(file, args, { reject: false, timeout: timeoutMs, stdin: 'ignore', env: { LC_ALL: 'C' } });
-  const stdout = typeof r.stdout === 'string' ? r.stdout : '';
-  const stderr = typeof r.stderr === 'string' ? r.stderr : '';
-  if (r.failed) {
-    const code = (r as { code?: string }).code;
-    if (code === 'ENOENT') return { stdout, stderr, failed: `${file} is not installed` };
-    if (r.timedOut) return { stdout, stderr, failed: `${file} did not answer within ${timeoutMs / 1000}s` };
-    const firstErr = stderr.split('\n').find((l) => l.trim() !== '') ?? `exit code ${String(r.exitCode)}`;
-    return { stdout, stderr, failed: firstErr.trim() };
-  }
-  return { stdout, stderr, failed: undefined };
 }
 
 export async function readLive(opts: LiveOptions = {}): Promise<LiveSample> {
@@ -108,7 +92,7 @@ export async function readLive(opts: LiveOptions = {}): Promise<LiveSample> {
 
   if (opts.conntrackTool ?? true) {
     const cmd = opts.conntrackCommand ?? 'conntrack';
-    const r = await runTool(cmd, ['-S'], 5000);
+    const r = await runTool(cmd, ['-S'], { timeoutMs: 5000 });
     if (r.failed === undefined && r.stdout.trim() !== '') {
       parts.push(r.stdout);
       sources.push(`${cmd} -S`);
@@ -118,7 +102,7 @@ export async function readLive(opts: LiveOptions = {}): Promise<LiveSample> {
   }
 
   if (opts.kernelLog ?? true) {
-    const r = await runTool('dmesg', [], 5000);
+    const r = await runTool('dmesg', [], { timeoutMs: 5000 });
     if (r.failed === undefined) {
       const lines = r.stdout.split('\n').filter((l) => l.includes('conntrack'));
       if (lines.length > 0) parts.push(lines.join('\n'));

@@ -3,25 +3,13 @@
  * ruleset and ipvsadm -Ln, each where present, with what could not be read
  * and why.
  */
-import type { Unavailable } from '../conntrack/live.js';
+import { runTool } from '../tool.js';
+import type { Unavailable } from '../tool.js';
 
 export interface RulesSample {
   text: string;
   sources: string[];
   unavailable: Unavailable[];
-}
-
-async function run(cmd: string, args: string[]): Promise<{ out: string; failed?: string }> {
-  const { execa } = await import('execa');
-  const r = await execa(cmd, args, { reject: false, timeout: 60_000, stdin: 'ignore', maxBuffer: 1 << 30, env: { LC_ALL: 'C' } });
-  if (r.failed) {
-    const code = (r as { code?: string }).code;
-    if (code === 'ENOENT') return { out: '', failed: `${cmd} is not installed` };
-    if (r.timedOut) return { out: '', failed: `${cmd} did not finish within 60 s` };
-    const line = String(r.stderr).split('\n').find((l) => l.trim() !== '') ?? `exit code ${String(r.exitCode)}`;
-    return { out: '', failed: line.trim() };
-  }
-  return { out: String(r.stdout) };
 }
 
 export async function readRulesLive(commands: Array<[string, string[]]> = [
@@ -35,13 +23,13 @@ export async function readRulesLive(commands: Array<[string, string[]]> = [
   const unavailable: Unavailable[] = [];
   for (const [cmd, args] of commands) {
     const label = [cmd, ...args].join(' ');
-    const r = await run(cmd, args);
+    const r = await runTool(cmd, args, { timeoutMs: 60_000, maxBuffer: 1 << 30 });
     if (r.failed !== undefined) unavailable.push({ source: label, reason: r.failed });
-    else if (r.out.trim() === '') unavailable.push({ source: label, reason: 'printed nothing' });
+    else if (r.stdout.trim() === '') unavailable.push({ source: label, reason: 'printed nothing' });
     else {
       // iptables-nft also shows its tables in nft's output: keep only kube-proxy's own nft table
       // from `nft list ruleset` when iptables-save already answered, to count each rule once.
-      const text = cmd === 'nft' && sources.some((s) => s.startsWith('iptables-save')) ? keepKubeProxyTable(r.out) : r.out;
+      const text = cmd === 'nft' && sources.some((s) => s.startsWith('iptables-save')) ? keepKubeProxyTable(r.stdout) : r.stdout;
       if (text.trim() !== '') {
         parts.push(text);
         sources.push(label);

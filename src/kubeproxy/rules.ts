@@ -210,18 +210,22 @@ function ensure<K, V>(m: Map<K, V>, k: K, make: () => V): V {
   return v;
 }
 
-let lastChain: { rs: RuleSet; table: string; chain: string; rules: Rule[] } | undefined;
-
-function addRule(rs: RuleSet, rule: Rule): void {
-  // Rules of one chain come together: skip the two map lookups for the common case.
-  if (lastChain !== undefined && lastChain.rs === rs && lastChain.table === rule.table && lastChain.chain === rule.chain) {
-    lastChain.rules.push(rule);
-    return;
-  }
-  const chains = ensure(rs.chains, rule.table, () => new Map<string, Rule[]>());
-  const rules = ensure(chains, rule.chain, () => []);
-  rules.push(rule);
-  lastChain = { rs, table: rule.table, chain: rule.chain, rules };
+/** A RuleSet being filled; rules of one chain come together, so the last chain's list is kept at hand. */
+function ruleSetBuilder(): { rs: RuleSet; add: (rule: Rule) => void } {
+  const rs: RuleSet = { chains: new Map(), declared: new Map(), lines: 0 };
+  let last: { table: string; chain: string; rules: Rule[] } | undefined;
+  const add = (rule: Rule): void => {
+    rs.lines++;
+    if (last !== undefined && last.table === rule.table && last.chain === rule.chain) {
+      last.rules.push(rule);
+      return;
+    }
+    const chains = ensure(rs.chains, rule.table, () => new Map<string, Rule[]>());
+    const rules = ensure(chains, rule.chain, () => []);
+    rules.push(rule);
+    last = { table: rule.table, chain: rule.chain, rules };
+  };
+  return { rs, add };
 }
 
 /** Convert an iptables-nft rule line (`nft list ruleset`) into the iptables model. */
@@ -288,7 +292,7 @@ export function parseDumps(text: string): ParsedDumps {
   if (text.trim() === '') throw new InputError(`empty input: ${EXPECTED}`);
   if (text.includes('\u0000') || /\uFFFD/.test(text.slice(0, 65536))) throw new InputError(`binary data on input: ${EXPECTED}`);
   const out: ParsedDumps = { iptables: null, iptablesFromNft: false, nft: [], ipvs: null, kinds: [], warnings: [] };
-  const rs: RuleSet = { chains: new Map(), declared: new Map(), lines: 0 };
+  const { rs, add: addRule } = ruleSetBuilder();
   let table = '';
   let sawIptables = false;
   // nft state
@@ -328,15 +332,13 @@ export function parseDumps(text: string): ParsedDumps {
         const [p, b] = line.slice(1, close).split(':');
         const rule = parseIptablesRule(table, tokenize(line.slice(close + 2)), lineNo);
         rule.counters = { packets: Number(p), bytes: Number(b) };
-        addRule(rs, rule);
-        rs.lines++;
+        addRule(rule);
         continue;
       }
       if (line.startsWith('-A ')) {
         if (table === '') table = 'nat';
         sawIptables = true;
-        addRule(rs, parseIptablesRule(table, tokenize(line), lineNo));
-        rs.lines++;
+        addRule(parseIptablesRule(table, tokenize(line), lineNo));
         continue;
       }
       if (line.startsWith('# ') || line.startsWith('#')) continue;
@@ -401,8 +403,7 @@ export function parseDumps(text: string): ParsedDumps {
         if (/^type \S+ hook/.test(line) || line.startsWith('policy ') || line.startsWith('comment ')) continue;
         if (kp) kp.chains.get(nftChain)?.push(line);
         else if (nftChain.startsWith('KUBE-') || /^(PREROUTING|OUTPUT|POSTROUTING|INPUT|FORWARD)$/.test(nftChain)) {
-          addRule(rs, parseNftTranslatedRule(nftTable.name, nftChain, line, lineNo));
-          rs.lines++;
+          addRule(parseNftTranslatedRule(nftTable.name, nftChain, line, lineNo));
           out.iptablesFromNft = true;
         }
         continue;

@@ -148,6 +148,13 @@ export class Histogram {
     };
   }
 
+  /** The summary in another unit: e.g. summaryIn(1000) turns microseconds into milliseconds. */
+  summaryIn(divisor: number, digits = 3): PercentileSummary {
+    const s = this.summary();
+    const f = (v: number): number => Number((v / divisor).toFixed(digits));
+    return { min: f(s.min), mean: f(s.mean), p50: f(s.p50), p90: f(s.p90), p99: f(s.p99), p999: f(s.p999), max: f(s.max) };
+  }
+
   /** Count of recorded values >= threshold (bucket-exact below EXACT_LIMIT). */
   countAtOrAbove(threshold: number): number {
     const start = indexOf(Math.max(0, Math.round(threshold)));

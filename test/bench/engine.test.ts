@@ -2,21 +2,14 @@
  * The fast engine against a real responder on loopback: exact accounting
  * under every fault. sent = answered + timeouts + errors, always.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runEngine } from '../../src/bench/engine.js';
 import type { EngineOptions, SlowEvent } from '../../src/bench/engine.js';
-import { Responder, parseFault } from '../../src/dns/responder.js';
+import { parseFault } from '../../src/dns/responder.js';
+import type { Responder } from '../../src/dns/responder.js';
+import { startResponder, stopResponder } from '../helpers/responders.js';
 
-const running: Responder[] = [];
-async function serve(faults: string[] = [], host = '127.0.0.1'): Promise<Responder> {
-  const r = new Responder({ host, faults: faults.map(parseFault), record: true });
-  await r.start();
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  while (running.length) await running.pop()!.stop();
-});
+const serve = (faults: string[] = [], host = '127.0.0.1'): Promise<Responder> => startResponder({ host, faults: faults.map(parseFault) });
 
 async function bench(r: Responder, o: Partial<EngineOptions> = {}) {
   const res = await runEngine({
@@ -111,8 +104,7 @@ describe('engine accounting', () => {
   it('a closed port ends in errors (ICMP port unreachable), not a hang', async () => {
     const r = await serve();
     const port = r.udpPort;
-    await r.stop();
-    running.pop();
+    await stopResponder(r);
     const res = await runEngine({ server: '127.0.0.1', port, queries: [{ name: 'x', type: 'A' }], concurrency: 1, total: 20, timeoutMs: 1000, slowMs: 5000 });
     expect(res.answered).toBe(0);
     expect(res.errors.ECONNREFUSED).toBe(20);

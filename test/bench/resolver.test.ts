@@ -2,24 +2,17 @@
  * Resolver emulation checked by what a real server on loopback saw: names in
  * order, query counts, source ports, and glibc's adaptive switch.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runResolverEmulation } from '../../src/bench/resolver.js';
 import type { ResolverEmulationOptions } from '../../src/bench/resolver.js';
-import { Responder, parseFault } from '../../src/dns/responder.js';
+import { parseFault } from '../../src/dns/responder.js';
+import type { Responder } from '../../src/dns/responder.js';
+import { startResponder } from '../helpers/responders.js';
 import type { SeenQuery } from '../../src/dns/responder.js';
 import { parseResolvConf } from '../../src/resolv/parse.js';
 import { readFixture } from '../helpers/run.js';
 
-const running: Responder[] = [];
-async function serve(faults: string[] = [], zones = ['google.com']): Promise<Responder> {
-  const r = new Responder({ faults: faults.map(parseFault), record: true, zones });
-  await r.start();
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  while (running.length) await running.pop()!.stop();
-});
+const serve = (faults: string[] = [], zones = ['google.com']): Promise<Responder> => startResponder({ faults: faults.map(parseFault), zones });
 
 const EKS = readFixture('resolv/kubelet-eks.conf');
 

@@ -6,21 +6,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { Responder, parseFault } from '../../src/dns/responder.js';
+import { parseFault } from '../../src/dns/responder.js';
+import type { Responder } from '../../src/dns/responder.js';
+import { startResponder, stopResponder } from '../helpers/responders.js';
 import { BIN, run } from '../helpers/run.js';
 
-const running: Responder[] = [];
-async function serve(faults: string[] = []): Promise<Responder> {
-  const r = new Responder({ faults: faults.map(parseFault), record: true });
-  await r.start();
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  while (running.length) await running.pop()!.stop();
-});
+const serve = (faults: string[] = []): Promise<Responder> => startResponder({ faults: faults.map(parseFault) });
 
 describe('k8sdiag dnsbench', () => {
   it('healthy run: summary table, histogram, exit 0', async () => {
@@ -65,9 +58,7 @@ describe('k8sdiag dnsbench', () => {
   });
 
   it('IPv6 loopback', async () => {
-    const r = new Responder({ host: '::1' });
-    await r.start();
-    running.push(r);
+    const r = await startResponder({ host: '::1' });
     const res = await run(['dnsbench', '--json', '--server', '::1', '-p', String(r.udpPort), '-n', '50', '-t', 'AAAA']);
     expect(res.exitCode, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ sent: 50, answered: 50, server: '::1' });
@@ -76,7 +67,7 @@ describe('k8sdiag dnsbench', () => {
   it('a closed port: the summary, then one line on stderr, exit 2', async () => {
     const r = await serve();
     const port = r.udpPort;
-    await running.pop()!.stop();
+    await stopResponder(r);
     const res = await run(['dnsbench', '--server', '127.0.0.1', '-p', String(port), '-c', '1', '-n', '10', '--timeout', '1']);
     expect(res.exitCode).toBe(2);
     expect(res.stdout).toMatch(/errors: ECONNREFUSED 10/);
@@ -138,9 +129,7 @@ describe('k8sdiag dnsbench', () => {
   });
 
   it('--resolv: lookups as glibc does them, with lookup latency', async () => {
-    const r = new Responder({ zones: ['google.com'], record: true });
-    await r.start();
-    running.push(r);
+    const r = await startResponder({ zones: ['google.com'] });
     const res = await run(['dnsbench', '--json', '--resolv', '-', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '2', '-n', '4'], {
       input: 'search ns.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.255.0.1\noptions ndots:5\n',
     });

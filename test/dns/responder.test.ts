@@ -1,21 +1,13 @@
 import net from 'node:net';
 import * as dnsPacket from 'dns-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Responder, parseFault } from '../../src/dns/responder.js';
 import { UserError } from '../../src/errors.js';
 import { ask, toReply } from '../helpers/udp.js';
+import { startResponder } from '../helpers/responders.js';
 import type { Reply } from '../helpers/udp.js';
 
-const running: Responder[] = [];
-async function serve(opts: ConstructorParameters<typeof Responder>[0] = {}): Promise<Responder> {
-  const r = new Responder({ record: true, ...opts });
-  await r.start();
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  while (running.length) await running.pop()!.stop();
-});
+const serve = (opts: ConstructorParameters<typeof Responder>[0] = {}): Promise<Responder> => startResponder(opts);
 
 describe('Responder', () => {
   it('answers A and AAAA with its addresses, other types with no data', async () => {

@@ -1,0 +1,34 @@
+/** Running a system tool for live reading: never throws, says in one phrase why it failed. */
+
+export interface Unavailable {
+  source: string;
+  reason: string;
+}
+
+export interface ToolResult {
+  stdout: string;
+  stderr: string;
+  /** Why it failed (not installed, timed out, its first stderr line), or undefined. */
+  failed: string | undefined;
+}
+
+export async function runTool(file: string, args: string[], opts: { timeoutMs: number; maxBuffer?: number }): Promise<ToolResult> {
+  const { execa } = await import('execa');
+  const r = await execa(file, args, {
+    reject: false,
+    timeout: opts.timeoutMs,
+    stdin: 'ignore',
+    env: { LC_ALL: 'C' },
+    ...(opts.maxBuffer !== undefined ? { maxBuffer: opts.maxBuffer } : {}),
+  });
+  const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+  const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+  if (r.failed) {
+    const code = (r as { code?: string }).code;
+    if (code === 'ENOENT') return { stdout, stderr, failed: `${file} is not installed` };
+    if (r.timedOut) return { stdout, stderr, failed: `${file} did not answer within ${opts.timeoutMs / 1000}s` };
+    const firstErr = stderr.split('\n').find((l) => l.trim() !== '') ?? `exit code ${String(r.exitCode)}`;
+    return { stdout, stderr, failed: firstErr.trim() };
+  }
+  return { stdout, stderr, failed: undefined };
+}
