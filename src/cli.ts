@@ -199,19 +199,19 @@ Examples:
       .option('--qps <n>', 'rate limit, queries (or lookups) per second; latency counts from the scheduled time', positiveNumber('--qps', 10_000_000))
       .option('-d, --domain <name>', 'name to query (repeatable)', collect)
       .option('--queries <file>', 'lines of "name [TYPE]" to cycle through')
-      .option('-t, --type <type>', 'record type', 'A')
-      .option('-s, --slow <seconds>', 'print responses slower than this', positiveNumber('--slow', 3600), 5)
+      .option('-t, --type <type>', 'record type: a name (AAAA), a number (65) or TYPE65', 'A')
+      .option('-s, --slow <seconds>', 'print responses (and, with --resolv, lookups) slower than this', positiveNumber('--slow', 3600), 5)
       .option('--timeout <seconds>', 'give up on a query after this long', positiveNumber('--timeout', 3600), 5)
-      .option('--server <host>', 'DNS server (IPv4 or IPv6); default: first nameserver in /etc/resolv.conf')
+      .option('--server <host>', 'DNS server: 10.96.0.10, ::1, [::1] or [::1]:5353; default: the nameservers in /etc/resolv.conf')
       .option('-p, --port <port>', 'server port', intIn('--port', 1, 65535), 53)
-      .option('--tcp', 'retry truncated (TC) replies over TCP')
-      .option('--no-progress', 'no progress line on stderr')
+      .option('--tcp', 'retry truncated (TC) replies over TCP (with --resolv the libc decides)')
+      .option('--no-progress', 'no progress on stderr (a line every 10 s when stderr is not a terminal)')
       .option('--resolv [file]', 'emulate the pod resolver for each lookup, reading this resolv.conf (default /etc/resolv.conf)')
       .addOption(new Option('--libc <libc>', 'resolver to emulate with --resolv').choices(['glibc', 'musl']).default('glibc'))
       .option('--single-request', 'glibc: send A, wait, then AAAA (overrides the file)')
       .option('--single-request-reopen', 'glibc: like --single-request, AAAA from a new socket (overrides the file)')
       .option('--long-lived', 'glibc: keep the adaptive single-request switch per slot across lookups (a long-running process)')
-      .option('--sockets <n>', 'UDP sockets for the fast path (default: one per 256 in flight)', intIn('--sockets', 1, 1024))
+      .option('--sockets <n>', 'UDP sockets (source ports) to spread queries over; each pins one conntrack entry to one Service endpoint (default 256)', intIn('--sockets', 1, 4096))
       .addHelpText(
         'after',
         `
@@ -223,56 +223,12 @@ Examples:
 
 Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage error or unreachable server.`,
       ),
-  ).action(async (opts: CommonOptions & {
-    concurrency: number; number?: number; duration?: number; qps?: number; domain?: string[]; queries?: string; type: string;
-    slow: number; timeout: number; server?: string; port: number; tcp?: boolean; progress: boolean; resolv?: string | boolean;
-    libc: 'glibc' | 'musl'; singleRequest?: boolean; singleRequestReopen?: boolean; longLived?: boolean; sockets?: number;
-  }) => {
-    const { UsageError } = await import('./errors.js');
-    const { readTextFile } = await import('./input.js');
-    const { parseType } = await import('./dns/wire.js');
-    const { runDnsbench, parseQueriesFile } = await import('./commands/dnsbench.js');
+  ).action(async (opts: CommonOptions & Omit<import('./commands/dnsbench.js').DnsbenchFlags, 'given'> & { progress: boolean }, cmd: Command) => {
+    const { prepareDnsbench, runDnsbench, unreachableReason } = await import('./commands/dnsbench.js');
     const { renderDnsbench, slowLine } = await import('./render/dnsbench.js');
-    const { parseResolvConf } = await import('./resolv/parse.js');
-    const type = parseType(opts.type);
-    if (type === undefined) throw new UsageError(`unknown record type "${opts.type}"`);
-    if (opts.domain && opts.queries) throw new UsageError('give names with -d or with --queries, not both');
-    if (opts.resolv === undefined && (opts.singleRequest || opts.singleRequestReopen || opts.longLived)) {
-      throw new UsageError('--single-request, --single-request-reopen and --long-lived need --resolv');
-    }
-    const queries = opts.queries !== undefined
-      ? parseQueriesFile(await readTextFile(opts.queries), type)
-      : (opts.domain ?? ['google.com']).map((name) => ({ name, type }));
-    const { checkName } = await import('./resolv/expand.js');
-    for (const q of queries) checkName(q.name);
-
-    // The server: --server, else the resolv.conf being emulated, else /etc/resolv.conf.
-    const resolvPath = typeof opts.resolv === 'string' ? opts.resolv : '/etc/resolv.conf';
-    let conf: import('./resolv/parse.js').ResolvConf | undefined;
-    if (opts.resolv !== undefined) {
-      conf = parseResolvConf(await readTextFile(resolvPath), { libc: opts.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
-    }
-    let servers: string[];
-    if (opts.server !== undefined) servers = [opts.server];
-    else {
-      conf ??= parseResolvConf(await readTextFile('/etc/resolv.conf').catch(() => ''), { libc: opts.libc });
-      servers = conf.nameservers;
-    }
-    const { isIP } = await import('node:net');
-    const { lookup } = await import('node:dns/promises');
-    const resolved: string[] = [];
-    for (const s of servers) {
-      const host = s.split('%')[0] ?? s;
-      if (isIP(host)) resolved.push(host);
-      else {
-        try {
-          resolved.push((await lookup(host)).address);
-        } catch {
-          throw new UsageError(`cannot resolve --server ${host}`, 'give an IP address');
-        }
-      }
-    }
-    const number = opts.number ?? (opts.duration === undefined ? 1000 : undefined);
+    const { renderWarnings } = await import('./render/findings.js');
+    const given = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+    const input = await prepareDnsbench({ ...opts, given });
 
     const ac = new AbortController();
     let sigints = 0;
@@ -283,44 +239,42 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
       ac.abort();
     };
     process.on('SIGINT', onSigint);
-    const showProgress = opts.progress && process.stderr.isTTY === true && !opts.json;
-    const input: import('./commands/dnsbench.js').DnsbenchInput = {
-      server: resolved[0]!,
-      port: opts.port,
-      queries,
-      concurrency: opts.concurrency,
-      timeoutMs: opts.timeout * 1000,
-      slowMs: opts.slow * 1000,
-      tcpRetry: opts.tcp === true,
-      signal: ac.signal,
-      onSlow: (e) => {
-        if (opts.json) process.stderr.write(`${JSON.stringify({ event: 'slow', ...e })}\n`);
-        else process.stdout.write(`${slowLine(e)}\n`);
-      },
-      ...(number !== undefined ? { total: number } : {}),
-      ...(opts.duration !== undefined ? { durationMs: opts.duration * 1000 } : {}),
-      ...(opts.qps !== undefined ? { qps: opts.qps } : {}),
-      ...(showProgress
-        ? { onProgress: (p: import('./bench/engine.js').Progress) => process.stderr.write(`\r\u001b[2K${(p.elapsedMs / 1000).toFixed(1)} s  sent ${p.sent}  answered ${p.answered}  timeouts ${p.timeouts}  errors ${p.errors}`) }
-        : {}),
+    // Progress on stderr: a rewritten line on a terminal; a plain line every 10 s
+    // elsewhere (a Job, a DaemonSet, kubectl logs), so a long run is never silent.
+    const tty = process.stderr.isTTY === true;
+    const showProgress = opts.progress;
+    let progressShown = false;
+    const clearProgress = (): void => {
+      if (progressShown) process.stderr.write('\r\u001b[2K');
+      progressShown = false;
     };
-    if (conf !== undefined && opts.resolv !== undefined) {
-      input.resolver = {
-        conf,
-        nameservers: resolved.map((host) => ({ host, port: opts.port })),
-        longLived: opts.longLived === true,
-        ...(opts.singleRequest ? { singleRequest: true } : {}),
-        ...(opts.singleRequestReopen ? { singleRequestReopen: true, singleRequest: true } : {}),
-        ...(opts.timeout !== 5 ? { timeoutSeconds: opts.timeout } : {}),
+    input.signal = ac.signal;
+    input.onSlow = (e) => {
+      if (opts.json) process.stderr.write(`${JSON.stringify({ event: 'slow', ...e })}\n`);
+      else {
+        clearProgress();
+        process.stdout.write(`${slowLine(e)}\n`);
+      }
+    };
+    if (showProgress && (tty ? !opts.json : true)) {
+      input.onProgress = (p) => {
+        const line = `${(p.elapsedMs / 1000).toFixed(1)} s  sent ${p.sent}  answered ${p.answered}  timeouts ${p.timeouts}  errors ${p.errors}`;
+        if (tty) {
+          process.stderr.write(`\r\u001b[2K${line}`);
+          progressShown = true;
+        } else {
+          process.stderr.write(`k8sdiag dnsbench: ${line}\n`);
+        }
       };
     }
     try {
-      const result = await runDnsbench(input);
-      if (showProgress) process.stderr.write('\r\u001b[2K');
-      await emit(result, opts, (style, r) => renderDnsbench(style, r));
-      const errTotal = Object.values(result.errors).reduce((a, b) => a + b, 0);
-      if (result.answered === 0 && errTotal > 0 && result.timeouts === 0) {
-        process.stderr.write(`k8sdiag: no answer from ${result.server}:${result.port}: ${Object.entries(result.errors).map(([k, v]) => `${v} x ${k}`).join(', ')}\n`);
+      const result = await runDnsbench(input, tty ? 500 : 10_000);
+      clearProgress();
+      warn(result.warnings, opts);
+      await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderDnsbench(style, r));
+      const reason = unreachableReason(result);
+      if (reason !== undefined) {
+        process.stderr.write(`k8sdiag: ${reason}\n`);
         process.exitCode = 2;
       }
     } finally {
@@ -445,14 +399,27 @@ Examples:
   return program;
 }
 
+/**
+ * Output into a closed pipe (`k8sdiag svc | head -1`): stop quietly, as every
+ * Unix filter does, instead of an unhandled EPIPE.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw err;
+  });
+}
+
 export async function main(argv: string[] = process.argv): Promise<void> {
+  quietOnClosedPipe(process.stdout);
+  quietOnClosedPipe(process.stderr);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version are successes; everything else commander rejects is usage.
-      process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+      process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? 0 : 2;
       return;
     }
     fail(err);

@@ -1,12 +1,21 @@
 /**
- * The fast benchmark engine: many queries in flight over a few connected UDP
- * sockets, in the shape dnsperf and flamethrower use.
+ * The fast benchmark engine: many queries in flight over a pool of connected
+ * UDP sockets, in the shape dnsperf and flamethrower use.
  *
- * - A fixed array of query slots; each in-flight query is found by its 16-bit
- *   message ID through a per-socket ID -> slot table. No Promise, closure or
- *   timer per packet.
+ * - A fixed array of query slots; a query is found by its 16-bit message ID
+ *   through one ID -> slot table. IDs come from a first-in-first-out free list
+ *   of all 65,536 (dnsperf's way): O(1), and an ID comes back as late as
+ *   possible, so a duplicated or late reply cannot complete a later query that
+ *   drew the same ID. IDs of timed-out queries wait twice the timeout before
+ *   they return to the list; a reply for one of them meanwhile is `late`.
+ * - Queries are spread round-robin over a pool of sockets, each its own source
+ *   port. Through a Service IP conntrack pins each source port to one endpoint,
+ *   so one socket would measure one endpoint; the pool (default 256) samples
+ *   them as many clients do, and holds at most one conntrack entry per socket.
  * - Each query type/name is encoded once; a slot copies the template into its
- *   own buffer (held until the send completes) and patches the ID in place.
+ *   own buffer and patches the ID in place. A slot is not reused until its
+ *   send has completed, so the buffer is never overwritten while the kernel
+ *   may still read it, and a send error always belongs to the slot's query.
  * - One 'message' handler per socket reads the header and compares the
  *   question bytes; nothing is decoded.
  * - One sweep timer expires queries; latency goes into a fixed-memory histogram.
@@ -16,17 +25,25 @@
  *
  * Accounting is exact: every query sent ends as exactly one of answered (by
  * rcode), timed out, or an error. Replies count only when ID and question
- * match a query in flight (RFC 5452; the connected socket already drops
- * datagrams from any other address or port).
+ * match a query in flight on that socket (RFC 5452; the connected socket
+ * already drops datagrams from any other address or port). A socket error that
+ * no query in flight can own is counted apart (`unattributedErrors`).
+ *
+ * Refusals: ICMP port unreachable on a connected socket becomes one pending
+ * ECONNREFUSED per socket (the kernel merges several). It ends the oldest query
+ * in flight on that socket; queries sent on it before the refusal that then get
+ * no reply end as refusals too, not as timeouts.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { RecordType } from 'dns-packet';
 import { UserError } from '../errors.js';
-import { Counters, Histogram } from '../stats/index.js';
-import { makeTemplate, patchId, rcodeName, sameQuestion } from '../dns/wire.js';
+import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
+import { makeTemplate, patchId, rcodeName, readFramed, sameQuestion } from '../dns/wire.js';
 import type { QueryTemplate } from '../dns/wire.js';
-import { socketError } from './errors.js';
+import { readSocketDrops, readUdpSnmp, snmpDelta } from './drops.js';
+import type { LocalDrops } from './drops.js';
+import { connectError, socketError } from './errors.js';
 
 export interface QuerySpec {
   name: string;
@@ -36,6 +53,8 @@ export interface QuerySpec {
 export interface SlowEvent {
   /** ISO time the reply arrived. */
   time: string;
+  /** What was slow: one query, or (resolver mode) a whole lookup. */
+  kind: 'query' | 'lookup';
   name: string;
   type: string;
   server: string;
@@ -65,6 +84,7 @@ export interface EngineOptions {
   slowMs: number;
   /** Retry truncated (TC) replies over TCP. */
   tcpRetry?: boolean;
+  /** UDP sockets (source ports) to spread queries over; default min(256, total). */
   sockets?: number;
   signal?: AbortSignal;
   onSlow?: (e: SlowEvent) => void;
@@ -78,7 +98,10 @@ export interface QueryStats {
   timeouts: number;
   /** Answered, but slower than the slow threshold. Timeouts are not in it. */
   slow: number;
+  /** Queries that ended in an error, by code (ECONNREFUSED, tcp-ECONNRESET, ...). */
   errors: Record<string, number>;
+  /** Socket errors no query in flight could own: not in `errors`, not in `sent`. */
+  unattributedErrors: Record<string, number>;
   rcodes: Record<string, number>;
   /** Replies for a query that had already timed out. */
   late: number;
@@ -98,38 +121,109 @@ export interface EngineResult extends QueryStats {
   durationMs: number;
   /** True when stopped by the signal (Ctrl-C). */
   interrupted: boolean;
+  /** UDP sockets used, each its own source port: at most this many conntrack entries (plus one per TCP retry). */
+  sourcePorts: number;
+  localDrops: LocalDrops;
 }
 
-const ID_SPACE = 0x8000; // IDs below 0x8000: see Responder's wrong-id fault
+const ID_SPACE = 0x10000;
 const FREE = -1;
+const DEFAULT_SOCKETS = 256;
+const IDLE = 0;
+const UDP = 1;
+const TCP = 2;
+
+/** Receive buffer per socket: room for every reply it may have in flight (about 2 KiB of kernel memory each). */
+function recvBufferFor(inFlightPerSocket: number): number {
+  return Math.min(16 << 20, Math.max(256 << 10, inFlightPerSocket * 4096));
+}
+
+/** Open `n` UDP sockets connected to the server; one clear error if any cannot be. */
+export async function openConnected(n: number, server: string, port: number, recvBufferSize: number): Promise<dgram.Socket[]> {
+  const family = net.isIPv6(server) ? 'udp6' : 'udp4';
+  const sockets: dgram.Socket[] = [];
+  try {
+    for (let s = 0; s < n; s++) {
+      const sock = dgram.createSocket({ type: family, recvBufferSize });
+      sockets.push(sock);
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        // Node passes a failed connect (ENETUNREACH, EACCES, ...) to this callback, not to 'error'.
+        sock.connect(port, server, (err?: Error) => {
+          sock.off('error', reject);
+          if (err) reject(err);
+          else resolve();
+        });
+      });
+    }
+  } catch (err) {
+    for (const s of sockets) closeQuietly(s);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code === 'EMFILE' || code === 'ENFILE' ? socketError(err, formatHostPort(server, port)) : connectError(err, formatHostPort(server, port));
+  }
+  return sockets;
+}
+
+export function closeQuietly(s: dgram.Socket): void {
+  try {
+    s.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** `1.2.3.4:53`, `[::1]:53`. */
+export function formatHostPort(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
 
 export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   if (o.queries.length === 0) throw new UserError('no queries to send');
   const c = Math.max(1, Math.floor(o.concurrency));
-  const nSockets = Math.max(1, Math.min(o.sockets ?? Math.ceil(c / 256), c));
-  if (c > nSockets * (ID_SPACE / 2)) throw new UserError(`-c ${c} is more than ${nSockets} sockets can carry`);
+  if (c > ID_SPACE / 4) throw new UserError(`-c ${c}: at most ${ID_SPACE / 4} queries can be in flight`);
+  const budget = o.total ?? Number.POSITIVE_INFINITY;
+  const nSockets = Math.max(1, Math.floor(Math.min(o.sockets ?? DEFAULT_SOCKETS, o.sockets === undefined ? budget : Number.POSITIVE_INFINITY)));
   const templates: QueryTemplate[] = o.queries.map((q) => makeTemplate(q.name, q.type));
   const maxLen = Math.max(...templates.map((t) => t.bytes.length));
   const family = net.isIPv6(o.server) ? 'udp6' : 'udp4';
+  const target = formatHostPort(o.server, o.port);
 
   // ---- state, struct-of-arrays ----
+  const slotState = new Uint8Array(c); // IDLE, UDP, TCP
+  const slotSendPending = new Uint8Array(c);
   const slotId = new Int32Array(c).fill(FREE);
   const slotSock = new Int32Array(c);
   const slotQuery = new Int32Array(c);
   const slotStart = new Float64Array(c); // scheduled time (latency origin)
-  const slotSent = new Float64Array(c); // actual send time (timeout origin)
-  const slotTcp = new Uint8Array(c); // 1 while a TCP retry owns the slot
+  const slotSent = new Float64Array(c); // send time of the current attempt (timeout origin)
+  const slotConn: Array<net.Socket | undefined> = new Array<net.Socket | undefined>(c).fill(undefined);
+  const slotGen = new Uint32Array(c);
   const slotBuf: Buffer[] = Array.from({ length: c }, () => Buffer.alloc(maxLen));
-  const freeStack = new Int32Array(c);
+  const freeSlots = new Int32Array(c);
   let freeTop = 0;
-  for (let i = c - 1; i >= 0; i--) freeStack[freeTop++] = i;
-  const idToSlot = Array.from({ length: nSockets }, () => new Int32Array(ID_SPACE).fill(FREE));
-  const quarantine = Array.from({ length: nSockets }, () => new Float64Array(ID_SPACE));
-  const sockPort = new Int32Array(nSockets);
+  for (let i = c - 1; i >= 0; i--) freeSlots[freeTop++] = i;
 
-  const hist = new Histogram('us');
+  // IDs: one FIFO ring of free IDs, one of timed-out IDs waiting to come back.
+  const idSlot = new Int32Array(ID_SPACE).fill(FREE);
+  const idRing = new Uint16Array(ID_SPACE);
+  let idHead = 0;
+  let idCount = ID_SPACE;
+  const first = (Math.random() * ID_SPACE) | 0;
+  for (let k = 0; k < ID_SPACE; k++) idRing[k] = (first + k) & 0xffff;
+  const quarantineUntil = new Float64Array(ID_SPACE);
+  const qRing = new Uint16Array(ID_SPACE);
+  let qHead = 0;
+  let qCount = 0;
+  const quarantineMs = 2 * o.timeoutMs;
+
+  const sockRefusedAt = new Float64Array(nSockets).fill(-1);
+  const sockPort = new Int32Array(nSockets);
+  let nextSock = 0;
+
+  const hist = new Histogram('us', LATENCY_MARKS_US);
   const rcodes = new Counters();
   const errors = new Counters();
+  const unattributed = new Counters();
   const st = { sent: 0, answered: 0, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0 };
   let inFlight = 0;
   let started = 0; // queries taken from the budget
@@ -137,39 +231,20 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   let stopping = false;
   let interrupted = false;
 
-  const sockets: dgram.Socket[] = [];
-  const closeAll = (): void => {
-    for (const s of sockets) {
-      try {
-        s.close();
-      } catch {
-        // already closed
-      }
-    }
-  };
-
   // ---- sockets ----
-  for (let s = 0; s < nSockets; s++) {
-    const sock = dgram.createSocket({ type: family });
-    sockets.push(sock);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.connect(o.port, o.server, () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      closeAll();
-      throw socketError(err, `${o.server}:${o.port}`);
-    }
-    sockPort[s] = sock.address().port;
+  const perSocket = Math.ceil(c / nSockets);
+  const sockets = await openConnected(nSockets, o.server, o.port, recvBufferFor(perSocket));
+  sockets.forEach((s, i) => (sockPort[i] = s.address().port));
+  let recvBufferBytes: number | null = null;
+  try {
+    recvBufferBytes = sockets[0]!.getRecvBufferSize();
+  } catch {
+    recvBufferBytes = null;
   }
+  const snmpBefore = readUdpSnmp();
 
   const t0 = performance.now();
   const deadline = o.durationMs !== undefined ? t0 + o.durationMs : Number.POSITIVE_INFINITY;
-  const total = o.total ?? Number.POSITIVE_INFINITY;
   const qpsInterval = o.qps !== undefined && o.qps > 0 ? 1000 / o.qps : 0;
 
   let finish: () => void = () => {};
@@ -177,56 +252,77 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     finish = resolve;
   });
 
-  const budgetLeft = (now: number): boolean => !stopping && started < total && now < deadline;
+  const budgetLeft = (now: number): boolean => !stopping && started < budget && now < deadline;
 
-  function release(slot: number): void {
-    const sock = slotSock[slot]!;
+  function allocId(): number {
+    if (idCount === 0) return FREE;
+    const id = idRing[idHead]!;
+    idHead = (idHead + 1) & 0xffff;
+    idCount--;
+    return id;
+  }
+  function freeId(id: number): void {
+    idRing[(idHead + idCount) & 0xffff] = id;
+    idCount++;
+  }
+  function quarantineId(id: number, now: number): void {
+    quarantineUntil[id] = now + quarantineMs;
+    qRing[(qHead + qCount) & 0xffff] = id;
+    qCount++;
+  }
+  function drainQuarantine(now: number): void {
+    while (qCount > 0 && quarantineUntil[qRing[qHead]!]! <= now) {
+      freeId(qRing[qHead]!);
+      qHead = (qHead + 1) & 0xffff;
+      qCount--;
+    }
+  }
+
+  /** End the slot's query. The ID goes back (or into quarantine); the slot, once its send completed. */
+  function end(slot: number, quarantine: boolean, now: number): void {
     const id = slotId[slot]!;
-    if (id !== FREE) idToSlot[sock]![id] = FREE;
+    idSlot[id] = FREE;
+    if (quarantine) quarantineId(id, now);
+    else freeId(id);
     slotId[slot] = FREE;
-    slotTcp[slot] = 0;
-    freeStack[freeTop++] = slot;
+    slotState[slot] = IDLE;
+    slotGen[slot] = (slotGen[slot]! + 1) >>> 0;
+    const conn = slotConn[slot];
+    if (conn !== undefined) {
+      slotConn[slot] = undefined;
+      conn.destroy();
+    }
     inFlight--;
+    if (slotSendPending[slot] === 0) freeSlots[freeTop++] = slot;
   }
 
-  function allocId(sock: number, now: number): number {
-    const table = idToSlot[sock]!;
-    const q = quarantine[sock]!;
-    for (let tries = 0; tries < 32; tries++) {
-      const id = (Math.random() * ID_SPACE) | 0;
-      if (table[id] === FREE && q[id]! <= now) return id;
-    }
-    const startAt = (Math.random() * ID_SPACE) | 0;
-    for (let k = 0; k < ID_SPACE; k++) {
-      const id = (startAt + k) % ID_SPACE;
-      if (table[id] === FREE && q[id]! <= now) return id;
-    }
-    return FREE;
-  }
-
+  // One send callback per slot, made once. A slot is not reused before it fires.
   const sendCallbacks = Array.from({ length: c }, (_, slot) => (err: Error | null) => {
-    if (err) onSendError(slot, err);
+    slotSendPending[slot] = 0;
+    if (slotState[slot] === IDLE) {
+      // The query ended before its send completed (a timeout under a stalled send queue).
+      if (err) unattributed.add((err as NodeJS.ErrnoException).code ?? 'send');
+      freeSlots[freeTop++] = slot;
+      pump();
+      return;
+    }
+    if (err) {
+      errors.add((err as NodeJS.ErrnoException).code ?? 'send');
+      end(slot, false, performance.now());
+      pump();
+    }
   });
-
-  function onSendError(slot: number, err: Error): void {
-    if (slotId[slot] === FREE) return;
-    errors.add((err as NodeJS.ErrnoException).code ?? 'send');
-    release(slot);
-    pump();
-  }
 
   /** Start one query in a free slot. `scheduledAt` is the latency origin. */
   function launch(scheduledAt: number, now: number): boolean {
     if (freeTop === 0) return false;
-    const slot = freeStack[--freeTop]!;
-    const sock = slot % nSockets;
-    const id = allocId(sock, now);
-    if (id === FREE) {
-      freeStack[freeTop++] = slot;
-      return false;
-    }
+    const id = allocId();
+    if (id === FREE) return false;
+    const slot = freeSlots[--freeTop]!;
+    const sock = nextSock;
+    nextSock = nextSock + 1 === nSockets ? 0 : nextSock + 1;
     const qi = nextQuery;
-    nextQuery = (nextQuery + 1) % templates.length;
+    nextQuery = nextQuery + 1 === templates.length ? 0 : nextQuery + 1;
     const t = templates[qi]!;
     const buf = slotBuf[slot]!;
     t.bytes.copy(buf, 0, 0, t.bytes.length);
@@ -236,7 +332,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     slotQuery[slot] = qi;
     slotStart[slot] = scheduledAt;
     slotSent[slot] = now;
-    idToSlot[sock]![id] = slot;
+    slotState[slot] = UDP;
+    slotSendPending[slot] = 1;
+    idSlot[id] = slot;
     inFlight++;
     started++;
     st.sent++;
@@ -278,79 +376,73 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       if (o.onSlow) {
         const t = templates[slotQuery[slot]!]!;
         o.onSlow({
-          time: new Date(Date.now()).toISOString(),
+          time: new Date().toISOString(),
+          kind: 'query',
           name: t.name,
-          type: t.type,
-          server: `${o.server}:${o.port}`,
-          sourcePort: sockPort[slotSock[slot]!]!,
+          type: t.label,
+          server: target,
+          sourcePort: slotState[slot] === TCP ? (slotConn[slot]?.localPort ?? 0) : sockPort[slotSock[slot]!]!,
           rcode: rcodeName(rcode),
           latencyMs: Number(latency.toFixed(3)),
         });
       }
     }
-    release(slot);
+    end(slot, false, now);
   }
 
+  /** The slot's query again over TCP: its own connection, destroyed when the slot ends, with a fresh timeout. */
   function retryOverTcp(slot: number): void {
-    slotTcp[slot] = 1;
+    slotState[slot] = TCP;
+    slotSent[slot] = performance.now();
     st.tcpRetries++;
+    const gen = slotGen[slot]!;
     const t = templates[slotQuery[slot]!]!;
+    const id = slotId[slot]!;
     const query = Buffer.alloc(2 + t.bytes.length);
     query.writeUInt16BE(t.bytes.length, 0);
     slotBuf[slot]!.copy(query, 2, 0, t.bytes.length);
-    const id = slotId[slot]!;
     const conn = net.connect({ host: o.server, port: o.port });
-    let acc = Buffer.alloc(0);
-    let settled = false;
-    const settle = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      conn.destroy();
-      if (slotId[slot] !== id || slotTcp[slot] !== 1) return; // expired meanwhile
-      fn();
-      pump();
-    };
+    slotConn[slot] = conn;
+    const mine = (): boolean => slotGen[slot] === gen && slotState[slot] === TCP;
+    let acc: Buffer = Buffer.alloc(0);
     conn.on('connect', () => conn.write(query));
     conn.on('data', (chunk: Buffer) => {
-      acc = Buffer.concat([acc, chunk]);
-      if (acc.length < 2) return;
-      const len = acc.readUInt16BE(0);
-      if (acc.length < 2 + len) return;
-      const msg = acc.subarray(2, 2 + len);
-      settle(() => {
-        if (msg.length < 12 || ((msg[0]! << 8) | msg[1]!) !== id || !sameQuestion(msg, t)) {
-          st.wrongQuestion++;
-          errors.add('tcp-bad-reply');
-          release(slot);
-          return;
-        }
-        complete(slot, msg[3]! & 0x0f, performance.now());
-      });
+      acc = acc.length === 0 ? chunk : Buffer.concat([acc, chunk]);
+      const framed = readFramed(acc);
+      if (framed === undefined || !mine()) return;
+      const msg = framed.message;
+      const now = performance.now();
+      if (msg.length < 12 || ((msg[0]! << 8) | msg[1]!) !== id || !sameQuestion(msg, t)) {
+        st.wrongQuestion++;
+        errors.add('tcp-bad-reply');
+        end(slot, false, now);
+      } else {
+        complete(slot, msg[3]! & 0x0f, now);
+      }
+      pump();
     });
-    conn.on('error', (err: NodeJS.ErrnoException) => settle(() => {
-      errors.add(`tcp-${err.code ?? 'error'}`);
-      release(slot);
-    }));
-    conn.on('close', () => settle(() => {
-      errors.add('tcp-closed');
-      release(slot);
-    }));
+    const fail = (code: string): void => {
+      if (!mine()) return;
+      errors.add(code);
+      end(slot, false, performance.now());
+      pump();
+    };
+    conn.on('error', (err: NodeJS.ErrnoException) => fail(`tcp-${err.code ?? 'error'}`));
+    conn.on('close', () => fail('tcp-closed'));
   }
 
   // ---- receive ----
   sockets.forEach((sock, s) => {
-    const table = idToSlot[s]!;
-    const q = quarantine[s]!;
     sock.on('message', (msg: Buffer) => {
       if (msg.length < 12 || (msg[2]! & 0x80) === 0) {
         st.malformed++;
         return;
       }
       const id = (msg[0]! << 8) | msg[1]!;
-      const slot = id < ID_SPACE ? table[id]! : FREE;
+      const slot = idSlot[id]!;
       const now = performance.now();
-      if (slot === FREE || slotTcp[slot] === 1) {
-        if (id < ID_SPACE && q[id]! > now) st.late++;
+      if (slot === FREE || slotSock[slot] !== s || slotState[slot] !== UDP) {
+        if (slot === FREE && quarantineUntil[id]! > now) st.late++;
         else st.wrongId++;
         return;
       }
@@ -368,18 +460,23 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       complete(slot, msg[3]! & 0x0f, now);
       pump();
     });
-    // ICMP port unreachable on a connected socket surfaces as ECONNREFUSED on
-    // the next receive: charge it to the oldest query in flight on this socket.
+    // A pending socket error (ICMP port unreachable: ECONNREFUSED) is charged
+    // to the oldest UDP query in flight on this socket; with none, it is counted apart.
     sock.on('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? 'socket';
+      const now = performance.now();
+      if (code === 'ECONNREFUSED') sockRefusedAt[s] = now;
       let oldest = FREE;
-      for (let i = s; i < c; i += nSockets) {
-        if (slotId[i] !== FREE && slotTcp[i] === 0 && (oldest === FREE || slotSent[i]! < slotSent[oldest]!)) oldest = i;
+      for (let i = 0; i < c; i++) {
+        if (slotState[i] === UDP && slotSock[i] === s && (oldest === FREE || slotSent[i]! < slotSent[oldest]!)) oldest = i;
       }
-      errors.add(err.code ?? 'socket');
-      if (oldest !== FREE) {
-        release(oldest);
-        pump();
+      if (oldest === FREE) {
+        unattributed.add(code);
+        return;
       }
+      errors.add(code);
+      end(oldest, false, now);
+      pump();
     });
   });
 
@@ -387,12 +484,17 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const sweepMs = Math.max(5, Math.min(100, o.timeoutMs / 20));
   const sweep = setInterval(() => {
     const now = performance.now();
+    drainQuarantine(now);
     for (let i = 0; i < c; i++) {
-      if (slotId[i] === FREE || now - slotSent[i]! < o.timeoutMs) continue;
+      if (slotState[i] === IDLE || now - slotSent[i]! < o.timeoutMs) continue;
+      if (slotState[i] === UDP && sockRefusedAt[slotSock[i]!]! >= slotSent[i]!) {
+        // Sent before a refusal on its socket and never answered: refused too.
+        errors.add('ECONNREFUSED');
+        end(i, false, now);
+        continue;
+      }
       st.timeouts++;
-      const s = slotSock[i]!;
-      quarantine[s]![slotId[i]!] = now + 2 * o.timeoutMs;
-      release(i);
+      end(i, true, now);
     }
     pump();
   }, sweepMs);
@@ -416,21 +518,30 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   let deadlineTimer: NodeJS.Timeout | undefined;
   if (Number.isFinite(deadline)) deadlineTimer = setTimeout(() => pump(), Math.max(0, deadline - t0) + 1);
 
-  pump();
-  await done;
+  try {
+    pump();
+    await done;
+  } finally {
+    clearInterval(sweep);
+    if (progressTimer) clearInterval(progressTimer);
+    if (pumpTimer) clearTimeout(pumpTimer);
+    if (deadlineTimer) clearTimeout(deadlineTimer);
+    o.signal?.removeEventListener('abort', onAbort);
+    for (const conn of slotConn) conn?.destroy();
+  }
   const durationMs = performance.now() - t0;
-  clearInterval(sweep);
-  if (progressTimer) clearInterval(progressTimer);
-  if (pumpTimer) clearTimeout(pumpTimer);
-  if (deadlineTimer) clearTimeout(deadlineTimer);
-  o.signal?.removeEventListener('abort', onAbort);
-  closeAll();
+  const ownDrops = readSocketDrops(new Set(sockPort), o.port, family);
+  const snmp = snmpDelta(snmpBefore, readUdpSnmp());
+  for (const s of sockets) closeQuietly(s);
   return {
     ...st,
     errors: errors.toJSON(),
+    unattributedErrors: unattributed.toJSON(),
     rcodes: rcodes.toJSON(),
     histogram: hist,
     durationMs,
     interrupted,
+    sourcePorts: new Set(sockPort).size,
+    localDrops: { ownSockets: ownDrops, namespace: snmp, recvBufferBytes },
   };
 }

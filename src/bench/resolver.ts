@@ -31,10 +31,13 @@ import type { Expansion } from '../resolv/expand.js';
 import type { ResolvConf } from '../resolv/parse.js';
 import { makeTemplate, patchId, rcodeName, sameQuestion } from '../dns/wire.js';
 import type { QueryTemplate } from '../dns/wire.js';
-import { Counters, Histogram } from '../stats/index.js';
+import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import type { PercentileSummary, HistogramSnapshot } from '../stats/index.js';
 import type { EngineResult, Progress, SlowEvent } from './engine.js';
-import { socketError } from './errors.js';
+import { UserError } from '../errors.js';
+import { connectError, socketError } from './errors.js';
+import { formatHostPort } from './engine.js';
+import { readUdpSnmp, snmpDelta } from './drops.js';
 
 export interface Nameserver {
   host: string;
@@ -60,6 +63,7 @@ export interface ResolverEmulationOptions {
   signal?: AbortSignal;
   onSlow?: (e: SlowEvent) => void;
   onProgress?: (p: Progress) => void;
+  progressEveryMs?: number;
 }
 
 export type LookupOutcome = 'answer' | 'nxdomain' | 'nodata' | 'servfail' | 'timeout' | 'refused' | 'error';
@@ -95,6 +99,8 @@ interface Tx {
   done: boolean;
   rcode: number;
   ancount: number;
+  /** The reply had the TC bit: the libc asks again over TCP. */
+  tc: boolean;
 }
 
 /** A name's candidates and their encoded queries: the same for every lookup of that name. */
@@ -112,6 +118,10 @@ interface Shared {
   errors: Counters;
   slowMs: number;
   onSlow: ((e: SlowEvent) => void) | undefined;
+  /** glibc `options rotate`: the next lookup's first nameserver. */
+  rotateOffset: number;
+  /** UDP sockets opened (each a new source port). */
+  socketsOpened: number;
 }
 
 const PROBLEM_RCODES = new Set([2, 4, 5]); // SERVFAIL, NOTIMP, REFUSED
@@ -121,7 +131,8 @@ function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string, sourcePort: 
   tx.done = true;
   tx.rcode = msg[3]! & 0x0f;
   tx.ancount = (msg[6]! << 8) | msg[7]!;
-  if ((msg[2]! & 0x02) !== 0) sh.st.truncated++;
+  tx.tc = (msg[2]! & 0x02) !== 0;
+  if (tx.tc) sh.st.truncated++;
   const latency = now - tx.sentAt;
   sh.hist.record(latency * 1000);
   sh.rcodes.add(rcodeName(tx.rcode));
@@ -130,8 +141,9 @@ function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string, sourcePort: 
     sh.st.slow++;
     sh.onSlow?.({
       time: new Date().toISOString(),
+      kind: 'query',
       name: tx.t.name,
-      type: tx.t.type,
+      type: tx.t.label,
       server: from,
       sourcePort,
       rcode: rcodeName(tx.rcode),
@@ -141,10 +153,11 @@ function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string, sourcePort: 
 }
 
 /**
- * glibc send_vc (options use-vc): one TCP connection, both queries written,
- * both replies read, within the same time budget as UDP.
+ * glibc send_vc (options use-vc, or after a truncated UDP reply) and musl's TCP
+ * fallback for a truncated reply (1.2.4+): one TCP connection, the queries
+ * written, their replies read, within the given time budget.
  */
-async function glibcSendVc(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number): Promise<{ txs: Tx[]; refused: boolean }> {
+async function sendVc(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number): Promise<{ txs: Tx[]; refused: boolean }> {
   const txs: Tx[] = [];
   const conn = net.connect({ host: ns.host, port: ns.port });
   let refused = false;
@@ -165,7 +178,7 @@ async function glibcSendVc(sh: Shared, ns: Nameserver, templates: QueryTemplate[
           framed.writeUInt16BE(t.bytes.length, 0);
           t.bytes.copy(framed, 2);
           patchId(framed.subarray(2), id);
-          txs.push({ id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0 });
+          txs.push({ id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0, tc: false });
           sh.st.sent++;
           conn.write(framed);
         }
@@ -230,7 +243,7 @@ class EmuSocket {
 
   static async open(sh: Shared, ns: Nameserver | undefined, unconnectedFamily: 'udp4' | 'udp6' = 'udp4'): Promise<EmuSocket> {
     const family = ns ? (net.isIPv6(ns.host) ? 'udp6' : 'udp4') : unconnectedFamily;
-    const s = new EmuSocket(sh, family, ns ? `${ns.host}:${ns.port}` : '*');
+    const s = new EmuSocket(sh, family, ns ? formatHostPort(ns.host, ns.port) : '*');
     try {
       await new Promise<void>((resolve, reject) => {
         s.sock.once('error', reject);
@@ -238,21 +251,24 @@ class EmuSocket {
           s.sock.off('error', reject);
           resolve();
         };
-        if (ns) s.sock.connect(ns.port, ns.host, ok);
+        // A failed connect() comes to this callback, not to 'error'.
+        if (ns) s.sock.connect(ns.port, ns.host, (err?: Error) => (err ? reject(err) : ok()));
         else s.sock.bind(0, ok);
       });
     } catch (err) {
       s.close();
-      throw socketError(err, s.label);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw ns && code !== 'EMFILE' && code !== 'ENFILE' ? connectError(err, s.label) : socketError(err, s.label);
     }
     s.port = s.sock.address().port;
+    sh.socketsOpened++;
     return s;
   }
 
   send(t: QueryTemplate, id: number, to?: Nameserver): Tx {
     const buf = Buffer.from(t.bytes);
     patchId(buf, id);
-    const tx: Tx = { id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0 };
+    const tx: Tx = { id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0, tc: false };
     this.txs.push(tx);
     this.sh.st.sent++;
     const cb = (err: Error | null): void => {
@@ -332,7 +348,7 @@ class EmuSocket {
 }
 
 function randomId(): number {
-  return (Math.random() * 0x8000) | 0;
+  return (Math.random() * 0x10000) | 0;
 }
 
 type CandidateResult = { kind: 'answer' | 'nxdomain' | 'nodata' | 'servfail' | 'refused' } | { kind: 'timeout' } | { kind: 'error'; code: string };
@@ -349,7 +365,7 @@ function classify(txs: Tx[]): CandidateResult {
 }
 
 /** glibc send_dg for one nameserver: returns the transmissions that ended the call. */
-async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<{ txs: Tx[]; refused: boolean }> {
+async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<{ txs: Tx[]; refused: boolean; truncated?: boolean }> {
   const ids = templates.map(() => randomId());
   let sock = await EmuSocket.open(sh, ns);
   const sockets = [sock];
@@ -360,11 +376,11 @@ async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[
       const single = mode.singleRequest || mode.reopen;
       if (!single || templates.length === 1) {
         templates.forEach((t, i) => txs.push(sock.send(t, ids[i]!)));
-        await sock.waitFor(() => txs.every((x) => x.done), deadline);
+        await sock.waitFor(() => txs.every((x) => x.done) || txs.some((x) => x.tc), deadline);
       } else {
         txs.push(sock.send(templates[0]!, ids[0]!));
         const first = await sock.waitFor(() => txs[0]!.done, deadline);
-        if (first && sock.error === undefined) {
+        if (first && sock.error === undefined && !txs[0]!.tc) {
           if (mode.reopen) {
             sock = await EmuSocket.open(sh, ns);
             sockets.push(sock);
@@ -376,6 +392,11 @@ async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[
       if (sock.error !== undefined) {
         for (const s of sockets) s.expire(sock.error);
         return { txs, refused: sock.error === 'ECONNREFUSED' };
+      }
+      if (txs.some((x) => x.tc)) {
+        // send_dg: "to get the rest of answer, use TCP with same server"; what is still out is abandoned.
+        for (const s of sockets) s.expire('cancelled');
+        return { txs, refused: false, truncated: true };
       }
       const answered = txs.filter((x) => x.rcode >= 0);
       const usable = answered.some((x) => !PROBLEM_RCODES.has(x.rcode));
@@ -417,7 +438,23 @@ function timeoutSeconds(o: ResolverEmulationOptions): number {
   return o.timeoutSeconds ?? o.conf.options.timeout;
 }
 
-let rotateOffset = 0;
+/**
+ * glibc send_dg's wait for nameserver `ns` of `nscount` (res_send.c):
+ * seconds = (retrans << ns) / nscount for ns > 0, at least 1 second. A fractional
+ * --timeout (glibc itself only has whole seconds) takes the same formula in
+ * milliseconds, without the rounding: --timeout 0.5 waits 500 ms.
+ */
+export function glibcTryBudgetMs(timeoutS: number, ns: number, nscount: number): number {
+  if (Number.isInteger(timeoutS)) {
+    let seconds = timeoutS << ns;
+    if (ns > 0) seconds = Math.floor(seconds / nscount);
+    if (seconds <= 0) seconds = 1;
+    return seconds * 1000;
+  }
+  let ms = timeoutS * 1000 * 2 ** ns;
+  if (ns > 0) ms /= nscount;
+  return Math.max(1, ms);
+}
 
 /** glibc __res_context_send for one name: attempts x nameservers, each with its time budget. */
 async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: QueryTemplate[], offset: number, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<CandidateResult> {
@@ -427,12 +464,15 @@ async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: 
   for (let attempt = 0; attempt < o.conf.options.attempts; attempt++) {
     for (let shift = 0; shift < nscount; shift++) {
       const ns = (shift + offset) % nscount;
-      let seconds = retrans << ns;
-      if (ns > 0) seconds = Math.floor(seconds / nscount);
-      if (seconds <= 0) seconds = 1;
-      const r = o.conf.options.useVc
-        ? await glibcSendVc(sh, o.nameservers[ns]!, templates, seconds * 1000)
-        : await glibcSendDg(sh, o.nameservers[ns]!, templates, seconds * 1000, mode, switches);
+      const budgetMs = glibcTryBudgetMs(retrans, ns, nscount);
+      let r: { txs: Tx[]; refused: boolean; truncated?: boolean } = o.conf.options.useVc
+        ? await sendVc(sh, o.nameservers[ns]!, templates, budgetMs)
+        : await glibcSendDg(sh, o.nameservers[ns]!, templates, budgetMs, mode, switches);
+      if (r.truncated) {
+        // res_send: v_circuit set by a TC reply, "goto same_ns" over TCP.
+        sh.st.tcpRetries += templates.length;
+        r = await sendVc(sh, o.nameservers[ns]!, templates, budgetMs);
+      }
       if (!r.refused) allRefused = false;
       const c = classify(r.txs);
       if (c.kind !== 'timeout' && !r.refused) return c;
@@ -443,7 +483,7 @@ async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: 
 
 async function glibcLookup(sh: Shared, o: ResolverEmulationOptions, name: string, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<LookupOutcome> {
   const { expansion, templates } = planFor(sh, o.conf, name);
-  const offset = o.conf.options.rotate ? rotateOffset++ % o.nameservers.length : 0;
+  const offset = o.conf.options.rotate ? sh.rotateOffset++ % o.nameservers.length : 0;
   const send = (i: number): Promise<CandidateResult> => glibcResSend(sh, o, templates[i]!, offset, mode, switches);
   let sawServfail = false;
   let sawNodata = false;
@@ -493,14 +533,19 @@ async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: string)
       const servfailRetried = new Set<string>();
       for (let round = 0; ; round++) {
         const roundTxs: Array<{ tx: Tx; q: number; ns: Nameserver }> = [];
+        let truncated: { q: number; ns: Nameserver } | undefined;
         templates.forEach((t, q) => {
           if (answered.has(q)) return;
           for (const ns of servers) roundTxs.push({ tx: sock.send(t, ids[q]!, ns), q, ns });
         });
         const end = Math.min(start + timeoutMs, start + (round + 1) * retryMs);
-        await sock.waitFor(() => {
+        const scan = (): boolean => {
           for (const { tx, q, ns } of roundTxs) {
             if (tx.rcode < 0 || answered.has(q)) continue;
+            if (tx.tc) {
+              truncated = { q, ns };
+              return true;
+            }
             if (tx.rcode === 2 && !servfailRetried.has(`${q}/${ns.host}`)) {
               servfailRetried.add(`${q}/${ns.host}`);
               roundTxs.push({ tx: sock.send(templates[q]!, ids[q]!, ns), q, ns });
@@ -509,7 +554,27 @@ async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: string)
             if (tx.rcode === 0 || tx.rcode === 3 || tx.rcode === 2) answered.set(q, tx);
           }
           return answered.size === templates.length;
-        }, end);
+        };
+        for (;;) {
+          await sock.waitFor(scan, end);
+          if (truncated === undefined) break;
+          // res_msend (musl 1.2.4+): a truncated answer is asked again over TCP, same server, in the time left.
+          const { q, ns } = truncated as { q: number; ns: Nameserver };
+          truncated = undefined;
+          for (const { tx, q: q2 } of roundTxs) {
+            if (!tx.done && q2 === q) {
+              tx.done = true;
+              sh.st.cancelled++;
+            }
+          }
+          sh.st.tcpRetries++;
+          const left = Math.max(1, start + timeoutMs - performance.now());
+          const host = ns.host.startsWith('::ffff:') ? ns.host.slice(7) : ns.host;
+          const r = await sendVc(sh, { host, port: ns.port }, [templates[q]!], left);
+          const tx = r.txs[0];
+          answered.set(q, tx !== undefined && tx.rcode >= 0 ? tx : { id: 0, t: templates[q]!, sentAt: 0, done: true, rcode: -1, ancount: 0, tc: false });
+          if (answered.size === templates.length) break;
+        }
         // Copies still out for a query another copy answered are cancelled; the rest time out.
         for (const { tx, q } of roundTxs) {
           if (tx.done) continue;
@@ -523,7 +588,7 @@ async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: string)
         sock.expire(sock.error);
         return 'error';
       }
-      const txs = [...answered.values()];
+      const txs = [...answered.values()].filter((t) => t.rcode >= 0);
       if (txs.length < templates.length || txs.some((t) => t.rcode === 2)) return txs.length < templates.length ? 'timeout' : 'servfail';
       if (txs.some((t) => t.rcode === 0 && t.ancount > 0)) return 'answer';
       if (txs.some((t) => t.rcode === 3)) continue;
@@ -539,14 +604,18 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
   const sh: Shared = {
     plans: new Map(),
     st: { sent: 0, answered: 0, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0, cancelled: 0 },
-    hist: new Histogram('us'),
+    hist: new Histogram('us', LATENCY_MARKS_US),
     rcodes: new Counters(),
     errors: new Counters(),
     slowMs: o.slowMs,
     onSlow: o.onSlow,
+    rotateOffset: 0,
+    socketsOpened: 0,
   };
-  if (o.nameservers.length === 0) throw new Error('no nameservers');
-  const lookupHist = new Histogram('us');
+  if (o.nameservers.length === 0) throw new UserError('no nameservers to send to', 'give --server, or a resolv.conf with a nameserver line');
+  const timeoutMs = timeoutSeconds(o) * 1000;
+  const lookupHist = new Histogram('us', [...LATENCY_MARKS_US, timeoutMs * 1000]);
+  const snmpBefore = readUdpSnmp();
   const outcomes = new Counters();
   const switches = { singleRequest: 0, singleRequestReopen: 0 };
   const c = Math.max(1, Math.floor(o.concurrency));
@@ -565,7 +634,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
   const progress = o.onProgress
     ? setInterval(() => {
         o.onProgress?.({ sent: sh.st.sent, answered: sh.st.answered, timeouts: sh.st.timeouts, errors: sh.errors.total, inFlight: 0, elapsedMs: performance.now() - t0 });
-      }, 500)
+      }, o.progressEveryMs ?? 500)
     : undefined;
 
   const worker = async (): Promise<void> => {
@@ -593,7 +662,20 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
         return;
       }
       outcomes.add(outcome);
-      lookupHist.record((performance.now() - scheduledAt) * 1000);
+      const tookMs = performance.now() - scheduledAt;
+      lookupHist.record(tookMs * 1000);
+      if (tookMs > o.slowMs) {
+        o.onSlow?.({
+          time: new Date().toISOString(),
+          kind: 'lookup',
+          name,
+          type: 'lookup',
+          server: o.nameservers.map((n) => formatHostPort(n.host, n.port)).join(','),
+          sourcePort: 0,
+          rcode: outcome,
+          latencyMs: Number(tookMs.toFixed(3)),
+        });
+      }
     }
   };
   await Promise.all(Array.from({ length: c }, () => worker()));
@@ -601,9 +683,18 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
   if (fatal !== undefined) throw fatal;
   const durationMs = performance.now() - t0;
   const { cancelled, ...st } = sh.st;
-  const timeoutMs = timeoutSeconds(o) * 1000;
   return {
-    engine: { ...st, errors: sh.errors.toJSON(), rcodes: sh.rcodes.toJSON(), histogram: sh.hist, durationMs, interrupted },
+    engine: {
+      ...st,
+      errors: sh.errors.toJSON(),
+      unattributedErrors: {},
+      rcodes: sh.rcodes.toJSON(),
+      histogram: sh.hist,
+      durationMs,
+      interrupted,
+      sourcePorts: sh.socketsOpened,
+      localDrops: { ownSockets: null, namespace: snmpDelta(snmpBefore, readUdpSnmp()), recvBufferBytes: null },
+    },
     lookups: {
       libc: o.conf.libc,
       lookups: lookupHist.count,

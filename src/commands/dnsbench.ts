@@ -1,20 +1,32 @@
-/** `k8sdiag dnsbench`: options -> engine (or resolver emulation) -> typed result with findings. */
+/**
+ * `k8sdiag dnsbench`: flags -> a checked input (servers, names, resolver
+ * options) -> the engine or the resolver emulation -> a typed result with
+ * findings. Nothing here prints.
+ */
+import { isIP } from 'node:net';
 import type { RecordType } from 'dns-packet';
-import { runEngine } from '../bench/engine.js';
+import { formatHostPort, runEngine } from '../bench/engine.js';
 import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../bench/engine.js';
+import type { LocalDrops } from '../bench/drops.js';
 import type { LookupStats, ResolverEmulationOptions } from '../bench/resolver.js';
-import { UserError } from '../errors.js';
+import { UsageError, UserError } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 import { parseType } from '../dns/wire.js';
+import { readTextFile } from '../input.js';
+import { checkName } from '../resolv/expand.js';
+import { parseResolvConf } from '../resolv/parse.js';
+import type { Libc, ResolvConf } from '../resolv/parse.js';
 import { rate } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 
 /** The engine's options; with `resolver`, the same budget drives lookups instead of queries. */
-export interface DnsbenchInput extends Omit<EngineOptions, 'tcpRetry' | 'sockets' | 'progressEveryMs'> {
+export interface DnsbenchInput extends Omit<EngineOptions, 'tcpRetry' | 'progressEveryMs'> {
   tcpRetry: boolean;
   /** Resolver emulation (--resolv): each unit is a lookup as a libc does it. */
   resolver?: Omit<ResolverEmulationOptions, 'names' | 'concurrency' | 'total' | 'durationMs' | 'qps' | 'slowMs' | 'signal' | 'onSlow' | 'onProgress'>;
+  /** Warnings met while building the input (resolv.conf parse warnings). */
+  warnings?: string[];
 }
 
 /** The per-query counters of the engine (sent, answered, timeouts, slow, errors, rcodes, late, ...). */
@@ -23,18 +35,29 @@ export interface DnsbenchResult extends QueryStats {
   mode: 'queries' | 'lookups';
   server: string;
   port: number;
+  /** Every nameserver queried, as host:port ([v6]:port). */
+  servers: string[];
   concurrency: number;
   qpsLimit: number | null;
   timeoutMs: number;
   slowMs: number;
-  latencyMs: PercentileSummary;
+  /** Per-query latency; null when nothing was answered. */
+  latencyMs: PercentileSummary | null;
   qps: number;
   durationMs: number;
-  /** Answered queries slower than 1 s / 5 s / 10 s: where resolver retries land. */
+  /** Answered queries that took 1 s / 5 s / 10 s or more (exact): where resolver retries land. */
   stalls: { over1s: number; over5s: number; over10s: number };
   /** The latency histogram, microseconds, mergeable across runs and nodes. */
   histogram: HistogramSnapshot;
   interrupted: boolean;
+  /**
+   * Distinct UDP source ports the queries were spread over. Through a Service IP each is
+   * pinned by conntrack to one endpoint; the run holds at most this many conntrack entries
+   * (plus one per TCP retry).
+   */
+  sourcePorts: number;
+  /** Replies dropped by this machine before k8sdiag read them (full receive buffers). */
+  localDrops: LocalDrops;
   /** Resolver mode (--resolv): lookups done, what the application feels. Null otherwise. */
   lookups: number | null;
   lookupLatencyMs: PercentileSummary | null;
@@ -42,6 +65,7 @@ export interface DnsbenchResult extends QueryStats {
   lookupStalls: { over1s: number; over5s: number; overTimeout: number } | null;
   /** Resolver mode details: libc, outcomes, glibc's mode switches, the lookup histogram. */
   resolver: (Omit<LookupStats, 'lookups' | 'lookupLatencyMs' | 'stalls' | 'overTimeout'> & { lookupsPerSecond: number }) | null;
+  warnings: string[];
   findings: Finding[];
 }
 
@@ -52,33 +76,192 @@ export function parseQueriesFile(text: string, defaultType: RecordType): QuerySp
     const line = raw.trim();
     if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
     const [name = '', typeRaw, extra] = line.split(/\s+/);
-    if (extra !== undefined) throw new UserError(`queries file line ${i + 1}: expected "name [TYPE]", got "${line.slice(0, 60)}"`);
+    const shown = (v: string): string => JSON.stringify(v.slice(0, 60)).slice(1, -1);
+    if (extra !== undefined) throw new UserError(`queries file line ${i + 1}: expected "name [TYPE]", got "${shown(line)}"`);
     let type = defaultType;
     if (typeRaw !== undefined) {
       const t = parseType(typeRaw);
-      if (t === undefined) throw new UserError(`queries file line ${i + 1}: unknown record type "${typeRaw}"`);
+      if (t === undefined) throw new UserError(`queries file line ${i + 1}: unknown record type "${shown(typeRaw)}"`);
       type = t;
     }
-    if (!/^[A-Za-z0-9_.-]+\.?$/.test(name) || name.includes('..')) throw new UserError(`queries file line ${i + 1}: "${name.slice(0, 60)}" is not a domain name`);
+    if (!/^[A-Za-z0-9_.-]+\.?$/.test(name) || name.includes('..')) throw new UserError(`queries file line ${i + 1}: "${shown(name)}" is not a domain name`);
     out.push({ name, type });
   });
   if (out.length === 0) throw new UserError('the queries file has no queries', 'one "name [TYPE]" per line');
   return out;
 }
 
+/** The flags of `k8sdiag dnsbench`, with where the defaulted ones came from. */
+export interface DnsbenchFlags {
+  concurrency: number;
+  number?: number | undefined;
+  duration?: number | undefined;
+  qps?: number | undefined;
+  domain?: string[] | undefined;
+  queries?: string | undefined;
+  type: string;
+  slow: number;
+  timeout: number;
+  server?: string | undefined;
+  port: number;
+  tcp?: boolean | undefined;
+  resolv?: string | boolean | undefined;
+  libc: Libc;
+  singleRequest?: boolean | undefined;
+  singleRequestReopen?: boolean | undefined;
+  longLived?: boolean | undefined;
+  sockets?: number | undefined;
+  /** Flags the user gave on the command line (not defaults): e.g. 'timeout', 'libc'. */
+  given: ReadonlySet<string>;
+}
+
+/**
+ * A --server value: an IP address, `[v6]`, or `[v6]:port`/`v4:port` (the port
+ * then wins over -p); a link-local address keeps its %zone.
+ */
+export function parseServer(raw: string): { host: string; port?: number } {
+  const s = raw.trim();
+  let host = s;
+  let port: number | undefined;
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$/.exec(s);
+  if (bracket) {
+    host = bracket[1]!;
+    if (bracket[2] !== undefined) port = Number(bracket[2]);
+  } else if (v4port) {
+    host = v4port[1]!;
+    port = Number(v4port[2]);
+  }
+  if (port !== undefined && (port < 1 || port > 65535)) throw new UsageError(`--server ${raw}: port must be from 1 to 65535`);
+  return port === undefined ? { host } : { host, port };
+}
+
+/** Resolve a server host given by name (the only lookup this tool makes through the system resolver). */
+async function toAddress(host: string): Promise<string> {
+  if (isIP(host)) return host;
+  const { lookup } = await import('node:dns/promises');
+  try {
+    return (await lookup(host)).address;
+  } catch {
+    throw new UsageError(`cannot resolve --server ${host}`, 'give an IP address');
+  }
+}
+
+/**
+ * Check the flags and build the run: names, servers (--server, else the
+ * resolv.conf being emulated, else /etc/resolv.conf), resolver options. Flags
+ * that mean nothing in the chosen mode are refused, not ignored.
+ */
+export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> {
+  const type = parseType(f.type);
+  if (type === undefined) throw new UsageError(`unknown record type "${f.type}": give a name (AAAA), a number (65) or TYPE65`);
+  if (f.domain && f.queries) throw new UsageError('give names with -d or with --queries, not both');
+  const resolverMode = f.resolv !== undefined && f.resolv !== false;
+  if (!resolverMode) {
+    for (const flag of ['singleRequest', 'singleRequestReopen', 'longLived', 'libc'] as const) {
+      if (f.given.has(flag)) throw new UsageError(`--${kebab(flag)} needs --resolv (it shapes the emulated resolver)`);
+    }
+  } else {
+    if (f.tcp) throw new UsageError('--tcp means nothing with --resolv: truncated replies are retried over TCP as the libc does', 'options use-vc in the resolv.conf sends every lookup over TCP');
+    if (f.given.has('sockets')) throw new UsageError('--sockets means nothing with --resolv: the emulated libc opens its own sockets per lookup');
+    if (f.libc === 'musl') {
+      for (const flag of ['singleRequest', 'singleRequestReopen', 'longLived'] as const) {
+        if (f.given.has(flag)) throw new UsageError(`--${kebab(flag)} is a glibc option; musl has no such mode`, 'for musl, NodeLocalDNS or TCP (options use-vc is ignored by musl) are the remedies');
+      }
+    }
+  }
+  const queries = f.queries !== undefined
+    ? parseQueriesFile(await readTextFile(f.queries), type)
+    : (f.domain ?? ['google.com']).map((name) => ({ name, type }));
+  for (const q of queries) checkName(q.name);
+
+  const warnings: string[] = [];
+  let conf: ResolvConf | undefined;
+  if (resolverMode) {
+    const path = typeof f.resolv === 'string' ? f.resolv : '/etc/resolv.conf';
+    conf = parseResolvConf(await readTextFile(path), { libc: f.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
+    warnings.push(...conf.warnings.map((w) => `${path === '-' ? 'stdin' : path}: ${w}`));
+  }
+  let servers: Array<{ host: string; port: number }>;
+  if (f.server !== undefined) {
+    const s = parseServer(f.server);
+    servers = [{ host: await toAddress(s.host), port: s.port ?? f.port }];
+  } else {
+    const c = conf ?? parseResolvConf(await readTextFile('/etc/resolv.conf').catch(() => ''), { libc: f.libc });
+    servers = [];
+    for (const ns of c.nameservers) servers.push({ host: await toAddress(ns), port: f.port });
+  }
+  if (servers.length === 0) throw new UserError('no nameservers to send to', 'give --server, or a resolv.conf with a nameserver line');
+  const first = servers[0]!;
+  const number = f.number ?? (f.duration === undefined ? 1000 : undefined);
+  const input: DnsbenchInput = {
+    server: first.host,
+    port: first.port,
+    queries,
+    concurrency: f.concurrency,
+    timeoutMs: f.timeout * 1000,
+    slowMs: f.slow * 1000,
+    tcpRetry: f.tcp === true,
+    warnings,
+    ...(number !== undefined ? { total: number } : {}),
+    ...(f.duration !== undefined ? { durationMs: f.duration * 1000 } : {}),
+    ...(f.qps !== undefined ? { qps: f.qps } : {}),
+    ...(f.sockets !== undefined ? { sockets: f.sockets } : {}),
+  };
+  if (conf !== undefined) {
+    input.resolver = {
+      conf,
+      nameservers: servers,
+      longLived: f.longLived === true,
+      ...(f.singleRequest ? { singleRequest: true } : {}),
+      ...(f.singleRequestReopen ? { singleRequestReopen: true, singleRequest: true } : {}),
+      // Where the value came from, not whether it equals the default: `--timeout 5` beats `options timeout:2`.
+      ...(f.given.has('timeout') ? { timeoutSeconds: f.timeout } : {}),
+    };
+  }
+  return input;
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
 function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
   const f: Finding[] = [];
   const pct = (n: number, of: number): string => (of > 0 ? `${((n / of) * 100).toFixed(2)}%` : '0%');
+  const drops = r.localDrops.ownSockets ?? r.localDrops.namespace?.rcvbufErrors ?? 0;
+  const dropsWhere = r.localDrops.ownSockets !== null ? 'on its own sockets' : 'in this network namespace (RcvbufErrors; other programs count too)';
+  if (drops > 0) {
+    f.push({
+      code: 'LOCAL_DROPS',
+      severity: 'warning',
+      message: `${drops} replies were dropped by this machine ${dropsWhere} before k8sdiag could read them: its receive buffers were full`,
+      evidence: {
+        ownSocketDrops: r.localDrops.ownSockets,
+        namespaceRcvbufErrors: r.localDrops.namespace?.rcvbufErrors ?? null,
+        namespaceInErrors: r.localDrops.namespace?.inErrors ?? null,
+        recvBufferBytes: r.localDrops.recvBufferBytes,
+        concurrency: r.concurrency,
+        sourcePorts: r.sourcePorts,
+      },
+      remedy: 'fewer queries in flight (-c), more sockets (--sockets), or a larger receive buffer limit: sysctl -w net.core.rmem_max=8388608',
+    });
+  }
   if (r.timeouts > 0) {
+    const explained = drops >= r.timeouts;
     f.push({
       code: 'TIMEOUTS',
       severity: 'warning',
-      message: `${r.timeouts} of ${r.sent} queries (${pct(r.timeouts, r.sent)}) got no reply within ${r.timeoutMs / 1000} s`,
-      evidence: { timeouts: r.timeouts, sent: r.sent, timeoutMs: r.timeoutMs, late: r.late },
-      remedy: 'check `k8sdiag conntrack` on the node for insert_failed and drops; compare with a run against the node-local cache or a pod IP to find the hop that loses packets',
+      message:
+        `${r.timeouts} of ${r.sent} queries (${pct(r.timeouts, r.sent)}) got no reply within ${r.timeoutMs / 1000} s` +
+        (explained ? ': as many replies were dropped by this machine\'s receive buffers (LOCAL_DROPS), not by the network' : drops > 0 ? `; up to ${drops} of them were dropped locally (LOCAL_DROPS)` : ''),
+      evidence: { timeouts: r.timeouts, sent: r.sent, timeoutMs: r.timeoutMs, late: r.late, localDrops: drops, sourcePorts: r.sourcePorts },
+      remedy: explained
+        ? 'see LOCAL_DROPS: rerun with fewer in flight before looking at the network'
+        : 'check `k8sdiag conntrack` on the node for insert_failed and drops; compare with a run against the node-local cache or a pod IP to find the hop that loses packets',
     });
   }
-  if (r.slow > 0) {
+  if (r.slow > 0 && r.latencyMs !== null) {
     f.push({
       code: 'SLOW',
       severity: 'warning',
@@ -104,7 +287,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'ERRORS',
       severity: 'warning',
-      message: `${errTotal} queries ended in a socket error: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      message: `${errTotal} queries ended in an error: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       evidence: r.errors,
       remedy: r.errors.ECONNREFUSED ? 'ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)' : '',
     });
@@ -117,6 +300,19 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       message: `${bogus} replies were ignored: ${r.wrongId} with an unknown ID, ${r.wrongQuestion} with the wrong question, ${r.malformed} malformed`,
       evidence: { wrongId: r.wrongId, wrongQuestion: r.wrongQuestion, malformed: r.malformed },
       remedy: 'something between client and server rewrites or forges replies, or the server is broken',
+    });
+  }
+  // Every answer a failure: the name does not resolve there at all.
+  const failed = (r.rcodes.NXDOMAIN ?? 0) + (r.rcodes.SERVFAIL ?? 0);
+  const lookupFailed = r.resolver !== null && r.lookups !== null && r.lookups > 0 && (r.resolver.outcomes.answer ?? 0) === 0 && (r.resolver.outcomes.nodata ?? 0) === 0;
+  if (r.resolver === null ? r.answered > 0 && failed === r.answered : lookupFailed) {
+    const what = r.resolver === null ? `every one of ${r.answered} answers was ${Object.keys(r.rcodes).join(' or ')}` : `none of ${r.lookups ?? 0} lookups found an address (${Object.entries(r.resolver.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')})`;
+    f.push({
+      code: 'NO_ANSWERS',
+      severity: 'warning',
+      message: `${what}: the name does not resolve through ${r.servers.join(', ')}, so latency here is the cost of a failure`,
+      evidence: { answered: r.answered, NXDOMAIN: r.rcodes.NXDOMAIN ?? 0, SERVFAIL: r.rcodes.SERVFAIL ?? 0, lookups: r.lookups },
+      remedy: 'check the name (-d) and the server; SERVFAIL points at the server\'s upstreams',
     });
   }
   const servfail = r.rcodes.SERVFAIL ?? 0;
@@ -138,6 +334,16 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       remedy: '',
     });
   }
+  const unattributed = Object.values(r.unattributedErrors).reduce((a, b) => a + b, 0);
+  if (unattributed > 0) {
+    f.push({
+      code: 'SOCKET_ERRORS',
+      severity: 'info',
+      message: `${unattributed} socket errors came when no query was in flight on that socket: ${Object.entries(r.unattributedErrors).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      evidence: r.unattributedErrors,
+      remedy: '',
+    });
+  }
   return f;
 }
 
@@ -150,11 +356,13 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
     const { lookups: _n, lookupLatencyMs: _l, stalls: _s, overTimeout: _o, ...rest } = lookups;
     resolver = { ...rest, lookupsPerSecond: Number(rate(lookups.lookups, res.durationMs).toFixed(1)) };
   }
+  const servers = input.resolver ? input.resolver.nameservers.map((n) => formatHostPort(n.host, n.port)) : [formatHostPort(input.server, input.port)];
   const base: Omit<DnsbenchResult, 'findings'> = {
     command: 'dnsbench',
     mode: lookups ? 'lookups' : 'queries',
     server: input.server,
     port: input.port,
+    servers,
     concurrency: input.concurrency,
     qpsLimit: input.qps ?? null,
     timeoutMs,
@@ -164,6 +372,7 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
     timeouts: res.timeouts,
     slow: res.slow,
     errors: res.errors,
+    unattributedErrors: res.unattributedErrors,
     rcodes: res.rcodes,
     late: res.late,
     wrongId: res.wrongId,
@@ -171,18 +380,31 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
     malformed: res.malformed,
     truncated: res.truncated,
     tcpRetries: res.tcpRetries,
-    latencyMs: h.summaryIn(1000),
+    latencyMs: h.count > 0 ? h.summaryIn(1000) : null,
     qps: Number(rate(res.answered, res.durationMs).toFixed(1)),
     durationMs: Number(res.durationMs.toFixed(1)),
     stalls: { over1s: h.countAtOrAbove(1_000_000), over5s: h.countAtOrAbove(5_000_000), over10s: h.countAtOrAbove(10_000_000) },
     histogram: h.toJSON(),
     interrupted: res.interrupted,
+    sourcePorts: res.sourcePorts,
+    localDrops: res.localDrops,
     lookups: lookups?.lookups ?? null,
-    lookupLatencyMs: lookups?.lookupLatencyMs ?? null,
+    lookupLatencyMs: lookups && lookups.lookups > 0 ? lookups.lookupLatencyMs : null,
     lookupStalls: lookups ? { ...lookups.stalls, overTimeout: lookups.overTimeout } : null,
     resolver,
+    warnings: input.warnings ?? [],
   };
   return { ...base, findings: sortFindings(findingsFor(base)) };
+}
+
+/**
+ * Nothing but errors (refusals, unreachable): the run measured nothing. The
+ * reason as one line, for exit 2; undefined when anything was answered or timed out.
+ */
+export function unreachableReason(r: DnsbenchResult): string | undefined {
+  const errTotal = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  if (r.answered > 0 || r.timeouts > 0 || errTotal === 0) return undefined;
+  return `no answer from ${r.servers.join(', ')}: ${Object.entries(r.errors).map(([k, v]) => `${v} x ${k}`).join(', ')}`;
 }
 
 /** The optional knobs shared by both engines, without undefined keys. */
@@ -197,7 +419,7 @@ function common(input: DnsbenchInput) {
   };
 }
 
-export async function runDnsbench(input: DnsbenchInput): Promise<DnsbenchResult> {
+export async function runDnsbench(input: DnsbenchInput, progressEveryMs?: number): Promise<DnsbenchResult> {
   if (input.resolver) {
     const { runResolverEmulation } = await import('../bench/resolver.js');
     const { engine, lookups } = await runResolverEmulation({
@@ -206,6 +428,7 @@ export async function runDnsbench(input: DnsbenchInput): Promise<DnsbenchResult>
       concurrency: input.concurrency,
       slowMs: input.slowMs,
       ...common(input),
+      ...(progressEveryMs !== undefined ? { progressEveryMs } : {}),
     });
     return fromEngine(input, engine, lookups);
   }
@@ -217,7 +440,10 @@ export async function runDnsbench(input: DnsbenchInput): Promise<DnsbenchResult>
     timeoutMs: input.timeoutMs,
     slowMs: input.slowMs,
     tcpRetry: input.tcpRetry,
+    ...(input.sockets !== undefined ? { sockets: input.sockets } : {}),
+    ...(progressEveryMs !== undefined ? { progressEveryMs } : {}),
     ...common(input),
   });
   return fromEngine(input, res, null);
 }
+

@@ -12,7 +12,8 @@ import * as dnsPacket from 'dns-packet';
 import type { RecordType } from 'dns-packet';
 import { UsageError } from '../errors.js';
 import { Counters, mulberry32 } from '../stats/index.js';
-import { parseType } from './wire.js';
+import { frame, parseType, readFramed, typeLabel } from './wire.js';
+import { readSocketDrops } from '../bench/drops.js';
 
 export type FaultKind = 'delay' | 'drop' | 'servfail' | 'refused' | 'nxdomain' | 'wrong-id' | 'wrong-question' | 'truncate';
 
@@ -116,6 +117,10 @@ function underSuffix(name: string, suffix: string): boolean {
 export interface ResponderStats {
   queries: number;
   malformed: number;
+  /** Queries the kernel dropped because the UDP receive buffer was full (/proc/net/udp), or null where unreadable. */
+  drops: number | null;
+  /** The UDP receive buffer the kernel granted, bytes. */
+  recvBufferBytes: number | null;
   /** Count of each action taken: answer, nxdomain, drop, delay, ... */
   actions: Record<string, number>;
 }
@@ -158,7 +163,19 @@ export class Responder {
   }
 
   get stats(): ResponderStats {
-    return { queries: this.queryCount, malformed: this.malformedCount, actions: this.actionCounts.toJSON() };
+    return { queries: this.queryCount, malformed: this.malformedCount, drops: this.readDrops(), recvBufferBytes: this.recvBufferBytes, actions: this.actionCounts.toJSON() };
+  }
+
+  private recvBufferBytes: number | null = null;
+  private lastDrops: number | null = null;
+  /** Last answered ID per client address:port, for the wrong-id fault. */
+  private readonly lastIdTo = new Map<string, number>();
+
+  private readDrops(): number | null {
+    if (this.udp === undefined) return this.lastDrops;
+    const family = net.isIPv6(this.opts.host) ? 'udp6' : 'udp4';
+    this.lastDrops = readSocketDrops(new Set([this.udpPort]), 0, family);
+    return this.lastDrops;
   }
 
   async start(): Promise<{ udpPort: number; tcpPort: number }> {
@@ -181,7 +198,10 @@ export class Responder {
 
   private async listen(): Promise<void> {
     const family = net.isIPv6(this.opts.host) ? 'udp6' : 'udp4';
-    const udp = dgram.createSocket({ type: family, reuseAddr: false });
+    // Bursts of thousands of queries (dnsbench -c 1000) must not overflow the
+    // default receive buffer (about 200 KiB, some 100 datagrams): ask for 8 MiB;
+    // the kernel caps it at net.core.rmem_max, and `drops` counts what is lost.
+    const udp = dgram.createSocket({ type: family, reuseAddr: false, recvBufferSize: 8 << 20, sendBufferSize: 4 << 20 });
     this.udp = udp;
     udp.on('message', (msg, rinfo) => this.handle(msg, 'udp', rinfo.address, rinfo.port, (out) => udp.send(out, rinfo.port, rinfo.address)));
     udp.on('error', () => {
@@ -195,6 +215,11 @@ export class Responder {
       });
     });
     this.udpPort = udp.address().port;
+    try {
+      this.recvBufferBytes = udp.getRecvBufferSize();
+    } catch {
+      this.recvBufferBytes = null;
+    }
     if (this.opts.tcp) {
       const server = net.createServer((sock) => this.onTcp(sock));
       this.tcpServer = server;
@@ -212,6 +237,7 @@ export class Responder {
 
 
   async stop(): Promise<void> {
+    if (this.udp !== undefined) this.readDrops();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const s of this.tcpSockets) s.destroy();
@@ -231,17 +257,10 @@ export class Responder {
     let pending: Buffer = Buffer.alloc(0);
     sock.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (pending.length >= 2) {
-        const len = pending.readUInt16BE(0);
-        if (pending.length < 2 + len) break;
-        const msg = pending.subarray(2, 2 + len);
-        pending = pending.subarray(2 + len);
-        this.handle(msg, 'tcp', sock.remoteAddress ?? '', sock.remotePort ?? 0, (out) => {
-          if (sock.destroyed) return;
-          const framed = Buffer.alloc(2 + out.length);
-          framed.writeUInt16BE(out.length, 0);
-          out.copy(framed, 2);
-          sock.write(framed);
+      for (let f = readFramed(pending); f !== undefined; f = readFramed(pending)) {
+        pending = f.rest;
+        this.handle(f.message, 'tcp', sock.remoteAddress ?? '', sock.remotePort ?? 0, (out) => {
+          if (!sock.destroyed) sock.write(frame(out));
         });
       }
     });
@@ -300,7 +319,7 @@ export class Responder {
       if (fault === undefined) action = 'nxdomain';
     }
 
-    const entry: SeenQuery = { t: performance.now() - this.started, proto, address, port, id: query.id ?? 0, name: q.name, type: q.type, action };
+    const entry: SeenQuery = { t: performance.now() - this.started, proto, address, port, id: query.id ?? 0, name: q.name, type: typeLabel(q.type), action };
     this.actionCounts.add(action);
     if (this.opts.record && this.seen.length < this.opts.maxSeen) this.seen.push(entry);
     this.opts.onQuery?.(entry);
@@ -316,18 +335,32 @@ export class Responder {
     if (truncated) flags |= dnsPacket.TRUNCATED_RESPONSE;
     const questions = fault?.kind === 'wrong-question' ? [{ ...q, name: `wrong-question.${q.name}` }] : [q];
     let id = query.id ?? 0;
-    // Flip the top bit: dnsbench draws IDs below 0x8000, so this can never
-    // collide with a query it has in flight (an exact wrong-ID count).
-    if (fault?.kind === 'wrong-id') id ^= 0x8000;
+    const client = `${address}|${port}`;
+    if (fault?.kind === 'wrong-id') {
+      // An ID this client is not waiting for: the one it was last answered
+      // with (a client that reuses IDs first-in-first-out, as dnsbench does,
+      // gives it out again last); for a client's first query, the ID with the
+      // top bit flipped.
+      const last = this.lastIdTo.get(client);
+      id = last !== undefined && last !== id ? last : id ^ 0x8000;
+    }
+    // Remember the ID once a reply that ends the client's query has gone out.
+    const ends = fault?.kind !== 'wrong-id' && fault?.kind !== 'wrong-question' && fault?.kind !== 'truncate';
+    const sendAndNote = (out: Buffer): void => {
+      send(out);
+      if (!ends || proto !== 'udp') return;
+      if (this.lastIdTo.size >= 100_000) this.lastIdTo.clear();
+      this.lastIdTo.set(client, id);
+    };
     const reply = dnsPacket.encode({ type: 'response', id, flags, questions, answers });
     if (fault?.kind === 'delay' && fault.ms !== undefined && fault.ms > 0) {
       const t = setTimeout(() => {
         this.timers.delete(t);
-        send(reply);
+        send(reply); // not noted: the client may have given up on it (a late reply)
       }, fault.ms);
       this.timers.add(t);
       return;
     }
-    send(reply);
+    sendAndNote(reply);
   }
 }

@@ -26,19 +26,46 @@ export function rcodeName(rcode: number): string {
   return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
 }
 
-/** Types a user may ask for by name; dns-packet knows them all. */
-export const QUERY_TYPES: readonly RecordType[] = [
-  'A', 'AAAA', 'CNAME', 'MX', 'NS', 'PTR', 'SOA', 'SRV', 'TXT', 'CAA', 'DS', 'DNSKEY', 'HINFO', 'NAPTR', 'SSHFP', 'TLSA', 'URI',
-];
+/** Types dns-packet encodes by name; any other type is written `UNKNOWN_<n>` for it. */
+const NAMED: Record<string, number> = {
+  A: 1, NS: 2, CNAME: 5, SOA: 6, NULL: 10, PTR: 12, HINFO: 13, MX: 15, TXT: 16, RP: 17, AFSDB: 18, SIG: 24, KEY: 25, AAAA: 28, LOC: 29,
+  SRV: 33, NAPTR: 35, KX: 36, CERT: 37, DNAME: 39, OPT: 41, APL: 42, DS: 43, SSHFP: 44, IPSECKEY: 45, RRSIG: 46, NSEC: 47, DNSKEY: 48,
+  DHCID: 49, NSEC3: 50, NSEC3PARAM: 51, TLSA: 52, HIP: 55, CDS: 59, CDNSKEY: 60, SPF: 99, TKEY: 249, TSIG: 250, IXFR: 251, AXFR: 252,
+  ANY: 255, CAA: 257, TA: 32768, DLV: 32769,
+};
+const BY_NUMBER = new Map(Object.entries(NAMED).map(([k, v]) => [v, k]));
+/** Types dns-packet has no name for, sent as UNKNOWN_<n> and shown by name. */
+const EXTRA: Record<string, number> = { SVCB: 64, HTTPS: 65, URI: 256 };
+const EXTRA_BY_NUMBER = new Map(Object.entries(EXTRA).map(([k, v]) => [v, k]));
 
+/**
+ * A record type from a name (`AAAA`), a number (`65`) or RFC 3597's `TYPE65`.
+ * Returns the name dns-packet encodes: a known name, or `UNKNOWN_65`.
+ */
 export function parseType(s: string): RecordType | undefined {
-  const up = s.toUpperCase();
-  return (QUERY_TYPES as readonly string[]).includes(up) ? (up as RecordType) : undefined;
+  const up = s.trim().toUpperCase();
+  if (NAMED[up] !== undefined && up !== 'OPT') return up as RecordType;
+  if (EXTRA[up] !== undefined) return `UNKNOWN_${EXTRA[up]}` as RecordType;
+  const m = /^(?:TYPE)?(\d{1,5})$/.exec(up);
+  if (m === null) return undefined;
+  const n = Number(m[1]);
+  if (n < 1 || n > 65535) return undefined;
+  const named = BY_NUMBER.get(n);
+  return (named !== undefined && named !== 'OPT' ? named : `UNKNOWN_${n}`) as RecordType;
+}
+
+/** How a type is shown: its name, or `TYPE65` (RFC 3597) for one without. */
+export function typeLabel(t: string): string {
+  if (!t.startsWith('UNKNOWN_')) return t;
+  const n = Number(t.slice(8));
+  return EXTRA_BY_NUMBER.get(n) ?? `TYPE${n}`;
 }
 
 export interface QueryTemplate {
   name: string;
   type: RecordType;
+  /** The type as shown to users (TYPE65 for a type without a name). */
+  label: string;
   /** The encoded query with ID 0. */
   bytes: Buffer;
   /** Offset and length of the question section inside `bytes`. */
@@ -58,7 +85,26 @@ export function makeTemplate(name: string, type: RecordType, opts: { edns?: bool
   const bytes = dnsPacket.encode(packet);
   const qEnd = questionEnd(bytes, HEADER_LEN);
   if (qEnd < 0) throw new Error(`could not encode a query for ${name}`);
-  return { name, type, bytes, qStart: HEADER_LEN, qEnd };
+  return { name, type, label: typeLabel(type), bytes, qStart: HEADER_LEN, qEnd };
+}
+
+/**
+ * One DNS message from a TCP stream (RFC 1035 4.2.2: a 2-byte length, then
+ * the message), or undefined until all of it has arrived.
+ */
+export function readFramed(acc: Buffer): { message: Buffer; rest: Buffer } | undefined {
+  if (acc.length < 2) return undefined;
+  const len = acc.readUInt16BE(0);
+  if (acc.length < 2 + len) return undefined;
+  return { message: acc.subarray(2, 2 + len), rest: acc.subarray(2 + len) };
+}
+
+/** A message with its 2-byte length prefix, for TCP. */
+export function frame(msg: Uint8Array): Buffer {
+  const out = Buffer.alloc(2 + msg.length);
+  out.writeUInt16BE(msg.length, 0);
+  out.set(msg, 2);
+  return out;
 }
 
 export function patchId(buf: Buffer, id: number): void {

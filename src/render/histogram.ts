@@ -3,12 +3,12 @@
  * retries land: 1 s (musl/glibc retry with a short timeout), 5 s (the default
  * timeout: the conntrack race signature) and 10 s (two losses).
  */
-import { bucketMidpoint } from '../stats/index.js';
+import { Histogram, LATENCY_MARKS_US, bucketMidpoint } from '../stats/index.js';
 import type { HistogramSnapshot } from '../stats/index.js';
 import type { Style } from './style.js';
 
-/** Bucket edges in microseconds. */
-const EDGES_US = [0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, Number.POSITIVE_INFINITY];
+/** Row edges in microseconds: every row holds exactly the values in [edge, next edge). */
+const EDGES_US = [0, ...LATENCY_MARKS_US, Number.POSITIVE_INFINITY];
 
 function label(us: number): string {
   if (!Number.isFinite(us)) return 'inf';
@@ -17,16 +17,31 @@ function label(us: number): string {
   return `${us}us`;
 }
 
-export function renderHistogram(style: Style, snap: HistogramSnapshot, title = 'per query', width = 40): string {
-  if (snap.count === 0) return '';
+function rowOf(us: number): number {
+  let i = 0;
+  while (i < EDGES_US.length - 2 && us >= EDGES_US[i + 1]!) i++;
+  return i;
+}
+
+/**
+ * Counts per row. Exact from the histogram's marks when they include every row
+ * edge; for a snapshot without them (another tool's), each bucket goes by its
+ * midpoint and the rows are approximate.
+ */
+function rowCounts(snap: HistogramSnapshot): { counts: number[]; exact: boolean } {
   const counts = new Array<number>(EDGES_US.length - 1).fill(0);
-  for (const [low, c] of snap.buckets) {
-    // Place each bucket by its midpoint: a bucket straddling 1 s goes where most of it lies.
-    const mid = bucketMidpoint(low);
-    let i = 0;
-    while (i < counts.length - 1 && mid >= EDGES_US[i + 1]!) i++;
-    counts[i] = (counts[i] ?? 0) + c;
+  const marks = snap.marks ?? [];
+  if (snap.markCounts !== undefined && LATENCY_MARKS_US.every((e) => marks.includes(e))) {
+    for (const [low, , c] of Histogram.fromJSON(snap).markRows()) counts[rowOf(low)]! += c;
+    return { counts, exact: true };
   }
+  for (const [low, c] of snap.buckets) counts[rowOf(bucketMidpoint(low))]! += c;
+  return { counts, exact: false };
+}
+
+export function renderHistogram(style: Style, snap: HistogramSnapshot, title = 'per query', width = 40): string {
+  if (snap.count === 0) return `latency histogram (${title}): no replies, nothing to show\n`;
+  const { counts, exact } = rowCounts(snap);
   // Trim empty buckets at both ends.
   let first = counts.findIndex((c) => c > 0);
   let last = counts.length - 1 - [...counts].reverse().findIndex((c) => c > 0);
@@ -35,7 +50,7 @@ export function renderHistogram(style: Style, snap: HistogramSnapshot, title = '
   if (last >= 10) last = Math.max(last, 13);
   first = Math.max(0, first);
   const max = Math.max(...counts);
-  const lines: string[] = [`latency histogram (${title}):`];
+  const lines: string[] = [`latency histogram (${title})${exact ? '' : ', rows approximate (bucket midpoints)'}:`];
   for (let i = first; i <= last; i++) {
     const c = counts[i] ?? 0;
     const lo = EDGES_US[i]!;

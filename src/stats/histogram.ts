@@ -29,6 +29,14 @@ export interface HistogramSnapshot {
   readonly sum: number;
   /** Sparse buckets: [lower bound of the bucket (inclusive), count]. */
   readonly buckets: ReadonlyArray<readonly [number, number]>;
+  /**
+   * Exact counts between fixed marks (e.g. 1 s, 5 s): `marks` ascending, and
+   * `markCounts[k]` the number of values in [marks[k-1], marks[k]) (k = 0: below
+   * the first mark; the last: at or above the last mark). Buckets straddle
+   * round numbers; these do not.
+   */
+  readonly marks?: readonly number[];
+  readonly markCounts?: readonly number[];
 }
 
 export interface PercentileSummary {
@@ -39,6 +47,19 @@ export interface PercentileSummary {
   p99: number;
   p999: number;
   max: number;
+}
+
+/**
+ * The nearest rank of percentile q among n values: ceil(q/100 * n), in integer
+ * arithmetic. In floating point it is off by one at round counts
+ * (0.999 * 1000 = 999.0000000000001, whose ceiling is 1000), which made p99.9
+ * of 1000 values the maximum. q is taken in steps of 1e-9 percent.
+ */
+export function nearestRank(q: number, n: number): number {
+  const scale = 100_000_000_000n; // 100% in steps of 1e-9 percent
+  const qs = BigInt(Math.round(q * 1_000_000_000));
+  const rank = (qs * BigInt(Math.round(n)) + scale - 1n) / scale;
+  return Math.max(1, Number(rank));
 }
 
 function indexOf(value: number): number {
@@ -69,16 +90,31 @@ export function bucketMidpoint(low: number): number {
   return width === 1 ? start : start + (width - 1) / 2;
 }
 
+/**
+ * Latency marks in microseconds where DNS behaviour changes: the terminal
+ * chart's row edges, and 1 s / 5 s / 10 s where resolver resends land.
+ */
+export const LATENCY_MARKS_US: readonly number[] = [1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+
+function sameMarks(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
 export class Histogram {
   readonly unit: string;
   private readonly counts = new Float64Array(BUCKETS);
+  private marks: readonly number[];
+  private markCounts: Float64Array;
   private n = 0;
   private lo = Number.POSITIVE_INFINITY;
   private hi = 0;
   private total = 0;
 
-  constructor(unit = 'us') {
+  /** `marks`: thresholds (in `unit`) below and above which values are counted exactly. */
+  constructor(unit = 'us', marks: readonly number[] = []) {
     this.unit = unit;
+    this.marks = [...new Set(marks.map((m) => Math.round(m)))].sort((a, b) => a - b);
+    this.markCounts = new Float64Array(this.marks.length + 1);
   }
 
   /** Record one value (rounded to an integer, negatives clamped to 0). */
@@ -91,6 +127,10 @@ export class Histogram {
     const v = value > 0 ? Math.round(value) : 0;
     const i = indexOf(v);
     this.counts[i] = (this.counts[i] ?? 0) + times;
+    const m = this.marks;
+    let k = 0;
+    while (k < m.length && v >= m[k]!) k++;
+    this.markCounts[k] = (this.markCounts[k] ?? 0) + times;
     this.n += times;
     this.total += v * times;
     if (v < this.lo) this.lo = v;
@@ -121,7 +161,7 @@ export class Histogram {
     if (this.n === 0) return 0;
     if (q <= 0) return this.min;
     if (q >= 100) return this.max;
-    const rank = Math.max(1, Math.ceil((q / 100) * this.n));
+    const rank = nearestRank(q, this.n);
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       const c = this.counts[i] ?? 0;
@@ -155,12 +195,33 @@ export class Histogram {
     return { min: f(s.min), mean: f(s.mean), p50: f(s.p50), p90: f(s.p90), p99: f(s.p99), p999: f(s.p999), max: f(s.max) };
   }
 
-  /** Count of recorded values >= threshold (bucket-exact below EXACT_LIMIT). */
+  /**
+   * Count of recorded values >= threshold: exact when the threshold is one of
+   * the marks (or below 2*SUB); otherwise the count of buckets whose lower
+   * bound is at or above it, which may miss values in the bucket straddling it.
+   */
   countAtOrAbove(threshold: number): number {
-    const start = indexOf(Math.max(0, Math.round(threshold)));
+    const t = Math.max(0, Math.round(threshold));
+    const k = this.marks.indexOf(t);
+    if (k >= 0) {
+      let c = 0;
+      for (let j = k + 1; j < this.markCounts.length; j++) c += this.markCounts[j] ?? 0;
+      return c;
+    }
+    let start = indexOf(t);
+    if (boundsOf(start)[0] < t) start++;
     let c = 0;
     for (let i = start; i < BUCKETS; i++) c += this.counts[i] ?? 0;
     return c;
+  }
+
+  /** Exact counts between the marks: [low (inclusive), high (exclusive), count], from 0 to infinity. */
+  markRows(): Array<[number, number, number]> {
+    const rows: Array<[number, number, number]> = [];
+    for (let k = 0; k < this.markCounts.length; k++) {
+      rows.push([k === 0 ? 0 : this.marks[k - 1]!, k < this.marks.length ? this.marks[k]! : Number.POSITIVE_INFINITY, this.markCounts[k] ?? 0]);
+    }
+    return rows;
   }
 
   /** Non-empty buckets in ascending order: [lowerBound, width, count]. */
@@ -181,6 +242,14 @@ export class Histogram {
     for (let i = 0; i < BUCKETS; i++) {
       const c = other.counts[i] ?? 0;
       if (c !== 0) this.counts[i] = (this.counts[i] ?? 0) + c;
+    }
+    if (sameMarks(this.marks, other.marks)) {
+      for (let k = 0; k < this.markCounts.length; k++) this.markCounts[k] = (this.markCounts[k] ?? 0) + (other.markCounts[k] ?? 0);
+    } else {
+      // Different marks cannot be combined exactly: keep none rather than wrong ones.
+      this.marks = [];
+      this.markCounts = new Float64Array(1);
+      this.markCounts[0] = this.n + other.n;
     }
     if (other.n > 0) {
       this.n += other.n;
@@ -203,6 +272,7 @@ export class Histogram {
       max: this.max,
       sum: this.total,
       buckets,
+      ...(this.marks.length > 0 ? { marks: [...this.marks], markCounts: Array.from(this.markCounts) } : {}),
     };
   }
 
@@ -210,7 +280,14 @@ export class Histogram {
     if (snap.layout !== 'log-linear-v1' || snap.subBuckets !== SUB) {
       throw new Error(`unsupported histogram layout ${String(snap.layout)}/${String(snap.subBuckets)}`);
     }
-    const h = new Histogram(snap.unit);
+    const marks = snap.marks ?? [];
+    const h = new Histogram(snap.unit, marks);
+    if (snap.markCounts !== undefined && snap.markCounts.length === h.markCounts.length && sameMarks(h.marks, marks)) {
+      snap.markCounts.forEach((c, k) => (h.markCounts[k] = c));
+    } else {
+      h.marks = [];
+      h.markCounts = new Float64Array([snap.count]);
+    }
     for (const [low, c] of snap.buckets) {
       const i = indexOf(low);
       h.counts[i] = (h.counts[i] ?? 0) + c;

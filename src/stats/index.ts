@@ -1,4 +1,4 @@
-export { Histogram, bucketMidpoint } from './histogram.js';
+export { Histogram, bucketMidpoint, nearestRank, LATENCY_MARKS_US } from './histogram.js';
 export type { HistogramSnapshot, PercentileSummary } from './histogram.js';
 export { Counters, rate, sumRecords, deltaRecords } from './counters.js';
 export type { CounterRecord, CounterDelta } from './counters.js';
