@@ -86,6 +86,8 @@ export interface EngineOptions {
   tcpRetry?: boolean;
   /** UDP sockets (source ports) to spread queries over; default min(256, total). */
   sockets?: number;
+  /** Receive buffer to ask for per socket, bytes (default: room for its share of -c, 256 KiB to 16 MiB). */
+  recvBufferBytes?: number;
   signal?: AbortSignal;
   onSlow?: (e: SlowEvent) => void;
   onProgress?: (p: Progress) => void;
@@ -233,7 +235,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
 
   // ---- sockets ----
   const perSocket = Math.ceil(c / nSockets);
-  const sockets = await openConnected(nSockets, o.server, o.port, recvBufferFor(perSocket));
+  const sockets = await openConnected(nSockets, o.server, o.port, o.recvBufferBytes ?? recvBufferFor(perSocket));
   sockets.forEach((s, i) => (sockPort[i] = s.address().port));
   let recvBufferBytes: number | null = null;
   try {

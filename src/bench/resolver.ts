@@ -273,8 +273,11 @@ class EmuSocket {
     this.sh.st.sent++;
     const cb = (err: Error | null): void => {
       if (err && !tx.done) {
+        // A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg.
+        const code = (err as NodeJS.ErrnoException).code ?? 'send';
         tx.done = true;
-        this.sh.errors.add((err as NodeJS.ErrnoException).code ?? 'send');
+        this.sh.errors.add(code);
+        this.error ??= code;
         this.waiter?.();
       }
     };

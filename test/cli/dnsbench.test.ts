@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
 import { startResponder, stopResponder } from '../helpers/responders.js';
+import { closedUdpPort } from '../helpers/servers.js';
 import { BIN, run } from '../helpers/run.js';
 
 const serve = (faults: string[] = []): Promise<Responder> => startResponder({ faults: faults.map(parseFault) });
@@ -64,14 +65,121 @@ describe('k8sdiag dnsbench', () => {
     expect(JSON.parse(res.stdout)).toMatchObject({ sent: 50, answered: 50, server: '::1' });
   });
 
-  it('a closed port: the summary, then one line on stderr, exit 2', async () => {
+  it('a closed port, one or 100 in flight: the summary, then one line on stderr, exit 2', async () => {
+    const port = await closedUdpPort();
+    for (const c of ['1', '100']) {
+      const res = await run(['dnsbench', '--server', '127.0.0.1', '-p', String(port), '-c', c, '-n', '1000', '--timeout', '0.5']);
+      expect(res.exitCode, `-c ${c}`).toBe(2);
+      expect(res.stdout).toMatch(/errors: ECONNREFUSED 1000/);
+      expect(res.stdout).toMatch(/per query\s*│\s*n\/a/);
+      expect(res.stdout).toContain('no replies, nothing to show');
+      expect(res.stderr.trim()).toBe(`k8sdiag: no answer from 127.0.0.1:${port}: 1000 x ECONNREFUSED`);
+    }
+    // --json: latency figures are null, not 0.
+    const j = await run(['dnsbench', '--json', '--server', '127.0.0.1', '-p', String(port), '-n', '20', '--timeout', '0.5']);
+    expect(j.exitCode).toBe(2);
+    expect(JSON.parse(j.stdout)).toMatchObject({ latencyMs: null, answered: 0, timeouts: 0, errors: { ECONNREFUSED: 20 } });
+  });
+
+  it('an empty resolv.conf means 127.0.0.1:53 (glibc); nothing listening there is exit 2, not a hang', async () => {
+    const port = await closedUdpPort();
+    const res = await run(['dnsbench', '--resolv', '-', '-p', String(port), '-n', '3', '-c', '3', '--timeout', '1'], { input: '' });
+    expect(res.exitCode, res.stdout).toBe(2);
+    expect(res.stderr.trim()).toMatch(/^k8sdiag: no answer from 127\.0\.0\.1:\d+: \d+ x ECONNREFUSED$/);
+  });
+
+  it('a server that cannot be connected to is one line naming it and the reason, exit 2 (both modes)', async () => {
+    for (const extra of [[], ['--resolv', '-']]) {
+      const res = await run(['dnsbench', '--server', '255.255.255.255', '-n', '1', ...extra], { input: 'nameserver 10.0.0.1\n' });
+      expect(res.exitCode, res.stderr).toBe(2);
+      expect(res.stderr).toMatch(/^k8sdiag: not allowed to send to 255\.255\.255\.255:53 \(EACCES\)\nhint: /);
+      expect(res.stderr).not.toMatch(/at .*\.js/);
+    }
+  });
+
+  it('--server [::1], IPv6 shown as [::1]:port, record types by number', async () => {
+    const r = await startResponder({ host: '::1' });
+    const res = await run(['dnsbench', '--server', '[::1]', '-p', String(r.udpPort), '-n', '20', '-t', '65']);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout).toContain(`dnsbench queries -> [::1]:${r.udpPort}`);
+    expect(r.seen[0]).toMatchObject({ type: 'HTTPS' });
+    const t = await run(['dnsbench', '--json', '--server', `[::1]:${r.udpPort}`, '-n', '2', '-t', 'TYPE99']);
+    expect(t.exitCode, t.stderr).toBe(0);
+    expect(JSON.parse(t.stdout).servers).toEqual([`[::1]:${r.udpPort}`]);
+    expect(r.seen.at(-1)).toMatchObject({ type: 'SPF' });
+  });
+
+  it('flags that mean nothing in a mode are refused with one line', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--libc', 'musl'], /--libc needs --resolv/],
+      [['--resolv', '-', '--tcp'], /--tcp means nothing with --resolv/],
+      [['--resolv', '-', '--sockets', '4'], /--sockets means nothing with --resolv/],
+      [['--resolv', '-', '--libc', 'musl', '--single-request'], /--single-request is a glibc option/],
+      [['--long-lived'], /--long-lived needs --resolv/],
+    ];
+    for (const [args, want] of cases) {
+      const res = await run(['dnsbench', '--server', '127.0.0.1', ...args], { input: 'nameserver 127.0.0.1\n' });
+      expect(res.exitCode, args.join(' ')).toBe(2);
+      expect(res.stderr.split('\n')[0], args.join(' ')).toMatch(want);
+    }
+  });
+
+  it('--timeout given on the command line wins over resolv.conf, even at its default value', async () => {
+    const r = await serve(['drop']);
+    const conf = 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n';
+    const fromFile = await run(['dnsbench', '--json', '--resolv', '-', '-p', String(r.udpPort), '-n', '1', '-c', '1'], { input: conf });
+    expect(JSON.parse(fromFile.stdout).timeoutMs).toBe(1000);
+    const given = await run(['dnsbench', '--json', '--resolv', '-', '-p', String(r.udpPort), '-n', '1', '-c', '1', '--timeout', '5'], { input: conf.replace('timeout:1', 'timeout:3') });
+    const doc = JSON.parse(given.stdout);
+    expect(doc.timeoutMs).toBe(5000);
+    expect(doc.lookupLatencyMs.max).toBeGreaterThanOrEqual(5000);
+  }, 30_000);
+
+  it('--timeout 0.5 in resolver mode waits 500 ms, as it reports', async () => {
+    const r = await serve(['drop']);
+    const res = await run(['dnsbench', '--json', '--resolv', '-', '-p', String(r.udpPort), '-n', '1', '-c', '1', '--timeout', '0.5'], { input: 'nameserver 127.0.0.1\noptions attempts:1\n' });
+    const doc = JSON.parse(res.stdout);
+    expect(doc.timeoutMs).toBe(500);
+    expect(doc.lookupLatencyMs.max).toBeGreaterThanOrEqual(500);
+    expect(doc.lookupLatencyMs.max).toBeLessThan(1000);
+  });
+
+  it('resolv.conf warnings are shown under --resolv', async () => {
     const r = await serve();
-    const port = r.udpPort;
-    await stopResponder(r);
-    const res = await run(['dnsbench', '--server', '127.0.0.1', '-p', String(port), '-c', '1', '-n', '10', '--timeout', '1']);
-    expect(res.exitCode).toBe(2);
-    expect(res.stdout).toMatch(/errors: ECONNREFUSED 10/);
-    expect(res.stderr.trim()).toBe(`k8sdiag: no answer from 127.0.0.1:${port}: 10 x ECONNREFUSED`);
+    const res = await run(['dnsbench', '--resolv', '-', '-p', String(r.udpPort), '-n', '1'], { input: 'nameserver 127.0.0.1\noptions ndots:abc\nbogus line\n' });
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/warning/i);
+    const j = await run(['dnsbench', '--json', '--resolv', '-', '-p', String(r.udpPort), '-n', '1'], { input: 'nameserver 127.0.0.1\noptions ndots:abc\n' });
+    expect(JSON.parse(j.stdout).warnings.length).toBeGreaterThan(0);
+    expect(j.stderr).toMatch(/^warning: stdin: /m);
+  });
+
+  it('-s applies to lookups in resolver mode: a slow lookup prints a SLOW LOOKUP line', async () => {
+    const r = await startResponder({ faults: [parseFault('delay:150@type=AAAA')] });
+    const res = await run(['dnsbench', '--resolv', '-', '-p', String(r.udpPort), '-n', '2', '-c', '1', '-s', '0.1'], { input: 'nameserver 127.0.0.1\n' });
+    const lines = res.stdout.split('\n').filter((l) => / SLOW LOOKUP /.test(l));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/SLOW LOOKUP google\.com via 127\.0\.0\.1:\d+ answer \d+\.\d ms$/);
+  });
+
+  it('with stderr not a terminal, a progress line comes at the interval', async () => {
+    const r = await serve(['delay:50']);
+    const res = await run(['dnsbench', '--server', '127.0.0.1', '-p', String(r.udpPort), '-n', '40', '-c', '2'], { env: { K8SDIAG_PROGRESS_MS: '200' } });
+    expect(res.exitCode, res.stderr).toBe(0);
+    const lines = res.stderr.split('\n').filter((l) => l.startsWith('k8sdiag dnsbench: '));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines[0]).toMatch(/^k8sdiag dnsbench: \d+\.\d s  sent \d+  answered \d+  timeouts 0  errors 0$/);
+    expect(res.stderr).not.toContain('\r');
+    const quiet = await run(['dnsbench', '--no-progress', '--server', '127.0.0.1', '-p', String(r.udpPort), '-n', '10', '-c', '2'], { env: { K8SDIAG_PROGRESS_MS: '100' } });
+    expect(quiet.stderr).toBe('');
+  });
+
+  it('every answer NXDOMAIN for the asked name is a finding', async () => {
+    const r = await startResponder({ zones: ['example.org'] });
+    const res = await run(['dnsbench', '--json', '--server', '127.0.0.1', '-p', String(r.udpPort), '-n', '10', '-d', 'google.com']);
+    expect(res.exitCode).toBe(1);
+    const doc = JSON.parse(res.stdout);
+    expect(doc.findings.map((f: { code: string }) => f.code)).toContain('NO_ANSWERS');
   });
 
   it('--queries file with names and types', async () => {
@@ -99,14 +207,25 @@ describe('k8sdiag dnsbench', () => {
   it('Ctrl-C stops sending, waits for what is in flight, prints the summary', async () => {
     const r = await serve(['delay:100']);
     const child = spawn(process.execPath, [BIN, 'dnsbench', '--json', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '5', '-n', '100000'], {
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', K8SDIAG_PROGRESS_MS: '100' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    setTimeout(() => child.kill('SIGINT'), 700);
+    // Interrupt once the run has visibly started (its first progress line), not at a fixed time.
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        const sent = [...err.matchAll(/ sent (\d+) /g)].map((m) => Number(m[1]));
+        if (sent.some((n) => n >= 15)) {
+          child.stderr.off('data', check);
+          resolve();
+        }
+      };
+      child.stderr.on('data', check);
+    });
+    child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     expect(code).toBe(0);
     const doc = JSON.parse(out);
