@@ -116,7 +116,7 @@ Examples:
     const { runResolv } = await import('./commands/resolv.js');
     const { renderResolv } = await import('./render/resolv.js');
     const { renderWarnings } = await import('./render/findings.js');
-    const text = await readTextFile(opts.file);
+    const text = await readTextFile(opts.file, (await import('./input.js')).LIMITS.resolv);
     const input: import('./commands/resolv.js').ResolvCommandInput = {
       text,
       file: opts.file === '-' ? 'stdin' : opts.file,
@@ -157,7 +157,8 @@ Examples:
     const { renderWarnings } = await import('./render/findings.js');
     const { UsageError } = await import('./errors.js');
     if (opts.file !== undefined && opts.watch !== undefined) throw new UsageError('--watch samples this machine twice: it cannot be used with --file');
-    const source = await textOrLive({ file: opts.file, live: opts.live, forceLive: opts.watch !== undefined });
+    const { LIMITS } = await import('./input.js');
+    const source = await textOrLive({ file: opts.file, live: opts.live, forceLive: opts.watch !== undefined }, LIMITS.conntrack);
     const ac = new AbortController();
     const onSigint = (): void => ac.abort();
     process.once('SIGINT', onSigint);
@@ -321,7 +322,26 @@ Examples:
     for (const a of opts.a ?? []) if (!isIPv4(a)) throw new UsageError(`--a ${a} is not an IPv4 address`);
     for (const a of opts.aaaa ?? []) if (!isIPv6(a)) throw new UsageError(`--aaaa ${a} is not an IPv6 address`);
     const faults = (opts.fault ?? []).map(parseFault);
-    const log = opts.log === undefined ? undefined : opts.log === '-' ? process.stdout : createWriteStream(opts.log, { flags: 'a' });
+    if (opts.log === '-' && opts.json) throw new UsageError('--log - and --json both write to stdout', 'give --log a file');
+    let log: NodeJS.WritableStream | undefined;
+    if (opts.log === '-') log = process.stdout;
+    else if (opts.log !== undefined) {
+      // Open it before listening, so a path that cannot be written is one line, not a stack after "listening".
+      const { openSync } = await import('node:fs');
+      let fd: number;
+      try {
+        fd = openSync(opts.log, 'a');
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        throw new UsageError(`--log ${opts.log}: cannot write there (${e.code ?? e.message})`);
+      }
+      const stream = createWriteStream('', { fd });
+      stream.on('error', (err: NodeJS.ErrnoException) => {
+        process.stderr.write(`k8sdiag serve: --log ${opts.log}: ${err.code ?? err.message}; logging stopped\n`);
+        log = undefined;
+      });
+      log = stream;
+    }
     const responder = new Responder({
       host: opts.host,
       port: opts.port,
@@ -332,7 +352,7 @@ Examples:
       ...(opts.a ? { a: opts.a } : {}),
       ...(opts.aaaa ? { aaaa: opts.aaaa } : {}),
       ...(opts.zone ? { zones: opts.zone } : {}),
-      ...(log ? { onQuery: (q: import('./dns/responder.js').SeenQuery) => log.write(`${JSON.stringify(q)}\n`) } : {}),
+      ...(log ? { onQuery: (q: import('./dns/responder.js').SeenQuery) => log?.write(`${JSON.stringify(q)}\n`) } : {}),
     });
     let ports: { udpPort: number; tcpPort: number };
     try {
@@ -353,11 +373,12 @@ Examples:
       if (opts.duration !== undefined) setTimeout(stop, opts.duration * 1000).unref();
     });
     await responder.stop();
-    if (log && log !== process.stdout) await new Promise<void>((r) => (log as import('node:fs').WriteStream).end(r));
+    if (log && log !== process.stdout) await new Promise<void>((r) => (log as import('node:fs').WriteStream).end(() => r()));
     const stats = responder.stats;
     const result = { command: 'serve' as const, host: opts.host, udpPort: ports.udpPort, tcpPort: opts.tcp ? ports.tcpPort : null, faults: faults.map((f) => f.spec), durationMs: Number((performance.now() - started).toFixed(1)), ...stats, findings: [] };
     if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else process.stderr.write(`k8sdiag serve: ${stats.queries} queries in ${(result.durationMs / 1000).toFixed(1)} s; ${Object.entries(stats.actions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}${stats.malformed ? `; ${stats.malformed} malformed` : ''}\n`);
+    else process.stderr.write(`k8sdiag serve: ${stats.queries} queries in ${(result.durationMs / 1000).toFixed(1)} s; ${Object.entries(stats.actions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}${stats.malformed ? `; ${stats.malformed} malformed` : ''}` +
+      `${stats.drops ? `; ${stats.drops} queries dropped by a full receive buffer (${stats.recvBufferBytes ?? '?'} bytes): raise net.core.rmem_max` : ''}\n`);
     process.exitCode = 0;
   });
 
@@ -389,7 +410,8 @@ Examples:
     const { runSvc } = await import('./commands/svc.js');
     const { renderSvc } = await import('./render/svc.js');
     const { renderWarnings } = await import('./render/findings.js');
-    const source = await textOrLive({ file: opts.file, live: opts.live }, 1 << 30);
+    const { LIMITS } = await import('./input.js');
+    const source = await textOrLive({ file: opts.file, live: opts.live }, LIMITS.svc);
     const result = await runSvc({ source, ...(opts.service !== undefined ? { service: opts.service } : {}) });
     warn(result.warnings, opts);
     await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderSvc(style, r));

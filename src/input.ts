@@ -1,7 +1,27 @@
-/** Reading what the user hands us: files and piped standard input. */
+/**
+ * Reading what the user hands us: files and piped standard input, bounded in
+ * size and decoded leniently (UTF-8, else Latin-1: one stray byte in a comment
+ * must not turn a dump into "binary data"). Each command says how much it
+ * accepts; more is one clear line and exit 2, never gigabytes of memory.
+ */
 import { fstatSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { InputError, UsageError } from './errors.js';
+
+/** What each kind of input may weigh at most. */
+export const LIMITS = {
+  /** conntrack -S, /proc, sysctl -a and a kernel log: a few MiB at most in practice. */
+  conntrack: 64 << 20,
+  /** iptables-save of a 10,000-Service cluster is about 40 MiB. */
+  svc: 256 << 20,
+  /** A resolv.conf is a few hundred bytes; glibc and musl read lines of at most 255/256 bytes. */
+  resolv: 1 << 20,
+  /** A --queries file. */
+  queries: 64 << 20,
+} as const;
+
+const MIB = 1 << 20;
+const size = (n: number): string => (n >= MIB ? `${Math.round(n / MIB)} MiB` : `${n} bytes`);
 
 /**
  * True when something is piped or redirected into stdin (a pipe, a socket or
@@ -16,29 +36,75 @@ export function stdinIsPiped(): boolean {
   }
 }
 
-/** Read all of stdin as UTF-8 (bounded: refuses more than `limit` bytes). */
-export async function readStdin(limit = 64 * 1024 * 1024): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    size += buf.length;
-    if (size > limit) throw new InputError(`more than ${limit} bytes on stdin`);
-    chunks.push(buf);
+/** UTF-8 where the bytes are UTF-8; otherwise Latin-1, which never fails and keeps every byte. */
+export function decodeText(buf: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1');
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function readTextFile(path: string): Promise<string> {
-  if (path === '-') return readStdin();
+/**
+ * Text that is not text: NUL bytes, or more than 1% control characters in its
+ * first 64 KiB. Judged by content, not by the odd non-UTF-8 byte.
+ */
+export function looksBinary(text: string): boolean {
+  const n = Math.min(text.length, 65_536);
+  let ctrl = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0) return true;
+    if ((c < 32 && c !== 9 && c !== 10 && c !== 13) || c === 0x7f) ctrl++;
+  }
+  return ctrl > Math.max(2, n / 100);
+}
+
+/** Read all of stdin (bounded: refuses more than `limit` bytes). */
+export async function readStdin(limit: number = LIMITS.conntrack): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += buf.length;
+    if (total > limit) {
+      process.stdin.destroy();
+      throw new InputError(`more than ${size(limit)} on stdin: too much for this input`, 'is this the right input?');
+    }
+    chunks.push(buf);
+  }
+  return decodeText(Buffer.concat(chunks));
+}
+
+export async function readTextFile(path: string, limit: number = LIMITS.conntrack): Promise<string> {
+  if (path === '-') return readStdin(limit);
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    return await readFile(path, 'utf8');
+    fh = await open(path, 'r');
+    const st = await fh.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    // Regular files by their size; pipes and devices (/dev/stdin, <(cmd)) by what is read.
+    if (st.isFile() && st.size > limit) throw new InputError(`${path}: ${size(st.size)}, more than the ${size(limit)} this input can be`, 'is this the right file?');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.alloc(Math.min(1 << 20, limit + 1 - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      chunks.push(buf.subarray(0, bytesRead));
+      if (total > limit) throw new InputError(`${path}: more than the ${size(limit)} this input can be`, 'is this the right file?');
+    }
+    return decodeText(Buffer.concat(chunks));
   } catch (err) {
+    if (err instanceof InputError) throw err;
     const code = (err as { code?: string }).code;
     if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
     if (code === 'EACCES') throw new InputError(`${path}: permission denied`);
     if (code === 'EISDIR') throw new InputError(`${path}: is a directory`);
     throw new InputError(`${path}: ${(err as Error).message}`);
+  } finally {
+    await fh?.close();
   }
 }
 
@@ -48,9 +114,9 @@ export type TextOrLive = { kind: 'text'; text: string; origin: string } | { kind
  * The input rule shared by the analysing commands: --file wins, then --live,
  * then piped stdin; with nothing piped, this machine is read live.
  */
-export async function textOrLive(opts: { file?: string | undefined; live?: boolean | undefined; forceLive?: boolean }, stdinLimit?: number): Promise<TextOrLive> {
+export async function textOrLive(opts: { file?: string | undefined; live?: boolean | undefined; forceLive?: boolean }, limit: number): Promise<TextOrLive> {
   if (opts.file !== undefined && opts.live) throw new UsageError('--file and --live are mutually exclusive');
-  if (opts.file !== undefined) return { kind: 'text', text: await readTextFile(opts.file), origin: opts.file === '-' ? 'stdin' : opts.file };
-  if (!opts.live && !opts.forceLive && stdinIsPiped()) return { kind: 'text', text: await readStdin(stdinLimit), origin: 'stdin' };
+  if (opts.file !== undefined) return { kind: 'text', text: await readTextFile(opts.file, limit), origin: opts.file === '-' ? 'stdin' : opts.file };
+  if (!opts.live && !opts.forceLive && stdinIsPiped()) return { kind: 'text', text: await readStdin(limit), origin: 'stdin' };
   return { kind: 'live' };
 }

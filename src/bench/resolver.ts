@@ -430,7 +430,8 @@ function planFor(sh: Shared, conf: ResolvConf, name: string): Plan {
   let plan = sh.plans.get(name);
   if (plan === undefined) {
     const expansion = expandName(name, conf);
-    plan = { expansion, templates: expansion.candidates.map((c) => c.types.map((t) => makeTemplate(c.fqdn, t as RecordType))) };
+    // A candidate the libc cannot encode is never sent: no template for it.
+    plan = { expansion, templates: expansion.candidates.map((c) => (c.sent ? c.types.map((t) => makeTemplate(c.fqdn, t as RecordType)) : [])) };
     sh.plans.set(name, plan);
   }
   return plan;
@@ -526,7 +527,9 @@ async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: string)
   // musl uses one IPv6 socket with v4-mapped addresses when any nameserver is IPv6.
   const family = o.nameservers.some((n) => net.isIPv6(n.host)) ? 'udp6' : 'udp4';
   const servers = o.nameservers.map((n) => (family === 'udp6' && net.isIPv4(n.host) ? { host: `::ffff:${n.host}`, port: n.port } : n));
-  for (const i of expansion.candidates.keys()) {
+  for (const [i, cand] of expansion.candidates.entries()) {
+    // __res_mkquery failed: name_from_dns returns EAI_NONAME and the lookup ends.
+    if (!cand.sent) return 'nxdomain';
     const templates = plan[i]!;
     const ids = templates.map(() => randomId());
     const sock = await EmuSocket.open(sh, undefined, family);

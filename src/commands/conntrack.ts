@@ -51,16 +51,23 @@ interface Sample {
   netns?: string;
 }
 
+/** The wall clock; K8SDIAG_NOW (ISO 8601) fixes it, for tests of dated log lines. */
+function now(): Date {
+  const fixed = process.env.K8SDIAG_NOW;
+  const d = fixed !== undefined ? new Date(fixed) : new Date();
+  return Number.isNaN(d.getTime()) ? new Date() : d;
+}
+
 async function sample(source: ConntrackSource): Promise<Sample> {
   if (source.kind === 'text') {
-    return { input: parseConntrackInput(source.text), sources: [source.origin], unavailable: [] };
+    return { input: parseConntrackInput(source.text, now()), sources: [source.origin], unavailable: [] };
   }
   const live = await readLive(source.options);
   if (live.text.trim() === '') {
     const why = live.unavailable.map((u) => u.reason).join('; ');
     throw new InputError(`could not read any conntrack state on this machine: ${why}`, `pipe it in instead: conntrack -S | k8sdiag conntrack (${EXPECTED_INPUT})`);
   }
-  const input = parseConntrackInput(live.text);
+  const input = parseConntrackInput(live.text, now());
   const last = input.kernelLog.lastAtSeconds;
   if (last !== undefined && live.uptimeSeconds !== undefined) input.kernelLog.ageSeconds = Math.max(0, live.uptimeSeconds - last);
   const s: Sample = { input, sources: live.sources, unavailable: live.unavailable };
@@ -84,16 +91,30 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
     seconds = (performance.now() - started) / 1000;
     last = await sample(cmd.source);
   }
-  const view: ConntrackView = buildView(last.input);
-  const watch: WatchDeltas | undefined =
-    seconds === undefined
-      ? undefined
-      : {
-          seconds: Number(seconds.toFixed(3)),
-          deltas: deltaRecords(buildView(first.input).counters, view.counters, seconds).deltas,
-          newTableFullLines: Math.max(0, last.input.kernelLog.tableFull.length - first.input.kernelLog.tableFull.length),
-        };
   const warnings = [...last.input.warnings];
+  // Two snapshots of the same source in one input (before and after): compare them, never add them.
+  let pasted: { before: CounterRecord; count: number } | undefined;
+  if (seconds === undefined) {
+    const kind = buildView(last.input).countersSource;
+    const same = last.input.stats.filter((x) => x.kind === kind);
+    if (same.length >= 2) {
+      pasted = { before: same[0]!.totals, count: same.length };
+      last = { ...last, input: { ...last.input, stats: [same[same.length - 1]!, ...last.input.stats.filter((x) => x.kind !== kind)] } };
+      warnings.push(`${same.length} snapshots of ${kind} in the input: the first is compared with the last (the interval between them is not known)`);
+    }
+  }
+  const view: ConntrackView = buildView(last.input);
+  let watch: WatchDeltas | undefined;
+  if (seconds !== undefined) {
+    watch = {
+      origin: 'watch',
+      seconds: Number(seconds.toFixed(3)),
+      deltas: deltaRecords(buildView(first.input).counters, view.counters, seconds).deltas,
+      newTableFullLines: Math.max(0, last.input.kernelLog.tableFull.length - first.input.kernelLog.tableFull.length),
+    };
+  } else if (pasted !== undefined) {
+    watch = { origin: 'snapshots', seconds: null, deltas: deltaRecords(pasted.before, view.counters, null).deltas, newTableFullLines: 0 };
+  }
   if (view.countersSource === undefined) warnings.push('no conntrack counters in the input: only table size and kernel log were checked');
   return {
     command: 'conntrack',

@@ -13,7 +13,7 @@ import { UsageError, UserError } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 import { parseType } from '../dns/wire.js';
-import { readTextFile } from '../input.js';
+import { LIMITS, readTextFile } from '../input.js';
 import { checkName } from '../resolv/expand.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { Libc, ResolvConf } from '../resolv/parse.js';
@@ -171,7 +171,7 @@ export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> 
     }
   }
   const queries = f.queries !== undefined
-    ? parseQueriesFile(await readTextFile(f.queries), type)
+    ? parseQueriesFile(await readTextFile(f.queries, LIMITS.queries), type)
     : (f.domain ?? ['google.com']).map((name) => ({ name, type }));
   for (const q of queries) checkName(q.name);
 
@@ -179,7 +179,7 @@ export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> 
   let conf: ResolvConf | undefined;
   if (resolverMode) {
     const path = typeof f.resolv === 'string' ? f.resolv : '/etc/resolv.conf';
-    conf = parseResolvConf(await readTextFile(path), { libc: f.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
+    conf = parseResolvConf(await readTextFile(path, LIMITS.resolv), { libc: f.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
     warnings.push(...conf.warnings.map((w) => `${path === '-' ? 'stdin' : path}: ${w}`));
   }
   let servers: Array<{ host: string; port: number }>;
@@ -187,7 +187,7 @@ export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> 
     const s = parseServer(f.server);
     servers = [{ host: await toAddress(s.host), port: s.port ?? f.port }];
   } else {
-    const c = conf ?? parseResolvConf(await readTextFile('/etc/resolv.conf').catch(() => ''), { libc: f.libc });
+    const c = conf ?? parseResolvConf(await readTextFile('/etc/resolv.conf', LIMITS.resolv).catch(() => ''), { libc: f.libc });
     servers = [];
     for (const ns of c.nameservers) servers.push({ host: await toAddress(ns), port: f.port });
   }

@@ -30,7 +30,10 @@ export interface ConntrackView {
 }
 
 export interface WatchDeltas {
-  seconds: number;
+  /** Where the two samples came from: --watch, or two snapshots in one input (interval unknown). */
+  origin: 'watch' | 'snapshots';
+  /** Seconds between the samples; null for pasted snapshots. */
+  seconds: number | null;
   deltas: Record<string, CounterDelta>;
   /** "table full" kernel log lines that appeared between the two samples. */
   newTableFullLines: number;
@@ -108,10 +111,13 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     const d = watch?.deltas[key];
     return d !== undefined && d.delta > 0 ? d : undefined;
   };
-  const watchEvidence = (key: string): Record<string, number> => {
+  const watchEvidence = (key: string): Record<string, number | null> => {
     const d = watch?.deltas[key];
-    return d === undefined ? {} : { [`${key}PerSecond`]: Number(d.perSecond.toFixed(3)), [`${key}Delta`]: d.delta, watchSeconds: watch?.seconds ?? 0 };
+    return d === undefined ? {} : { [`${key}PerSecond`]: d.perSecond === null ? null : Number(d.perSecond.toFixed(3)), [`${key}Delta`]: d.delta, watchSeconds: watch?.seconds ?? null };
   };
+  /** "in 10s" for --watch, "between the two snapshots" for pasted ones. */
+  const during = (): string => (watch?.seconds != null ? `in ${watch.seconds}s` : 'between the two snapshots');
+  const rateOf = (d: CounterDelta): string => (d.perSecond === null ? '' : ` (${d.perSecond.toFixed(2)}/s)`);
 
   const insertFailed = c.insert_failed ?? 0;
   if (insertFailed > 0) {
@@ -122,9 +128,9 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
       severity: now ? 'critical' : 'warning',
       message:
         (now
-          ? `insert_failed is rising: ${now.delta} in ${watch?.seconds ?? 0}s (${now.perSecond.toFixed(2)}/s): `
+          ? `insert_failed is rising: ${now.delta} ${during()}${rateOf(now)}: `
           : watch
-            ? `insert_failed = ${insertFailed} since boot, not rising during the ${watch.seconds}s watch: `
+            ? `insert_failed = ${insertFailed} since boot, not rising ${watch.seconds !== null ? `during the ${watch.seconds}s watch` : 'between the two snapshots'}: `
             : `insert_failed = ${insertFailed} since boot: `) +
         'packets lost a conntrack insert race (the parallel A/AAAA race behind 5 s DNS timeouts)' +
         (hasClash ? `; this kernel already resolved ${c.clash_resolve ?? 0} clashes, these are the ones it could not` : ''),
@@ -140,7 +146,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
       code: 'DROP',
       severity: now ? 'critical' : 'warning',
       message: now
-        ? `conntrack is dropping packets now: ${now.delta} in ${watch?.seconds ?? 0}s`
+        ? `conntrack is dropping packets now: ${now.delta} ${during()}`
         : `drop = ${drop}: packets dropped because no conntrack entry could be created (table full or allocation failure)`,
       evidence: { drop, ...watchEvidence('drop') },
       remedy: 'raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets), shorten net.netfilter.nf_conntrack_udp_timeout, or take DNS out of conntrack with NodeLocalDNS',
@@ -154,7 +160,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
       code: 'EARLY_DROP',
       severity: now ? 'critical' : 'warning',
       message: now
-        ? `the table is evicting entries now: early_drop rose by ${now.delta} in ${watch?.seconds ?? 0}s`
+        ? `the table is evicting entries now: early_drop rose by ${now.delta} ${during()}`
         : `early_drop = ${early}: the table was full and unassured entries were evicted to make room`,
       evidence: { early_drop: early, ...watchEvidence('early_drop') },
       remedy: 'raise net.netfilter.nf_conntrack_max; UDP DNS entries live nf_conntrack_udp_timeout (30 s) each, so bursts of lookups fill the table: shorten it or use NodeLocalDNS',
@@ -185,12 +191,15 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         `the kernel logged "table full, dropping packet" ${view.kernelLog.tableFull.length} time${view.kernelLog.tableFull.length === 1 ? '' : 's'}` +
         (view.kernelLog.suppressed > 0 ? ` (+${view.kernelLog.suppressed} suppressed by the rate limiter)` : '') +
         (view.kernelLog.netns.length > 0 ? ` in netns ${view.kernelLog.netns.join(', ')}` : '') +
-        (age !== undefined ? `, the last ${formatAge(age)} ago` : '') +
-        (fresh ? `; ${watch?.newTableFullLines} new during the ${watch?.seconds} s watch` : ''),
+        (age !== undefined
+          ? `, the last ${formatAge(age)} ago${view.kernelLog.lastDate !== undefined ? ` (${view.kernelLog.lastDate})` : ''}`
+          : '; its age is unknown (the lines carry no date: pipe `journalctl -k -o short-iso` or `dmesg -T`, or use --live)') +
+        (fresh ? `; ${watch?.newTableFullLines} new ${watch?.seconds != null ? `during the ${watch.seconds} s watch` : 'between the two snapshots'}` : ''),
       evidence: {
         lines: view.kernelLog.tableFull.length,
         suppressed: view.kernelLog.suppressed,
-        ...(age !== undefined ? { lastSecondsAgo: Math.round(age) } : {}),
+        lastSecondsAgo: age !== undefined ? Math.round(age) : null,
+        lastDate: view.kernelLog.lastDate ?? null,
         last: view.kernelLog.tableFull[view.kernelLog.tableFull.length - 1] ?? null,
       },
       remedy: 'raise net.netfilter.nf_conntrack_max and nf_conntrack_buckets; shorten net.netfilter.nf_conntrack_udp_timeout; use NodeLocalDNS',

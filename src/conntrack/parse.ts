@@ -16,6 +16,7 @@
  * `chainlength` (5.15+) is `chaintoolong`.
  */
 import { InputError } from '../errors.js';
+import { looksBinary } from '../input.js';
 import type { CounterRecord } from '../stats/index.js';
 
 export type StatsKind = 'conntrack-S' | 'proc-stat' | 'conntrack-S-fallback';
@@ -43,8 +44,46 @@ export interface KernelLog {
   suppressed: number;
   /** Kernel timestamp (seconds since boot) of the newest such line, where dmesg printed one. */
   lastAtSeconds?: number;
-  /** Seconds between that line and the moment of reading (live mode: /proc/uptime). */
+  /** Wall-clock time of the newest such line, where the line carried a date (syslog, journalctl, dmesg -T). */
+  lastDate?: string;
+  /** Seconds between that line and the moment of reading (live: /proc/uptime; piped: its date). */
   ageSeconds?: number;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const ISO_DATE = /\b(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)/;
+const DMESG_T = /\[(?:[A-Z][a-z]{2} )?([A-Z][a-z]{2})\s+(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})\]/;
+const SYSLOG_DATE = /^([A-Z][a-z]{2})\s+(\d{1,2}) (\d\d):(\d\d):(\d\d)\s/;
+
+/**
+ * The wall-clock date a log line carries, if any: ISO 8601 (journalctl -o
+ * short-iso, RFC 5424 syslog), dmesg -T's `[Tue Mar  3 04:12:55 2026]`, or
+ * classic syslog's `Mar  3 04:12:55` (local time; its year is the latest one
+ * that does not put the line in the future of `now`).
+ */
+export function lineDate(line: string, now: Date): Date | undefined {
+  const iso = ISO_DATE.exec(line);
+  if (iso?.[1] !== undefined) {
+    let t = iso[1].replace(' ', 'T').replace(',', '.');
+    if (/[+-]\d{4}$/.test(t)) t = `${t.slice(0, -2)}:${t.slice(-2)}`;
+    const d = new Date(t);
+    return Number.isNaN(d.getTime()) ? undefined : d;
+  }
+  const dt = DMESG_T.exec(line);
+  if (dt) {
+    const m = MONTHS.indexOf(dt[1] ?? '');
+    if (m < 0) return undefined;
+    return new Date(Number(dt[6]), m, Number(dt[2]), Number(dt[3]), Number(dt[4]), Number(dt[5]));
+  }
+  const sl = SYSLOG_DATE.exec(line);
+  if (sl) {
+    const m = MONTHS.indexOf(sl[1] ?? '');
+    if (m < 0) return undefined;
+    let d = new Date(now.getFullYear(), m, Number(sl[2]), Number(sl[3]), Number(sl[4]), Number(sl[5]));
+    if (d.getTime() > now.getTime() + 86_400_000) d = new Date(now.getFullYear() - 1, m, Number(sl[2]), Number(sl[3]), Number(sl[4]), Number(sl[5]));
+    return d;
+  }
+  return undefined;
 }
 
 export interface ConntrackInput {
@@ -149,22 +188,10 @@ export function normaliseSysctl(name: string): string | undefined {
   return leaf.replace(/^ip_conntrack_/, 'nf_conntrack_');
 }
 
-function looksBinary(text: string): boolean {
-  if (text.includes('\u0000')) return true;
-  // U+FFFD appears where bytes were not valid UTF-8.
-  const bad = text.match(/\uFFFD/g)?.length ?? 0;
-  let ctrl = 0;
-  for (let i = 0; i < Math.min(text.length, 4096); i++) {
-    const c = text.charCodeAt(i);
-    if (c < 32 && c !== 9 && c !== 10 && c !== 13) ctrl++;
-  }
-  return bad > 0 || ctrl > 0;
-}
-
 export const EXPECTED_INPUT =
   'expected `conntrack -S` output, /proc/net/stat/nf_conntrack, sysctl lines (net.netfilter.nf_conntrack_max = N) or kernel log lines';
 
-export function parseConntrackInput(text: string): ConntrackInput {
+export function parseConntrackInput(text: string, now: Date = new Date()): ConntrackInput {
   if (text.trim() === '') throw new InputError(`empty input: ${EXPECTED_INPUT}`);
   if (looksBinary(text)) throw new InputError(`binary data on input: ${EXPECTED_INPUT}`);
 
@@ -180,7 +207,7 @@ export function parseConntrackInput(text: string): ConntrackInput {
 
   // Stateful groups: consecutive cpu= lines, a /proc header with its rows,
   // consecutive vertical key/value lines.
-  let cpuGroup: { keys: string[]; rows: CounterRecord[]; entries?: number; fallback: boolean } | undefined;
+  let cpuGroup: { keys: string[]; rows: CounterRecord[]; cpus: Set<string>; entries?: number; fallback: boolean } | undefined;
   let procGroup: { header: string[]; rows: CounterRecord[]; entries?: number } | undefined;
   let vertical: { keys: string[]; row: CounterRecord; entries?: number } | undefined;
 
@@ -225,12 +252,14 @@ export function parseConntrackInput(text: string): ConntrackInput {
         else row[normalise(kv[1])] = value;
       }
       if (keys.length === 0) throw new InputError(`line ${lineNo}: cpu=${cpu[1]} has no counters`);
-      if (cpuGroup && cpuGroup.keys.join(' ') !== keys.join(' ')) flush();
+      // A CPU seen again starts another snapshot (`conntrack -S; sleep 10; conntrack -S`): never summed with the first.
+      if (cpuGroup && (cpuGroup.keys.join(' ') !== keys.join(' ') || cpuGroup.cpus.has(cpu[1] ?? ''))) flush();
       if (!cpuGroup) {
-        cpuGroup = { keys, rows: [], fallback: keys.includes('entries') };
+        cpuGroup = { keys, rows: [], cpus: new Set(), fallback: keys.includes('entries') };
         if (entries !== undefined) cpuGroup.entries = entries;
       }
       cpuGroup.rows.push(row);
+      cpuGroup.cpus.add(cpu[1] ?? '');
       return;
     }
 
@@ -263,7 +292,7 @@ export function parseConntrackInput(text: string): ConntrackInput {
     // 3. conntrack-tools' vertical /proc fallback: "insert_failed\t\t0".
     const vert = VERTICAL.exec(line);
     if (vert && vert[1] !== undefined && vert[2] !== undefined && KNOWN_KEYS.has(vert[1])) {
-      if (cpuGroup || procGroup) flush();
+      if (cpuGroup || procGroup || vertical?.keys.includes(vert[1])) flush();
       vertical ??= { keys: [], row: {} };
       const value = parseCount(vert[2], 10, vert[1], lineNo);
       vertical.keys.push(vert[1]);
@@ -288,6 +317,11 @@ export function parseConntrackInput(text: string): ConntrackInput {
     const full = TABLE_FULL.exec(line);
     if (full) {
       out.kernelLog.tableFull.push(line);
+      const date = lineDate(line, now);
+      if (date !== undefined && (out.kernelLog.lastDate === undefined || date.toISOString() > out.kernelLog.lastDate)) {
+        out.kernelLog.lastDate = date.toISOString();
+        out.kernelLog.ageSeconds = Math.max(0, (now.getTime() - date.getTime()) / 1000);
+      }
       const ts = DMESG_TS.exec(line);
       if (ts && ts[1] !== undefined) {
         const at = Number.parseFloat(ts[1]);

@@ -13,6 +13,7 @@
  * Detection is by content, never by file name.
  */
 import { InputError } from '../errors.js';
+import { looksBinary } from '../input.js';
 
 export interface Rule {
   table: string;
@@ -290,7 +291,7 @@ function splitHostPort(hp: string): { address: string; port: number } {
 
 export function parseDumps(text: string): ParsedDumps {
   if (text.trim() === '') throw new InputError(`empty input: ${EXPECTED}`);
-  if (text.includes('\u0000') || /\uFFFD/.test(text.slice(0, 65536))) throw new InputError(`binary data on input: ${EXPECTED}`);
+  if (looksBinary(text)) throw new InputError(`binary data on input: ${EXPECTED}`);
   const out: ParsedDumps = { iptables: null, iptablesFromNft: false, nft: [], ipvs: null, kinds: [], warnings: [] };
   const { rs, add: addRule } = ruleSetBuilder();
   let table = '';

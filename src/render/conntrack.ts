@@ -18,7 +18,7 @@ export function renderConntrack(style: Style, r: ConntrackResult): string {
   if (keys.length > 0) {
     const ordered = [...FIRST.filter((k) => keys.includes(k)), ...keys.filter((k) => !FIRST.includes(k))];
     const head = ['counter', 'total'];
-    if (r.watch) head.push(`delta (${r.watch.seconds.toFixed(1)} s)`, 'per second');
+    if (r.watch) head.push(r.watch.seconds !== null ? `delta (${r.watch.seconds.toFixed(1)} s)` : 'delta (2 snapshots)', 'per second');
     const t = table(style, head, { align: ['left', 'right', 'right', 'right'] });
     for (const k of ordered) {
       const v = r.counters[k] ?? 0;
@@ -26,7 +26,7 @@ export function renderConntrack(style: Style, r: ConntrackResult): string {
       const row = [k, bad ? c.red(num(v)) : num(v)];
       if (r.watch) {
         const d = r.watch.deltas[k];
-        row.push(d ? num(d.delta) + (d.reset ? c.yellow(' (reset)') : '') : '-', d ? d.perSecond.toFixed(2) : '-');
+        row.push(d ? num(d.delta) + (d.reset ? c.yellow(' (reset)') : '') : '-', d ? (d.perSecond === null ? 'n/a' : d.perSecond.toFixed(2)) : '-');
       }
       t.push(row);
     }

@@ -30,7 +30,10 @@ export function renderResolv(style: Style, r: ResolvResult): string {
     out.push(t.toString());
     const e = r.expansion;
     const names = r.candidates.filter((x) => x.sent).length;
-    if (e.answerIndex >= 0) {
+    if (e.answerIndex >= 0 && e.answerIs === 'service') {
+      out.push(`${r.name} -> a Service name: answered at name ${e.answerIndex + 1} of ${names}, after ${e.queriesToAnswer} queries, ${e.expectedNxdomain} of them NXDOMAIN` +
+        c.dim(` (sent ${e.sendMode.replace(/-/g, ' ')})`));
+    } else if (e.answerIndex >= 0) {
       out.push(`${r.name} -> ${names} name${names === 1 ? '' : 's'}, ${r.queries.length} queries, ${e.expectedNxdomain} of them expected NXDOMAIN before an answer` +
         c.dim(` (if ${r.name.replace(/\.$/, '')} exists only as written; sent ${e.sendMode.replace(/-/g, ' ')})`));
     } else {

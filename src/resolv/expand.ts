@@ -49,6 +49,10 @@ export interface Expansion {
    * written (an external name); -1 when the resolver never tries it as written.
    */
   answerIndex: number;
+  /** Why that candidate: the name as written, or the Service it names inside the cluster. */
+  answerIs: 'as-written' | 'service';
+  /** Queries sent up to and including the answering name (all of them when none is expected to answer). */
+  queriesToAnswer: number;
   /** Queries expected to come back NXDOMAIN before that answer. */
   expectedNxdomain: number;
   /** How the resolver sends the two queries of one name. */
@@ -88,6 +92,12 @@ function sendModeFor(conf: ResolvConf): Expansion['sendMode'] {
   return 'parallel';
 }
 
+/** No empty label once the one trailing dot is taken off (what ns_name_pton accepts). */
+function encodable(name: string): boolean {
+  const body = name.endsWith('.') ? name.slice(0, -1) : name;
+  return body !== '' && !body.split('.').some((l) => l === '');
+}
+
 function fits(name: string): boolean {
   return name.replace(/\.$/, '').length <= MAX_NAME;
 }
@@ -111,10 +121,13 @@ function glibcCandidates(name: string, conf: ResolvConf, dots: number, trailing:
       rootOnList = true;
       d = '';
     }
-    const full = d === '' ? `${name}.` : `${name}.${d}.`;
-    if (!fits(full)) {
+    // res_querydomain joins "name.domain"; a domain written with its trailing dot
+    // ("ns1.svc.cluster.local.") gives an absolute name, not "..".
+    const full = d === '' ? `${name}.` : fqdn(`${name}.${d}`);
+    if (!encodable(full) || !fits(full)) {
       // res_nmkquery fails: h_errno NO_RECOVERY ends the search loop.
-      out.push({ fqdn: full, reason: 'search', domain: raw, types, sent: false, note: 'longer than 253 characters: glibc cannot encode it and stops searching' });
+      const why = fits(full) ? 'has an empty label: glibc cannot encode it and stops searching' : 'longer than 253 characters: glibc cannot encode it and stops searching';
+      out.push({ fqdn: full, reason: 'search', domain: raw, types, sent: false, note: why });
       break;
     }
     out.push({ fqdn: full, reason: 'search', domain: raw, types, sent: true });
@@ -133,10 +146,47 @@ function muslCandidates(name: string, conf: ResolvConf, dots: number, trailing: 
   for (const d of search) {
     // musl skips (does not stop at) a domain that would overflow its 256-byte buffer.
     if (d.length >= 256 - body.length - 1) continue;
-    out.push({ fqdn: `${body}.${d.replace(/\.$/, '')}.`.replace(/\.\.$/, '.'), reason: 'search', domain: d, types, sent: true });
+    // name_from_dns_search joins "name.domain"; __res_mkquery drops one trailing
+    // dot and refuses a name that still ends in one or has an empty label: then
+    // name_from_dns returns EAI_NONAME and the whole lookup ends there.
+    const joined = `${body}.${d}`;
+    const once = joined.endsWith('.') ? joined.slice(0, -1) : joined;
+    if (once.endsWith('.') || once.split('.').some((l) => l === '')) {
+      out.push({ fqdn: joined, reason: 'search', domain: d, types, sent: false, note: 'musl cannot encode it (an empty label): the lookup ends here with "name not found"' });
+      return out;
+    }
+    out.push({ fqdn: `${once}.`, reason: 'search', domain: d, types, sent: true });
   }
   out.push({ fqdn: `${body}.`, reason: trailing ? 'absolute' : search.length > 0 ? 'as-is-last' : 'as-is-first', types, sent: true });
   return out;
+}
+
+/** Top-level domains that make "a.b" an external name rather than "service.namespace". */
+const COMMON_TLDS = new Set([
+  'com', 'net', 'org', 'io', 'dev', 'app', 'cloud', 'info', 'biz', 'co', 'ai', 'me', 'tv', 'xyz', 'gov', 'edu', 'mil', 'int', 'arpa',
+  'us', 'uk', 'de', 'fr', 'nl', 'jp', 'cn', 'ru', 'eu', 'in', 'br', 'au', 'ca', 'ch', 'se', 'no', 'es', 'it', 'pl', 'kr', 'local', 'internal', 'localhost',
+]);
+
+/**
+ * The in-cluster name a Service-shaped name resolves at, from the search list
+ * kubelet writes (`<ns>.svc.<domain> svc.<domain> <domain>`): `svc` ->
+ * svc.<ns>.svc.<domain>, `svc.ns` -> svc.ns.svc.<domain>, `svc.ns.svc` ->
+ * svc.ns.svc.<domain>. Undefined for other names or search lists.
+ */
+export function serviceFqdn(name: string, search: readonly string[]): string | undefined {
+  if (name.endsWith('.')) return undefined;
+  const svcDomain = search.map((d) => d.replace(/\.$/, '')).find((d) => /^svc\./.test(d));
+  if (svcDomain === undefined) return undefined;
+  const domain = svcDomain.slice(4);
+  const labels = name.split('.');
+  if (labels.length === 1) {
+    const nsDomain = search.map((d) => d.replace(/\.$/, '')).find((d) => d.endsWith(`.svc.${domain}`) && d.split('.').length === domain.split('.').length + 2);
+    return nsDomain === undefined ? undefined : `${name}.${nsDomain}.`;
+  }
+  // "kubernetes.default" is a Service in a namespace; "google.com" is not.
+  if (labels.length === 2 && !COMMON_TLDS.has((labels[1] ?? '').toLowerCase())) return `${name}.svc.${domain}.`;
+  if (labels.length === 3 && labels[2] === 'svc') return `${name}.${domain}.`;
+  return undefined;
 }
 
 export function expandName(name: string, conf: ResolvConf): Expansion {
@@ -150,7 +200,13 @@ export function expandName(name: string, conf: ResolvConf): Expansion {
     for (const type of c.types) queries.push({ name: c.fqdn, type, candidate: i });
   });
   const absolute = fqdn(name);
-  const answerIndex = candidates.findIndex((c) => c.sent && c.fqdn.toLowerCase() === absolute.toLowerCase());
+  // The candidate expected to answer: for a name shaped like a Service name
+  // (svc, svc.ns, svc.ns.svc) the one under the cluster's svc domain; else the name as written.
+  const service = serviceFqdn(name, conf.search);
+  const want = (service ?? absolute).toLowerCase();
+  let answerIndex = candidates.findIndex((c) => c.sent && c.fqdn.toLowerCase() === want);
+  const answerIs: Expansion['answerIs'] = answerIndex >= 0 && service !== undefined ? 'service' : 'as-written';
+  if (answerIndex < 0) answerIndex = candidates.findIndex((c) => c.sent && c.fqdn.toLowerCase() === absolute.toLowerCase());
   const expectedNxdomain =
     answerIndex < 0
       ? queries.length
@@ -164,6 +220,8 @@ export function expandName(name: string, conf: ResolvConf): Expansion {
     candidates,
     queries,
     answerIndex,
+    answerIs,
+    queriesToAnswer: answerIndex < 0 ? queries.length : expectedNxdomain + (candidates[answerIndex]?.types.length ?? 0),
     expectedNxdomain,
     sendMode: sendModeFor(conf),
   };

@@ -19,6 +19,21 @@ function searchChars(search: readonly string[]): number {
   return search.join(' ').length;
 }
 
+/**
+ * A nameserver that can be a Service's cluster IP: a private address (RFC 1918,
+ * or an IPv6 ULA), which kube-proxy DNATs. Loopback, link-local (NodeLocalDNS,
+ * a cloud's metadata resolver) and public resolvers are not.
+ */
+export function looksLikeClusterIp(ip: string): boolean {
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(ip);
+  if (v4) {
+    const a = Number(v4[1]);
+    const b = Number(v4[2]);
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  }
+  return /^f[cd][0-9a-f]{2}:/i.test(ip);
+}
+
 export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding[] {
   const findings: Finding[] = [];
   const { ndots } = conf.options;
@@ -33,7 +48,10 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
         severity: 'warning',
         message:
           `${expansion.name} has ${dots} dot${dots === 1 ? '' : 's'} (< ndots:${ndots}): ` +
-          `${names} names, ${expansion.queries.length} queries, ${expansion.expectedNxdomain} of them expected NXDOMAIN before an answer`,
+          (expansion.answerIs === 'service'
+            ? `a Service name, it answers at name ${expansion.answerIndex + 1} (${expansion.candidates[expansion.answerIndex]?.fqdn ?? ''}): ` +
+              `${expansion.queriesToAnswer} queries, ${expansion.expectedNxdomain} of them expected NXDOMAIN before it`
+            : `${names} names, ${expansion.queries.length} queries, ${expansion.expectedNxdomain} of them expected NXDOMAIN before an answer`),
         evidence: {
           name: expansion.name,
           dots,
@@ -42,6 +60,8 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
           names,
           queries: expansion.queries.length,
           expectedNxdomain: expansion.expectedNxdomain,
+          queriesToAnswer: expansion.queriesToAnswer,
+          answersAt: expansion.candidates[expansion.answerIndex]?.fqdn ?? null,
         },
         remedy: FIXES,
       });
@@ -100,11 +120,11 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
       evidence: { nameserver: NODELOCALDNS_IP },
       remedy: '',
     });
-  } else {
+  } else if (conf.nameservers.some(looksLikeClusterIp)) {
     findings.push({
       code: 'NO_NODELOCALDNS',
       severity: 'info',
-      message: `NodeLocalDNS (${NODELOCALDNS_IP}) not in use: every query goes through DNAT and conntrack to ${conf.nameservers[0] ?? 'the nameserver'}`,
+      message: `NodeLocalDNS (${NODELOCALDNS_IP}) not in use: queries to ${conf.nameservers.filter(looksLikeClusterIp).join(', ')} (a Service IP, by its range) go through DNAT and conntrack`,
       evidence: { nameservers: conf.nameservers.join(' ') },
       remedy: 'NodeLocalDNS avoids the conntrack race and table pressure for DNS',
     });

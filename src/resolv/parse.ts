@@ -13,6 +13,8 @@
  * `domain` and `search` replace the list; at most 3 nameservers; no
  * environment overrides.
  */
+import { InputError } from '../errors.js';
+import { looksBinary } from '../input.js';
 
 export type Libc = 'glibc' | 'musl';
 
@@ -346,6 +348,25 @@ function parseMusl(text: string, ctx: ParseContext): ResolvConf {
   return conf;
 }
 
+/** At most this many warnings are kept; the rest are counted in one closing line. */
+export const MAX_WARNINGS = 20;
+const RESOLV_LINE = /^(?:[ \t]*(?:[#;]|$)|(?:nameserver|search|domain|options|sortlist)(?:[ \t]|$))/;
+
+/** Echoed input made safe for a terminal: control and non-ASCII bytes escaped, and cut. */
+export function printable(s: string, max = 160): string {
+  // eslint-disable-next-line no-control-regex
+  const safe = s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return safe.length > max ? `${safe.slice(0, max)}... (${s.length} characters)` : safe;
+}
+
 export function parseResolvConf(text: string, ctx: ParseContext = {}): ResolvConf {
-  return (ctx.libc ?? 'glibc') === 'musl' ? parseMusl(text, ctx) : parseGlibc(text, ctx);
+  if (looksBinary(text)) throw new InputError('binary data: not a resolv.conf', 'give the pod\'s /etc/resolv.conf (kubectl exec POD -- cat /etc/resolv.conf)');
+  const lines = text.split('\n');
+  if (text.trim() !== '' && !lines.some((l) => RESOLV_LINE.test(l) && l.trim() !== '' && !/^[ \t]*[#;]/.test(l))) {
+    throw new InputError(`not a resolv.conf: none of its ${lines.length} lines is a nameserver, search, domain, options or sortlist line`);
+  }
+  const conf = (ctx.libc ?? 'glibc') === 'musl' ? parseMusl(text, ctx) : parseGlibc(text, ctx);
+  const all = conf.warnings.map((w) => printable(w));
+  conf.warnings = all.length > MAX_WARNINGS ? [...all.slice(0, MAX_WARNINGS), `... and ${all.length - MAX_WARNINGS} more warnings`] : all;
+  return conf;
 }

@@ -59,7 +59,8 @@ export interface CounterDelta {
   before: number;
   after: number;
   delta: number;
-  perSecond: number;
+  /** Null when the interval is unknown (two snapshots pasted together). */
+  perSecond: number | null;
   /** The counter went down: it was reset (reboot, module reload, netns change) or wrapped. */
   reset: boolean;
 }
@@ -72,7 +73,7 @@ export interface CounterDelta {
 export function deltaRecords(
   before: CounterRecord,
   after: CounterRecord,
-  seconds: number,
+  seconds: number | null,
 ): { deltas: Record<string, CounterDelta>; missing: string[] } {
   const deltas: Record<string, CounterDelta> = {};
   const missing: string[] = [];
@@ -86,7 +87,7 @@ export function deltaRecords(
     }
     const reset = a < b;
     const delta = reset ? a : a - b;
-    deltas[k] = { before: b, after: a, delta, perSecond: seconds > 0 ? delta / seconds : 0, reset };
+    deltas[k] = { before: b, after: a, delta, perSecond: seconds === null ? null : seconds > 0 ? delta / seconds : 0, reset };
   }
   return { deltas, missing };
 }

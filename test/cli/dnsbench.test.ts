@@ -297,6 +297,25 @@ describe('k8sdiag serve', () => {
     expect(res.stderr).toMatch(/^k8sdiag: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE\nhint: another server listens there/);
   });
 
+  it('--log to a path it cannot write: one line, exit 2, before listening; --log - with --json is refused', async () => {
+    const res = await run(['serve', '--port', '0', '--log', '/nonexistent-dir/q.ndjson', '--duration', '1']);
+    expect(res.exitCode).toBe(2);
+    expect(res.stderr.trim()).toBe('k8sdiag: --log /nonexistent-dir/q.ndjson: cannot write there (ENOENT)');
+    const both = await run(['serve', '--port', '0', '--log', '-', '--json', '--duration', '1']);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toMatch(/^k8sdiag: --log - and --json both write to stdout\n/);
+  });
+
+  it('a burst of 1000 queries from one socket: the responder keeps them all (sized buffers, drops counted)', async () => {
+    const r = await startResponder({ record: false });
+    const res = await run(['dnsbench', '--json', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '1000', '-n', '1000', '--sockets', '1', '--timeout', '2']);
+    const doc = JSON.parse(res.stdout);
+    expect(r.stats.drops).toBe(0);
+    expect(r.stats.queries).toBe(1000);
+    expect(doc).toMatchObject({ answered: 1000, timeouts: 0 });
+    expect(doc.localDrops.ownSockets).toBe(0);
+  });
+
   it('a bad fault is exit 2', async () => {
     const res = await run(['serve', '--fault', 'explode']);
     expect(res.exitCode).toBe(2);
