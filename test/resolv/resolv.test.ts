@@ -3,7 +3,7 @@ import { expandName } from '../../src/resolv/expand.js';
 import { resolvFindings } from '../../src/resolv/findings.js';
 import { parseResolvConf } from '../../src/resolv/parse.js';
 import type { ParseContext } from '../../src/resolv/parse.js';
-import { readFixture } from '../helpers/run.js';
+import { readFixture, run } from '../helpers/run.js';
 
 const names = (text: string, name: string, ctx: ParseContext = {}): string[] =>
   expandName(name, parseResolvConf(text, ctx)).candidates.map((c) => c.fqdn);
@@ -204,5 +204,95 @@ describe('findings', () => {
     const search = Array.from({ length: 33 }, (_, i) => `s${i}.example.com`).join(' ');
     const f = resolvFindings(parseResolvConf(`search ${search}\n`));
     expect(f.find((x) => x.code === 'SEARCH_LIMIT')?.severity).toBe('critical');
+  });
+});
+
+describe('search-list edges (res_query.c, lookup_name.c)', () => {
+  const conf = (search: string, libc: 'glibc' | 'musl' = 'glibc') => parseResolvConf(`nameserver 10.96.0.10\nsearch ${search}\noptions ndots:5\n`, { libc });
+
+  it('glibc: a search domain written with its trailing dot gives one absolute name, not ".."', () => {
+    const e = expandName('svc-a', conf('ns1.svc.cluster.local. cluster.local'));
+    expect(e.candidates.map((c) => c.fqdn)).toEqual(['svc-a.ns1.svc.cluster.local.', 'svc-a.cluster.local.', 'svc-a.']);
+  });
+
+  it('musl: the same, since __res_mkquery drops one trailing dot', () => {
+    const e = expandName('svc-a', conf('ns1.svc.cluster.local. cluster.local', 'musl'));
+    expect(e.candidates.filter((c) => c.sent).map((c) => c.fqdn)).toEqual(['svc-a.ns1.svc.cluster.local.', 'svc-a.cluster.local.', 'svc-a.']);
+  });
+
+  it('glibc: a root "." in the search list tries the name as written there, and not again at the end', () => {
+    const e = expandName('svc-a', conf('cluster.local .'));
+    expect(e.candidates.map((c) => `${c.fqdn} ${c.reason}`)).toEqual(['svc-a.cluster.local. search', 'svc-a. search']);
+  });
+
+  it('musl: a root "." cannot be encoded ("svc-a.."): the lookup ends there, nothing after it is tried', () => {
+    const e = expandName('svc-a', conf('. cluster.local', 'musl'));
+    expect(e.candidates).toHaveLength(1);
+    expect(e.candidates[0]).toMatchObject({ fqdn: 'svc-a..', sent: false });
+    expect(e.queries).toHaveLength(0);
+  });
+
+  it('glibc: a domain with an empty label cannot be encoded and ends the search loop', () => {
+    const e = expandName('svc-a', conf('a..b cluster.local'));
+    expect(e.candidates[0]).toMatchObject({ sent: false });
+    expect(e.candidates.filter((c) => c.sent).map((c) => c.fqdn)).toEqual(['svc-a.']);
+  });
+});
+
+describe('advice that counts right', () => {
+  const eks = parseResolvConf(readFixture('resolv/kubelet-eks.conf'));
+
+  it('kubernetes.default is a Service name: it answers at the second name, after 2 NXDOMAIN, not 8', () => {
+    const e = expandName('kubernetes.default', eks);
+    expect(e.answerIs).toBe('service');
+    expect(e.candidates[e.answerIndex]?.fqdn).toBe('kubernetes.default.svc.cluster.local.');
+    expect(e.expectedNxdomain).toBe(2);
+    expect(e.queriesToAnswer).toBe(4);
+    const f = resolvFindings(eks, e).find((x) => x.code === 'NDOTS_AMPLIFICATION')!;
+    expect(f.message).toMatch(/answers at name 2 .*4 queries, 2 of them expected NXDOMAIN/);
+  });
+
+  it('google.com is not a Service: 10 queries, 8 NXDOMAIN', () => {
+    const e = expandName('google.com', eks);
+    expect(e.answerIs).toBe('as-written');
+    expect(e.expectedNxdomain).toBe(8);
+  });
+
+  it('NO_NODELOCALDNS only for a nameserver in a private range, never for loopback or a public resolver', () => {
+    const codes = (ns: string) => resolvFindings(parseResolvConf(`nameserver ${ns}\n`)).map((f) => f.code);
+    expect(codes('10.96.0.10')).toContain('NO_NODELOCALDNS');
+    expect(codes('fd00:10:96::a')).toContain('NO_NODELOCALDNS');
+    expect(codes('127.0.0.53')).not.toContain('NO_NODELOCALDNS');
+    expect(codes('1.1.1.1')).not.toContain('NO_NODELOCALDNS');
+    expect(codes('169.254.20.10')).toContain('NODELOCALDNS');
+  });
+});
+
+describe('input that is not a resolv.conf', () => {
+  it('binary or keyword-free input is exit 2 with one line', async () => {
+    const bin = await run(['resolv', '--file', '-'], { input: '\u0000\u0001garbage\u0002' });
+    expect(bin.exitCode).toBe(2);
+    expect(bin.stderr.split('\n')[0]).toBe('k8sdiag: binary data: not a resolv.conf');
+    const junk = await run(['resolv', '--file', '-'], { input: 'hello world\nthis is not it\n'.repeat(1000) });
+    expect(junk.exitCode).toBe(2);
+    expect(junk.stderr.trim()).toMatch(/^k8sdiag: not a resolv\.conf: none of its 2001 lines/);
+  });
+
+  it('warnings are capped with a count, and echoed input is cut and made printable', async () => {
+    const lines = ['nameserver 10.96.0.10', ...Array.from({ length: 50 }, (_, i) => `bogus${i} x`), `options ${'y'.repeat(5000)}\u001b[31m`];
+    const res = await run(['resolv', '--file', '-', '--json'], { input: `${lines.join('\n')}\n` });
+    expect(res.exitCode).toBe(0);
+    const w = JSON.parse(res.stdout).warnings as string[];
+    expect(w).toHaveLength(21);
+    expect(w[20]).toBe('... and 31 more warnings');
+    const all = await run(['resolv', '--file', '-'], { input: `nameserver 10.96.0.10\noptions ${'y'.repeat(5000)}\u001b[31m\n` });
+    expect(all.stderr).not.toContain('\u001b');
+    expect(all.stderr.length).toBeLessThan(400);
+  });
+
+  it('more than 1 MiB is refused', async () => {
+    const res = await run(['resolv', '--file', '-'], { input: `nameserver 10.0.0.1\n${'# padding\n'.repeat(120_000)}` });
+    expect(res.exitCode).toBe(2);
+    expect(res.stderr).toMatch(/more than 1 MiB on stdin/);
   });
 });

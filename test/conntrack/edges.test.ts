@@ -1,0 +1,95 @@
+/**
+ * conntrack input at its edges: two snapshots pasted together, dated kernel
+ * log lines, a stray Latin-1 byte, and input too large to be what it claims.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runConntrack } from '../../src/commands/conntrack.js';
+import { lineDate, parseConntrackInput } from '../../src/conntrack/parse.js';
+import { decodeText } from '../../src/input.js';
+import { readFixture, run } from '../helpers/run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-conntrack-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const text = (t: string) => ({ kind: 'text' as const, text: t, origin: 'stdin' });
+
+describe('two conntrack -S snapshots in one input', () => {
+  const before = readFixture('conntrack/conntrack-S-4.x-ignore-telegraf8955.txt');
+  // The same node a while later: insert_failed up by 2 on cpu=1 and by 5 on cpu=3.
+  const after = before
+    .replace(/^(cpu=1\s.*insert_failed=)(\d+)/m, (_m, a: string, n: string) => `${a}${Number(n) + 2}`)
+    .replace(/^(cpu=3\s.*insert_failed=)(\d+)/m, (_m, a: string, n: string) => `${a}${Number(n) + 5}`);
+
+  it('are compared (before/after), never summed', async () => {
+    const one = await runConntrack({ source: text(before) });
+    const both = await runConntrack({ source: text(`${before}\n${after}`) });
+    expect(both.cpus).toBe(one.cpus);
+    expect(both.counters.insert_failed).toBe((one.counters.insert_failed ?? 0) + 7);
+    expect(both.watch).toMatchObject({ origin: 'snapshots', seconds: null });
+    expect(both.watch?.deltas.insert_failed).toMatchObject({ delta: 7, perSecond: null });
+    const f = both.findings.find((x) => x.code === 'INSERT_FAILED')!;
+    expect(f.severity).toBe('critical');
+    expect(f.message).toMatch(/rising: 7 between the two snapshots/);
+    expect(both.warnings.join('\n')).toMatch(/2 snapshots of conntrack-S in the input/);
+  });
+
+  it('the CLI shows the delta column for them', async () => {
+    const res = await run(['conntrack'], { input: `${before}\n${after}` });
+    expect(res.exitCode).toBe(1);
+    expect(res.stdout).toContain('delta (2 snapshots)');
+  });
+});
+
+describe('table-full lines with a date', () => {
+  const now = new Date(2026, 10, 25, 12, 0, 0);
+
+  it('reads syslog, ISO 8601 and dmesg -T dates', () => {
+    expect(lineDate('Mar  3 04:12:55 node-7 kernel: [8812331.220142] nf_conntrack: table full, dropping packet', now)?.getTime()).toBe(new Date(2026, 2, 3, 4, 12, 55).getTime());
+    // December seen in November: last year's.
+    expect(lineDate('Dec 31 23:59:00 node kernel: nf_conntrack: table full, dropping packet', now)?.getFullYear()).toBe(2025);
+    expect(lineDate('2026-11-25T11:50:00+0000 node kernel: nf_conntrack: table full, dropping packet', now)?.toISOString()).toBe('2026-11-25T11:50:00.000Z');
+    expect(lineDate('[Wed Nov 25 11:59:00 2026] nf_conntrack: table full, dropping packet', now)?.getTime()).toBe(new Date(2026, 10, 25, 11, 59, 0).getTime());
+    expect(lineDate('[  481.148257] nf_conntrack: table full, dropping packet', now)).toBeUndefined();
+  });
+
+  it('a piped syslog line months old is a warning; the same line minutes old is critical; an undated one says its age is unknown', async () => {
+    const old = readFixture('conntrack/syslog-table-full-older.txt');
+    const months = await run(['conntrack', '--json'], { input: old, env: { K8SDIAG_NOW: '2026-11-25T12:00:00' } });
+    const f1 = JSON.parse(months.stdout).findings.find((f: { code: string }) => f.code === 'TABLE_FULL');
+    expect(f1.severity).toBe('warning');
+    expect(f1.message).toMatch(/days ago/);
+    const minutes = await run(['conntrack', '--json'], { input: old, env: { K8SDIAG_NOW: '2026-03-03T04:20:00' } });
+    expect(JSON.parse(minutes.stdout).findings.find((f: { code: string }) => f.code === 'TABLE_FULL').severity).toBe('critical');
+    const undated = await runConntrack({ source: text(readFixture('conntrack/dmesg-6.18-table-full.txt')) });
+    expect(undated.findings.find((f) => f.code === 'TABLE_FULL')!.message).toMatch(/its age is unknown/);
+  });
+});
+
+describe('encoding and size', () => {
+  it('one Latin-1 byte in a comment does not make the input binary', () => {
+    const bytes = Buffer.concat([Buffer.from('# node caf'), Buffer.from([0xe9]), Buffer.from('\n'), Buffer.from(readFixture('conntrack/conntrack-S-6.18-idle.txt'))]);
+    const t = decodeText(bytes);
+    expect(t).toContain('café');
+    expect(parseConntrackInput(t).stats).toHaveLength(1);
+  });
+
+  it('svc reads a dump with a Latin-1 byte in a comment', async () => {
+    const file = join(dir, 'latin1.txt');
+    writeFileSync(file, Buffer.concat([Buffer.from('# Generated on n\xf6de-1\n', 'latin1'), Buffer.from(readFixture('svc/iptables-save-overall.txt'))]));
+    const res = await run(['svc', '--file', file, '--json']);
+    expect(res.stderr).not.toMatch(/binary/);
+    expect(JSON.parse(res.stdout).services.length).toBeGreaterThan(0);
+  });
+
+  it('a file larger than the input can be is one line, exit 2, without reading it all', async () => {
+    const file = join(dir, 'big.txt');
+    writeFileSync(file, Buffer.alloc(65 << 20, 0x41));
+    const res = await run(['conntrack', '--file', file]);
+    expect(res.exitCode).toBe(2);
+    expect(res.stderr.split('\n')[0]).toMatch(/^k8sdiag: .*big\.txt: 65 MiB, more than the 64 MiB this input can be$/);
+    rmSync(file);
+  });
+});
