@@ -69,9 +69,10 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
     services = services.filter((s) => matchesFilter(s, f));
     if (services.length === 0) throw new InputError(`no Service ${f} in the rules`, 'give NAMESPACE/NAME or NAMESPACE/NAME:PORT as the rules name it');
     const ids = new Set(services.map((s) => s.id));
-    findings = findings.filter((x) => typeof x.evidence.service !== 'string' || ids.has(x.evidence.service));
+    // Only what concerns the chosen Service: a finding whose Service is unknown or another is left out.
+    findings = findings.filter((x) => typeof x.evidence.service === 'string' && ids.has(x.evidence.service));
   }
-  let rules = dumps.iptables?.lines ?? 0;
+  let rules = (dumps.iptables?.lines ?? 0) + (dumps.iptables6?.lines ?? 0);
   for (const kp of dumps.nft) for (const r of kp.chains.values()) rules += r.length;
   rules += dumps.ipvs?.reduce((n, s) => n + 1 + s.reals.length, 0) ?? 0;
   return {

@@ -115,6 +115,15 @@ class IptablesAnalyser {
   private readonly reportedMissing = new Set<string>();
   private readonly reportedFallthrough = new Set<string>();
 
+  /** The Service a chain belongs to, by the `ns/name:port` comment on its rules. */
+  serviceOfChain(chain: string): string | undefined {
+    for (const r of this.nat.get(chain) ?? []) {
+      const id = identityFromComment(r.comment)?.id;
+      if (id !== undefined) return id;
+    }
+    return undefined;
+  }
+
   constructor(rs: RuleSet) {
     this.nat = rs.chains.get('nat') ?? new Map();
     this.filter = rs.chains.get('filter') ?? new Map();
@@ -390,14 +399,16 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
     const tail = /__(.+)\/(\d+)$/.exec(chain);
     return tail ? `${tail[1]}:${tail[2]}` : undefined;
   };
-  const evalChain = (chain: string, depth = 0): { endpoints: EndpointShare[]; fallthrough: number; affinity: boolean } => {
+  const evalChain = (chain: string, depth = 0): { endpoints: EndpointShare[]; fallthrough: number; affinity: number | null } => {
     const endpoints: EndpointShare[] = [];
     let remaining = 1;
-    let affinity = false;
+    let affinity: number | null = null;
     for (const r of kp.chains.get(chain) ?? []) {
       if (remaining <= EPS) break;
-      if (/@affinity-/.test(r)) {
-        affinity = true;
+      const aff = /@(affinity-\S+)/.exec(r);
+      if (aff?.[1] !== undefined) {
+        // The set's declared timeout is the Service's sessionAffinityConfig timeoutSeconds.
+        affinity = kp.setTimeouts.get(aff[1]) ?? affinity ?? 0;
         continue;
       }
       const ng = /numgen random mod (\d+) vmap \{ (.*) \}/.exec(r);
@@ -413,7 +424,7 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
           covered += frac;
           const target = m[3];
           if (!chainExists(target)) {
-            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain, target }, remedy: 'restart kube-proxy' });
+            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain }, remedy: 'restart kube-proxy' });
             continue;
           }
           const addr = endpointAddress(target);
@@ -437,7 +448,7 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
         if (conditional) continue;
         const target = go[2];
         if (!chainExists(target)) {
-          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', message: `${chain} goes to ${target}, which does not exist`, evidence: { chain, target }, remedy: 'restart kube-proxy' });
+          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain }, remedy: 'restart kube-proxy' });
           continue;
         }
         if (target.startsWith('endpoint-')) {
@@ -446,7 +457,7 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
         } else {
           const sub = evalChain(target, depth + 1);
           for (const e of sub.endpoints) endpoints.push({ ...e, share: e.share * remaining });
-          affinity ||= sub.affinity;
+          if (sub.affinity !== null) affinity = sub.affinity;
           remaining *= sub.fallthrough;
           continue;
         }
@@ -484,11 +495,22 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
       rep.port = Number(m[3]);
       const res = evalChain(m[4]);
       rep.cluster = { chain: m[4], policy: m[4].startsWith('local-') ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
-      if (res.affinity) rep.sessionAffinitySeconds = 0;
+      if (res.affinity !== null) rep.sessionAffinitySeconds = res.affinity;
     } else if (!rep.external) {
       const res = evalChain(m[4]);
       const local = (kp.chains.get(m[4]) ?? []).some((r) => /^goto local-/.test(r) || /saddr .* goto service-/.test(r));
       rep.external = { chain: m[4], policy: local ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
+    }
+  }
+  // Without the service-ips map (a partial dump) the Service chains that exist are still read.
+  if (!kp.maps.has('service-ips')) {
+    for (const chain of kp.chains.keys()) {
+      if (!/^(service|local)-/.test(chain)) continue;
+      const rep = report(chain);
+      if (!rep || rep.cluster) continue;
+      const res = evalChain(chain);
+      rep.cluster = { chain, policy: chain.startsWith('local-') ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
+      if (res.affinity !== null) rep.sessionAffinitySeconds = res.affinity;
     }
   }
   for (const el of kp.maps.get('service-nodeports') ?? []) {
@@ -663,15 +685,28 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
   }
 }
 
+/** kube-proxy's nftables chain names carry the Service: service-HASH-ns/name/proto/port, endpoint-HASH-ns/name/port__ip/port. */
+function nftServiceOfChain(chain: string): string | undefined {
+  const svc = /^(?:service|external)-[A-Z0-9]+-([^/]+)\/([^/]+)\/[a-z]+\/(\S*)$/.exec(chain);
+  if (svc) return `${svc[1]}/${svc[2]}:${svc[3]}`;
+  const ep = /^endpoint-[A-Z0-9]+-([^/]+)\/([^/]+)\/[a-z]*\/?([^_]*)__/.exec(chain);
+  if (ep) return `${ep[1]}/${ep[2]}:${ep[3]}`;
+  return undefined;
+}
+
 export function analyseDumps(d: ParsedDumps): SvcAnalysis {
   const findings: Finding[] = [];
   const services: ServiceReport[] = [];
   const modes: ProxyMode[] = [];
-  if (d.iptables) {
-    const a = new IptablesAnalyser(d.iptables);
+  // IPv4 and IPv6 rules apart: a dual-stack Service has chains of the same name in both.
+  const owners: Array<(chain: string) => string | undefined> = [nftServiceOfChain];
+  for (const rs of [d.iptables, d.iptables6]) {
+    if (rs === null) continue;
+    const a = new IptablesAnalyser(rs);
     const svc = a.analyse();
     findings.push(...a.findings);
-    if (svc.length > 0 || d.iptables.chains.get('nat')?.has('KUBE-SERVICES')) modes.push('iptables');
+    owners.push((chain) => a.serviceOfChain(chain));
+    if ((svc.length > 0 || rs.chains.get('nat')?.has('KUBE-SERVICES')) && !modes.includes('iptables')) modes.push('iptables');
     services.push(...svc);
   }
   for (const kp of d.nft) {
@@ -683,6 +718,19 @@ export function analyseDumps(d: ParsedDumps): SvcAnalysis {
     services.push(...ipvsAnalyse(d.ipvs, findings));
   }
   for (const s of services) serviceFindings(s, findings);
+  // Every finding about a chain says which Service it concerns, where the rules tell.
+  for (const f of findings) {
+    if (typeof f.evidence.service === 'string') continue;
+    for (const key of ['from', 'chain'] as const) {
+      const chain = f.evidence[key];
+      if (typeof chain !== 'string') continue;
+      const id = owners.map((o) => o(chain)).find((x) => x !== undefined);
+      if (id !== undefined) {
+        f.evidence = { ...f.evidence, service: id };
+        break;
+      }
+    }
+  }
   services.sort((x, y) => x.id.localeCompare(y.id));
   return { modes, services, findings };
 }

@@ -108,10 +108,12 @@ describe('broken rule sets', () => {
     const a = analyse('broken-unreachable-missing-orphan-duplicate.txt');
     expect(codes(a)).toEqual([
       'DUPLICATE_ENDPOINT:warning:demo/dup:dns',
-      'MISSING_CHAIN:critical:KUBE-SEP-GONE',
-      'ORPHAN_CHAIN:warning:KUBE-SEP-STALE',
-      'UNREACHABLE_RULE:warning:KUBE-SVC-BBBBBBBBBBBBBBBB',
+      'MISSING_CHAIN:critical:demo/dup:dns',
+      'ORPHAN_CHAIN:warning:demo/old:dns',
+      'UNREACHABLE_RULE:warning:demo/unreach:http',
     ]);
+    // One meaning per evidence key: `chain` is the missing chain, `from` the chain that jumps to it.
+    expect(a.findings.find((f) => f.code === 'MISSING_CHAIN')?.evidence).toMatchObject({ chain: 'KUBE-SEP-GONE', service: 'demo/dup:dns' });
     expect(byId(a.services, 'demo/dup:dns').cluster?.dropped).toBeCloseTo(1 / 3, 9);
   });
 });
