@@ -1,0 +1,44 @@
+/** README tells the truth: every finding code the code can emit and every flag of every command is in it. */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { run } from '../helpers/run.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+/** errno names that appear as `code:` in error objects, not findings. */
+const ERRNO = new Set(['ECONNREFUSED', 'EISDIR']);
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+describe('README', () => {
+  it('lists every finding code', () => {
+    const codes = new Set<string>();
+    for (const file of sources(join(root, 'src'))) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/code: '([A-Z][A-Z_]+)'/g)) if (!ERRNO.has(m[1]!)) codes.add(m[1]!);
+    }
+    expect(codes.size).toBeGreaterThan(20);
+    const missing = [...codes].filter((c) => !readme.includes(`\`${c}\``)).sort();
+    expect(missing).toEqual([]);
+  });
+
+  it('lists every flag of every command', async () => {
+    const missing: string[] = [];
+    for (const cmd of ['dnsbench', 'serve', 'resolv', 'conntrack', 'svc']) {
+      const help = await run(['help', cmd]);
+      expect(help.exitCode).toBe(0);
+      for (const m of help.stdout.matchAll(/(?:^|\s)(--[a-z][a-z-]+)/g)) {
+        const flag = m[1]!;
+        if (['--help', '--json', '--no-color', '--debug'].includes(flag)) continue;
+        if (!readme.includes(`\`${flag}`)) missing.push(`${cmd} ${flag}`);
+      }
+    }
+    expect([...new Set(missing)]).toEqual([]);
+  });
+});
