@@ -7,7 +7,7 @@
 // 2. dnsbench peak RSS at 40k and 400k queries.
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,7 @@ const cleanup = () => dnsmasq.kill('SIGTERM');
 process.on('exit', cleanup);
 
 const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const qfile = join(dir, 'queries.txt');
 writeFileSync(qfile, 'bench.test A\n');
 

@@ -4,7 +4,7 @@
 // `k8sdiag dnsbench` against it: once as a raw benchmark, once emulating a
 // ClusterFirst pod's glibc resolver (search list, A+AAAA from one socket).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ const port = await new Promise((resolve, reject) => {
 console.log(`k8sdiag serve on 127.0.0.1:${port}: answers google.com, delays 1 in 500 by 1.2 s, drops 1 in 25 AAAA`);
 
 const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-demo-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const conf = join(dir, 'resolv.conf');
 writeFileSync(conf, 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.1\noptions ndots:5 timeout:1\n');
 

@@ -90,7 +90,7 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     expect(first!.addrs.map((a) => a.address).sort()).toEqual(['192.0.2.1', '2001:db8::1']);
     expect(first!.ms).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
     expect(first!.ms).toBeLessThan(TIMEOUT * 1000 * 2 - 100);
-    expect(second!.ms).toBeLessThan(1000);
+    expect(second!.ms, 'no stall: less than the resolver timeout').toBeLessThan(TIMEOUT * 1000);
   });
 
   it('emulation --long-lived matches it: one switch, one stall, then none', async () => {
@@ -102,7 +102,7 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     expect(doc.timeouts).toBe(1);
     expect(doc.lookupLatencyMs.max).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
     expect(doc.lookupLatencyMs.max).toBeLessThan(TIMEOUT * 1000 * 2 - 100);
-    expect(doc.lookupLatencyMs.min).toBeLessThan(1000);
+    expect(doc.lookupLatencyMs.min, 'no stall: less than the resolver timeout').toBeLessThan(TIMEOUT * 1000);
   });
 
   it('default emulation (each lookup a fresh process) stalls every lookup, like two getent runs', async () => {
@@ -127,11 +127,11 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     const g = await client.exec('env', ['RES_OPTIONS=single-request-reopen', 'getent', 'ahosts', 'google.com'], { timeout: 60_000 });
     const realMs = performance.now() - t;
     expect(g.exitCode, g.stderr).toBe(0);
-    expect(realMs).toBeLessThan(1500);
+    expect(realMs, 'no stall: less than the resolver timeout').toBeLessThan(TIMEOUT * 1000);
     const r = await client.exec(process.execPath, [BIN, 'dnsbench', '--resolv', '--single-request-reopen', '-c', '1', '-n', '3', '-d', 'google.com', '--json', '--no-progress'], { timeout: 60_000 });
     const doc = JSON.parse(r.stdout);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(doc.timeouts).toBe(0);
-    expect(doc.lookupLatencyMs.max).toBeLessThan(1500);
+    expect(doc.lookupLatencyMs.max, 'no stall: less than the resolver timeout').toBeLessThan(TIMEOUT * 1000);
   });
 });

@@ -2,7 +2,7 @@
  * End to end: the built binary as a user runs it. Exit codes, stdout/stderr
  * separation, one-line errors, no stack traces.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { fixture, readFixture, run } from '../helpers/run.js';
 
 const oneLine = (s: string) => s.trim().split('\n').length === 1;
@@ -213,12 +213,13 @@ describe('k8sdiag svc', () => {
 
 describe('the one-file bundle', () => {
   it('runs alone from another directory, with no node_modules and no package.json', async () => {
-    const { mkdtempSync, copyFileSync } = await import('node:fs');
+    const { mkdtempSync, copyFileSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const { fileURLToPath } = await import('node:url');
     const { execa } = await import('execa');
     const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-bundle-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const bundle = join(dir, 'k8sdiag.mjs');
     copyFileSync(fileURLToPath(new URL('../../dist/k8sdiag.mjs', import.meta.url)), bundle);
     const v = await execa(process.execPath, [bundle, '--version'], { cwd: dir, reject: false });

@@ -3,10 +3,10 @@
  * loopback (the embedded responder, and dnsmasq when installed).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
@@ -15,6 +15,15 @@ import { closedUdpPort } from '../helpers/servers.js';
 import { BIN, run } from '../helpers/run.js';
 
 const serve = (faults: string[] = []): Promise<Responder> => startResponder({ faults: faults.map(parseFault) });
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'k8sdiag-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe('k8sdiag dnsbench', () => {
   it('healthy run: summary table, histogram, exit 0', async () => {
@@ -184,7 +193,7 @@ describe('k8sdiag dnsbench', () => {
 
   it('--queries file with names and types', async () => {
     const r = await serve();
-    const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-'));
+    const dir = tempDir();
     const file = join(dir, 'q.txt');
     writeFileSync(file, '# comment\na.test\nb.test AAAA\n\nc.test txt\n');
     const res = await run(['dnsbench', '--json', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '1', '-n', '3', '--queries', file]);
@@ -265,7 +274,7 @@ describe('k8sdiag dnsbench', () => {
 
 describe('k8sdiag serve', () => {
   it('serves on loopback, logs every query, reports its counts on exit', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-'));
+    const dir = tempDir();
     const log = join(dir, 'q.ndjson');
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--fault', 'servfail@every=2', '--log', log, '--json', '--duration', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
