@@ -68,20 +68,27 @@ function runDnsbench(args, withRss = false) {
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
 console.log(`dnsmasq on 127.0.0.1:${port}; ${SECONDS} s per run, ${ROUNDS} rounds A B`);
 console.log('');
-console.log('1. queries per second, 100 outstanding, one name (A = dnsperf, B = k8sdiag dnsbench)');
+console.log('1. queries per second, 100 outstanding, one name');
+console.log('   (A = dnsperf, one socket; B = k8sdiag dnsbench, default: 256 source ports; C = dnsbench --sockets 1)');
 const a = [];
 const b = [];
+const c1 = [];
 for (let i = 0; i < ROUNDS; i++) {
   const pa = runDnsperf();
   a.push(pa.qps);
-  console.log(`   round ${i + 1} A dnsperf          ${pa.qps.toFixed(0).padStart(8)} qps  (lost ${pa.lost})`);
+  console.log(`   round ${i + 1} A dnsperf                    ${pa.qps.toFixed(0).padStart(8)} qps  (lost ${pa.lost})`);
   const pb = runDnsbench(['-c', '100', '--duration', String(SECONDS)]);
   b.push(pb.qps);
-  console.log(`   round ${i + 1} B k8sdiag dnsbench ${pb.qps.toFixed(0).padStart(8)} qps  (timeouts ${pb.timeouts})`);
+  console.log(`   round ${i + 1} B k8sdiag dnsbench           ${pb.qps.toFixed(0).padStart(8)} qps  (timeouts ${pb.timeouts})`);
+  const pc = runDnsbench(['-c', '100', '--sockets', '1', '--duration', String(SECONDS)]);
+  c1.push(pc.qps);
+  console.log(`   round ${i + 1} C k8sdiag dnsbench --sockets 1 ${pc.qps.toFixed(0).padStart(6)} qps  (timeouts ${pc.timeouts})`);
 }
 const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const ratio = mean(b) / mean(a);
 console.log(`   ratio dnsbench/dnsperf: ${ratio.toFixed(3)}x  (target >= 0.9x, aim 1.0x)  ${ratio >= 0.9 ? 'OK' : 'BELOW TARGET'}`);
+console.log(`   ratio dnsbench --sockets 1 / dnsperf: ${(mean(c1) / mean(a)).toFixed(3)}x`);
+console.log(`   cost of the spread over 256 source ports (B / C): ${(mean(b) / mean(c1)).toFixed(3)}x`);
 console.log('');
 console.log('2. dnsbench peak RSS (-c 100)');
 const small = runDnsbench(['-c', '100', '-n', '40000'], true);
