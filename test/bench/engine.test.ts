@@ -7,7 +7,8 @@ import { runEngine } from '../../src/bench/engine.js';
 import type { EngineOptions, SlowEvent } from '../../src/bench/engine.js';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
-import { startResponder, stopResponder } from '../helpers/responders.js';
+import { startResponder } from '../helpers/responders.js';
+import { closedUdpPort } from '../helpers/servers.js';
 
 const serve = (faults: string[] = [], host = '127.0.0.1'): Promise<Responder> => startResponder({ host, faults: faults.map(parseFault) });
 
@@ -102,9 +103,7 @@ describe('engine accounting', () => {
   });
 
   it('a closed port ends in errors (ICMP port unreachable), not a hang', async () => {
-    const r = await serve();
-    const port = r.udpPort;
-    await stopResponder(r);
+    const port = await closedUdpPort();
     const res = await runEngine({ server: '127.0.0.1', port, queries: [{ name: 'x', type: 'A' }], concurrency: 1, total: 20, timeoutMs: 1000, slowMs: 5000 });
     expect(res.answered).toBe(0);
     expect(res.errors.ECONNREFUSED).toBe(20);

@@ -231,3 +231,32 @@ describe('the one-file bundle', () => {
     expect(JSON.parse(String(c.stdout)).counters.insert_failed).toBe(199);
   });
 });
+
+describe('output into a closed pipe (| head)', () => {
+  async function closedAfterFirstChunk(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const { spawn } = await import('node:child_process');
+    const { BIN: bin } = await import('../helpers/run.js');
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    return { code, stderr };
+  }
+
+  it('svc on a large dump and help stop quietly, without an EPIPE stack', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-epipe-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const { generateRules } = (await import(new URL('../../bench/gen-kube-proxy.mjs', import.meta.url).href)) as { generateRules: (s: number, e: number) => string };
+    const file = join(dir, 'big.txt');
+    writeFileSync(file, generateRules(3000, 4));
+    for (const args of [['svc', '--file', file], ['help', 'dnsbench']]) {
+      const r = await closedAfterFirstChunk(args);
+      expect(r.stderr, args.join(' ')).not.toMatch(/EPIPE|Unhandled|\n\s+at /);
+      expect([0, 1], args.join(' ')).toContain(r.code);
+    }
+  });
+});

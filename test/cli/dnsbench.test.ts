@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
-import { startResponder, stopResponder } from '../helpers/responders.js';
+import { startResponder } from '../helpers/responders.js';
 import { closedUdpPort } from '../helpers/servers.js';
 import { BIN, run } from '../helpers/run.js';
 

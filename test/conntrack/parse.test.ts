@@ -154,14 +154,14 @@ describe('sysctl and kernel log', () => {
   it('a table-full line that appeared during --watch is critical whatever the age of the others', () => {
     const input = parse('dmesg-6.18-table-full.txt');
     input.kernelLog.ageSeconds = 4000;
-    const f = conntrackFindings(buildView(input), { seconds: 5, deltas: {}, newTableFullLines: 1 })[0]!;
+    const f = conntrackFindings(buildView(input), { origin: 'watch', seconds: 5, deltas: {}, newTableFullLines: 1 })[0]!;
     expect(f).toMatchObject({ code: 'TABLE_FULL', severity: 'critical' });
     expect(f.message).toMatch(/1 new during the 5 s watch/);
   });
 
   it('insert_failed rising during --watch is critical and reports its rate', () => {
     const view = buildView(parseConntrackInput('cpu=0 found=0 insert_failed=40 drop=0\n'));
-    const f = conntrackFindings(view, { seconds: 10, newTableFullLines: 0, deltas: { insert_failed: { before: 20, after: 40, delta: 20, perSecond: 2, reset: false } } })[0]!;
+    const f = conntrackFindings(view, { origin: 'watch', seconds: 10, newTableFullLines: 0, deltas: { insert_failed: { before: 20, after: 40, delta: 20, perSecond: 2, reset: false } } })[0]!;
     expect(f).toMatchObject({ code: 'INSERT_FAILED', severity: 'critical' });
     expect(f.message).toMatch(/rising: 20 in 10s \(2\.00\/s\)/);
     expect(f.evidence).toMatchObject({ insert_failedPerSecond: 2, insert_failedDelta: 20 });

@@ -42,3 +42,24 @@ describe('README', () => {
     expect([...new Set(missing)]).toEqual([]);
   });
 });
+
+describe('README JSON sections', () => {
+  it('name every top-level key of every command\'s --json document', async () => {
+    const { startResponder } = await import('../helpers/responders.js');
+    const r = await startResponder();
+    const docs: Array<[string, string[], string?]> = [
+      ['dnsbench', ['dnsbench', '--json', '--server', '127.0.0.1', '-p', String(r.udpPort), '-n', '5']],
+      ['dnsbench --resolv', ['dnsbench', '--json', '--resolv', '-', '-p', String(r.udpPort), '-n', '2'], 'nameserver 127.0.0.1\n'],
+      ['conntrack', ['conntrack', '--json'], 'cpu=0 found=0 insert_failed=1 drop=0\n'],
+      ['svc', ['svc', '--json'], readFileSync(join(root, 'test/fixtures/svc/iptables-save-overall.txt'), 'utf8')],
+      ['resolv', ['resolv', '--json', '--file', '-', 'google.com'], 'nameserver 10.96.0.10\n'],
+    ];
+    const missing: string[] = [];
+    for (const [label, args, input] of docs) {
+      const res = await run(args, input !== undefined ? { input } : {});
+      const doc = JSON.parse(res.stdout) as Record<string, unknown>;
+      for (const k of Object.keys(doc)) if (!readme.includes(`\`${k}\``)) missing.push(`${label}: ${k}`);
+    }
+    expect(missing).toEqual([]);
+  });
+});
