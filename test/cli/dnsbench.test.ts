@@ -183,6 +183,24 @@ describe('k8sdiag dnsbench', () => {
     expect(quiet.stderr).toBe('');
   });
 
+  it('on a terminal, SLOW lines never run into the progress line', async () => {
+    // script(1) gives the process a pseudo-terminal, as a user's shell would.
+    const hasScript = (await execa('script', ['--version'], { reject: false })).exitCode === 0;
+    if (!hasScript && process.env.CI) throw new Error('script (util-linux) is needed for the terminal test');
+    if (!hasScript) return;
+    const r = await serve(['delay:80@every=5']);
+    const cmd = `"${process.execPath}" "${BIN}" dnsbench --server 127.0.0.1 -p ${r.udpPort} -n 40 -c 2 -s 0.05`;
+    const res = await execa('script', ['-qfec', cmd, '/dev/null'], { reject: false, env: { K8SDIAG_PROGRESS_MS: '30', NO_COLOR: '1' }, stdin: 'ignore' });
+    const out = String(res.stdout);
+    const starts = [...out.matchAll(/\d{4}-\d\d-\d\dT[^ ]+ SLOW /g)].map((m) => m.index ?? 0);
+    expect(starts.length).toBe(8);
+    expect(out).toContain('sent '); // the progress line was drawn
+    for (const i of starts) {
+      const before = out.slice(Math.max(0, i - 4), i);
+      expect(before.endsWith('\n') || before.endsWith('\u001b[2K'), JSON.stringify(out.slice(Math.max(0, i - 40), i + 10))).toBe(true);
+    }
+  });
+
   it('every answer NXDOMAIN for the asked name is a finding', async () => {
     const r = await startResponder({ zones: ['example.org'] });
     const res = await run(['dnsbench', '--json', '--server', '127.0.0.1', '-p', String(r.udpPort), '-n', '10', '-d', 'google.com']);
