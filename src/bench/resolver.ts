@@ -120,8 +120,8 @@ interface Shared {
   onSlow: ((e: SlowEvent) => void) | undefined;
   /** glibc `options rotate`: the next lookup's first nameserver. */
   rotateOffset: number;
-  /** UDP sockets opened (each a new source port). */
-  socketsOpened: number;
+  /** Distinct UDP source ports the emulated libc used (bounded: at most 65,536). */
+  ports: Set<number>;
 }
 
 const PROBLEM_RCODES = new Set([2, 4, 5]); // SERVFAIL, NOTIMP, REFUSED
@@ -261,7 +261,7 @@ class EmuSocket {
       throw ns && code !== 'EMFILE' && code !== 'ENFILE' ? connectError(err, s.label) : socketError(err, s.label);
     }
     s.port = s.sock.address().port;
-    sh.socketsOpened++;
+    sh.ports.add(s.port);
     return s;
   }
 
@@ -616,7 +616,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
     slowMs: o.slowMs,
     onSlow: o.onSlow,
     rotateOffset: 0,
-    socketsOpened: 0,
+    ports: new Set(),
   };
   if (o.nameservers.length === 0) throw new UserError('no nameservers to send to', 'give --server, or a resolv.conf with a nameserver line');
   const timeoutMs = timeoutSeconds(o) * 1000;
@@ -698,7 +698,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
       histogram: sh.hist,
       durationMs,
       interrupted,
-      sourcePorts: sh.socketsOpened,
+      sourcePorts: sh.ports.size,
       localDrops: { ownSockets: null, namespace: snmpDelta(snmpBefore, readUdpSnmp()), recvBufferBytes: null },
     },
     lookups: {
