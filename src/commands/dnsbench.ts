@@ -5,10 +5,10 @@
  */
 import { isIP } from 'node:net';
 import type { RecordType } from 'dns-packet';
-import { formatHostPort, runEngine } from '../bench/engine.js';
-import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../bench/engine.js';
-import type { LocalDrops } from '../bench/drops.js';
-import type { LookupStats, ResolverEmulationOptions } from '../bench/resolver.js';
+import { formatHostPort, runEngine } from '../engine/engine.js';
+import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../engine/engine.js';
+import type { LocalDrops } from '../engine/drops.js';
+import type { LookupStats, ResolverEmulationOptions } from '../engine/resolver.js';
 import { UsageError, UserError } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
@@ -84,7 +84,12 @@ export function parseQueriesFile(text: string, defaultType: RecordType): QuerySp
       if (t === undefined) throw new UserError(`queries file line ${i + 1}: unknown record type "${shown(typeRaw)}"`);
       type = t;
     }
-    if (!/^[A-Za-z0-9_.-]+\.?$/.test(name) || name.includes('..')) throw new UserError(`queries file line ${i + 1}: "${shown(name)}" is not a domain name`);
+    // Names are checked one way, as for -d.
+    try {
+      checkName(name);
+    } catch (err) {
+      throw new UserError(`queries file line ${i + 1}: ${(err as Error).message}`);
+    }
     out.push({ name, type });
   });
   if (out.length === 0) throw new UserError('the queries file has no queries', 'one "name [TYPE]" per line');
@@ -421,7 +426,7 @@ function common(input: DnsbenchInput) {
 
 export async function runDnsbench(input: DnsbenchInput, progressEveryMs?: number): Promise<DnsbenchResult> {
   if (input.resolver) {
-    const { runResolverEmulation } = await import('../bench/resolver.js');
+    const { runResolverEmulation } = await import('../engine/resolver.js');
     const { engine, lookups } = await runResolverEmulation({
       ...input.resolver,
       names: input.queries.map((q) => q.name),

@@ -12,8 +12,8 @@ import * as dnsPacket from 'dns-packet';
 import type { RecordType } from 'dns-packet';
 import { UsageError } from '../errors.js';
 import { Counters, mulberry32 } from '../stats/index.js';
-import { frame, parseType, readFramed, typeLabel } from './wire.js';
-import { readSocketDrops } from '../bench/drops.js';
+import { formerrFor, frame, parseType, readFramed, typeLabel } from './wire.js';
+import { readSocketDrops } from '../engine/drops.js';
 
 export type FaultKind = 'delay' | 'drop' | 'servfail' | 'refused' | 'nxdomain' | 'wrong-id' | 'wrong-question' | 'truncate';
 
@@ -293,13 +293,8 @@ export class Responder {
       query = dnsPacket.decode(msg);
     } catch {
       this.malformedCount++;
-      if (msg.length >= 12 && (msg[2]! & 0x80) === 0) {
-        const formerr = Buffer.from(msg.subarray(0, 12));
-        formerr[2] = 0x80 | (formerr[2]! & 0x79);
-        formerr[3] = (formerr[3]! & 0xf0) | 1;
-        formerr.fill(0, 4, 12);
-        send(formerr);
-      }
+      const formerr = formerrFor(msg);
+      if (formerr !== undefined) send(formerr);
       return;
     }
     const q = query.questions?.[0];

@@ -1,4 +1,4 @@
-import type { SlowEvent } from '../bench/engine.js';
+import type { SlowEvent } from '../engine/engine.js';
 import type { DnsbenchResult } from '../commands/dnsbench.js';
 import type { PercentileSummary } from '../stats/index.js';
 import { renderFindings } from './findings.js';

@@ -1,6 +1,6 @@
 import * as dnsPacket from 'dns-packet';
 import { describe, expect, it } from 'vitest';
-import { makeTemplate, patchId, peekHeader, questionEnd, rcodeName, sameQuestion } from '../../src/dns/wire.js';
+import { answerCount, formerrFor, frame, idOf, isResponse, isTruncated, makeTemplate, parseType, patchId, questionEnd, rcodeName, rcodeOf, readFramed, sameQuestion, typeLabel } from '../../src/dns/wire.js';
 
 describe('query templates', () => {
   it('encode -> decode -> encode round-trips, and the ID patch is the only change', () => {
@@ -30,12 +30,19 @@ describe('reply reading without a decode', () => {
   const reply = (q: dnsPacket.Question, rcode: number, flags = 0) =>
     dnsPacket.encode({ type: 'response', id: 0x1234, flags: flags | rcode, questions: [q], answers: [] });
 
-  it('peeks the header fields', () => {
-    const h = peekHeader(reply({ name: 'x.y', type: 'A', class: 'IN' }, 3, dnsPacket.TRUNCATED_RESPONSE))!;
-    expect(h).toMatchObject({ id: 0x1234, qr: true, tc: true, rcode: 3, qdcount: 1, ancount: 0 });
-    expect(rcodeName(h.rcode)).toBe('NXDOMAIN');
+  it('reads the header fields in place', () => {
+    const m = reply({ name: 'x.y', type: 'A', class: 'IN' }, 3, dnsPacket.TRUNCATED_RESPONSE);
+    expect({ id: idOf(m), qr: isResponse(m), tc: isTruncated(m), rcode: rcodeOf(m), ancount: answerCount(m) }).toEqual({ id: 0x1234, qr: true, tc: true, rcode: 3, ancount: 0 });
+    expect(rcodeName(rcodeOf(m))).toBe('NXDOMAIN');
     expect(rcodeName(14)).toBe('RCODE14');
-    expect(peekHeader(Buffer.alloc(11))).toBeUndefined();
+    expect(isResponse(Buffer.alloc(11))).toBe(false);
+  });
+
+  it('a FORMERR reply keeps the query\'s ID and clears the counts; a response gets none', () => {
+    const q = dnsPacket.encode({ type: 'query', id: 0xbeef, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: 'a.b', type: 'A', class: 'IN' }] });
+    const f = formerrFor(q)!;
+    expect({ id: idOf(f), qr: isResponse(f), rcode: rcodeOf(f), len: f.length }).toEqual({ id: 0xbeef, qr: true, rcode: 1, len: 12 });
+    expect(formerrFor(f)).toBeUndefined();
   });
 
   it('matches the question case-insensitively, type and class exactly', () => {
@@ -45,5 +52,31 @@ describe('reply reading without a decode', () => {
     expect(sameQuestion(reply({ name: 'google.com', type: 'AAAA', class: 'IN' }, 0), t)).toBe(false);
     expect(sameQuestion(reply({ name: 'google.com', type: 'A', class: 'CH' }, 0), t)).toBe(false);
     expect(sameQuestion(Buffer.alloc(14), t)).toBe(false);
+  });
+});
+
+describe('templates round-trip', () => {
+  it('encode -> decode -> encode gives the same bytes, for named and numbered types', () => {
+    for (const [name, type] of [['google.com', 'A'], ['_dns._udp.example.org', 'SRV'], ['example.org', parseType('65')!], ['example.org', parseType('TYPE999')!]] as const) {
+      const t = makeTemplate(name, type);
+      patchId(t.bytes, 0x4242);
+      const decoded = dnsPacket.decode(t.bytes);
+      expect(decoded.questions?.[0]).toMatchObject({ name, class: 'IN' });
+      expect(Buffer.from(dnsPacket.encode(decoded)).equals(t.bytes)).toBe(true);
+    }
+    expect(typeLabel(parseType('65')!)).toBe('HTTPS');
+    expect(typeLabel(parseType('TYPE999')!)).toBe('TYPE999');
+    expect(parseType('0')).toBeUndefined();
+    expect(parseType('65536')).toBeUndefined();
+  });
+
+  it('frames DNS over TCP and reads frames back across chunks', () => {
+    const a = frame(Buffer.from([1, 2, 3]));
+    const b = frame(Buffer.from([4]));
+    const both = Buffer.concat([a, b]);
+    expect(readFramed(both.subarray(0, 4))).toBeUndefined();
+    const first = readFramed(both)!;
+    expect([...first.message]).toEqual([1, 2, 3]);
+    expect([...readFramed(first.rest)!.message]).toEqual([4]);
   });
 });

@@ -39,7 +39,7 @@ import net from 'node:net';
 import type { RecordType } from 'dns-packet';
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
-import { makeTemplate, patchId, rcodeName, readFramed, sameQuestion } from '../dns/wire.js';
+import { idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../dns/wire.js';
 import type { QueryTemplate } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from './drops.js';
 import type { LocalDrops } from './drops.js';
@@ -61,6 +61,11 @@ export interface SlowEvent {
   sourcePort: number;
   rcode: string;
   latencyMs: number;
+}
+
+/** The one place a slow-query (or slow-lookup) event is built. */
+export function slowEvent(kind: SlowEvent['kind'], name: string, type: string, server: string, sourcePort: number, rcode: string, latencyMs: number): SlowEvent {
+  return { time: new Date().toISOString(), kind, name, type, server, sourcePort, rcode, latencyMs: Number(latencyMs.toFixed(3)) };
 }
 
 export interface Progress {
@@ -377,16 +382,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       st.slow++;
       if (o.onSlow) {
         const t = templates[slotQuery[slot]!]!;
-        o.onSlow({
-          time: new Date().toISOString(),
-          kind: 'query',
-          name: t.name,
-          type: t.label,
-          server: target,
-          sourcePort: slotState[slot] === TCP ? (slotConn[slot]?.localPort ?? 0) : sockPort[slotSock[slot]!]!,
-          rcode: rcodeName(rcode),
-          latencyMs: Number(latency.toFixed(3)),
-        });
+        const sourcePort = slotState[slot] === TCP ? (slotConn[slot]?.localPort ?? 0) : sockPort[slotSock[slot]!]!;
+        o.onSlow(slowEvent('query', t.name, t.label, target, sourcePort, rcodeName(rcode), latency));
       }
     }
     end(slot, false, now);
@@ -414,12 +411,12 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       if (framed === undefined || !mine()) return;
       const msg = framed.message;
       const now = performance.now();
-      if (msg.length < 12 || ((msg[0]! << 8) | msg[1]!) !== id || !sameQuestion(msg, t)) {
+      if (msg.length < 12 || idOf(msg) !== id || !sameQuestion(msg, t)) {
         st.wrongQuestion++;
         errors.add('tcp-bad-reply');
         end(slot, false, now);
       } else {
-        complete(slot, msg[3]! & 0x0f, now);
+        complete(slot, rcodeOf(msg), now);
       }
       pump();
     });
@@ -436,11 +433,11 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   // ---- receive ----
   sockets.forEach((sock, s) => {
     sock.on('message', (msg: Buffer) => {
-      if (msg.length < 12 || (msg[2]! & 0x80) === 0) {
+      if (!isResponse(msg)) {
         st.malformed++;
         return;
       }
-      const id = (msg[0]! << 8) | msg[1]!;
+      const id = idOf(msg);
       const slot = idSlot[id]!;
       const now = performance.now();
       if (slot === FREE || slotSock[slot] !== s || slotState[slot] !== UDP) {
@@ -452,14 +449,14 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
         st.wrongQuestion++;
         return;
       }
-      if ((msg[2]! & 0x02) !== 0) {
+      if (isTruncated(msg)) {
         st.truncated++;
         if (o.tcpRetry) {
           retryOverTcp(slot);
           return;
         }
       }
-      complete(slot, msg[3]! & 0x0f, now);
+      complete(slot, rcodeOf(msg), now);
       pump();
     });
     // A pending socket error (ICMP port unreachable: ECONNREFUSED) is charged

@@ -3,8 +3,8 @@
  * order, query counts, source ports, and glibc's adaptive switch.
  */
 import { describe, expect, it } from 'vitest';
-import { runResolverEmulation } from '../../src/bench/resolver.js';
-import type { ResolverEmulationOptions } from '../../src/bench/resolver.js';
+import { runResolverEmulation } from '../../src/engine/resolver.js';
+import type { ResolverEmulationOptions } from '../../src/engine/resolver.js';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
 import { startResponder } from '../helpers/responders.js';

@@ -3,8 +3,8 @@
  * under every fault. sent = answered + timeouts + errors, always.
  */
 import { describe, expect, it } from 'vitest';
-import { runEngine } from '../../src/bench/engine.js';
-import type { EngineOptions, SlowEvent } from '../../src/bench/engine.js';
+import { runEngine } from '../../src/engine/engine.js';
+import type { EngineOptions, SlowEvent } from '../../src/engine/engine.js';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
 import { startResponder } from '../helpers/responders.js';

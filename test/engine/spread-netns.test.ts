@@ -32,7 +32,7 @@ COMMIT
 /** Runs inside the namespace: two responders (the second drops every 3rd query), then the engine, repeatedly. */
 const script = (runs: Array<{ sockets?: number; total: number }>): string => `
 const { Responder, parseFault } = await import(${JSON.stringify(new URL('../../dist/dns/responder.js', import.meta.url).href)});
-const { runEngine } = await import(${JSON.stringify(new URL('../../dist/bench/engine.js', import.meta.url).href)});
+const { runEngine } = await import(${JSON.stringify(new URL('../../dist/engine/engine.js', import.meta.url).href)});
 const out = [];
 for (const run of ${JSON.stringify(runs)}) {
   const a = new Responder({ port: 5301, tcp: false });

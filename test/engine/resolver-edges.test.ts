@@ -4,8 +4,8 @@
  * and servers that cannot be reached at all (a network namespace without a route).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { glibcTryBudgetMs, runResolverEmulation } from '../../src/bench/resolver.js';
-import type { ResolverEmulationOptions } from '../../src/bench/resolver.js';
+import { glibcTryBudgetMs, runResolverEmulation } from '../../src/engine/resolver.js';
+import type { ResolverEmulationOptions } from '../../src/engine/resolver.js';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
 import { UserError } from '../../src/errors.js';

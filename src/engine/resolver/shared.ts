@@ -1,0 +1,352 @@
+/**
+ * What the glibc and musl emulations share: options and result types, one UDP
+ * socket with its transmissions (EmuSocket), DNS over TCP (sendVc), the
+ * accounting of a reply, and each name's plan (candidates and encoded queries).
+ *
+ * Accounting per transmission: every datagram sent ends as answered, timed
+ * out, an error, or (musl only) cancelled: a copy sent to another nameserver
+ * or in an earlier round whose query was answered by another copy.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { RecordType } from 'dns-packet';
+import { expandName } from '../../resolv/expand.js';
+import type { Expansion } from '../../resolv/expand.js';
+import type { ResolvConf } from '../../resolv/parse.js';
+import { answerCount, frame, idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../../dns/wire.js';
+import type { QueryTemplate } from '../../dns/wire.js';
+import { Counters, Histogram } from '../../stats/index.js';
+import type { PercentileSummary, HistogramSnapshot } from '../../stats/index.js';
+import type { Progress, SlowEvent } from '../engine.js';
+import { connectError, socketError } from '../errors.js';
+import { formatHostPort, slowEvent } from '../engine.js';
+
+export interface Nameserver {
+  host: string;
+  port: number;
+}
+
+export interface ResolverEmulationOptions {
+  conf: ResolvConf;
+  nameservers: Nameserver[];
+  names: string[];
+  concurrency: number;
+  total?: number;
+  durationMs?: number;
+  qps?: number;
+  slowMs: number;
+  /** Overrides the file's `options timeout:` (seconds, as glibc counts them). */
+  timeoutSeconds?: number;
+  /** Override the file's single-request options (glibc). */
+  singleRequest?: boolean;
+  singleRequestReopen?: boolean;
+  /** Keep glibc's adaptive mode per slot across lookups. */
+  longLived?: boolean;
+  signal?: AbortSignal;
+  onSlow?: (e: SlowEvent) => void;
+  onProgress?: (p: Progress) => void;
+  progressEveryMs?: number;
+}
+
+export type LookupOutcome = 'answer' | 'nxdomain' | 'nodata' | 'servfail' | 'timeout' | 'refused' | 'error';
+
+export interface LookupStats {
+  libc: 'glibc' | 'musl';
+  lookups: number;
+  outcomes: Record<string, number>;
+  lookupLatencyMs: PercentileSummary;
+  /** The resolver's timeout (options timeout:, or --timeout). */
+  timeoutMs: number;
+  /** Lookups slower than 1 s and 5 s. */
+  stalls: { over1s: number; over5s: number };
+  /** Lookups that took the resolver's timeout or longer: the retry signature. */
+  overTimeout: number;
+  /** How often glibc's adaptive switch fired. */
+  modeSwitches: { singleRequest: number; singleRequestReopen: number };
+  /** musl: copies of a query cut short because another copy was answered. */
+  cancelled: number;
+  histogram: HistogramSnapshot;
+}
+
+
+export interface Tx {
+  id: number;
+  t: QueryTemplate;
+  sentAt: number;
+  done: boolean;
+  rcode: number;
+  ancount: number;
+  /** The reply had the TC bit: the libc asks again over TCP. */
+  tc: boolean;
+}
+
+/** A name's candidates and their encoded queries: the same for every lookup of that name. */
+export interface Plan {
+  expansion: Expansion;
+  /** templates[i] are candidate i's queries. */
+  templates: QueryTemplate[][];
+}
+
+export interface Shared {
+  plans: Map<string, Plan>;
+  st: { sent: number; answered: number; timeouts: number; slow: number; late: number; wrongId: number; wrongQuestion: number; malformed: number; truncated: number; tcpRetries: number; cancelled: number };
+  hist: Histogram;
+  rcodes: Counters;
+  errors: Counters;
+  slowMs: number;
+  onSlow: ((e: SlowEvent) => void) | undefined;
+  /** glibc `options rotate`: the next lookup's first nameserver. */
+  rotateOffset: number;
+  /** Distinct UDP source ports the emulated libc used (bounded: at most 65,536). */
+  ports: Set<number>;
+}
+
+export const PROBLEM_RCODES = new Set([2, 4, 5]); // SERVFAIL, NOTIMP, REFUSED
+
+/** Count a matching reply for a transmission: latency, rcode, slow line. */
+export function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string, sourcePort: number, now: number): void {
+  tx.done = true;
+  tx.rcode = rcodeOf(msg);
+  tx.ancount = answerCount(msg);
+  tx.tc = isTruncated(msg);
+  if (tx.tc) sh.st.truncated++;
+  const latency = now - tx.sentAt;
+  sh.hist.record(latency * 1000);
+  sh.rcodes.add(rcodeName(tx.rcode));
+  sh.st.answered++;
+  if (latency > sh.slowMs) {
+    sh.st.slow++;
+    sh.onSlow?.(slowEvent('query', tx.t.name, tx.t.label, from, sourcePort, rcodeName(tx.rcode), latency));
+  }
+}
+
+/**
+ * glibc send_vc (options use-vc, or after a truncated UDP reply) and musl's TCP
+ * fallback for a truncated reply (1.2.4+): one TCP connection, the queries
+ * written, their replies read, within the given time budget.
+ */
+export async function sendVc(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number): Promise<{ txs: Tx[]; refused: boolean }> {
+  const txs: Tx[] = [];
+  const conn = net.connect({ host: ns.host, port: ns.port });
+  let refused = false;
+  let sourcePort = 0;
+  try {
+    await new Promise<void>((resolve) => {
+      let acc: Buffer = Buffer.alloc(0);
+      const timer = setTimeout(finish, budgetMs);
+      function finish(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      conn.on('connect', () => {
+        sourcePort = conn.localPort ?? 0;
+        for (const t of templates) {
+          const id = randomId();
+          const query = Buffer.from(t.bytes);
+          patchId(query, id);
+          txs.push({ id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0, tc: false });
+          sh.st.sent++;
+          conn.write(frame(query));
+        }
+      });
+      conn.on('data', (chunk: Buffer) => {
+        acc = acc.length === 0 ? chunk : Buffer.concat([acc, chunk]);
+        for (let f = readFramed(acc); f !== undefined; f = readFramed(acc)) {
+          const msg = f.message;
+          acc = f.rest;
+          const id = msg.length >= 12 ? idOf(msg) : -1;
+          const tx = txs.find((x) => !x.done && x.id === id && sameQuestion(msg, x.t));
+          if (tx) acceptReply(sh, tx, msg, formatHostPort(ns.host, ns.port), sourcePort, performance.now());
+          else if (msg.length < 12) sh.st.malformed++;
+          else sh.st.wrongQuestion++;
+          if (txs.length > 0 && txs.every((x) => x.done)) finish();
+        }
+      });
+      conn.on('error', (err: NodeJS.ErrnoException) => {
+        // A refused connect sent no query: nothing to count but the refusal itself.
+        refused = err.code === 'ECONNREFUSED';
+        for (const tx of txs) {
+          if (tx.done) continue;
+          tx.done = true;
+          sh.errors.add(`tcp-${err.code ?? 'error'}`);
+        }
+        finish();
+      });
+      conn.on('close', finish);
+    });
+  } finally {
+    conn.destroy();
+  }
+  for (const tx of txs) {
+    if (tx.done) continue;
+    tx.done = true;
+    sh.st.timeouts++;
+  }
+  return { txs, refused };
+}
+
+/** One UDP socket of the emulation, with its transmissions and a waiter. */
+export class EmuSocket {
+  readonly sock: dgram.Socket;
+  port = 0;
+  readonly txs: Tx[] = [];
+  private readonly expired = new Set<number>();
+  private waiter: (() => void) | undefined;
+  error: string | undefined;
+
+  constructor(
+    private readonly sh: Shared,
+    family: 'udp4' | 'udp6',
+    readonly label: string,
+  ) {
+    this.sock = dgram.createSocket({ type: family });
+    this.sock.on('message', (msg, rinfo) => this.onMessage(msg, `${rinfo.address}:${rinfo.port}`));
+    this.sock.on('error', (err: NodeJS.ErrnoException) => {
+      this.error = err.code ?? 'socket';
+      this.waiter?.();
+    });
+  }
+
+  static async open(sh: Shared, ns: Nameserver | undefined, unconnectedFamily: 'udp4' | 'udp6' = 'udp4'): Promise<EmuSocket> {
+    const family = ns ? (net.isIPv6(ns.host) ? 'udp6' : 'udp4') : unconnectedFamily;
+    const s = new EmuSocket(sh, family, ns ? formatHostPort(ns.host, ns.port) : '*');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.sock.once('error', reject);
+        const ok = (): void => {
+          s.sock.off('error', reject);
+          resolve();
+        };
+        // A failed connect() comes to this callback, not to 'error'.
+        if (ns) s.sock.connect(ns.port, ns.host, (err?: Error) => (err ? reject(err) : ok()));
+        else s.sock.bind(0, ok);
+      });
+    } catch (err) {
+      s.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      throw ns && code !== 'EMFILE' && code !== 'ENFILE' ? connectError(err, s.label) : socketError(err, s.label);
+    }
+    s.port = s.sock.address().port;
+    sh.ports.add(s.port);
+    return s;
+  }
+
+  send(t: QueryTemplate, id: number, to?: Nameserver): Tx {
+    const buf = Buffer.from(t.bytes);
+    patchId(buf, id);
+    const tx: Tx = { id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0, tc: false };
+    this.txs.push(tx);
+    this.sh.st.sent++;
+    const cb = (err: Error | null): void => {
+      if (err && !tx.done) {
+        // A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg.
+        const code = (err as NodeJS.ErrnoException).code ?? 'send';
+        tx.done = true;
+        this.sh.errors.add(code);
+        this.error ??= code;
+        this.waiter?.();
+      }
+    };
+    if (to) this.sock.send(buf, to.port, to.host, cb);
+    else this.sock.send(buf, cb);
+    return tx;
+  }
+
+  private onMessage(msg: Buffer, from: string): void {
+    const sh = this.sh;
+    if (!isResponse(msg)) {
+      sh.st.malformed++;
+      return;
+    }
+    const id = idOf(msg);
+    const now = performance.now();
+    let matchedId = false;
+    for (const tx of this.txs) {
+      if (tx.id !== id || tx.done) continue;
+      matchedId = true;
+      if (!sameQuestion(msg, tx.t)) continue;
+      acceptReply(sh, tx, msg, from, this.port, now);
+      this.waiter?.();
+      return;
+    }
+    if (matchedId) sh.st.wrongQuestion++;
+    else if (this.expired.has(id)) sh.st.late++;
+    else sh.st.wrongId++;
+  }
+
+  /** Wait until `ready()` or the deadline; true when ready. */
+  async waitFor(ready: () => boolean, deadline: number): Promise<boolean> {
+    while (!ready()) {
+      if (this.error !== undefined) return false;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.waiter = undefined;
+          resolve();
+        }, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          this.waiter = undefined;
+          resolve();
+        };
+      });
+    }
+    return true;
+  }
+
+  /** End every unanswered transmission as a timeout (or `as`). */
+  expire(as: 'timeout' | 'cancelled' | string = 'timeout'): void {
+    for (const tx of this.txs) {
+      if (tx.done) continue;
+      tx.done = true;
+      this.expired.add(tx.id);
+      if (as === 'timeout') this.sh.st.timeouts++;
+      else if (as === 'cancelled') this.sh.st.cancelled++;
+      else this.sh.errors.add(as);
+    }
+  }
+
+  close(): void {
+    try {
+      this.sock.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+export function randomId(): number {
+  return (Math.random() * 0x10000) | 0;
+}
+
+export type CandidateResult = { kind: 'answer' | 'nxdomain' | 'nodata' | 'servfail' | 'refused' } | { kind: 'timeout' } | { kind: 'error'; code: string };
+
+export function classify(txs: Tx[]): CandidateResult {
+  const got = txs.filter((t) => t.rcode >= 0);
+  if (got.length === 0) return { kind: 'timeout' };
+  if (got.some((t) => t.rcode === 0 && t.ancount > 0)) return { kind: 'answer' };
+  if (got.every((t) => t.rcode === 3)) return { kind: 'nxdomain' };
+  if (got.some((t) => t.rcode === 2)) return { kind: 'servfail' };
+  if (got.some((t) => t.rcode === 5 || t.rcode === 4)) return { kind: 'refused' };
+  if (got.some((t) => t.rcode === 3)) return { kind: 'nxdomain' };
+  return { kind: 'nodata' };
+}
+
+
+export function planFor(sh: Shared, conf: ResolvConf, name: string): Plan {
+  let plan = sh.plans.get(name);
+  if (plan === undefined) {
+    const expansion = expandName(name, conf);
+    // A candidate the libc cannot encode is never sent: no template for it.
+    plan = { expansion, templates: expansion.candidates.map((c) => (c.sent ? c.types.map((t) => makeTemplate(c.fqdn, t as RecordType)) : [])) };
+    sh.plans.set(name, plan);
+  }
+  return plan;
+}
+
+/** The resolver's per-try timeout in seconds: --timeout, else the file's `options timeout:`. */
+export function timeoutSeconds(o: ResolverEmulationOptions): number {
+  return o.timeoutSeconds ?? o.conf.options.timeout;
+}
+
