@@ -1,24 +1,24 @@
 /**
  * The CLI: commander wiring, choice of renderer, exit codes. Nothing else.
+ * Importing it runs nothing: src/main.ts (the bin and the bundle) calls main().
  * Exit codes follow grep: 0 healthy, 1 problems found, 2 usage or input error.
  * Command modules are imported lazily so `k8sdiag --version` stays fast.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UserError } from './errors.js';
 import type { Finding } from './findings.js';
-
-/** Set by the one-file bundle (scripts/bundle.mjs), which ships without package.json. */
-declare const __K8SDIAG_VERSION__: string | undefined;
-const version: string =
-  typeof __K8SDIAG_VERSION__ === 'string'
-    ? __K8SDIAG_VERSION__
-    : (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+import { VERSION as version } from './version.js';
 
 interface CommonOptions {
+  output: 'human' | 'json';
   json?: boolean;
   color?: boolean;
   debug?: boolean;
+}
+
+/** The one place the output format is decided: -o json, or its shorthand --json. */
+function format(opts: CommonOptions): 'human' | 'json' {
+  return opts.json ? 'json' : opts.output;
 }
 
 let debug = process.argv.includes('--debug');
@@ -46,28 +46,35 @@ function positiveNumber(name: string, max: number) {
 
 function common(cmd: Command): Command {
   return cmd
-    .option('--json', 'one JSON document on stdout, nothing else')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['human', 'json']).default('human'))
+    .option('--json', 'one JSON document on stdout, nothing else (-o json)')
     .option('--no-color', 'no colour (also: NO_COLOR=1, or stdout not a terminal)')
     .option('--debug', 'show stack traces of internal errors');
 }
 
+/**
+ * Print a result in the chosen format and set the exit code from its findings.
+ * Human output goes to stdout unless the command says otherwise (serve: stderr).
+ */
 async function emit<R extends { findings: readonly Finding[] }>(
   result: R,
   opts: CommonOptions,
   human: (style: import('./render/style.js').Style, r: R) => string,
+  humanStream: NodeJS.WriteStream = process.stdout,
 ): Promise<void> {
   const { exitCodeFor } = await import('./findings.js');
-  if (opts.json) {
+  if (format(opts) === 'json') {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
     const { makeStyle, colorWanted } = await import('./render/style.js');
-    process.stdout.write(human(makeStyle(colorWanted(opts.color)), result));
+    humanStream.write(human(makeStyle(colorWanted(opts.color, humanStream)), result));
   }
   process.exitCode = exitCodeFor(result.findings);
 }
 
+/** Warnings: with JSON on stderr (stdout is one document); human output prints them with the report. */
 function warn(lines: readonly string[], opts: CommonOptions): void {
-  if (!opts.json) return; // human output prints warnings with the report
+  if (format(opts) !== 'json') return;
   for (const w of lines) process.stderr.write(`warning: ${w}\n`);
 }
 
@@ -112,19 +119,15 @@ Examples:
   kubectl exec POD -- cat /etc/resolv.conf | k8sdiag resolv --file - google.com --json`,
       ),
   ).action(async (name: string | undefined, opts: CommonOptions & { file: string; libc: 'glibc' | 'musl' }) => {
-    const { readTextFile } = await import('./input.js');
     const { runResolv } = await import('./commands/resolv.js');
     const { renderResolv } = await import('./render/resolv.js');
     const { renderWarnings } = await import('./render/findings.js');
-    const text = await readTextFile(opts.file, (await import('./input.js')).LIMITS.resolv);
-    const input: import('./commands/resolv.js').ResolvCommandInput = {
-      text,
-      file: opts.file === '-' ? 'stdin' : opts.file,
+    const result = await runResolv({
+      source: { kind: 'file', path: opts.file },
       libc: opts.libc,
       env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS },
-    };
-    if (name !== undefined) input.name = name;
-    const result = runResolv(input);
+      ...(name !== undefined ? { name } : {}),
+    });
     warn(result.warnings, opts);
     await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderResolv(style, r));
   });
@@ -151,24 +154,22 @@ Examples:
   k8sdiag conntrack --live --watch 10`,
       ),
   ).action(async (opts: CommonOptions & { file?: string; live?: boolean; watch?: number }) => {
-    const { textOrLive } = await import('./input.js');
+    const { chooseSource } = await import('./input.js');
     const { runConntrack } = await import('./commands/conntrack.js');
     const { renderConntrack } = await import('./render/conntrack.js');
     const { renderWarnings } = await import('./render/findings.js');
     const { UsageError } = await import('./errors.js');
     if (opts.file !== undefined && opts.watch !== undefined) throw new UsageError('--watch samples this machine twice: it cannot be used with --file');
-    const { LIMITS } = await import('./input.js');
-    const source = await textOrLive({ file: opts.file, live: opts.live, forceLive: opts.watch !== undefined }, LIMITS.conntrack);
     const ac = new AbortController();
     const onSigint = (): void => ac.abort();
     process.once('SIGINT', onSigint);
     try {
       const result = await runConntrack({
-        source,
+        source: chooseSource({ file: opts.file, live: opts.live, forceLive: opts.watch !== undefined }),
         ...(opts.watch !== undefined ? { watchSeconds: opts.watch } : {}),
         signal: ac.signal,
-        onWaiting: (s) => {
-          if (process.stderr.isTTY) process.stderr.write(`sampling again in ${s} s (Ctrl-C to stop early)...\n`);
+        onProgress: (message) => {
+          if (process.stderr.isTTY) process.stderr.write(`${message}\n`);
         },
       });
       warn(result.warnings, opts);
@@ -229,7 +230,8 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
     const { renderDnsbench, slowLine } = await import('./render/dnsbench.js');
     const { renderWarnings } = await import('./render/findings.js');
     const given = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
-    const input = await prepareDnsbench({ ...opts, given });
+    const { output: _o, json: _j, color: _c, debug: _d, progress: _p, ...flags } = opts;
+    const input = await prepareDnsbench({ ...flags, given });
 
     const ac = new AbortController();
     let sigints = 0;
@@ -251,13 +253,13 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
     };
     input.signal = ac.signal;
     input.onSlow = (e) => {
-      if (opts.json) process.stderr.write(`${JSON.stringify({ event: 'slow', ...e })}\n`);
+      if (format(opts) === 'json') process.stderr.write(`${JSON.stringify({ event: 'slow', ...e })}\n`);
       else {
         clearProgress();
         process.stdout.write(`${slowLine(e)}\n`);
       }
     };
-    if (showProgress && (tty ? !opts.json : true)) {
+    if (showProgress && (tty ? format(opts) !== 'json' : true)) {
       input.onProgress = (p) => {
         const line = `${(p.elapsedMs / 1000).toFixed(1)} s  sent ${p.sent}  answered ${p.answered}  timeouts ${p.timeouts}  errors ${p.errors}`;
         if (tty) {
@@ -315,71 +317,38 @@ Examples:
       ),
   ).action(async (opts: CommonOptions & { host: string; port: number; tcp: boolean; a?: string[]; aaaa?: string[]; ttl: number; zone?: string[]; fault?: string[]; seed: number; log?: string; duration?: number }) => {
     const { UsageError } = await import('./errors.js');
-    const { Responder, parseFault } = await import('./dns/responder.js');
-    const { isIPv4, isIPv6, isIP } = await import('node:net');
-    const { createWriteStream } = await import('node:fs');
-    if (!isIP(opts.host)) throw new UsageError(`--host ${opts.host} is not an IP address`);
-    for (const a of opts.a ?? []) if (!isIPv4(a)) throw new UsageError(`--a ${a} is not an IPv4 address`);
-    for (const a of opts.aaaa ?? []) if (!isIPv6(a)) throw new UsageError(`--aaaa ${a} is not an IPv6 address`);
-    const faults = (opts.fault ?? []).map(parseFault);
-    if (opts.log === '-' && opts.json) throw new UsageError('--log - and --json both write to stdout', 'give --log a file');
-    let log: NodeJS.WritableStream | undefined;
-    if (opts.log === '-') log = process.stdout;
-    else if (opts.log !== undefined) {
-      // Open it before listening, so a path that cannot be written is one line, not a stack after "listening".
-      const { openSync } = await import('node:fs');
-      let fd: number;
-      try {
-        fd = openSync(opts.log, 'a');
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        throw new UsageError(`--log ${opts.log}: cannot write there (${e.code ?? e.message})`);
-      }
-      const stream = createWriteStream('', { fd });
-      stream.on('error', (err: NodeJS.ErrnoException) => {
-        process.stderr.write(`k8sdiag serve: --log ${opts.log}: ${err.code ?? err.message}; logging stopped\n`);
-        log = undefined;
-      });
-      log = stream;
-    }
-    const responder = new Responder({
-      host: opts.host,
-      port: opts.port,
-      tcp: opts.tcp,
-      ttl: opts.ttl,
-      faults,
-      seed: opts.seed,
-      ...(opts.a ? { a: opts.a } : {}),
-      ...(opts.aaaa ? { aaaa: opts.aaaa } : {}),
-      ...(opts.zone ? { zones: opts.zone } : {}),
-      ...(log ? { onQuery: (q: import('./dns/responder.js').SeenQuery) => log?.write(`${JSON.stringify(q)}\n`) } : {}),
-    });
-    let ports: { udpPort: number; tcpPort: number };
+    const { runServe } = await import('./commands/serve.js');
+    const { listeningLine, renderServe } = await import('./render/serve.js');
+    if (opts.log === '-' && format(opts) === 'json') throw new UsageError('--log - and --json both write to stdout', 'give --log a file');
+    const ac = new AbortController();
+    const stop = (): void => ac.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    // A server runs until stopped: keep the process alive while it listens.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     try {
-      ports = await responder.start();
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const hint = e.code === 'EADDRINUSE' ? 'another server listens there: choose another --port' : e.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE' : undefined;
-      throw new UsageError(`cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, hint);
+      const result = await runServe({
+        host: opts.host,
+        port: opts.port,
+        tcp: opts.tcp,
+        a: opts.a,
+        aaaa: opts.aaaa,
+        ttl: opts.ttl,
+        zones: opts.zone,
+        faults: opts.fault,
+        seed: opts.seed,
+        log: opts.log === '-' ? process.stdout : opts.log,
+        durationMs: opts.duration !== undefined ? opts.duration * 1000 : undefined,
+        signal: ac.signal,
+        onListening: (p) => process.stderr.write(listeningLine(opts.host, p.udpPort, p.tcpPort, p.faults)),
+        onWarning: (m) => process.stderr.write(`k8sdiag serve: ${m}\n`),
+      });
+      await emit(result, opts, renderServe, process.stderr);
+    } finally {
+      clearInterval(keepAlive);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
     }
-    const host = isIPv6(opts.host) ? `[${opts.host}]` : opts.host;
-    process.stderr.write(`k8sdiag serve: listening on udp ${host}:${ports.udpPort}${opts.tcp ? ` and tcp ${host}:${ports.tcpPort}` : ''}` +
-      `${faults.length ? `; faults: ${faults.map((f) => f.spec).join(' ')}` : ''}\n`);
-    const started = performance.now();
-    await new Promise<void>((resolve) => {
-      const stop = (): void => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      if (opts.duration !== undefined) setTimeout(stop, opts.duration * 1000).unref();
-    });
-    await responder.stop();
-    if (log && log !== process.stdout) await new Promise<void>((r) => (log as import('node:fs').WriteStream).end(() => r()));
-    const stats = responder.stats;
-    const result = { command: 'serve' as const, host: opts.host, udpPort: ports.udpPort, tcpPort: opts.tcp ? ports.tcpPort : null, faults: faults.map((f) => f.spec), durationMs: Number((performance.now() - started).toFixed(1)), ...stats, findings: [] };
-    if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else process.stderr.write(`k8sdiag serve: ${stats.queries} queries in ${(result.durationMs / 1000).toFixed(1)} s; ${Object.entries(stats.actions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}${stats.malformed ? `; ${stats.malformed} malformed` : ''}` +
-      `${stats.drops ? `; ${stats.drops} queries dropped by a full receive buffer (${stats.recvBufferBytes ?? '?'} bytes): raise net.core.rmem_max` : ''}\n`);
-    process.exitCode = 0;
   });
 
   common(
@@ -406,13 +375,11 @@ Examples:
   nft list ruleset | k8sdiag svc --json`,
       ),
   ).action(async (opts: CommonOptions & { file?: string; live?: boolean; service?: string }) => {
-    const { textOrLive } = await import('./input.js');
+    const { chooseSource } = await import('./input.js');
     const { runSvc } = await import('./commands/svc.js');
     const { renderSvc } = await import('./render/svc.js');
     const { renderWarnings } = await import('./render/findings.js');
-    const { LIMITS } = await import('./input.js');
-    const source = await textOrLive({ file: opts.file, live: opts.live }, LIMITS.svc);
-    const result = await runSvc({ source, ...(opts.service !== undefined ? { service: opts.service } : {}) });
+    const result = await runSvc({ source: chooseSource({ file: opts.file, live: opts.live }), ...(opts.service !== undefined ? { service: opts.service } : {}) });
     warn(result.warnings, opts);
     await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderSvc(style, r));
   });
@@ -450,4 +417,3 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   }
 }
 
-await main();

@@ -108,15 +108,47 @@ export async function readTextFile(path: string, limit: number = LIMITS.conntrac
   }
 }
 
-export type TextOrLive = { kind: 'text'; text: string; origin: string } | { kind: 'live' };
+/**
+ * Where an analysing command reads its input: a file ("-" is stdin), piped
+ * stdin, text handed over by another command (doctor), or this machine, live.
+ * Declared once; every analysing command takes it.
+ */
+export type Source =
+  | { kind: 'file'; path: string }
+  | { kind: 'stdin' }
+  | { kind: 'text'; text: string; origin: string }
+  | { kind: 'live' };
+
+/** What every analysing command accepts besides its source. */
+export interface RunContext {
+  /** Stops a long run early (SIGINT): the command returns what it has. */
+  signal?: AbortSignal;
+  /** Progress for a human: one short line at a time, never part of the result. */
+  onProgress?: (message: string) => void;
+}
+
+/** A source read into text, or still live (the command reads the machine itself). */
+export type LoadedSource = { kind: 'text'; text: string; origin: string } | { kind: 'live' };
+
+/** Read a file or stdin source, bounded by `limit`; text and live pass through. */
+export async function loadSource(source: Source, limit: number): Promise<LoadedSource> {
+  switch (source.kind) {
+    case 'file':
+      return { kind: 'text', text: await readTextFile(source.path, limit), origin: source.path === '-' ? 'stdin' : source.path };
+    case 'stdin':
+      return { kind: 'text', text: await readStdin(limit), origin: 'stdin' };
+    default:
+      return source;
+  }
+}
 
 /**
  * The input rule shared by the analysing commands: --file wins, then --live,
  * then piped stdin; with nothing piped, this machine is read live.
  */
-export async function textOrLive(opts: { file?: string | undefined; live?: boolean | undefined; forceLive?: boolean }, limit: number): Promise<TextOrLive> {
+export function chooseSource(opts: { file?: string | undefined; live?: boolean | undefined; forceLive?: boolean }): Source {
   if (opts.file !== undefined && opts.live) throw new UsageError('--file and --live are mutually exclusive');
-  if (opts.file !== undefined) return { kind: 'text', text: await readTextFile(opts.file, limit), origin: opts.file === '-' ? 'stdin' : opts.file };
-  if (!opts.live && !opts.forceLive && stdinIsPiped()) return { kind: 'text', text: await readStdin(limit), origin: 'stdin' };
+  if (opts.file !== undefined) return { kind: 'file', path: opts.file };
+  if (!opts.live && !opts.forceLive && stdinIsPiped()) return { kind: 'stdin' };
   return { kind: 'live' };
 }

@@ -8,24 +8,24 @@ import type { Unavailable } from '../tool.js';
 import { EXPECTED_INPUT, parseConntrackInput } from '../conntrack/parse.js';
 import type { ConntrackInput, KernelLog, StatsKind } from '../conntrack/parse.js';
 import { InputError } from '../errors.js';
+import { startHeader } from '../header.js';
+import type { ResultHeader } from '../header.js';
+import { LIMITS, loadSource } from '../input.js';
+import type { LoadedSource, RunContext, Source } from '../input.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 import { deltaRecords } from '../stats/index.js';
 import type { CounterRecord } from '../stats/index.js';
 
-export type ConntrackSource = { kind: 'text'; text: string; origin: string } | { kind: 'live'; options?: LiveOptions };
-
-export interface ConntrackCommandInput {
-  source: ConntrackSource;
-  /** Sample twice, this many seconds apart (live only). */
+export interface ConntrackCommandInput extends RunContext {
+  source: Source;
+  /** Sample twice, this many seconds apart (live only). The signal (SIGINT) ends the wait early. */
   watchSeconds?: number;
-  /** Called between the two samples of --watch, e.g. for a progress line. */
-  onWaiting?: (seconds: number) => void;
-  /** Aborts the watch wait (SIGINT). */
-  signal?: AbortSignal;
+  /** Live reading: other paths and tools (tests). */
+  live?: LiveOptions;
 }
 
-export interface ConntrackResult {
+export interface ConntrackResult extends ResultHeader {
   command: 'conntrack';
   /** What was read: file names, "stdin", /proc paths, "conntrack -S". */
   sources: string[];
@@ -58,11 +58,11 @@ function now(): Date {
   return Number.isNaN(d.getTime()) ? new Date() : d;
 }
 
-async function sample(source: ConntrackSource): Promise<Sample> {
+async function sample(source: LoadedSource, options: LiveOptions | undefined): Promise<Sample> {
   if (source.kind === 'text') {
     return { input: parseConntrackInput(source.text, now()), sources: [source.origin], unavailable: [] };
   }
-  const live = await readLive(source.options);
+  const live = await readLive(options);
   if (live.text.trim() === '') {
     const why = live.unavailable.map((u) => u.reason).join('; ');
     throw new InputError(`could not read any conntrack state on this machine: ${why}`, `pipe it in instead: conntrack -S | k8sdiag conntrack (${EXPECTED_INPUT})`);
@@ -76,12 +76,14 @@ async function sample(source: ConntrackSource): Promise<Sample> {
 }
 
 export async function runConntrack(cmd: ConntrackCommandInput): Promise<ConntrackResult> {
-  const first = await sample(cmd.source);
+  const header = startHeader('conntrack');
+  const source = await loadSource(cmd.source, LIMITS.conntrack);
+  const first = await sample(source, cmd.live);
   let last = first;
   let seconds: number | undefined;
   if (cmd.watchSeconds !== undefined) {
-    if (cmd.source.kind !== 'live') throw new InputError('--watch needs live reading: it samples this machine twice');
-    cmd.onWaiting?.(cmd.watchSeconds);
+    if (source.kind !== 'live') throw new InputError('--watch needs live reading: it samples this machine twice');
+    cmd.onProgress?.(`sampling again in ${cmd.watchSeconds} s (Ctrl-C to stop early)...`);
     const started = performance.now();
     try {
       await sleep(cmd.watchSeconds * 1000, undefined, cmd.signal ? { signal: cmd.signal } : {});
@@ -89,7 +91,7 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
       // interrupted: use the time that passed
     }
     seconds = (performance.now() - started) / 1000;
-    last = await sample(cmd.source);
+    last = await sample(source, cmd.live);
   }
   const warnings = [...last.input.warnings];
   // Two snapshots of the same source in one input (before and after): compare them, never add them.
@@ -117,6 +119,7 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
   }
   if (view.countersSource === undefined) warnings.push('no conntrack counters in the input: only table size and kernel log were checked');
   return {
+    ...header.finish(),
     command: 'conntrack',
     sources: last.sources,
     unavailable: last.unavailable,

@@ -10,6 +10,8 @@ import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../engi
 import type { LocalDrops } from '../engine/drops.js';
 import type { LookupStats, ResolverEmulationOptions } from '../engine/resolver.js';
 import { UsageError, UserError } from '../errors.js';
+import { startHeader } from '../header.js';
+import type { ResultHeader } from '../header.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 import { parseType } from '../dns/wire.js';
@@ -30,7 +32,7 @@ export interface DnsbenchInput extends Omit<EngineOptions, 'tcpRetry' | 'progres
 }
 
 /** The per-query counters of the engine (sent, answered, timeouts, slow, errors, rcodes, late, ...). */
-export interface DnsbenchResult extends QueryStats {
+export interface DnsbenchResult extends QueryStats, ResultHeader {
   command: 'dnsbench';
   mode: 'queries' | 'lookups';
   server: string;
@@ -352,7 +354,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
   return f;
 }
 
-export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: LookupStats | null): DnsbenchResult {
+export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: LookupStats | null, header: ResultHeader = startHeader('dnsbench').finish()): DnsbenchResult {
   const h = res.histogram;
   // In resolver mode the timeout that matters is the resolver's own (options timeout:).
   const timeoutMs = lookups?.timeoutMs ?? input.timeoutMs;
@@ -363,6 +365,7 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
   }
   const servers = input.resolver ? input.resolver.nameservers.map((n) => formatHostPort(n.host, n.port)) : [formatHostPort(input.server, input.port)];
   const base: Omit<DnsbenchResult, 'findings'> = {
+    ...header,
     command: 'dnsbench',
     mode: lookups ? 'lookups' : 'queries',
     server: input.server,
@@ -425,6 +428,7 @@ function common(input: DnsbenchInput) {
 }
 
 export async function runDnsbench(input: DnsbenchInput, progressEveryMs?: number): Promise<DnsbenchResult> {
+  const header = startHeader('dnsbench');
   if (input.resolver) {
     const { runResolverEmulation } = await import('../engine/resolver.js');
     const { engine, lookups } = await runResolverEmulation({
@@ -435,7 +439,7 @@ export async function runDnsbench(input: DnsbenchInput, progressEveryMs?: number
       ...common(input),
       ...(progressEveryMs !== undefined ? { progressEveryMs } : {}),
     });
-    return fromEngine(input, engine, lookups);
+    return fromEngine(input, engine, lookups, header.finish());
   }
   const res = await runEngine({
     server: input.server,
@@ -449,6 +453,6 @@ export async function runDnsbench(input: DnsbenchInput, progressEveryMs?: number
     ...(progressEveryMs !== undefined ? { progressEveryMs } : {}),
     ...common(input),
   });
-  return fromEngine(input, res, null);
+  return fromEngine(input, res, null, header.finish());
 }
 

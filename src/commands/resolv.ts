@@ -6,20 +6,22 @@ import { expandName } from '../resolv/expand.js';
 import type { Candidate, Expansion, Query } from '../resolv/expand.js';
 import { resolvFindings } from '../resolv/findings.js';
 import { parseResolvConf } from '../resolv/parse.js';
+import { startHeader } from '../header.js';
+import type { ResultHeader } from '../header.js';
+import { LIMITS, loadSource } from '../input.js';
+import type { RunContext, Source } from '../input.js';
 import type { Libc, ResolvConf, ResolvOptions } from '../resolv/parse.js';
 
-export interface ResolvCommandInput {
-  /** resolv.conf text. */
-  text: string;
-  /** Where it came from, for the report. */
-  file: string;
+export interface ResolvCommandInput extends RunContext {
+  /** The resolv.conf: a file ("-": stdin), or text handed over. Live means /etc/resolv.conf. */
+  source: Source;
   name?: string;
   libc: Libc;
   env?: { LOCALDOMAIN?: string | undefined; RES_OPTIONS?: string | undefined };
   hostname?: string;
 }
 
-export interface ResolvResult {
+export interface ResolvResult extends ResultHeader {
   command: 'resolv';
   file: string;
   libc: Libc;
@@ -39,8 +41,11 @@ export interface ResolvResult {
   warnings: string[];
 }
 
-export function runResolv(input: ResolvCommandInput): ResolvResult {
-  const conf = parseResolvConf(input.text, {
+export async function runResolv(input: ResolvCommandInput): Promise<ResolvResult> {
+  const header = startHeader('resolv');
+  const loaded = await loadSource(input.source.kind === 'live' ? { kind: 'file', path: '/etc/resolv.conf' } : input.source, LIMITS.resolv);
+  if (loaded.kind !== 'text') throw new Error('unreachable: a resolv.conf source is always read as text');
+  const conf = parseResolvConf(loaded.text, {
     libc: input.libc,
     env: input.env ?? {},
     hostname: input.hostname ?? osHostname(),
@@ -52,8 +57,9 @@ export function runResolv(input: ResolvCommandInput): ResolvResult {
     summary = rest;
   }
   return {
+    ...header.finish(),
     command: 'resolv',
-    file: input.file,
+    file: loaded.origin,
     libc: conf.libc,
     name: input.name ?? null,
     nameservers: conf.nameservers,

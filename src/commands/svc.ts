@@ -5,18 +5,20 @@ import { readRulesLive } from '../kubeproxy/live.js';
 import { parseDumps } from '../kubeproxy/rules.js';
 import type { Unavailable } from '../tool.js';
 import { InputError } from '../errors.js';
+import { startHeader } from '../header.js';
+import type { ResultHeader } from '../header.js';
+import { LIMITS, loadSource } from '../input.js';
+import type { RunContext, Source } from '../input.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 
-export type SvcSource = { kind: 'text'; text: string; origin: string } | { kind: 'live' };
-
-export interface SvcInput {
-  source: SvcSource;
+export interface SvcInput extends RunContext {
+  source: Source;
   /** NS/NAME[:PORT] to keep. */
   service?: string;
 }
 
-export interface SvcResult {
+export interface SvcResult extends ResultHeader {
   command: 'svc';
   sources: string[];
   unavailable: Unavailable[];
@@ -38,13 +40,16 @@ function matchesFilter(s: ServiceReport, filter: string): boolean {
 }
 
 export async function runSvc(input: SvcInput): Promise<SvcResult> {
+  const header = startHeader('svc');
+  const source = await loadSource(input.source, LIMITS.svc);
   let text: string;
   let sources: string[];
   let unavailable: Unavailable[] = [];
-  if (input.source.kind === 'text') {
-    text = input.source.text;
-    sources = [input.source.origin];
+  if (source.kind === 'text') {
+    text = source.text;
+    sources = [source.origin];
   } else {
+    input.onProgress?.('reading iptables-save, ip6tables-save, nft list ruleset and ipvsadm -Ln...');
     const live = await readRulesLive();
     text = live.text;
     sources = live.sources;
@@ -56,7 +61,7 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
   const dumps = parseDumps(text);
   const analysis = analyseDumps(dumps);
   const warnings = [...dumps.warnings];
-  if (input.source.kind === 'live' && analysis.modes.length === 0) {
+  if (source.kind === 'live' && analysis.modes.length === 0) {
     warnings.push('no kube-proxy rules found: this node runs no kube-proxy, or another network namespace');
   }
   if (analysis.modes.includes('nftables') && !analysis.modes.includes('iptables') && sources.some((s) => s.startsWith('iptables-save'))) {
@@ -76,6 +81,7 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
   for (const kp of dumps.nft) for (const r of kp.chains.values()) rules += r.length;
   rules += dumps.ipvs?.reduce((n, s) => n + 1 + s.reals.length, 0) ?? 0;
   return {
+    ...header.finish(),
     command: 'svc',
     sources,
     unavailable,
