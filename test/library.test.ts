@@ -8,7 +8,7 @@ import { readFixture } from './helpers/run.js';
 
 describe('k8sdiag as a library', () => {
   it('exports every command, and each returns its typed result with the header', async () => {
-    const lib = (await import('k8sdiag')) as typeof import('../src/index.js');
+    const lib = (await import('k8sdiag')) as unknown as typeof import('../src/index.js');
     for (const fn of ['runDnsbench', 'runConntrack', 'runResolv', 'runSvc', 'runServe', 'runEngine', 'runResolverEmulation', 'Responder'] as const) {
       expect(typeof lib[fn], fn).toBe('function');
     }

@@ -3,6 +3,7 @@
  * ruleset and ipvsadm -Ln, each where present, with what could not be read
  * and why.
  */
+import pLimit from 'p-limit';
 import { runTool } from '../tool.js';
 import type { Unavailable } from '../tool.js';
 
@@ -21,9 +22,12 @@ export async function readRulesLive(commands: Array<[string, string[]]> = [
   const parts: string[] = [];
   const sources: string[] = [];
   const unavailable: Unavailable[] = [];
-  for (const [cmd, args] of commands) {
+  // The dumps run two at a time (a large node's iptables-save is heavy), and are read in the order given.
+  const limit = pLimit(2);
+  const results = await Promise.all(commands.map(([cmd, args]) => limit(() => runTool(cmd, args, { timeoutMs: 60_000, maxBuffer: 1 << 30 }))));
+  for (const [i, [cmd, args]] of commands.entries()) {
     const label = [cmd, ...args].join(' ');
-    const r = await runTool(cmd, args, { timeoutMs: 60_000, maxBuffer: 1 << 30 });
+    const r = results[i]!;
     if (r.failed !== undefined) unavailable.push({ source: label, reason: r.failed });
     else if (r.stdout.trim() === '') unavailable.push({ source: label, reason: 'printed nothing' });
     else {
