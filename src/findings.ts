@@ -1,26 +1,180 @@
-/** The shape every analysing command reports its findings in. */
+/**
+ * The one catalogue of findings. Every code any command can report is here,
+ * with the command that reports it, the severities it may take and the rule
+ * that picks one, what it is about (its subject) and the shape of its
+ * evidence. Renderers, the `--service` filter, README's list (checked by a
+ * test) and `doctor` read this module instead of free strings.
+ */
 
 export type Severity = 'info' | 'warning' | 'critical';
 
-export interface Finding {
-  /** Stable machine-readable code, e.g. INSERT_FAILED. */
-  code: string;
-  severity: Severity;
-  /** One sentence for a human. */
-  message: string;
-  /** The numbers or lines the finding rests on. */
-  evidence: Record<string, string | number | boolean | null>;
-  /** What to do about it; empty for pure information. */
-  remedy: string;
+/** What a finding is about. */
+export type Subject =
+  /** A DNS server a benchmark or lookup went to (host:port). */
+  | { kind: 'nameserver'; address: string }
+  /** This machine itself (its receive buffers, its socket errors). */
+  | { kind: 'machine' }
+  /** A resolv.conf (where it came from). */
+  | { kind: 'resolv-conf'; file: string }
+  /** A host name as a resolver expands it. */
+  | { kind: 'name'; name: string }
+  /** A conntrack counter (insert_failed, drop, ...). */
+  | { kind: 'counter'; name: string }
+  /** The conntrack table (its size, its "table full" log lines). */
+  | { kind: 'conntrack-table' }
+  /** A Service port, `namespace/name:port` as kube-proxy names it. */
+  | { kind: 'service'; id: string }
+  /** A kube-proxy chain, with the Service it belongs to where the rules tell. */
+  | { kind: 'chain'; name: string; service: string | null };
+
+export type Command = 'dnsbench' | 'resolv' | 'conntrack' | 'svc';
+
+type Num = number;
+type OptNum = number | null;
+
+/** The evidence each code carries: the numbers or lines it rests on. */
+export interface EvidenceByCode {
+  // dnsbench
+  TIMEOUTS: { timeouts: Num; sent: Num; timeoutMs: Num; late: Num; localDrops: Num; sourcePorts: Num };
+  LOCAL_DROPS: { ownSocketDrops: OptNum; namespaceRcvbufErrors: OptNum; namespaceInErrors: OptNum; recvBufferBytes: OptNum; concurrency: Num; sourcePorts: Num };
+  SLOW: { slow: Num; slowMs: Num; maxMs: Num };
+  LOOKUP_STALLS: { overTimeout: Num; over1s: Num; over5s: Num; lookups: Num; resolverTimeoutS: Num; singleRequestSwitches: Num };
+  ERRORS: Record<string, number>;
+  BOGUS_REPLIES: { wrongId: Num; wrongQuestion: Num; malformed: Num };
+  NO_ANSWERS: { answered: Num; NXDOMAIN: Num; SERVFAIL: Num; lookups: OptNum };
+  SERVFAIL: { SERVFAIL: Num };
+  TRUNCATED: { truncated: Num; tcpRetries: Num };
+  SOCKET_ERRORS: Record<string, number>;
+  // resolv
+  NDOTS_AMPLIFICATION:
+    | { name: string; dots: Num; ndots: Num; searchDomains: Num; names: Num; queries: Num; expectedNxdomain: Num; queriesToAnswer: Num; answersAt: string | null }
+    | { ndots: Num; searchDomains: Num; queriesPerExternalLookup: Num };
+  SEARCH_LIMIT: { paths: Num; chars: Num; limitPaths: Num; limitChars: Num };
+  TOO_MANY_NAMESERVERS: { used: string; ignored: string };
+  NODELOCALDNS: { nameserver: string };
+  NO_NODELOCALDNS: { nameservers: string };
+  MUSL_IGNORES_OPTION: { options: string };
+  SINGLE_REQUEST: { option: string };
+  // conntrack
+  INSERT_FAILED: { insert_failed: Num; clash_resolve?: Num; worstCpu: Num } & WatchEvidence<'insert_failed'>;
+  DROP: { drop: Num } & WatchEvidence<'drop'>;
+  EARLY_DROP: { early_drop: Num } & WatchEvidence<'early_drop'>;
+  TABLE_PRESSURE: { count: Num; max: Num; usage: Num; nf_conntrack_udp_timeout?: Num };
+  TABLE_FULL: { lines: Num; suppressed: Num; lastSecondsAgo: OptNum; lastDate: string | null; last: string | null };
+  CLASH_RESOLVE: { clash_resolve: Num } & WatchEvidence<'clash_resolve'>;
+  // svc
+  MISSING_CHAIN: { chain: string; from: string; line?: Num; comment?: string | null; service?: string };
+  UNREACHABLE_RULE: { chain: string; firstUnreachableLine: Num; rules: Num; service?: string };
+  FALLTHROUGH:
+    | { chain: string; line: Num; fallthrough: Num; lastProbability: string | null; service?: string }
+    | { chain: string; mod: Num; covered: Num; service?: string };
+  ORPHAN_CHAIN: { chain: string; dnat: string | null; service?: string };
+  NO_ENDPOINTS: { service: string; chain?: string; rule?: string | null; destination?: string | null; port?: OptNum; map?: string; element?: string; reals?: Num; line?: Num };
+  NO_LOCAL_ENDPOINTS: { service: string; chain?: string; destination?: string | null; port?: OptNum; map?: string; element?: string };
+  TERMINATING_ENDPOINTS: { service: string; draining: string };
+  DUPLICATE_ENDPOINT: { service: string; endpoint: string; times: Num; share: Num };
+  UNEVEN_SHARES: { service: string; endpoints: Num; worst: string; share: Num; relativeDeviation: Num; probabilityDigits: Num };
+  LOCAL_POLICY: { service: string; localEndpoints: Num; clusterEndpoints?: Num };
+  SESSION_AFFINITY: { service: string; seconds: OptNum };
+}
+
+/** conntrack's rates during --watch (or between two pasted snapshots), named after the counter. */
+export type WatchEvidence<K extends string> = Partial<Record<`${K}PerSecond`, number | null> & Record<`${K}Delta`, number> & { watchSeconds: number | null }>;
+
+export type FindingCode = keyof EvidenceByCode;
+
+export interface CatalogueEntry {
+  command: Command;
+  /** The severities the code may take. */
+  severities: readonly Severity[];
+  /** How the severity is chosen. */
+  rule: string;
+  subject: Subject['kind'];
+  /** One line for README and `doctor`: what the code means. */
+  means: string;
+}
+
+export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
+  TIMEOUTS: { command: 'dnsbench', severities: ['warning'], rule: 'any query without a reply within --timeout', subject: 'nameserver', means: 'queries got no reply; the evidence says how many of them this machine dropped itself' },
+  LOCAL_DROPS: { command: 'dnsbench', severities: ['warning'], rule: 'replies dropped by a full receive buffer on this machine', subject: 'machine', means: 'the tool\'s own receive buffers overflowed: not the network\'s fault' },
+  SLOW: { command: 'dnsbench', severities: ['warning'], rule: 'any answer slower than --slow', subject: 'nameserver', means: 'answers slower than --slow' },
+  LOOKUP_STALLS: { command: 'dnsbench', severities: ['warning'], rule: 'any lookup that took the resolver timeout or longer', subject: 'nameserver', means: 'lookups waited a resolver timeout: a lost A or AAAA' },
+  ERRORS: { command: 'dnsbench', severities: ['warning'], rule: 'any query that ended in an error', subject: 'nameserver', means: 'queries ended in a socket error (refused, reset, ...)' },
+  BOGUS_REPLIES: { command: 'dnsbench', severities: ['warning'], rule: 'any reply with an unknown ID, the wrong question, or malformed', subject: 'nameserver', means: 'replies that match no query were ignored' },
+  NO_ANSWERS: { command: 'dnsbench', severities: ['warning'], rule: 'every answer NXDOMAIN or SERVFAIL, or no lookup found an address', subject: 'nameserver', means: 'the name does not resolve there' },
+  SERVFAIL: { command: 'dnsbench', severities: ['info'], rule: 'any SERVFAIL answer', subject: 'nameserver', means: 'the server could not resolve some queries' },
+  TRUNCATED: { command: 'dnsbench', severities: ['info'], rule: 'any reply with TC set', subject: 'nameserver', means: 'truncated replies, and whether they were retried over TCP' },
+  SOCKET_ERRORS: { command: 'dnsbench', severities: ['info'], rule: 'socket errors with no query in flight', subject: 'machine', means: 'socket errors no query could own' },
+  NDOTS_AMPLIFICATION: { command: 'resolv', severities: ['warning'], rule: 'a name (or any external name) with fewer dots than ndots and a search list', subject: 'name', means: 'the search list multiplies queries before the answer' },
+  SEARCH_LIMIT: { command: 'resolv', severities: ['warning', 'critical'], rule: 'critical over kubelet\'s expanded limit (32 / 2048), warning over the legacy one (6 / 256)', subject: 'resolv-conf', means: 'the search list is over kubelet\'s limits' },
+  TOO_MANY_NAMESERVERS: { command: 'resolv', severities: ['warning'], rule: 'more than 3 nameserver lines', subject: 'resolv-conf', means: 'nameservers beyond the third are ignored' },
+  NODELOCALDNS: { command: 'resolv', severities: ['info'], rule: 'a nameserver is 169.254.20.10', subject: 'resolv-conf', means: 'NodeLocalDNS is in use' },
+  NO_NODELOCALDNS: { command: 'resolv', severities: ['info'], rule: 'a nameserver in a private (Service) range and no NodeLocalDNS', subject: 'resolv-conf', means: 'queries go through DNAT and conntrack' },
+  MUSL_IGNORES_OPTION: { command: 'resolv', severities: ['info'], rule: 'musl and a single-request option', subject: 'resolv-conf', means: 'musl ignores single-request options' },
+  SINGLE_REQUEST: { command: 'resolv', severities: ['info'], rule: 'glibc with single-request or single-request-reopen', subject: 'resolv-conf', means: 'the conntrack race workaround is on' },
+  INSERT_FAILED: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when rising during the watch, else warning', subject: 'counter', means: 'packets lost the conntrack insert race' },
+  DROP: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when rising during the watch, else warning', subject: 'counter', means: 'packets dropped: no conntrack entry could be made' },
+  EARLY_DROP: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when rising during the watch, else warning', subject: 'counter', means: 'entries evicted from a full table' },
+  TABLE_PRESSURE: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'warning from 80% full, critical from 95%', subject: 'conntrack-table', means: 'the table is nearly full' },
+  TABLE_FULL: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'warning when the last line is over an hour old, else critical', subject: 'conntrack-table', means: 'the kernel logged "table full, dropping packet"' },
+  CLASH_RESOLVE: { command: 'conntrack', severities: ['info'], rule: 'any clash_resolve', subject: 'counter', means: 'races the kernel resolved (5.10+)' },
+  MISSING_CHAIN: { command: 'svc', severities: ['critical'], rule: 'a jump to a chain that does not exist', subject: 'chain', means: 'a rule jumps to a missing chain' },
+  UNREACHABLE_RULE: { command: 'svc', severities: ['warning'], rule: 'rules after an unconditional jump', subject: 'chain', means: 'rules that can never match' },
+  FALLTHROUGH: { command: 'svc', severities: ['warning'], rule: 'a share of new connections matches no endpoint', subject: 'chain', means: 'connections leave the chain un-DNATed' },
+  ORPHAN_CHAIN: { command: 'svc', severities: ['warning'], rule: 'an endpoint chain nothing jumps to', subject: 'chain', means: 'a stale endpoint chain' },
+  NO_ENDPOINTS: { command: 'svc', severities: ['warning'], rule: 'a Service with no endpoint', subject: 'service', means: 'traffic to the Service is rejected' },
+  NO_LOCAL_ENDPOINTS: { command: 'svc', severities: ['warning'], rule: 'a Local policy and no endpoint on this node', subject: 'service', means: 'external traffic arriving here is dropped' },
+  TERMINATING_ENDPOINTS: { command: 'svc', severities: ['info'], rule: 'IPVS real servers with weight 0', subject: 'service', means: 'endpoints draining' },
+  DUPLICATE_ENDPOINT: { command: 'svc', severities: ['warning'], rule: 'an endpoint listed twice', subject: 'service', means: 'an endpoint gets a double share' },
+  UNEVEN_SHARES: { command: 'svc', severities: ['warning'], rule: 'shares differ beyond rounding', subject: 'service', means: 'endpoints do not share new connections evenly' },
+  LOCAL_POLICY: { command: 'svc', severities: ['info'], rule: 'externalTrafficPolicy or internalTrafficPolicy Local', subject: 'service', means: 'traffic stays on this node\'s endpoints' },
+  SESSION_AFFINITY: { command: 'svc', severities: ['info'], rule: 'sessionAffinity ClientIP', subject: 'service', means: 'a client sticks to one endpoint for the timeout' },
+};
+
+/** One finding: its code's evidence shape, a subject, and what to do. */
+export type Finding<C extends FindingCode = FindingCode> = C extends FindingCode
+  ? {
+      /** Stable machine-readable code, from the catalogue. */
+      code: C;
+      severity: Severity;
+      /** What it is about. */
+      subject: Subject;
+      /** One sentence for a human. */
+      message: string;
+      /** The numbers or lines the finding rests on. */
+      evidence: EvidenceByCode[C];
+      /** What to do about it; empty for pure information. */
+      remedy: string;
+    }
+  : never;
+
+/**
+ * Build a finding; its severity must be one its code may take (a bug
+ * otherwise, caught by the tests that reach it).
+ */
+export function finding<C extends FindingCode>(code: C, severity: Severity, subject: Subject, message: string, evidence: EvidenceByCode[C], remedy = ''): Finding<C> {
+  if (!CATALOGUE[code].severities.includes(severity)) throw new Error(`finding ${code} cannot be ${severity}`);
+  return { code, severity, subject, message, evidence, remedy } as Finding<C>;
+}
+
+/** The Service a finding concerns, where it has one. */
+export function serviceOf(f: Finding): string | undefined {
+  if (f.subject.kind === 'service') return f.subject.id;
+  if (f.subject.kind === 'chain') return f.subject.service ?? undefined;
+  return undefined;
 }
 
 const ORDER: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
 
-export function sortFindings(findings: Finding[]): Finding[] {
+/** Order by severity (critical first). Every command passes its findings here: a severity its code may not take is a bug. */
+export function sortFindings<F extends Finding>(findings: F[]): F[] {
+  for (const f of findings) {
+    if (!CATALOGUE[f.code].severities.includes(f.severity)) throw new Error(`finding ${f.code} cannot be ${f.severity}`);
+  }
   return [...findings].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
 }
 
 /** grep-style exit code: 1 when any finding is a warning or critical, else 0. */
-export function exitCodeFor(findings: readonly Finding[]): 0 | 1 {
+export function exitCodeFor(findings: readonly { severity: Severity }[]): 0 | 1 {
   return findings.some((f) => f.severity !== 'info') ? 1 : 0;
 }

@@ -242,6 +242,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'LOCAL_DROPS',
       severity: 'warning',
+      subject: { kind: 'machine' },
       message: `${drops} replies were dropped by this machine ${dropsWhere} before k8sdiag could read them: its receive buffers were full`,
       evidence: {
         ownSocketDrops: r.localDrops.ownSockets,
@@ -259,6 +260,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'TIMEOUTS',
       severity: 'warning',
+      subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message:
         `${r.timeouts} of ${r.sent} queries (${pct(r.timeouts, r.sent)}) got no reply within ${r.timeoutMs / 1000} s` +
         (explained ? ': as many replies were dropped by this machine\'s receive buffers (LOCAL_DROPS), not by the network' : drops > 0 ? `; up to ${drops} of them were dropped locally (LOCAL_DROPS)` : ''),
@@ -272,6 +274,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'SLOW',
       severity: 'warning',
+      subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message: `${r.slow} answered queries were slower than ${r.slowMs / 1000} s (max ${r.latencyMs.max} ms)`,
       evidence: { slow: r.slow, slowMs: r.slowMs, maxMs: r.latencyMs.max },
       remedy: 'a reply after several seconds usually means a lost packet and a resend; see the latency histogram for the 1 s / 5 s marks',
@@ -282,6 +285,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'LOOKUP_STALLS',
       severity: 'warning',
+      subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message:
         `${r.lookupStalls.overTimeout} of ${r.lookups} lookups took ${t} s or more: the resolver's timeout and resend, the signature of a lost A or AAAA packet` +
         (r.resolver.modeSwitches.singleRequest > 0 ? ` (glibc fell back to single-request ${r.resolver.modeSwitches.singleRequest} times)` : ''),
@@ -294,6 +298,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'ERRORS',
       severity: 'warning',
+      subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message: `${errTotal} queries ended in an error: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       evidence: r.errors,
       remedy: r.errors.ECONNREFUSED ? 'ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)' : '',
@@ -304,6 +309,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'BOGUS_REPLIES',
       severity: 'warning',
+      subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message: `${bogus} replies were ignored: ${r.wrongId} with an unknown ID, ${r.wrongQuestion} with the wrong question, ${r.malformed} malformed`,
       evidence: { wrongId: r.wrongId, wrongQuestion: r.wrongQuestion, malformed: r.malformed },
       remedy: 'something between client and server rewrites or forges replies, or the server is broken',
@@ -317,6 +323,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'NO_ANSWERS',
       severity: 'warning',
+      subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message: `${what}: the name does not resolve through ${r.servers.join(', ')}, so latency here is the cost of a failure`,
       evidence: { answered: r.answered, NXDOMAIN: r.rcodes.NXDOMAIN ?? 0, SERVFAIL: r.rcodes.SERVFAIL ?? 0, lookups: r.lookups },
       remedy: 'check the name (-d) and the server; SERVFAIL points at the server\'s upstreams',
@@ -327,6 +334,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'SERVFAIL',
       severity: 'info',
+      subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message: `${servfail} answers were SERVFAIL (${pct(servfail, r.answered)} of answers)`,
       evidence: { SERVFAIL: servfail },
       remedy: 'the server could not resolve: check its upstreams and logs',
@@ -336,6 +344,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'TRUNCATED',
       severity: 'info',
+      subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message: `${r.truncated} replies were truncated (TC)${r.tcpRetries > 0 ? `; ${r.tcpRetries} retried over TCP` : '; rerun with --tcp to retry them over TCP'}`,
       evidence: { truncated: r.truncated, tcpRetries: r.tcpRetries },
       remedy: '',
@@ -346,6 +355,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
     f.push({
       code: 'SOCKET_ERRORS',
       severity: 'info',
+      subject: { kind: 'machine' },
       message: `${unattributed} socket errors came when no query was in flight on that socket: ${Object.entries(r.unattributedErrors).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       evidence: r.unattributedErrors,
       remedy: '',

@@ -72,7 +72,7 @@ export async function runResolv(input: ResolvCommandInput): Promise<ResolvResult
     candidates: expansion?.candidates ?? [],
     queries: expansion?.queries ?? [],
     expansion: summary,
-    findings: sortFindings(resolvFindings(conf, expansion)),
+    findings: sortFindings(resolvFindings(conf, expansion, loaded.origin)),
     warnings: conf.warnings,
   };
 }

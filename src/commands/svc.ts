@@ -10,7 +10,7 @@ import type { ResultHeader } from '../header.js';
 import { LIMITS, loadSource } from '../input.js';
 import type { RunContext, Source } from '../input.js';
 import type { Finding } from '../findings.js';
-import { sortFindings } from '../findings.js';
+import { serviceOf, sortFindings } from '../findings.js';
 
 export interface SvcInput extends RunContext {
   source: Source;
@@ -75,7 +75,10 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
     if (services.length === 0) throw new InputError(`no Service ${f} in the rules`, 'give NAMESPACE/NAME or NAMESPACE/NAME:PORT as the rules name it');
     const ids = new Set(services.map((s) => s.id));
     // Only what concerns the chosen Service: a finding whose Service is unknown or another is left out.
-    findings = findings.filter((x) => typeof x.evidence.service === 'string' && ids.has(x.evidence.service));
+    findings = findings.filter((x) => {
+      const id = serviceOf(x);
+      return id !== undefined && ids.has(id);
+    });
   }
   let rules = (dumps.iptables?.lines ?? 0) + (dumps.iptables6?.lines ?? 0);
   for (const kp of dumps.nft) for (const r of kp.chains.values()) rules += r.length;

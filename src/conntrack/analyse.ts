@@ -126,6 +126,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     findings.push({
       code: 'INSERT_FAILED',
       severity: now ? 'critical' : 'warning',
+      subject: { kind: 'counter', name: 'insert_failed' },
       message:
         (now
           ? `insert_failed is rising: ${now.delta} ${during()}${rateOf(now)}: `
@@ -145,6 +146,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     findings.push({
       code: 'DROP',
       severity: now ? 'critical' : 'warning',
+      subject: { kind: 'counter', name: 'drop' },
       message: now
         ? `conntrack is dropping packets now: ${now.delta} ${during()}`
         : `drop = ${drop}: packets dropped because no conntrack entry could be created (table full or allocation failure)`,
@@ -159,6 +161,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     findings.push({
       code: 'EARLY_DROP',
       severity: now ? 'critical' : 'warning',
+      subject: { kind: 'counter', name: 'early_drop' },
       message: now
         ? `the table is evicting entries now: early_drop rose by ${now.delta} ${during()}`
         : `early_drop = ${early}: the table was full and unassured entries were evicted to make room`,
@@ -172,6 +175,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     findings.push({
       code: 'TABLE_PRESSURE',
       severity: t.usage >= PRESSURE_CRITICAL ? 'critical' : 'warning',
+      subject: { kind: 'conntrack-table' },
       message: `conntrack table ${pct(t.usage)} full (${t.count} of ${t.max})`,
       evidence: { count: t.count, max: t.max, usage: Number(t.usage.toFixed(4)), ...(t.udpTimeout !== undefined ? { nf_conntrack_udp_timeout: t.udpTimeout } : {}) },
       remedy:
@@ -187,6 +191,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     findings.push({
       code: 'TABLE_FULL',
       severity: old ? 'warning' : 'critical',
+      subject: { kind: 'conntrack-table' },
       message:
         `the kernel logged "table full, dropping packet" ${view.kernelLog.tableFull.length} time${view.kernelLog.tableFull.length === 1 ? '' : 's'}` +
         (view.kernelLog.suppressed > 0 ? ` (+${view.kernelLog.suppressed} suppressed by the rate limiter)` : '') +
@@ -212,6 +217,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     findings.push({
       code: 'CLASH_RESOLVE',
       severity: 'info',
+      subject: { kind: 'counter', name: 'clash_resolve' },
       message: `the kernel resolved ${clash} insert races (clash_resolve, Linux 5.10+) that older kernels would have dropped`,
       evidence: { clash_resolve: clash, ...watchEvidence('clash_resolve') },
       remedy: d !== undefined && d.delta > 0 ? 'races are happening now; they cost no packets on this kernel' : '',

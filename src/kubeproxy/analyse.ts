@@ -10,6 +10,7 @@
  * each key 1/N. IPVS: weight / sum of weights.
  */
 import type { Finding } from '../findings.js';
+import { serviceOf } from '../findings.js';
 import type { IpvsService, NftKubeProxy, ParsedDumps, Rule, RuleSet } from './rules.js';
 
 export type ProxyMode = 'iptables' | 'nftables' | 'ipvs';
@@ -140,7 +141,7 @@ class IptablesAnalyser {
     this.reportedMissing.add(chain);
     this.findings.push({
       code: 'MISSING_CHAIN',
-      severity: 'critical',
+      severity: 'critical', subject: { kind: 'chain', name: chain, service: null },
       message: `${from.chain} jumps to ${chain}, which does not exist: connections taking that rule are not load-balanced (iptables-restore would have refused this rule set)`,
       evidence: { chain, from: from.chain, line: from.line, comment: from.comment ?? null },
       remedy: 'restart kube-proxy so it rewrites its chains; check its logs for iptables-restore failures',
@@ -173,7 +174,7 @@ class IptablesAnalyser {
           this.reportedUnreachable.add(chain);
           this.findings.push({
             code: 'UNREACHABLE_RULE',
-            severity: 'warning',
+            severity: 'warning', subject: { kind: 'chain', name: chain, service: null },
             message: `${after} rule${after === 1 ? '' : 's'} in ${chain} after an unconditional jump can never match`,
             evidence: { chain, firstUnreachableLine: r.line, rules: after },
             remedy: 'the endpoints behind them get no traffic from this node; restart kube-proxy to rewrite the chain',
@@ -225,7 +226,7 @@ class IptablesAnalyser {
       this.reportedFallthrough.add(chain);
       this.findings.push({
         code: 'FALLTHROUGH',
-        severity: 'warning',
+        severity: 'warning', subject: { kind: 'chain', name: chain, service: null },
         message: `the last rule of ${chain} still has a probability (${lastSep.probabilityText ?? lastSep.probability}): ${(remaining * 100).toFixed(2)}% of new connections match no endpoint and leave the chain un-DNATed`,
         evidence: { chain, line: lastSep.line, fallthrough: Number(remaining.toFixed(6)), lastProbability: lastSep.probabilityText ?? null },
         remedy: 'kube-proxy writes the last endpoint rule without a probability; this chain was edited or truncated: restart kube-proxy',
@@ -332,6 +333,7 @@ class IptablesAnalyser {
         code: 'NO_LOCAL_ENDPOINTS',
         severity: 'warning',
         message: `${s.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here matches no endpoint and is dropped`,
+        subject: { kind: 'service', id: s.id },
         evidence: { service: s.id, chain: s.external.chain },
         remedy: 'the load balancer must send only to nodes that pass the healthCheckNodePort probe (the ingress-nginx case); or run an endpoint on every node, or use externalTrafficPolicy: Cluster',
       });
@@ -345,7 +347,7 @@ class IptablesAnalyser {
       const ident = identityFromComment((this.nat.get(chain) ?? []).find((r) => r.comment)?.comment);
       this.findings.push({
         code: 'ORPHAN_CHAIN',
-        severity: 'warning',
+        severity: 'warning', subject: { kind: 'chain', name: chain, service: null },
         message: `${chain}${ident ? ` (${ident.id})` : ''} exists but nothing jumps to it: a stale endpoint chain`,
         evidence: { chain, dnat: (this.nat.get(chain) ?? []).find((r) => r.dnat)?.dnat ?? null },
         remedy: 'harmless for traffic, but kube-proxy normally deletes these: a failed or partial sync; check kube-proxy logs',
@@ -368,6 +370,7 @@ class IptablesAnalyser {
             code: 'NO_ENDPOINTS',
             severity: 'warning',
             message: `${ident.id} has no endpoints: connections to it are rejected`,
+            subject: { kind: 'service', id: ident.id },
             evidence: { service: ident.id, chain, rule: r.target ?? null, destination: r.dest ?? null, port: r.dport ?? null },
             remedy: 'check the Service selector and that its pods are Ready (kubectl get endpointslices -l kubernetes.io/service-name=NAME)',
           });
@@ -380,6 +383,7 @@ class IptablesAnalyser {
             code: 'NO_LOCAL_ENDPOINTS',
             severity: 'warning',
             message: `${ident.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here is dropped`,
+            subject: { kind: 'service', id: ident.id },
             evidence: { service: ident.id, chain, destination: r.dest ?? null, port: r.dport ?? null },
             remedy: 'the load balancer must send only to nodes that pass the healthCheckNodePort probe (the ingress-nginx case); or run an endpoint on every node (DaemonSet), or use externalTrafficPolicy: Cluster',
           });
@@ -424,7 +428,7 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
           covered += frac;
           const target = m[3];
           if (!chainExists(target)) {
-            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain }, remedy: 'restart kube-proxy' });
+            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service: null }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain }, remedy: 'restart kube-proxy' });
             continue;
           }
           const addr = endpointAddress(target);
@@ -433,7 +437,7 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
         if (covered < 1 - EPS) {
           findings.push({
             code: 'FALLTHROUGH',
-            severity: 'warning',
+            severity: 'warning', subject: { kind: 'chain', name: chain, service: null },
             message: `${chain}: numgen mod ${mod} maps only ${(covered * 100).toFixed(1)}% of its values: the rest match no endpoint`,
             evidence: { chain, mod, covered: Number(covered.toFixed(6)) },
             remedy: 'restart kube-proxy',
@@ -448,7 +452,7 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
         if (conditional) continue;
         const target = go[2];
         if (!chainExists(target)) {
-          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain }, remedy: 'restart kube-proxy' });
+          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service: null }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain }, remedy: 'restart kube-proxy' });
           continue;
         }
         if (target.startsWith('endpoint-')) {
@@ -537,13 +541,14 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
       if (!ident) continue;
       const verdict = m?.[2] ?? '';
       const local = verdict === 'drop';
-      if (findings.some((f) => f.evidence.service === ident.id && f.code === (local ? 'NO_LOCAL_ENDPOINTS' : 'NO_ENDPOINTS'))) continue;
+      if (findings.some((f) => serviceOf(f) === ident.id && f.code === (local ? 'NO_LOCAL_ENDPOINTS' : 'NO_ENDPOINTS'))) continue;
       findings.push(
         local
           ? {
               code: 'NO_LOCAL_ENDPOINTS',
               severity: 'warning',
               message: `${ident.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here is dropped`,
+              subject: { kind: 'service', id: ident.id },
               evidence: { service: ident.id, map: mapName, element: el },
               remedy: 'the load balancer must send only to nodes that pass the healthCheckNodePort probe; or use externalTrafficPolicy: Cluster',
             }
@@ -551,6 +556,7 @@ function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
               code: 'NO_ENDPOINTS',
               severity: 'warning',
               message: `${ident.id} has no endpoints: connections to it are rejected`,
+              subject: { kind: 'service', id: ident.id },
               evidence: { service: ident.id, map: mapName, element: el },
               remedy: 'check the Service selector and that its pods are Ready',
             },
@@ -577,6 +583,7 @@ function ipvsAnalyse(services: IpvsService[], findings: Finding[]): ServiceRepor
         code: 'NO_ENDPOINTS',
         severity: 'warning',
         message: `${id} has ${s.reals.length === 0 ? 'no real servers' : 'only real servers of weight 0 (all draining)'}: new connections have nowhere to go`,
+        subject: { kind: 'service', id: id },
         evidence: { service: id, reals: s.reals.length, line: s.line },
         remedy: 'check the Service\'s endpoints (kubectl get endpointslices)',
       });
@@ -587,6 +594,7 @@ function ipvsAnalyse(services: IpvsService[], findings: Finding[]): ServiceRepor
         code: 'TERMINATING_ENDPOINTS',
         severity: 'info',
         message: `${id}: ${draining.length} real server${draining.length === 1 ? '' : 's'} with weight 0 (terminating endpoints being drained: no new connections, ${draining.reduce((n, r) => n + r.active, 0)} active kept)`,
+        subject: { kind: 'service', id: id },
         evidence: { service: id, draining: draining.map((r) => `${r.address}:${r.port}`).join(' ') },
         remedy: '',
       });
@@ -624,6 +632,7 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
         code: 'DUPLICATE_ENDPOINT',
         severity: 'warning',
         message: `${s.id}: endpoint ${addr} appears ${n} times on the ${path} path and gets ${n} shares`,
+        subject: { kind: 'service', id: s.id },
         evidence: { service: s.id, endpoint: addr, times: n, share: Number(eps.filter((e) => e.address === addr).reduce((a, e) => a + e.share, 0).toFixed(6)) },
         remedy: 'duplicate EndpointSlice entries or a stale chain: check the EndpointSlices, restart kube-proxy',
       });
@@ -649,6 +658,7 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
           code: 'UNEVEN_SHARES',
           severity: 'warning',
           message: `${s.id}: ${n} endpoints should get ${(100 / n).toFixed(4)}% each on the ${path} path; ${worst.address} gets ${(worst.share * 100).toFixed(4)}% (${(dev * 100).toFixed(2)}% off)`,
+          subject: { kind: 'service', id: s.id },
           evidence: { service: s.id, endpoints: n, worst: worst.address, share: Number(worst.share.toFixed(8)), relativeDeviation: Number(dev.toFixed(6)), probabilityDigits: digits },
           remedy: digits > 0 && digits <= 5 ? 'probabilities written with 5 decimals (kube-proxy before 1.17) skew shares with hundreds of endpoints: upgrade kube-proxy' : 'the probabilities do not match an equal split: the chain was edited; restart kube-proxy',
         });
@@ -661,6 +671,7 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
       code: 'LOCAL_POLICY',
       severity: 'info',
       message: `${s.id}: externalTrafficPolicy: Local: external traffic on this node goes only to its ${local} local endpoint${local === 1 ? '' : 's'} (of ${s.cluster.endpoints.length} for cluster traffic)`,
+      subject: { kind: 'service', id: s.id },
       evidence: { service: s.id, localEndpoints: local, clusterEndpoints: s.cluster.endpoints.length },
       remedy: '',
     });
@@ -670,6 +681,7 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
       code: 'LOCAL_POLICY',
       severity: 'info',
       message: `${s.id}: internalTrafficPolicy: Local: pods on this node reach only its ${s.cluster.endpoints.length} local endpoint${s.cluster.endpoints.length === 1 ? '' : 's'}`,
+      subject: { kind: 'service', id: s.id },
       evidence: { service: s.id, localEndpoints: s.cluster.endpoints.length },
       remedy: s.cluster.endpoints.length === 0 ? 'no local endpoint: traffic from this node is dropped; run an endpoint on every node or use internalTrafficPolicy: Cluster' : '',
     });
@@ -679,6 +691,7 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
       code: 'SESSION_AFFINITY',
       severity: 'info',
       message: `${s.id}: session affinity (ClientIP${s.sessionAffinitySeconds ? `, ${s.sessionAffinitySeconds} s` : ''}): returning clients go to their previous endpoint; the shares apply to new clients`,
+      subject: { kind: 'service', id: s.id },
       evidence: { service: s.id, seconds: s.sessionAffinitySeconds },
       remedy: '',
     });
@@ -719,17 +732,14 @@ export function analyseDumps(d: ParsedDumps): SvcAnalysis {
   }
   for (const s of services) serviceFindings(s, findings);
   // Every finding about a chain says which Service it concerns, where the rules tell.
+  // MISSING_CHAIN asks the chain that jumps (the missing one has no rules to tell).
   for (const f of findings) {
-    if (typeof f.evidence.service === 'string') continue;
-    for (const key of ['from', 'chain'] as const) {
-      const chain = f.evidence[key];
-      if (typeof chain !== 'string') continue;
-      const id = owners.map((o) => o(chain)).find((x) => x !== undefined);
-      if (id !== undefined) {
-        f.evidence = { ...f.evidence, service: id };
-        break;
-      }
-    }
+    if (f.subject.kind !== 'chain' || f.subject.service !== null) continue;
+    const chains = f.code === 'MISSING_CHAIN' ? [f.evidence.from, f.evidence.chain] : [f.subject.name];
+    const id = chains.flatMap((c) => owners.map((o) => o(c))).find((x) => x !== undefined);
+    if (id === undefined) continue;
+    f.subject = { ...f.subject, service: id };
+    f.evidence = { ...f.evidence, service: id };
   }
   services.sort((x, y) => x.id.localeCompare(y.id));
   return { modes, services, findings };

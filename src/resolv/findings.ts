@@ -34,7 +34,8 @@ export function looksLikeClusterIp(ip: string): boolean {
   return /^f[cd][0-9a-f]{2}:/i.test(ip);
 }
 
-export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding[] {
+/** Findings about a resolv.conf (`file`: where it came from) and, with an expansion, about one name. */
+export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = 'resolv.conf'): Finding[] {
   const findings: Finding[] = [];
   const { ndots } = conf.options;
   const perName = conf.libc === 'glibc' && conf.options.noAaaa ? 1 : 2;
@@ -46,6 +47,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
       findings.push({
         code: 'NDOTS_AMPLIFICATION',
         severity: 'warning',
+        subject: { kind: 'name', name: expansion.name },
         message:
           `${expansion.name} has ${dots} dot${dots === 1 ? '' : 's'} (< ndots:${ndots}): ` +
           (expansion.answerIs === 'service'
@@ -71,6 +73,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
     findings.push({
       code: 'NDOTS_AMPLIFICATION',
       severity: 'warning',
+      subject: { kind: 'resolv-conf', file },
       message:
         `ndots:${ndots} with ${conf.search.length} search domains: an external name with fewer than ${ndots} dots ` +
         `costs ${conf.search.length + 1} names, ${worst} queries, ${worst - perName} of them expected NXDOMAIN`,
@@ -86,6 +89,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
     findings.push({
       code: 'SEARCH_LIMIT',
       severity: 'critical',
+      subject: { kind: 'resolv-conf', file },
       message: `search list has ${paths} domains / ${chars} characters, over kubelet's limit of ${expanded.paths} / ${expanded.chars}`,
       evidence: { paths, chars, limitPaths: expanded.paths, limitChars: expanded.chars },
       remedy: 'shorten dnsConfig.searches or the node\'s search list; kubelet drops what is over the limit',
@@ -94,6 +98,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
     findings.push({
       code: 'SEARCH_LIMIT',
       severity: 'warning',
+      subject: { kind: 'resolv-conf', file },
       message:
         `search list has ${paths} domains / ${chars} characters, over the legacy limit of ${legacy.paths} / ${legacy.chars} ` +
         `(allowed only with kubelet's expanded DNS config, default since 1.28)`,
@@ -106,6 +111,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
     findings.push({
       code: 'TOO_MANY_NAMESERVERS',
       severity: 'warning',
+      subject: { kind: 'resolv-conf', file },
       message: `${conf.nameservers.length + conf.ignoredNameservers.length} nameservers: ${conf.libc} uses only the first 3, ignoring ${conf.ignoredNameservers.join(', ')}`,
       evidence: { used: conf.nameservers.join(' '), ignored: conf.ignoredNameservers.join(' ') },
       remedy: 'keep at most 3 nameserver lines (kubelet also warns "Nameserver limits exceeded")',
@@ -116,6 +122,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
     findings.push({
       code: 'NODELOCALDNS',
       severity: 'info',
+      subject: { kind: 'resolv-conf', file },
       message: `NodeLocalDNS in use (${NODELOCALDNS_IP}): queries reach a node-local cache without conntrack (NOTRACK)`,
       evidence: { nameserver: NODELOCALDNS_IP },
       remedy: '',
@@ -124,6 +131,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
     findings.push({
       code: 'NO_NODELOCALDNS',
       severity: 'info',
+      subject: { kind: 'resolv-conf', file },
       message: `NodeLocalDNS (${NODELOCALDNS_IP}) not in use: queries to ${conf.nameservers.filter(looksLikeClusterIp).join(', ')} (a Service IP, by its range) go through DNAT and conntrack`,
       evidence: { nameservers: conf.nameservers.join(' ') },
       remedy: 'NodeLocalDNS avoids the conntrack race and table pressure for DNS',
@@ -136,6 +144,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
       findings.push({
         code: 'MUSL_IGNORES_OPTION',
         severity: 'info',
+        subject: { kind: 'resolv-conf', file },
         message: `musl ignores ${ignored.map((o) => o.split(' ')[0]).join(', ')}: it always sends A and AAAA in parallel to every nameserver`,
         evidence: { options: ignored.join('; ') },
         remedy: 'for musl (Alpine) images, NodeLocalDNS or a trailing dot are the workarounds that apply',
@@ -145,6 +154,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion): Finding
     findings.push({
       code: 'SINGLE_REQUEST',
       severity: 'info',
+      subject: { kind: 'resolv-conf', file },
       message: conf.options.singleRequestReopen
         ? 'single-request-reopen: glibc sends AAAA from a new socket after the A answer (works around the conntrack race)'
         : 'single-request: glibc sends A and AAAA one after the other from one socket (works around the conntrack race)',

@@ -145,7 +145,7 @@ describe('k8sdiag conntrack', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.table).toMatchObject({ count: 2351, max: 2500 });
     expect(doc.findings[0]).toMatchObject({ code: 'TABLE_PRESSURE', severity: 'warning' });
-    expect(Object.keys(doc.findings[0])).toEqual(['code', 'severity', 'message', 'evidence', 'remedy']);
+    expect(Object.keys(doc.findings[0])).toEqual(['code', 'severity', 'subject', 'message', 'evidence', 'remedy']);
   });
 
   for (const [what, input, re] of [

@@ -12,7 +12,7 @@ const byId = (services: ServiceReport[], id: string) => {
   return s;
 };
 const shares = (s: ServiceReport) => s.endpoints.map((e) => [e.address, Number(e.share.toFixed(9))]);
-const codes = (a: ReturnType<typeof analyseDumps>) => a.findings.map((f) => `${f.code}:${f.severity}:${String(f.evidence.service ?? f.evidence.chain ?? '')}`).sort();
+const codes = (a: ReturnType<typeof analyseDumps>) => a.findings.map((f) => `${f.code}:${f.severity}:${String((f.evidence as Record<string, unknown>).service ?? (f.evidence as Record<string, unknown>).chain ?? '')}`).sort();
 
 describe('iptables-save, as kube-proxy wrote it and as iptables-save prints it', () => {
   for (const file of ['kube-proxy-overall.rules', 'iptables-save-overall.txt']) {
