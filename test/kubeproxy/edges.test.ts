@@ -58,6 +58,17 @@ describe('dual-stack: iptables-save and ip6tables-save together', () => {
   }
 });
 
+describe('iptables-nft: `nft list ruleset` with table ip nat and table ip6 nat', () => {
+  it('each family goes to its own rule set (captured output, comments dropped by iptables-nft)', async () => {
+    const res = await run(['svc', '--json'], { input: readFixture('svc/nft-iptables-nft-dual-stack.txt') });
+    expect(res.exitCode, res.stdout).toBe(0);
+    const doc = JSON.parse(res.stdout);
+    expect(doc.inputs).toEqual(['iptables-nft (nft list ruleset)']);
+    expect(doc.services.map((s: { clusterIP: string }) => s.clusterIP).sort()).toEqual(['10.96.0.10', 'fd00:10:96::a']);
+    expect(doc.services.flatMap((s: { endpoints: Array<{ address: string }> }) => s.endpoints.map((e) => e.address)).sort()).toEqual(['10.244.0.2:53', '10.244.0.3:53', '[fd00:10:244::2]:53', '[fd00:10:244::3]:53']);
+  });
+});
+
 describe('--service shows only that Service\'s problems', () => {
   it('findings about other Services\' chains are left out', async () => {
     const res = await run(['svc', '--json', '--service', 'demo/unreach:http'], { input: readFixture('svc/broken-unreachable-missing-orphan-duplicate.txt') });
@@ -108,4 +119,5 @@ describe.skipIf(!usable)('dual-stack, live', () => {
     expect(doc.sources).toEqual(expect.arrayContaining(['iptables-save', 'ip6tables-save']));
     expect(doc.services.flatMap((s: { endpoints: Array<{ address: string }> }) => s.endpoints.map((e) => e.address)).sort()).toEqual(['10.244.0.2:53', '10.244.0.3:53', '[fd00:10:244::2]:53', '[fd00:10:244::3]:53']);
   });
+
 });
