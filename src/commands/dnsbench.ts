@@ -15,7 +15,8 @@ import type { ResultHeader } from '../header.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 import { parseType } from '../dns/wire.js';
-import { LIMITS, readTextFile } from '../input.js';
+import { LIMITS, loadSource, readTextFile } from '../input.js';
+import type { Source } from '../input.js';
 import { checkName } from '../resolv/expand.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { Libc, ResolvConf } from '../resolv/parse.js';
@@ -112,7 +113,8 @@ export interface DnsbenchFlags {
   server?: string | undefined;
   port: number;
   tcp?: boolean | undefined;
-  resolv?: string | boolean | undefined;
+  /** Resolver mode: true for /etc/resolv.conf, a path ("-": stdin), or any Source (text handed over by doctor). */
+  resolv?: string | boolean | Source | undefined;
   libc: Libc;
   singleRequest?: boolean | undefined;
   singleRequestReopen?: boolean | undefined;
@@ -164,6 +166,11 @@ export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> 
   if (type === undefined) throw new UsageError(`unknown record type "${f.type}": give a name (AAAA), a number (65) or TYPE65`);
   if (f.domain && f.queries) throw new UsageError('give names with -d or with --queries, not both');
   const resolverMode = f.resolv !== undefined && f.resolv !== false;
+  const resolvSource: Source | undefined = !resolverMode
+    ? undefined
+    : typeof f.resolv === 'object'
+      ? f.resolv
+      : { kind: 'file', path: typeof f.resolv === 'string' ? f.resolv : '/etc/resolv.conf' };
   if (!resolverMode) {
     for (const flag of ['singleRequest', 'singleRequestReopen', 'longLived', 'libc'] as const) {
       if (f.given.has(flag)) throw new UsageError(`--${kebab(flag)} needs --resolv (it shapes the emulated resolver)`);
@@ -184,10 +191,11 @@ export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> 
 
   const warnings: string[] = [];
   let conf: ResolvConf | undefined;
-  if (resolverMode) {
-    const path = typeof f.resolv === 'string' ? f.resolv : '/etc/resolv.conf';
-    conf = parseResolvConf(await readTextFile(path, LIMITS.resolv), { libc: f.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
-    warnings.push(...conf.warnings.map((w) => `${path === '-' ? 'stdin' : path}: ${w}`));
+  if (resolvSource !== undefined) {
+    const loaded = await loadSource(resolvSource.kind === 'live' ? { kind: 'file', path: '/etc/resolv.conf' } : resolvSource, LIMITS.resolv);
+    if (loaded.kind !== 'text') throw new Error('unreachable: a resolv.conf source is always read as text');
+    conf = parseResolvConf(loaded.text, { libc: f.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
+    warnings.push(...conf.warnings.map((w) => `${loaded.origin}: ${w}`));
   }
   let servers: Array<{ host: string; port: number }>;
   if (f.server !== undefined) {
