@@ -8,7 +8,9 @@ import { readFixture } from './helpers/run.js';
 
 describe('k8sdiag as a library', () => {
   it('exports every command, and each returns its typed result with the header', async () => {
-    const lib = (await import('k8sdiag')) as unknown as typeof import('../src/index.js');
+    // By the package's name, resolved through package.json's exports to dist/ (built by npm test), as a user would.
+    const pkg = 'k8sdiag';
+    const lib = (await import(pkg)) as typeof import('../src/index.js');
     for (const fn of ['runDnsbench', 'runConntrack', 'runResolv', 'runSvc', 'runServe', 'runEngine', 'runResolverEmulation', 'Responder'] as const) {
       expect(typeof lib[fn], fn).toBe('function');
     }
