@@ -384,6 +384,48 @@ Examples:
     await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderSvc(style, r));
   });
 
+  common(
+    program
+      .command('doctor')
+      .summary('name the cause of DNS stalls and its remedy, from probes on this node or pod')
+      .description(
+        'Read the resolv.conf, the DNS Service\'s endpoints (where the node\'s rules are readable) and the conntrack counters, ' +
+          'then probe: raw queries to each nameserver over many source ports, lookups as glibc makes them (A+AAAA from one socket, ' +
+          'single-request-reopen, TCP), the name with a trailing dot, and each endpoint directly. Correlate and give a verdict with evidence.',
+      )
+      .option('--resolv <file>', 'the pod\'s resolv.conf ("-" for stdin)', '/etc/resolv.conf')
+      .option('--name <name>', 'name to look up (repeatable; default google.com)', collect)
+      .option('--budget <seconds>', 'upper bound on the probes\' time', positiveNumber('--budget', 600), 30)
+      .option('--endpoints <addr...>', 'the DNS Service\'s endpoints (host[:port]), where the node\'s rules cannot be read')
+      .option('-p, --port <port>', 'DNS port', intIn('--port', 1, 65535), 53)
+      .addHelpText(
+        'after',
+        `
+Exit codes: 0 no cause of stalls found, 1 a cause found, 2 could not run.
+
+Examples:
+  k8sdiag doctor                                          in a pod (kubectl debug) or on a node
+  k8sdiag doctor --endpoints 10.244.1.5 10.244.2.7         probe the CoreDNS pods directly too
+  k8sdiag doctor --resolv pod-resolv.conf --name api.example.com -o json`,
+      ),
+  ).action(async (opts: CommonOptions & { resolv: string; name?: string[]; budget: number; endpoints?: string[]; port: number }) => {
+    const { runDoctor } = await import('./commands/doctor.js');
+    const { renderDoctor } = await import('./render/doctor.js');
+    const result = await runDoctor({
+      resolv: { kind: 'file', path: opts.resolv },
+      ...(opts.name ? { names: opts.name } : {}),
+      budgetSeconds: opts.budget,
+      ...(opts.endpoints ? { endpoints: opts.endpoints } : {}),
+      port: opts.port,
+      onProgress: (m) => process.stderr.write(`${m}\n`),
+    });
+    await emit(result, opts, renderDoctor);
+    if (result.couldNotRun !== null) {
+      process.stderr.write(`k8sdiag: ${result.couldNotRun}\n`);
+      process.exitCode = 2;
+    }
+  });
+
   program.hook('preAction', (_this, actionCommand) => {
     if ((actionCommand.opts() as CommonOptions).debug) debug = true;
   });

@@ -25,9 +25,11 @@ export type Subject =
   /** A Service port, `namespace/name:port` as kube-proxy names it. */
   | { kind: 'service'; id: string }
   /** A kube-proxy chain, with the Service it belongs to where the rules tell. */
-  | { kind: 'chain'; name: string; service: string | null };
+  | { kind: 'chain'; name: string; service: string | null }
+  /** One endpoint of a Service (host:port), probed directly. */
+  | { kind: 'endpoint'; address: string; service: string | null };
 
-export type Command = 'dnsbench' | 'resolv' | 'conntrack' | 'svc';
+export type Command = 'dnsbench' | 'resolv' | 'conntrack' | 'svc' | 'doctor';
 
 type Num = number;
 type OptNum = number | null;
@@ -76,6 +78,13 @@ export interface EvidenceByCode {
   UNEVEN_SHARES: { service: string; endpoints: Num; worst: string; share: Num; relativeDeviation: Num; probabilityDigits: Num };
   LOCAL_POLICY: { service: string; localEndpoints: Num; clusterEndpoints?: Num };
   SESSION_AFFINITY: { service: string; seconds: OptNum };
+  // doctor
+  CONNTRACK_RACE: { parallelStalled: Num; parallelLookups: Num; reopenStalled: Num; tcpStalled: Num; singleRequestSwitches: Num; libc: string; kernelClashFixes: string };
+  SERVER_LOSS: { parallelStalled: Num; reopenStalled: Num; tcpStalled: Num; endpointsProbed: Num; endpointsLosing: Num };
+  ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; cleanEndpoints: string };
+  DNAT_PATH_LOSS: { lost: Num; sent: Num; endpointsProbed: Num };
+  UDP_PATH_LOSS: { parallelStalled: Num; reopenStalled: Num; tcpStalled: Num };
+  NDOTS_COST: { queriesPerLookup: Num; queriesWithTrailingDot: Num; meanMs: Num; meanMsWithTrailingDot: Num };
 }
 
 /** conntrack's rates during --watch (or between two pasted snapshots), named after the counter. */
@@ -129,6 +138,12 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   UNEVEN_SHARES: { command: 'svc', severities: ['warning'], rule: 'shares differ beyond rounding', subject: 'service', means: 'endpoints do not share new connections evenly' },
   LOCAL_POLICY: { command: 'svc', severities: ['info'], rule: 'externalTrafficPolicy or internalTrafficPolicy Local', subject: 'service', means: 'traffic stays on this node\'s endpoints' },
   SESSION_AFFINITY: { command: 'svc', severities: ['info'], rule: 'sessionAffinity ClientIP', subject: 'service', means: 'a client sticks to one endpoint for the timeout' },
+  CONNTRACK_RACE: { command: 'doctor', severities: ['critical'], rule: 'lookups stall with A+AAAA from one socket, not with single-request-reopen nor over TCP', subject: 'nameserver', means: 'the conntrack insert race' },
+  SERVER_LOSS: { command: 'doctor', severities: ['critical'], rule: 'lookups stall in every mode, TCP included, and no endpoint is clean', subject: 'nameserver', means: 'the DNS server or its upstream loses queries' },
+  ENDPOINT_LOSS: { command: 'doctor', severities: ['critical'], rule: 'an endpoint loses when probed directly while another is clean', subject: 'endpoint', means: 'one DNS endpoint loses queries' },
+  DNAT_PATH_LOSS: { command: 'doctor', severities: ['critical'], rule: 'the Service IP loses while every endpoint probed directly is clean', subject: 'nameserver', means: 'the DNAT/conntrack path loses queries' },
+  UDP_PATH_LOSS: { command: 'doctor', severities: ['warning'], rule: 'UDP lookups stall, TCP lookups do not, and the race pattern does not hold', subject: 'nameserver', means: 'the UDP path loses packets' },
+  NDOTS_COST: { command: 'doctor', severities: ['warning'], rule: 'the name goes through the search list (resolv\'s NDOTS_AMPLIFICATION), measured against its trailing-dot form', subject: 'name', means: 'what the search list costs per lookup, measured' },
 };
 
 /** One finding: its code's evidence shape, a subject, and what to do. */

@@ -25,6 +25,7 @@ export const SCHEMAS = {
   svc: 'k8sdiag.svc/1',
   resolv: 'k8sdiag.resolv/1',
   serve: 'k8sdiag.serve/1',
+  doctor: 'k8sdiag.doctor/1',
 } as const;
 
 export function hostName(): string {

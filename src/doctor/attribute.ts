@@ -1,0 +1,176 @@
+/**
+ * From probes to causes. Pure: the probes' numbers in, findings out. Each
+ * rule blames the nearest cause the evidence supports and no further: local
+ * drops before the network, one endpoint before the server, the server
+ * before the path, and the conntrack race only when A+AAAA from one socket
+ * stalls while the same lookups with single-request-reopen and over TCP do not.
+ */
+import type { Finding } from '../findings.js';
+
+/** One probe's outcome, reduced to what attribution needs. */
+export interface ProbeSummary {
+  /** What was probed, as shown: "lookups, A+AAAA from one socket", "raw queries", ... */
+  label: string;
+  kind: 'raw' | 'lookups' | 'endpoint';
+  /** For lookups: how the resolver sent them. */
+  mode: 'parallel' | 'single-request-reopen' | 'tcp' | 'trailing-dot' | null;
+  /** The server or endpoint, host:port. */
+  target: string;
+  sent: number;
+  answered: number;
+  timeouts: number;
+  errors: number;
+  /** Lookups done (lookup probes), or queries (raw and endpoint probes). */
+  units: number;
+  /** Lookups that took the resolver timeout or longer, or queries that timed out. */
+  stalled: number;
+  over1s: number;
+  over5s: number;
+  /** Replies this machine dropped itself (full receive buffers). */
+  localDrops: number;
+  /** Mean per unit, ms (null when nothing completed). */
+  meanMs: number | null;
+  /** Datagrams (queries) sent per lookup. */
+  queriesPerUnit: number;
+  /** glibc's fallback to single-request during the probe. */
+  singleRequestSwitches: number;
+}
+
+export interface AttributionInput {
+  probes: ProbeSummary[];
+  /** The Service behind the nameserver, when found in the rules or given with --endpoints. */
+  service: { id: string | null; clusterIP: string; endpoints: string[] } | null;
+  libc: 'glibc' | 'musl' | 'unknown';
+  /** The kernel's clash fixes (4.19, 5.0, 5.6, 5.10). */
+  clashFixes: string[];
+  /** The name looked up, and resolv's amplification finding for it, if any. */
+  name: string;
+  ndots: Finding | undefined;
+}
+
+const stalls = (p: ProbeSummary | undefined): boolean => p !== undefined && p.stalled > 0;
+const pct = (n: number, of: number): string => (of > 0 ? `${((n / of) * 100).toFixed(1)}%` : '0%');
+
+function lossEvidence(p: ProbeSummary): string {
+  return `${p.stalled}/${p.units}`;
+}
+
+const RACE_WHO =
+  'glibc falls back to single-request after its first half-answered pair, so a long-lived process stalls once while ' +
+  'short-lived ones (probes, cron jobs, CLI tools, one process per request) stall every time; musl has no such option';
+
+export function attribute(a: AttributionInput): Finding[] {
+  const out: Finding[] = [];
+  const lookups = (mode: ProbeSummary['mode']): ProbeSummary | undefined => a.probes.find((p) => p.kind === 'lookups' && p.mode === mode);
+  const par = lookups('parallel');
+  const reopen = lookups('single-request-reopen');
+  const tcp = lookups('tcp');
+  const raw = a.probes.find((p) => p.kind === 'raw');
+  const endpoints = a.probes.filter((p) => p.kind === 'endpoint');
+  const ns = raw?.target ?? par?.target ?? 'the nameserver';
+
+  // 1. The probe's own receive buffers: never the network's fault.
+  const localDrops = a.probes.reduce((n, p) => n + p.localDrops, 0);
+  if (localDrops > 0) {
+    out.push({
+      code: 'LOCAL_DROPS',
+      severity: 'warning',
+      subject: { kind: 'machine' },
+      message: `${localDrops} replies were dropped by this machine's own receive buffers during the probes: the losses below may be partly local`,
+      evidence: { ownSocketDrops: localDrops, namespaceRcvbufErrors: null, namespaceInErrors: null, recvBufferBytes: null, concurrency: 0, sourcePorts: 0 },
+      remedy: 'rerun with a smaller --budget, or raise net.core.rmem_max',
+    });
+  }
+
+  // 2. Endpoints probed directly: one losing while others are clean names that endpoint.
+  const bad = endpoints.filter((p) => p.stalled > 0);
+  const clean = endpoints.filter((p) => p.stalled === 0 && p.answered > 0);
+  let blamedEndpoints = false;
+  if (bad.length > 0 && clean.length > 0) {
+    blamedEndpoints = true;
+    for (const p of bad) {
+      out.push({
+        code: 'ENDPOINT_LOSS',
+        severity: 'critical',
+        subject: { kind: 'endpoint', address: p.target, service: a.service?.id ?? null },
+        message: `endpoint ${p.target} loses queries when probed directly (${lossEvidence(p)}, ${pct(p.stalled, p.units)}) while ${clean.map((c) => c.target).join(', ')} ${clean.length === 1 ? 'is' : 'are'} clean: that endpoint, not the path`,
+        evidence: { endpoint: p.target, lost: p.stalled, sent: p.units, cleanEndpoints: clean.map((c) => c.target).join(' ') },
+        remedy: `look at the DNS pod behind ${p.target}: its logs, CPU throttling, its node; delete it to have it rescheduled`,
+      });
+    }
+  }
+  const allEndpointsLose = endpoints.length > 0 && bad.length === endpoints.length;
+
+  // 3. The lookups in three modes.
+  const udpOnly = (stalls(par) || stalls(reopen)) && tcp !== undefined && !stalls(tcp);
+  if (!blamedEndpoints) {
+    if (stalls(par) && reopen !== undefined && !stalls(reopen) && tcp !== undefined && !stalls(tcp)) {
+      out.push({
+        code: 'CONNTRACK_RACE',
+        severity: 'critical',
+        subject: { kind: 'nameserver', address: ns },
+        message:
+          `lookups stall when A and AAAA leave one socket together (${lossEvidence(par!)} lookups), but not with single-request-reopen ` +
+          `(${lossEvidence(reopen)}) nor over TCP (${lossEvidence(tcp)}): the conntrack insert race. ${RACE_WHO}` +
+          (a.libc === 'musl' ? ' (this image is musl: NodeLocalDNS or TCP are its remedies)' : a.libc === 'glibc' ? ' (this image is glibc)' : ''),
+        evidence: {
+          parallelStalled: par!.stalled, parallelLookups: par!.units, reopenStalled: reopen.stalled, tcpStalled: tcp.stalled,
+          singleRequestSwitches: par!.singleRequestSwitches, libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none',
+        },
+        remedy:
+          (a.libc === 'musl' ? '' : 'options single-request-reopen in the pod\'s dnsConfig; ') +
+          'NodeLocalDNS (no conntrack on the way to the cache); a kernel with the clash fixes (5.0+ for NATed UDP, 5.6 IPS_NAT_CLASH)',
+      });
+    } else if (stalls(par) && stalls(reopen) && stalls(tcp) && (allEndpointsLose || endpoints.length === 0)) {
+      out.push({
+        code: 'SERVER_LOSS',
+        severity: 'critical',
+        subject: { kind: 'nameserver', address: ns },
+        message:
+          `lookups stall in every mode, TCP included (${lossEvidence(par!)}, ${lossEvidence(reopen!)}, ${lossEvidence(tcp!)})` +
+          (allEndpointsLose ? ` and every endpoint loses when probed directly` : '') +
+          ': the DNS server or its upstream, not the conntrack race' +
+          (endpoints.length === 0 ? ' (its endpoints could not be probed apart: the path between is not ruled out)' : ''),
+        evidence: { parallelStalled: par!.stalled, reopenStalled: reopen!.stalled, tcpStalled: tcp!.stalled, endpointsProbed: endpoints.length, endpointsLosing: bad.length },
+        remedy: 'CoreDNS: its load (CPU throttling, replicas), its logs, its upstream resolvers (forward . /etc/resolv.conf) and their loss',
+      });
+    } else if (udpOnly) {
+      out.push({
+        code: 'UDP_PATH_LOSS',
+        severity: 'warning',
+        subject: { kind: 'nameserver', address: ns },
+        message: `lookups stall over UDP (${lossEvidence(par!)} A+AAAA from one socket, ${reopen ? lossEvidence(reopen) : 'n/a'} with single-request-reopen) but not over TCP: the UDP path (conntrack, the network) loses packets`,
+        evidence: { parallelStalled: par?.stalled ?? 0, reopenStalled: reopen?.stalled ?? 0, tcpStalled: tcp.stalled },
+        remedy: 'check `k8sdiag conntrack` on the node for drops and table pressure; NodeLocalDNS takes DNS out of conntrack',
+      });
+    }
+  }
+
+  // 4. The Service IP loses while every endpoint probed directly is clean: the DNAT/conntrack path.
+  if (raw !== undefined && raw.stalled > 0 && endpoints.length > 0 && bad.length === 0) {
+    out.push({
+      code: 'DNAT_PATH_LOSS',
+      severity: 'critical',
+      subject: { kind: 'nameserver', address: raw.target },
+      message: `queries to the Service IP ${raw.target} are lost (${lossEvidence(raw)}) while every endpoint probed directly answers all of them: the DNAT/conntrack path`,
+      evidence: { lost: raw.stalled, sent: raw.units, endpointsProbed: endpoints.length },
+      remedy: 'check `k8sdiag conntrack` (insert_failed, drop) and `k8sdiag svc --live` (fall-through, missing chains) on the node',
+    });
+  }
+
+  // 5. What the search list costs, measured.
+  const dot = lookups('trailing-dot');
+  if (a.ndots !== undefined && par !== undefined && dot !== undefined && par.meanMs !== null && dot.meanMs !== null && par.queriesPerUnit > dot.queriesPerUnit) {
+    out.push({
+      code: 'NDOTS_COST',
+      severity: 'warning',
+      subject: { kind: 'name', name: a.name },
+      message:
+        `${a.name} costs ${par.queriesPerUnit.toFixed(1)} queries and ${par.meanMs.toFixed(1)} ms per lookup through the search list; ` +
+        `${dot.queriesPerUnit.toFixed(1)} queries and ${dot.meanMs.toFixed(1)} ms as "${a.name.replace(/\.$/, '')}."`,
+      evidence: { queriesPerLookup: Number(par.queriesPerUnit.toFixed(2)), queriesWithTrailingDot: Number(dot.queriesPerUnit.toFixed(2)), meanMs: par.meanMs, meanMsWithTrailingDot: dot.meanMs },
+      remedy: a.ndots.remedy,
+    });
+  }
+  return out;
+}

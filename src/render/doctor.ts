@@ -1,0 +1,32 @@
+/** doctor for a human: the verdict first, then the evidence (findings), then the probes and the steps. */
+import type { DoctorResult } from '../commands/doctor.js';
+import { renderFindings } from './findings.js';
+import type { Style } from './style.js';
+import { num, table } from './style.js';
+
+export function renderDoctor(style: Style, r: DoctorResult): string {
+  const { c } = style;
+  const out: string[] = [];
+  const bad = r.findings.some((f) => f.severity !== 'info') || r.couldNotRun !== null;
+  for (const line of r.verdict) out.push(bad ? c.bold.red(line) : c.bold.green(line));
+  out.push('');
+  out.push(renderFindings(style, r.findings).trimEnd());
+  out.push('');
+  const t = table(style, ['probe', 'target', 'units', 'stalled', 'over 1 s', 'over 5 s', 'mean ms', 'queries/unit'], { align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'] });
+  for (const p of r.probes) {
+    t.push([p.label, p.target, num(p.units), p.stalled ? c.red(num(p.stalled)) : '0', num(p.over1s), num(p.over5s), p.meanMs === null ? 'n/a' : p.meanMs.toFixed(1), p.queriesPerUnit.toFixed(1)]);
+  }
+  out.push(t.toString());
+  if (r.path.endpoints.length > 0) {
+    out.push(`path: ${r.path.service ?? 'DNS Service'} ${r.path.clusterIP ?? ''} -> ${r.path.endpoints.map((e) => `${e.address}${e.share !== null ? ` ${(e.share * 100).toFixed(1)}%` : ''}`).join(', ')} (from ${r.path.found})`);
+  }
+  if (r.conntrack) {
+    const rising = Object.entries(r.conntrack.deltas).filter(([k, d]) => d.delta > 0 && ['insert_failed', 'drop', 'early_drop', 'clash_resolve'].includes(k));
+    out.push(`conntrack during the probes: ${rising.length === 0 ? 'insert_failed, drop, early_drop unchanged' : rising.map(([k, d]) => `${k} +${d.delta}`).join(', ')}` +
+      (r.conntrack.table?.usage !== undefined ? `; table ${(r.conntrack.table.usage * 100).toFixed(1)}% full` : ''));
+  }
+  out.push(c.dim(`sent: ${r.plan}`));
+  for (const s of r.steps) if (!s.ok) out.push(c.yellow(`could not: ${s.step}: ${s.note}`));
+  out.push(c.dim(`context: kernel ${r.context.kernel.release} (clash fixes ${r.context.kernel.clashFixes.join(', ') || 'none'}), libc ${r.context.libc}, resolv.conf ${r.context.resolvFile}, NodeLocalDNS ${r.context.nodeLocalDNS ? 'yes' : 'no'}`));
+  return `${out.join('\n')}\n`;
+}

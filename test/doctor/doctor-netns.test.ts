@@ -1,0 +1,194 @@
+/**
+ * doctor on a reproduced kube-proxy path whose fault the test knows.
+ *
+ * Two network namespaces per scenario, joined by a veth pair: a pod (client)
+ * and a node. The node holds kube-proxy-shaped rules (KUBE-SERVICES from
+ * PREROUTING for pods and OUTPUT for itself -> KUBE-SVC-<hash> with -m statistic
+ * -> KUBE-SEP-<hash> DNAT) for the DNS Service's cluster IP 198.18.0.10, and
+ * its two endpoints, 198.18.2.2:53 and 198.18.2.3:53, each a `k8sdiag serve`.
+ * From the pod the rules are not readable (doctor is given --endpoints); from
+ * the node they are. Faults: serve's drop fault (server loss), on one endpoint
+ * only (endpoint loss), and for the conntrack race, which 6.x kernels resolve,
+ * a rule on the node that drops the second not-yet-replied packet of a UDP flow
+ * (conntrack NEW + connbytes 2:), as an older kernel's lost insert did; real
+ * glibc's getaddrinfo is measured beside doctor there.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN } from '../helpers/run.js';
+import { canUseNetns, createNetns } from '../helpers/netns.js';
+import type { Netns } from '../helpers/netns.js';
+
+const usable = await canUseNetns();
+
+// kube-proxy writes one KUBE-SVC chain per Service port: dns (UDP) and dns-tcp (TCP).
+const RULES = `*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+:KUBE-SEP-DOCTORUDP000000A - [0:0]
+:KUBE-SEP-DOCTORUDP000000B - [0:0]
+:KUBE-SEP-DOCTORTCP000000A - [0:0]
+:KUBE-SEP-DOCTORTCP000000B - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A KUBE-SERVICES -d 198.18.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SERVICES -d 198.18.0.10/32 -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 198.18.2.2:53" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-DOCTORUDP000000A
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 198.18.2.3:53" -j KUBE-SEP-DOCTORUDP000000B
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 198.18.2.2:53" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-DOCTORTCP000000A
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 198.18.2.3:53" -j KUBE-SEP-DOCTORTCP000000B
+-A KUBE-SEP-DOCTORUDP000000A -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 198.18.2.2:53
+-A KUBE-SEP-DOCTORUDP000000B -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 198.18.2.3:53
+-A KUBE-SEP-DOCTORTCP000000A -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp" -m tcp -j DNAT --to-destination 198.18.2.2:53
+-A KUBE-SEP-DOCTORTCP000000B -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp" -m tcp -j DNAT --to-destination 198.18.2.3:53
+COMMIT
+`;
+const ENDPOINTS = ['198.18.2.2', '198.18.2.3'];
+
+interface Scene {
+  pod: Netns;
+  node: Netns;
+  etc: string[];
+  servers: ChildProcess[];
+}
+const scenes: Scene[] = [];
+afterEach(async () => {
+  for (const s of scenes.splice(0)) {
+    for (const p of s.servers) p.kill('SIGTERM');
+    for (const d of s.etc) rmSync(d, { recursive: true, force: true });
+    await s.pod.remove();
+    await s.node.remove();
+  }
+});
+
+async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean }): Promise<Scene> {
+  const tag = randomBytes(3).toString('hex');
+  const pod = await createNetns(`dp${tag}`);
+  const node = await createNetns(`dn${tag}`);
+  const s: Scene = { pod, node, etc: [], servers: [] };
+  scenes.push(s);
+  for (const n of [pod, node]) {
+    const etc = `/etc/netns/${n.name}`;
+    mkdirSync(etc, { recursive: true });
+    writeFileSync(`${etc}/resolv.conf`, opts.resolv);
+    s.etc.push(etc);
+  }
+  const sh = async (args: string[]) => {
+    const r = await execa('ip', args, { reject: false });
+    if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${String(r.stderr)}`);
+  };
+  const ok = async (n: Netns, cmd: string, args: string[], input?: string) => {
+    const r = await n.exec(cmd, args, input !== undefined ? { input } : {});
+    if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  };
+  const vp = `k8p${tag}`;
+  const vn = `k8n${tag}`;
+  await sh(['link', 'add', vp, 'netns', pod.name, 'type', 'veth', 'peer', 'name', vn, 'netns', node.name]);
+  await sh(['-n', pod.name, 'addr', 'add', '198.18.7.1/30', 'dev', vp]);
+  // An IPv6 address too: getaddrinfo (AI_ADDRCONFIG) asks for AAAA only where the host has one.
+  await sh(['-n', pod.name, 'addr', 'add', 'fd00:7::1/64', 'dev', vp, 'nodad']);
+  await sh(['-n', node.name, 'addr', 'add', '198.18.7.2/30', 'dev', vn]);
+  await sh(['-n', node.name, 'addr', 'add', 'fd00:7::2/64', 'dev', vn, 'nodad']);
+  await sh(['-n', pod.name, 'link', 'set', vp, 'up']);
+  await sh(['-n', node.name, 'link', 'set', vn, 'up']);
+  await sh(['-n', pod.name, 'route', 'add', 'default', 'via', '198.18.7.2']);
+  // A node has a default route; without one its sockets cannot even be connected to the cluster IP.
+  await sh(['-n', node.name, 'route', 'add', 'default', 'via', '198.18.7.1']);
+  for (const e of ENDPOINTS) await sh(['-n', node.name, 'addr', 'add', `${e}/32`, 'dev', 'lo']);
+  await ok(node, 'iptables-restore', [], RULES);
+  if (opts.race) {
+    await ok(node, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
+    await ok(node, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW',
+      '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
+  }
+  for (const [host, faults] of [[ENDPOINTS[0]!, opts.faultA ?? []], [ENDPOINTS[1]!, opts.faultB ?? []]] as const) {
+    const args = [BIN, 'serve', '--host', host, '--port', '53', '--zone', 'google.com', '--duration', '120', ...faults.flatMap((f) => ['--fault', f])];
+    const p = spawn('ip', ['netns', 'exec', node.name, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    s.servers.push(p);
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      p.stderr!.on('data', (d) => {
+        err += d;
+        if (err.includes('listening')) resolve();
+      });
+      p.on('exit', () => reject(new Error(`serve exited: ${err}`)));
+    });
+  }
+  return s;
+}
+
+type Doc = { findings: Array<{ code: string; severity: string; subject: Record<string, unknown>; evidence: Record<string, unknown> }>; verdict: string[]; path: { found: string | null; endpoints: Array<{ address: string }> } };
+
+/** doctor from the pod (rules not readable: the endpoints given) or from the node (rules read). */
+async function doctor(s: Scene, from: 'pod' | 'node' = 'pod'): Promise<{ code: number; doc: Doc }> {
+  const args = [BIN, 'doctor', '--json', '--budget', '20', ...(from === 'pod' ? ['--endpoints', ...ENDPOINTS] : [])];
+  const r = await (from === 'pod' ? s.pod : s.node).exec(process.execPath, args, { timeout: 90_000 });
+  if (r.exitCode === 2 || r.stdout.trim() === '') throw new Error(`doctor: exit ${r.exitCode}: ${r.stderr}`);
+  return { code: r.exitCode, doc: JSON.parse(r.stdout) as Doc };
+}
+const codes = (d: { findings: Array<{ code: string; severity: string }> }) => d.findings.filter((f) => f.severity !== 'info').map((f) => f.code).sort();
+
+const CLUSTER_FIRST = 'nameserver 198.18.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:1 attempts:2\n';
+const NO_SEARCH = 'nameserver 198.18.0.10\noptions ndots:1 timeout:1 attempts:2\n';
+
+describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
+  it('a clean path: healthy, exit 0, from the pod and from the node (where the Service is found in the rules)', async () => {
+    const s = await scene({ resolv: NO_SEARCH });
+    const { code, doc } = await doctor(s);
+    expect(codes(doc), JSON.stringify(doc.verdict)).toEqual([]);
+    expect(code).toBe(0);
+    expect(doc.verdict[0]).toMatch(/No cause of DNS stalls found/);
+    expect(doc.path.found).toBe('--endpoints');
+    const fromNode = await doctor(s, 'node');
+    expect(fromNode.code).toBe(0);
+    expect(fromNode.doc.path.found).toBe('rules');
+    expect(fromNode.doc.path.endpoints.map((e) => e.address).sort()).toEqual(['198.18.2.2:53', '198.18.2.3:53']);
+  }, 120_000);
+
+  it('both endpoints dropping 1 query in 3: the server or its upstream, not the race', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['drop@every=3'], faultB: ['drop@every=3'] }));
+    expect(code).toBe(1);
+    expect(codes(doc)).toContain('SERVER_LOSS');
+    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
+    expect(codes(doc)).not.toContain('ENDPOINT_LOSS');
+  }, 120_000);
+
+  it('from the node, one endpoint dropping 1 query in 3: that endpoint, by address', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultB: ['drop@every=3'] }), 'node');
+    expect(code).toBe(1);
+    expect(doc.path.found).toBe('rules');
+    const loss = doc.findings.filter((f) => f.code === 'ENDPOINT_LOSS');
+    expect(loss.map((f) => f.subject.address)).toEqual(['198.18.2.3:53']);
+    expect(codes(doc)).not.toContain('SERVER_LOSS');
+    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
+  }, 120_000);
+
+  it('the conntrack race: stalls with A+AAAA from one socket only; real getaddrinfo stalls too', async () => {
+    const s = await scene({ resolv: NO_SEARCH, race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
+    const t = performance.now();
+    const g = await s.pod.exec('getent', ['ahosts', 'google.com'], { timeout: 30_000 });
+    const realMs = performance.now() - t;
+    expect(g.exitCode, g.stderr).toBe(0);
+    expect(realMs, 'real glibc waits its timeout (1 s) once').toBeGreaterThanOrEqual(950);
+    const { code, doc } = await doctor(s);
+    expect(code).toBe(1);
+    expect(codes(doc)).toContain('CONNTRACK_RACE');
+    expect(codes(doc)).not.toContain('SERVER_LOSS');
+    const race = doc.findings.find((f) => f.code === 'CONNTRACK_RACE')!;
+    expect(race.evidence).toMatchObject({ reopenStalled: 0, tcpStalled: 0 });
+    expect(race.evidence.parallelStalled as number).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('ndots:5 and three search domains: the amplification, measured against the trailing dot', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: CLUSTER_FIRST }));
+    expect(code).toBe(1);
+    expect(codes(doc)).toEqual(['NDOTS_COST']);
+    const f = doc.findings.find((x) => x.code === 'NDOTS_COST')!;
+    expect(f.evidence).toMatchObject({ queriesPerLookup: 8, queriesWithTrailingDot: 2 });
+  }, 120_000);
+});
