@@ -32,7 +32,7 @@ describe('README', () => {
 
   it('lists every flag of every command', async () => {
     const missing: string[] = [];
-    for (const cmd of ['dnsbench', 'serve', 'resolv', 'conntrack', 'svc']) {
+    for (const cmd of ['dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor']) {
       const help = await run(['help', cmd]);
       expect(help.exitCode).toBe(0);
       for (const m of help.stdout.matchAll(/(?:^|\s)(--[a-z][a-z-]+)/g)) {
