@@ -16,7 +16,7 @@ import { attribute } from '../doctor/attribute.js';
 import type { ProbeSummary } from '../doctor/attribute.js';
 import { formatHostPort } from '../engine/engine.js';
 import { UserError } from '../errors.js';
-import { sortFindings } from '../findings.js';
+import { CATALOGUE, sortFindings } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
@@ -266,5 +266,14 @@ export function verdictOf(findings: readonly Finding[], couldNotRun: string | nu
     const other = findings.filter((f) => f.severity !== 'info');
     return other.length === 0 ? ['No cause of DNS stalls found: every probe was answered in time.'] : [`No stalls measured; ${other.length} configuration finding(s) below.`];
   }
-  return causes.slice(0, 3).map((f) => `${f.code}: ${f.message.split(/: (?=[^:]*$)/)[0] ?? f.message}${f.remedy ? ` -> ${f.remedy.split(';')[0]}` : ''}`);
+  return causes.slice(0, 3).map((f) => `${f.code}: ${CATALOGUE[f.code].means}${subjectLabel(f)}${f.remedy ? ` -> ${f.remedy.split(';')[0]}` : ''}`);
+}
+
+function subjectLabel(f: Finding): string {
+  const s = f.subject;
+  if (s.kind === 'endpoint') return ` (${s.address}${s.service ? `, ${s.service}` : ''})`;
+  if (s.kind === 'nameserver') return ` (${s.address})`;
+  if (s.kind === 'name') return ` (${s.name})`;
+  if (s.kind === 'counter') return ` (${s.name})`;
+  return '';
 }

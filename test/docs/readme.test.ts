@@ -55,6 +55,7 @@ describe('README JSON sections', () => {
       ['conntrack', ['conntrack', '--json'], 'cpu=0 found=0 insert_failed=1 drop=0\n'],
       ['svc', ['svc', '--json'], readFileSync(join(root, 'test/fixtures/svc/iptables-save-overall.txt'), 'utf8')],
       ['resolv', ['resolv', '--json', '--file', '-', 'google.com'], 'nameserver 10.96.0.10\n'],
+      ['doctor', ['doctor', '--json', '--resolv', '-', '-p', String(r.udpPort), '--budget', '5'], 'nameserver 127.0.0.1\noptions timeout:1\n'],
     ];
     const missing: string[] = [];
     for (const [label, args, input] of docs) {
