@@ -177,24 +177,25 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   ];
   const endpoints = path.endpoints.map((e) => splitHostPort(e.address, port));
   const plan =
-    `${RAW_QUERIES} raw queries to each of ${nameservers.length} nameserver(s); ${LOOKUPS} lookups of ${name} in each of 3 modes and with a trailing dot; ` +
+    `${RAW_QUERIES} raw queries to each of ${nameservers.length} nameserver(s); ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
     `${endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries to each of ${endpoints.length} endpoint(s); ` : ''}at most ${Math.round(budgetMs / 1000)} s`;
   say(`doctor: will send ${plan}`);
   const servers = nameservers.map((host) => ({ host, port }));
   const fqdn = name.endsWith('.') ? name : `${name}.`;
   const per = Math.max(1000, budgetMs / 3);
+  const absolute = names.map((n) => (n.endsWith('.') ? n : `${n}.`));
   const raw = (host: string, p: number, total: number): DnsbenchInput => ({
-    server: host, port: p, queries: [{ name: fqdn, type: 'A' }], concurrency: 20, total, durationMs: per, timeoutMs: 1000, slowMs: 3_600_000, tcpRetry: true,
+    server: host, port: p, queries: absolute.map((n) => ({ name: n, type: 'A' as const })), concurrency: 20, total, durationMs: per, timeoutMs: 1000, slowMs: 3_600_000, tcpRetry: true,
   });
-  const lookupInput = (c: ResolvConf, extra: Partial<NonNullable<DnsbenchInput['resolver']>>, queryName: string): DnsbenchInput => ({
-    server: servers[0]!.host, port, queries: [{ name: queryName, type: 'A' }], concurrency: LOOKUPS, total: LOOKUPS, durationMs: per, timeoutMs: c.options.timeout * 1000, slowMs: 3_600_000, tcpRetry: false,
+  const lookupInput = (c: ResolvConf, extra: Partial<NonNullable<DnsbenchInput['resolver']>>, queryNames: string[]): DnsbenchInput => ({
+    server: servers[0]!.host, port, queries: queryNames.map((n) => ({ name: n, type: 'A' as const })), concurrency: LOOKUPS, total: LOOKUPS, durationMs: per, timeoutMs: c.options.timeout * 1000, slowMs: 3_600_000, tcpRetry: false,
     resolver: { conf: c, nameservers: servers, longLived: false, ...extra },
   });
   const limit = pLimit(2);
   const jobs: Array<Promise<ProbeSummary>> = [];
   for (const s of servers) jobs.push(limit(async () => summarise(`raw queries to ${formatHostPort(s.host, s.port)}`, 'raw', null, await runDnsbench(raw(s.host, s.port, RAW_QUERIES)))));
-  for (const [label, mode, shape, extra] of lookupModes) jobs.push(limit(async () => summarise(label, 'lookups', mode, await runDnsbench(lookupInput(shape(conf), extra, name)))));
-  jobs.push(limit(async () => summarise(`lookups of "${fqdn}" (trailing dot: no search list)`, 'lookups', 'trailing-dot', await runDnsbench(lookupInput(conf, {}, fqdn)))));
+  for (const [label, mode, shape, extra] of lookupModes) jobs.push(limit(async () => summarise(label, 'lookups', mode, await runDnsbench(lookupInput(shape(conf), extra, names)))));
+  jobs.push(limit(async () => summarise(`lookups of "${fqdn}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, 'lookups', 'trailing-dot', await runDnsbench(lookupInput(conf, {}, absolute)))));
   for (const e of endpoints) jobs.push(limit(async () => summarise(`endpoint ${formatHostPort(e.host, e.port)} directly`, 'endpoint', null, await runDnsbench(raw(e.host, e.port, ENDPOINT_QUERIES)))));
   let probes: ProbeSummary[] = [];
   let couldNotRun: string | null = null;
