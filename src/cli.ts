@@ -10,14 +10,14 @@ import type { Finding } from './findings.js';
 import { VERSION as version } from './version.js';
 
 interface CommonOptions {
-  output: 'human' | 'json';
+  output: 'human' | 'json' | 'prom';
   json?: boolean;
   color?: boolean;
   debug?: boolean;
 }
 
 /** The one place the output format is decided: -o json, or its shorthand --json. */
-function format(opts: CommonOptions): 'human' | 'json' {
+function format(opts: CommonOptions): 'human' | 'json' | 'prom' {
   return opts.json ? 'json' : opts.output;
 }
 
@@ -46,7 +46,7 @@ function positiveNumber(name: string, max: number) {
 
 function common(cmd: Command): Command {
   return cmd
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['human', 'json']).default('human'))
+    .addOption(new Option('-o, --output <format>', 'output format (prom: Prometheus text, for dnsbench, conntrack, svc, doctor)').choices(['human', 'json', 'prom']).default('human'))
     .option('--json', 'one JSON document on stdout, nothing else (-o json)')
     .option('--no-color', 'no colour (also: NO_COLOR=1, or stdout not a terminal)')
     .option('--debug', 'show stack traces of internal errors');
@@ -61,10 +61,14 @@ async function emit<R extends { findings: readonly Finding[] }>(
   opts: CommonOptions,
   human: (style: import('./render/style.js').Style, r: R) => string,
   humanStream: NodeJS.WriteStream = process.stdout,
+  prom?: (r: R) => string,
 ): Promise<void> {
   const { exitCodeFor } = await import('./findings.js');
   if (format(opts) === 'json') {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else if (format(opts) === 'prom') {
+    if (prom === undefined) throw new (await import('./errors.js')).UsageError('-o prom is for dnsbench, conntrack, svc and doctor');
+    process.stdout.write(prom(result));
   } else {
     const { makeStyle, colorWanted } = await import('./render/style.js');
     humanStream.write(human(makeStyle(colorWanted(opts.color, humanStream)), result));
@@ -72,9 +76,9 @@ async function emit<R extends { findings: readonly Finding[] }>(
   process.exitCode = exitCodeFor(result.findings);
 }
 
-/** Warnings: with JSON on stderr (stdout is one document); human output prints them with the report. */
+/** Warnings: with JSON or Prometheus output on stderr (stdout is the document); human output prints them with the report. */
 function warn(lines: readonly string[], opts: CommonOptions): void {
-  if (format(opts) !== 'json') return;
+  if (format(opts) === 'human') return;
   for (const w of lines) process.stderr.write(`warning: ${w}\n`);
 }
 
@@ -173,7 +177,7 @@ Examples:
         },
       });
       warn(result.warnings, opts);
-      await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderConntrack(style, r));
+      await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderConntrack(style, r), process.stdout, (await import('./render/prom.js')).promConntrack);
     } finally {
       process.off('SIGINT', onSigint);
     }
@@ -253,13 +257,13 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
     };
     input.signal = ac.signal;
     input.onSlow = (e) => {
-      if (format(opts) === 'json') process.stderr.write(`${JSON.stringify({ event: 'slow', ...e })}\n`);
+      if (format(opts) !== 'human') process.stderr.write(`${JSON.stringify({ event: 'slow', ...e })}\n`);
       else {
         clearProgress();
         process.stdout.write(`${slowLine(e)}\n`);
       }
     };
-    if (showProgress && (tty ? format(opts) !== 'json' : true)) {
+    if (showProgress && (tty ? format(opts) === 'human' : true)) {
       input.onProgress = (p) => {
         const line = `${(p.elapsedMs / 1000).toFixed(1)} s  sent ${p.sent}  answered ${p.answered}  timeouts ${p.timeouts}  errors ${p.errors}`;
         if (tty) {
@@ -276,7 +280,7 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
       const result = await runDnsbench(input, every);
       clearProgress();
       warn(result.warnings, opts);
-      await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderDnsbench(style, r));
+      await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderDnsbench(style, r), process.stdout, (await import('./render/prom.js')).promDnsbench);
       const reason = unreachableReason(result);
       if (reason !== undefined) {
         process.stderr.write(`k8sdiag: ${reason}\n`);
@@ -319,7 +323,7 @@ Examples:
     const { UsageError } = await import('./errors.js');
     const { runServe } = await import('./commands/serve.js');
     const { listeningLine, renderServe } = await import('./render/serve.js');
-    if (opts.log === '-' && format(opts) === 'json') throw new UsageError('--log - and --json both write to stdout', 'give --log a file');
+    if (opts.log === '-' && format(opts) !== 'human') throw new UsageError('--log - and --json both write to stdout', 'give --log a file');
     const ac = new AbortController();
     const stop = (): void => ac.abort();
     process.once('SIGINT', stop);
@@ -381,7 +385,7 @@ Examples:
     const { renderWarnings } = await import('./render/findings.js');
     const result = await runSvc({ source: chooseSource({ file: opts.file, live: opts.live }), ...(opts.service !== undefined ? { service: opts.service } : {}) });
     warn(result.warnings, opts);
-    await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderSvc(style, r));
+    await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderSvc(style, r), process.stdout, (await import('./render/prom.js')).promSvc);
   });
 
   common(
@@ -419,7 +423,7 @@ Examples:
       port: opts.port,
       onProgress: (m) => process.stderr.write(`${m}\n`),
     });
-    await emit(result, opts, renderDoctor);
+    await emit(result, opts, renderDoctor, process.stdout, (await import('./render/prom.js')).promDoctor);
     if (result.couldNotRun !== null) {
       process.stderr.write(`k8sdiag: ${result.couldNotRun}\n`);
       process.exitCode = 2;

@@ -1,0 +1,147 @@
+/**
+ * Results in the Prometheus text exposition format (version 0.0.4), for
+ * node-exporter's textfile collector and for node-problem-detector: base units
+ * (seconds, ratios), `_total` counters, HELP and TYPE lines, labels for node,
+ * nameserver, rcode and code, latency as histograms with cumulative `le`
+ * buckets (the exact counts between the latency marks, so the 1 s and 5 s
+ * buckets hold exactly what they say), and one `k8sdiag_finding` per finding.
+ */
+import type { ConntrackResult } from '../commands/conntrack.js';
+import type { DnsbenchResult } from '../commands/dnsbench.js';
+import type { DoctorResult } from '../commands/doctor.js';
+import type { SvcResult } from '../commands/svc.js';
+import type { Finding } from '../findings.js';
+import type { ResultHeader } from '../header.js';
+import { Histogram } from '../stats/index.js';
+import type { HistogramSnapshot } from '../stats/index.js';
+
+type Labels = Record<string, string | number>;
+
+function escape(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function labelText(l: Labels): string {
+  const parts = Object.entries(l).map(([k, v]) => `${k}="${escape(String(v))}"`);
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+function num(v: number): string {
+  if (v === Number.POSITIVE_INFINITY) return '+Inf';
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(12)));
+}
+
+/** Builds one exposition: each family's HELP and TYPE once, then its samples. */
+class Exposition {
+  private readonly lines: string[] = [];
+  private readonly declared = new Set<string>();
+
+  constructor(private readonly base: Labels) {}
+
+  family(name: string, type: 'counter' | 'gauge' | 'histogram', help: string): this {
+    if (this.declared.has(name)) return this;
+    this.declared.add(name);
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    return this;
+  }
+
+  sample(name: string, value: number, labels: Labels = {}): this {
+    this.lines.push(`${name}${labelText({ ...this.base, ...labels })} ${num(value)}`);
+    return this;
+  }
+
+  /** A latency histogram in seconds from a microsecond snapshot: exact cumulative buckets at its marks. */
+  histogram(name: string, help: string, snap: HistogramSnapshot, labels: Labels = {}): this {
+    this.family(name, 'histogram', help);
+    const rows = Histogram.fromJSON(snap).markRows();
+    let cumulative = 0;
+    for (const [, high, count] of rows) {
+      cumulative += count;
+      if (Number.isFinite(high)) this.sample(`${name}_bucket`, cumulative, { ...labels, le: num(high / 1e6) });
+    }
+    this.sample(`${name}_bucket`, snap.count, { ...labels, le: '+Inf' });
+    this.sample(`${name}_sum`, snap.sum / 1e6, labels);
+    this.sample(`${name}_count`, snap.count, labels);
+    return this;
+  }
+
+  findings(findings: readonly Finding[], command: string): this {
+    this.family('k8sdiag_finding', 'gauge', 'A finding of the run: 1 per code and severity (see the findings catalogue).');
+    for (const f of findings) this.sample('k8sdiag_finding', 1, { command, code: f.code, severity: f.severity });
+    return this;
+  }
+
+  info(h: ResultHeader, command: string): this {
+    this.family('k8sdiag_run_info', 'gauge', 'The run: schema, tool version and start time as labels.');
+    this.sample('k8sdiag_run_info', 1, { command, schema: h.schema, tool: h.tool, started_at: h.startedAt });
+    this.family('k8sdiag_run_duration_seconds', 'gauge', 'How long the run took.');
+    this.sample('k8sdiag_run_duration_seconds', h.durationMs / 1000, { command });
+    return this;
+  }
+
+  toString(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+export function promDnsbench(r: DnsbenchResult): string {
+  const e = new Exposition({ node: r.host });
+  const ns = { nameserver: r.servers.join(',') };
+  e.info(r, 'dnsbench');
+  e.family('k8sdiag_dns_queries_sent_total', 'counter', 'DNS queries sent.').sample('k8sdiag_dns_queries_sent_total', r.sent, ns);
+  e.family('k8sdiag_dns_answers_total', 'counter', 'Answers, by rcode.');
+  for (const [rcode, n] of Object.entries(r.rcodes)) e.sample('k8sdiag_dns_answers_total', n, { ...ns, rcode });
+  e.family('k8sdiag_dns_timeouts_total', 'counter', 'Queries without a reply within the timeout.').sample('k8sdiag_dns_timeouts_total', r.timeouts, ns);
+  e.family('k8sdiag_dns_errors_total', 'counter', 'Queries that ended in an error, by code.');
+  for (const [code, n] of Object.entries(r.errors)) e.sample('k8sdiag_dns_errors_total', n, { ...ns, code });
+  e.family('k8sdiag_dns_local_drops_total', 'counter', 'Replies this machine dropped before k8sdiag read them.').sample('k8sdiag_dns_local_drops_total', r.localDrops.ownSockets ?? 0, ns);
+  e.histogram('k8sdiag_dns_query_duration_seconds', 'Latency of answered queries.', r.histogram, ns);
+  if (r.resolver !== null && r.lookups !== null) {
+    e.family('k8sdiag_dns_lookups_total', 'counter', 'Lookups done as the libc does them, by outcome.');
+    for (const [outcome, n] of Object.entries(r.resolver.outcomes)) e.sample('k8sdiag_dns_lookups_total', n, { ...ns, outcome, libc: r.resolver.libc });
+    e.histogram('k8sdiag_dns_lookup_duration_seconds', 'Latency of lookups: what the application waits.', r.resolver.histogram, ns);
+  }
+  return e.findings(r.findings, 'dnsbench').toString();
+}
+
+export function promConntrack(r: ConntrackResult): string {
+  const e = new Exposition({ node: r.host });
+  e.info(r, 'conntrack');
+  for (const [k, v] of Object.entries(r.counters)) {
+    const name = `k8sdiag_conntrack_${k}_total`;
+    e.family(name, 'counter', `conntrack's ${k} counter, summed over CPUs, since boot.`).sample(name, v);
+  }
+  const t = r.table;
+  if (t.count !== undefined) e.family('k8sdiag_conntrack_entries', 'gauge', 'Entries in the conntrack table.').sample('k8sdiag_conntrack_entries', t.count);
+  if (t.max !== undefined) e.family('k8sdiag_conntrack_entries_max', 'gauge', 'nf_conntrack_max.').sample('k8sdiag_conntrack_entries_max', t.max);
+  if (t.usage !== undefined) e.family('k8sdiag_conntrack_usage_ratio', 'gauge', 'Table usage, count / max.').sample('k8sdiag_conntrack_usage_ratio', t.usage);
+  e.family('k8sdiag_conntrack_table_full_log_lines', 'gauge', 'Kernel log lines saying the conntrack table was full (table full, dropping packet).').sample('k8sdiag_conntrack_table_full_log_lines', r.kernelLog.tableFull.length);
+  return e.findings(r.findings, 'conntrack').toString();
+}
+
+export function promSvc(r: SvcResult): string {
+  const e = new Exposition({ node: r.host });
+  e.info(r, 'svc');
+  e.family('k8sdiag_svc_service_ports', 'gauge', 'Service ports in kube-proxy\'s rules.').sample('k8sdiag_svc_service_ports', r.services.length);
+  e.family('k8sdiag_svc_endpoint_share_ratio', 'gauge', 'Share of new connections each endpoint gets, by path.');
+  for (const s of r.services) {
+    for (const ep of s.endpoints) e.sample('k8sdiag_svc_endpoint_share_ratio', ep.share, { service: s.id, endpoint: ep.address, path: 'cluster' });
+    for (const ep of s.externalEndpoints ?? []) e.sample('k8sdiag_svc_endpoint_share_ratio', ep.share, { service: s.id, endpoint: ep.address, path: 'external' });
+  }
+  return e.findings(r.findings, 'svc').toString();
+}
+
+export function promDoctor(r: DoctorResult): string {
+  const e = new Exposition({ node: r.host });
+  e.info(r, 'doctor');
+  e.family('k8sdiag_doctor_probe_units', 'gauge', 'Queries or lookups each probe made.');
+  e.family('k8sdiag_doctor_probe_stalled', 'gauge', 'Lookups that took the resolver timeout, or queries lost, per probe.');
+  e.family('k8sdiag_doctor_probe_over_5s', 'gauge', 'Lookups or queries of 5 s or more, per probe.');
+  for (const p of r.probes) {
+    const l = { probe: p.mode ?? p.kind, target: p.target };
+    e.sample('k8sdiag_doctor_probe_units', p.units, l);
+    e.sample('k8sdiag_doctor_probe_stalled', p.stalled, l);
+    e.sample('k8sdiag_doctor_probe_over_5s', p.over5s, l);
+  }
+  return e.findings(r.findings, 'doctor').toString();
+}

@@ -1,0 +1,79 @@
+/**
+ * -o prom: the output parsed with a Prometheus text-format parser from npm;
+ * names, types, units and the histogram's cumulative buckets checked.
+ */
+import { describe, expect, it } from 'vitest';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { parseFault } from '../../src/dns/responder.js';
+import { startResponder } from '../helpers/responders.js';
+import { readFixture, run } from '../helpers/run.js';
+
+function families(text: string) {
+  // execa strips the final newline the exposition ends with; the parser needs it.
+  const fams = parsePrometheusTextFormat(`${text}\n`);
+  for (const line of text.trim().split('\n')) {
+    if (line.startsWith('#')) expect(line).toMatch(/^# (HELP|TYPE) k8sdiag_[a-z0-9_]+ /);
+    else expect(line).toMatch(/^k8sdiag_[a-z0-9_]+(\{[^}]*\})? (-?[\d.e+-]+|\+Inf)$/);
+  }
+  return new Map(fams.map((f) => [f.name, f]));
+}
+
+describe('-o prom', () => {
+  it('dnsbench: counters, and the latency histogram with cumulative buckets ending at +Inf = _count', async () => {
+    const r = await startResponder({ faults: [parseFault('delay:1100@every=50'), parseFault('drop@every=40'), parseFault('servfail@every=10')] });
+    const res = await run(['dnsbench', '-o', 'prom', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '10', '-n', '200', '--timeout', '2', '-s', '1']);
+    // Slow lines go to stderr as NDJSON: stdout is the exposition only.
+    expect(res.stderr.trim().split('\n').filter((l) => l.includes('"event":"slow"'))).toHaveLength(4);
+    expect(res.exitCode).toBe(1);
+    const f = families(res.stdout);
+    expect(f.get('k8sdiag_dns_queries_sent_total')?.type).toBe('COUNTER');
+    expect(Number(f.get('k8sdiag_dns_queries_sent_total')!.metrics[0]!.value)).toBe(200);
+    // The first rule that fires wins: delays at 50, 100, 150, 200; drops at 40, 80, 120, 160; SERVFAIL at the other 12 tens.
+    expect(f.get('k8sdiag_dns_timeouts_total')!.metrics[0]!.value).toBe('4');
+    const answers = Object.fromEntries(f.get('k8sdiag_dns_answers_total')!.metrics.map((m) => [m.labels!.rcode, Number(m.value)]));
+    expect(answers).toEqual({ NOERROR: 184, SERVFAIL: 12 });
+    const h = f.get('k8sdiag_dns_query_duration_seconds')!;
+    expect(h.type).toBe('HISTOGRAM');
+    // This parser keeps the buckets of a labelled histogram but not its _count and _sum: read those lines directly.
+    const m = h.metrics[0]!;
+    const line = (suffix: string) => new RegExp(`^k8sdiag_dns_query_duration_seconds_${suffix}\\{node="[^"]+",nameserver="127\\.0\\.0\\.1:${r.udpPort}"\\} (\\S+)$`, 'm').exec(res.stdout)?.[1];
+    m.count = line('count');
+    m.sum = line('sum');
+    // The parser returns buckets as an object: order them by le (+Inf last).
+    const entries = Object.entries(m.buckets!).sort(([a], [b]) => (a === '+Inf' ? Infinity : Number(a)) - (b === '+Inf' ? Infinity : Number(b)));
+    const les = entries.map(([le]) => le);
+    const counts = entries.map(([, c]) => Number(c));
+    for (let i = 1; i < counts.length; i++) expect(counts[i]!).toBeGreaterThanOrEqual(counts[i - 1]!);
+    expect(les).toContain('1');
+    expect(les).toContain('5');
+    expect(les.at(-1)).toBe('+Inf');
+    expect(counts.at(-1)).toBe(Number(m.count));
+    expect(Number(m.count)).toBe(196);
+    // The 4 answers delayed 1.1 s are above the 1 s bucket and within the 2 s one.
+    expect(Number(m.buckets!['2']) - Number(m.buckets!['1'])).toBe(4);
+    expect(Number(m.sum)).toBeGreaterThan(4.4);
+    const finding = f.get('k8sdiag_finding')!;
+    expect(finding.metrics.map((x) => x.labels!.code)).toEqual(expect.arrayContaining(['TIMEOUTS', 'SLOW', 'SERVFAIL']));
+    expect(finding.metrics[0]!.labels).toHaveProperty('node');
+  });
+
+  it('conntrack: counters as counters, table usage as a gauge', async () => {
+    const res = await run(['conntrack', '-o', 'prom'], { input: [readFixture('conntrack/conntrack-S-6.18-pressure.txt'), readFixture('conntrack/sysctl-6.18-pressure.txt')].join('\n') });
+    const f = families(res.stdout);
+    expect(f.get('k8sdiag_conntrack_insert_failed_total')?.type).toBe('COUNTER');
+    expect(f.get('k8sdiag_conntrack_usage_ratio')?.type).toBe('GAUGE');
+    expect(Number(f.get('k8sdiag_conntrack_usage_ratio')!.metrics[0]!.value)).toBeGreaterThan(0.8);
+    expect(f.get('k8sdiag_finding')!.metrics.map((m) => m.labels!.code)).toContain('TABLE_PRESSURE');
+  });
+
+  it('svc: endpoint shares as gauges; resolv has no prom output and says so', async () => {
+    const res = await run(['svc', '-o', 'prom'], { input: readFixture('svc/iptables-save-overall.txt') });
+    const f = families(res.stdout);
+    const shares = f.get('k8sdiag_svc_endpoint_share_ratio')!.metrics;
+    expect(shares.length).toBeGreaterThan(0);
+    for (const m of shares) expect(Number(m.value)).toBeLessThanOrEqual(1);
+    const no = await run(['resolv', '-o', 'prom', '--file', '-'], { input: 'nameserver 10.0.0.1\n' });
+    expect(no.exitCode).toBe(2);
+    expect(no.stderr.trim()).toBe('k8sdiag: -o prom is for dnsbench, conntrack, svc and doctor');
+  });
+});
