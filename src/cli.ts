@@ -56,7 +56,7 @@ function common(cmd: Command): Command {
  * Print a result in the chosen format and set the exit code from its findings.
  * Human output goes to stdout unless the command says otherwise (serve: stderr).
  */
-async function emit<R extends { findings: readonly Finding[] }>(
+async function emit<R extends { findings: readonly { severity: Finding['severity'] }[] }>(
   result: R,
   opts: CommonOptions,
   human: (style: import('./render/style.js').Style, r: R) => string,
@@ -428,6 +428,35 @@ Examples:
       process.stderr.write(`k8sdiag: ${result.couldNotRun}\n`);
       process.exitCode = 2;
     }
+  });
+
+  common(
+    program
+      .command('merge')
+      .summary('combine the JSON results of many runs and nodes, exactly')
+      .description(
+        'Read k8sdiag JSON documents (one per file, NDJSON, concatenated, or prefixed as `kubectl logs --prefix` prints them) and ' +
+          'merge them per schema: counters add, histograms merge exactly, rates are recomputed; nodes ranked by stall rate; ' +
+          'findings grouped by code with their nodes.',
+      )
+      .argument('[files...]', 'files to read (default: stdin)')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  kubectl logs -l app.kubernetes.io/name=k8sdiag --prefix | k8sdiag merge
+  k8sdiag merge node-a.json node-b.json -o json`,
+      ),
+  ).action(async (files: string[], opts: CommonOptions) => {
+    const { LIMITS, readStdin, readTextFile } = await import('./input.js');
+    const { runMerge } = await import('./commands/merge.js');
+    const { renderMerge } = await import('./render/merge.js');
+    const texts = files.length > 0
+      ? await Promise.all(files.map(async (f) => ({ text: await readTextFile(f, LIMITS.svc), origin: f === '-' ? 'stdin' : f })))
+      : [{ text: await readStdin(LIMITS.svc), origin: 'stdin' }];
+    const result = runMerge({ texts });
+    for (const s of result.skipped) process.stderr.write(`warning: ${s}\n`);
+    await emit(result, opts, renderMerge);
   });
 
   program.hook('preAction', (_this, actionCommand) => {

@@ -26,6 +26,7 @@ export const SCHEMAS = {
   resolv: 'k8sdiag.resolv/1',
   serve: 'k8sdiag.serve/1',
   doctor: 'k8sdiag.doctor/1',
+  merge: 'k8sdiag.merge/1',
 } as const;
 
 export function hostName(): string {

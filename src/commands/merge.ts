@@ -1,0 +1,309 @@
+/**
+ * `k8sdiag merge`: the JSON documents of many runs and nodes, combined exactly.
+ *
+ * Input: documents one per file, NDJSON, concatenated (pretty-printed or
+ * not), or every line prefixed as `kubectl logs --prefix` prints them. They are
+ * grouped by schema (name and version); counters add, histograms merge exactly
+ * (the merged percentiles are those of one histogram of all the samples),
+ * rates and derived figures are recomputed from the merged counts, never
+ * averaged; findings are grouped by code with the nodes they came from.
+ */
+import { InputError } from '../errors.js';
+import type { Finding, Severity } from '../findings.js';
+import { startHeader } from '../header.js';
+import type { ResultHeader } from '../header.js';
+import { Counters, Histogram } from '../stats/index.js';
+import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
+
+/** What the documents of one schema add up to. */
+export interface MergedDnsbench {
+  sent: number;
+  answered: number;
+  timeouts: number;
+  slow: number;
+  late: number;
+  wrongId: number;
+  wrongQuestion: number;
+  malformed: number;
+  truncated: number;
+  tcpRetries: number;
+  errors: Record<string, number>;
+  rcodes: Record<string, number>;
+  latencyMs: PercentileSummary | null;
+  stalls: { over1s: number; over5s: number; over10s: number };
+  histogram: HistogramSnapshot;
+  lookups: number | null;
+  lookupLatencyMs: PercentileSummary | null;
+  lookupStalls: { over1s: number; over5s: number } | null;
+  lookupHistogram: HistogramSnapshot | null;
+  /** Answers per second over the wall-clock span from the first start to the last end. */
+  qps: number;
+  spanMs: number;
+}
+
+export interface MergedConntrack {
+  /** Counters summed over nodes. */
+  counters: Record<string, number>;
+  /** The fullest table among the nodes. */
+  maxTableUsage: number | null;
+}
+
+export interface NodeSummary {
+  host: string;
+  documents: number;
+  /** Timeouts / sent (dnsbench), or null. */
+  stallRate: number | null;
+  /** Lookups of 5 s or more (dnsbench --resolv), or null. */
+  lookupsOver5s: number | null;
+  /** Codes of its warning and critical findings. */
+  problems: string[];
+}
+
+export interface FindingGroup {
+  code: string;
+  severity: Severity;
+  nodes: string[];
+  /** Of how many nodes in the group. */
+  of: number;
+  /** One message as an example, from the first node. */
+  example: string;
+}
+
+export interface MergeGroup {
+  schema: string;
+  documents: number;
+  nodes: NodeSummary[];
+  dnsbench: MergedDnsbench | null;
+  conntrack: MergedConntrack | null;
+  findings: FindingGroup[];
+}
+
+export interface MergeResult extends ResultHeader {
+  command: 'merge';
+  /** Where the documents came from. */
+  sources: string[];
+  groups: MergeGroup[];
+  /** Documents that could not be merged, each with why. */
+  skipped: string[];
+  /** The groups' findings, for the exit code: the worst severity of each code. */
+  findings: Array<{ severity: Severity }>;
+}
+
+type Doc = Record<string, unknown> & { schema?: unknown; host?: unknown; findings?: unknown };
+
+/** Strip `kubectl logs --prefix` prefixes (`[pod/name/container] `) from every line. */
+function stripPrefixes(text: string): string {
+  return text.replace(/^\[[^\]\n]*\] ?/gm, '');
+}
+
+/** Every top-level JSON value in the text, in order: one per file, NDJSON, or concatenated. */
+export function splitDocuments(text: string): { docs: unknown[]; garbage: string[] } {
+  const docs: unknown[] = [];
+  const garbage: string[] = [];
+  const t = stripPrefixes(text);
+  let i = 0;
+  let junk = '';
+  const flushJunk = (): void => {
+    if (junk.trim() !== '') garbage.push(junk.trim().slice(0, 80));
+    junk = '';
+  };
+  while (i < t.length) {
+    const c = t[i]!;
+    if (c !== '{') {
+      if (c === '\n') flushJunk();
+      else junk += c;
+      i++;
+      continue;
+    }
+    // Find the matching brace, honouring strings.
+    let depth = 0;
+    let inString = false;
+    let j = i;
+    for (; j < t.length; j++) {
+      const ch = t[j]!;
+      if (inString) {
+        if (ch === '\\') j++;
+        else if (ch === '"') inString = false;
+      } else if (ch === '"') inString = true;
+      else if (ch === '{') depth++;
+      else if (ch === '}' && --depth === 0) break;
+    }
+    const chunk = t.slice(i, j + 1);
+    try {
+      flushJunk();
+      docs.push(JSON.parse(chunk));
+    } catch {
+      garbage.push(chunk.slice(0, 80));
+    }
+    i = j + 1;
+  }
+  flushJunk();
+  return { docs, garbage };
+}
+
+const SUMMED = ['sent', 'answered', 'timeouts', 'slow', 'late', 'wrongId', 'wrongQuestion', 'malformed', 'truncated', 'tcpRetries'] as const;
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+function record(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) if (typeof x === 'number') out[k] = x;
+  return out;
+}
+
+function mergeDnsbench(docs: Doc[]): MergedDnsbench {
+  const sums = Object.fromEntries(SUMMED.map((k) => [k, 0])) as Record<(typeof SUMMED)[number], number>;
+  const errors = new Counters();
+  const rcodes = new Counters();
+  let hist: Histogram | undefined;
+  let lookupHist: Histogram | undefined;
+  let lookups: number | null = null;
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  for (const d of docs) {
+    for (const k of SUMMED) sums[k] += num(d[k]);
+    errors.merge(Counters.from(record(d.errors)));
+    rcodes.merge(Counters.from(record(d.rcodes)));
+    const h = Histogram.fromJSON(d.histogram as HistogramSnapshot);
+    hist = hist === undefined ? h : hist.merge(h);
+    const resolver = d.resolver as { histogram?: HistogramSnapshot } | null | undefined;
+    if (typeof d.lookups === 'number' && resolver?.histogram) {
+      lookups = (lookups ?? 0) + d.lookups;
+      const lh = Histogram.fromJSON(resolver.histogram);
+      lookupHist = lookupHist === undefined ? lh : lookupHist.merge(lh);
+    }
+    const start = Date.parse(String(d.startedAt));
+    if (Number.isFinite(start)) {
+      first = Math.min(first, start);
+      last = Math.max(last, start + num(d.durationMs));
+    }
+  }
+  const h = hist ?? new Histogram('us');
+  const spanMs = Number.isFinite(first) ? Math.max(0, last - first) : 0;
+  return {
+    ...sums,
+    errors: errors.toJSON(),
+    rcodes: rcodes.toJSON(),
+    latencyMs: h.count > 0 ? h.summaryIn(1000) : null,
+    stalls: { over1s: h.countAtOrAbove(1_000_000), over5s: h.countAtOrAbove(5_000_000), over10s: h.countAtOrAbove(10_000_000) },
+    histogram: h.toJSON(),
+    lookups,
+    lookupLatencyMs: lookupHist && lookupHist.count > 0 ? lookupHist.summaryIn(1000) : null,
+    lookupStalls: lookupHist ? { over1s: lookupHist.countAtOrAbove(1_000_000), over5s: lookupHist.countAtOrAbove(5_000_000) } : null,
+    lookupHistogram: lookupHist?.toJSON() ?? null,
+    qps: spanMs > 0 ? Number(((sums.answered * 1000) / spanMs).toFixed(1)) : 0,
+    spanMs,
+  };
+}
+
+function mergeConntrack(docs: Doc[]): MergedConntrack {
+  const counters = new Counters();
+  let maxUsage: number | null = null;
+  for (const d of docs) {
+    counters.merge(Counters.from(record(d.counters)));
+    const usage = (d.table as { usage?: unknown } | undefined)?.usage;
+    if (typeof usage === 'number') maxUsage = Math.max(maxUsage ?? 0, usage);
+  }
+  return { counters: counters.toJSON(), maxTableUsage: maxUsage };
+}
+
+const RANK: Record<Severity, number> = { critical: 2, warning: 1, info: 0 };
+
+function groupFindings(docs: Doc[], nodes: string[]): FindingGroup[] {
+  const by = new Map<string, FindingGroup>();
+  for (const d of docs) {
+    const host = String(d.host);
+    for (const f of Array.isArray(d.findings) ? (d.findings as Finding[]) : []) {
+      if (typeof f?.code !== 'string') continue;
+      let g = by.get(f.code);
+      if (!g) {
+        g = { code: f.code, severity: f.severity, nodes: [], of: nodes.length, example: String(f.message) };
+        by.set(f.code, g);
+      }
+      if (RANK[f.severity] > RANK[g.severity]) g.severity = f.severity;
+      if (!g.nodes.includes(host)) g.nodes.push(host);
+    }
+  }
+  return [...by.values()].sort((a, b) => RANK[b.severity] - RANK[a.severity] || b.nodes.length - a.nodes.length);
+}
+
+function nodeSummaries(docs: Doc[]): NodeSummary[] {
+  const by = new Map<string, Doc[]>();
+  for (const d of docs) by.set(String(d.host), [...(by.get(String(d.host)) ?? []), d]);
+  const out: NodeSummary[] = [];
+  for (const [host, ds] of by) {
+    const sent = ds.reduce((n, d) => n + num(d.sent), 0);
+    const timeouts = ds.reduce((n, d) => n + num(d.timeouts), 0);
+    const over5 = ds.map((d) => (d.lookupStalls as { over5s?: number } | null | undefined)?.over5s).filter((x): x is number => typeof x === 'number');
+    const problems = new Set<string>();
+    for (const d of ds) for (const f of Array.isArray(d.findings) ? (d.findings as Finding[]) : []) if (f.severity !== 'info') problems.add(f.code);
+    out.push({
+      host,
+      documents: ds.length,
+      stallRate: sent > 0 ? Number((timeouts / sent).toFixed(6)) : null,
+      lookupsOver5s: over5.length > 0 ? over5.reduce((a, b) => a + b, 0) : null,
+      problems: [...problems].sort(),
+    });
+  }
+  // Worst first: by stall rate, then lookups over 5 s.
+  return out.sort((a, b) => (b.stallRate ?? -1) - (a.stallRate ?? -1) || (b.lookupsOver5s ?? -1) - (a.lookupsOver5s ?? -1) || a.host.localeCompare(b.host));
+}
+
+export interface MergeInput {
+  /** The texts to read, each with where it came from. */
+  texts: Array<{ text: string; origin: string }>;
+}
+
+export function runMerge(input: MergeInput): MergeResult {
+  const header = startHeader('merge');
+  const skipped: string[] = [];
+  const bySchema = new Map<string, Doc[]>();
+  for (const { text, origin } of input.texts) {
+    const { docs, garbage } = splitDocuments(text);
+    for (const g of garbage) skipped.push(`${origin}: not JSON: "${g}"`);
+    for (const d of docs) {
+      if (d === null || typeof d !== 'object' || Array.isArray(d)) {
+        skipped.push(`${origin}: not a k8sdiag document`);
+        continue;
+      }
+      const doc = d as Doc;
+      if ((doc as { event?: unknown }).event === 'slow') continue; // dnsbench's slow-query lines: events, not reports
+      if (typeof doc.schema !== 'string' || !/^k8sdiag\.[a-z]+\/\d+$/.test(doc.schema)) {
+        skipped.push(`${origin}: a document without a k8sdiag schema${typeof doc.command === 'string' ? ` (command ${doc.command}, from a k8sdiag older than the schema header)` : ''}`);
+        continue;
+      }
+      bySchema.set(doc.schema, [...(bySchema.get(doc.schema) ?? []), doc]);
+    }
+  }
+  if (bySchema.size === 0) {
+    throw new InputError(`no k8sdiag JSON documents to merge${skipped.length ? ` (${skipped.length} skipped: ${skipped[0]})` : ''}`, 'pipe `kubectl logs -l app.kubernetes.io/name=k8sdiag --prefix` or give files of `-o json` output');
+  }
+  const names = [...bySchema.keys()].map((s) => s.split('/')[0]);
+  for (const [schema] of bySchema) {
+    const name = schema.split('/')[0]!;
+    if (names.filter((n) => n === name).length > 1) skipped.push(`${schema}: another version of ${name} is in the input too: each version is merged apart`);
+  }
+  const groups: MergeGroup[] = [];
+  for (const [schema, docs] of [...bySchema].sort(([a], [b]) => a.localeCompare(b))) {
+    const nodes = nodeSummaries(docs);
+    let dnsbench: MergedDnsbench | null = null;
+    let conntrack: MergedConntrack | null = null;
+    try {
+      if (schema.startsWith('k8sdiag.dnsbench/')) dnsbench = mergeDnsbench(docs);
+      if (schema.startsWith('k8sdiag.conntrack/')) conntrack = mergeConntrack(docs);
+    } catch (err) {
+      skipped.push(`${schema}: could not merge: ${(err as Error).message}`);
+    }
+    groups.push({ schema, documents: docs.length, nodes, dnsbench, conntrack, findings: groupFindings(docs, nodes.map((n) => n.host)) });
+  }
+  return {
+    ...header.finish(),
+    command: 'merge',
+    sources: input.texts.map((t) => t.origin),
+    groups,
+    skipped,
+    findings: groups.flatMap((g) => g.findings.map((f) => ({ severity: f.severity }))),
+  };
+}

@@ -1,0 +1,38 @@
+/** merge for a human: per schema, the merged figures, the nodes worst first, the findings by code with their nodes. */
+import type { MergeResult } from '../commands/merge.js';
+import { severityLabel, num, table } from './style.js';
+import type { Style } from './style.js';
+
+const ms = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(3));
+
+export function renderMerge(style: Style, r: MergeResult): string {
+  const { c } = style;
+  const out: string[] = [];
+  for (const g of r.groups) {
+    out.push(c.bold(`${g.schema}: ${g.documents} document${g.documents === 1 ? '' : 's'} from ${g.nodes.length} node${g.nodes.length === 1 ? '' : 's'}`));
+    const d = g.dnsbench;
+    if (d) {
+      const l = d.latencyMs;
+      out.push(`  queries: sent ${num(d.sent)}, answered ${num(d.answered)}, timeouts ${num(d.timeouts)}, ${num(d.qps)}/s over ${(d.spanMs / 1000).toFixed(1)} s; ` +
+        `latency ms p50 ${ms(l?.p50)} p99 ${ms(l?.p99)} p99.9 ${ms(l?.p999)} max ${ms(l?.max)}; over 1 s ${d.stalls.over1s}, over 5 s ${d.stalls.over5s}`);
+      if (d.lookups !== null) out.push(`  lookups: ${num(d.lookups)}; p50 ${ms(d.lookupLatencyMs?.p50)} ms, max ${ms(d.lookupLatencyMs?.max)} ms; over 1 s ${d.lookupStalls?.over1s ?? 0}, over 5 s ${d.lookupStalls?.over5s ?? 0}`);
+    }
+    if (g.conntrack) {
+      const k = g.conntrack.counters;
+      out.push(`  conntrack (summed over nodes): insert_failed ${num(k.insert_failed ?? 0)}, drop ${num(k.drop ?? 0)}, early_drop ${num(k.early_drop ?? 0)}` +
+        `${g.conntrack.maxTableUsage !== null ? `; fullest table ${(g.conntrack.maxTableUsage * 100).toFixed(1)}%` : ''}`);
+    }
+    const t = table(style, ['node', 'documents', 'stall rate', 'lookups over 5 s', 'problems'], { align: ['left', 'right', 'right', 'right', 'left'] });
+    for (const n of g.nodes.slice(0, 20)) {
+      t.push([n.host, num(n.documents), n.stallRate === null ? 'n/a' : `${(n.stallRate * 100).toFixed(2)}%`, n.lookupsOver5s === null ? 'n/a' : num(n.lookupsOver5s), n.problems.join(' ') || '-']);
+    }
+    out.push(t.toString());
+    if (g.nodes.length > 20) out.push(c.dim(`  ... and ${g.nodes.length - 20} more nodes`));
+    for (const f of g.findings) {
+      out.push(`  ${severityLabel(style, f.severity)} ${f.code} on ${f.nodes.length} of ${f.of} node${f.of === 1 ? '' : 's'}: ${f.nodes.slice(0, 10).join(', ')}${f.nodes.length > 10 ? ', ...' : ''}`);
+      out.push(c.dim(`      e.g. ${f.example}`));
+    }
+    out.push('');
+  }
+  return `${out.join('\n')}`;
+}

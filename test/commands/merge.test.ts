@@ -1,0 +1,85 @@
+/** merge: exact histogram merging, counters adding, every input shape, and what it refuses. */
+import { describe, expect, it } from 'vitest';
+import { fromEngine } from '../../src/commands/dnsbench.js';
+import type { DnsbenchInput } from '../../src/commands/dnsbench.js';
+import { runMerge, splitDocuments } from '../../src/commands/merge.js';
+import type { EngineResult } from '../../src/engine/engine.js';
+import { Histogram, LATENCY_MARKS_US, mulberry32 } from '../../src/stats/index.js';
+import { run } from '../helpers/run.js';
+
+const input: DnsbenchInput = { server: '10.96.0.10', port: 53, queries: [{ name: 'a.b', type: 'A' }], concurrency: 10, timeoutMs: 5000, slowMs: 5000, tcpRetry: false };
+
+function engine(h: Histogram, timeouts: number): EngineResult {
+  return {
+    sent: h.count + timeouts, answered: h.count, timeouts, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0,
+    errors: {}, unattributedErrors: {}, rcodes: { NOERROR: h.count }, histogram: h, durationMs: 1000, interrupted: false, sourcePorts: 256,
+    localDrops: { ownSockets: 0, namespace: null, recvBufferBytes: null },
+  };
+}
+const header = (host: string, startedAt = '2026-11-25T10:00:00.000Z') => ({ schema: 'k8sdiag.dnsbench/1', tool: '0.1.0', host, startedAt, durationMs: 1000 });
+
+describe('merge', () => {
+  it('a run split in parts merges to the counts and percentiles of the whole', () => {
+    const r = mulberry32(7);
+    const whole = new Histogram('us', LATENCY_MARKS_US);
+    const parts = [new Histogram('us', LATENCY_MARKS_US), new Histogram('us', LATENCY_MARKS_US), new Histogram('us', LATENCY_MARKS_US)];
+    for (let i = 0; i < 30_000; i++) {
+      const v = r() < 0.002 ? 5_000_000 + Math.floor(r() * 50_000) : Math.floor(500 + r() * 4000);
+      whole.record(v);
+      parts[i % 3]!.record(v);
+    }
+    const docs = parts.map((p, i) => fromEngine(input, engine(p, i), null, header(`node-${i}`)));
+    const all = fromEngine(input, engine(whole, 3), null, header('all'));
+    const m = runMerge({ texts: docs.map((d, i) => ({ text: JSON.stringify(d), origin: `part${i}` })) });
+    const g = m.groups[0]!;
+    expect(g.documents).toBe(3);
+    expect(g.dnsbench).toMatchObject({ sent: all.sent, answered: all.answered, timeouts: 3, stalls: all.stalls });
+    expect(g.dnsbench!.latencyMs).toEqual(all.latencyMs);
+    expect(g.dnsbench!.histogram).toEqual(all.histogram);
+  });
+
+  it('a report merged with itself doubles the counts and keeps the percentiles', () => {
+    const h = new Histogram('us', LATENCY_MARKS_US);
+    for (let i = 1; i <= 1000; i++) h.record(i * 10);
+    const doc = JSON.stringify(fromEngine(input, engine(h, 5), null, header('n1')));
+    const g = runMerge({ texts: [{ text: `${doc}\n${doc}`, origin: 'x' }] }).groups[0]!;
+    expect(g.dnsbench).toMatchObject({ sent: 2010, answered: 2000, timeouts: 10 });
+    expect(g.dnsbench!.latencyMs).toEqual(h.summaryIn(1000));
+  });
+
+  it('reads one per file, NDJSON, pretty-printed concatenated, and kubectl logs --prefix lines', () => {
+    const a = { schema: 'k8sdiag.conntrack/1', host: 'a', counters: { insert_failed: 2 }, table: { usage: 0.5 }, findings: [] };
+    const b = { schema: 'k8sdiag.conntrack/1', host: 'b', counters: { insert_failed: 3 }, table: { usage: 0.9 }, findings: [{ code: 'TABLE_PRESSURE', severity: 'warning', message: 'm' }] };
+    const pretty = JSON.stringify(a, null, 2);
+    const prefixed = JSON.stringify(b, null, 2).split('\n').map((l) => `[pod/k8sdiag-x/k8sdiag] ${l}`).join('\n');
+    const { docs } = splitDocuments(`${pretty}\n${prefixed}\n${JSON.stringify(a)}\n`);
+    expect(docs).toHaveLength(3);
+    const m = runMerge({ texts: [{ text: `${pretty}${prefixed}`, origin: 'logs' }] });
+    expect(m.groups[0]!.conntrack).toEqual({ counters: { insert_failed: 5 }, maxTableUsage: 0.9 });
+    expect(m.groups[0]!.findings).toEqual([{ code: 'TABLE_PRESSURE', severity: 'warning', nodes: ['b'], of: 2, example: 'm' }]);
+  });
+
+  it('ranks nodes by stall rate; unknown documents and mixed versions get a line each, the rest merged', () => {
+    const h = new Histogram('us', LATENCY_MARKS_US);
+    h.recordMany(1000, 100);
+    const calm = fromEngine(input, engine(h, 0), null, header('calm'));
+    const bad = fromEngine(input, engine(h, 10), null, header('bad'));
+    const m = runMerge({ texts: [{ text: [calm, bad].map((d) => JSON.stringify(d)).join('\n') + '\n{"hello":1}\n{"schema":"k8sdiag.dnsbench/2","host":"new"}\nnot json at all\n', origin: 'in' }] });
+    const v1 = m.groups.find((g) => g.schema === 'k8sdiag.dnsbench/1')!;
+    expect(v1.nodes.map((n) => n.host)).toEqual(['bad', 'calm']);
+    expect(m.groups.map((g) => g.schema)).toEqual(['k8sdiag.dnsbench/1', 'k8sdiag.dnsbench/2']);
+    expect(m.skipped.join('\n')).toMatch(/without a k8sdiag schema/);
+    expect(m.skipped.join('\n')).toMatch(/another version of k8sdiag\.dnsbench/);
+    expect(m.skipped.join('\n')).toMatch(/not JSON: "not json at all"/);
+  });
+
+  it('the CLI: nothing to merge is exit 2 with one line; findings set exit 1', async () => {
+    const none = await run(['merge'], { input: 'hello\n' });
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toMatch(/^k8sdiag: no k8sdiag JSON documents to merge/m);
+    const doc = { schema: 'k8sdiag.conntrack/1', host: 'a', counters: { insert_failed: 2 }, findings: [{ code: 'INSERT_FAILED', severity: 'warning', message: 'x' }] };
+    const res = await run(['merge'], { input: JSON.stringify(doc) });
+    expect(res.exitCode).toBe(1);
+    expect(res.stdout).toContain('INSERT_FAILED on 1 of 1 node: a');
+  });
+});
