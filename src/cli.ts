@@ -10,14 +10,14 @@ import type { Finding } from './findings.js';
 import { VERSION as version } from './version.js';
 
 interface CommonOptions {
-  output: 'human' | 'json' | 'prom';
+  output: 'human' | 'json' | 'prom' | 'line';
   json?: boolean;
   color?: boolean;
   debug?: boolean;
 }
 
 /** The one place the output format is decided: -o json, or its shorthand --json. */
-function format(opts: CommonOptions): 'human' | 'json' | 'prom' {
+function format(opts: CommonOptions): 'human' | 'json' | 'prom' | 'line' {
   return opts.json ? 'json' : opts.output;
 }
 
@@ -46,7 +46,7 @@ function positiveNumber(name: string, max: number) {
 
 function common(cmd: Command): Command {
   return cmd
-    .addOption(new Option('-o, --output <format>', 'output format (prom: Prometheus text, for dnsbench, conntrack, svc, doctor)').choices(['human', 'json', 'prom']).default('human'))
+    .addOption(new Option('-o, --output <format>', 'output format (prom: Prometheus text, for dnsbench, conntrack, svc, doctor; line: the worst finding in one line, for node-problem-detector)').choices(['human', 'json', 'prom', 'line']).default('human'))
     .option('--json', 'one JSON document on stdout, nothing else (-o json)')
     .option('--no-color', 'no colour (also: NO_COLOR=1, or stdout not a terminal)')
     .option('--debug', 'show stack traces of internal errors');
@@ -66,6 +66,9 @@ async function emit<R extends { findings: readonly { severity: Finding['severity
   const { exitCodeFor } = await import('./findings.js');
   if (format(opts) === 'json') {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else if (format(opts) === 'line') {
+    const why = (result as { couldNotRun?: unknown }).couldNotRun;
+    process.stdout.write(`${typeof why === 'string' ? `UNKNOWN: ${why}` : oneLine(result.findings)}\n`);
   } else if (format(opts) === 'prom') {
     if (prom === undefined) throw new (await import('./errors.js')).UsageError('-o prom is for dnsbench, conntrack, svc and doctor');
     process.stdout.write(prom(result));
@@ -74,6 +77,18 @@ async function emit<R extends { findings: readonly { severity: Finding['severity
     humanStream.write(human(makeStyle(colorWanted(opts.color, humanStream)), result));
   }
   process.exitCode = exitCodeFor(result.findings);
+}
+
+/**
+ * The worst finding in one line (node-problem-detector shows a custom plugin's
+ * stdout as the condition's message), or OK.
+ */
+function oneLine(findings: readonly { severity: Finding['severity']; code?: string; message?: string }[]): string {
+  const rank = { critical: 0, warning: 1, info: 2 } as const;
+  const worst = [...findings].filter((f) => f.severity !== 'info').sort((a, b) => rank[a.severity] - rank[b.severity])[0];
+  if (worst === undefined) return 'OK: no problems found';
+  const more = findings.filter((f) => f.severity !== 'info').length - 1;
+  return `${worst.code ?? 'PROBLEM'}: ${worst.message ?? ''}${more > 0 ? ` (+${more} more)` : ''}`;
 }
 
 /** Warnings: with JSON or Prometheus output on stderr (stdout is the document); human output prints them with the report. */

@@ -13,32 +13,57 @@ export interface RulesSample {
   unavailable: Unavailable[];
 }
 
-export async function readRulesLive(commands: Array<[string, string[]]> = [
-  ['iptables-save', []],
-  ['ip6tables-save', []],
-  ['nft', ['list', 'ruleset']],
-  ['ipvsadm', ['-Ln']],
-]): Promise<RulesSample> {
+/**
+ * The iptables dumps of one family: both backends where the tools exist (a node
+ * may run kube-proxy on either, as kube-proxy's iptables-wrapper decides), the
+ * plain tool otherwise. The dump that holds KUBE- chains is kept; with none,
+ * the first that printed anything.
+ */
+const FAMILIES: Array<{ plain: string; backends: string[] }> = [
+  { plain: 'iptables-save', backends: ['iptables-nft-save', 'iptables-legacy-save'] },
+  { plain: 'ip6tables-save', backends: ['ip6tables-nft-save', 'ip6tables-legacy-save'] },
+];
+
+export async function readRulesLive(): Promise<RulesSample> {
   const parts: string[] = [];
   const sources: string[] = [];
   const unavailable: Unavailable[] = [];
-  // The dumps run two at a time (a large node's iptables-save is heavy), and are read in the order given.
+  // The dumps run two at a time (a large node's iptables-save is heavy).
   const limit = pLimit(2);
-  const results = await Promise.all(commands.map(([cmd, args]) => limit(() => runTool(cmd, args, { timeoutMs: 60_000, maxBuffer: 1 << 30 }))));
-  for (const [i, [cmd, args]] of commands.entries()) {
-    const label = [cmd, ...args].join(' ');
-    const r = results[i]!;
-    if (r.failed !== undefined) unavailable.push({ source: label, reason: r.failed });
-    else if (r.stdout.trim() === '') unavailable.push({ source: label, reason: 'printed nothing' });
-    else {
-      // iptables-nft also shows its tables in nft's output: keep only kube-proxy's own nft table
-      // from `nft list ruleset` when iptables-save already answered, to count each rule once.
-      const text = cmd === 'nft' && sources.some((s) => s.startsWith('iptables-save')) ? keepKubeProxyTable(r.stdout) : r.stdout;
-      if (text.trim() !== '') {
-        parts.push(text);
-        sources.push(label);
-      }
+  const run = (cmd: string, args: string[] = []) => limit(() => runTool(cmd, args, { timeoutMs: 60_000, maxBuffer: 1 << 30 }));
+  for (const fam of FAMILIES) {
+    const tried = await Promise.all(fam.backends.map(async (cmd) => ({ cmd, r: await run(cmd) })));
+    let usable = tried.filter((t) => t.r.failed === undefined && t.r.stdout.trim() !== '');
+    if (tried.every((t) => t.r.failed !== undefined && /is not installed/.test(t.r.failed))) {
+      const r = await run(fam.plain);
+      usable = r.failed === undefined && r.stdout.trim() !== '' ? [{ cmd: fam.plain, r }] : [];
+      if (r.failed !== undefined) unavailable.push({ source: fam.plain, reason: r.failed });
+    } else {
+      for (const t of tried) if (t.r.failed !== undefined && !/is not installed/.test(t.r.failed)) unavailable.push({ source: t.cmd, reason: t.r.failed });
     }
+    const withRules = usable.filter((t) => /^:KUBE-|-A KUBE-/m.test(t.r.stdout));
+    const chosen = withRules.length > 0 ? withRules : usable.slice(0, 1);
+    for (const t of chosen) {
+      parts.push(t.r.stdout);
+      sources.push(withRules.length > 0 && tried.length > 1 && t.cmd !== fam.plain ? `${t.cmd} (the backend with kube-proxy's rules)` : t.cmd);
+    }
+    if (usable.length === 0 && !unavailable.some((u) => u.source.startsWith(fam.plain.replace('-save', '')))) unavailable.push({ source: fam.plain, reason: 'printed nothing' });
+  }
+  const [nft, ipvs] = await Promise.all([run('nft', ['list', 'ruleset']), run('ipvsadm', ['-Ln'])]);
+  if (nft.failed !== undefined) unavailable.push({ source: 'nft list ruleset', reason: nft.failed });
+  else {
+    // iptables-nft also shows its tables in nft's output: keep only kube-proxy's own nft table
+    // when an iptables dump was read, to count each rule once.
+    const text = sources.some((x) => /^ip6?tables/.test(x)) ? keepKubeProxyTable(nft.stdout) : nft.stdout;
+    if (text.trim() !== '') {
+      parts.push(text);
+      sources.push('nft list ruleset');
+    } else if (nft.stdout.trim() === '') unavailable.push({ source: 'nft list ruleset', reason: 'printed nothing' });
+  }
+  if (ipvs.failed !== undefined) unavailable.push({ source: 'ipvsadm -Ln', reason: ipvs.failed });
+  else if (ipvs.stdout.trim() !== '') {
+    parts.push(ipvs.stdout);
+    sources.push('ipvsadm -Ln');
   }
   return { text: parts.join('\n'), sources, unavailable };
 }

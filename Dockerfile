@@ -1,0 +1,16 @@
+# A small debug image for k8sdiag: Node on Alpine (musl), the one-file bundle, and the tools its live readers use.
+#   docker build -t k8sdiag .          (after `npm ci && npm run build`: the bundle is dist/k8sdiag.mjs)
+FROM node:22.12.0-alpine3.20
+
+# conntrack -S, iptables-save/ip6tables-save with both backends (kube-proxy's iptables-wrapper picks the one that
+# has rules; `k8sdiag svc --live` reads both and keeps the one with KUBE- chains), nft, ipvsadm, ip.
+RUN apk add --no-cache conntrack-tools iptables iptables-legacy nftables ipvsadm iproute2
+
+# The bundle keeps its .mjs name (an ES module); the command is a symlink to it, which node resolves.
+COPY dist/k8sdiag.mjs /usr/local/lib/k8sdiag/k8sdiag.mjs
+RUN chmod 0755 /usr/local/lib/k8sdiag/k8sdiag.mjs && ln -s /usr/local/lib/k8sdiag/k8sdiag.mjs /usr/local/bin/k8sdiag
+
+# Non-root by default (resolv, dnsbench, doctor from a pod); the node recipes run as root with NET_ADMIN.
+USER 65532:65532
+ENTRYPOINT ["k8sdiag"]
+CMD ["--help"]
