@@ -49,6 +49,18 @@ describe('deploy/ manifests', () => {
     expect(() => new Namespace(manifest('namespace.yaml') as never).validate()).not.toThrow();
   });
 
+  it('the metrics DaemonSet: valid; the same invariants; it writes only into the textfile directory', () => {
+    const m = manifest('daemonset-prometheus.yaml');
+    expect(() => new DaemonSet(m as never).validate()).not.toThrow();
+    const spec = (m as { spec: { template: { spec: PodSpec & { volumes: Array<{ hostPath?: { path: string } }> } } } }).spec.template.spec;
+    expect(spec.hostNetwork).toBe(true);
+    const c = spec.containers[0]!;
+    checkContainer(c);
+    expect(c.securityContext?.capabilities?.add?.sort()).toEqual(['NET_ADMIN', 'SYSLOG']);
+    expect(spec.volumes.map((v) => v.hostPath?.path)).toEqual(['/var/lib/node_exporter/textfile']);
+    expect(c.args?.join(' ')).toMatch(/conntrack --live -o prom .* dnsbench --resolv .* -o prom/);
+  });
+
   it('the DaemonSet: valid; host network, the two capabilities it needs and no others, every node', () => {
     const m = manifest('daemonset.yaml');
     expect(() => new DaemonSet(m as never).validate()).not.toThrow();
@@ -83,6 +95,7 @@ describe('deploy/ manifests', () => {
     for (const file of ['job.yaml', 'cronjob.yaml']) lines.push(JSON.parse(/"args":(\[[^\]]*\])/.exec(JSON.stringify(manifest(file)))?.[1] ?? '[]') as string[]);
     const daemon = /k8sdiag (doctor[^;]*);/.exec(JSON.stringify(manifest('daemonset.yaml')))?.[1];
     lines.push(daemon!.trim().split(/\s+/));
+    for (const m of JSON.stringify(manifest('daemonset-prometheus.yaml')).matchAll(/k8sdiag ((?:conntrack|dnsbench)[^>]*)>/g)) lines.push(m[1]!.trim().split(/\s+/));
     for (const args of lines) {
       const program = buildProgram();
       let ran = '';
