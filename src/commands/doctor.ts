@@ -56,7 +56,19 @@ export interface DoctorResult extends ResultHeader {
   command: 'doctor';
   /** One to three lines: the cause and its remedy, or that nothing is wrong. */
   verdict: string[];
-  context: Context & { resolvFile: string; nameservers: string[]; search: string[]; ndots: number; timeoutS: number; nodeLocalDNS: boolean };
+  context: Context & {
+    /**
+     * Whose network namespace doctor ran in: a node's (kube-proxy's rules are there), a pod's (no rules, the
+     * nameserver is a Service IP), or unknown (no rules, and no Service IP in the resolv.conf).
+     */
+    view: 'node' | 'pod' | 'unknown';
+    resolvFile: string;
+    nameservers: string[];
+    search: string[];
+    ndots: number;
+    timeoutS: number;
+    nodeLocalDNS: boolean;
+  };
   /** The DNS Service behind the nameserver, with its endpoints and shares, and how it was found. */
   path: { found: 'rules' | '--endpoints' | null; service: string | null; clusterIP: string | null; endpoints: Array<{ address: string; share: number | null }> };
   conntrack: { before: CounterRecord | null; after: CounterRecord | null; deltas: Record<string, CounterDelta>; table: TableState | null } | null;
@@ -146,22 +158,30 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
 
   // 3. The path: the DNS Service (by its cluster IP) in the node's rules, else --endpoints.
   let path: DoctorResult['path'] = { found: null, service: null, clusterIP: null, endpoints: [] };
+  // The node's rules, where readable: the DNS Service behind the nameserver, and whose namespace this is.
+  let rules: Awaited<ReturnType<typeof runSvc>> | undefined;
+  let rulesError: string | undefined;
+  try {
+    rules = await runSvc({ source: { kind: 'live' } });
+  } catch (err) {
+    rulesError = err instanceof UserError ? err.message : String(err);
+  }
+  const rulesVisible = rules !== undefined && rules.modes.length > 0;
+  // No kube-proxy rules in readable dumps is a pod's namespace; dumps refused (no permission, no iptables) tell nothing.
+  const view: DoctorResult['context']['view'] = rulesVisible ? 'node' : rulesError !== undefined && /permission|not permitted|iptables-save is not installed/i.test(rulesError) ? 'unknown' : 'pod';
   if (input.endpoints && input.endpoints.length > 0) {
     path = { found: '--endpoints', service: null, clusterIP: nameservers[0] ?? null, endpoints: input.endpoints.map((address) => ({ address, share: null })) };
     steps.push({ step: 'path', ok: true, note: `endpoints given: ${input.endpoints.join(', ')}` });
-  } else {
-    try {
-      const svc = await runSvc({ source: { kind: 'live' } });
-      const dns = svc.services.find((s) => s.clusterIP !== null && nameservers.includes(s.clusterIP) && (s.protocol === 'udp' || s.protocol === null) && (s.port === port || s.port === null));
-      if (dns) {
-        path = { found: 'rules', service: dns.id, clusterIP: dns.clusterIP, endpoints: dns.endpoints.map((e) => ({ address: e.address, share: e.share })) };
-        steps.push({ step: 'path', ok: true, note: `${dns.id} at ${dns.clusterIP}: ${dns.endpoints.map((e) => `${e.address} ${(e.share * 100).toFixed(1)}%`).join(', ')}` });
-      } else {
-        steps.push({ step: 'path', ok: false, note: `no Service with cluster IP ${nameservers.join(' or ')} in this node's rules (a pod's network namespace, NodeLocalDNS, or not a Service): give --endpoints to probe them directly` });
-      }
-    } catch (err) {
-      steps.push({ step: 'path', ok: false, note: `the node's rules could not be read (${err instanceof UserError ? err.message : String(err)}): give --endpoints to probe them directly` });
+  } else if (rules !== undefined) {
+    const dns = rules.services.find((s) => s.clusterIP !== null && nameservers.includes(s.clusterIP) && (s.protocol === 'udp' || s.protocol === null) && (s.port === port || s.port === null));
+    if (dns) {
+      path = { found: 'rules', service: dns.id, clusterIP: dns.clusterIP, endpoints: dns.endpoints.map((e) => ({ address: e.address, share: e.share })) };
+      steps.push({ step: 'path', ok: true, note: `${dns.id} at ${dns.clusterIP}: ${dns.endpoints.map((e) => `${e.address} ${(e.share * 100).toFixed(1)}%`).join(', ')}` });
+    } else {
+      steps.push({ step: 'path', ok: false, note: `no Service with cluster IP ${nameservers.join(' or ')} in this node's rules (a pod's network namespace, NodeLocalDNS, or not a Service): give --endpoints to probe them directly` });
     }
+  } else {
+    steps.push({ step: 'path', ok: false, note: `the node's rules could not be read (${rulesError ?? 'unknown'}): give --endpoints to probe them directly` });
   }
 
   // 4. Conntrack before.
@@ -246,7 +266,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     ...header.finish(),
     command: 'doctor',
     verdict: verdictOf(sorted, couldNotRun),
-    context: { ...ctx, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes('169.254.20.10') },
+    context: { ...ctx, view, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes('169.254.20.10') },
     path,
     conntrack,
     plan,

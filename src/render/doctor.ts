@@ -27,6 +27,6 @@ export function renderDoctor(style: Style, r: DoctorResult): string {
   }
   out.push(c.dim(`sent: ${r.plan}`));
   for (const s of r.steps) if (!s.ok) out.push(c.yellow(`could not: ${s.step}: ${s.note}`));
-  out.push(c.dim(`context: kernel ${r.context.kernel.release} (clash fixes ${r.context.kernel.clashFixes.join(', ') || 'none'}), libc ${r.context.libc}, resolv.conf ${r.context.resolvFile}, NodeLocalDNS ${r.context.nodeLocalDNS ? 'yes' : 'no'}`));
+  out.push(c.dim(`context: ${r.context.view === 'unknown' ? 'namespace unknown' : `a ${r.context.view}'s network namespace`}, kernel ${r.context.kernel.release} (clash fixes ${r.context.kernel.clashFixes.join(', ') || 'none'}), libc ${r.context.libc}, resolv.conf ${r.context.resolvFile}, NodeLocalDNS ${r.context.nodeLocalDNS ? 'yes' : 'no'}`));
   return `${out.join('\n')}\n`;
 }

@@ -122,7 +122,7 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
   return s;
 }
 
-type Doc = { findings: Array<{ code: string; severity: string; subject: Record<string, unknown>; evidence: Record<string, unknown> }>; verdict: string[]; path: { found: string | null; endpoints: Array<{ address: string }> } };
+type Doc = { context: { view: string }; findings: Array<{ code: string; severity: string; subject: Record<string, unknown>; evidence: Record<string, unknown> }>; verdict: string[]; path: { found: string | null; endpoints: Array<{ address: string }> } };
 
 /** doctor from the pod (rules not readable: the endpoints given) or from the node (rules read). */
 async function doctor(s: Scene, from: 'pod' | 'node' = 'pod'): Promise<{ code: number; doc: Doc }> {
@@ -144,8 +144,10 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(code).toBe(0);
     expect(doc.verdict[0]).toMatch(/No cause of DNS stalls found/);
     expect(doc.path.found).toBe('--endpoints');
+    expect(doc.context.view).toBe('pod');
     const fromNode = await doctor(s, 'node');
     expect(fromNode.code).toBe(0);
+    expect(fromNode.doc.context.view).toBe('node');
     expect(fromNode.doc.path.found).toBe('rules');
     expect(fromNode.doc.path.endpoints.map((e) => e.address).sort()).toEqual(['198.18.2.2:53', '198.18.2.3:53']);
   }, 120_000);
