@@ -1,11 +1,12 @@
 /**
  * doctor on a reproduced kube-proxy path whose fault the test knows.
  *
- * Two network namespaces per scenario, joined by a veth pair: a pod (client)
- * and a node. The node holds kube-proxy-shaped rules (KUBE-SERVICES from
- * PREROUTING for pods and OUTPUT for itself -> KUBE-SVC-<hash> with -m statistic
- * -> KUBE-SEP-<hash> DNAT) for the DNS Service's cluster IP 198.18.0.10, and
- * its two endpoints, 198.18.2.2:53 and 198.18.2.3:53, each a `k8sdiag serve`.
+ * Four network namespaces per scenario: a pod (client), a node, and two DNS
+ * endpoints, each joined to the node by a veth pair; the node forwards. The
+ * node holds kube-proxy-shaped rules (KUBE-SERVICES from PREROUTING for pods
+ * and OUTPUT for itself -> KUBE-SVC-<hash> with -m statistic -> KUBE-SEP-<hash>
+ * DNAT) for the DNS Service's cluster IP 198.18.0.10; its endpoints,
+ * 198.18.2.2:53 and 198.18.3.2:53, each run a `k8sdiag serve`.
  * From the pod the rules are not readable (doctor is given --endpoints); from
  * the node they are. Faults: serve's drop fault (server loss), on one endpoint
  * only (endpoint loss), and for the conntrack race, which 6.x kernels resolve,
@@ -39,20 +40,21 @@ const RULES = `*nat
 -A KUBE-SERVICES -d 198.18.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
 -A KUBE-SERVICES -d 198.18.0.10/32 -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
 -A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 198.18.2.2:53" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-DOCTORUDP000000A
--A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 198.18.2.3:53" -j KUBE-SEP-DOCTORUDP000000B
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 198.18.3.2:53" -j KUBE-SEP-DOCTORUDP000000B
 -A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 198.18.2.2:53" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-DOCTORTCP000000A
--A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 198.18.2.3:53" -j KUBE-SEP-DOCTORTCP000000B
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 198.18.3.2:53" -j KUBE-SEP-DOCTORTCP000000B
 -A KUBE-SEP-DOCTORUDP000000A -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 198.18.2.2:53
--A KUBE-SEP-DOCTORUDP000000B -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 198.18.2.3:53
+-A KUBE-SEP-DOCTORUDP000000B -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 198.18.3.2:53
 -A KUBE-SEP-DOCTORTCP000000A -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp" -m tcp -j DNAT --to-destination 198.18.2.2:53
--A KUBE-SEP-DOCTORTCP000000B -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp" -m tcp -j DNAT --to-destination 198.18.2.3:53
+-A KUBE-SEP-DOCTORTCP000000B -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp" -m tcp -j DNAT --to-destination 198.18.3.2:53
 COMMIT
 `;
-const ENDPOINTS = ['198.18.2.2', '198.18.2.3'];
+const ENDPOINTS = ['198.18.2.2', '198.18.3.2'];
 
 interface Scene {
   pod: Netns;
   node: Netns;
+  endpoints: Netns[];
   etc: string[];
   servers: ChildProcess[];
 }
@@ -61,6 +63,7 @@ afterEach(async () => {
   for (const s of scenes.splice(0)) {
     for (const p of s.servers) p.kill('SIGTERM');
     for (const d of s.etc) rmSync(d, { recursive: true, force: true });
+    for (const e of s.endpoints) await e.remove();
     await s.pod.remove();
     await s.node.remove();
   }
@@ -70,7 +73,7 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
   const tag = randomBytes(3).toString('hex');
   const pod = await createNetns(`dp${tag}`);
   const node = await createNetns(`dn${tag}`);
-  const s: Scene = { pod, node, etc: [], servers: [] };
+  const s: Scene = { pod, node, endpoints: [], etc: [], servers: [] };
   scenes.push(s);
   for (const n of [pod, node]) {
     const etc = `/etc/netns/${n.name}`;
@@ -99,16 +102,30 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
   await sh(['-n', pod.name, 'route', 'add', 'default', 'via', '198.18.7.2']);
   // A node has a default route; without one its sockets cannot even be connected to the cluster IP.
   await sh(['-n', node.name, 'route', 'add', 'default', 'via', '198.18.7.1']);
-  for (const e of ENDPOINTS) await sh(['-n', node.name, 'addr', 'add', `${e}/32`, 'dev', 'lo']);
+  await ok(node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  // Each endpoint its own namespace (a DNS pod), behind its own veth: 198.18.{2,3}.2, the node at .1.
+  for (const [i, host] of ENDPOINTS.entries()) {
+    const ep = await createNetns(`de${i}${tag}`);
+    s.endpoints.push(ep);
+    const [a, b] = [`k8e${i}${tag}`, `k8f${i}${tag}`];
+    const gw = host.replace(/\.2$/, '.1');
+    await sh(['link', 'add', a, 'netns', node.name, 'type', 'veth', 'peer', 'name', b, 'netns', ep.name]);
+    await sh(['-n', node.name, 'addr', 'add', `${gw}/30`, 'dev', a]);
+    await sh(['-n', ep.name, 'addr', 'add', `${host}/30`, 'dev', b]);
+    await sh(['-n', node.name, 'link', 'set', a, 'up']);
+    await sh(['-n', ep.name, 'link', 'set', b, 'up']);
+    await sh(['-n', ep.name, 'route', 'add', 'default', 'via', gw]);
+  }
   await ok(node, 'iptables-restore', [], RULES);
   if (opts.race) {
+    // The pod's packets to the endpoints are forwarded by the node: drop the second not-yet-replied one of a flow there.
     await ok(node, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
-    await ok(node, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW',
+    await ok(node, 'iptables', ['-A', 'FORWARD', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW',
       '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
   }
-  for (const [host, faults] of [[ENDPOINTS[0]!, opts.faultA ?? []], [ENDPOINTS[1]!, opts.faultB ?? []]] as const) {
+  for (const [i, [host, faults]] of ([[ENDPOINTS[0]!, opts.faultA ?? []], [ENDPOINTS[1]!, opts.faultB ?? []]] as const).entries()) {
     const args = [BIN, 'serve', '--host', host, '--port', '53', '--zone', 'google.com', '--duration', '120', ...faults.flatMap((f) => ['--fault', f])];
-    const p = spawn('ip', ['netns', 'exec', node.name, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('ip', ['netns', 'exec', s.endpoints[i]!.name, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     s.servers.push(p);
     await new Promise<void>((resolve, reject) => {
       let err = '';
@@ -149,7 +166,7 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(fromNode.code).toBe(0);
     expect(fromNode.doc.context.view).toBe('node');
     expect(fromNode.doc.path.found).toBe('rules');
-    expect(fromNode.doc.path.endpoints.map((e) => e.address).sort()).toEqual(['198.18.2.2:53', '198.18.2.3:53']);
+    expect(fromNode.doc.path.endpoints.map((e) => e.address).sort()).toEqual(['198.18.2.2:53', '198.18.3.2:53']);
   }, 120_000);
 
   it('both endpoints dropping 1 query in 3: the server or its upstream, not the race', async () => {
@@ -165,7 +182,7 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(code).toBe(1);
     expect(doc.path.found).toBe('rules');
     const loss = doc.findings.filter((f) => f.code === 'ENDPOINT_LOSS');
-    expect(loss.map((f) => f.subject.address)).toEqual(['198.18.2.3:53']);
+    expect(loss.map((f) => f.subject.address)).toEqual(['198.18.3.2:53']);
     expect(codes(doc)).not.toContain('SERVER_LOSS');
     expect(codes(doc)).not.toContain('CONNTRACK_RACE');
   }, 120_000);
