@@ -8,6 +8,7 @@
  * rates and derived figures are recomputed from the merged counts, never
  * averaged; findings are grouped by code with the nodes they came from.
  */
+import type { QueryStats } from '../engine/engine.js';
 import { InputError } from '../errors.js';
 import type { Finding, Severity } from '../findings.js';
 import { startHeader } from '../header.js';
@@ -16,19 +17,7 @@ import { Counters, Histogram } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 
 /** What the documents of one schema add up to. */
-export interface MergedDnsbench {
-  sent: number;
-  answered: number;
-  timeouts: number;
-  slow: number;
-  late: number;
-  wrongId: number;
-  wrongQuestion: number;
-  malformed: number;
-  truncated: number;
-  tcpRetries: number;
-  errors: Record<string, number>;
-  rcodes: Record<string, number>;
+export interface MergedDnsbench extends Omit<QueryStats, 'unattributedErrors'> {
   latencyMs: PercentileSummary | null;
   stalls: { over1s: number; over5s: number; over10s: number };
   histogram: HistogramSnapshot;
@@ -141,7 +130,8 @@ export function splitDocuments(text: string): { docs: unknown[]; garbage: string
   return { docs, garbage };
 }
 
-const SUMMED = ['sent', 'answered', 'timeouts', 'slow', 'late', 'wrongId', 'wrongQuestion', 'malformed', 'truncated', 'tcpRetries'] as const;
+/** The counters of QueryStats that add across runs. */
+const SUMMED = ['sent', 'answered', 'timeouts', 'slow', 'late', 'wrongId', 'wrongQuestion', 'malformed', 'truncated', 'tcpRetries'] as const satisfies ReadonlyArray<keyof QueryStats>;
 
 function num(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;

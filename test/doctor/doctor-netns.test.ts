@@ -14,14 +14,13 @@
  * (conntrack NEW + connbytes 2:), as an older kernel's lost insert did; real
  * glibc's getaddrinfo is measured beside doctor there.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/run.js';
-import { canUseNetns, createNetns } from '../helpers/netns.js';
+import { canUseNetns, createNetns, serveIn } from '../helpers/netns.js';
 import type { Netns } from '../helpers/netns.js';
 
 const usable = await canUseNetns();
@@ -124,17 +123,7 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
       '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
   }
   for (const [i, [host, faults]] of ([[ENDPOINTS[0]!, opts.faultA ?? []], [ENDPOINTS[1]!, opts.faultB ?? []]] as const).entries()) {
-    const args = [BIN, 'serve', '--host', host, '--port', '53', '--zone', 'google.com', '--duration', '120', ...faults.flatMap((f) => ['--fault', f])];
-    const p = spawn('ip', ['netns', 'exec', s.endpoints[i]!.name, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    s.servers.push(p);
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      p.stderr!.on('data', (d) => {
-        err += d;
-        if (err.includes('listening')) resolve();
-      });
-      p.on('exit', () => reject(new Error(`serve exited: ${err}`)));
-    });
+    s.servers.push(await serveIn(s.endpoints[i]!.name, ['--host', host, '--port', '53', '--zone', 'google.com', '--duration', '120', ...faults.flatMap((f) => ['--fault', f])]));
   }
   return s;
 }

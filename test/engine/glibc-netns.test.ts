@@ -9,14 +9,13 @@
  * /etc/netns/NAME/resolv.conf, which `ip netns exec` mounts over
  * /etc/resolv.conf, so real getaddrinfo reads it.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { BIN } from '../helpers/run.js';
-import { canUseNetns, createNetns } from '../helpers/netns.js';
+import { canUseNetns, createNetns, serveIn } from '../helpers/netns.js';
 import type { Netns } from '../helpers/netns.js';
 
 const usable = await canUseNetns();
@@ -62,18 +61,10 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     mkdirSync(etcDir, { recursive: true });
     writeFileSync(`${etcDir}/resolv.conf`,
       `search default.svc.cluster.local svc.cluster.local cluster.local ec2.internal\nnameserver ${SERVER_IP}\noptions ndots:5 timeout:${TIMEOUT}\n`);
-    serveProc = spawn('ip', ['netns', 'exec', server.name, process.execPath, BIN, 'serve', '--host', SERVER_IP, '--port', '53', '--zone', 'google.com',
+    serveProc = await serveIn(server.name, ['--host', SERVER_IP, '--port', '53', '--zone', 'google.com',
       // A answers take 40 ms, so an AAAA sent right after its A always meets a flow that is still NEW
       // (no reply yet), however loaded the machine: the race is made certain rather than likely.
-      '--fault', 'delay:40@type=A', '--duration', '120'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      serveProc!.stderr!.on('data', (d) => {
-        err += d;
-        if (err.includes('listening')) resolve();
-      });
-      serveProc!.on('exit', () => reject(new Error(`serve exited: ${err}`)));
-    });
+      '--fault', 'delay:40@type=A', '--duration', '120']);
   }, 30_000);
 
   afterAll(async () => {

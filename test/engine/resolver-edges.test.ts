@@ -5,32 +5,18 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { glibcTryBudgetMs, runResolverEmulation } from '../../src/engine/resolver.js';
-import type { ResolverEmulationOptions } from '../../src/engine/resolver.js';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
 import { UserError } from '../../src/errors.js';
 import { parseResolvConf } from '../../src/resolv/parse.js';
 import { startResponder } from '../helpers/responders.js';
+import { emulateAt } from '../helpers/emulate.js';
 import { closedUdpPort } from '../helpers/servers.js';
 import { canUseNetns, createNetns } from '../helpers/netns.js';
 import type { Netns } from '../helpers/netns.js';
 import { BIN } from '../helpers/run.js';
 
-async function emulate(servers: Array<{ host: string; port: number }>, conf: string, libc: 'glibc' | 'musl', o: Partial<ResolverEmulationOptions> = {}) {
-  const res = await runResolverEmulation({
-    conf: parseResolvConf(conf, { libc }),
-    nameservers: servers,
-    names: ['google.com'],
-    concurrency: 1,
-    total: 1,
-    slowMs: 5000,
-    ...o,
-  });
-  const e = res.engine;
-  const errors = Object.values(e.errors).reduce((a, b) => a + b, 0);
-  expect(e.sent, 'sent = answered + timeouts + errors + cancelled').toBe(e.answered + e.timeouts + errors + res.lookups.cancelled);
-  return res;
-}
+const emulate = emulateAt;
 const at = (r: Responder) => ({ host: '127.0.0.1', port: r.udpPort });
 
 describe('truncated replies: the libc asks again over TCP', () => {

@@ -3,34 +3,21 @@
  * order, query counts, source ports, and glibc's adaptive switch.
  */
 import { describe, expect, it } from 'vitest';
-import { runResolverEmulation } from '../../src/engine/resolver.js';
 import type { ResolverEmulationOptions } from '../../src/engine/resolver.js';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
 import { startResponder } from '../helpers/responders.js';
+import { emulateAt } from '../helpers/emulate.js';
 import type { SeenQuery } from '../../src/dns/responder.js';
-import { parseResolvConf } from '../../src/resolv/parse.js';
 import { readFixture } from '../helpers/run.js';
 
 const serve = (faults: string[] = [], zones = ['google.com']): Promise<Responder> => startResponder({ faults: faults.map(parseFault), zones });
 
 const EKS = readFixture('resolv/kubelet-eks.conf');
 
-async function emulate(servers: Responder[], conf: string, o: Partial<ResolverEmulationOptions> = {}, libc: 'glibc' | 'musl' = 'glibc') {
-  const res = await runResolverEmulation({
-    conf: parseResolvConf(conf, { libc }),
-    nameservers: servers.map((s) => ({ host: '127.0.0.1', port: s.udpPort })),
-    names: ['google.com'],
-    concurrency: 1,
-    total: 1,
-    slowMs: 5000,
-    ...o,
-  });
-  const e = res.engine;
-  const errors = Object.values(e.errors).reduce((a, b) => a + b, 0);
-  expect(e.sent, 'sent = answered + timeouts + errors + cancelled').toBe(e.answered + e.timeouts + errors + res.lookups.cancelled);
-  return res;
-}
+/** One lookup against responders on loopback, its accounting checked. */
+const emulate = (servers: Responder[], conf: string, o: Partial<ResolverEmulationOptions> = {}, libc: 'glibc' | 'musl' = 'glibc') =>
+  emulateAt(servers.map((s) => ({ host: '127.0.0.1', port: s.udpPort })), conf, libc, o);
 
 const names = (seen: SeenQuery[]) => seen.map((q) => `${q.name} ${q.type}`);
 /** Source ports of each candidate's queries, in order. */

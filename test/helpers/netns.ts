@@ -48,3 +48,22 @@ export async function createNetns(prefix: string): Promise<Netns> {
   }
   return ns;
 }
+
+/**
+ * Start the built `k8sdiag serve` inside a namespace and wait for its "listening" line.
+ * The caller kills it (SIGTERM) when done; it also stops by itself after --duration.
+ */
+export async function serveIn(nsName: string, args: string[]): Promise<import('node:child_process').ChildProcess> {
+  const { spawn } = await import('node:child_process');
+  const { BIN } = await import('./run.js');
+  const p = spawn('ip', ['netns', 'exec', nsName, process.execPath, BIN, 'serve', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    p.stderr!.on('data', (d) => {
+      err += d;
+      if (err.includes('listening')) resolve();
+    });
+    p.on('exit', () => reject(new Error(`serve exited: ${err}`)));
+  });
+  return p;
+}

@@ -5,14 +5,13 @@
  * from /etc/netns/NAME/; the names it sent, in order, must be the names
  * `k8sdiag resolv` expands.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/run.js';
-import { canUseNetns, createNetns } from '../helpers/netns.js';
+import { canUseNetns, createNetns, serveIn } from '../helpers/netns.js';
 import type { Netns } from '../helpers/netns.js';
 
 const usable = await canUseNetns();
@@ -30,15 +29,7 @@ describe.skipIf(!usable)('glibc search list, real getaddrinfo against the expans
     mkdirSync(etcDir, { recursive: true });
     logDir = mkdtempSync(join(tmpdir(), 'k8sdiag-search-'));
     log = join(logDir, 'queries.ndjson');
-    serveProc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, BIN, 'serve', '--host', '127.0.0.1', '--port', '53', '--zone', 'nothing.invalid', '--log', log, '--duration', '120'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      serveProc!.stderr!.on('data', (d) => {
-        err += d;
-        if (err.includes('listening')) resolve();
-      });
-      serveProc!.on('exit', () => reject(new Error(`serve exited: ${err}`)));
-    });
+    serveProc = await serveIn(ns.name, ['--host', '127.0.0.1', '--port', '53', '--zone', 'nothing.invalid', '--log', log, '--duration', '120']);
   }, 30_000);
 
   afterAll(async () => {
