@@ -48,49 +48,82 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const qfile = join(dir, 'queries.txt');
 writeFileSync(qfile, 'bench.test A\n');
 
+// Pinning: the server on CPU 0 and each client on CPU 1, so that no tool's extra CPU hides behind a shared core.
+const CAN_PIN = cpus().length >= 2 && !spawnSync('taskset', ['--version'], { stdio: 'ignore' }).error;
+const HAS_TIME = !spawnSync('/usr/bin/time', ['-f', '%U', 'true'], { stdio: 'ignore' }).error;
+let pinned = false;
+function pinServer(on) {
+  pinned = on;
+  if (CAN_PIN) spawnSync('taskset', ['-a', '-p', '-c', on ? '0' : `0-${cpus().length - 1}`, String(dnsmasq.pid)], { stdio: 'ignore' });
+}
+/** Run a client, pinned to CPU 1 in the pinned phase, with its CPU time (user + system seconds) where /usr/bin/time exists. */
+function client(cmd, args, opts = {}) {
+  let argv = [cmd, ...args];
+  if (pinned && CAN_PIN) argv = ['taskset', '-c', '1', ...argv];
+  if (HAS_TIME) argv = ['/usr/bin/time', '-f', 'K8SDIAG_CPU=%U+%S', ...argv];
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', ...opts });
+  const cpu = /K8SDIAG_CPU=([\d.]+)\+([\d.]+)/.exec(r.stderr);
+  return { ...r, cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : undefined };
+}
+
 function runDnsperf() {
-  const r = spawnSync('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', qfile, '-q', '100', '-c', '1', '-l', String(SECONDS)], { encoding: 'utf8' });
+  const r = client('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', qfile, '-q', '100', '-c', '1', '-l', String(SECONDS)]);
   const m = /Queries per second:\s+([\d.]+)/.exec(r.stdout);
   const lost = /Queries lost:\s+(\d+)/.exec(r.stdout);
+  const done = /Queries completed:\s+(\d+)/.exec(r.stdout);
   if (!m) throw new Error(`dnsperf: ${r.stdout}${r.stderr}`);
-  return { qps: Number(m[1]), lost: Number(lost?.[1] ?? 0) };
+  return { qps: Number(m[1]), lost: Number(lost?.[1] ?? 0), cpuPerQueryUs: r.cpuSeconds !== undefined && done ? (r.cpuSeconds * 1e6) / Number(done[1]) : undefined };
 }
 
 function runDnsbench(args, withRss = false) {
   const nodeArgs = withRss ? ['--import', HOOK, BIN] : [BIN];
-  const r = spawnSync(process.execPath, [...nodeArgs, 'dnsbench', '--json', '--no-progress', '--server', '127.0.0.1', '-p', String(port), '-d', 'bench.test', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = client(process.execPath, [...nodeArgs, 'dnsbench', '--json', '--no-progress', '--server', '127.0.0.1', '-p', String(port), '-d', 'bench.test', ...args], { maxBuffer: 64 << 20 });
   if (r.status !== 0 && r.status !== 1) throw new Error(`dnsbench exit ${r.status}: ${r.stderr}`);
   const doc = JSON.parse(r.stdout);
   const rss = /K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr);
-  return { qps: doc.qps, sent: doc.sent, timeouts: doc.timeouts, rssMiB: rss ? Number(rss[1]) / 1024 : undefined };
+  return { qps: doc.qps, sent: doc.sent, timeouts: doc.timeouts, rssMiB: rss ? Number(rss[1]) / 1024 : undefined, cpuPerQueryUs: r.cpuSeconds !== undefined && doc.answered > 0 ? (r.cpuSeconds * 1e6) / doc.answered : undefined };
 }
 
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
 console.log(`dnsmasq on 127.0.0.1:${port}; ${SECONDS} s per run, ${ROUNDS} rounds A B`);
 console.log('');
+const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
+const spread = (xs) => `${Math.min(...xs).toFixed(3)}..${Math.max(...xs).toFixed(3)}`;
+const us = (x) => (x === undefined ? 'n/a' : `${x.toFixed(2)} us`);
 console.log('1. queries per second, 100 outstanding, one name');
 console.log('   (A = dnsperf, one socket; B = k8sdiag dnsbench, default: 256 source ports; C = dnsbench --sockets 1)');
-const a = [];
-const b = [];
-const c1 = [];
-for (let i = 0; i < ROUNDS; i++) {
-  const pa = runDnsperf();
-  a.push(pa.qps);
-  console.log(`   round ${i + 1} A dnsperf                    ${pa.qps.toFixed(0).padStart(8)} qps  (lost ${pa.lost})`);
-  const pb = runDnsbench(['-c', '100', '--duration', String(SECONDS)]);
-  b.push(pb.qps);
-  console.log(`   round ${i + 1} B k8sdiag dnsbench           ${pb.qps.toFixed(0).padStart(8)} qps  (timeouts ${pb.timeouts})`);
-  const pc = runDnsbench(['-c', '100', '--sockets', '1', '--duration', String(SECONDS)]);
-  c1.push(pc.qps);
-  console.log(`   round ${i + 1} C k8sdiag dnsbench --sockets 1 ${pc.qps.toFixed(0).padStart(6)} qps  (timeouts ${pc.timeouts})`);
+const phases = CAN_PIN ? [true, false] : [false];
+if (!CAN_PIN) console.log('   not pinned: fewer than two cores, or no taskset');
+for (const phase of phases) {
+  pinServer(phase);
+  console.log(`   ${phase ? 'PINNED: dnsmasq on CPU 0, each client on CPU 1' : 'UNPINNED: every process on any core'}`);
+  const ratiosB = [];
+  const ratiosC = [];
+  const cpu = { a: [], b: [], c: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    const pa = runDnsperf();
+    const pb = runDnsbench(['-c', '100', '--duration', String(SECONDS)]);
+    const pc = runDnsbench(['-c', '100', '--sockets', '1', '--duration', String(SECONDS)]);
+    ratiosB.push(pb.qps / pa.qps);
+    ratiosC.push(pc.qps / pa.qps);
+    for (const [k, v] of [['a', pa], ['b', pb], ['c', pc]]) if (v.cpuPerQueryUs !== undefined) cpu[k].push(v.cpuPerQueryUs);
+    console.log(`   round ${i + 1}: A dnsperf ${pa.qps.toFixed(0).padStart(7)} qps (lost ${pa.lost}, CPU ${us(pa.cpuPerQueryUs)}/query)  ` +
+      `B dnsbench ${pb.qps.toFixed(0).padStart(7)} qps (timeouts ${pb.timeouts}, CPU ${us(pb.cpuPerQueryUs)}/query)  ` +
+      `C --sockets 1 ${pc.qps.toFixed(0).padStart(7)} qps (CPU ${us(pc.cpuPerQueryUs)}/query)`);
+  }
+  const label = phase ? 'pinned' : 'unpinned';
+  console.log(`   ${label}: dnsbench/dnsperf ${mean(ratiosB).toFixed(3)}x (rounds ${spread(ratiosB)})  ${mean(ratiosB) >= 0.9 ? 'OK' : 'BELOW 0.9x'}; ` +
+    `--sockets 1/dnsperf ${mean(ratiosC).toFixed(3)}x (rounds ${spread(ratiosC)})`);
+  if (cpu.a.length && cpu.b.length) {
+    console.log(`   ${label}: CPU per query, dnsbench/dnsperf ${(mean(cpu.b) / mean(cpu.a)).toFixed(2)}x, --sockets 1/dnsperf ${(mean(cpu.c) / mean(cpu.a)).toFixed(2)}x`);
+  }
 }
-const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
-const ratio = mean(b) / mean(a);
-console.log(`   ratio dnsbench/dnsperf: ${ratio.toFixed(3)}x  (target >= 0.9x, aim 1.0x)  ${ratio >= 0.9 ? 'OK' : 'BELOW TARGET'}`);
-console.log(`   ratio dnsbench --sockets 1 / dnsperf: ${(mean(c1) / mean(a)).toFixed(3)}x`);
-console.log(`   cost of the spread over 256 source ports (B / C): ${(mean(b) / mean(c1)).toFixed(3)}x`);
+pinServer(false);
 console.log('');
-console.log('2. dnsbench peak RSS (-c 100)');
+console.log('2. the histogram\'s bucket index');
+spawnSync(process.execPath, [join(root, 'bench', 'histogram.mjs')], { stdio: 'inherit' });
+console.log('');
+console.log('2b. dnsbench peak RSS (-c 100)');
 const small = runDnsbench(['-c', '100', '-n', '40000'], true);
 const big = runDnsbench(['-c', '100', '-n', '400000'], true);
 console.log(`   40k queries:  ${small.rssMiB?.toFixed(1)} MiB`);

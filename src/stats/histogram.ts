@@ -64,13 +64,20 @@ export function nearestRank(q: number, n: number): number {
 
 function indexOf(value: number): number {
   if (value < EXACT_LIMIT) return value;
-  // floor(log2(value)) via Math.clz32 would overflow at 2^32; use Math.log2 on
-  // the integer, then correct for floating-point rounding at exact powers.
-  let msb = Math.floor(Math.log2(value));
-  if (2 ** msb > value) msb -= 1;
-  else if (2 ** (msb + 1) <= value) msb += 1;
-  const shift = msb - SUB_BITS; // >= 1 here
-  const top = Math.floor(value / 2 ** shift); // in [SUB, 2*SUB)
+  let msb: number;
+  let top: number;
+  if (value < 0x100000000) {
+    // Every latency in microseconds (up to 71 minutes): integer bit operations, no floating point.
+    msb = 31 - Math.clz32(value);
+    top = (value >>> (msb - SUB_BITS)) | 0;
+  } else {
+    // Beyond 2^32: Math.log2 on the integer, corrected for rounding at exact powers.
+    msb = Math.floor(Math.log2(value));
+    if (2 ** msb > value) msb -= 1;
+    else if (2 ** (msb + 1) <= value) msb += 1;
+    top = Math.floor(value / 2 ** (msb - SUB_BITS));
+  }
+  const shift = msb - SUB_BITS; // >= 1 here; top is in [SUB, 2*SUB)
   const index = EXACT_LIMIT + (shift - 1) * SUB + (top - SUB);
   return Math.min(index, BUCKETS - 1);
 }

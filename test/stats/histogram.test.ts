@@ -113,6 +113,19 @@ describe('Histogram', () => {
     expect(() => Histogram.fromJSON({ ...h.toJSON(), subBuckets: 64 })).toThrow(/unsupported/);
   });
 
+  it('every value lands in a bucket that contains it, on both sides of 2^32', () => {
+    const r = mulberry32(11);
+    const values = [255, 256, 257, 0xffffffff, 0x100000000, 0x100000001, 2 ** 40 - 1];
+    for (let i = 0; i < 20_000; i++) values.push(Math.floor(2 ** (8 + r() * 32)));
+    for (const v of values) {
+      const h = new Histogram();
+      h.record(v);
+      const [low] = h.toJSON().buckets[0]!;
+      expect(low, String(v)).toBeLessThanOrEqual(v);
+      expect(v - low, String(v)).toBeLessThan(Math.max(1, low / 128));
+    }
+  });
+
   it('keeps fixed memory: bucket count does not grow with the number of values', () => {
     const h = new Histogram();
     for (let i = 0; i < 200_000; i++) h.record(i * 37);
