@@ -205,7 +205,25 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const slotSent = new Float64Array(c); // send time of the current attempt (timeout origin)
   const slotConn: Array<net.Socket | undefined> = new Array<net.Socket | undefined>(c).fill(undefined);
   const slotGen = new Uint32Array(c);
-  const slotBuf: Buffer[] = Array.from({ length: c }, () => Buffer.alloc(maxLen));
+  // Each slot keeps one exact-length copy of each template: a send patches the ID in place and hands Node the
+  // whole buffer (no offset/length: no slice per packet). With very many templates, one buffer per slot is reused.
+  const perTemplate = templates.length * c <= 262_144;
+  const slotBufs: Array<Buffer | undefined> = new Array<Buffer | undefined>(perTemplate ? c * templates.length : c).fill(undefined);
+  const bufferFor = (slot: number, qi: number): Buffer => {
+    const t = templates[qi]!;
+    if (perTemplate) {
+      const k = slot * templates.length + qi;
+      let b = slotBufs[k];
+      if (b === undefined) {
+        b = Buffer.from(t.bytes);
+        slotBufs[k] = b;
+      }
+      return b;
+    }
+    const b = (slotBufs[slot] ??= Buffer.alloc(maxLen));
+    t.bytes.copy(b, 0, 0, t.bytes.length);
+    return b;
+  };
   const freeSlots = new Int32Array(c);
   let freeTop = 0;
   for (let i = c - 1; i >= 0; i--) freeSlots[freeTop++] = i;
@@ -331,8 +349,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const qi = nextQuery;
     nextQuery = nextQuery + 1 === templates.length ? 0 : nextQuery + 1;
     const t = templates[qi]!;
-    const buf = slotBuf[slot]!;
-    t.bytes.copy(buf, 0, 0, t.bytes.length);
+    const buf = bufferFor(slot, qi);
     patchId(buf, id);
     slotId[slot] = id;
     slotSock[slot] = sock;
@@ -345,7 +362,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     inFlight++;
     started++;
     st.sent++;
-    sockets[sock]!.send(buf, 0, t.bytes.length, sendCallbacks[slot]);
+    if (perTemplate) sockets[sock]!.send(buf, sendCallbacks[slot]);
+    else sockets[sock]!.send(buf, 0, t.bytes.length, sendCallbacks[slot]);
     return true;
   }
 
@@ -399,7 +417,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const id = slotId[slot]!;
     const query = Buffer.alloc(2 + t.bytes.length);
     query.writeUInt16BE(t.bytes.length, 0);
-    slotBuf[slot]!.copy(query, 2, 0, t.bytes.length);
+    (perTemplate ? slotBufs[slot * templates.length + slotQuery[slot]!]! : slotBufs[slot]!).copy(query, 2, 0, t.bytes.length);
     const conn = net.connect({ host: o.server, port: o.port });
     slotConn[slot] = conn;
     const mine = (): boolean => slotGen[slot] === gen && slotState[slot] === TCP;
