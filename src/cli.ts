@@ -7,6 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UserError } from './errors.js';
 import type { Finding } from './findings.js';
+import { SEVERITY_ORDER } from './findings.js';
 import { VERSION as version } from './version.js';
 
 interface CommonOptions {
@@ -84,8 +85,7 @@ async function emit<R extends { findings: readonly { severity: Finding['severity
  * stdout as the condition's message), or OK.
  */
 function oneLine(findings: readonly { severity: Finding['severity']; code?: string; message?: string }[]): string {
-  const rank = { critical: 0, warning: 1, info: 2 } as const;
-  const worst = [...findings].filter((f) => f.severity !== 'info').sort((a, b) => rank[a.severity] - rank[b.severity])[0];
+  const worst = [...findings].filter((f) => f.severity !== 'info').sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity])[0];
   if (worst === undefined) return 'OK: no problems found';
   const more = findings.filter((f) => f.severity !== 'info').length - 1;
   return `${worst.code ?? 'PROBLEM'}: ${worst.message ?? ''}${more > 0 ? ` (+${more} more)` : ''}`;

@@ -179,14 +179,15 @@ export function serviceOf(f: Finding): string | undefined {
   return undefined;
 }
 
-const ORDER: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
+/** Worst first: critical 0, warning 1, info 2. The one order every list of findings is sorted by. */
+export const SEVERITY_ORDER: Readonly<Record<Severity, number>> = { critical: 0, warning: 1, info: 2 };
 
 /** Order by severity (critical first). Every command passes its findings here: a severity its code may not take is a bug. */
 export function sortFindings<F extends Finding>(findings: F[]): F[] {
   for (const f of findings) {
     if (!CATALOGUE[f.code].severities.includes(f.severity)) throw new Error(`finding ${f.code} cannot be ${f.severity}`);
   }
-  return [...findings].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
+  return [...findings].sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity]);
 }
 
 /** grep-style exit code: 1 when any finding is a warning or critical, else 0. */

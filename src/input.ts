@@ -142,6 +142,13 @@ export async function loadSource(source: Source, limit: number): Promise<LoadedS
   }
 }
 
+/** A resolv.conf as text: a live source means this machine's /etc/resolv.conf. */
+export async function loadResolvConf(source: Source): Promise<{ text: string; origin: string }> {
+  const loaded = await loadSource(source.kind === 'live' ? { kind: 'file', path: '/etc/resolv.conf' } : source, LIMITS.resolv);
+  if (loaded.kind !== 'text') throw new Error('unreachable: a file source is always read as text');
+  return loaded;
+}
+
 /**
  * The input rule shared by the analysing commands: --file wins, then --live,
  * then piped stdin; with nothing piped, this machine is read live.

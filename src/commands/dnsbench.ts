@@ -5,7 +5,8 @@
  */
 import { isIP } from 'node:net';
 import type { RecordType } from 'dns-packet';
-import { formatHostPort, runEngine } from '../engine/engine.js';
+import { runEngine } from '../engine/engine.js';
+import { formatHostPort } from '../dns/wire.js';
 import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../engine/engine.js';
 import type { LocalDrops } from '../engine/drops.js';
 import type { LookupStats, ResolverEmulationOptions } from '../engine/resolver.js';
@@ -15,12 +16,12 @@ import type { ResultHeader } from '../header.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 import { parseType } from '../dns/wire.js';
-import { LIMITS, loadSource, readTextFile } from '../input.js';
+import { LIMITS, loadResolvConf, readTextFile } from '../input.js';
 import type { Source } from '../input.js';
 import { checkName } from '../resolv/expand.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { Libc, ResolvConf } from '../resolv/parse.js';
-import { rate } from '../stats/index.js';
+import { rate, recordTotal } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 
 /** The engine's options; with `resolver`, the same budget drives lookups instead of queries. */
@@ -192,8 +193,7 @@ export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> 
   const warnings: string[] = [];
   let conf: ResolvConf | undefined;
   if (resolvSource !== undefined) {
-    const loaded = await loadSource(resolvSource.kind === 'live' ? { kind: 'file', path: '/etc/resolv.conf' } : resolvSource, LIMITS.resolv);
-    if (loaded.kind !== 'text') throw new Error('unreachable: a resolv.conf source is always read as text');
+    const loaded = await loadResolvConf(resolvSource);
     conf = parseResolvConf(loaded.text, { libc: f.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
     warnings.push(...conf.warnings.map((w) => `${loaded.origin}: ${w}`));
   }
@@ -301,7 +301,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       remedy: 'options single-request-reopen in the pod\'s dnsConfig, NodeLocalDNS, or a kernel with the conntrack clash fixes; check `k8sdiag conntrack` for insert_failed',
     });
   }
-  const errTotal = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  const errTotal = recordTotal(r.errors);
   if (errTotal > 0) {
     f.push({
       code: 'ERRORS',
@@ -358,7 +358,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       remedy: '',
     });
   }
-  const unattributed = Object.values(r.unattributedErrors).reduce((a, b) => a + b, 0);
+  const unattributed = recordTotal(r.unattributedErrors);
   if (unattributed > 0) {
     f.push({
       code: 'SOCKET_ERRORS',
@@ -428,7 +428,7 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
  * reason as one line, for exit 2; undefined when anything was answered or timed out.
  */
 export function unreachableReason(r: DnsbenchResult): string | undefined {
-  const errTotal = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  const errTotal = recordTotal(r.errors);
   if (r.answered > 0 || r.timeouts > 0 || errTotal === 0) return undefined;
   return `no answer from ${r.servers.join(', ')}: ${Object.entries(r.errors).map(([k, v]) => `${v} x ${k}`).join(', ')}`;
 }

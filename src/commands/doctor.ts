@@ -7,30 +7,30 @@
  * endpoints one by one). Bounded: it says what it will send before sending.
  */
 import pLimit from 'p-limit';
-import { conntrackFindings, buildView } from '../conntrack/analyse.js';
+import { conntrackFindings } from '../conntrack/analyse.js';
 import type { TableState } from '../conntrack/analyse.js';
-import { parseConntrackInput } from '../conntrack/parse.js';
 import { readContext } from '../doctor/context.js';
 import type { Context } from '../doctor/context.js';
 import { attribute } from '../doctor/attribute.js';
 import type { ProbeSummary } from '../doctor/attribute.js';
-import { formatHostPort } from '../engine/engine.js';
+import { formatHostPort } from '../dns/wire.js';
 import { UserError } from '../errors.js';
 import { CATALOGUE, sortFindings } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
-import { LIMITS, loadSource } from '../input.js';
+import { loadResolvConf } from '../input.js';
 import type { RunContext, Source } from '../input.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { ResolvConf } from '../resolv/parse.js';
-import { deltaRecords } from '../stats/index.js';
+import { deltaRecords, recordTotal } from '../stats/index.js';
 import type { CounterDelta, CounterRecord } from '../stats/index.js';
-import { runDnsbench } from './dnsbench.js';
+import { parseServer, runDnsbench } from './dnsbench.js';
+import { runConntrack } from './conntrack.js';
+import type { ConntrackResult } from './conntrack.js';
 import type { DnsbenchInput, DnsbenchResult } from './dnsbench.js';
 import { runResolv } from './resolv.js';
 import { runSvc } from './svc.js';
-import { readLive } from '../conntrack/live.js';
 
 export interface DoctorInput extends RunContext {
   /** The pod's resolv.conf (default /etc/resolv.conf). */
@@ -86,7 +86,7 @@ const ENDPOINT_QUERIES = 100;
 const LOOKUPS = 8;
 
 function summarise(label: string, kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], r: DnsbenchResult): ProbeSummary {
-  const errors = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  const errors = recordTotal(r.errors);
   const lookups = r.lookups ?? 0;
   const isLookup = kind === 'lookups';
   return {
@@ -109,22 +109,13 @@ function summarise(label: string, kind: ProbeSummary['kind'], mode: ProbeSummary
   };
 }
 
-function splitHostPort(s: string, port: number): { host: string; port: number } {
-  const b = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-  if (b) return { host: b[1]!, port: b[2] !== undefined ? Number(b[2]) : port };
-  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d+))?$/.exec(s);
-  if (v4) return { host: v4[1]!, port: v4[2] !== undefined ? Number(v4[2]) : port };
-  return { host: s, port };
-}
-
-async function conntrackSample(): Promise<{ counters: CounterRecord; table: TableState } | { error: string }> {
-  const live = await readLive();
-  if (live.text.trim() === '') return { error: live.unavailable.map((u) => `${u.source}: ${u.reason}`).join('; ') || 'nothing readable' };
+/** This machine's conntrack counters and table, as `k8sdiag conntrack --live` reads them, or why it could not. */
+async function conntrackSample(): Promise<ConntrackResult | { error: string }> {
   try {
-    const view = buildView(parseConntrackInput(live.text));
-    return { counters: view.counters, table: view.table };
+    return await runConntrack({ source: { kind: 'live' } });
   } catch (err) {
-    return { error: (err as Error).message };
+    if (err instanceof UserError) return { error: err.message };
+    throw err;
   }
 }
 
@@ -148,10 +139,9 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
 
   // 2. resolv.conf.
   const source = input.resolv ?? { kind: 'file', path: '/etc/resolv.conf' };
-  const loaded = await loadSource(source.kind === 'live' ? { kind: 'file', path: '/etc/resolv.conf' } : source, LIMITS.resolv);
-  if (loaded.kind !== 'text') throw new Error('unreachable: a resolv.conf source is always read as text');
+  const loaded = await loadResolvConf(source);
   const libc = ctx.libc === 'musl' ? 'musl' : 'glibc';
-  const resolv = await runResolv({ source: loaded, libc, name });
+  const resolv = await runResolv({ source: { kind: 'text', ...loaded }, libc, name });
   const conf: ResolvConf = parseResolvConf(loaded.text, { libc: 'glibc' });
   const nameservers = conf.nameservers.slice(0, 3);
   steps.push({ step: 'resolv', ok: true, note: `${loaded.origin}: nameservers ${nameservers.join(', ')}; search ${conf.search.join(' ') || '(none)'}; ndots:${conf.options.ndots} timeout:${conf.options.timeout}` });
@@ -195,7 +185,10 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     ['lookups with single-request-reopen', 'single-request-reopen', (c) => c, { singleRequest: true, singleRequestReopen: true }],
     ['lookups over TCP (use-vc)', 'tcp', (c) => ({ ...c, options: { ...c.options, useVc: true } }), {}],
   ];
-  const endpoints = path.endpoints.map((e) => splitHostPort(e.address, port));
+  const endpoints = path.endpoints.map((e) => {
+    const s = parseServer(e.address);
+    return { host: s.host, port: s.port ?? port };
+  });
   const plan =
     `${RAW_QUERIES} raw queries to each of ${nameservers.length} nameserver(s); ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
     `${endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries to each of ${endpoints.length} endpoint(s); ` : ''}at most ${Math.round(budgetMs / 1000)} s`;
@@ -239,7 +232,8 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     const seconds = (performance.now() - t0) / 1000;
     const { deltas } = deltaRecords(before.counters, after.counters, seconds);
     conntrack = { before: before.counters, after: after.counters, deltas, table: after.table };
-    const view = { counters: after.counters, table: after.table, cpus: 0, perCpu: [], kernelLog: { tableFull: [], netns: [], suppressed: 0 } };
+    // The kernel log is left out: its lines are history unless dated, and doctor reports what moved during its probes.
+    const view = { counters: after.counters, table: after.table, cpus: after.cpus, perCpu: after.perCpu, kernelLog: { tableFull: [], netns: [], suppressed: 0 } };
     // Counters since boot are history; what rose during the probes, and the table now, are evidence.
     for (const f of conntrackFindings(view, { origin: 'watch', seconds: Number(seconds.toFixed(3)), deltas, newTableFullLines: 0 })) {
       if (f.code === 'TABLE_PRESSURE' || f.severity === 'critical') findings.push(f);

@@ -10,6 +10,7 @@
  */
 import type { QueryStats } from '../engine/engine.js';
 import { InputError } from '../errors.js';
+import { SEVERITY_ORDER } from '../findings.js';
 import type { Finding, Severity } from '../findings.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
@@ -199,7 +200,6 @@ function mergeConntrack(docs: Doc[]): MergedConntrack {
   return { counters: counters.toJSON(), maxTableUsage: maxUsage };
 }
 
-const RANK: Record<Severity, number> = { critical: 2, warning: 1, info: 0 };
 
 function groupFindings(docs: Doc[], nodes: string[]): FindingGroup[] {
   const by = new Map<string, FindingGroup>();
@@ -212,11 +212,11 @@ function groupFindings(docs: Doc[], nodes: string[]): FindingGroup[] {
         g = { code: f.code, severity: f.severity, nodes: [], of: nodes.length, example: String(f.message) };
         by.set(f.code, g);
       }
-      if (RANK[f.severity] > RANK[g.severity]) g.severity = f.severity;
+      if (SEVERITY_ORDER[f.severity] < SEVERITY_ORDER[g.severity]) g.severity = f.severity;
       if (!g.nodes.includes(host)) g.nodes.push(host);
     }
   }
-  return [...by.values()].sort((a, b) => RANK[b.severity] - RANK[a.severity] || b.nodes.length - a.nodes.length);
+  return [...by.values()].sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || b.nodes.length - a.nodes.length);
 }
 
 function nodeSummaries(docs: Doc[]): NodeSummary[] {

@@ -8,7 +8,7 @@ import { resolvFindings } from '../resolv/findings.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
-import { LIMITS, loadSource } from '../input.js';
+import { loadResolvConf } from '../input.js';
 import type { RunContext, Source } from '../input.js';
 import type { Libc, ResolvConf, ResolvOptions } from '../resolv/parse.js';
 
@@ -43,8 +43,7 @@ export interface ResolvResult extends ResultHeader {
 
 export async function runResolv(input: ResolvCommandInput): Promise<ResolvResult> {
   const header = startHeader('resolv');
-  const loaded = await loadSource(input.source.kind === 'live' ? { kind: 'file', path: '/etc/resolv.conf' } : input.source, LIMITS.resolv);
-  if (loaded.kind !== 'text') throw new Error('unreachable: a resolv.conf source is always read as text');
+  const loaded = await loadResolvConf(input.source);
   const conf = parseResolvConf(loaded.text, {
     libc: input.libc,
     env: input.env ?? {},

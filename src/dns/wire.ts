@@ -22,6 +22,11 @@ export const RCODE_NAMES = [
   'NOTZONE',
 ] as const;
 
+/** `1.2.3.4:53`, `[::1]:53`: an address and port as users write them. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export function rcodeName(rcode: number): string {
   return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
 }

@@ -39,11 +39,11 @@ import net from 'node:net';
 import type { RecordType } from 'dns-packet';
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
-import { idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../dns/wire.js';
+import { formatHostPort, idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../dns/wire.js';
 import type { QueryTemplate } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from './drops.js';
 import type { LocalDrops } from './drops.js';
-import { connectError, socketError } from './errors.js';
+import { openError } from './errors.js';
 
 export interface QuerySpec {
   name: string;
@@ -165,8 +165,7 @@ export async function openConnected(n: number, server: string, port: number, rec
     }
   } catch (err) {
     for (const s of sockets) closeQuietly(s);
-    const code = (err as NodeJS.ErrnoException).code;
-    throw code === 'EMFILE' || code === 'ENFILE' ? socketError(err, formatHostPort(server, port)) : connectError(err, formatHostPort(server, port));
+    throw openError(err, formatHostPort(server, port), true);
   }
   return sockets;
 }
@@ -179,17 +178,12 @@ export function closeQuietly(s: dgram.Socket): void {
   }
 }
 
-/** `1.2.3.4:53`, `[::1]:53`. */
-export function formatHostPort(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   if (o.queries.length === 0) throw new UserError('no queries to send');
   const c = Math.max(1, Math.floor(o.concurrency));
   if (c > ID_SPACE / 4) throw new UserError(`-c ${c}: at most ${ID_SPACE / 4} queries can be in flight`);
   const budget = o.total ?? Number.POSITIVE_INFINITY;
-  const nSockets = Math.max(1, Math.floor(Math.min(o.sockets ?? DEFAULT_SOCKETS, o.sockets === undefined ? budget : Number.POSITIVE_INFINITY)));
+  const nSockets = Math.max(1, Math.floor(o.sockets ?? Math.min(DEFAULT_SOCKETS, budget)));
   const templates: QueryTemplate[] = o.queries.map((q) => makeTemplate(q.name, q.type));
   const maxLen = Math.max(...templates.map((t) => t.bytes.length));
   const family = net.isIPv6(o.server) ? 'udp6' : 'udp4';

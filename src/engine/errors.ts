@@ -27,6 +27,12 @@ export function socketError(err: unknown, target: string): UserError {
   }
 }
 
+/** Why a UDP socket could not be opened (out of descriptors, ...) or connected (no route, ...): one line either way. */
+export function openError(err: unknown, target: string, connecting: boolean): UserError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return connecting && code !== 'EMFILE' && code !== 'ENFILE' ? connectError(err, target) : socketError(err, target);
+}
+
 /** A failed connect() of a UDP socket (no packet is sent by it): one line naming the server and the reason. */
 export function connectError(err: unknown, target: string): UserError {
   const e = err as NodeJS.ErrnoException;

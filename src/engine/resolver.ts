@@ -7,7 +7,8 @@
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import type { EngineResult } from './engine.js';
-import { formatHostPort, slowEvent } from './engine.js';
+import { slowEvent } from './engine.js';
+import { formatHostPort } from '../dns/wire.js';
 import { readUdpSnmp, snmpDelta } from './drops.js';
 import { glibcLookup } from './resolver/glibc.js';
 import type { GlibcMode } from './resolver/glibc.js';

@@ -9,7 +9,7 @@ import type { Finding } from '../findings.js';
 import type { ParsedDumps } from './rules.js';
 import { IptablesAnalyser } from './backends/iptables.js';
 import { ipvsAnalyse } from './backends/ipvs.js';
-import { nftAnalyse, nftServiceOfChain } from './backends/nftables.js';
+import { nftAnalyse } from './backends/nftables.js';
 import { UNEVEN_RELATIVE } from './model.js';
 import type { EndpointShare, ProxyMode, ServiceReport, SvcAnalysis } from './model.js';
 
@@ -95,19 +95,16 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
   }
 }
 
-
 export function analyseDumps(d: ParsedDumps): SvcAnalysis {
   const findings: Finding[] = [];
   const services: ServiceReport[] = [];
   const modes: ProxyMode[] = [];
   // IPv4 and IPv6 rules apart: a dual-stack Service has chains of the same name in both.
-  const owners: Array<(chain: string) => string | undefined> = [nftServiceOfChain];
   for (const rs of [d.iptables, d.iptables6]) {
     if (rs === null) continue;
     const a = new IptablesAnalyser(rs);
     const svc = a.analyse();
     findings.push(...a.findings);
-    owners.push((chain) => a.serviceOfChain(chain));
     if ((svc.length > 0 || rs.chains.get('nat')?.has('KUBE-SERVICES')) && !modes.includes('iptables')) modes.push('iptables');
     services.push(...svc);
   }
@@ -120,16 +117,6 @@ export function analyseDumps(d: ParsedDumps): SvcAnalysis {
     services.push(...ipvsAnalyse(d.ipvs, findings));
   }
   for (const s of services) serviceFindings(s, findings);
-  // Every finding about a chain says which Service it concerns, where the rules tell.
-  // MISSING_CHAIN asks the chain that jumps (the missing one has no rules to tell).
-  for (const f of findings) {
-    if (f.subject.kind !== 'chain' || f.subject.service !== null) continue;
-    const chains = f.code === 'MISSING_CHAIN' ? [f.evidence.from, f.evidence.chain] : [f.subject.name];
-    const id = chains.flatMap((c) => owners.map((o) => o(c))).find((x) => x !== undefined);
-    if (id === undefined) continue;
-    f.subject = { ...f.subject, service: id };
-    f.evidence = { ...f.evidence, service: id };
-  }
   services.sort((x, y) => x.id.localeCompare(y.id));
   return { modes, services, findings };
 }

@@ -60,6 +60,11 @@ export interface SvcAnalysis {
   findings: Finding[];
 }
 
+/** A finding's evidence names the Service it concerns where the rules tell (the `--service` filter reads the subject). */
+export function ownedBy(service: string | null): { service?: string } {
+  return service === null ? {} : { service };
+}
+
 export const EPS = 1e-9;
 export const UNEVEN_RELATIVE = 0.001;
 

@@ -1,5 +1,6 @@
 import type { SlowEvent } from '../engine/engine.js';
 import type { DnsbenchResult } from '../commands/dnsbench.js';
+import { recordTotal } from '../stats/index.js';
 import type { PercentileSummary } from '../stats/index.js';
 import { renderFindings } from './findings.js';
 import { renderHistogram } from './histogram.js';
@@ -21,7 +22,7 @@ function latencyRow(label: string, l: PercentileSummary | null): string[] {
 export function renderDnsbench(style: Style, r: DnsbenchResult): string {
   const { c } = style;
   const out: string[] = [];
-  const errTotal = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  const errTotal = recordTotal(r.errors);
   out.push(c.bold(`dnsbench ${r.mode === 'lookups' ? 'lookups' : 'queries'} -> ${r.servers.join(', ')}`) +
     ` (${r.concurrency} in flight${r.qpsLimit !== null ? `, ${r.qpsLimit} qps limit` : ''}, timeout ${r.timeoutMs / 1000} s, slow > ${r.slowMs / 1000} s, ` +
     `${r.sourcePorts} source port${r.sourcePorts === 1 ? '' : 's'})` +

@@ -1,10 +1,10 @@
 import type { ServeResult } from '../commands/serve.js';
+import { formatHostPort } from '../dns/wire.js';
 import type { Style } from './style.js';
 
 /** The line `serve` prints when it starts listening. */
 export function listeningLine(host: string, udpPort: number, tcpPort: number | null, faults: string[]): string {
-  const h = host.includes(':') ? `[${host}]` : host;
-  return `k8sdiag serve: listening on udp ${h}:${udpPort}${tcpPort !== null ? ` and tcp ${h}:${tcpPort}` : ''}${faults.length ? `; faults: ${faults.join(' ')}` : ''}\n`;
+  return `k8sdiag serve: listening on udp ${formatHostPort(host, udpPort)}${tcpPort !== null ? ` and tcp ${formatHostPort(host, tcpPort)}` : ''}${faults.length ? `; faults: ${faults.join(' ')}` : ''}\n`;
 }
 
 /** The closing summary (on stderr: stdout may carry the query log). */

@@ -55,6 +55,13 @@ export function sumRecords(records: Iterable<CounterRecord>): CounterRecord {
   return out;
 }
 
+/** The sum of a record's counts (errors by code, rcodes, ...). */
+export function recordTotal(r: Readonly<Record<string, number>>): number {
+  let n = 0;
+  for (const v of Object.values(r)) n += v;
+  return n;
+}
+
 export interface CounterDelta {
   before: number;
   after: number;

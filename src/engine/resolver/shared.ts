@@ -13,13 +13,13 @@ import type { RecordType } from 'dns-packet';
 import { expandName } from '../../resolv/expand.js';
 import type { Expansion } from '../../resolv/expand.js';
 import type { ResolvConf } from '../../resolv/parse.js';
-import { answerCount, frame, idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../../dns/wire.js';
+import { answerCount, formatHostPort, frame, idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../../dns/wire.js';
 import type { QueryTemplate } from '../../dns/wire.js';
 import { Counters, Histogram } from '../../stats/index.js';
 import type { PercentileSummary, HistogramSnapshot } from '../../stats/index.js';
 import type { Progress, SlowEvent } from '../engine.js';
-import { connectError, socketError } from '../errors.js';
-import { formatHostPort, slowEvent } from '../engine.js';
+import { openError } from '../errors.js';
+import { slowEvent } from '../engine.js';
 
 export interface Nameserver {
   host: string;
@@ -223,8 +223,7 @@ export class EmuSocket {
       });
     } catch (err) {
       s.close();
-      const code = (err as NodeJS.ErrnoException).code;
-      throw ns && code !== 'EMFILE' && code !== 'ENFILE' ? connectError(err, s.label) : socketError(err, s.label);
+      throw openError(err, s.label, ns !== undefined);
     }
     s.port = s.sock.address().port;
     sh.ports.add(s.port);

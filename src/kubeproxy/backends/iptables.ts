@@ -7,7 +7,7 @@
  */
 import type { Finding } from '../../findings.js';
 import type { Rule, RuleSet } from '../rules.js';
-import { EPS, entryKind, hashOf, identityFromComment } from '../model.js';
+import { EPS, entryKind, hashOf, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, PathReport, ServiceEntry, ServiceReport } from '../model.js';
 
 interface Acc {
@@ -54,11 +54,13 @@ export class IptablesAnalyser {
   private missing(chain: string, from: Rule): void {
     if (this.reportedMissing.has(chain)) return;
     this.reportedMissing.add(chain);
+    // The missing chain has no rules to name its Service: the chain that jumps to it does.
+    const service = this.serviceOfChain(from.chain) ?? null;
     this.findings.push({
       code: 'MISSING_CHAIN',
-      severity: 'critical', subject: { kind: 'chain', name: chain, service: null },
+      severity: 'critical', subject: { kind: 'chain', name: chain, service },
       message: `${from.chain} jumps to ${chain}, which does not exist: connections taking that rule are not load-balanced (iptables-restore would have refused this rule set)`,
-      evidence: { chain, from: from.chain, line: from.line, comment: from.comment ?? null },
+      evidence: { chain, from: from.chain, line: from.line, comment: from.comment ?? null, ...ownedBy(service) },
       remedy: 'restart kube-proxy so it rewrites its chains; check its logs for iptables-restore failures',
     });
   }
@@ -87,11 +89,12 @@ export class IptablesAnalyser {
         const after = rules.length - i;
         if (!this.reportedUnreachable.has(chain)) {
           this.reportedUnreachable.add(chain);
+          const service = this.serviceOfChain(chain) ?? null;
           this.findings.push({
             code: 'UNREACHABLE_RULE',
-            severity: 'warning', subject: { kind: 'chain', name: chain, service: null },
+            severity: 'warning', subject: { kind: 'chain', name: chain, service },
             message: `${after} rule${after === 1 ? '' : 's'} in ${chain} after an unconditional jump can never match`,
-            evidence: { chain, firstUnreachableLine: r.line, rules: after },
+            evidence: { chain, firstUnreachableLine: r.line, rules: after, ...ownedBy(service) },
             remedy: 'the endpoints behind them get no traffic from this node; restart kube-proxy to rewrite the chain',
           });
         }
@@ -139,11 +142,12 @@ export class IptablesAnalyser {
     }
     if (lastSep && lastSep.probability !== undefined && remaining > EPS && /^KUBE-(SVC|SVL|XLB)-/.test(chain) && !this.reportedFallthrough.has(chain)) {
       this.reportedFallthrough.add(chain);
+      const service = this.serviceOfChain(chain) ?? null;
       this.findings.push({
         code: 'FALLTHROUGH',
-        severity: 'warning', subject: { kind: 'chain', name: chain, service: null },
+        severity: 'warning', subject: { kind: 'chain', name: chain, service },
         message: `the last rule of ${chain} still has a probability (${lastSep.probabilityText ?? lastSep.probability}): ${(remaining * 100).toFixed(2)}% of new connections match no endpoint and leave the chain un-DNATed`,
-        evidence: { chain, line: lastSep.line, fallthrough: Number(remaining.toFixed(6)), lastProbability: lastSep.probabilityText ?? null },
+        evidence: { chain, line: lastSep.line, fallthrough: Number(remaining.toFixed(6)), lastProbability: lastSep.probabilityText ?? null, ...ownedBy(service) },
         remedy: 'kube-proxy writes the last endpoint rule without a probability; this chain was edited or truncated: restart kube-proxy',
       });
     }
@@ -262,9 +266,9 @@ export class IptablesAnalyser {
       const ident = identityFromComment((this.nat.get(chain) ?? []).find((r) => r.comment)?.comment);
       this.findings.push({
         code: 'ORPHAN_CHAIN',
-        severity: 'warning', subject: { kind: 'chain', name: chain, service: null },
+        severity: 'warning', subject: { kind: 'chain', name: chain, service: ident?.id ?? null },
         message: `${chain}${ident ? ` (${ident.id})` : ''} exists but nothing jumps to it: a stale endpoint chain`,
-        evidence: { chain, dnat: (this.nat.get(chain) ?? []).find((r) => r.dnat)?.dnat ?? null },
+        evidence: { chain, dnat: (this.nat.get(chain) ?? []).find((r) => r.dnat)?.dnat ?? null, ...ownedBy(ident?.id ?? null) },
         remedy: 'harmless for traffic, but kube-proxy normally deletes these: a failed or partial sync; check kube-proxy logs',
       });
     }

@@ -7,7 +7,7 @@
 import type { Finding } from '../../findings.js';
 import { serviceOf } from '../../findings.js';
 import type { NftKubeProxy } from '../rules.js';
-import { EPS, identityFromComment } from '../model.js';
+import { EPS, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, ServiceReport } from '../model.js';
 
 export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
@@ -45,7 +45,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
           covered += frac;
           const target = m[3];
           if (!chainExists(target)) {
-            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service: null }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain }, remedy: 'restart kube-proxy' });
+            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service: nftServiceOfChain(chain) ?? null }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(nftServiceOfChain(chain) ?? null) }, remedy: 'restart kube-proxy' });
             continue;
           }
           const addr = endpointAddress(target);
@@ -54,9 +54,9 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
         if (covered < 1 - EPS) {
           findings.push({
             code: 'FALLTHROUGH',
-            severity: 'warning', subject: { kind: 'chain', name: chain, service: null },
+            severity: 'warning', subject: { kind: 'chain', name: chain, service: nftServiceOfChain(chain) ?? null },
             message: `${chain}: numgen mod ${mod} maps only ${(covered * 100).toFixed(1)}% of its values: the rest match no endpoint`,
-            evidence: { chain, mod, covered: Number(covered.toFixed(6)) },
+            evidence: { chain, mod, covered: Number(covered.toFixed(6)), ...ownedBy(nftServiceOfChain(chain) ?? null) },
             remedy: 'restart kube-proxy',
           });
         }
@@ -69,7 +69,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
         if (conditional) continue;
         const target = go[2];
         if (!chainExists(target)) {
-          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service: null }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain }, remedy: 'restart kube-proxy' });
+          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service: nftServiceOfChain(chain) ?? null }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(nftServiceOfChain(chain) ?? null) }, remedy: 'restart kube-proxy' });
           continue;
         }
         if (target.startsWith('endpoint-')) {
