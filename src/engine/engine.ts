@@ -44,6 +44,7 @@ import type { QueryTemplate } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from './drops.js';
 import type { LocalDrops } from './drops.js';
 import { openError } from './errors.js';
+import { QUEUED, udpIo } from './udp.js';
 
 export interface QuerySpec {
   name: string;
@@ -139,6 +140,19 @@ const DEFAULT_SOCKETS = 256;
 const IDLE = 0;
 const UDP = 1;
 const TCP = 2;
+// launch(): what became of the query
+const STARTED = 0;
+const NOT_STARTED = 1; // no free slot or ID
+const FAILED = 2; // the send was refused at once; the query ended as an error
+
+/** Rcode counts by number as the record the result carries (names as dig prints them). */
+function rcodeRecord(counts: Float64Array): Record<string, number> {
+  const c = new Counters();
+  counts.forEach((n, rcode) => {
+    if (n > 0) c.add(rcodeName(rcode), n);
+  });
+  return c.toJSON();
+}
 
 /** Receive buffer per socket: room for every reply it may have in flight (about 2 KiB of kernel memory each). */
 function recvBufferFor(inFlightPerSocket: number): number {
@@ -240,7 +254,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   let nextSock = 0;
 
   const hist = new Histogram('us', LATENCY_MARKS_US);
-  const rcodes = new Counters();
+  const rcodeCounts = new Float64Array(16); // by the header's 4-bit RCODE
   const errors = new Counters();
   const unattributed = new Counters();
   const st = { sent: 0, answered: 0, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0 };
@@ -315,28 +329,29 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     if (slotSendPending[slot] === 0) freeSlots[freeTop++] = slot;
   }
 
-  // One send callback per slot, made once. A slot is not reused before it fires.
-  const sendCallbacks = Array.from({ length: c }, (_, slot) => (err: Error | null) => {
+  /** A queued send finished. The slot is not reused before this. */
+  function sendDone(slot: number, code: string | undefined): void {
     slotSendPending[slot] = 0;
     if (slotState[slot] === IDLE) {
       // The query ended before its send completed (a timeout under a stalled send queue).
-      if (err) unattributed.add((err as NodeJS.ErrnoException).code ?? 'send');
+      if (code !== undefined) unattributed.add(code);
       freeSlots[freeTop++] = slot;
-      pump();
+      pump(performance.now());
       return;
     }
-    if (err) {
-      errors.add((err as NodeJS.ErrnoException).code ?? 'send');
-      end(slot, false, performance.now());
-      pump();
+    if (code !== undefined) {
+      const now = performance.now();
+      errors.add(code);
+      end(slot, false, now);
+      pump(now);
     }
-  });
+  }
 
   /** Start one query in a free slot. `scheduledAt` is the latency origin. */
-  function launch(scheduledAt: number, now: number): boolean {
-    if (freeTop === 0) return false;
+  function launch(scheduledAt: number, now: number): number {
+    if (freeTop === 0) return NOT_STARTED;
     const id = allocId();
-    if (id === FREE) return false;
+    if (id === FREE) return NOT_STARTED;
     const slot = freeSlots[--freeTop]!;
     const sock = nextSock;
     nextSock = nextSock + 1 === nSockets ? 0 : nextSock + 1;
@@ -351,22 +366,37 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     slotStart[slot] = scheduledAt;
     slotSent[slot] = now;
     slotState[slot] = UDP;
-    slotSendPending[slot] = 1;
     idSlot[id] = slot;
     inFlight++;
     started++;
     st.sent++;
-    if (perTemplate) sockets[sock]!.send(buf, sendCallbacks[slot]);
-    else sockets[sock]!.send(buf, 0, t.bytes.length, sendCallbacks[slot]);
-    return true;
+    const r = io.send(sock, slot, perTemplate ? buf : buf.subarray(0, t.bytes.length));
+    if (r === QUEUED) {
+      slotSendPending[slot] = 1;
+      return STARTED;
+    }
+    if (typeof r !== 'string') return STARTED; // SENT
+    // Refused at once (EPERM from a firewall, a pending ECONNREFUSED, ...): the query ends here as that error.
+    errors.add(r);
+    end(slot, false, now);
+    return FAILED;
   }
 
   let pumpTimer: NodeJS.Timeout | undefined;
-  /** Fill free slots with whatever the schedule allows now. */
-  function pump(): void {
-    const now = performance.now();
+  let pumpLater: NodeJS.Immediate | undefined;
+  const pumpAgain = (): void => {
+    pumpLater = undefined;
+    pump(performance.now());
+  };
+  /**
+   * Fill free slots with whatever the schedule allows at `now`. After a send refused at once the
+   * rest waits for the next turn of the event loop, so a firewall that refuses every send cannot
+   * hold the loop (and the --duration deadline) in one call.
+   */
+  function pump(now: number): void {
+    let r = STARTED;
     if (qpsInterval === 0) {
-      while (freeTop > 0 && budgetLeft(now)) if (!launch(now, now)) break;
+      while (freeTop > 0 && budgetLeft(now)) if ((r = launch(now, now)) !== STARTED) break;
     } else {
       while (freeTop > 0 && budgetLeft(now)) {
         const due = t0 + started * qpsInterval;
@@ -374,21 +404,22 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
           if (pumpTimer === undefined) {
             pumpTimer = setTimeout(() => {
               pumpTimer = undefined;
-              pump();
+              pump(performance.now());
             }, Math.max(1, due - now));
           }
           break;
         }
-        if (!launch(due, now)) break;
+        if ((r = launch(due, now)) !== STARTED) break;
       }
     }
+    if (r === FAILED && pumpLater === undefined) pumpLater = setImmediate(pumpAgain);
     if (inFlight === 0 && !budgetLeft(now)) finish();
   }
 
   function complete(slot: number, rcode: number, now: number): void {
     const latency = now - slotStart[slot]!;
     hist.record(latency * 1000);
-    rcodes.add(rcodeName(rcode));
+    rcodeCounts[rcode & 15] = rcodeCounts[rcode & 15]! + 1;
     st.answered++;
     if (latency > o.slowMs) {
       st.slow++;
@@ -430,66 +461,64 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       } else {
         complete(slot, rcodeOf(msg), now);
       }
-      pump();
+      pump(performance.now());
     });
     const fail = (code: string): void => {
       if (!mine()) return;
       errors.add(code);
       end(slot, false, performance.now());
-      pump();
+      pump(performance.now());
     };
     conn.on('error', (err: NodeJS.ErrnoException) => fail(`tcp-${err.code ?? 'error'}`));
     conn.on('close', () => fail('tcp-closed'));
   }
 
   // ---- receive ----
-  sockets.forEach((sock, s) => {
-    sock.on('message', (msg: Buffer) => {
-      if (!isResponse(msg)) {
-        st.malformed++;
+  function onMessage(s: number, msg: Buffer): void {
+    if (!isResponse(msg)) {
+      st.malformed++;
+      return;
+    }
+    const id = idOf(msg);
+    const slot = idSlot[id]!;
+    const now = performance.now();
+    if (slot === FREE || slotSock[slot] !== s || slotState[slot] !== UDP) {
+      if (slot === FREE && quarantineUntil[id]! > now) st.late++;
+      else st.wrongId++;
+      return;
+    }
+    if (!sameQuestion(msg, templates[slotQuery[slot]!]!)) {
+      st.wrongQuestion++;
+      return;
+    }
+    if (isTruncated(msg)) {
+      st.truncated++;
+      if (o.tcpRetry) {
+        retryOverTcp(slot);
         return;
       }
-      const id = idOf(msg);
-      const slot = idSlot[id]!;
-      const now = performance.now();
-      if (slot === FREE || slotSock[slot] !== s || slotState[slot] !== UDP) {
-        if (slot === FREE && quarantineUntil[id]! > now) st.late++;
-        else st.wrongId++;
-        return;
-      }
-      if (!sameQuestion(msg, templates[slotQuery[slot]!]!)) {
-        st.wrongQuestion++;
-        return;
-      }
-      if (isTruncated(msg)) {
-        st.truncated++;
-        if (o.tcpRetry) {
-          retryOverTcp(slot);
-          return;
-        }
-      }
-      complete(slot, rcodeOf(msg), now);
-      pump();
-    });
-    // A pending socket error (ICMP port unreachable: ECONNREFUSED) is charged
-    // to the oldest UDP query in flight on this socket; with none, it is counted apart.
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      const code = err.code ?? 'socket';
-      const now = performance.now();
-      if (code === 'ECONNREFUSED') sockRefusedAt[s] = now;
-      let oldest = FREE;
-      for (let i = 0; i < c; i++) {
-        if (slotState[i] === UDP && slotSock[i] === s && (oldest === FREE || slotSent[i]! < slotSent[oldest]!)) oldest = i;
-      }
-      if (oldest === FREE) {
-        unattributed.add(code);
-        return;
-      }
-      errors.add(code);
-      end(oldest, false, now);
-      pump();
-    });
-  });
+    }
+    complete(slot, rcodeOf(msg), now);
+    pump(now);
+  }
+  // A pending socket error (ICMP port unreachable: ECONNREFUSED) is charged
+  // to the oldest UDP query in flight on this socket; with none, it is counted apart.
+  function onSocketError(s: number, code: string): void {
+    const now = performance.now();
+    if (code === 'ECONNREFUSED') sockRefusedAt[s] = now;
+    let oldest = FREE;
+    for (let i = 0; i < c; i++) {
+      if (slotState[i] === UDP && slotSock[i] === s && (oldest === FREE || slotSent[i]! < slotSent[oldest]!)) oldest = i;
+    }
+    if (oldest === FREE) {
+      unattributed.add(code);
+      return;
+    }
+    errors.add(code);
+    end(oldest, false, now);
+    pump(now);
+  }
+  const io = udpIo(sockets, c, { message: onMessage, error: onSocketError, sendDone });
 
   // ---- one sweep timer for timeouts ----
   const sweepMs = Math.max(5, Math.min(100, o.timeoutMs / 20));
@@ -507,7 +536,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       st.timeouts++;
       end(i, true, now);
     }
-    pump();
+    pump(performance.now());
   }, sweepMs);
 
   let progressTimer: NodeJS.Timeout | undefined;
@@ -520,23 +549,24 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const onAbort = (): void => {
     stopping = true;
     interrupted = true;
-    pump();
+    pump(performance.now());
   };
   if (o.signal) {
     if (o.signal.aborted) onAbort();
     else o.signal.addEventListener('abort', onAbort, { once: true });
   }
   let deadlineTimer: NodeJS.Timeout | undefined;
-  if (Number.isFinite(deadline)) deadlineTimer = setTimeout(() => pump(), Math.max(0, deadline - t0) + 1);
+  if (Number.isFinite(deadline)) deadlineTimer = setTimeout(() => pump(performance.now()), Math.max(0, deadline - t0) + 1);
 
   try {
-    pump();
+    pump(performance.now());
     await done;
   } finally {
     clearInterval(sweep);
     if (progressTimer) clearInterval(progressTimer);
     if (pumpTimer) clearTimeout(pumpTimer);
     if (deadlineTimer) clearTimeout(deadlineTimer);
+    if (pumpLater) clearImmediate(pumpLater);
     o.signal?.removeEventListener('abort', onAbort);
     for (const conn of slotConn) conn?.destroy();
   }
@@ -548,7 +578,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     ...st,
     errors: errors.toJSON(),
     unattributedErrors: unattributed.toJSON(),
-    rcodes: rcodes.toJSON(),
+    rcodes: rcodeRecord(rcodeCounts),
     histogram: hist,
     durationMs,
     interrupted,

@@ -19,9 +19,10 @@ export interface RunResult {
   exitCode: number;
 }
 
-export async function run(args: string[], opts: { input?: string; env?: Record<string, string>; timeout?: number; prefix?: string[] } = {}): Promise<RunResult> {
+export async function run(args: string[], opts: { input?: string; env?: Record<string, string>; timeout?: number; prefix?: string[]; nodeArgs?: string[] } = {}): Promise<RunResult> {
   const cmd = opts.prefix ? opts.prefix[0]! : process.execPath;
-  const cmdArgs = opts.prefix ? [...opts.prefix.slice(1), process.execPath, BIN, ...args] : [BIN, ...args];
+  const node = [...(opts.nodeArgs ?? []), BIN, ...args];
+  const cmdArgs = opts.prefix ? [...opts.prefix.slice(1), process.execPath, ...node] : node;
   const r = await execa(cmd, cmdArgs, {
     reject: false,
     timeout: opts.timeout ?? 20_000,
