@@ -117,7 +117,9 @@ export function analyseDumps(d: ParsedDumps): SvcAnalysis {
     services.push(...ipvsAnalyse(d.ipvs, findings));
   }
   for (const s of services) serviceFindings(s, findings);
-  services.sort((x, y) => x.id.localeCompare(y.id));
+  // The order localeCompare gives, through one collator: a fresh comparison per call costs 10x more.
+  const collator = new Intl.Collator();
+  services.sort((x, y) => collator.compare(x.id, y.id));
   return { modes, services, findings };
 }
 

@@ -100,11 +100,15 @@ export function parseDumps(text: string): ParsedDumps {
   const nft = new NftReader(v4, v6);
   const ipvs = new IpvsadmReader();
   let unrecognised = 0;
-  const lines = text.split('\n');
-  for (let idx = 0; idx < lines.length; idx++) {
-    const line = lines[idx]!.trim();
+  // Line by line with indexOf, not split: only the line at hand is alive, not an array of 100,000s.
+  let lineNo = 0;
+  for (let at = 0; at <= text.length; ) {
+    let nl = text.indexOf('\n', at);
+    if (nl < 0) nl = text.length;
+    const line = text.slice(at, nl).trim();
+    at = nl + 1;
+    lineNo++;
     if (line === '') continue;
-    const lineNo = idx + 1;
     // Inside an nft table every line is nft's; elsewhere the first reader that knows the line takes it.
     if (nft.inTable()) {
       nft.line(line, lineNo);

@@ -43,7 +43,8 @@ export class IptablesAnalyser {
   constructor(rs: RuleSet) {
     this.nat = rs.chains.get('nat') ?? new Map();
     this.filter = rs.chains.get('filter') ?? new Map();
-    this.declared = new Set([...(rs.declared.get('nat') ?? []), ...this.nat.keys()]);
+    this.declared = new Set(rs.declared.get('nat'));
+    for (const chain of this.nat.keys()) this.declared.add(chain);
     for (const rules of this.nat.values()) for (const r of rules) if (r.target !== undefined) this.referenced.add(r.target);
   }
 
