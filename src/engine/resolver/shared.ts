@@ -7,7 +7,6 @@
  * out, an error, or (musl only) cancelled: a copy sent to another nameserver
  * or in an earlier round whose query was answered by another copy.
  */
-import dgram from 'node:dgram';
 import net from 'node:net';
 import type { RecordType } from 'dns-packet';
 import { expandName } from '../../resolv/expand.js';
@@ -19,6 +18,8 @@ import { Counters, Histogram } from '../../stats/index.js';
 import type { PercentileSummary, HistogramSnapshot } from '../../stats/index.js';
 import type { Progress, SlowEvent } from '../engine.js';
 import { openError } from '../errors.js';
+import { openEndpoint } from '../udp.js';
+import type { UdpEndpoint } from '../udp.js';
 import { slowEvent } from '../engine.js';
 
 export interface Nameserver {
@@ -187,45 +188,33 @@ export async function sendVc(sh: Shared, ns: Nameserver, templates: QueryTemplat
 
 /** One UDP socket of the emulation, with its transmissions and a waiter. */
 export class EmuSocket {
-  readonly sock: dgram.Socket;
   port = 0;
   readonly txs: Tx[] = [];
   private readonly expired = new Set<number>();
   private waiter: (() => void) | undefined;
+  private io: UdpEndpoint | undefined;
   error: string | undefined;
 
-  constructor(
+  private constructor(
     private readonly sh: Shared,
-    family: 'udp4' | 'udp6',
     readonly label: string,
-  ) {
-    this.sock = dgram.createSocket({ type: family });
-    this.sock.on('message', (msg, rinfo) => this.onMessage(msg, `${rinfo.address}:${rinfo.port}`));
-    this.sock.on('error', (err: NodeJS.ErrnoException) => {
-      this.error = err.code ?? 'socket';
-      this.waiter?.();
-    });
-  }
+  ) {}
 
   static async open(sh: Shared, ns: Nameserver | undefined, unconnectedFamily: 'udp4' | 'udp6' = 'udp4'): Promise<EmuSocket> {
     const family = ns ? (net.isIPv6(ns.host) ? 'udp6' : 'udp4') : unconnectedFamily;
-    const s = new EmuSocket(sh, family, ns ? formatHostPort(ns.host, ns.port) : '*');
+    const s = new EmuSocket(sh, ns ? formatHostPort(ns.host, ns.port) : '*');
     try {
-      await new Promise<void>((resolve, reject) => {
-        s.sock.once('error', reject);
-        const ok = (): void => {
-          s.sock.off('error', reject);
-          resolve();
-        };
-        // A failed connect() comes to this callback, not to 'error'.
-        if (ns) s.sock.connect(ns.port, ns.host, (err?: Error) => (err ? reject(err) : ok()));
-        else s.sock.bind(0, ok);
+      s.io = await openEndpoint(family, ns, {
+        message: (msg, from) => s.onMessage(msg, from),
+        error: (code) => {
+          s.error = code;
+          s.waiter?.();
+        },
       });
     } catch (err) {
-      s.close();
       throw openError(err, s.label, ns !== undefined);
     }
-    s.port = s.sock.address().port;
+    s.port = s.io.port;
     sh.ports.add(s.port);
     return s;
   }
@@ -236,18 +225,14 @@ export class EmuSocket {
     const tx: Tx = { id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0, tc: false };
     this.txs.push(tx);
     this.sh.st.sent++;
-    const cb = (err: Error | null): void => {
-      if (err && !tx.done) {
-        // A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg.
-        const code = (err as NodeJS.ErrnoException).code ?? 'send';
-        tx.done = true;
-        this.sh.errors.add(code);
-        this.error ??= code;
-        this.waiter?.();
-      }
-    };
-    if (to) this.sock.send(buf, to.port, to.host, cb);
-    else this.sock.send(buf, cb);
+    this.io?.send(buf, to, (code) => {
+      if (tx.done) return;
+      // A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg.
+      tx.done = true;
+      this.sh.errors.add(code);
+      this.error ??= code;
+      this.waiter?.();
+    });
     return tx;
   }
 
@@ -307,11 +292,7 @@ export class EmuSocket {
   }
 
   close(): void {
-    try {
-      this.sock.close();
-    } catch {
-      // already closed
-    }
+    this.io?.close();
   }
 }
 
