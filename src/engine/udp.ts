@@ -154,6 +154,7 @@ function publicIo(sockets: dgram.Socket[], slots: number, on: UdpEvents): UdpIo 
  * socket, measured with a prototype (README, performance notes).
  */
 export interface UdpEndpoint {
+  readonly path: 'handle' | 'public';
   readonly port: number;
   /** Send to the connected peer, or to `to`. A send the kernel refuses calls `failed`, always later, never from within. */
   send(buf: Buffer, to: { host: string; port: number } | undefined, failed: (code: string) => void): void;
@@ -243,6 +244,7 @@ function handleEndpoint(b: UdpBinding, family: 'udp4' | 'udp6', to: { host: stri
   };
   check(h.recvStart(), 'recvStart');
   return {
+    path: 'handle',
     port: typeof name['port'] === 'number' ? name['port'] : 0,
     send(buf, dest, failed) {
       if (!open) return;
@@ -288,6 +290,7 @@ async function publicEndpoint(family: 'udp4' | 'udp6', to: { host: string; port:
   }
   sock.on('error', (err: NodeJS.ErrnoException) => on.error(err.code ?? 'socket'));
   return {
+    path: 'public',
     port: sock.address().port,
     send(buf, dest, failed) {
       const cb = (err: Error | null): void => {

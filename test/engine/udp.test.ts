@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runEngine } from '../../src/engine/engine.js';
 import type { EngineOptions, EngineResult } from '../../src/engine/engine.js';
-import { QUEUED, SENT, udpIo } from '../../src/engine/udp.js';
+import { QUEUED, SENT, openEndpoint, udpIo } from '../../src/engine/udp.js';
 import { parseFault } from '../../src/dns/responder.js';
 import { startResponder } from '../helpers/responders.js';
 import { closedUdpPort } from '../helpers/servers.js';
@@ -87,6 +87,74 @@ describe('udpIo', () => {
         close();
       }
     }
+  });
+});
+
+describe('openEndpoint (resolver mode\'s one socket per query)', () => {
+  it.each(PATHS)('%s path: connected and unconnected, IPv4 and IPv6: the reply, its sender, the local port', async (path) => {
+    for (const [family, host] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
+      const echo = dgram.createSocket(family);
+      await new Promise<void>((r) => echo.bind(0, host, r));
+      echo.on('message', (m, ri) => echo.send(m, ri.port, ri.address));
+      const peer = { host, port: echo.address().port };
+      try {
+        for (const connectTo of [peer, undefined]) {
+          const got: string[] = [];
+          let arrived: () => void = () => {};
+          const replied = new Promise<void>((r) => (arrived = r));
+          const ep = await withPath(path, () =>
+            openEndpoint(family, connectTo, {
+              message: (msg, from) => {
+                got.push(`${msg.toString()} from ${from}`);
+                arrived();
+              },
+              error: () => {},
+            }),
+          );
+          try {
+            expect(ep.path).toBe(path);
+            expect(ep.port).toBeGreaterThan(0);
+            ep.send(Buffer.from('q'), connectTo ? undefined : peer, () => {});
+            await replied;
+            expect(got).toEqual([`q from ${host}:${peer.port}`]);
+          } finally {
+            ep.close();
+          }
+        }
+      } finally {
+        echo.close();
+      }
+    }
+  });
+
+  it.each(PATHS)('%s path: a refused peer is reported once as ECONNREFUSED; a bad address is an error with its code', async (path) => {
+    const port = await closedUdpPort();
+    const codes: string[] = [];
+    let reported: () => void = () => {};
+    const done = new Promise<void>((r) => (reported = r));
+    const ep = await withPath(path, () =>
+      openEndpoint('udp4', { host: '127.0.0.1', port }, {
+        message: () => {},
+        error: (code) => {
+          codes.push(code);
+          reported();
+        },
+      }),
+    );
+    try {
+      const failed: string[] = [];
+      ep.send(Buffer.from('q'), undefined, (code) => failed.push(code));
+      await done;
+      expect(codes).toEqual(['ECONNREFUSED']);
+      expect(failed).toEqual([]);
+    } finally {
+      ep.close();
+    }
+    const err = await withPath(path, () => openEndpoint('udp6', { host: 'fe80::1%k8sdiag-no-such-if', port: 53 }, { message: () => {}, error: () => {} })).then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => e,
+    );
+    expect(err?.code).toMatch(/^(EINVAL|ENODEV|ENXIO|EADDRNOTAVAIL|ENOTFOUND)$/);
   });
 });
 
