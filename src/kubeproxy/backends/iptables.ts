@@ -45,7 +45,8 @@ export class IptablesAnalyser {
     this.filter = rs.chains.get('filter') ?? new Map();
     this.declared = new Set(rs.declared.get('nat'));
     for (const chain of this.nat.keys()) this.declared.add(chain);
-    for (const rules of this.nat.values()) for (const r of rules) if (r.target !== undefined) this.referenced.add(r.target);
+    // Only endpoint chains can be orphans: the targets that matter are KUBE-SEP-*.
+    for (const rules of this.nat.values()) for (const r of rules) if (r.target !== undefined && r.target.startsWith('KUBE-SEP-')) this.referenced.add(r.target);
   }
 
   private exists(chain: string): boolean {
@@ -68,11 +69,14 @@ export class IptablesAnalyser {
 
   /** The DNAT destination of a KUBE-SEP chain. */
   private sepDestination(sep: string, from: Rule): string | undefined {
-    if (!this.exists(sep)) {
-      this.missing(sep, from);
+    const rules = this.nat.get(sep);
+    if (rules === undefined) {
+      // Declared but empty: no DNAT; not even declared: missing.
+      if (!this.exists(sep)) this.missing(sep, from);
       return undefined;
     }
-    return (this.nat.get(sep) ?? []).find((r) => r.dnat !== undefined)?.dnat;
+    for (const r of rules) if (r.dnat !== undefined) return r.dnat;
+    return undefined;
   }
 
   /** Shares of new connections entering `chain`, following jumps to SVC/SVL from EXT/FW/XLB. */
@@ -263,7 +267,7 @@ export class IptablesAnalyser {
 
   private orphans(): void {
     for (const chain of this.declared) {
-      if (!/^KUBE-SEP-/.test(chain) || this.referenced.has(chain)) continue;
+      if (!chain.startsWith('KUBE-SEP-') || this.referenced.has(chain)) continue;
       const ident = identityFromComment((this.nat.get(chain) ?? []).find((r) => r.comment)?.comment);
       this.findings.push({
         code: 'ORPHAN_CHAIN',
