@@ -11,7 +11,8 @@
 //    flight) (256 is dnsbench's default; dnsperf with more clients than
 //    queries in flight collapses to a few hundred qps).
 // 2. Resolver mode vs real glibc getaddrinfo() in threads (bench/gai.c), on
-//    the same resolv.conf, in a network namespace of its own (root and cc).
+//    the same resolv.conf, in a network namespace of its own (root and cc),
+//    and the Node floor for the same datagrams (bench/floor-resolver.mjs).
 // 3. svc vs iptables-legacy-save printing the same rules (root), 2,500 to
 //    10,000 Services; time per doubling; peak RSS.
 // 4. Start-up: --version vs node -e 0.  5. dnsbench peak RSS vs queries.
@@ -244,6 +245,11 @@ else {
       const ok = mean(rate) >= 1 && (cpu.length === 0 || mean(cpu) <= 1.5);
       console.log(`   ${pinned ? 'PINNED  ' : 'UNPINNED'} ${String(c).padStart(3)} lookups in flight: rate ${ratio(rate)}, CPU/lookup ${cpu.length ? ratio(cpu) : 'n/a'}  ${ok ? 'MEETS' : 'BELOW'} (>= 1.0x, <= 1.5x CPU)`);
       console.log(`        getaddrinfo/dnsbench per round: ${lines.join('; ')}`);
+      // The floor: Node making the same datagrams with no emulation (bench/floor-resolver.mjs), against the last round's getaddrinfo.
+      const f = inNs(pinned, process.execPath, [join(root, 'bench', 'floor-resolver.mjs'), '127.0.0.1', '53', String(c), String(SECONDS)]);
+      const fl = JSON.parse(f.stdout);
+      const last = lines.length ? /^(\d+)\/\d+ lookups\/s, ([\d.]+)us/.exec(lines[lines.length - 1]) : null;
+      if (last) console.log(`        the Node floor: ${fl.lookupsPerSecond} lookups/s, ${fl.cpuUs}us CPU (user ${fl.userUs}, system ${fl.sysUs}): ${(fl.lookupsPerSecond / Number(last[1])).toFixed(2)}x getaddrinfo's rate, ${(fl.cpuUs / Number(last[2])).toFixed(2)}x its CPU`);
     }
   }
 }
