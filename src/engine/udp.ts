@@ -16,9 +16,10 @@
  * until its send has completed), and one shared completion function that
  * finds the slot on the request. It receives through the handle's `onmessage`.
  *
- * The handle and `process.binding('udp_wrap')` are Node internals. They are
- * checked on the sockets just opened; if anything is not as expected the
- * public API is used, with the same accounting (every query still ends once).
+ * The handle and `process.binding('udp_wrap')` are Node internals: used only
+ * on the Node majors this was checked on (20 and 22), and checked on the
+ * sockets just opened; otherwise the public API is used, with the same
+ * accounting (every query still ends once).
  * K8SDIAG_UDP=public forces the public API; the engine tests run both.
  */
 import dgram from 'node:dgram';
@@ -78,7 +79,12 @@ function handleOf(sock: dgram.Socket): UdpHandle | undefined {
   return handle as unknown as UdpHandle;
 }
 
+/** Node majors whose UDP handle this module was checked against (the test suite, both paths): 20.20 and 22.12. */
+const CHECKED_NODE_MAJORS = new Set([20, 22]);
+
 function sendReqClass(): SendReqClass | undefined {
+  // Internals change between majors, and a wrong call into the binding aborts the process: unchecked majors go public.
+  if (!CHECKED_NODE_MAJORS.has(Number(process.versions.node.split('.')[0]))) return undefined;
   const argv = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
   // process.binding warns under --pending-deprecation; stay quiet and public then.
   if (argv.includes('--pending-deprecation')) return undefined;
