@@ -13,7 +13,7 @@ import { readUdpSnmp, snmpDelta } from './drops.js';
 import { glibcLookup } from './resolver/glibc.js';
 import type { GlibcMode } from './resolver/glibc.js';
 import { muslLookup } from './resolver/musl.js';
-import { timeoutSeconds } from './resolver/shared.js';
+import { PortSet, timeoutSeconds } from './resolver/shared.js';
 import type { LookupOutcome, LookupStats, ResolverEmulationOptions, Shared } from './resolver/shared.js';
 
 export { glibcTryBudgetMs } from './resolver/glibc.js';
@@ -29,7 +29,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
     slowMs: o.slowMs,
     onSlow: o.onSlow,
     rotateOffset: 0,
-    ports: new Set(),
+    ports: new PortSet(),
   };
   if (o.nameservers.length === 0) throw new UserError('no nameservers to send to', 'give --server, or a resolv.conf with a nameserver line');
   const timeoutMs = timeoutSeconds(o) * 1000;

@@ -219,8 +219,12 @@ function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${syscall} ${code}`), { code, errno: status, syscall });
 }
 
-/** Open one endpoint: through the handle where it is as expected, else a dgram.Socket. */
-export async function openEndpoint(family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents): Promise<UdpEndpoint> {
+/**
+ * Open one endpoint: through the handle where it is as expected, at once (a failure throws), else a
+ * dgram.Socket (a promise). At once matters: resolver mode opens a socket per candidate name, and each
+ * promise and await there is a visible share of its CPU.
+ */
+export function openEndpoint(family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents): UdpEndpoint | Promise<UdpEndpoint> {
   const b = process.env['K8SDIAG_UDP'] === 'public' ? null : udpBinding();
   return b ? handleEndpoint(b, family, to, on) : publicEndpoint(family, to, on);
 }

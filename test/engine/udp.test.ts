@@ -102,7 +102,7 @@ describe('openEndpoint (resolver mode\'s one socket per query)', () => {
           const got: string[] = [];
           let arrived: () => void = () => {};
           const replied = new Promise<void>((r) => (arrived = r));
-          const ep = await withPath(path, () =>
+          const ep = await withPath(path, async () =>
             openEndpoint(family, connectTo, {
               message: (msg, from) => {
                 got.push(`${msg.toString()} from ${from}`);
@@ -132,7 +132,7 @@ describe('openEndpoint (resolver mode\'s one socket per query)', () => {
     const codes: string[] = [];
     let reported: () => void = () => {};
     const done = new Promise<void>((r) => (reported = r));
-    const ep = await withPath(path, () =>
+    const ep = await withPath(path, async () =>
       openEndpoint('udp4', { host: '127.0.0.1', port }, {
         message: () => {},
         error: (code) => {
@@ -150,7 +150,7 @@ describe('openEndpoint (resolver mode\'s one socket per query)', () => {
     } finally {
       ep.close();
     }
-    const err = await withPath(path, () => openEndpoint('udp6', { host: 'fe80::1%k8sdiag-no-such-if', port: 53 }, { message: () => {}, error: () => {} })).then(
+    const err = await withPath(path, async () => openEndpoint('udp6', { host: 'fe80::1%k8sdiag-no-such-if', port: 53 }, { message: () => {}, error: () => {} })).then(
       () => undefined,
       (e: NodeJS.ErrnoException) => e,
     );

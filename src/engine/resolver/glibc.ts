@@ -26,7 +26,9 @@ export interface GlibcMode {
 /** glibc send_dg for one nameserver: returns the transmissions that ended the call. */
 async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<{ txs: Tx[]; refused: boolean; truncated?: boolean }> {
   const ids = templates.map(() => randomId());
-  let sock = await EmuSocket.open(sh, ns);
+  // Awaited only when it is a promise (the public dgram path): an await per candidate is measurable here.
+  const opening = EmuSocket.open(sh, ns);
+  let sock = opening instanceof Promise ? await opening : opening;
   const sockets = [sock];
   try {
     for (;;) {
@@ -41,7 +43,8 @@ async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[
         const first = await sock.waitFor(() => txs[0]!.done, deadline);
         if (first && sock.error === undefined && !txs[0]!.tc) {
           if (mode.reopen) {
-            sock = await EmuSocket.open(sh, ns);
+            const next = EmuSocket.open(sh, ns);
+            sock = next instanceof Promise ? await next : next;
             sockets.push(sock);
           }
           txs.push(sock.send(templates[1]!, ids[1]!));
@@ -71,7 +74,8 @@ async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[
       if (usable && !mode.reopen) {
         mode.reopen = true;
         switches.singleRequestReopen++;
-        sock = await EmuSocket.open(sh, ns);
+        const next = EmuSocket.open(sh, ns);
+        sock = next instanceof Promise ? await next : next;
         sockets.push(sock);
         continue;
       }

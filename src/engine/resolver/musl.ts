@@ -23,7 +23,8 @@ export async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: 
     if (!cand.sent) return 'nxdomain';
     const templates = plan[i]!;
     const ids = templates.map(() => randomId());
-    const sock = await EmuSocket.open(sh, undefined, family);
+    const opening = EmuSocket.open(sh, undefined, family);
+    const sock = opening instanceof Promise ? await opening : opening;
     try {
       const start = performance.now();
       const answered = new Map<number, Tx>();

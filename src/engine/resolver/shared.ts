@@ -98,8 +98,8 @@ export interface Shared {
   onSlow: ((e: SlowEvent) => void) | undefined;
   /** glibc `options rotate`: the next lookup's first nameserver. */
   rotateOffset: number;
-  /** Distinct UDP source ports the emulated libc used (bounded: at most 65,536). */
-  ports: Set<number>;
+  /** Distinct UDP source ports the emulated libc used. */
+  ports: PortSet;
 }
 
 export const PROBLEM_RCODES = new Set([2, 4, 5]); // SERVFAIL, NOTIMP, REFUSED
@@ -186,6 +186,33 @@ export async function sendVc(sh: Shared, ns: Nameserver, templates: QueryTemplat
   return { txs, refused };
 }
 
+const families = new Map<string, 'udp4' | 'udp6'>();
+/** A nameserver's socket family, worked out once per address (net.isIPv6 is a large regular expression). */
+function familyOf(host: string): 'udp4' | 'udp6' {
+  let f = families.get(host);
+  if (f === undefined) {
+    f = net.isIPv6(host) ? 'udp6' : 'udp4';
+    if (families.size < 1024) families.set(host, f);
+  }
+  return f;
+}
+
+/** Distinct source ports, at most 65,536: a bitmap, not a Set (a socket per candidate name adds one each time). */
+export class PortSet {
+  private readonly seen = new Uint8Array(65_536);
+  size = 0;
+
+  add(port: number): void {
+    if (this.seen[port] === 0) {
+      this.seen[port] = 1;
+      this.size++;
+    }
+  }
+}
+
+const READY = Promise.resolve(true);
+const NOT_READY = Promise.resolve(false);
+
 /** One UDP socket of the emulation, with its transmissions and a waiter. */
 export class EmuSocket {
   port = 0;
@@ -200,23 +227,33 @@ export class EmuSocket {
     readonly label: string,
   ) {}
 
-  static async open(sh: Shared, ns: Nameserver | undefined, unconnectedFamily: 'udp4' | 'udp6' = 'udp4'): Promise<EmuSocket> {
-    const family = ns ? (net.isIPv6(ns.host) ? 'udp6' : 'udp4') : unconnectedFamily;
+  /** A socket as the libc opens it: at once through Node's UDP handle, else a promise of one. Failing to open throws one clear line. */
+  static open(sh: Shared, ns: Nameserver | undefined, unconnectedFamily: 'udp4' | 'udp6' = 'udp4'): EmuSocket | Promise<EmuSocket> {
+    const family = ns ? familyOf(ns.host) : unconnectedFamily;
     const s = new EmuSocket(sh, ns ? formatHostPort(ns.host, ns.port) : '*');
+    const events = {
+      message: (msg: Buffer, from: string) => s.onMessage(msg, from),
+      error: (code: string) => {
+        s.error = code;
+        s.waiter?.();
+      },
+    };
+    const ready = (io: UdpEndpoint): EmuSocket => {
+      s.io = io;
+      s.port = io.port;
+      sh.ports.add(io.port);
+      return s;
+    };
+    let opening: UdpEndpoint | Promise<UdpEndpoint>;
     try {
-      s.io = await openEndpoint(family, ns, {
-        message: (msg, from) => s.onMessage(msg, from),
-        error: (code) => {
-          s.error = code;
-          s.waiter?.();
-        },
-      });
+      opening = openEndpoint(family, ns, events);
     } catch (err) {
       throw openError(err, s.label, ns !== undefined);
     }
-    s.port = s.io.port;
-    sh.ports.add(s.port);
-    return s;
+    if (!(opening instanceof Promise)) return ready(opening);
+    return opening.then(ready, (err: unknown) => {
+      throw openError(err, s.label, ns !== undefined);
+    });
   }
 
   send(t: QueryTemplate, id: number, to?: Nameserver): Tx {
@@ -258,25 +295,34 @@ export class EmuSocket {
     else sh.st.wrongId++;
   }
 
-  /** Wait until `ready()` or the deadline; true when ready. */
-  async waitFor(ready: () => boolean, deadline: number): Promise<boolean> {
-    while (!ready()) {
-      if (this.error !== undefined) return false;
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.waiter = undefined;
-          resolve();
-        }, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          this.waiter = undefined;
-          resolve();
-        };
-      });
-    }
-    return true;
+  /**
+   * Wait until `ready()` or the deadline; true when ready. One promise and one timer per wait, checked
+   * again on every datagram or socket error (not a new promise per datagram).
+   */
+  waitFor(ready: () => boolean, deadline: number): Promise<boolean> {
+    if (ready()) return READY;
+    if (this.error !== undefined || deadline - performance.now() <= 0) return NOT_READY;
+    return new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout;
+      const done = (v: boolean): void => {
+        clearTimeout(timer);
+        this.waiter = undefined;
+        resolve(v);
+      };
+      const arm = (): void => {
+        timer = setTimeout(() => {
+          // A timer may fire up to a millisecond early: wait out the rest.
+          if (ready()) done(true);
+          else if (this.error !== undefined || deadline - performance.now() <= 0) done(false);
+          else arm();
+        }, deadline - performance.now());
+      };
+      arm();
+      this.waiter = () => {
+        if (ready()) done(true);
+        else if (this.error !== undefined) done(false);
+      };
+    });
   }
 
   /** End every unanswered transmission as a timeout (or `as`). */
