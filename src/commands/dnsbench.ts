@@ -47,7 +47,14 @@ export interface DnsbenchResult extends QueryStats, ResultHeader {
   slowMs: number;
   /** Per-query latency; null when nothing was answered. */
   latencyMs: PercentileSummary | null;
+  /** Answered queries per second over the whole run (durationMs), the wait for the last timeouts included. */
   qps: number;
+  /**
+   * Answered queries per second from the start to the last answer: the rate while the server was answering,
+   * without the wait for timeouts at the end. dnsperf's "Queries per second" is this kind of rate (it gives up
+   * on what is in flight when its time is up). null with no answer.
+   */
+  qpsToLastAnswer: number | null;
   durationMs: number;
   /** Answered queries that took 1 s / 5 s / 10 s or more (exact): where resolver retries land. */
   stalls: { over1s: number; over5s: number; over10s: number };
@@ -408,6 +415,7 @@ export function fromEngine(input: DnsbenchInput, res: EngineResult, lookups: Loo
     tcpRetries: res.tcpRetries,
     latencyMs: h.count > 0 ? h.summaryIn(1000) : null,
     qps: Number(rate(res.answered, res.durationMs).toFixed(1)),
+    qpsToLastAnswer: res.lastAnswerMs !== null ? Number(rate(res.answered, res.lastAnswerMs).toFixed(1)) : null,
     durationMs: Number(res.durationMs.toFixed(1)),
     stalls: { over1s: h.countAtOrAbove(1_000_000), over5s: h.countAtOrAbove(5_000_000), over10s: h.countAtOrAbove(10_000_000) },
     histogram: h.toJSON(),

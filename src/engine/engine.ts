@@ -127,6 +127,8 @@ export interface QueryStats {
 export interface EngineResult extends QueryStats {
   histogram: Histogram;
   durationMs: number;
+  /** From the start to the last answer, ms; null with no answer. After it the run only waited for timeouts. */
+  lastAnswerMs: number | null;
   /** True when stopped by the signal (Ctrl-C). */
   interrupted: boolean;
   /** UDP sockets used, each its own source port: at most this many conntrack entries (plus one per TCP retry). */
@@ -259,6 +261,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const unattributed = new Counters();
   const st = { sent: 0, answered: 0, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0 };
   let inFlight = 0;
+  let lastAnswerAt = -1;
   let started = 0; // queries taken from the budget
   let nextQuery = 0;
   let stopping = false;
@@ -417,6 +420,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   }
 
   function complete(slot: number, rcode: number, now: number): void {
+    lastAnswerAt = now;
     const latency = now - slotStart[slot]!;
     hist.record(latency * 1000);
     rcodeCounts[rcode & 15] = rcodeCounts[rcode & 15]! + 1;
@@ -581,6 +585,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     rcodes: rcodeRecord(rcodeCounts),
     histogram: hist,
     durationMs,
+    lastAnswerMs: lastAnswerAt >= 0 ? lastAnswerAt - t0 : null,
     interrupted,
     sourcePorts: new Set(sockPort).size,
     localDrops: { ownSockets: ownDrops, namespace: snmp, recvBufferBytes },

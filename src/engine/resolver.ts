@@ -30,6 +30,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
     onSlow: o.onSlow,
     rotateOffset: 0,
     ports: new PortSet(),
+    lastAnswerAt: -1,
   };
   if (o.nameservers.length === 0) throw new UserError('no nameservers to send to', 'give --server, or a resolv.conf with a nameserver line');
   const timeoutMs = timeoutSeconds(o) * 1000;
@@ -101,6 +102,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
       rcodes: sh.rcodes.toJSON(),
       histogram: sh.hist,
       durationMs,
+      lastAnswerMs: sh.lastAnswerAt >= 0 ? sh.lastAnswerAt - t0 : null,
       interrupted,
       sourcePorts: sh.ports.size,
       localDrops: { ownSockets: null, namespace: snmpDelta(snmpBefore, readUdpSnmp()), recvBufferBytes: null },

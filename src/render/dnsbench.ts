@@ -31,6 +31,10 @@ export function renderDnsbench(style: Style, r: DnsbenchResult): string {
   t.push([num(r.sent), num(r.answered), r.timeouts ? c.red(num(r.timeouts)) : '0', r.slow ? c.yellow(num(r.slow)) : '0', errTotal ? c.red(num(errTotal)) : '0', num(r.late),
     num(r.wrongId + r.wrongQuestion + r.malformed), num(Math.round(r.qps)), `${(r.durationMs / 1000).toFixed(2)} s`]);
   out.push(t.toString());
+  if (r.qpsToLastAnswer !== null && r.qpsToLastAnswer > r.qps * 1.1) {
+    const waited = (r.durationMs - (r.answered * 1000) / r.qpsToLastAnswer) / 1000;
+    out.push(`qps to the last answer: ${num(Math.round(r.qpsToLastAnswer))}; the run then waited ${waited.toFixed(2)} s for queries that got no answer`);
+  }
   const rc = Object.entries(r.rcodes).map(([k, v]) => `${k} ${num(v)}`).join(', ');
   out.push(`rcodes: ${rc || '(none)'}${errTotal ? `   errors: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`);
   if (r.truncated) out.push(`truncated: ${r.truncated}${r.tcpRetries ? `, retried over TCP: ${r.tcpRetries}` : ''}`);

@@ -26,6 +26,34 @@ afterAll(() => {
 });
 
 describe('k8sdiag dnsbench', () => {
+  it('qps to the last answer leaves out the wait for timeouts at the end; qps over the run keeps it', async () => {
+    // The first 20 queries are dropped: they time out 1.5 s after the start, well after the 0.5 s run; the other
+    // 30 slots go on answering until then.
+    const r = await serve(['drop@count=20']);
+    const args = ['dnsbench', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '50', '--duration', '0.5', '--timeout', '1.5', '-d', 'a.test'];
+    const json = await run([...args, '--json', '--no-progress']);
+    expect(json.exitCode, json.stderr).toBe(1); // TIMEOUTS
+    const doc = JSON.parse(json.stdout) as { answered: number; timeouts: number; qps: number; qpsToLastAnswer: number; durationMs: number };
+    expect(doc.timeouts).toBe(20);
+    expect(doc.durationMs).toBeGreaterThanOrEqual(1500);
+    // Independent of the tool's own rate helper: answered over the whole run...
+    expect(doc.qps).toBeCloseTo((doc.answered * 1000) / doc.durationMs, 0);
+    // ...and, answers stopping when sending stopped (about 0.5 s), a rate at least twice that.
+    expect(doc.qpsToLastAnswer).toBeGreaterThan(2 * doc.qps);
+    expect((doc.answered * 1000) / doc.qpsToLastAnswer).toBeLessThan(1000);
+
+    const r2 = await serve(['drop@count=20']);
+    const human = await run(['dnsbench', '--server', '127.0.0.1', '-p', String(r2.udpPort), ...args.slice(5), '--no-progress']);
+    expect(human.stdout).toMatch(/qps to the last answer: [\d,]+; the run then waited 1\.\d\d s for queries that got no answer/);
+  });
+
+  it('a healthy run prints no second rate: the two agree', async () => {
+    const r = await serve();
+    const res = await run(['dnsbench', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '20', '-n', '2000', '-d', 'a.test', '--no-progress']);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout).not.toContain('qps to the last answer');
+  });
+
   it('healthy run: summary table, histogram, exit 0', async () => {
     const r = await serve();
     const res = await run(['dnsbench', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '20', '-n', '500', '-d', 'google.com']);

@@ -12,7 +12,7 @@ const input: DnsbenchInput = { server: '10.96.0.10', port: 53, queries: [{ name:
 function engine(h: Histogram, timeouts: number): EngineResult {
   return {
     sent: h.count + timeouts, answered: h.count, timeouts, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0,
-    errors: {}, unattributedErrors: {}, rcodes: { NOERROR: h.count }, histogram: h, durationMs: 1000, interrupted: false, sourcePorts: 256,
+    errors: {}, unattributedErrors: {}, rcodes: { NOERROR: h.count }, histogram: h, durationMs: 1000, lastAnswerMs: 1000, interrupted: false, sourcePorts: 256,
     localDrops: { ownSockets: 0, namespace: null, recvBufferBytes: null },
   };
 }

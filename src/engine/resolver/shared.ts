@@ -100,6 +100,8 @@ export interface Shared {
   rotateOffset: number;
   /** Distinct UDP source ports the emulated libc used. */
   ports: PortSet;
+  /** performance.now() of the last reply counted; -1 before the first. */
+  lastAnswerAt: number;
 }
 
 export const PROBLEM_RCODES = new Set([2, 4, 5]); // SERVFAIL, NOTIMP, REFUSED
@@ -115,6 +117,7 @@ export function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string, sourc
   sh.hist.record(latency * 1000);
   sh.rcodes.add(rcodeName(tx.rcode));
   sh.st.answered++;
+  sh.lastAnswerAt = now;
   if (latency > sh.slowMs) {
     sh.st.slow++;
     sh.onSlow?.(slowEvent('query', tx.t.name, tx.t.label, from, sourcePort, rcodeName(tx.rcode), latency));
