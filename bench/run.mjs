@@ -186,19 +186,21 @@ const dnsmasq = servers[0];
 // ---- 1b. the Node floor ----
 if (want('1b')) {
   console.log('');
-  console.log('1b. the Node floor (bench/floor.mjs: no accounting, one reply -> one query), 100 in flight, dnsmasq, / dnsperf at the same ports');
-  pinServer(dnsmasq, CAN_PIN);
-  for (const ports of [1, 256]) {
-    for (const path of ['public', 'handle']) {
-      const rq = [];
-      const rc = [];
-      for (let i = 0; i < ROUNDS; i++) {
-        const a = runDnsperf(CAN_PIN, dnsmasq.port, 100, ports);
-        const f = JSON.parse(client(CAN_PIN, process.execPath, [join(root, 'bench', 'floor.mjs'), String(dnsmasq.port), String(ports), String(SECONDS), path]).stdout);
-        rq.push(f.qps / a.qps);
-        if (a.cpuUs !== undefined) rc.push(f.cpuUs / a.cpuUs);
+  console.log('1b. the Node floor (bench/floor.mjs: no accounting, one reply -> one query), 100 in flight, / dnsperf at the same ports');
+  for (const server of servers) {
+    pinServer(server, CAN_PIN);
+    for (const ports of [1, 256]) {
+      for (const path of ['public', 'handle']) {
+        const rq = [];
+        const rc = [];
+        for (let i = 0; i < ROUNDS; i++) {
+          const a = runDnsperf(CAN_PIN, server.port, 100, ports);
+          const f = JSON.parse(client(CAN_PIN, process.execPath, [join(root, 'bench', 'floor.mjs'), String(server.port), String(ports), String(SECONDS), path]).stdout);
+          rq.push(f.qps / a.qps);
+          if (a.cpuUs !== undefined) rc.push(f.cpuUs / a.cpuUs);
+        }
+        console.log(`   ${CAN_PIN ? 'pinned' : 'unpinned'}, ${server.name.padEnd(8)} ${String(ports).padStart(3)} port${ports === 1 ? ' ' : 's'}, ${path.padEnd(6)} API: qps ${ratio(rq)}, CPU/query ${rc.length ? ratio(rc) : 'n/a'}`);
       }
-      console.log(`   ${CAN_PIN ? 'pinned' : 'unpinned'}, ${String(ports).padStart(3)} port${ports === 1 ? ' ' : 's'}, ${path.padEnd(6)} API: qps ${ratio(rq)}, CPU/query ${rc.length ? ratio(rc) : 'n/a'}`);
     }
   }
 }
