@@ -82,26 +82,40 @@ function handleOf(sock: dgram.Socket): UdpHandle | undefined {
 /** Node majors whose UDP handle this module was checked against (the test suite, both paths): 20.20 and 22.12. */
 const CHECKED_NODE_MAJORS = new Set([20, 22]);
 
-function sendReqClass(): SendReqClass | undefined {
+let loaded: UdpBinding | null | undefined;
+
+/** Node's UDP binding where this module may use it, else null (and always null under K8SDIAG_UDP=public). */
+function handleBinding(): UdpBinding | null {
+  if (process.env['K8SDIAG_UDP'] === 'public') return null;
+  if (loaded === undefined) loaded = loadBinding();
+  return loaded;
+}
+
+function loadBinding(): UdpBinding | null {
   // Internals change between majors, and a wrong call into the binding aborts the process: unchecked majors go public.
-  if (!CHECKED_NODE_MAJORS.has(Number(process.versions.node.split('.')[0]))) return undefined;
-  const argv = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
+  if (!CHECKED_NODE_MAJORS.has(Number(process.versions.node.split('.')[0]))) return null;
   // process.binding warns under --pending-deprecation; stay quiet and public then.
-  if (argv.includes('--pending-deprecation')) return undefined;
+  const argv = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
+  if (argv.includes('--pending-deprecation')) return null;
   try {
     const binding: unknown = (process as unknown as { binding(name: string): unknown }).binding('udp_wrap');
-    if (!isObject(binding) || typeof binding['SendWrap'] !== 'function') return undefined;
-    return binding['SendWrap'] as SendReqClass;
+    if (!isObject(binding) || typeof binding['UDP'] !== 'function' || typeof binding['SendWrap'] !== 'function') return null;
+    const UDP = binding['UDP'] as new () => RawUdp;
+    const p = UDP.prototype as unknown as Record<string, unknown>;
+    const needed = ['bind', 'bind6', 'connect', 'connect6', 'getsockname', 'recvStart', 'send', 'send6', 'close'];
+    if (!needed.every((k) => typeof p[k] === 'function')) return null;
+    return { UDP, SendWrap: binding['SendWrap'] as SendReqClass };
   } catch {
-    return undefined;
+    return null;
   }
 }
 
 /** Wire `sockets` to `on`, through their handles where possible. `slots`: the most sends in flight at once. */
 export function udpIo(sockets: dgram.Socket[], slots: number, on: UdpEvents): UdpIo {
-  const handles = process.env['K8SDIAG_UDP'] === 'public' ? [] : sockets.map(handleOf);
-  const SendWrap = handles.length > 0 && handles.every((h) => h !== undefined) ? sendReqClass() : undefined;
-  if (SendWrap === undefined) return publicIo(sockets, slots, on);
+  const b = handleBinding();
+  const handles = b ? sockets.map(handleOf) : [];
+  if (b === null || !handles.every((h) => h !== undefined)) return publicIo(sockets, slots, on);
+  const SendWrap = b.SendWrap;
   const hs = handles as UdpHandle[];
 
   function oncomplete(this: SendReq, status: number): void {
@@ -192,27 +206,6 @@ interface UdpBinding {
   SendWrap: SendReqClass;
 }
 
-let rawBinding: UdpBinding | null | undefined;
-function udpBinding(): UdpBinding | null {
-  if (rawBinding !== undefined) return rawBinding;
-  rawBinding = null;
-  if (process.env['K8SDIAG_UDP'] === 'public') return null;
-  const SendWrap = sendReqClass();
-  if (SendWrap === undefined) return null;
-  try {
-    const binding: unknown = (process as unknown as { binding(name: string): unknown }).binding('udp_wrap');
-    if (!isObject(binding) || typeof binding['UDP'] !== 'function') return null;
-    const UDP = binding['UDP'] as new () => RawUdp;
-    const p = UDP.prototype as unknown as Record<string, unknown>;
-    const needed = ['bind', 'bind6', 'connect', 'connect6', 'getsockname', 'recvStart', 'send', 'send6', 'close'];
-    if (!needed.every((k) => typeof p[k] === 'function')) return null;
-    rawBinding = { UDP, SendWrap };
-  } catch {
-    rawBinding = null;
-  }
-  return rawBinding;
-}
-
 /** An Error as Node's own socket calls make them: `code` is the errno's name. */
 function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
   const code = errnoName(status);
@@ -225,7 +218,7 @@ function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
  * promise and await there is a visible share of its CPU.
  */
 export function openEndpoint(family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents): UdpEndpoint | Promise<UdpEndpoint> {
-  const b = process.env['K8SDIAG_UDP'] === 'public' ? null : udpBinding();
+  const b = handleBinding();
   return b ? handleEndpoint(b, family, to, on) : publicEndpoint(family, to, on);
 }
 
