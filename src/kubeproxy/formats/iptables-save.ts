@@ -216,6 +216,19 @@ export class IptablesSaveReader {
   private table = '';
   private section: { table: string; rules: Rule[]; declared: Set<string>; v6: boolean } | undefined;
   private familyHint: 'ipv4' | 'ipv6' | undefined;
+  /**
+   * One string per chain name in this dump: it names each chain three or four times (declared, its rules, the
+   * jumps to it), and the analysis looks chains up by name in maps and sets, which then compare a string with
+   * itself. 5000 Services: analysis 85-97 -> 70-82 ms, whole svc 0.49-0.52 -> 0.46-0.48 s.
+   */
+  private readonly names = new Map<string, string>();
+
+  private name(w: string): string {
+    const known = this.names.get(w);
+    if (known !== undefined) return known;
+    this.names.set(w, w);
+    return w;
+  }
 
   constructor(
     private readonly v4: RuleSetBuilder,
@@ -238,7 +251,7 @@ export class IptablesSaveReader {
     }
     if (c0 === 58 /* : */ && this.table !== '') {
       const sp = line.indexOf(' ');
-      (this.section ??= this.open()).declared.add(line.slice(1, sp < 0 ? undefined : sp));
+      (this.section ??= this.open()).declared.add(this.name(line.slice(1, sp < 0 ? undefined : sp)));
       return true;
     }
     if ((c0 === 91 /* [ */ && /^\[\d+:\d+\] -A /.test(line)) || line.startsWith('-A ')) {
@@ -252,6 +265,8 @@ export class IptablesSaveReader {
       } else {
         rule = parseRuleWords(this.table, new RuleWords(line), lineNo);
       }
+      rule.chain = this.name(rule.chain);
+      if (rule.target !== undefined) rule.target = this.name(rule.target);
       this.seen = true;
       const section = (this.section ??= this.open());
       if (!section.v6 && IPV6_ADDRESS_ARG.test(line)) section.v6 = true;
