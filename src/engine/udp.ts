@@ -1,6 +1,7 @@
 /**
- * Send and receive on the engine's connected UDP sockets with no per-packet
- * callback, event, closure or allocation of ours.
+ * Send and receive on UDP sockets with no per-packet callback, event, closure
+ * or allocation of ours: the engine's connected sockets (udpIo), and resolver
+ * mode's socket per query (openEndpoint).
  *
  * Node's public API costs, per packet: `socket.send(buf, cb)` builds an
  * argument list, a closure, a send request and a `process.nextTick` for the
@@ -27,7 +28,7 @@ import { getSystemErrorName } from 'node:util';
 
 /** The kernel took the datagram. */
 export const SENT = 1;
-/** Queued in libuv; `onSendDone` follows for the slot. */
+/** Queued in libuv; `sendDone` follows for the slot. */
 export const QUEUED = 0;
 
 export interface UdpEvents {
