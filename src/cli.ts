@@ -66,7 +66,7 @@ async function emit<R extends { findings: readonly { severity: Finding['severity
 ): Promise<void> {
   const { exitCodeFor } = await import('./findings.js');
   if (format(opts) === 'json') {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    await (await import('./render/json.js')).writeJson(process.stdout, result);
   } else if (format(opts) === 'line') {
     const why = (result as { couldNotRun?: unknown }).couldNotRun;
     process.stdout.write(`${typeof why === 'string' ? `UNKNOWN: ${why}` : oneLine(result.findings)}\n`);
