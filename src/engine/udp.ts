@@ -47,15 +47,21 @@ export interface UdpIo {
 }
 
 interface UdpHandle {
-  send(req: SendReq, list: Buffer[], count: number, hasCallback: boolean): number;
+  send(req: object, list: Buffer[], count: number, hasCallback: boolean): number;
   onmessage: (nread: number, handle: unknown, buf?: Buffer) => void;
 }
+/** Node's SendWrap: a request object the handle fills in; ours carry what the completion needs. */
+type SendReqClass = new () => object;
 interface SendReq {
   slot: number;
   list: Buffer[];
   oncomplete: (this: SendReq, status: number) => void;
 }
-type SendReqClass = new () => SendReq;
+interface TaggedReq<T> {
+  list: Buffer[];
+  tag: T;
+  oncomplete: (this: TaggedReq<T>, status: number) => void;
+}
 
 function isObject(x: unknown): x is Record<PropertyKey, unknown> {
   return typeof x === 'object' && x !== null;
@@ -124,11 +130,7 @@ export function udpIo(sockets: dgram.Socket[], slots: number, on: UdpEvents): Ud
   }
   const reqs: SendReq[] = [];
   for (let slot = 0; slot < slots; slot++) {
-    const req = new SendWrap();
-    req.slot = slot;
-    req.list = [Buffer.alloc(0)];
-    req.oncomplete = oncomplete;
-    reqs.push(req);
+    reqs.push(Object.assign(new SendWrap(), { slot, list: [EMPTY], oncomplete }));
   }
   sockets.forEach((sock, s) => sock.on('error', (err: NodeJS.ErrnoException) => on.error(s, err.code ?? 'socket')));
   hs.forEach((h, s) => {
@@ -174,19 +176,29 @@ function publicIo(sockets: dgram.Socket[], slots: number, on: UdpEvents): UdpIo 
  * dgram.Socket's events, listeners and callbacks: 3-8 us of user CPU less per
  * socket, measured with a prototype (README, performance notes).
  */
-export interface UdpEndpoint {
+export interface UdpEndpoint<T> {
   readonly path: 'handle' | 'public';
   readonly port: number;
-  /** Send to the connected peer, or to `to`. A send the kernel refuses calls `failed`, always later, never from within. */
-  send(buf: Buffer, to: { host: string; port: number } | undefined, failed: (code: string) => void): void;
+  /**
+   * Send to the connected peer, or to `to`. A send the kernel refuses is reported as `sendFailed(tag, code)`,
+   * always later, never from within: one handler per endpoint, not a closure per datagram.
+   */
+  send(buf: Buffer, to: { host: string; port: number } | undefined, tag: T): void;
   close(): void;
 }
 
-export interface EndpointEvents {
-  /** A datagram from `from` ("address:port"). */
-  message(msg: Buffer, from: string): void;
+/** Where a datagram came from: Node's own rinfo object, passed on as it is (no string made per datagram). */
+export interface Peer {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface EndpointEvents<T> {
+  message(msg: Buffer, from: Peer): void;
   /** A pending socket error (ECONNREFUSED, ...). */
   error(code: string): void;
+  /** The send tagged `tag` failed. */
+  sendFailed(tag: T, code: string): void;
 }
 
 interface RawUdp {
@@ -196,9 +208,9 @@ interface RawUdp {
   connect6(ip: string, port: number): number;
   getsockname(out: Record<string, unknown>): number;
   recvStart(): number;
-  send(req: SendReq, list: Buffer[], count: number, hasCallback: boolean): number;
-  send(req: SendReq, list: Buffer[], count: number, port: number, ip: string, hasCallback: boolean): number;
-  send6(req: SendReq, list: Buffer[], count: number, port: number, ip: string, hasCallback: boolean): number;
+  send(req: object, list: Buffer[], count: number, hasCallback: boolean): number;
+  send(req: object, list: Buffer[], count: number, port: number, ip: string, hasCallback: boolean): number;
+  send6(req: object, list: Buffer[], count: number, port: number, ip: string, hasCallback: boolean): number;
   onmessage: (nread: number, handle: unknown, buf?: Buffer, rinfo?: { address: string; port: number }) => void;
   close(): void;
 }
@@ -218,12 +230,15 @@ function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
  * dgram.Socket (a promise). At once matters: resolver mode opens a socket per candidate name, and each
  * promise and await there is a visible share of its CPU.
  */
-export function openEndpoint(family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents): UdpEndpoint | Promise<UdpEndpoint> {
+export function openEndpoint<T>(family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents<T>): UdpEndpoint<T> | Promise<UdpEndpoint<T>> {
   const b = handleBinding();
   return b ? handleEndpoint(b, family, to, on) : publicEndpoint(family, to, on);
 }
 
-function handleEndpoint(b: UdpBinding, family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents): UdpEndpoint {
+const NO_PEER: Peer = { address: '', port: 0 };
+const EMPTY = Buffer.alloc(0);
+
+function handleEndpoint<T>(b: UdpBinding, family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents<T>): UdpEndpoint<T> {
   const v6 = family === 'udp6';
   const h = new b.UDP();
   let open = true;
@@ -244,32 +259,39 @@ function handleEndpoint(b: UdpBinding, family: 'udp4' | 'udp6', to: { host: stri
   check(h.getsockname(name), 'getsockname');
   h.onmessage = (nread, _handle, buf, rinfo) => {
     if (nread < 0) on.error(errnoName(nread));
-    else if (buf !== undefined) on.message(buf, rinfo ? `${rinfo.address}:${rinfo.port}` : '');
+    else if (buf !== undefined) on.message(buf, rinfo ?? NO_PEER);
   };
+  // One completion for every send of this endpoint; the request carries the tag. A request is kept for the next
+  // send while no send is queued (the kernel mostly takes a datagram at once); a queued send keeps its own.
+  function oncomplete(this: TaggedReq<T>, status: number): void {
+    if (status < 0) on.sendFailed(this.tag, errnoName(status));
+  }
+  let spare: TaggedReq<T> | undefined;
+  const newReq = (): TaggedReq<T> => Object.assign(new b.SendWrap(), { list: [EMPTY], tag: undefined as T, oncomplete });
   check(h.recvStart(), 'recvStart');
   return {
     path: 'handle',
     port: typeof name['port'] === 'number' ? name['port'] : 0,
-    send(buf, dest, failed) {
+    send(buf, dest, tag) {
       if (!open) return;
-      const req = new b.SendWrap();
-      req.list = [buf];
-      req.oncomplete = (status: number) => {
-        if (status < 0) failed(errnoName(status));
-      };
+      const req = spare ?? newReq();
+      spare = undefined;
+      req.list[0] = buf;
+      req.tag = tag;
       let r: number;
       if (dest === undefined) r = h.send(req, req.list, 1, true);
       else if (v6) r = h.send6(req, req.list, 1, dest.port, dest.host, true);
       else r = h.send(req, req.list, 1, dest.port, dest.host, true);
-      if (r < 0) process.nextTick(failed, errnoName(r));
+      if (r > 0) spare = req;
+      else if (r < 0) process.nextTick(() => on.sendFailed(tag, errnoName(r)));
     },
     close,
   };
 }
 
-async function publicEndpoint(family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents): Promise<UdpEndpoint> {
+async function publicEndpoint<T>(family: 'udp4' | 'udp6', to: { host: string; port: number } | undefined, on: EndpointEvents<T>): Promise<UdpEndpoint<T>> {
   const sock = dgram.createSocket({ type: family });
-  sock.on('message', (msg, rinfo) => on.message(msg, `${rinfo.address}:${rinfo.port}`));
+  sock.on('message', (msg, rinfo) => on.message(msg, rinfo));
   const close = (): void => {
     try {
       sock.close();
@@ -296,9 +318,9 @@ async function publicEndpoint(family: 'udp4' | 'udp6', to: { host: string; port:
   return {
     path: 'public',
     port: sock.address().port,
-    send(buf, dest, failed) {
+    send(buf, dest, tag) {
       const cb = (err: Error | null): void => {
-        if (err) failed((err as NodeJS.ErrnoException).code ?? 'send');
+        if (err) on.sendFailed(tag, (err as NodeJS.ErrnoException).code ?? 'send');
       };
       if (dest) sock.send(buf, dest.port, dest.host, cb);
       else sock.send(buf, cb);

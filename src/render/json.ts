@@ -46,19 +46,20 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** Write `JSON.stringify(value, null, 2)` and a newline to `out`, waiting for 'drain' when it asks. */
 export async function writeJson(out: JsonSink, value: unknown): Promise<void> {
   let pending = '';
-  const put = async (s: string): Promise<void> => {
-    pending += s;
-    if (pending.length < CHUNK) return;
+  const flush = async (): Promise<void> => {
     const chunk = pending;
     pending = '';
     if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+  };
+  const put = async (s: string): Promise<void> => {
+    pending += s;
+    if (pending.length >= CHUNK) await flush();
   };
   if (!isPlainObject(value)) {
     await put(`${JSON.stringify(value, null, 2)}\n`);
   } else {
     const keys = Object.keys(value);
     let first = true;
-    let any = false;
     for (const key of keys) {
       const v = value[key];
       if (Array.isArray(v) && v.length >= STREAM_FROM) {
@@ -73,9 +74,8 @@ export async function writeJson(out: JsonSink, value: unknown): Promise<void> {
         await put(`${first ? '{\n' : ',\n'}  ${JSON.stringify(key)}: ${atDepth([v], 1)}`);
       }
       first = false;
-      any = true;
     }
-    await put(any ? '\n}\n' : '{}\n');
+    await put(first ? '{}\n' : '\n}\n');
   }
-  if (pending !== '' && !out.write(pending)) await new Promise<void>((resolve) => out.once('drain', resolve));
+  if (pending !== '') await flush();
 }

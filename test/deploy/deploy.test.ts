@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { parseAllDocuments } from 'yaml';
 import { DockerfileParser } from 'dockerfile-ast';
@@ -17,8 +17,7 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
-import { canUseNetns, createNetns } from '../helpers/netns.js';
-import type { Netns } from '../helpers/netns.js';
+import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
 import { BIN } from '../helpers/run.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -111,10 +110,7 @@ describe('deploy/ manifests', () => {
 });
 
 const usable = await canUseNetns();
-const spaces: Netns[] = [];
-afterEach(async () => {
-  while (spaces.length) await spaces.pop()!.remove();
-});
+const newNetns = netnsPerTest();
 
 describe('node-problem-detector custom plugin', () => {
   const cfg = JSON.parse(read('deploy/npd/k8sdiag-monitor.json')) as {
@@ -137,8 +133,7 @@ describe('node-problem-detector custom plugin', () => {
   });
 
   it.skipIf(!usable)('every command it names exits 0, 1 or 2 with one line on stdout (NPD: OK, problem, unknown)', async () => {
-    const n = await createNetns('npd');
-    spaces.push(n);
+    const n = await newNetns('npd');
     for (const r of cfg.rules) {
       // A shorter watch for the test; the rest as configured.
       const args = r.args.map((a, i) => (r.args[i - 1] === '--watch' ? '1' : r.args[i - 1] === '--budget' ? '5' : a));

@@ -8,23 +8,13 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import * as dnsPacket from 'dns-packet';
 import { runEngine } from '../../src/engine/engine.js';
-import type { EngineOptions } from '../../src/engine/engine.js';
 import { fromEngine } from '../../src/commands/dnsbench.js';
 import type { DnsbenchInput } from '../../src/commands/dnsbench.js';
 import { parseFault } from '../../src/dns/responder.js';
+import { engineOptions } from '../helpers/engine.js';
 import { startResponder } from '../helpers/responders.js';
 import { closedUdpPort, rawServer } from '../helpers/servers.js';
 
-const base = (port: number, o: Partial<EngineOptions> = {}): EngineOptions => ({
-  server: '127.0.0.1',
-  port,
-  queries: [{ name: 'google.com', type: 'A' }],
-  concurrency: 10,
-  total: 200,
-  timeoutMs: 400,
-  slowMs: 5000,
-  ...o,
-});
 
 function accounted(res: { sent: number; answered: number; timeouts: number; errors: Record<string, number> }): void {
   const errors = Object.values(res.errors).reduce((a, b) => a + b, 0);
@@ -34,7 +24,7 @@ function accounted(res: { sent: number; answered: number; timeouts: number; erro
 describe('engine edges', () => {
   it('message IDs: all 65,536 are used, and none again before all others (FIFO free list)', async () => {
     const r = await startResponder();
-    const res = await runEngine(base(r.udpPort, { total: 70_000, concurrency: 100 }));
+    const res = await runEngine(engineOptions(r.udpPort, { total: 70_000, concurrency: 100 }));
     expect(res.answered).toBe(70_000);
     const ids = r.seen.map((q) => q.id);
     expect(new Set(ids.slice(0, 65_536)).size).toBe(65_536);
@@ -58,7 +48,7 @@ describe('engine edges', () => {
       reply(out);
     });
     try {
-      const res = await runEngine(base(srv.port, { total: 500, concurrency: 20, qps: 5000 }));
+      const res = await runEngine(engineOptions(srv.port, { total: 500, concurrency: 20, qps: 5000 }));
       accounted(res);
       expect(res).toMatchObject({ sent: 500, answered: 500, timeouts: 0, late: 0 });
       // The last copy may still be on its way when the run ends.
@@ -72,7 +62,7 @@ describe('engine edges', () => {
 
   it('spreads queries round-robin over --sockets source ports', async () => {
     const r = await startResponder();
-    const res = await runEngine(base(r.udpPort, { total: 400, concurrency: 8, sockets: 4 }));
+    const res = await runEngine(engineOptions(r.udpPort, { total: 400, concurrency: 8, sockets: 4 }));
     expect(res.sourcePorts).toBe(4);
     const perPort = new Map<number, number>();
     for (const q of r.seen) perPort.set(q.port, (perPort.get(q.port) ?? 0) + 1);
@@ -82,7 +72,7 @@ describe('engine edges', () => {
   it('a closed port with 100 in flight: every query a refusal, none a timeout', async () => {
     const port = await closedUdpPort();
     for (const sockets of [1, 3]) {
-      const res = await runEngine(base(port, { total: 1000, concurrency: 100, timeoutMs: 300, sockets }));
+      const res = await runEngine(engineOptions(port, { total: 1000, concurrency: 100, timeoutMs: 300, sockets }));
       accounted(res);
       expect(res.timeouts, `sockets ${sockets}`).toBe(0);
       expect(res.errors).toEqual({ ECONNREFUSED: 1000 });
@@ -91,7 +81,7 @@ describe('engine edges', () => {
 
   it('a TCP retry that is refused is an error of its query, exactly', async () => {
     const r = await startResponder({ tcp: false, faults: [parseFault('truncate@every=4')] });
-    const res = await runEngine(base(r.udpPort, { tcpRetry: true }));
+    const res = await runEngine(engineOptions(r.udpPort, { tcpRetry: true }));
     accounted(res);
     expect(res).toMatchObject({ sent: 200, answered: 150, truncated: 50, tcpRetries: 50, timeouts: 0 });
     expect(res.errors).toEqual({ 'tcp-ECONNREFUSED': 50 });
@@ -108,7 +98,7 @@ describe('engine edges', () => {
     });
     await new Promise<void>((resolve) => tcp.listen(udp.udpPort, '127.0.0.1', resolve));
     try {
-      const res = await runEngine(base(udp.udpPort, { total: 5, concurrency: 5, timeoutMs: 300, tcpRetry: true }));
+      const res = await runEngine(engineOptions(udp.udpPort, { total: 5, concurrency: 5, timeoutMs: 300, tcpRetry: true }));
       accounted(res);
       expect(res).toMatchObject({ sent: 5, answered: 0, timeouts: 5, tcpRetries: 5 });
       // The run ends within the timeout (UDP try, then the TCP retry's own) plus a second.
@@ -136,12 +126,12 @@ describe('engine edges', () => {
     });
     expect(pending.length).toBe(0);
     try {
-      const res = await runEngine(base(srv.port, { total: 300, concurrency: 300, sockets: 1, timeoutMs: 500, recvBufferBytes: 4096 }));
+      const res = await runEngine(engineOptions(srv.port, { total: 300, concurrency: 300, sockets: 1, timeoutMs: 500, recvBufferBytes: 4096 }));
       accounted(res);
       expect(res.timeouts).toBeGreaterThan(100);
       expect(res.localDrops.ownSockets).toBe(res.timeouts);
       expect(res.localDrops.namespace?.rcvbufErrors ?? 0).toBeGreaterThanOrEqual(res.timeouts);
-      const input: DnsbenchInput = { ...base(srv.port), tcpRetry: false };
+      const input: DnsbenchInput = { ...engineOptions(srv.port), tcpRetry: false };
       const result = fromEngine(input, res, null);
       const codes = result.findings.map((f) => f.code);
       expect(codes).toContain('LOCAL_DROPS');
@@ -155,7 +145,7 @@ describe('engine edges', () => {
 
   it('a healthy run reports no local drops and one row per source port', async () => {
     const r = await startResponder();
-    const res = await runEngine(base(r.udpPort, { total: 2000, concurrency: 200 }));
+    const res = await runEngine(engineOptions(r.udpPort, { total: 2000, concurrency: 200 }));
     expect(res.localDrops.ownSockets).toBe(0);
     expect(res.sourcePorts).toBe(256);
     expect(new Set(r.seen.map((q) => q.port)).size).toBe(256);

@@ -9,20 +9,12 @@ import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
 import { startResponder } from '../helpers/responders.js';
 import { closedUdpPort } from '../helpers/servers.js';
+import { engineOptions } from '../helpers/engine.js';
 
 const serve = (faults: string[] = [], host = '127.0.0.1'): Promise<Responder> => startResponder({ host, faults: faults.map(parseFault) });
 
 async function bench(r: Responder, o: Partial<EngineOptions> = {}) {
-  const res = await runEngine({
-    server: '127.0.0.1',
-    port: r.udpPort,
-    queries: [{ name: 'google.com', type: 'A' }],
-    concurrency: 10,
-    total: 200,
-    timeoutMs: 400,
-    slowMs: 5000,
-    ...o,
-  });
+  const res = await runEngine(engineOptions(r.udpPort, o));
   const errors = Object.values(res.errors).reduce((a, b) => a + b, 0);
   expect(res.sent, 'sent = answered + timeouts + errors').toBe(res.answered + res.timeouts + errors);
   return res;

@@ -3,7 +3,7 @@
  * libc does, refusals, dead nameservers (musl), glibc's wait per nameserver,
  * and servers that cannot be reached at all (a network namespace without a route).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { glibcTryBudgetMs, runResolverEmulation } from '../../src/engine/resolver.js';
 import { parseFault } from '../../src/dns/responder.js';
 import type { Responder } from '../../src/dns/responder.js';
@@ -12,8 +12,7 @@ import { parseResolvConf } from '../../src/resolv/parse.js';
 import { startResponder } from '../helpers/responders.js';
 import { emulateAt } from '../helpers/emulate.js';
 import { closedUdpPort } from '../helpers/servers.js';
-import { canUseNetns, createNetns } from '../helpers/netns.js';
-import type { Netns } from '../helpers/netns.js';
+import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
 import { BIN } from '../helpers/run.js';
 
 const emulate = emulateAt;
@@ -84,15 +83,11 @@ describe('glibc send_dg: the wait per nameserver', () => {
 });
 
 const usable = await canUseNetns();
-const spaces: Netns[] = [];
-afterEach(async () => {
-  while (spaces.length) await spaces.pop()!.remove();
-});
+const newNetns = netnsPerTest();
 
 describe.skipIf(!usable)('a network namespace without a route', () => {
   it('the README\'s headline command and resolver mode end in one line naming the server and ENETUNREACH, exit 2', async () => {
-    const n = await createNetns('noroute');
-    spaces.push(n);
+    const n = await newNetns('noroute');
     for (const args of [
       ['dnsbench', '-c', '100', '-n', '10000', '-d', 'google.com', '-s', '5', '--server', '10.96.0.10'],
       ['dnsbench', '--resolv', '-', '-n', '10'],

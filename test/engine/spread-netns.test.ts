@@ -5,15 +5,11 @@
  * responders shows the engine spreads its queries over both, as many clients
  * do, and that one socket would measure one endpoint.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { canUseNetns, createNetns } from '../helpers/netns.js';
-import type { Netns } from '../helpers/netns.js';
+import { describe, expect, it } from 'vitest';
+import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
 
 const usable = await canUseNetns();
-const list: Netns[] = [];
-afterEach(async () => {
-  while (list.length) await list.pop()!.remove();
-});
+const newNetns = netnsPerTest();
 
 const RULES = `*nat
 :KUBE-SERVICES - [0:0]
@@ -50,8 +46,7 @@ console.log(JSON.stringify(out));
 
 describe.skipIf(!usable)('queries spread over source ports through a Service DNAT', () => {
   it('default: each endpoint gets about half of the queries, run after run; the dropping endpoint costs about 1 in 6', async () => {
-    const n = await createNetns('spread');
-    list.push(n);
+    const n = await newNetns('spread');
     expect((await n.exec('ip', ['addr', 'add', '198.18.0.10/32', 'dev', 'lo'])).exitCode).toBe(0);
     const load = await n.exec('iptables-restore', [], { input: RULES });
     expect(load.exitCode, load.stderr).toBe(0);

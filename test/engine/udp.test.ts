@@ -6,15 +6,15 @@
  * sends the kernel refuses (a firewall's EPERM, a refusal's ECONNREFUSED).
  */
 import dgram from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runEngine } from '../../src/engine/engine.js';
 import type { EngineOptions, EngineResult } from '../../src/engine/engine.js';
 import { QUEUED, SENT, openEndpoint, udpIo } from '../../src/engine/udp.js';
 import { parseFault } from '../../src/dns/responder.js';
+import { engineOptions } from '../helpers/engine.js';
 import { startResponder } from '../helpers/responders.js';
 import { closedUdpPort } from '../helpers/servers.js';
-import { canUseNetns, createNetns } from '../helpers/netns.js';
-import type { Netns } from '../helpers/netns.js';
+import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
 import { BIN, run } from '../helpers/run.js';
 
 const PATHS = ['handle', 'public'] as const;
@@ -30,17 +30,8 @@ async function withPath<T>(path: (typeof PATHS)[number], fn: () => Promise<T>): 
   }
 }
 
-const opts = (port: number, o: Partial<EngineOptions> = {}): EngineOptions => ({
-  server: '127.0.0.1',
-  port,
-  queries: [{ name: 'google.com', type: 'A' }],
-  concurrency: 50,
-  total: 2000,
-  timeoutMs: 300,
-  slowMs: 5000,
-  sockets: 4,
-  ...o,
-});
+/** More in flight and more queries than the engine tests' defaults, over four sockets, so that sends queue. */
+const opts = (port: number, o: Partial<EngineOptions> = {}): EngineOptions => engineOptions(port, { concurrency: 50, total: 2000, timeoutMs: 300, sockets: 4, ...o });
 
 function errorSum(r: Pick<EngineResult, 'errors'>): number {
   return Object.values(r.errors).reduce((a, b) => a + b, 0);
@@ -105,16 +96,17 @@ describe('openEndpoint (resolver mode\'s one socket per query)', () => {
           const ep = await withPath(path, async () =>
             openEndpoint(family, connectTo, {
               message: (msg, from) => {
-                got.push(`${msg.toString()} from ${from}`);
+                got.push(`${msg.toString()} from ${from.address}:${from.port}`);
                 arrived();
               },
               error: () => {},
+              sendFailed: () => {},
             }),
           );
           try {
             expect(ep.path).toBe(path);
             expect(ep.port).toBeGreaterThan(0);
-            ep.send(Buffer.from('q'), connectTo ? undefined : peer, () => {});
+            ep.send(Buffer.from('q'), connectTo ? undefined : peer, 'q');
             await replied;
             expect(got).toEqual([`q from ${host}:${peer.port}`]);
           } finally {
@@ -132,25 +124,26 @@ describe('openEndpoint (resolver mode\'s one socket per query)', () => {
     const codes: string[] = [];
     let reported: () => void = () => {};
     const done = new Promise<void>((r) => (reported = r));
+    const failed: string[] = [];
     const ep = await withPath(path, async () =>
-      openEndpoint('udp4', { host: '127.0.0.1', port }, {
+      openEndpoint<string>('udp4', { host: '127.0.0.1', port }, {
         message: () => {},
         error: (code) => {
           codes.push(code);
           reported();
         },
+        sendFailed: (_tag, code) => failed.push(code),
       }),
     );
     try {
-      const failed: string[] = [];
-      ep.send(Buffer.from('q'), undefined, (code) => failed.push(code));
+      ep.send(Buffer.from('q'), undefined, 'q');
       await done;
       expect(codes).toEqual(['ECONNREFUSED']);
       expect(failed).toEqual([]);
     } finally {
       ep.close();
     }
-    const err = await withPath(path, async () => openEndpoint('udp6', { host: 'fe80::1%k8sdiag-no-such-if', port: 53 }, { message: () => {}, error: () => {} })).then(
+    const err = await withPath(path, async () => openEndpoint('udp6', { host: 'fe80::1%k8sdiag-no-such-if', port: 53 }, { message: () => {}, error: () => {}, sendFailed: () => {} })).then(
       () => undefined,
       (e: NodeJS.ErrnoException) => e,
     );
@@ -238,15 +231,11 @@ describe('every send queued by libuv (node --test-udp-no-try-send)', () => {
 });
 
 const usable = await canUseNetns();
-const spaces: Netns[] = [];
-afterEach(async () => {
-  while (spaces.length) await spaces.pop()!.remove();
-});
+const newNetns = netnsPerTest();
 
 describe.skipIf(!usable)('a firewall that refuses every send (iptables OUTPUT DROP: EPERM at once)', () => {
   it.each(PATHS)('%s path: every query is one EPERM, and --duration still ends the run on time', async (path) => {
-    const n = await createNetns('eperm');
-    spaces.push(n);
+    const n = await newNetns('eperm');
     const rule = await n.exec('iptables', ['-A', 'OUTPUT', '-p', 'udp', '--dport', '5353', '-j', 'DROP']);
     expect(rule.exitCode, rule.stderr).toBe(0);
     const env = ['env', `K8SDIAG_UDP=${path}`, 'NO_COLOR=1'];

@@ -3,6 +3,7 @@
  * parallel), always removed, even when the test fails.
  */
 import { randomBytes } from 'node:crypto';
+import { afterEach } from 'vitest';
 import { execa } from 'execa';
 
 export interface Netns {
@@ -66,4 +67,20 @@ export async function serveIn(nsName: string, args: string[]): Promise<import('n
     p.on('exit', () => reject(new Error(`serve exited: ${err}`)));
   });
   return p;
+}
+
+/**
+ * For a test file: a createNetns whose namespaces are removed after each test, pass or fail. Call it once at the
+ * top of the file.
+ */
+export function netnsPerTest(): (prefix: string) => Promise<Netns> {
+  const made: Netns[] = [];
+  afterEach(async () => {
+    while (made.length) await made.pop()!.remove();
+  });
+  return async (prefix) => {
+    const n = await createNetns(prefix);
+    made.push(n);
+    return n;
+  };
 }

@@ -3,10 +3,9 @@
  * together, --service showing only its own Service's findings, a partial
  * nftables dump, and the affinity timeout of kube-proxy's nftables sets.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { canUseNetns, createNetns } from '../helpers/netns.js';
-import type { Netns } from '../helpers/netns.js';
+import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
 import { analyseDumps } from '../../src/kubeproxy/analyse.js';
 import { nftDurationSeconds, parseDumps } from '../../src/kubeproxy/rules.js';
 import { BIN, readFixture, run } from '../helpers/run.js';
@@ -102,17 +101,13 @@ describe('kube-proxy nftables mode', () => {
 });
 
 const usable = await canUseNetns();
-const spaces: Netns[] = [];
-afterEach(async () => {
-  while (spaces.length) await spaces.pop()!.remove();
-});
+const newNetns = netnsPerTest();
 
 describe.skipIf(!usable)('both iptables backends, live', () => {
   it('rules loaded with iptables-legacy-restore are found by trying both backends, and said which', async () => {
     const hasLegacy = (await execa('iptables-legacy-restore', ['--version'], { reject: false })).exitCode === 0;
     if (!hasLegacy) return;
-    const n = await createNetns('legacy');
-    spaces.push(n);
+    const n = await newNetns('legacy');
     expect((await n.exec('iptables-legacy-restore', [], { input: strip(V4) })).exitCode).toBe(0);
     const r = await n.exec(process.execPath, [BIN, 'svc', '--live', '--json']);
     const doc = JSON.parse(r.stdout);
@@ -123,8 +118,7 @@ describe.skipIf(!usable)('both iptables backends, live', () => {
 
 describe.skipIf(!usable)('dual-stack, live', () => {
   it('rules loaded with iptables-restore and ip6tables-restore, read back with --live: both families, exit 0', async () => {
-    const n = await createNetns('dual');
-    spaces.push(n);
+    const n = await newNetns('dual');
     expect((await n.exec('iptables-restore', [], { input: strip(V4) })).exitCode).toBe(0);
     const v6 = await n.exec('ip6tables-restore', [], { input: strip(V6) });
     expect(v6.exitCode, v6.stderr).toBe(0);

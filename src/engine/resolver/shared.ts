@@ -19,7 +19,7 @@ import type { PercentileSummary, HistogramSnapshot } from '../../stats/index.js'
 import type { Progress, SlowEvent } from '../engine.js';
 import { openError } from '../errors.js';
 import { openEndpoint } from '../udp.js';
-import type { UdpEndpoint } from '../udp.js';
+import type { EndpointEvents, Peer, UdpEndpoint } from '../udp.js';
 import { slowEvent } from '../engine.js';
 
 export interface Nameserver {
@@ -107,7 +107,7 @@ export interface Shared {
 export const PROBLEM_RCODES = new Set([2, 4, 5]); // SERVFAIL, NOTIMP, REFUSED
 
 /** Count a matching reply for a transmission: latency, rcode, slow line. */
-export function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string, sourcePort: number, now: number): void {
+export function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string | Peer, sourcePort: number, now: number): void {
   tx.done = true;
   tx.rcode = rcodeOf(msg);
   tx.ancount = answerCount(msg);
@@ -120,7 +120,8 @@ export function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string, sourc
   sh.lastAnswerAt = now;
   if (latency > sh.slowMs) {
     sh.st.slow++;
-    sh.onSlow?.(slowEvent('query', tx.t.name, tx.t.label, from, sourcePort, rcodeName(tx.rcode), latency));
+    const server = typeof from === 'string' ? from : `${from.address}:${from.port}`; // made only for a slow line
+    sh.onSlow?.(slowEvent('query', tx.t.name, tx.t.label, server, sourcePort, rcodeName(tx.rcode), latency));
   }
 }
 
@@ -222,7 +223,7 @@ export class EmuSocket {
   readonly txs: Tx[] = [];
   private readonly expired = new Set<number>();
   private waiter: (() => void) | undefined;
-  private io: UdpEndpoint | undefined;
+  private io: UdpEndpoint<Tx> | undefined;
   error: string | undefined;
 
   private constructor(
@@ -234,20 +235,21 @@ export class EmuSocket {
   static open(sh: Shared, ns: Nameserver | undefined, unconnectedFamily: 'udp4' | 'udp6' = 'udp4'): EmuSocket | Promise<EmuSocket> {
     const family = ns ? familyOf(ns.host) : unconnectedFamily;
     const s = new EmuSocket(sh, ns ? formatHostPort(ns.host, ns.port) : '*');
-    const events = {
-      message: (msg: Buffer, from: string) => s.onMessage(msg, from),
-      error: (code: string) => {
+    const events: EndpointEvents<Tx> = {
+      message: (msg, from) => s.onMessage(msg, from),
+      error: (code) => {
         s.error = code;
         s.waiter?.();
       },
+      sendFailed: (tx, code) => s.sendFailed(tx, code),
     };
-    const ready = (io: UdpEndpoint): EmuSocket => {
+    const ready = (io: UdpEndpoint<Tx>): EmuSocket => {
       s.io = io;
       s.port = io.port;
       sh.ports.add(io.port);
       return s;
     };
-    let opening: UdpEndpoint | Promise<UdpEndpoint>;
+    let opening: UdpEndpoint<Tx> | Promise<UdpEndpoint<Tx>>;
     try {
       opening = openEndpoint(family, ns, events);
     } catch (err) {
@@ -265,18 +267,20 @@ export class EmuSocket {
     const tx: Tx = { id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0, tc: false };
     this.txs.push(tx);
     this.sh.st.sent++;
-    this.io?.send(buf, to, (code) => {
-      if (tx.done) return;
-      // A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg.
-      tx.done = true;
-      this.sh.errors.add(code);
-      this.error ??= code;
-      this.waiter?.();
-    });
+    this.io?.send(buf, to, tx);
     return tx;
   }
 
-  private onMessage(msg: Buffer, from: string): void {
+  /** A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg. */
+  private sendFailed(tx: Tx, code: string): void {
+    if (tx.done) return;
+    tx.done = true;
+    this.sh.errors.add(code);
+    this.error ??= code;
+    this.waiter?.();
+  }
+
+  private onMessage(msg: Buffer, from: Peer): void {
     const sh = this.sh;
     if (!isResponse(msg)) {
       sh.st.malformed++;
