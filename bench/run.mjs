@@ -19,7 +19,8 @@
 // 4. Start-up: --version vs node -e 0.  5. dnsbench peak RSS vs queries.
 //
 // BENCH_SECONDS (default 3) per run, BENCH_ROUNDS (default 2) rounds A B A B;
-// BENCH_ONLY=1,2 runs only those sections (1b: the Node floor, bench/floor.mjs).
+// BENCH_ONLY=1,2 runs only those sections (1b: the Node floor, bench/floor.mjs; 1c: the floor in C,
+// bench/floor.c, per datagram and with recvmmsg/sendmmsg: what a native addon would buy).
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -200,6 +201,42 @@ if (want('1b')) {
           if (a.cpuUs !== undefined) rc.push(f.cpuUs / a.cpuUs);
         }
         console.log(`   ${CAN_PIN ? 'pinned' : 'unpinned'}, ${server.name.padEnd(8)} ${String(ports).padStart(3)} port${ports === 1 ? ' ' : 's'}, ${path.padEnd(6)} API: qps ${ratio(rq)}, CPU/query ${rc.length ? ratio(rc) : 'n/a'}`);
+      }
+    }
+  }
+}
+
+// ---- 1c. what a native addon would buy ----
+if (want('1c')) {
+  console.log('');
+  console.log('1c. what a native addon would buy: the Node floor against the same loop in C (bench/floor.c), per datagram (plain) and');
+  console.log('    batched (recvmmsg/sendmmsg, up to 64 per call); qps / dnsperf at the same ports, and CPU (user + system) per query');
+  const floorC = join(dir, 'floor');
+  if (spawnSync('cc', ['-O2', '-o', floorC, join(root, 'bench', 'floor.c')], { stdio: 'inherit' }).status !== 0) console.log('   skipped: no C compiler (cc)');
+  else {
+    for (const server of servers) {
+      pinServer(server, CAN_PIN);
+      for (const inFlight of [100, 1000]) {
+        for (const ports of [1, 256]) {
+          const runs = { node: [], 'c-plain': [], 'c-mmsg': [] };
+          const perf = [];
+          for (let i = 0; i < ROUNDS; i++) {
+            const a = runDnsperf(CAN_PIN, server.port, inFlight, ports);
+            perf.push(a);
+            const env = { ...process.env, IN_FLIGHT: String(inFlight) };
+            runs.node.push(JSON.parse(client(CAN_PIN, process.execPath, [join(root, 'bench', 'floor.mjs'), String(server.port), String(ports), String(SECONDS), 'handle'], { env }).stdout));
+            for (const mode of ['plain', 'mmsg']) runs[`c-${mode}`].push(JSON.parse(client(CAN_PIN, floorC, [String(server.port), String(ports), String(SECONDS), mode], { env }).stdout));
+          }
+          const cell = (name) => {
+            const rs = runs[name];
+            const rq = rs.map((r, i) => r.qps / perf[i].qps);
+            return `${name} ${ratio(rq)}, ${mean(rs.map((r) => r.cpuUs)).toFixed(2)}us`;
+          };
+          const cpuOf = (name) => mean(runs[name].map((r) => r.cpuUs));
+          console.log(`   ${CAN_PIN ? 'pinned' : 'unpinned'}, ${server.name.padEnd(8)} ${String(inFlight).padStart(4)} in flight, ${String(ports).padStart(3)} port${ports === 1 ? ' ' : 's'}: ` +
+            `dnsperf ${mean(perf.map((a) => a.qps)).toFixed(0)} qps${perf[0].cpuUs !== undefined ? `, ${mean(perf.map((a) => a.cpuUs)).toFixed(2)}us` : ''}; ${cell('node')}; ${cell('c-plain')}; ${cell('c-mmsg')}`);
+          console.log(`        Node's own cost per query (Node floor - C plain): ${(cpuOf('node') - cpuOf('c-plain')).toFixed(2)}us; batching saves (C plain - C mmsg): ${(cpuOf('c-plain') - cpuOf('c-mmsg')).toFixed(2)}us`);
+        }
       }
     }
   }
