@@ -57,11 +57,6 @@ interface SendReq {
   list: Buffer[];
   oncomplete: (this: SendReq, status: number) => void;
 }
-interface TaggedReq<T> {
-  list: Buffer[];
-  tag: T;
-  oncomplete: (this: TaggedReq<T>, status: number) => void;
-}
 
 function isObject(x: unknown): x is Record<PropertyKey, unknown> {
   return typeof x === 'object' && x !== null;
@@ -235,6 +230,19 @@ export function openEndpoint<T>(family: 'udp4' | 'udp6', to: { host: string; por
   return b ? handleEndpoint(b, family, to, on) : publicEndpoint(family, to, on);
 }
 
+/** A send request of an endpoint: its events and the tag of the send it carries. */
+interface EndpointReq<T> {
+  list: Buffer[];
+  tag: T;
+  on: EndpointEvents<T>;
+  oncomplete: (this: EndpointReq<T>, status: number) => void;
+}
+
+/** The completion of every endpoint's queued sends: a failure goes to the request's own handler. */
+function endpointSendDone<T>(this: EndpointReq<T>, status: number): void {
+  if (status < 0) this.on.sendFailed(this.tag, errnoName(status));
+}
+
 const NO_PEER: Peer = { address: '', port: 0 };
 const EMPTY = Buffer.alloc(0);
 
@@ -261,13 +269,18 @@ function handleEndpoint<T>(b: UdpBinding, family: 'udp4' | 'udp6', to: { host: s
     if (nread < 0) on.error(errnoName(nread));
     else if (buf !== undefined) on.message(buf, rinfo ?? NO_PEER);
   };
-  // One completion for every send of this endpoint; the request carries the tag. A request is kept for the next
-  // send while no send is queued (the kernel mostly takes a datagram at once); a queued send keeps its own.
-  function oncomplete(this: TaggedReq<T>, status: number): void {
-    if (status < 0) on.sendFailed(this.tag, errnoName(status));
-  }
-  let spare: TaggedReq<T> | undefined;
-  const newReq = (): TaggedReq<T> => Object.assign(new b.SendWrap(), { list: [EMPTY], tag: undefined as T, oncomplete });
+  // One completion for every send (endpointSendDone); the request carries the handler and the tag. A request is
+  // kept for the next send while no send is queued (the kernel mostly takes a datagram at once); a queued send
+  // keeps its own.
+  let spare: EndpointReq<T> | undefined;
+  const newReq = (): EndpointReq<T> => {
+    const req = new b.SendWrap() as EndpointReq<T>;
+    req.list = [EMPTY];
+    req.tag = undefined as T;
+    req.on = on;
+    req.oncomplete = endpointSendDone;
+    return req;
+  };
   check(h.recvStart(), 'recvStart');
   return {
     path: 'handle',

@@ -41,7 +41,7 @@ async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[
       } else {
         txs.push(sock.send(templates[0]!, ids[0]!));
         const first = await sock.waitFor(() => txs[0]!.done, deadline);
-        if (first && sock.error === undefined && !txs[0]!.tc) {
+        if (first && sock.failure === undefined && !txs[0]!.tc) {
           if (mode.reopen) {
             const next = EmuSocket.open(sh, ns);
             sock = next instanceof Promise ? await next : next;
@@ -51,9 +51,9 @@ async function glibcSendDg(sh: Shared, ns: Nameserver, templates: QueryTemplate[
           await sock.waitFor(() => txs[1]!.done, deadline);
         }
       }
-      if (sock.error !== undefined) {
-        for (const s of sockets) s.expire(sock.error);
-        return { txs, refused: sock.error === 'ECONNREFUSED' };
+      if (sock.failure !== undefined) {
+        for (const s of sockets) s.expire(sock.failure);
+        return { txs, refused: sock.failure === 'ECONNREFUSED' };
       }
       if (txs.some((x) => x.tc)) {
         // send_dg: "to get the rest of answer, use TCP with same server"; what is still out is abandoned.

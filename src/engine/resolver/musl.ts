@@ -80,10 +80,10 @@ export async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: 
           if (answered.has(q)) sh.st.cancelled++;
           else sh.st.timeouts++;
         }
-        if (answered.size === templates.length || performance.now() >= start + timeoutMs || sock.error !== undefined) break;
+        if (answered.size === templates.length || performance.now() >= start + timeoutMs || sock.failure !== undefined) break;
       }
-      if (sock.error !== undefined) {
-        sock.expire(sock.error);
+      if (sock.failure !== undefined) {
+        sock.expire(sock.failure);
         return 'error';
       }
       const txs = [...answered.values()].filter((t) => t.rcode >= 0);

@@ -218,13 +218,15 @@ const READY = Promise.resolve(true);
 const NOT_READY = Promise.resolve(false);
 
 /** One UDP socket of the emulation, with its transmissions and a waiter. */
-export class EmuSocket {
+export class EmuSocket implements EndpointEvents<Tx> {
   port = 0;
   readonly txs: Tx[] = [];
-  private readonly expired = new Set<number>();
+  /** IDs of transmissions ended unanswered: a reply to one is late, not a wrong ID. Made at the first. */
+  private expired: Set<number> | undefined;
   private waiter: (() => void) | undefined;
   private io: UdpEndpoint<Tx> | undefined;
-  error: string | undefined;
+  /** The error code that failed the socket (ECONNREFUSED, ...), if any. */
+  failure: string | undefined;
 
   private constructor(
     private readonly sh: Shared,
@@ -235,30 +237,27 @@ export class EmuSocket {
   static open(sh: Shared, ns: Nameserver | undefined, unconnectedFamily: 'udp4' | 'udp6' = 'udp4'): EmuSocket | Promise<EmuSocket> {
     const family = ns ? familyOf(ns.host) : unconnectedFamily;
     const s = new EmuSocket(sh, ns ? formatHostPort(ns.host, ns.port) : '*');
-    const events: EndpointEvents<Tx> = {
-      message: (msg, from) => s.onMessage(msg, from),
-      error: (code) => {
-        s.error = code;
-        s.waiter?.();
-      },
-      sendFailed: (tx, code) => s.sendFailed(tx, code),
-    };
-    const ready = (io: UdpEndpoint<Tx>): EmuSocket => {
-      s.io = io;
-      s.port = io.port;
-      sh.ports.add(io.port);
-      return s;
-    };
+    // The socket is its endpoint's event handler (message, error, sendFailed): no closures per socket.
     let opening: UdpEndpoint<Tx> | Promise<UdpEndpoint<Tx>>;
     try {
-      opening = openEndpoint(family, ns, events);
+      opening = openEndpoint(family, ns, s);
     } catch (err) {
       throw openError(err, s.label, ns !== undefined);
     }
-    if (!(opening instanceof Promise)) return ready(opening);
-    return opening.then(ready, (err: unknown) => {
-      throw openError(err, s.label, ns !== undefined);
-    });
+    if (!(opening instanceof Promise)) return s.ready(opening);
+    return opening.then(
+      (io) => s.ready(io),
+      (err: unknown) => {
+        throw openError(err, s.label, ns !== undefined);
+      },
+    );
+  }
+
+  private ready(io: UdpEndpoint<Tx>): EmuSocket {
+    this.io = io;
+    this.port = io.port;
+    this.sh.ports.add(io.port);
+    return this;
   }
 
   send(t: QueryTemplate, id: number, to?: Nameserver): Tx {
@@ -271,16 +270,23 @@ export class EmuSocket {
     return tx;
   }
 
-  /** A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg. */
-  private sendFailed(tx: Tx, code: string): void {
-    if (tx.done) return;
-    tx.done = true;
-    this.sh.errors.add(code);
-    this.error ??= code;
+  /** A pending socket error (EndpointEvents). */
+  error(code: string): void {
+    this.failure = code;
     this.waiter?.();
   }
 
-  private onMessage(msg: Buffer, from: Peer): void {
+  /** A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg (EndpointEvents). */
+  sendFailed(tx: Tx, code: string): void {
+    if (tx.done) return;
+    tx.done = true;
+    this.sh.errors.add(code);
+    this.failure ??= code;
+    this.waiter?.();
+  }
+
+  /** A datagram (EndpointEvents). */
+  message(msg: Buffer, from: Peer): void {
     const sh = this.sh;
     if (!isResponse(msg)) {
       sh.st.malformed++;
@@ -298,7 +304,7 @@ export class EmuSocket {
       return;
     }
     if (matchedId) sh.st.wrongQuestion++;
-    else if (this.expired.has(id)) sh.st.late++;
+    else if (this.expired?.has(id)) sh.st.late++;
     else sh.st.wrongId++;
   }
 
@@ -308,7 +314,7 @@ export class EmuSocket {
    */
   waitFor(ready: () => boolean, deadline: number): Promise<boolean> {
     if (ready()) return READY;
-    if (this.error !== undefined || deadline - performance.now() <= 0) return NOT_READY;
+    if (this.failure !== undefined || deadline - performance.now() <= 0) return NOT_READY;
     return new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout;
       const done = (v: boolean): void => {
@@ -320,14 +326,14 @@ export class EmuSocket {
         timer = setTimeout(() => {
           // A timer may fire up to a millisecond early: wait out the rest.
           if (ready()) done(true);
-          else if (this.error !== undefined || deadline - performance.now() <= 0) done(false);
+          else if (this.failure !== undefined || deadline - performance.now() <= 0) done(false);
           else arm();
         }, deadline - performance.now());
       };
       arm();
       this.waiter = () => {
         if (ready()) done(true);
-        else if (this.error !== undefined) done(false);
+        else if (this.failure !== undefined) done(false);
       };
     });
   }
@@ -337,7 +343,7 @@ export class EmuSocket {
     for (const tx of this.txs) {
       if (tx.done) continue;
       tx.done = true;
-      this.expired.add(tx.id);
+      (this.expired ??= new Set()).add(tx.id);
       if (as === 'timeout') this.sh.st.timeouts++;
       else if (as === 'cancelled') this.sh.st.cancelled++;
       else this.sh.errors.add(as);
