@@ -214,16 +214,25 @@ export class PortSet {
   }
 }
 
+/** The timer of EmuSocket.waitFor. */
+function waitTimerFired(s: EmuSocket): void {
+  s.timerFired();
+}
+
 const READY = Promise.resolve(true);
 const NOT_READY = Promise.resolve(false);
 
-/** One UDP socket of the emulation, with its transmissions and a waiter. */
+/** One UDP socket of the emulation, with its transmissions and the wait in progress. */
 export class EmuSocket implements EndpointEvents<Tx> {
   port = 0;
   readonly txs: Tx[] = [];
   /** IDs of transmissions ended unanswered: a reply to one is late, not a wrong ID. Made at the first. */
   private expired: Set<number> | undefined;
-  private waiter: (() => void) | undefined;
+  /** The wait in progress (waitFor): what it waits for, until when, how it ends, its timer. */
+  private waitReady: (() => boolean) | undefined;
+  private deadline = 0;
+  private resolveWait: ((ready: boolean) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private io: UdpEndpoint<Tx> | undefined;
   /** The error code that failed the socket (ECONNREFUSED, ...), if any. */
   failure: string | undefined;
@@ -273,7 +282,7 @@ export class EmuSocket implements EndpointEvents<Tx> {
   /** A pending socket error (EndpointEvents). */
   error(code: string): void {
     this.failure = code;
-    this.waiter?.();
+    this.poke();
   }
 
   /** A failed send (a pending ICMP error: ECONNREFUSED) fails the socket, as recvfrom would in send_dg (EndpointEvents). */
@@ -282,7 +291,7 @@ export class EmuSocket implements EndpointEvents<Tx> {
     tx.done = true;
     this.sh.errors.add(code);
     this.failure ??= code;
-    this.waiter?.();
+    this.poke();
   }
 
   /** A datagram (EndpointEvents). */
@@ -300,7 +309,7 @@ export class EmuSocket implements EndpointEvents<Tx> {
       matchedId = true;
       if (!sameQuestion(msg, tx.t)) continue;
       acceptReply(sh, tx, msg, from, this.port, now);
-      this.waiter?.();
+      this.poke();
       return;
     }
     if (matchedId) sh.st.wrongQuestion++;
@@ -310,32 +319,44 @@ export class EmuSocket implements EndpointEvents<Tx> {
 
   /**
    * Wait until `ready()` or the deadline; true when ready. One promise and one timer per wait, checked
-   * again on every datagram or socket error (not a new promise per datagram).
+   * again on every datagram or socket error (not a new promise per datagram). The wait's state lives on the
+   * socket, and the timer calls a module-level function: no closures per wait but the promise's.
    */
   waitFor(ready: () => boolean, deadline: number): Promise<boolean> {
     if (ready()) return READY;
     if (this.failure !== undefined || deadline - performance.now() <= 0) return NOT_READY;
-    return new Promise<boolean>((resolve) => {
-      let timer: NodeJS.Timeout;
-      const done = (v: boolean): void => {
-        clearTimeout(timer);
-        this.waiter = undefined;
-        resolve(v);
-      };
-      const arm = (): void => {
-        timer = setTimeout(() => {
-          // A timer may fire up to a millisecond early: wait out the rest.
-          if (ready()) done(true);
-          else if (this.failure !== undefined || deadline - performance.now() <= 0) done(false);
-          else arm();
-        }, deadline - performance.now());
-      };
-      arm();
-      this.waiter = () => {
-        if (ready()) done(true);
-        else if (this.failure !== undefined) done(false);
-      };
+    this.waitReady = ready;
+    this.deadline = deadline;
+    const waiting = new Promise<boolean>((resolve) => {
+      this.resolveWait = resolve;
     });
+    this.timer = setTimeout(waitTimerFired, deadline - performance.now(), this);
+    return waiting;
+  }
+
+  /** A datagram or a socket error: the wait may be over. */
+  private poke(): void {
+    if (this.resolveWait === undefined) return;
+    if (this.waitReady?.()) this.settle(true);
+    else if (this.failure !== undefined) this.settle(false);
+  }
+
+  /** The wait's timer fired. */
+  timerFired(): void {
+    if (this.resolveWait === undefined) return;
+    // A timer may fire up to a millisecond early: wait out the rest.
+    if (this.waitReady?.()) this.settle(true);
+    else if (this.failure !== undefined || this.deadline - performance.now() <= 0) this.settle(false);
+    else this.timer = setTimeout(waitTimerFired, this.deadline - performance.now(), this);
+  }
+
+  private settle(v: boolean): void {
+    clearTimeout(this.timer);
+    const resolve = this.resolveWait;
+    this.resolveWait = undefined;
+    this.waitReady = undefined;
+    this.timer = undefined;
+    resolve?.(v);
   }
 
   /** End every unanswered transmission as a timeout (or `as`). */
