@@ -16,6 +16,7 @@ import { startResponder } from '../helpers/responders.js';
 import { closedUdpPort } from '../helpers/servers.js';
 import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
 import { BIN, run } from '../helpers/run.js';
+import { emulateAt } from '../helpers/emulate.js';
 
 const PATHS = ['handle', 'public'] as const;
 
@@ -202,6 +203,36 @@ describe.each(PATHS)('engine through the %s path', (path) => {
       expect(res.errors).toEqual({ ECONNREFUSED: 500 });
       expect(res.timeouts + res.answered).toBe(0);
     });
+  });
+});
+
+describe.each(PATHS)('resolver mode through the %s path (its sockets are their endpoints\' event handlers)', (path) => {
+  const CONF = 'nameserver 127.0.0.1\nsearch a.test b.test\noptions ndots:5 timeout:1 attempts:1\n';
+
+  it('glibc and musl: every candidate answered, each datagram counted once, a socket per candidate', async () => {
+    const r = await startResponder({ zones: ['google.com'] });
+    for (const libc of ['glibc', 'musl'] as const) {
+      const res = await withPath(path, () => emulateAt([{ host: '127.0.0.1', port: r.udpPort }], CONF, libc, { concurrency: 4, total: 40 }));
+      expect(res.lookups.outcomes, libc).toEqual({ answer: 40 });
+      // google.com.a.test, google.com.b.test (NXDOMAIN), then google.com: 3 names x (A + AAAA) per lookup.
+      expect(res.engine, libc).toMatchObject({ sent: 240, answered: 240, timeouts: 0, errors: {} });
+    }
+    expect(r.seen.length).toBe(480);
+  });
+
+  it('a wait that times out, then a reply to the resend; and a refused nameserver ends the lookup as refused', async () => {
+    // The AAAA's reply comes 1.3 s late: the pair times out with one reply (1 s), glibc switches to single-request and
+    // resends on the same socket with the same IDs, and the late reply answers the resent AAAA, as in glibc.
+    const slow = await startResponder({ zones: ['google.com'], faults: ['delay:1300@type=AAAA'].map(parseFault) });
+    const late = await withPath(path, () => emulateAt([{ host: '127.0.0.1', port: slow.udpPort }], 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n', 'glibc', { names: ['google.com.'] }));
+    expect(late.lookups.outcomes).toEqual({ answer: 1 });
+    expect(late.lookups.modeSwitches).toEqual({ singleRequest: 1, singleRequestReopen: 0 });
+    expect(late.engine).toMatchObject({ sent: 4, answered: 3, timeouts: 1 });
+    const port = await closedUdpPort();
+    const refused = await withPath(path, () => emulateAt([{ host: '127.0.0.1', port }], CONF, 'glibc'));
+    expect(refused.lookups.outcomes).toEqual({ refused: 1 });
+    expect(refused.engine.errors).toMatchObject({ ECONNREFUSED: expect.any(Number) });
+    expect(refused.engine.timeouts).toBe(0);
   });
 });
 
