@@ -147,13 +147,24 @@ const STARTED = 0;
 const NOT_STARTED = 1; // no free slot or ID
 const FAILED = 2; // the send was refused at once; the query ended as an error
 
-/** Rcode counts by number as the record the result carries (names as dig prints them). */
-function rcodeRecord(counts: Float64Array): Record<string, number> {
-  const c = new Counters();
-  counts.forEach((n, rcode) => {
-    if (n > 0) c.add(rcodeName(rcode), n);
-  });
-  return c.toJSON();
+/**
+ * Replies counted by their header's 4-bit RCODE, a number per reply (no name looked up per packet); the
+ * result carries them by name, as dig prints them. The engine and resolver mode both count with it.
+ */
+export class RcodeCounts {
+  private readonly counts = new Float64Array(16);
+
+  add(rcode: number): void {
+    this.counts[rcode & 15] = this.counts[rcode & 15]! + 1;
+  }
+
+  toJSON(): Record<string, number> {
+    const c = new Counters();
+    this.counts.forEach((n, rcode) => {
+      if (n > 0) c.add(rcodeName(rcode), n);
+    });
+    return c.toJSON();
+  }
 }
 
 /** Receive buffer per socket: room for every reply it may have in flight (about 2 KiB of kernel memory each). */
@@ -219,18 +230,17 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   // whole buffer (no offset/length: no slice per packet). With very many templates, one buffer per slot is reused.
   const perTemplate = templates.length * c <= 262_144;
   const slotBufs: Array<Buffer | undefined> = new Array<Buffer | undefined>(perTemplate ? c * templates.length : c).fill(undefined);
+  const bufIndex = (slot: number, qi: number): number => (perTemplate ? slot * templates.length + qi : slot);
+  /** The buffer a new query of template `qi` goes out from, holding that template. */
   const bufferFor = (slot: number, qi: number): Buffer => {
     const t = templates[qi]!;
+    const k = bufIndex(slot, qi);
+    let b = slotBufs[k];
     if (perTemplate) {
-      const k = slot * templates.length + qi;
-      let b = slotBufs[k];
-      if (b === undefined) {
-        b = Buffer.from(t.bytes);
-        slotBufs[k] = b;
-      }
+      if (b === undefined) slotBufs[k] = b = Buffer.from(t.bytes);
       return b;
     }
-    const b = (slotBufs[slot] ??= Buffer.alloc(maxLen));
+    b ??= slotBufs[k] = Buffer.alloc(maxLen);
     t.bytes.copy(b, 0, 0, t.bytes.length);
     return b;
   };
@@ -256,7 +266,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   let nextSock = 0;
 
   const hist = new Histogram('us', LATENCY_MARKS_US);
-  const rcodeCounts = new Float64Array(16); // by the header's 4-bit RCODE
+  const rcodes = new RcodeCounts();
   const errors = new Counters();
   const unattributed = new Counters();
   const st = { sent: 0, answered: 0, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0 };
@@ -423,7 +433,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     lastAnswerAt = now;
     const latency = now - slotStart[slot]!;
     hist.record(latency * 1000);
-    rcodeCounts[rcode & 15] = rcodeCounts[rcode & 15]! + 1;
+    rcodes.add(rcode);
     st.answered++;
     if (latency > o.slowMs) {
       st.slow++;
@@ -446,7 +456,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const id = slotId[slot]!;
     const query = Buffer.alloc(2 + t.bytes.length);
     query.writeUInt16BE(t.bytes.length, 0);
-    (perTemplate ? slotBufs[slot * templates.length + slotQuery[slot]!]! : slotBufs[slot]!).copy(query, 2, 0, t.bytes.length);
+    slotBufs[bufIndex(slot, slotQuery[slot]!)]!.copy(query, 2, 0, t.bytes.length); // as sent, its ID patched in
     const conn = net.connect({ host: o.server, port: o.port });
     slotConn[slot] = conn;
     const mine = (): boolean => slotGen[slot] === gen && slotState[slot] === TCP;
@@ -582,7 +592,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     ...st,
     errors: errors.toJSON(),
     unattributedErrors: unattributed.toJSON(),
-    rcodes: rcodeRecord(rcodeCounts),
+    rcodes: rcodes.toJSON(),
     histogram: hist,
     durationMs,
     lastAnswerMs: lastAnswerAt >= 0 ? lastAnswerAt - t0 : null,

@@ -7,7 +7,7 @@
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import type { EngineResult } from './engine.js';
-import { slowEvent } from './engine.js';
+import { RcodeCounts, slowEvent } from './engine.js';
 import { formatHostPort } from '../dns/wire.js';
 import { readUdpSnmp, snmpDelta } from './drops.js';
 import { glibcLookup } from './resolver/glibc.js';
@@ -24,7 +24,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
     plans: new Map(),
     st: { sent: 0, answered: 0, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0, cancelled: 0 },
     hist: new Histogram('us', LATENCY_MARKS_US),
-    rcodes: new Counters(),
+    rcodes: new RcodeCounts(),
     errors: new Counters(),
     slowMs: o.slowMs,
     onSlow: o.onSlow,

@@ -46,10 +46,8 @@ export interface UdpIo {
   send(s: number, slot: number, buf: Buffer): number | string;
 }
 
-interface UdpHandle {
-  send(req: object, list: Buffer[], count: number, hasCallback: boolean): number;
-  onmessage: (nread: number, handle: unknown, buf?: Buffer) => void;
-}
+/** The part of Node's UDP handle (RawUdp) that udpIo uses on a dgram.Socket's own handle. */
+type UdpHandle = Pick<RawUdp, 'send' | 'onmessage'>;
 /** Node's SendWrap: a request object the handle fills in; ours carry what the completion needs. */
 type SendReqClass = new () => object;
 interface SendReq {

@@ -19,7 +19,7 @@ import { IptablesSaveReader, ruleSetBuilder } from './formats/iptables-save.js';
 import { IpvsadmReader } from './formats/ipvsadm.js';
 import { NftReader } from './formats/nft.js';
 
-export { tokenize, parseIptablesRule } from './formats/iptables-save.js';
+export { tokenize } from './formats/iptables-save.js';
 export { parseNftTranslatedRule, nftDurationSeconds } from './formats/nft.js';
 
 export interface Rule {

@@ -10,14 +10,13 @@
 const STREAM_FROM = 64;
 /** Pieces are gathered into chunks of about this many characters before a write. */
 const CHUNK = 1 << 16;
+/** Elements written per JSON.stringify call (16: peak RSS 198 MiB above; 64 or more: 218 MiB, as large strings). */
+const BATCH = 16;
 
 export interface JsonSink {
   write(chunk: string): boolean;
   once(event: 'drain', listener: () => void): unknown;
 }
-
-/** Elements written per JSON.stringify call (16: peak RSS 198 MiB above; 64 or more: 218 MiB, as large strings). */
-const BATCH = 16;
 
 /**
  * Values as JSON.stringify(_, null, 2) prints them `depth` levels down, found by stringifying them inside `depth`

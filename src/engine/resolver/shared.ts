@@ -16,7 +16,7 @@ import { answerCount, formatHostPort, frame, idOf, isResponse, isTruncated, make
 import type { QueryTemplate } from '../../dns/wire.js';
 import { Counters, Histogram } from '../../stats/index.js';
 import type { PercentileSummary, HistogramSnapshot } from '../../stats/index.js';
-import type { Progress, SlowEvent } from '../engine.js';
+import type { Progress, RcodeCounts, SlowEvent } from '../engine.js';
 import { openError } from '../errors.js';
 import { openEndpoint } from '../udp.js';
 import type { EndpointEvents, Peer, UdpEndpoint } from '../udp.js';
@@ -92,7 +92,7 @@ export interface Shared {
   plans: Map<string, Plan>;
   st: { sent: number; answered: number; timeouts: number; slow: number; late: number; wrongId: number; wrongQuestion: number; malformed: number; truncated: number; tcpRetries: number; cancelled: number };
   hist: Histogram;
-  rcodes: Counters;
+  rcodes: RcodeCounts;
   errors: Counters;
   slowMs: number;
   onSlow: ((e: SlowEvent) => void) | undefined;
@@ -115,7 +115,7 @@ export function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string | Peer
   if (tx.tc) sh.st.truncated++;
   const latency = now - tx.sentAt;
   sh.hist.record(latency * 1000);
-  sh.rcodes.add(rcodeName(tx.rcode));
+  sh.rcodes.add(tx.rcode);
   sh.st.answered++;
   sh.lastAnswerAt = now;
   if (latency > sh.slowMs) {
@@ -341,13 +341,14 @@ export class EmuSocket implements EndpointEvents<Tx> {
     else if (this.failure !== undefined) this.settle(false);
   }
 
-  /** The wait's timer fired. */
+  /** The wait's timer fired: what a datagram asks, then the deadline. */
   timerFired(): void {
+    this.poke();
     if (this.resolveWait === undefined) return;
     // A timer may fire up to a millisecond early: wait out the rest.
-    if (this.waitReady?.()) this.settle(true);
-    else if (this.failure !== undefined || this.deadline - performance.now() <= 0) this.settle(false);
-    else this.timer = setTimeout(waitTimerFired, this.deadline - performance.now(), this);
+    const left = this.deadline - performance.now();
+    if (left <= 0) this.settle(false);
+    else this.timer = setTimeout(waitTimerFired, left, this);
   }
 
   private settle(v: boolean): void {

@@ -45,18 +45,20 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
           covered += frac;
           const target = m[3];
           if (!chainExists(target)) {
-            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service: nftServiceOfChain(chain) ?? null }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(nftServiceOfChain(chain) ?? null) }, remedy: 'restart kube-proxy' });
+            const service = nftServiceOfChain(chain) ?? null;
+            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: 'restart kube-proxy' });
             continue;
           }
           const addr = endpointAddress(target);
           if (addr !== undefined) endpoints.push({ address: addr, share: remaining * frac, probability: null, chain: target });
         }
         if (covered < 1 - EPS) {
+          const service = nftServiceOfChain(chain) ?? null;
           findings.push({
             code: 'FALLTHROUGH',
-            severity: 'warning', subject: { kind: 'chain', name: chain, service: nftServiceOfChain(chain) ?? null },
+            severity: 'warning', subject: { kind: 'chain', name: chain, service },
             message: `${chain}: numgen mod ${mod} maps only ${(covered * 100).toFixed(1)}% of its values: the rest match no endpoint`,
-            evidence: { chain, mod, covered: Number(covered.toFixed(6)), ...ownedBy(nftServiceOfChain(chain) ?? null) },
+            evidence: { chain, mod, covered: Number(covered.toFixed(6)), ...ownedBy(service) },
             remedy: 'restart kube-proxy',
           });
         }
@@ -69,7 +71,8 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
         if (conditional) continue;
         const target = go[2];
         if (!chainExists(target)) {
-          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service: nftServiceOfChain(chain) ?? null }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(nftServiceOfChain(chain) ?? null) }, remedy: 'restart kube-proxy' });
+          const service = nftServiceOfChain(chain) ?? null;
+          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: 'restart kube-proxy' });
           continue;
         }
         if (target.startsWith('endpoint-')) {

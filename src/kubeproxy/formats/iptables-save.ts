@@ -73,12 +73,6 @@ export function stripHostMask(addr: string): string {
   return addr;
 }
 
-/** Parse one `-A CHAIN ...` rule given as words. */
-export function parseIptablesRule(table: string, words: string[], line: number): Rule {
-  let k = 0;
-  return parseRuleWords(table, { next: () => words[k++] }, line);
-}
-
 /** A rule with every field present from the start: one object shape for 100,000s of rules. */
 function newRule(table: string, chain: string, line: number): Rule {
   return {
@@ -89,7 +83,7 @@ function newRule(table: string, chain: string, line: number): Rule {
 }
 
 /** Parse a rule from its words: `-A`, the chain, then matches and the target in any order. */
-function parseRuleWords(table: string, words: { next(): string | undefined }, line: number): Rule {
+function parseRuleWords(table: string, words: RuleWords, line: number): Rule {
   words.next(); // -A
   const rule = newRule(table, words.next() ?? '', line);
   let negate = false;
