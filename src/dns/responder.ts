@@ -23,7 +23,10 @@ export interface FaultRule {
   ms?: number;
   /** nxdomain: the suffix whose names do not exist. */
   suffix?: string;
-  /** Apply to every Nth matching query (the Nth, 2Nth, ...). */
+  /**
+   * Apply to every Nth matching query (the Nth, 2Nth, ...), counted apart over UDP and over TCP: which queries a
+   * fault hits does not depend on how concurrent clients of the two protocols happen to interleave.
+   */
   every?: number;
   /** Apply to this fraction of matching queries (seeded). */
   fraction?: number;
@@ -131,7 +134,8 @@ export class Responder {
   private tcpServer: net.Server | undefined;
   private readonly tcpSockets = new Set<net.Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly ruleCounts: number[];
+  /** Matching queries per fault rule, over UDP and over TCP. */
+  private readonly ruleCounts: { udp: number[]; tcp: number[] };
   private readonly ruleFired: number[];
   private readonly random: () => number;
   private started = 0;
@@ -157,7 +161,7 @@ export class Responder {
       onQuery: opts.onQuery,
       zones: opts.zones?.map((z) => z.toLowerCase().replace(/\.$/, '')),
     };
-    this.ruleCounts = this.opts.faults.map(() => 0);
+    this.ruleCounts = { udp: this.opts.faults.map(() => 0), tcp: this.opts.faults.map(() => 0) };
     this.ruleFired = this.opts.faults.map(() => 0);
     this.random = mulberry32(this.opts.seed);
   }
@@ -269,11 +273,12 @@ export class Responder {
   /** Which fault, if any, applies to this query (the first rule that fires). */
   private pick(name: string, type: string, proto: 'udp' | 'tcp'): FaultRule | undefined {
     let chosen: FaultRule | undefined;
+    const counts = this.ruleCounts[proto];
     this.opts.faults.forEach((rule, i) => {
       if (rule.type !== undefined && rule.type !== type) return;
       if (rule.kind === 'truncate' && proto === 'tcp') return; // TCP carries the full answer
       if (rule.kind === 'nxdomain' && rule.suffix !== undefined && !underSuffix(name, rule.suffix)) return;
-      const n = (this.ruleCounts[i] = (this.ruleCounts[i] ?? 0) + 1);
+      const n = (counts[i] = (counts[i] ?? 0) + 1);
       let fires = true;
       if (rule.every !== undefined) fires = n % rule.every === 0;
       else if (rule.fraction !== undefined) fires = this.random() < rule.fraction;

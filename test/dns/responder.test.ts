@@ -7,6 +7,24 @@ import { ask, toReply } from '../helpers/udp.js';
 import { startResponder } from '../helpers/responders.js';
 import type { Reply } from '../helpers/udp.js';
 
+/** One query over a fresh TCP connection. */
+function askTcp(port: number, name: string): Promise<Reply> {
+  return new Promise<Reply>((resolve, reject) => {
+    const q = dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A', class: 'IN' }] });
+    const framed = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
+    const c = net.connect(port, '127.0.0.1', () => c.write(framed));
+    let acc = Buffer.alloc(0);
+    c.on('data', (d) => {
+      acc = Buffer.concat([acc, d]);
+      if (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
+        c.destroy();
+        resolve(toReply(acc.subarray(2)));
+      }
+    });
+    c.on('error', reject);
+  });
+}
+
 const serve = (opts: ConstructorParameters<typeof Responder>[0] = {}): Promise<Responder> => startResponder(opts);
 
 describe('Responder', () => {
@@ -34,6 +52,19 @@ describe('Responder', () => {
     const rcodes: string[] = [];
     for (let i = 0; i < 9; i++) rcodes.push((await ask(r.udpPort, 'x'))?.rcode ?? 'none');
     expect(rcodes).toEqual(['NOERROR', 'NOERROR', 'SERVFAIL', 'NOERROR', 'NOERROR', 'SERVFAIL', 'NOERROR', 'NOERROR', 'SERVFAIL']);
+  });
+
+  it('every=N counts UDP and TCP queries apart: interleaving the two does not move which queries it hits', async () => {
+    const r = await serve({ faults: [parseFault('servfail@every=3')] });
+    const udp: string[] = [];
+    const tcp: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      udp.push((await ask(r.udpPort, 'x'))?.rcode ?? 'none');
+      tcp.push((await askTcp(r.tcpPort, 'x')).rcode ?? 'none');
+    }
+    const third = ['NOERROR', 'NOERROR', 'SERVFAIL', 'NOERROR', 'NOERROR', 'SERVFAIL'];
+    expect(udp).toEqual(third);
+    expect(tcp).toEqual(third);
   });
 
   it('type= limits a fault to one record type; drop sends nothing', async () => {
@@ -64,20 +95,7 @@ describe('Responder', () => {
     const udp = await ask(r.udpPort, 'x');
     expect(udp?.flag_tc).toBe(true);
     expect(udp?.answers).toEqual([]);
-    const reply = await new Promise<Reply>((resolve, reject) => {
-      const q = dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: 'x', type: 'A', class: 'IN' }] });
-      const framed = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
-      const c = net.connect(r.tcpPort, '127.0.0.1', () => c.write(framed));
-      let acc = Buffer.alloc(0);
-      c.on('data', (d) => {
-        acc = Buffer.concat([acc, d]);
-        if (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
-          c.destroy();
-          resolve(toReply(acc.subarray(2)));
-        }
-      });
-      c.on('error', reject);
-    });
+    const reply = await askTcp(r.tcpPort, 'x');
     expect(reply.flag_tc).toBe(false);
     expect(reply.answers?.[0]?.data).toBe('192.0.2.1');
   });
