@@ -32,7 +32,7 @@ function num(v: number): string {
 }
 
 /** Builds one exposition: each family's HELP and TYPE once, then its samples. */
-class Exposition {
+export class Exposition {
   private readonly lines: string[] = [];
   private readonly declared = new Set<string>();
 
@@ -50,14 +50,24 @@ class Exposition {
     return this;
   }
 
-  /** A latency histogram in seconds from a microsecond snapshot: exact cumulative buckets at its marks. */
+  /**
+   * A latency histogram in seconds from a microsecond snapshot: exact cumulative buckets at its marks. A bucket counts
+   * the values at or below its `le`, as Prometheus defines it. A snapshot that does not say how many values lie
+   * exactly on a mark (an older version's, through merge) gets its buckets at 1 us below each mark instead, which are
+   * as exact for whole microseconds.
+   */
   histogram(name: string, help: string, snap: HistogramSnapshot, labels: Labels = {}): this {
     this.family(name, 'histogram', help);
-    const rows = Histogram.fromJSON(snap).markRows();
-    let cumulative = 0;
-    for (const [, high, count] of rows) {
-      cumulative += count;
-      if (Number.isFinite(high)) this.sample(`${name}_bucket`, cumulative, { ...labels, le: num(high / 1e6) });
+    const h = Histogram.fromJSON(snap);
+    const atOrBelow = h.atOrBelowMarks();
+    if (atOrBelow !== undefined) {
+      for (const [mark, count] of atOrBelow) this.sample(`${name}_bucket`, count, { ...labels, le: num(mark / 1e6) });
+    } else {
+      let below = 0;
+      for (const [, high, count] of h.markRows()) {
+        below += count;
+        if (Number.isFinite(high)) this.sample(`${name}_bucket`, below, { ...labels, le: num((high - 1) / 1e6) });
+      }
     }
     this.sample(`${name}_bucket`, snap.count, { ...labels, le: '+Inf' });
     this.sample(`${name}_sum`, snap.sum / 1e6, labels);

@@ -37,6 +37,11 @@ export interface HistogramSnapshot {
    */
   readonly marks?: readonly number[];
   readonly markCounts?: readonly number[];
+  /**
+   * `atMarks[k]`: how many of the values equal `marks[k]` exactly. With them a reader can count the values at or
+   * below a mark (Prometheus's `le`) as well as below it. Absent in snapshots written before they were kept (an older k8sdiag).
+   */
+  readonly atMarks?: readonly number[];
 }
 
 export interface PercentileSummary {
@@ -112,6 +117,8 @@ export class Histogram {
   private readonly counts = new Float64Array(BUCKETS);
   private marks: readonly number[];
   private markCounts: Float64Array;
+  /** Values exactly at each mark; undefined when not known (merged from a snapshot without them). */
+  private atMarks: Float64Array | undefined;
   private n = 0;
   private lo = Number.POSITIVE_INFINITY;
   private hi = 0;
@@ -122,6 +129,7 @@ export class Histogram {
     this.unit = unit;
     this.marks = [...new Set(marks.map((m) => Math.round(m)))].sort((a, b) => a - b);
     this.markCounts = new Float64Array(this.marks.length + 1);
+    this.atMarks = new Float64Array(this.marks.length);
   }
 
   /** Record one value (rounded to an integer, negatives clamped to 0). */
@@ -138,6 +146,7 @@ export class Histogram {
     let k = 0;
     while (k < m.length && v >= m[k]!) k++;
     this.markCounts[k] = (this.markCounts[k] ?? 0) + times;
+    if (k > 0 && v === m[k - 1] && this.atMarks !== undefined) this.atMarks[k - 1] = (this.atMarks[k - 1] ?? 0) + times;
     this.n += times;
     this.total += v * times;
     if (v < this.lo) this.lo = v;
@@ -231,6 +240,22 @@ export class Histogram {
     return rows;
   }
 
+  /**
+   * [mark, count of values at or below it] for each mark, as Prometheus's `le` buckets count; undefined when the
+   * values exactly at the marks are not known (a snapshot from before they were kept).
+   */
+  atOrBelowMarks(): Array<[number, number]> | undefined {
+    const at = this.atMarks;
+    if (at === undefined) return undefined;
+    const out: Array<[number, number]> = [];
+    let below = 0;
+    for (let k = 0; k < this.marks.length; k++) {
+      below += this.markCounts[k] ?? 0;
+      out.push([this.marks[k]!, below + (at[k] ?? 0)]);
+    }
+    return out;
+  }
+
   /** Non-empty buckets in ascending order: [lowerBound, width, count]. */
   *buckets(): Generator<[number, number, number]> {
     for (let i = 0; i < BUCKETS; i++) {
@@ -252,11 +277,16 @@ export class Histogram {
     }
     if (sameMarks(this.marks, other.marks)) {
       for (let k = 0; k < this.markCounts.length; k++) this.markCounts[k] = (this.markCounts[k] ?? 0) + (other.markCounts[k] ?? 0);
+      const at = this.atMarks;
+      const otherAt = other.atMarks;
+      if (at !== undefined && otherAt !== undefined) for (let k = 0; k < at.length; k++) at[k] = (at[k] ?? 0) + (otherAt[k] ?? 0);
+      else this.atMarks = undefined;
     } else {
       // Different marks cannot be combined exactly: keep none rather than wrong ones.
       this.marks = [];
       this.markCounts = new Float64Array(1);
       this.markCounts[0] = this.n + other.n;
+      this.atMarks = new Float64Array(0);
     }
     if (other.n > 0) {
       this.n += other.n;
@@ -280,6 +310,7 @@ export class Histogram {
       sum: this.total,
       buckets,
       ...(this.marks.length > 0 ? { marks: [...this.marks], markCounts: Array.from(this.markCounts) } : {}),
+      ...(this.marks.length > 0 && this.atMarks !== undefined ? { atMarks: Array.from(this.atMarks) } : {}),
     };
   }
 
@@ -291,9 +322,14 @@ export class Histogram {
     const h = new Histogram(snap.unit, marks);
     if (snap.markCounts !== undefined && snap.markCounts.length === h.markCounts.length && sameMarks(h.marks, marks)) {
       snap.markCounts.forEach((c, k) => (h.markCounts[k] = c));
+      const at = snap.atMarks;
+      const hat = h.atMarks;
+      if (at !== undefined && hat !== undefined && at.length === hat.length) at.forEach((c, k) => (hat[k] = c));
+      else h.atMarks = undefined;
     } else {
       h.marks = [];
       h.markCounts = new Float64Array([snap.count]);
+      h.atMarks = new Float64Array(0);
     }
     for (const [low, c] of snap.buckets) {
       const i = indexOf(low);

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { parseFault } from '../../src/dns/responder.js';
+import { Exposition } from '../../src/render/prom.js';
+import { Histogram, LATENCY_MARKS_US } from '../../src/stats/index.js';
 import { startResponder } from '../helpers/responders.js';
 import { readFixture, run } from '../helpers/run.js';
 
@@ -17,6 +19,38 @@ function families(text: string) {
   }
   return new Map(fams.map((f) => [f.name, f]));
 }
+
+/** The histogram's buckets as [le in whole microseconds, count]; +Inf as Infinity. */
+function buckets(text: string): Array<[number, number]> {
+  const fam = families(text).get('k8sdiag_test_seconds')!;
+  const out = Object.entries(fam.metrics[0]!.buckets!).map(([le, c]): [number, number] => [le === '+Inf' ? Infinity : Math.round(Number(le) * 1e6), Number(c)]);
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+describe('-o prom histograms', () => {
+  // Whole microseconds, as the engine records them; some exactly on the marks (1 ms, 1 s, 5 s).
+  const values = [0, 250, 999, 1_000, 1_000, 1_001, 1_500, 999_999, 1_000_000, 1_000_001, 4_999_999, 5_000_000, 5_000_000, 5_000_001, 12_345_678];
+  const atOrBelow = (le: number) => values.filter((v) => v <= le).length;
+  const snapshot = () => {
+    const h = new Histogram('us', LATENCY_MARKS_US);
+    for (const v of values) h.record(v);
+    return h.toJSON();
+  };
+
+  it('a bucket counts the values at or below its le, as Prometheus defines it, at round le values', () => {
+    const text = new Exposition({ node: 'n' }).histogram('k8sdiag_test_seconds', 'test', snapshot()).toString();
+    const got = buckets(text);
+    expect(got.map(([le]) => le)).toEqual([...LATENCY_MARKS_US, Infinity]);
+    for (const [le, count] of got) expect(count, `le=${le / 1e6}`).toBe(le === Infinity ? values.length : atOrBelow(le));
+  });
+
+  it('a snapshot without the counts on the marks (an older version, through merge): le 1 us below each mark, still exact', () => {
+    const { atMarks: _unknown, ...older } = snapshot();
+    const got = buckets(new Exposition({ node: 'n' }).histogram('k8sdiag_test_seconds', 'test', older).toString());
+    expect(got.map(([le]) => le)).toEqual([...LATENCY_MARKS_US.map((m) => m - 1), Infinity]);
+    for (const [le, count] of got) expect(count, `le=${le / 1e6}`).toBe(le === Infinity ? values.length : atOrBelow(le));
+  });
+});
 
 describe('-o prom', () => {
   it('dnsbench: counters, and the latency histogram with cumulative buckets ending at +Inf = _count', async () => {

@@ -166,6 +166,25 @@ describe('Histogram', () => {
     plain.record(4_990_000);
     expect(plain.countAtOrAbove(5_000_000)).toBe(0);
   });
+
+  it('counts values at or below each mark (values exactly on a mark included), through JSON and merge', () => {
+    const marks = [1_000, 1_000_000, 5_000_000];
+    const values = [0, 999, 1_000, 1_000, 1_001, 999_999, 1_000_000, 4_990_000, 5_000_000, 5_000_001, 7_000_000];
+    const h = new Histogram('us', marks);
+    for (const v of values) h.record(v);
+    const plain = (m: number) => values.filter((v) => v <= m).length;
+    const expected = marks.map((m) => [m, plain(m)]);
+    expect(h.atOrBelowMarks()).toEqual(expected);
+    const back = Histogram.fromJSON(JSON.parse(JSON.stringify(h)));
+    expect(back.atOrBelowMarks()).toEqual(expected);
+    back.merge(h);
+    expect(back.atOrBelowMarks()).toEqual(marks.map((m) => [m, 2 * plain(m)]));
+    // A snapshot that does not say which values lie on the marks: unknown, also after merging it in.
+    const { atMarks, ...older } = h.toJSON();
+    expect(atMarks).toEqual([2, 1, 1]);
+    expect(Histogram.fromJSON(older).atOrBelowMarks()).toBeUndefined();
+    expect(new Histogram('us', marks).merge(Histogram.fromJSON(older)).atOrBelowMarks()).toBeUndefined();
+  });
 });
 
 describe('Counters, rates, deltas', () => {
