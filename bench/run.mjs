@@ -15,7 +15,8 @@
 //    the same resolv.conf, in a network namespace of its own (root and cc),
 //    and the Node floor for the same datagrams (bench/floor-resolver.mjs).
 // 3. svc vs iptables-legacy-save printing the same rules (root), 2,500 to
-//    10,000 Services; time per doubling; peak RSS.
+//    10,000 Services, pinned (each on CPU 1) and unpinned; time per doubling;
+//    peak RSS.
 // 4. Start-up: --version vs node -e 0.  5. dnsbench peak RSS vs queries.
 //
 // BENCH_SECONDS (default 3) per run, BENCH_ROUNDS (default 2) rounds A B A B;
@@ -299,50 +300,74 @@ else {
 }
 
 // ---- 3. svc vs iptables-legacy-save ----
+// Both are whole processes timed alike, unpinned and (where the machine can) each pinned to CPU 1: iptables-save is
+// one thread, while Node's garbage collector and compiler threads take a second core when they can get one.
 if (want('3')) {
 console.log('');
 console.log('3. k8sdiag svc on kube-proxy\'s rules / iptables-legacy-save printing the same rules (whole processes, median of 3)');
+console.log(`   ${CAN_PIN ? 'PINNED: each process on CPU 1 (taskset); UNPINNED: any core' : 'NOT PINNED: fewer than two cores, or no taskset'}`);
 const { generateRules } = await import('./gen-kube-proxy.mjs');
 const svcMs = {};
+const pin = (pinned, argv) => (pinned && CAN_PIN ? ['taskset', '-c', '1', ...argv] : argv);
 for (const services of [2500, 5000, 10000]) {
   const rules = generateRules(services, 8);
   let dumpFile = join(dir, `rules-${services}.txt`);
   writeFileSync(dumpFile, rules);
-  let saveMs;
+  const saveMs = {};
   let nftMs;
+  const ns = `k8sdiag-bench-${process.pid}-${services}`;
+  let restored = false;
   if (AS_ROOT) {
-    const ns = `k8sdiag-bench-${process.pid}-${services}`;
     namespaces.push(ns);
     spawnSync('ip', ['netns', 'add', ns]);
-    if (spawnSync('ip', ['netns', 'exec', ns, 'iptables-legacy-restore'], { input: rules }).status === 0) {
-      saveMs = timeIt(() => spawnSync('ip', ['netns', 'exec', ns, 'iptables-legacy-save'], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 }));
+    restored = spawnSync('ip', ['netns', 'exec', ns, 'iptables-legacy-restore'], { input: rules }).status === 0;
+    if (restored) {
       dumpFile = join(dir, `save-${services}.txt`);
       writeFileSync(dumpFile, spawnSync('ip', ['netns', 'exec', ns, 'iptables-legacy-save'], { encoding: 'utf8', maxBuffer: 1 << 30 }).stdout);
-      spawnSync('ip', ['netns', 'exec', ns, 'iptables-legacy', '-t', 'nat', '-F']);
     }
+  }
+  const svcRuns = {};
+  for (const pinned of CAN_PIN ? [true, false] : [false]) {
+    const key = pinned ? 'pinned' : 'unpinned';
+    if (restored) {
+      const argv = ['ip', 'netns', 'exec', ns, ...pin(pinned, ['iptables-legacy-save'])];
+      saveMs[key] = timeIt(() => spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 }));
+    }
+    let rss = 0;
+    const ms = timeIt(() => {
+      const argv = pin(pinned, [process.execPath, '--import', HOOK, BIN, 'svc', '--file', dumpFile]);
+      const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 30 });
+      rss = Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
+    });
+    let jsonRss = 0;
+    const jsonMs = timeIt(() => {
+      const argv = pin(pinned, [process.execPath, '--import', HOOK, BIN, 'svc', '--file', dumpFile, '--json']);
+      const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 30 });
+      jsonRss = Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
+    });
+    svcRuns[key] = { ms, rss, jsonMs, jsonRss };
+  }
+  if (restored) {
+    spawnSync('ip', ['netns', 'exec', ns, 'iptables-legacy', '-t', 'nat', '-F']);
     // The nf_tables backend (Debian's default iptables-save) only at the smallest size: it takes seconds.
     if (services === 2500 && spawnSync('ip', ['netns', 'exec', ns, 'iptables-nft-restore'], { input: rules }).status === 0) {
       nftMs = timeIt(() => spawnSync('ip', ['netns', 'exec', ns, 'iptables-nft-save'], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 }), 1);
     }
   }
-  let rss = 0;
-  const ms = timeIt(() => {
-    const r = spawnSync(process.execPath, ['--import', HOOK, BIN, 'svc', '--file', dumpFile], { encoding: 'utf8', maxBuffer: 1 << 30 });
-    rss = Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
-  });
-  let jsonRss = 0;
-  const jsonMs = timeIt(() => {
-    const r = spawnSync(process.execPath, ['--import', HOOK, BIN, 'svc', '--file', dumpFile, '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 });
-    jsonRss = Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
-  });
-  svcMs[services] = ms;
-  const vs = (x) => (saveMs !== undefined ? ` = ${(x / saveMs).toFixed(2)}x iptables-legacy-save` : '');
-  console.log(`   ${services} Services x 8 endpoints (${rules.split('\n').length} lines):${saveMs !== undefined ? ` iptables-legacy-save ${(saveMs / 1000).toFixed(2)} s;` : ' (not root: iptables-save not timed)'}` +
-    `${nftMs !== undefined ? ` iptables-nft-save ${(nftMs / 1000).toFixed(2)} s;` : ''}`);
-  console.log(`      svc        ${(ms / 1000).toFixed(2)} s${vs(ms)}, peak RSS ${rss.toFixed(0)} MiB${services === 5000 ? `  ${saveMs !== undefined && ms <= saveMs ? 'MEETS' : 'BELOW'} (<= 1.0x), ${rss < 200 ? 'MEETS' : 'OVER'} (< 200 MiB)` : ''}`);
-  console.log(`      svc --json ${(jsonMs / 1000).toFixed(2)} s${vs(jsonMs)}, peak RSS ${jsonRss.toFixed(0)} MiB`);
+  svcMs[services] = (svcRuns.pinned ?? svcRuns.unpinned).ms;
+  const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
+  console.log(`   ${services} Services x 8 endpoints (${rules.split('\n').length} lines):` +
+    `${restored ? Object.entries(saveMs).map(([k, v]) => ` iptables-legacy-save ${fmt(v)} ${k};`).join('') : ' (not root: iptables-save not timed)'}` +
+    `${nftMs !== undefined ? ` iptables-nft-save ${fmt(nftMs)} unpinned;` : ''}`);
+  for (const [key, r] of Object.entries(svcRuns)) {
+    const save = saveMs[key];
+    const vs = (x) => (save !== undefined ? ` = ${(x / save).toFixed(2)}x iptables-legacy-save` : '');
+    const verdict = services === 5000 ? `  ${save !== undefined && r.ms <= save ? 'MEETS' : 'BELOW'} (<= 1.0x), ${r.rss < 200 ? 'MEETS' : 'OVER'} (< 200 MiB)` : '';
+    console.log(`      ${key.padEnd(8)} svc        ${fmt(r.ms)}${vs(r.ms)}, peak RSS ${r.rss.toFixed(0)} MiB${verdict}`);
+    console.log(`      ${key.padEnd(8)} svc --json ${fmt(r.jsonMs)}${vs(r.jsonMs)}, peak RSS ${r.jsonRss.toFixed(0)} MiB`);
+  }
 }
-console.log(`   time per doubling: 2500 -> 5000 ${(svcMs[5000] / svcMs[2500]).toFixed(2)}x, 5000 -> 10000 ${(svcMs[10000] / svcMs[5000]).toFixed(2)}x (linear: 2x; a fixed start-up cost makes it less)`);
+console.log(`   time per doubling${CAN_PIN ? ', pinned' : ''}: 2500 -> 5000 ${(svcMs[5000] / svcMs[2500]).toFixed(2)}x, 5000 -> 10000 ${(svcMs[10000] / svcMs[5000]).toFixed(2)}x (linear: 2x; a fixed start-up cost makes it less)`);
 
 }
 
