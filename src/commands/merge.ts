@@ -12,7 +12,7 @@ import type { QueryStats } from '../engine/engine.js';
 import { InputError } from '../errors.js';
 import { SEVERITY_ORDER } from '../findings.js';
 import type { Finding, Severity } from '../findings.js';
-import { startHeader } from '../header.js';
+import { SCHEMAS, startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { Counters, Histogram } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
@@ -144,6 +144,41 @@ function record(v: unknown): Record<string, number> {
   return out;
 }
 
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Why a document of `schema` cannot be merged, or undefined when it can: every field the merge reads is checked here,
+ * before any is used, so one broken document is skipped with its reason and the rest still merge.
+ */
+function problemOf(schema: string, d: Doc): string | undefined {
+  if (typeof d.host !== 'string' || d.host === '') return 'no host';
+  if (d.findings !== undefined) {
+    if (!Array.isArray(d.findings)) return 'findings is not a list';
+    for (const f of d.findings as unknown[]) {
+      if (!isRecord(f) || typeof f['code'] !== 'string' || typeof f['severity'] !== 'string' || !Object.hasOwn(SEVERITY_ORDER, f['severity'])) {
+        return 'a finding without a code or a known severity';
+      }
+    }
+  }
+  if (schema === SCHEMAS.dnsbench) {
+    for (const k of SUMMED) {
+      // sent, answered and timeouts in every dnsbench/1 document; the others may be absent (0), not anything else.
+      if (d[k] === undefined && k !== 'sent' && k !== 'answered' && k !== 'timeouts') continue;
+      if (!isCount(d[k])) return `${k} is not a count`;
+    }
+    if (!Histogram.isSnapshot(d.histogram)) return 'its histogram is missing or does not add up';
+    if (d.lookups !== undefined && d.lookups !== null) {
+      if (!isCount(d.lookups)) return 'lookups is not a count';
+      if (!isRecord(d.resolver) || !Histogram.isSnapshot(d.resolver['histogram'])) return "its resolver's histogram is missing or does not add up";
+    }
+  }
+  if (schema === SCHEMAS.conntrack) {
+    if (!isRecord(d.counters) || !Object.values(d.counters).every(isCount)) return 'counters are missing or not counts';
+  }
+  return undefined;
+}
+
 function mergeDnsbench(docs: Doc[]): MergedDnsbench {
   const sums = Object.fromEntries(SUMMED.map((k) => [k, 0])) as Record<(typeof SUMMED)[number], number>;
   const errors = new Counters();
@@ -264,6 +299,11 @@ export function runMerge(input: MergeInput): MergeResult {
         skipped.push(`${origin}: a document without a k8sdiag schema${typeof doc.command === 'string' ? ` (command ${doc.command}, from a k8sdiag older than the schema header)` : ''}`);
         continue;
       }
+      const problem = problemOf(doc.schema, doc);
+      if (problem !== undefined) {
+        skipped.push(`${origin}: a ${doc.schema} document${typeof doc.host === 'string' && doc.host !== '' ? ` from ${doc.host}` : ''} that cannot be merged: ${problem}`);
+        continue;
+      }
       bySchema.set(doc.schema, [...(bySchema.get(doc.schema) ?? []), doc]);
     }
   }
@@ -280,11 +320,11 @@ export function runMerge(input: MergeInput): MergeResult {
     const nodes = nodeSummaries(docs);
     let dnsbench: MergedDnsbench | null = null;
     let conntrack: MergedConntrack | null = null;
-    try {
-      if (schema.startsWith('k8sdiag.dnsbench/')) dnsbench = mergeDnsbench(docs);
-      if (schema.startsWith('k8sdiag.conntrack/')) conntrack = mergeConntrack(docs);
-    } catch (err) {
-      skipped.push(`${schema}: could not merge: ${(err as Error).message}`);
+    // Only the versions this k8sdiag writes have their figures merged: another's fields may mean something else.
+    if (schema === SCHEMAS.dnsbench) dnsbench = mergeDnsbench(docs);
+    else if (schema === SCHEMAS.conntrack) conntrack = mergeConntrack(docs);
+    else if (!(Object.values(SCHEMAS) as string[]).includes(schema) && /^k8sdiag\.(dnsbench|conntrack)\//.test(schema)) {
+      skipped.push(`${schema}: a version this k8sdiag (${SCHEMAS.dnsbench}, ${SCHEMAS.conntrack}) does not know: its nodes and findings are listed, its figures not merged`);
     }
     groups.push({ schema, documents: docs.length, nodes, dnsbench, conntrack, findings: groupFindings(docs, nodes.map((n) => n.host)) });
   }

@@ -314,6 +314,32 @@ export class Histogram {
     };
   }
 
+  /**
+   * Whether `x` is a snapshot this version can read and merge exactly: the layout, finite non-negative figures, and
+   * buckets (and mark counts, where present) that add up to `count`. A document read from elsewhere (merge) is checked
+   * with this before any of its figures is used.
+   */
+  static isSnapshot(x: unknown): x is HistogramSnapshot {
+    if (x === null || typeof x !== 'object') return false;
+    const s = x as Record<string, unknown>;
+    const count = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+    const counts = (v: unknown): v is number[] => Array.isArray(v) && v.every(count);
+    const total = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0);
+    if (s['layout'] !== 'log-linear-v1' || s['subBuckets'] !== SUB || typeof s['unit'] !== 'string') return false;
+    if (!count(s['count']) || !count(s['min']) || !count(s['max']) || !count(s['sum'])) return false;
+    const buckets = s['buckets'];
+    if (!Array.isArray(buckets) || !buckets.every((b) => Array.isArray(b) && b.length === 2 && count(b[0]) && count(b[1]))) return false;
+    if (total(buckets.map((b: number[]) => b[1] ?? 0)) !== s['count']) return false;
+    const marks = s['marks'];
+    const markCounts = s['markCounts'];
+    const atMarks = s['atMarks'];
+    if (marks !== undefined || markCounts !== undefined) {
+      if (!counts(marks) || !counts(markCounts) || markCounts.length !== marks.length + 1 || total(markCounts) !== s['count']) return false;
+      if (atMarks !== undefined && (!counts(atMarks) || atMarks.length !== marks.length)) return false;
+    } else if (atMarks !== undefined) return false;
+    return true;
+  }
+
   static fromJSON(snap: HistogramSnapshot): Histogram {
     if (snap.layout !== 'log-linear-v1' || snap.subBuckets !== SUB) {
       throw new Error(`unsupported histogram layout ${String(snap.layout)}/${String(snap.subBuckets)}`);

@@ -73,7 +73,36 @@ describe('merge', () => {
     expect(m.skipped.join('\n')).toMatch(/not JSON: "not json at all"/);
   });
 
+  it('a document that does not add up is skipped with its reason, before any of its figures is used; the rest merge', () => {
+    const h = new Histogram('us', LATENCY_MARKS_US);
+    h.recordMany(1000, 100);
+    const good = fromEngine(input, engine(h, 2), null, header('good'));
+    const { histogram: _h, ...noHistogram } = good;
+    const broken = [
+      { ...noHistogram, host: 'no-histogram' },
+      { ...good, host: 'short-buckets', histogram: { ...good.histogram, count: good.histogram.count + 1 } },
+      { ...good, host: 'text-count', sent: 'many' },
+      { ...good, host: 'odd-severity', findings: [{ code: 'X', severity: 'toString', message: 'm' }] },
+      { ...good, host: undefined },
+      { schema: 'k8sdiag.conntrack/1', host: 'ct', counters: { insert_failed: -1 } },
+    ];
+    const m = runMerge({ texts: [{ text: [good, ...broken].map((d) => JSON.stringify(d)).join('\n'), origin: 'in' }] });
+    expect(m.groups.map((g) => [g.schema, g.nodes.map((n) => n.host)])).toEqual([['k8sdiag.dnsbench/1', ['good']]]);
+    expect(m.groups[0]!.dnsbench).toMatchObject({ sent: 102, answered: 100, timeouts: 2 });
+    expect(m.skipped).toEqual([
+      'in: a k8sdiag.dnsbench/1 document from no-histogram that cannot be merged: its histogram is missing or does not add up',
+      'in: a k8sdiag.dnsbench/1 document from short-buckets that cannot be merged: its histogram is missing or does not add up',
+      'in: a k8sdiag.dnsbench/1 document from text-count that cannot be merged: sent is not a count',
+      'in: a k8sdiag.dnsbench/1 document from odd-severity that cannot be merged: a finding without a code or a known severity',
+      'in: a k8sdiag.dnsbench/1 document that cannot be merged: no host',
+      'in: a k8sdiag.conntrack/1 document from ct that cannot be merged: counters are missing or not counts',
+    ]);
+  });
+
   it('the CLI: nothing to merge is exit 2 with one line; findings set exit 1', async () => {
+    const broken = await run(['merge'], { input: '{"schema":"k8sdiag.dnsbench/1"}\n' });
+    expect(broken.exitCode).toBe(2);
+    expect(broken.stderr.trim().split('\n')[0]).toBe('k8sdiag: no k8sdiag JSON documents to merge (1 skipped: stdin: a k8sdiag.dnsbench/1 document that cannot be merged: no host)');
     const none = await run(['merge'], { input: 'hello\n' });
     expect(none.exitCode).toBe(2);
     expect(none.stderr).toMatch(/^k8sdiag: no k8sdiag JSON documents to merge/m);

@@ -167,6 +167,26 @@ describe('Histogram', () => {
     expect(plain.countAtOrAbove(5_000_000)).toBe(0);
   });
 
+  it('isSnapshot: its own JSON is one; a snapshot that does not add up, or with a figure that is not a count, is not', () => {
+    const h = new Histogram('us', [1_000, 1_000_000]);
+    for (const v of [5, 999, 1_000, 2_000_000]) h.record(v);
+    const snap = JSON.parse(JSON.stringify(h)) as Record<string, unknown>;
+    expect(Histogram.isSnapshot(snap)).toBe(true);
+    expect(Histogram.isSnapshot(new Histogram().toJSON())).toBe(true);
+    const broken = [
+      { ...snap, count: 5 },
+      { ...snap, sum: -1 },
+      { ...snap, min: null },
+      { ...snap, layout: 'hdr' },
+      { ...snap, buckets: [[5, 1], [999, 1], [1_000, 1], [2_000_000, 'x']] },
+      { ...snap, markCounts: [1, 1, 1] },
+      { ...snap, atMarks: [1] },
+      null,
+      [],
+    ];
+    for (const b of broken) expect(Histogram.isSnapshot(b), JSON.stringify(b)).toBe(false);
+  });
+
   it('counts values at or below each mark (values exactly on a mark included), through JSON and merge', () => {
     const marks = [1_000, 1_000_000, 5_000_000];
     const values = [0, 999, 1_000, 1_000, 1_001, 999_999, 1_000_000, 4_990_000, 5_000_000, 5_000_001, 7_000_000];
