@@ -191,7 +191,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   });
   const plan =
     `${RAW_QUERIES} raw queries to each of ${nameservers.length} nameserver(s); ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
-    `${endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries to each of ${endpoints.length} endpoint(s); ` : ''}at most ${Math.round(budgetMs / 1000)} s`;
+    `${endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} A+AAAA lookups to each of ${endpoints.length} endpoint(s); ` : ''}at most ${Math.round(budgetMs / 1000)} s`;
   say(`doctor: will send ${plan}`);
   const servers = nameservers.map((host) => ({ host, port }));
   const fqdn = name.endsWith('.') ? name : `${name}.`;
@@ -200,9 +200,9 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const raw = (host: string, p: number, total: number): DnsbenchInput => ({
     server: host, port: p, queries: absolute.map((n) => ({ name: n, type: 'A' as const })), concurrency: 20, total, durationMs: per, timeoutMs: 1000, slowMs: 3_600_000, tcpRetry: true,
   });
-  const lookupInput = (c: ResolvConf, extra: Partial<NonNullable<DnsbenchInput['resolver']>>, queryNames: string[]): DnsbenchInput => ({
-    server: servers[0]!.host, port, queries: queryNames.map((n) => ({ name: n, type: 'A' as const })), concurrency: LOOKUPS, total: LOOKUPS, durationMs: per, timeoutMs: c.options.timeout * 1000, slowMs: 3_600_000, tcpRetry: false,
-    resolver: { conf: c, nameservers: servers, longLived: false, ...extra },
+  const lookupInput = (c: ResolvConf, extra: Partial<NonNullable<DnsbenchInput['resolver']>>, queryNames: string[], to = servers): DnsbenchInput => ({
+    server: to[0]!.host, port: to[0]!.port, queries: queryNames.map((n) => ({ name: n, type: 'A' as const })), concurrency: LOOKUPS, total: LOOKUPS, durationMs: per, timeoutMs: c.options.timeout * 1000, slowMs: 3_600_000, tcpRetry: false,
+    resolver: { conf: c, nameservers: to, longLived: false, ...extra },
   });
   const limit = pLimit(2);
   const jobs: Array<Promise<ProbeSummary>> = [];
@@ -210,6 +210,10 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   for (const [label, mode, shape, extra] of lookupModes) jobs.push(limit(async () => summarise(label, 'lookups', mode, await runDnsbench(lookupInput(shape(conf), extra, names)))));
   jobs.push(limit(async () => summarise(`lookups of "${fqdn}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, 'lookups', 'trailing-dot', await runDnsbench(lookupInput(conf, {}, absolute)))));
   for (const e of endpoints) jobs.push(limit(async () => summarise(`endpoint ${formatHostPort(e.host, e.port)} directly`, 'endpoint', null, await runDnsbench(raw(e.host, e.port, ENDPOINT_QUERIES)))));
+  // The glibc-default lookups again, each endpoint as the only nameserver: no DNAT on the way, so no NAT clash.
+  for (const e of endpoints) {
+    jobs.push(limit(async () => summarise(`lookups, A+AAAA from one socket, to ${formatHostPort(e.host, e.port)} directly`, 'lookups', 'parallel-direct', await runDnsbench(lookupInput(conf, {}, names, [e])))));
+  }
   let probes: ProbeSummary[] = [];
   let couldNotRun: string | null = null;
   try {
@@ -271,7 +275,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   };
 }
 
-const CAUSES = ['ENDPOINT_LOSS', 'CONNTRACK_RACE', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'LOCAL_DROPS', 'INSERT_FAILED', 'DROP', 'EARLY_DROP', 'TABLE_PRESSURE', 'NDOTS_COST'];
+const CAUSES = ['ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'LOCAL_DROPS', 'INSERT_FAILED', 'DROP', 'EARLY_DROP', 'TABLE_PRESSURE', 'NDOTS_COST'];
 
 /** One to three lines: the causes found, most specific first, with the first remedy; or that nothing is wrong. */
 export function verdictOf(findings: readonly Finding[], couldNotRun: string | null): string[] {

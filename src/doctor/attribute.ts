@@ -3,7 +3,11 @@
  * rule blames the nearest cause the evidence supports and no further: local
  * drops before the network, one endpoint before the server, the server
  * before the path, and the conntrack race only when A+AAAA from one socket
- * stalls while the same lookups with single-request-reopen and over TCP do not.
+ * stalls while the same lookups with single-request-reopen and over TCP do not,
+ * and nothing rules it out: the same lookups sent straight to the endpoints,
+ * past the DNAT, stalling too on a kernel that resolves clashes of un-NATed
+ * flows (4.19), or, with no endpoint to probe, a kernel that resolves the NAT
+ * clash as well (5.6).
  */
 import type { Finding } from '../findings.js';
 
@@ -13,7 +17,8 @@ export interface ProbeSummary {
   label: string;
   kind: 'raw' | 'lookups' | 'endpoint';
   /** For lookups: how the resolver sent them. */
-  mode: 'parallel' | 'single-request-reopen' | 'tcp' | 'trailing-dot' | null;
+  /** parallel-direct: A+AAAA from one socket, sent straight to one endpoint (no DNAT on the way). */
+  mode: 'parallel' | 'parallel-direct' | 'single-request-reopen' | 'tcp' | 'trailing-dot' | null;
   /** The server or endpoint, host:port. */
   target: string;
   sent: number;
@@ -103,18 +108,63 @@ export function attribute(a: AttributionInput): Finding[] {
 
   // 3. The lookups in three modes.
   const udpOnly = (stalls(par) || stalls(reopen)) && tcp !== undefined && !stalls(tcp);
+  // The same lookups straight to the endpoints: where they stall too, the DNAT is not needed for the loss.
+  const direct = a.probes.filter((p) => p.kind === 'lookups' && p.mode === 'parallel-direct');
+  const directStalling = direct.filter((p) => p.stalled > 0);
+  const directClean = direct.filter((p) => p.stalled === 0 && p.answered > 0);
+  const directEvidence = { directStalled: direct.length > 0 ? direct.reduce((n, p) => n + p.stalled, 0) : null, directLookups: direct.reduce((n, p) => n + p.units, 0) };
+  const fixes = new Set(a.clashFixes);
   if (!blamedEndpoints) {
-    if (stalls(par) && reopen !== undefined && !stalls(reopen) && tcp !== undefined && !stalls(tcp)) {
+    const raceSignature = stalls(par) && reopen !== undefined && !stalls(reopen) && tcp !== undefined && !stalls(tcp);
+    // Not the race: un-NATed lookups lose the same way on a kernel that resolves clashes of identical flows, or, with
+    // no endpoint probed, the kernel resolves the NAT clash too.
+    const notTheRace = raceSignature && (directStalling.length > 0 ? fixes.has('4.19') : direct.length === 0 && fixes.has('5.6'));
+    if (notTheRace) {
+      const straight = directStalling.map((p) => `${p.target} ${lossEvidence(p)}`).join(', ');
+      out.push({
+        code: 'PARALLEL_QUERY_LOSS',
+        severity: 'critical',
+        subject: { kind: 'nameserver', address: ns },
+        message:
+          `lookups stall when A and AAAA leave one socket together (${lossEvidence(par!)} lookups), but not with single-request-reopen ` +
+          `(${lossEvidence(reopen!)}) nor over TCP (${lossEvidence(tcp!)}): the signature of the conntrack insert race, which ` +
+          (directStalling.length > 0
+            ? `it is not: the same lookups sent straight to ${straight}, with no DNAT on the way, stall too, and this kernel resolves clashes of un-NATed flows (4.19). `
+            : `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `) +
+          'Something drops the second of two queries sent at once from one port: the DNS server, a proxy or firewall in front of it' +
+          (directStalling.length > 0 ? '' : ', or NAT on another kernel (a pod in its own VM, whose kernel is not the node\'s; its endpoints were not probed past the DNAT: give --endpoints)'),
+        evidence: {
+          parallelStalled: par!.stalled, parallelLookups: par!.units, reopenStalled: reopen!.stalled, tcpStalled: tcp!.stalled, ...directEvidence,
+          libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none',
+        },
+        remedy:
+          (a.libc === 'musl' ? 'musl always sends A and AAAA at once: TCP or a cache in the pod; ' : 'options single-request-reopen in the pod\'s dnsConfig avoids it; ') +
+          `then find what drops the second query: the server behind ${ns} (its logs, a rate limit, its version), and anything between that tracks UDP flows`,
+      });
+    } else if (raceSignature) {
+      const pastDnat =
+        directClean.length > 0 && directStalling.length === 0
+          ? `, nor when sent straight to the endpoints with no DNAT on the way (${direct.map((p) => `${p.target} ${lossEvidence(p)}`).join(', ')})`
+          : directStalling.length > 0
+            ? `; sent straight to the endpoints they stall too (${directStalling.map((p) => `${p.target} ${lossEvidence(p)}`).join(', ')}), which this kernel (no 4.19 clash fix) also drops`
+            : '';
+      const caveat =
+        direct.length === 0
+          ? ' Its endpoints were not probed past the DNAT (give --endpoints): a server that drops the second of two queries sent at once from one port is not ruled out.'
+          : fixes.has('5.6') && directStalling.length === 0
+            ? ` This kernel resolves that clash (5.6): the NAT that drops them runs on another kernel (a pod in its own VM) or is not netfilter's.`
+            : '';
       out.push({
         code: 'CONNTRACK_RACE',
         severity: 'critical',
         subject: { kind: 'nameserver', address: ns },
         message:
           `lookups stall when A and AAAA leave one socket together (${lossEvidence(par!)} lookups), but not with single-request-reopen ` +
-          `(${lossEvidence(reopen)}) nor over TCP (${lossEvidence(tcp)}): the conntrack insert race. ${RACE_WHO}` +
-          (a.libc === 'musl' ? ' (this image is musl: NodeLocalDNS or TCP are its remedies)' : a.libc === 'glibc' ? ' (this image is glibc)' : ''),
+          `(${lossEvidence(reopen!)}) nor over TCP (${lossEvidence(tcp!)})${pastDnat}: the conntrack insert race. ${RACE_WHO}` +
+          (a.libc === 'musl' ? ' (this image is musl: NodeLocalDNS or TCP are its remedies)' : a.libc === 'glibc' ? ' (this image is glibc)' : '') +
+          `.${caveat}`,
         evidence: {
-          parallelStalled: par!.stalled, parallelLookups: par!.units, reopenStalled: reopen.stalled, tcpStalled: tcp.stalled,
+          parallelStalled: par!.stalled, parallelLookups: par!.units, reopenStalled: reopen!.stalled, tcpStalled: tcp!.stalled, ...directEvidence,
           singleRequestSwitches: par!.singleRequestSwitches, libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none',
         },
         remedy:

@@ -19,13 +19,49 @@ describe('attribution', () => {
     expect(verdictOf(attribute(a), null)).toEqual(['No cause of DNS stalls found: every probe was answered in time.']);
   });
 
-  it('stalls with A+AAAA from one socket only: the race, with who is hit and the libc\'s remedies', () => {
-    const f = attribute(input(modes(3, 0, 0), { libc: 'musl' }));
+  // A kernel of the 5.4 line: clashes of identical flows resolved (4.19, 5.0), the NAT clash (5.6) not.
+  const k54 = { clashFixes: ['4.19', '5.0'] };
+  const direct = (stalled: number, target: string) => probe('lookups', 'parallel-direct', stalled, target);
+  const dns = { service: { id: 'kube-system/kube-dns:dns', clusterIP: '10.96.0.10', endpoints: ['10.244.0.2:53', '10.244.0.3:53'] } };
+
+  it('stalls with A+AAAA from one socket only, on a kernel without the NAT clash fix: the race, with who is hit and the libc\'s remedies', () => {
+    const f = attribute(input(modes(3, 0, 0), { libc: 'musl', ...k54 }));
     expect(f.map((x) => x.code)).toEqual(['CONNTRACK_RACE']);
     expect(f[0]!.message).toMatch(/long-lived process stalls once while short-lived ones .* stall every time/);
     expect(f[0]!.message).toMatch(/this image is musl/);
+    expect(f[0]!.message).toMatch(/not probed past the DNAT \(give --endpoints\): a server that drops the second of two queries .* is not ruled out/);
+    expect(f[0]!.evidence).toMatchObject({ directStalled: null, directLookups: 0 });
     expect(f[0]!.remedy).not.toMatch(/single-request-reopen/);
-    expect(attribute(input(modes(3, 0, 0), { libc: 'glibc' }))[0]!.remedy).toMatch(/single-request-reopen/);
+    expect(attribute(input(modes(3, 0, 0), { libc: 'glibc', ...k54 }))[0]!.remedy).toMatch(/single-request-reopen/);
+  });
+
+  it('the race signature, and the same lookups straight to the endpoints are clean: the race, on the DNAT path', () => {
+    const f = attribute(input([...modes(8, 0, 0), direct(0, '10.244.0.2:53'), direct(0, '10.244.0.3:53')], dns));
+    expect(f.map((x) => x.code)).toEqual(['CONNTRACK_RACE']);
+    expect(f[0]!.message).toMatch(/nor when sent straight to the endpoints with no DNAT on the way \(10\.244\.0\.2:53 0\/8, 10\.244\.0\.3:53 0\/8\)/);
+    // A 6.x kernel resolves the NAT clash itself: the message says where else the drop can be.
+    expect(f[0]!.message).toMatch(/This kernel resolves that clash \(5\.6\): the NAT that drops them runs on another kernel/);
+    expect(f[0]!.evidence).toMatchObject({ directStalled: 0, directLookups: 16 });
+  });
+
+  it('the race signature, but straight to an endpoint, with no NAT, they stall too: not the race on a kernel that resolves un-NATed clashes', () => {
+    const f = attribute(input([...modes(8, 0, 0), direct(8, '10.244.0.2:53'), direct(0, '10.244.0.3:53')], { ...dns, ...k54 }));
+    expect(f.map((x) => x.code)).toEqual(['PARALLEL_QUERY_LOSS']);
+    expect(f[0]!.message).toMatch(/sent straight to 10\.244\.0\.2:53 8\/8, with no DNAT on the way, stall too/);
+    expect(f[0]!.evidence).toMatchObject({ directStalled: 8, directLookups: 16 });
+    expect(verdictOf(f, null)[0]).toMatch(/^PARALLEL_QUERY_LOSS: something other than the conntrack race .* -> options single-request-reopen in the pod's dnsConfig avoids it$/);
+    // Before 4.19 un-NATed clashes are dropped as well: the race is still the nearest cause.
+    const old = attribute(input([...modes(8, 0, 0), direct(8, '10.244.0.2:53')], { ...dns, clashFixes: [] }));
+    expect(old.map((x) => x.code)).toEqual(['CONNTRACK_RACE']);
+    expect(old[0]!.message).toMatch(/which this kernel \(no 4\.19 clash fix\) also drops/);
+  });
+
+  it('the race signature with no endpoint to probe, on a kernel that resolves the NAT clash: not the race, and what to probe next', () => {
+    const f = attribute(input(modes(8, 0, 0)));
+    expect(f.map((x) => x.code)).toEqual(['PARALLEL_QUERY_LOSS']);
+    expect(f[0]!.message).toMatch(/this kernel resolves \(clash fixes 4\.19, 5\.0, 5\.6, 5\.10\), so it is not the likely cause/);
+    expect(f[0]!.message).toMatch(/a pod in its own VM.*give --endpoints/);
+    expect(f[0]!.evidence).toMatchObject({ directStalled: null, directLookups: 0 });
   });
 
   it('stalls in every mode with no endpoint probed: the server, saying the path is not ruled out', () => {

@@ -10,9 +10,11 @@
  * From the pod the rules are not readable (doctor is given --endpoints); from
  * the node they are. Faults: serve's drop fault (server loss), on one endpoint
  * only (endpoint loss), and for the conntrack race, which 6.x kernels resolve,
- * a rule on the node that drops the second not-yet-replied packet of a UDP flow
- * (conntrack NEW + connbytes 2:), as an older kernel's lost insert did; real
- * glibc's getaddrinfo is measured beside doctor there.
+ * a rule on the node that drops the second not-yet-replied packet of a DNATed
+ * UDP flow (conntrack NEW and DNAT + connbytes 2:), as an older kernel's lost
+ * insert did; real glibc's getaddrinfo is measured beside doctor there. The
+ * same rule on every forwarded flow, the endpoints' too, stands in for a hop
+ * that drops the second of two queries sent at once, which is not the race.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -68,7 +70,8 @@ afterEach(async () => {
   }
 });
 
-async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean }): Promise<Scene> {
+/** race: the node drops the second not-yet-replied packet of a DNATed flow; everywhere: of every flow it forwards. */
+async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean; dropSecondEverywhere?: boolean }): Promise<Scene> {
   const tag = randomBytes(3).toString('hex');
   const pod = await createNetns(`dp${tag}`);
   const node = await createNetns(`dn${tag}`);
@@ -116,10 +119,12 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
     await sh(['-n', ep.name, 'route', 'add', 'default', 'via', gw]);
   }
   await ok(node, 'iptables-restore', [], RULES);
-  if (opts.race) {
-    // The pod's packets to the endpoints are forwarded by the node: drop the second not-yet-replied one of a flow there.
+  if (opts.race || opts.dropSecondEverywhere) {
+    // The pod's packets to the endpoints are forwarded by the node: drop the second not-yet-replied one of a flow there,
+    // of a DNATed flow only for the race (the clash needs NAT on a kernel with the 4.19 fix), of every flow otherwise.
     await ok(node, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
     await ok(node, 'iptables', ['-A', 'FORWARD', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW',
+      ...(opts.race ? ['-m', 'conntrack', '--ctstate', 'DNAT'] : []),
       '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
   }
   for (const [i, [host, faults]] of ([[ENDPOINTS[0]!, opts.faultA ?? []], [ENDPOINTS[1]!, opts.faultB ?? []]] as const).entries()) {
@@ -193,8 +198,19 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(codes(doc)).toContain('CONNTRACK_RACE');
     expect(codes(doc)).not.toContain('SERVER_LOSS');
     const race = doc.findings.find((f) => f.code === 'CONNTRACK_RACE')!;
-    expect(race.evidence).toMatchObject({ reopenStalled: 0, tcpStalled: 0 });
+    expect(race.evidence).toMatchObject({ reopenStalled: 0, tcpStalled: 0, directStalled: 0, directLookups: 16 });
     expect(race.evidence.parallelStalled as number).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('the race signature, but lookups straight to the endpoints (no DNAT) lose the same way: not the race', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, dropSecondEverywhere: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] }));
+    expect(code).toBe(1);
+    expect(codes(doc), JSON.stringify(doc.probes)).toContain('PARALLEL_QUERY_LOSS');
+    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
+    const f = doc.findings.find((x) => x.code === 'PARALLEL_QUERY_LOSS')!;
+    expect(f.evidence).toMatchObject({ reopenStalled: 0, tcpStalled: 0, directLookups: 16 });
+    expect(f.evidence.directStalled as number).toBeGreaterThan(0);
+    expect(doc.verdict[0]).toMatch(/^PARALLEL_QUERY_LOSS: /);
   }, 120_000);
 
   it('ndots:5 and three search domains: the amplification, measured against the trailing dot', async () => {
