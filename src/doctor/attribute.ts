@@ -108,69 +108,11 @@ export function attribute(a: AttributionInput): Finding[] {
 
   // 3. The lookups in three modes.
   const udpOnly = (stalls(par) || stalls(reopen)) && tcp !== undefined && !stalls(tcp);
-  // The same lookups straight to the endpoints: where they stall too, the DNAT is not needed for the loss.
-  const direct = a.probes.filter((p) => p.kind === 'lookups' && p.mode === 'parallel-direct');
-  const directStalling = direct.filter((p) => p.stalled > 0);
-  const directClean = direct.filter((p) => p.stalled === 0 && p.answered > 0);
-  const directEvidence = { directStalled: direct.length > 0 ? direct.reduce((n, p) => n + p.stalled, 0) : null, directLookups: direct.reduce((n, p) => n + p.units, 0) };
-  const fixes = new Set(a.clashFixes);
   if (!blamedEndpoints) {
-    const raceSignature = stalls(par) && reopen !== undefined && !stalls(reopen) && tcp !== undefined && !stalls(tcp);
-    // Not the race: un-NATed lookups lose the same way on a kernel that resolves clashes of identical flows, or, with
-    // no endpoint probed, the kernel resolves the NAT clash too.
-    const notTheRace = raceSignature && (directStalling.length > 0 ? fixes.has('4.19') : direct.length === 0 && fixes.has('5.6'));
-    if (notTheRace) {
-      const straight = directStalling.map((p) => `${p.target} ${lossEvidence(p)}`).join(', ');
-      out.push({
-        code: 'PARALLEL_QUERY_LOSS',
-        severity: 'critical',
-        subject: { kind: 'nameserver', address: ns },
-        message:
-          `lookups stall when A and AAAA leave one socket together (${lossEvidence(par!)} lookups), but not with single-request-reopen ` +
-          `(${lossEvidence(reopen!)}) nor over TCP (${lossEvidence(tcp!)}): the signature of the conntrack insert race, which ` +
-          (directStalling.length > 0
-            ? `it is not: the same lookups sent straight to ${straight}, with no DNAT on the way, stall too, and this kernel resolves clashes of un-NATed flows (4.19). `
-            : `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `) +
-          'Something drops the second of two queries sent at once from one port: the DNS server, a proxy or firewall in front of it' +
-          (directStalling.length > 0 ? '' : ', or NAT on another kernel (a pod in its own VM, whose kernel is not the node\'s; its endpoints were not probed past the DNAT: give --endpoints)'),
-        evidence: {
-          parallelStalled: par!.stalled, parallelLookups: par!.units, reopenStalled: reopen!.stalled, tcpStalled: tcp!.stalled, ...directEvidence,
-          libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none',
-        },
-        remedy:
-          (a.libc === 'musl' ? 'musl always sends A and AAAA at once: TCP or a cache in the pod; ' : 'options single-request-reopen in the pod\'s dnsConfig avoids it; ') +
-          `then find what drops the second query: the server behind ${ns} (its logs, a rate limit, its version), and anything between that tracks UDP flows`,
-      });
-    } else if (raceSignature) {
-      const pastDnat =
-        directClean.length > 0 && directStalling.length === 0
-          ? `, nor when sent straight to the endpoints with no DNAT on the way (${direct.map((p) => `${p.target} ${lossEvidence(p)}`).join(', ')})`
-          : directStalling.length > 0
-            ? `; sent straight to the endpoints they stall too (${directStalling.map((p) => `${p.target} ${lossEvidence(p)}`).join(', ')}), which this kernel (no 4.19 clash fix) also drops`
-            : '';
-      const caveat =
-        direct.length === 0
-          ? ' Its endpoints were not probed past the DNAT (give --endpoints): a server that drops the second of two queries sent at once from one port is not ruled out.'
-          : fixes.has('5.6') && directStalling.length === 0
-            ? ` This kernel resolves that clash (5.6): the NAT that drops them runs on another kernel (a pod in its own VM) or is not netfilter's.`
-            : '';
-      out.push({
-        code: 'CONNTRACK_RACE',
-        severity: 'critical',
-        subject: { kind: 'nameserver', address: ns },
-        message:
-          `lookups stall when A and AAAA leave one socket together (${lossEvidence(par!)} lookups), but not with single-request-reopen ` +
-          `(${lossEvidence(reopen!)}) nor over TCP (${lossEvidence(tcp!)})${pastDnat}: the conntrack insert race. ${RACE_WHO}` +
-          (a.libc === 'musl' ? ' (this image is musl: NodeLocalDNS or TCP are its remedies)' : a.libc === 'glibc' ? ' (this image is glibc)' : '') +
-          `.${caveat}`,
-        evidence: {
-          parallelStalled: par!.stalled, parallelLookups: par!.units, reopenStalled: reopen!.stalled, tcpStalled: tcp!.stalled, ...directEvidence,
-          singleRequestSwitches: par!.singleRequestSwitches, libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none',
-        },
-        remedy:
-          (a.libc === 'musl' ? '' : 'options single-request-reopen in the pod\'s dnsConfig; ') +
-          'NodeLocalDNS (no conntrack on the way to the cache); a kernel with the clash fixes (5.0+ for NATed UDP, 5.6 IPS_NAT_CLASH)',
-      });
+    if (par !== undefined && reopen !== undefined && tcp !== undefined && par.stalled > 0 && reopen.stalled === 0 && tcp.stalled === 0) {
+      // Only direct probes that got answers or stalled are evidence: one whose every lookup failed at once tells nothing.
+      const direct = a.probes.filter((p) => p.kind === 'lookups' && p.mode === 'parallel-direct' && (p.answered > 0 || p.stalled > 0));
+      out.push(raceOrNot(a, ns, { par, reopen, tcp }, direct));
     } else if (stalls(par) && stalls(reopen) && stalls(tcp) && (allEndpointsLose || endpoints.length === 0)) {
       out.push({
         code: 'SERVER_LOSS',
@@ -223,4 +165,68 @@ export function attribute(a: AttributionInput): Finding[] {
     });
   }
   return out;
+}
+
+/**
+ * The race signature (A+AAAA from one socket stall, single-request-reopen and TCP do not) is the conntrack race unless
+ * the evidence rules it out: the same lookups straight to the endpoints (`direct`, no DNAT on the way) stalling too on
+ * a kernel that resolves clashes of un-NATed flows (4.19), or, with no endpoint probed, a kernel that resolves the NAT
+ * clash as well (5.6). Then something else drops the second of two queries sent at once: PARALLEL_QUERY_LOSS.
+ */
+function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reopen: ProbeSummary; tcp: ProbeSummary }, direct: ProbeSummary[]): Finding {
+  const fixes = new Set(a.clashFixes);
+  const stalling = direct.filter((p) => p.stalled > 0);
+  const each = (ps: ProbeSummary[]): string => ps.map((p) => `${p.target} ${lossEvidence(p)}`).join(', ');
+  const signature =
+    `lookups stall when A and AAAA leave one socket together (${lossEvidence(m.par)} lookups), but not with single-request-reopen ` +
+    `(${lossEvidence(m.reopen)}) nor over TCP (${lossEvidence(m.tcp)})`;
+  const evidence = {
+    parallelStalled: m.par.stalled, parallelLookups: m.par.units, reopenStalled: m.reopen.stalled, tcpStalled: m.tcp.stalled,
+    directStalled: direct.length > 0 ? stalling.reduce((n, p) => n + p.stalled, 0) : null, directLookups: direct.reduce((n, p) => n + p.units, 0),
+  };
+  const kernel = { libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none' };
+  const notTheRace = stalling.length > 0 ? fixes.has('4.19') : direct.length === 0 && fixes.has('5.6');
+  if (notTheRace) {
+    return {
+      code: 'PARALLEL_QUERY_LOSS',
+      severity: 'critical',
+      subject: { kind: 'nameserver', address: ns },
+      message:
+        `${signature}: the signature of the conntrack insert race, which ` +
+        (stalling.length > 0
+          ? `it is not: the same lookups sent straight to ${each(stalling)}, with no DNAT on the way, stall too, and this kernel resolves clashes of un-NATed flows (4.19). `
+          : `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `) +
+        'Something drops the second of two queries sent at once from one port: the DNS server, a proxy or firewall in front of it' +
+        (stalling.length > 0 ? '' : ", or NAT on another kernel (a pod in its own VM, whose kernel is not the node's; its endpoints were not probed past the DNAT: give --endpoints)"),
+      evidence: { ...evidence, ...kernel },
+      remedy:
+        (a.libc === 'musl' ? 'musl always sends A and AAAA at once: TCP or a cache in the pod; ' : "options single-request-reopen in the pod's dnsConfig avoids it; ") +
+        `then find what drops the second query: the server behind ${ns} (its logs, a rate limit, its version), and anything between that tracks UDP flows`,
+    };
+  }
+  const pastDnat =
+    direct.length === 0
+      ? ''
+      : stalling.length === 0
+        ? `, nor when sent straight to the endpoints with no DNAT on the way (${each(direct)})`
+        : `; sent straight to the endpoints they stall too (${each(stalling)}), which this kernel (no 4.19 clash fix) also drops`;
+  const caveat =
+    direct.length === 0
+      ? ' Its endpoints were not probed past the DNAT (give --endpoints): a server that drops the second of two queries sent at once from one port is not ruled out.'
+      : fixes.has('5.6') && stalling.length === 0
+        ? " This kernel resolves that clash (5.6): the NAT that drops them runs on another kernel (a pod in its own VM) or is not netfilter's."
+        : '';
+  return {
+    code: 'CONNTRACK_RACE',
+    severity: 'critical',
+    subject: { kind: 'nameserver', address: ns },
+    message:
+      `${signature}${pastDnat}: the conntrack insert race. ${RACE_WHO}` +
+      (a.libc === 'musl' ? ' (this image is musl: NodeLocalDNS or TCP are its remedies)' : a.libc === 'glibc' ? ' (this image is glibc)' : '') +
+      `.${caveat}`,
+    evidence: { ...evidence, singleRequestSwitches: m.par.singleRequestSwitches, ...kernel },
+    remedy:
+      (a.libc === 'musl' ? '' : "options single-request-reopen in the pod's dnsConfig; ") +
+      'NodeLocalDNS (no conntrack on the way to the cache); a kernel with the clash fixes (5.0+ for NATed UDP, 5.6 IPS_NAT_CLASH)',
+  };
 }

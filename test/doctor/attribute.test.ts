@@ -56,6 +56,14 @@ describe('attribution', () => {
     expect(old[0]!.message).toMatch(/which this kernel \(no 4\.19 clash fix\) also drops/);
   });
 
+  it('direct lookups that got no answer at all (refused) are no evidence either way', () => {
+    const refused = probe('lookups', 'parallel-direct', 0, '10.244.0.2:53', { answered: 0, errors: 8 });
+    const f = attribute(input([...modes(8, 0, 0), refused], { ...dns, ...k54 }));
+    expect(f.map((x) => x.code)).toEqual(['CONNTRACK_RACE']);
+    expect(f[0]!.message).toMatch(/not probed past the DNAT/);
+    expect(f[0]!.evidence).toMatchObject({ directStalled: null, directLookups: 0 });
+  });
+
   it('the race signature with no endpoint to probe, on a kernel that resolves the NAT clash: not the race, and what to probe next', () => {
     const f = attribute(input(modes(8, 0, 0)));
     expect(f.map((x) => x.code)).toEqual(['PARALLEL_QUERY_LOSS']);
