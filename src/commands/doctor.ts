@@ -21,6 +21,8 @@ import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { loadResolvConf } from '../input.js';
 import type { RunContext, Source } from '../input.js';
+import { glibcTryBudgetMs } from '../engine/resolver/glibc.js';
+import { expandName } from '../resolv/expand.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { ResolvConf } from '../resolv/parse.js';
 import { deltaRecords, recordTotal } from '../stats/index.js';
@@ -119,6 +121,18 @@ async function conntrackSample(): Promise<ConntrackResult | { error: string }> {
   }
 }
 
+/**
+ * The longest one lookup of `name` can take with this resolv.conf, as glibc sends it: every candidate name answered
+ * just before its last try runs out, and after a timeout the name as written once more. An upper bound, for the plan.
+ */
+function worstLookupMs(conf: ResolvConf, name: string, nscount: number): number {
+  let resSend = 0;
+  for (let ns = 0; ns < nscount; ns++) resSend += glibcTryBudgetMs(conf.options.timeout, ns, nscount);
+  resSend *= conf.options.attempts;
+  const sent = expandName(name, conf).candidates.filter((c) => c.sent).length;
+  return (sent + 1) * resSend;
+}
+
 export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const header = startHeader('doctor');
   const steps: DoctorStep[] = [];
@@ -189,36 +203,53 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     const s = parseServer(e.address);
     return { host: s.host, port: s.port ?? port };
   });
+  // New probes start within the budget; a lookup in flight then still finishes, as an application's would.
+  const lingerMs = Math.max(1000, ...names.map((n) => worstLookupMs(conf, n, nameservers.length)));
   const plan =
     `${RAW_QUERIES} raw queries to each of ${nameservers.length} nameserver(s); ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
-    `${endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} A+AAAA lookups to each of ${endpoints.length} endpoint(s); ` : ''}at most ${Math.round(budgetMs / 1000)} s`;
+    `${endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} A+AAAA lookups to each of ${endpoints.length} endpoint(s); ` : ''}` +
+    `new probes for at most ${Math.round(budgetMs / 1000)} s, then up to ${(lingerMs / 1000).toFixed(0)} s for lookups in flight (this resolv.conf's longest lookup)`;
   say(`doctor: will send ${plan}`);
   const servers = nameservers.map((host) => ({ host, port }));
   const fqdn = name.endsWith('.') ? name : `${name}.`;
   const per = Math.max(1000, budgetMs / 3);
   const absolute = names.map((n) => (n.endsWith('.') ? n : `${n}.`));
   const raw = (host: string, p: number, total: number): DnsbenchInput => ({
-    server: host, port: p, queries: absolute.map((n) => ({ name: n, type: 'A' as const })), concurrency: 20, total, durationMs: per, timeoutMs: 1000, slowMs: 3_600_000, tcpRetry: true,
+    server: host, port: p, queries: absolute.map((n) => ({ name: n, type: 'A' as const })), concurrency: 20, total, timeoutMs: 1000, slowMs: 3_600_000, tcpRetry: true,
   });
   const lookupInput = (c: ResolvConf, extra: Partial<NonNullable<DnsbenchInput['resolver']>>, queryNames: string[], to = servers): DnsbenchInput => ({
-    server: to[0]!.host, port: to[0]!.port, queries: queryNames.map((n) => ({ name: n, type: 'A' as const })), concurrency: LOOKUPS, total: LOOKUPS, durationMs: per, timeoutMs: c.options.timeout * 1000, slowMs: 3_600_000, tcpRetry: false,
+    server: to[0]!.host, port: to[0]!.port, queries: queryNames.map((n) => ({ name: n, type: 'A' as const })), concurrency: LOOKUPS, total: LOOKUPS, timeoutMs: c.options.timeout * 1000, slowMs: 3_600_000, tcpRetry: false,
     resolver: { conf: c, nameservers: to, longLived: false, ...extra },
   });
   const limit = pLimit(2);
-  const jobs: Array<Promise<ProbeSummary>> = [];
-  for (const s of servers) jobs.push(limit(async () => summarise(`raw queries to ${formatHostPort(s.host, s.port)}`, 'raw', null, await runDnsbench(raw(s.host, s.port, RAW_QUERIES)))));
-  for (const [label, mode, shape, extra] of lookupModes) jobs.push(limit(async () => summarise(label, 'lookups', mode, await runDnsbench(lookupInput(shape(conf), extra, names)))));
-  jobs.push(limit(async () => summarise(`lookups of "${fqdn}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, 'lookups', 'trailing-dot', await runDnsbench(lookupInput(conf, {}, absolute)))));
-  for (const e of endpoints) jobs.push(limit(async () => summarise(`endpoint ${formatHostPort(e.host, e.port)} directly`, 'endpoint', null, await runDnsbench(raw(e.host, e.port, ENDPOINT_QUERIES)))));
+  const probeDeadline = performance.now() + budgetMs;
+  const notRun: string[] = [];
+  const jobs: Array<Promise<ProbeSummary | undefined>> = [];
+  /** A probe, started only while the budget lasts, sending for at most a third of it and never past its end. */
+  const probe = (label: string, kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], what: DnsbenchInput): void => {
+    jobs.push(
+      limit(async () => {
+        const left = probeDeadline - performance.now();
+        if (left < 1) {
+          notRun.push(label);
+          return undefined;
+        }
+        return summarise(label, kind, mode, await runDnsbench({ ...what, durationMs: Math.min(per, left) }));
+      }),
+    );
+  };
+  for (const s of servers) probe(`raw queries to ${formatHostPort(s.host, s.port)}`, 'raw', null, raw(s.host, s.port, RAW_QUERIES));
+  for (const [label, mode, shape, extra] of lookupModes) probe(label, 'lookups', mode, lookupInput(shape(conf), extra, names));
+  probe(`lookups of "${fqdn}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, 'lookups', 'trailing-dot', lookupInput(conf, {}, absolute));
+  for (const e of endpoints) probe(`endpoint ${formatHostPort(e.host, e.port)} directly`, 'endpoint', null, raw(e.host, e.port, ENDPOINT_QUERIES));
   // The glibc-default lookups again, each endpoint as the only nameserver: no DNAT on the way, so no NAT clash.
-  for (const e of endpoints) {
-    jobs.push(limit(async () => summarise(`lookups, A+AAAA from one socket, to ${formatHostPort(e.host, e.port)} directly`, 'lookups', 'parallel-direct', await runDnsbench(lookupInput(conf, {}, names, [e])))));
-  }
+  for (const e of endpoints) probe(`lookups, A+AAAA from one socket, to ${formatHostPort(e.host, e.port)} directly`, 'lookups', 'parallel-direct', lookupInput(conf, {}, names, [e]));
   let probes: ProbeSummary[] = [];
   let couldNotRun: string | null = null;
   try {
-    probes = await Promise.all(jobs);
+    probes = (await Promise.all(jobs)).filter((p): p is ProbeSummary => p !== undefined);
     steps.push({ step: 'probes', ok: true, note: `${probes.length} probes, ${probes.reduce((n, p) => n + p.sent, 0)} queries sent` });
+    if (notRun.length > 0) steps.push({ step: 'probes', ok: false, note: `not run, the budget (${Math.round(budgetMs / 1000)} s) spent: ${notRun.join('; ')}` });
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
     couldNotRun = err.message;

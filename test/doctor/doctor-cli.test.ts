@@ -1,5 +1,6 @@
 /** doctor end to end on loopback: healthy, unreachable, several names, what it could not do. */
 import { describe, expect, it } from 'vitest';
+import { parseFault } from '../../src/dns/responder.js';
 import { startResponder } from '../helpers/responders.js';
 import { closedUdpPort } from '../helpers/servers.js';
 import { run } from '../helpers/run.js';
@@ -16,6 +17,22 @@ describe('k8sdiag doctor on loopback', () => {
     expect(doc.probes.map((p: { label: string }) => p.label)).toHaveLength(5);
     expect(new Set(r.seen.map((q) => q.name.replace(/\.$/, '')))).toEqual(new Set(['a.example', 'b.example']));
     expect(doc.steps.find((s: { step: string }) => s.step === 'path')).toMatchObject({ ok: false });
+  });
+
+  it('a budget too short for every probe: those it left out are named, and the run ends within the bound its plan gave', async () => {
+    // Every AAAA dropped: glibc-default and single-request-reopen lookups each wait out timeout x attempts (2 s).
+    const r = await startResponder({ faults: [parseFault('drop@type=AAAA')] });
+    const t = performance.now();
+    const res = await run(['doctor', '--json', '--resolv', '-', '-p', String(r.udpPort), '--name', 'a.example', '--budget', '1'], { input: 'nameserver 127.0.0.1\noptions ndots:1 timeout:1 attempts:2\n' });
+    const tookS = (performance.now() - t) / 1000;
+    const doc = JSON.parse(res.stdout);
+    // a.example is one candidate: (1 + the name as written again) x attempts x timeout = 4 s at most per lookup.
+    expect(doc.plan).toMatch(/new probes for at most 1 s, then up to 4 s for lookups in flight/);
+    const left = doc.steps.find((s: { step: string; ok: boolean }) => s.step === 'probes' && !s.ok);
+    expect(left?.note).toMatch(/^not run, the budget \(1 s\) spent: .*lookups over TCP \(use-vc\)/);
+    expect(doc.probes.map((p: { label: string }) => p.label)).not.toContain('lookups over TCP (use-vc)');
+    // Node's start-up and the context steps come on top of the probes' 1 + 4 s.
+    expect(tookS).toBeLessThan(1 + 4 + 3);
   });
 
   it('nothing listening: one line saying so, exit 2', async () => {
