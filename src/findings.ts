@@ -86,6 +86,7 @@ export interface EvidenceByCode {
   DNAT_PATH_LOSS: { lost: Num; sent: Num; endpointsProbed: Num };
   UDP_PATH_LOSS: { parallelStalled: Num; reopenStalled: Num; tcpStalled: Num };
   NDOTS_COST: { queriesPerLookup: Num; queriesWithTrailingDot: Num; meanMs: Num; meanMsWithTrailingDot: Num };
+  STALLS_UNEXPLAINED: { stalledProbes: Num; stalled: Num; notProbed: string };
 }
 
 /** conntrack's rates during --watch (or between two pasted snapshots), named after the counter. */
@@ -146,6 +147,7 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   DNAT_PATH_LOSS: { command: 'doctor', severities: ['critical'], rule: 'the Service IP loses while every endpoint probed directly is clean', subject: 'nameserver', means: 'the DNAT/conntrack path loses queries' },
   UDP_PATH_LOSS: { command: 'doctor', severities: ['warning'], rule: 'UDP lookups stall, TCP lookups do not, and the race pattern does not hold', subject: 'nameserver', means: 'the UDP path loses packets' },
   NDOTS_COST: { command: 'doctor', severities: ['warning'], rule: 'the name goes through the search list (resolv\'s NDOTS_AMPLIFICATION), measured against its trailing-dot form', subject: 'name', means: 'what the search list costs per lookup, measured' },
+  STALLS_UNEXPLAINED: { command: 'doctor', severities: ['warning'], rule: 'some probe stalled and no rule that names a loss applies (a probe the budget left out, or a pattern none fits)', subject: 'nameserver', means: 'stalls measured that no pattern explains' },
 };
 
 /** One finding: its code's evidence shape, a subject, and what to do. */

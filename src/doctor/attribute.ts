@@ -150,7 +150,25 @@ export function attribute(a: AttributionInput): Finding[] {
     });
   }
 
-  // 5. What the search list costs, measured.
+  // 5. Stalls measured that no rule above explains (a probe the budget left out, or a pattern none of them fits): said
+  // as such, never "every probe was answered in time".
+  const LOSS_CAUSES = new Set(['LOCAL_DROPS', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'UDP_PATH_LOSS', 'DNAT_PATH_LOSS']);
+  const stalled = a.probes.filter((p) => p.stalled > 0);
+  if (stalled.length > 0 && !out.some((f) => LOSS_CAUSES.has(f.code))) {
+    const missing = (['parallel', 'single-request-reopen', 'tcp'] as const).filter((m) => lookups(m) === undefined);
+    out.push({
+      code: 'STALLS_UNEXPLAINED',
+      severity: 'warning',
+      subject: { kind: 'nameserver', address: ns },
+      message:
+        `stalls were measured (${stalled.map((p) => `${p.label}: ${lossEvidence(p)}`).join('; ')}) but fit none of the patterns that name a cause` +
+        (missing.length > 0 ? `; not probed: lookups ${missing.join(', ')}` : ''),
+      evidence: { stalledProbes: stalled.length, stalled: stalled.reduce((n, p) => n + p.stalled, 0), notProbed: missing.join(' ') },
+      remedy: missing.length > 0 ? 'rerun with a larger --budget so that every probe runs' : 'rerun to see whether the pattern holds; `k8sdiag dnsbench` against the nameserver and each endpoint measures each alone',
+    });
+  }
+
+  // 6. What the search list costs, measured.
   const dot = lookups('trailing-dot');
   if (a.ndots !== undefined && par !== undefined && dot !== undefined && par.meanMs !== null && dot.meanMs !== null && par.queriesPerUnit > dot.queriesPerUnit) {
     out.push({

@@ -93,6 +93,19 @@ describe('attribution', () => {
     expect(codes(input(modes(3, 2, 0)))).toEqual(['UDP_PATH_LOSS']);
   });
 
+  it('stalls that fit no pattern, or with a mode not probed, are said as such: never "every probe was answered in time"', () => {
+    // A+AAAA from one socket and TCP stall, single-request-reopen does not: no rule names this.
+    const odd = attribute(input(modes(3, 0, 2)));
+    expect(odd.map((f) => f.code)).toEqual(['STALLS_UNEXPLAINED']);
+    expect(odd[0]!.message).toMatch(/^stalls were measured \(lookups parallel: 3\/8; lookups tcp: 2\/8\) but fit none of the patterns/);
+    expect(verdictOf(odd, null)[0]).toMatch(/^STALLS_UNEXPLAINED: /);
+    // The budget ran out before the TCP lookups: the race cannot be told from the server.
+    const short = attribute(input([probe('lookups', 'parallel', 8), probe('lookups', 'single-request-reopen', 8)]));
+    expect(short.map((f) => f.code)).toEqual(['STALLS_UNEXPLAINED']);
+    expect(short[0]!.message).toMatch(/; not probed: lookups tcp$/);
+    expect(short[0]!.remedy).toMatch(/larger --budget/);
+  });
+
   it('local receive-buffer drops are named first, as the probe\'s own', () => {
     const a = input([probe('raw', null, 5, '10.96.0.10:53', { localDrops: 5 }), ...modes(0, 0, 0)]);
     expect(codes(a)).toEqual(['LOCAL_DROPS']);

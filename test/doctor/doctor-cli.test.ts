@@ -31,6 +31,9 @@ describe('k8sdiag doctor on loopback', () => {
     const left = doc.steps.find((s: { step: string; ok: boolean }) => s.step === 'probes' && !s.ok);
     expect(left?.note).toMatch(/^not run, the budget \(1 s\) spent: .*lookups over TCP \(use-vc\)/);
     expect(doc.probes.map((p: { label: string }) => p.label)).not.toContain('lookups over TCP (use-vc)');
+    // The stalls it did measure are not explained without the TCP probe, and it says so: exit 1, not "healthy".
+    expect(doc.verdict[0]).toMatch(/^STALLS_UNEXPLAINED: /);
+    expect(res.exitCode).toBe(1);
     // Node's start-up and the context steps come on top of the probes' 1 + 4 s.
     expect(tookS).toBeLessThan(1 + 4 + 3);
   });
