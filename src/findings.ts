@@ -79,8 +79,8 @@ export interface EvidenceByCode {
   LOCAL_POLICY: { service: string; localEndpoints: Num; clusterEndpoints?: Num };
   SESSION_AFFINITY: { service: string; seconds: OptNum };
   // doctor
-  CONNTRACK_RACE: { parallelStalled: Num; parallelLookups: Num; reopenStalled: Num; tcpStalled: Num; directStalled: OptNum; directLookups: Num; singleRequestSwitches: Num; libc: string; kernelClashFixes: string };
-  PARALLEL_QUERY_LOSS: { parallelStalled: Num; parallelLookups: Num; reopenStalled: Num; tcpStalled: Num; directStalled: OptNum; directLookups: Num; libc: string; kernelClashFixes: string };
+  CONNTRACK_RACE: { parallelStalled: Num; parallelLookups: Num; reopenStalled: Num; tcpStalled: Num; directStalled: OptNum; directLookups: Num; insertFailedDuringProbes: OptNum; singleRequestSwitches: Num; libc: string; kernelClashFixes: string };
+  PARALLEL_QUERY_LOSS: { parallelStalled: Num; parallelLookups: Num; reopenStalled: Num; tcpStalled: Num; directStalled: OptNum; directLookups: Num; insertFailedDuringProbes: OptNum; libc: string; kernelClashFixes: string };
   SERVER_LOSS: { parallelStalled: Num; reopenStalled: Num; tcpStalled: Num; endpointsProbed: Num; endpointsLosing: Num };
   ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; cleanEndpoints: string };
   DNAT_PATH_LOSS: { lost: Num; sent: Num; endpointsProbed: Num };
@@ -141,7 +141,7 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   LOCAL_POLICY: { command: 'svc', severities: ['info'], rule: 'externalTrafficPolicy or internalTrafficPolicy Local', subject: 'service', means: 'traffic stays on this node\'s endpoints' },
   SESSION_AFFINITY: { command: 'svc', severities: ['info'], rule: 'sessionAffinity ClientIP', subject: 'service', means: 'a client sticks to one endpoint for the timeout' },
   CONNTRACK_RACE: { command: 'doctor', severities: ['critical'], rule: 'lookups stall with A+AAAA from one socket, not with single-request-reopen nor over TCP, and PARALLEL_QUERY_LOSS does not apply', subject: 'nameserver', means: 'the conntrack insert race' },
-  PARALLEL_QUERY_LOSS: { command: 'doctor', severities: ['critical'], rule: 'the race signature, but the same lookups straight to the endpoints stall too on a kernel with the 4.19 clash fix, or no endpoint was probed and the kernel has the 5.6 fix', subject: 'nameserver', means: 'something other than the conntrack race drops the second of two queries sent at once from one port' },
+  PARALLEL_QUERY_LOSS: { command: 'doctor', severities: ['critical'], rule: 'the race signature, but insert_failed did not rise during the probes where they are NATed (the node), or the same lookups straight to the endpoints stall too on a kernel with the 4.19 clash fix, or no endpoint was probed and the kernel has the 5.6 fix', subject: 'nameserver', means: 'something other than the conntrack race drops the second of two queries sent at once from one port' },
   SERVER_LOSS: { command: 'doctor', severities: ['critical'], rule: 'lookups stall in every mode, TCP included, and no endpoint is clean', subject: 'nameserver', means: 'the DNS server or its upstream loses queries' },
   ENDPOINT_LOSS: { command: 'doctor', severities: ['critical'], rule: 'an endpoint loses when probed directly while another is clean', subject: 'endpoint', means: 'one DNS endpoint loses queries' },
   DNAT_PATH_LOSS: { command: 'doctor', severities: ['critical'], rule: 'the Service IP loses while every endpoint probed directly is clean', subject: 'nameserver', means: 'the DNAT/conntrack path loses queries' },

@@ -285,6 +285,8 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
         service: path.endpoints.length > 0 ? { id: path.service, clusterIP: path.clusterIP ?? '', endpoints: path.endpoints.map((e) => e.address) } : null,
         libc: ctx.libc,
         clashFixes: ctx.kernel.clashFixes,
+        // In the node's namespace the probes are NATed here, and the race would count each packet it drops.
+        insertFailedDuringProbes: view === 'node' && conntrack !== null ? (conntrack.deltas['insert_failed']?.delta ?? null) : null,
         name,
         ndots,
       }),

@@ -48,6 +48,11 @@ export interface AttributionInput {
   libc: 'glibc' | 'musl' | 'unknown';
   /** The kernel's clash fixes (4.19, 5.0, 5.6, 5.10). */
   clashFixes: string[];
+  /**
+   * How much insert_failed rose during the probes in the network namespace that NATs them (the node's, where the race
+   * counts every packet it drops); null where that is not known (a pod's namespace, or counters not readable).
+   */
+  insertFailedDuringProbes: number | null;
   /** The name looked up, and resolv's amplification finding for it, if any. */
   name: string;
   ndots: Finding | undefined;
@@ -187,9 +192,11 @@ export function attribute(a: AttributionInput): Finding[] {
 
 /**
  * The race signature (A+AAAA from one socket stall, single-request-reopen and TCP do not) is the conntrack race unless
- * the evidence rules it out: the same lookups straight to the endpoints (`direct`, no DNAT on the way) stalling too on
- * a kernel that resolves clashes of un-NATed flows (4.19), or, with no endpoint probed, a kernel that resolves the NAT
- * clash as well (5.6). Then something else drops the second of two queries sent at once: PARALLEL_QUERY_LOSS.
+ * the evidence rules it out: insert_failed not rising during the probes where they are NATed (the node's namespace);
+ * the same lookups straight to the endpoints (`direct`, no DNAT on the way) stalling too on a kernel that resolves
+ * clashes of un-NATed flows (4.19); or, with no endpoint probed, a kernel that resolves the NAT clash as well (5.6).
+ * Then something else drops the second of two queries sent at once: PARALLEL_QUERY_LOSS. insert_failed rising names
+ * the race whatever else holds.
  */
 function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reopen: ProbeSummary; tcp: ProbeSummary }, direct: ProbeSummary[]): Finding {
   const fixes = new Set(a.clashFixes);
@@ -201,9 +208,11 @@ function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reop
   const evidence = {
     parallelStalled: m.par.stalled, parallelLookups: m.par.units, reopenStalled: m.reopen.stalled, tcpStalled: m.tcp.stalled,
     directStalled: direct.length > 0 ? stalling.reduce((n, p) => n + p.stalled, 0) : null, directLookups: direct.reduce((n, p) => n + p.units, 0),
+    insertFailedDuringProbes: a.insertFailedDuringProbes,
   };
   const kernel = { libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none' };
-  const notTheRace = stalling.length > 0 ? fixes.has('4.19') : direct.length === 0 && fixes.has('5.6');
+  const counted = a.insertFailedDuringProbes;
+  const notTheRace = counted === null ? (stalling.length > 0 ? fixes.has('4.19') : direct.length === 0 && fixes.has('5.6')) : counted === 0;
   if (notTheRace) {
     return {
       code: 'PARALLEL_QUERY_LOSS',
@@ -211,11 +220,13 @@ function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reop
       subject: { kind: 'nameserver', address: ns },
       message:
         `${signature}: the signature of the conntrack insert race, which ` +
-        (stalling.length > 0
-          ? `it is not: the same lookups sent straight to ${each(stalling)}, with no DNAT on the way, stall too, and this kernel resolves clashes of un-NATed flows (4.19). `
-          : `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `) +
+        (counted === 0
+          ? 'it is not: insert_failed did not move during the probes in this network namespace, which NATs them and where the race counts every packet it drops. '
+          : stalling.length > 0
+            ? `it is not: the same lookups sent straight to ${each(stalling)}, with no DNAT on the way, stall too, and this kernel resolves clashes of un-NATed flows (4.19). `
+            : `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `) +
         'Something drops the second of two queries sent at once from one port: the DNS server, a proxy or firewall in front of it' +
-        (stalling.length > 0 ? '' : ", or NAT on another kernel (a pod in its own VM, whose kernel is not the node's; its endpoints were not probed past the DNAT: give --endpoints)"),
+        (counted !== null || stalling.length > 0 ? '' : ", or NAT on another kernel (a pod in its own VM, whose kernel is not the node's; its endpoints were not probed past the DNAT: give --endpoints)"),
       evidence: { ...evidence, ...kernel },
       remedy:
         (a.libc === 'musl' ? 'musl always sends A and AAAA at once: TCP or a cache in the pod; ' : "options single-request-reopen in the pod's dnsConfig avoids it; ") +
@@ -223,14 +234,17 @@ function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reop
     };
   }
   const pastDnat =
-    direct.length === 0
+    (counted !== null && counted > 0 ? `, and insert_failed rose by ${counted} during the probes here, where they are NATed` : '') +
+    (direct.length === 0
       ? ''
       : stalling.length === 0
         ? `, nor when sent straight to the endpoints with no DNAT on the way (${each(direct)})`
-        : `; sent straight to the endpoints they stall too (${each(stalling)}), which this kernel (no 4.19 clash fix) also drops`;
+        : `; sent straight to the endpoints they stall too (${each(stalling)}), ${counted !== null && counted > 0 ? 'un-NATed ones too' : 'which this kernel (no 4.19 clash fix) also drops'}`);
   const caveat =
-    direct.length === 0
-      ? ' Its endpoints were not probed past the DNAT (give --endpoints): a server that drops the second of two queries sent at once from one port is not ruled out.'
+    counted !== null && counted > 0
+      ? ''
+      : direct.length === 0
+        ? ' Its endpoints were not probed past the DNAT (give --endpoints): a server that drops the second of two queries sent at once from one port is not ruled out.'
       : fixes.has('5.6') && stalling.length === 0
         ? " This kernel resolves that clash (5.6): the NAT that drops them runs on another kernel (a pod in its own VM) or is not netfilter's."
         : '';

@@ -8,7 +8,7 @@ const probe = (kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], stalled: 
   label: `${kind} ${mode ?? ''}`, kind, mode, target, sent: 100, answered: 100 - stalled, timeouts: stalled, errors: 0, units: kind === 'lookups' ? 8 : 100,
   stalled, over1s: stalled, over5s: 0, localDrops: 0, meanMs: 2, queriesPerUnit: kind === 'lookups' ? 2 : 1, singleRequestSwitches: 0, ...extra,
 });
-const input = (probes: ProbeSummary[], o: Partial<AttributionInput> = {}): AttributionInput => ({ probes, service: null, libc: 'glibc', clashFixes: ['4.19', '5.0', '5.6', '5.10'], name: 'google.com', ndots: undefined, ...o });
+const input = (probes: ProbeSummary[], o: Partial<AttributionInput> = {}): AttributionInput => ({ probes, service: null, libc: 'glibc', clashFixes: ['4.19', '5.0', '5.6', '5.10'], insertFailedDuringProbes: null, name: 'google.com', ndots: undefined, ...o });
 const codes = (a: AttributionInput) => attribute(a).map((f) => f.code).sort();
 const modes = (par: number, reopen: number, tcp: number) => [probe('lookups', 'parallel', par), probe('lookups', 'single-request-reopen', reopen), probe('lookups', 'tcp', tcp)];
 
@@ -54,6 +54,18 @@ describe('attribution', () => {
     const old = attribute(input([...modes(8, 0, 0), direct(8, '10.244.0.2:53')], { ...dns, clashFixes: [] }));
     expect(old.map((x) => x.code)).toEqual(['CONNTRACK_RACE']);
     expect(old[0]!.message).toMatch(/which this kernel \(no 4\.19 clash fix\) also drops/);
+  });
+
+  it('where the probes are NATed (the node), insert_failed decides: unmoved rules the race out, risen names it', () => {
+    const still = attribute(input(modes(8, 0, 0), { ...k54, insertFailedDuringProbes: 0 }));
+    expect(still.map((f) => f.code)).toEqual(['PARALLEL_QUERY_LOSS']);
+    expect(still[0]!.message).toMatch(/which it is not: insert_failed did not move during the probes in this network namespace/);
+    expect(still[0]!.evidence).toMatchObject({ insertFailedDuringProbes: 0 });
+    // Risen: the race, even on a kernel with every clash fix and no endpoint probed.
+    const risen = attribute(input(modes(8, 0, 0), { insertFailedDuringProbes: 5 }));
+    expect(risen.map((f) => f.code)).toEqual(['CONNTRACK_RACE']);
+    expect(risen[0]!.message).toMatch(/, and insert_failed rose by 5 during the probes here, where they are NATed: the conntrack insert race/);
+    expect(risen[0]!.message).not.toMatch(/not ruled out|resolves that clash/);
   });
 
   it('direct lookups that got no answer at all (refused) are no evidence either way', () => {
