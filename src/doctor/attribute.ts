@@ -136,7 +136,13 @@ export function attribute(a: AttributionInput): Finding[] {
         code: 'UDP_PATH_LOSS',
         severity: 'warning',
         subject: { kind: 'nameserver', address: ns },
-        message: `lookups stall over UDP (${lossEvidence(par!)} A+AAAA from one socket, ${reopen ? lossEvidence(reopen) : 'n/a'} with single-request-reopen) but not over TCP: the UDP path (conntrack, the network) loses packets`,
+        message:
+          `lookups stall over UDP (${par ? lossEvidence(par) : 'n/a'} A+AAAA from one socket, ${reopen ? lossEvidence(reopen) : 'n/a'} with single-request-reopen) but not over TCP: ` +
+          (endpoints.length === 0
+            ? "the UDP path (conntrack, the network) loses packets, or the server's own UDP side (its endpoints were not probed apart: give --endpoints)"
+            : allEndpointsLose
+              ? "every endpoint loses UDP queries when probed directly too: the servers' UDP side, or the network up to them, not the DNAT"
+              : 'the UDP path (conntrack, the network) loses packets'),
         evidence: { parallelStalled: par?.stalled ?? 0, reopenStalled: reopen?.stalled ?? 0, tcpStalled: tcp.stalled },
         remedy: 'check `k8sdiag conntrack` on the node for drops and table pressure; NodeLocalDNS takes DNS out of conntrack',
       });

@@ -101,8 +101,16 @@ describe('attribution', () => {
     expect(codes(input([probe('raw', null, 12), ...modes(0, 0, 0), probe('endpoint', null, 0, 'a:53'), probe('endpoint', null, 0, 'b:53')]))).toEqual(['DNAT_PATH_LOSS']);
   });
 
-  it('UDP stalling in both UDP modes, TCP clean: the UDP path, not the race', () => {
-    expect(codes(input(modes(3, 2, 0)))).toEqual(['UDP_PATH_LOSS']);
+  it('UDP stalling in both UDP modes, TCP clean: the UDP path, not the race, and what is not ruled out', () => {
+    const f = attribute(input(modes(3, 2, 0)));
+    expect(f.map((x) => x.code)).toEqual(['UDP_PATH_LOSS']);
+    expect(f[0]!.message).toMatch(/or the server's own UDP side \(its endpoints were not probed apart: give --endpoints\)$/);
+    const both = attribute(input([...modes(3, 2, 0), probe('endpoint', null, 9, 'a:53'), probe('endpoint', null, 7, 'b:53')]));
+    expect(both.map((x) => x.code)).toEqual(['UDP_PATH_LOSS']);
+    expect(both[0]!.message).toMatch(/every endpoint loses UDP queries when probed directly too: the servers' UDP side, or the network up to them, not the DNAT$/);
+    // single-request-reopen stalling alone, the A+AAAA probe not run: said as n/a, not a crash.
+    const noPar = attribute(input([probe('lookups', 'single-request-reopen', 2), probe('lookups', 'tcp', 0)]));
+    expect(noPar[0]!.message).toMatch(/^lookups stall over UDP \(n\/a A\+AAAA from one socket, 2\/8 with single-request-reopen\)/);
   });
 
   it('stalls that fit no pattern, or with a mode not probed, are said as such: never "every probe was answered in time"', () => {
