@@ -40,7 +40,7 @@ export interface EvidenceByCode {
   TIMEOUTS: { timeouts: Num; sent: Num; timeoutMs: Num; late: Num; localDrops: Num; sourcePorts: Num };
   LOCAL_DROPS: { ownSocketDrops: OptNum; namespaceRcvbufErrors: OptNum; namespaceInErrors: OptNum; recvBufferBytes: OptNum; concurrency: Num; sourcePorts: Num };
   SLOW: { slow: Num; slowMs: Num; maxMs: Num };
-  LOOKUP_STALLS: { overTimeout: Num; over1s: Num; over5s: Num; lookups: Num; resolverTimeoutS: Num; singleRequestSwitches: Num };
+  LOOKUP_STALLS: { overTimeout: Num; over1s: Num; over5s: Num; lookups: Num; resolverTimeoutS: Num; singleRequestSwitches: Num; localDrops: Num };
   ERRORS: Record<string, number>;
   BOGUS_REPLIES: { wrongId: Num; wrongQuestion: Num; malformed: Num };
   NO_ANSWERS: { answered: Num; NXDOMAIN: Num; SERVFAIL: Num; lookups: OptNum };

@@ -303,9 +303,10 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message:
         `${r.lookupStalls.overTimeout} of ${r.lookups} lookups took ${t} s or more: the resolver's timeout and resend, the signature of a lost A or AAAA packet` +
-        (r.resolver.modeSwitches.singleRequest > 0 ? ` (glibc fell back to single-request ${r.resolver.modeSwitches.singleRequest} times)` : ''),
-      evidence: { overTimeout: r.lookupStalls.overTimeout, over1s: r.lookupStalls.over1s, over5s: r.lookupStalls.over5s, lookups: r.lookups, resolverTimeoutS: t, singleRequestSwitches: r.resolver.modeSwitches.singleRequest },
-      remedy: 'options single-request-reopen in the pod\'s dnsConfig, NodeLocalDNS, or a kernel with the conntrack clash fixes; check `k8sdiag conntrack` for insert_failed',
+        (r.resolver.modeSwitches.singleRequest > 0 ? ` (glibc fell back to single-request ${r.resolver.modeSwitches.singleRequest} times)` : '') +
+        (drops > 0 ? `; ${drops} replies were dropped by this machine's receive buffers meanwhile (LOCAL_DROPS), so some of the lost packets may be local` : ''),
+      evidence: { overTimeout: r.lookupStalls.overTimeout, over1s: r.lookupStalls.over1s, over5s: r.lookupStalls.over5s, lookups: r.lookups, resolverTimeoutS: t, singleRequestSwitches: r.resolver.modeSwitches.singleRequest, localDrops: drops },
+      remedy: (drops > 0 ? 'see LOCAL_DROPS first: rerun with fewer lookups in flight; then ' : '') + 'options single-request-reopen in the pod\'s dnsConfig, NodeLocalDNS, or a kernel with the conntrack clash fixes; check `k8sdiag conntrack` for insert_failed',
     });
   }
   const errTotal = recordTotal(r.errors);
