@@ -87,6 +87,7 @@ export interface EvidenceByCode {
   UDP_PATH_LOSS: { parallelStalled: Num; reopenStalled: Num; tcpStalled: Num };
   NDOTS_COST: { queriesPerLookup: Num; queriesWithTrailingDot: Num; meanMs: Num; meanMsWithTrailingDot: Num };
   STALLS_UNEXPLAINED: { stalledProbes: Num; stalled: Num; notProbed: string };
+  PROBE_ERRORS: { probes: Num; errors: Num; codes: string };
 }
 
 /** conntrack's rates during --watch (or between two pasted snapshots), named after the counter. */
@@ -148,6 +149,7 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   UDP_PATH_LOSS: { command: 'doctor', severities: ['warning'], rule: 'UDP lookups stall, TCP lookups do not, and the race pattern does not hold', subject: 'nameserver', means: 'the UDP path loses packets' },
   NDOTS_COST: { command: 'doctor', severities: ['warning'], rule: 'the name goes through the search list (resolv\'s NDOTS_AMPLIFICATION), measured against its trailing-dot form', subject: 'name', means: 'what the search list costs per lookup, measured' },
   STALLS_UNEXPLAINED: { command: 'doctor', severities: ['warning'], rule: 'some probe stalled and no rule that names a loss applies (a probe the budget left out, or a pattern none fits)', subject: 'nameserver', means: 'stalls measured that no pattern explains' },
+  PROBE_ERRORS: { command: 'doctor', severities: ['warning'], rule: 'any probe query or lookup ended in an error (EPERM, ECONNREFUSED, ...)', subject: 'nameserver', means: 'queries failed at once instead of being answered or timing out' },
 };
 
 /** One finding: its code's evidence shape, a subject, and what to do. */

@@ -100,6 +100,7 @@ function summarise(label: string, kind: ProbeSummary['kind'], mode: ProbeSummary
     answered: r.answered,
     timeouts: r.timeouts,
     errors,
+    errorCodes: { ...r.errors },
     units: isLookup ? lookups : r.sent,
     stalled: isLookup ? (r.lookupStalls?.overTimeout ?? 0) : r.timeouts + errors,
     over1s: isLookup ? (r.lookupStalls?.over1s ?? 0) : r.stalls.over1s,
@@ -308,7 +309,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   };
 }
 
-const CAUSES = ['ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'LOCAL_DROPS', 'INSERT_FAILED', 'DROP', 'EARLY_DROP', 'TABLE_PRESSURE', 'STALLS_UNEXPLAINED', 'NDOTS_COST'];
+const CAUSES = ['ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'LOCAL_DROPS', 'INSERT_FAILED', 'DROP', 'EARLY_DROP', 'TABLE_PRESSURE', 'STALLS_UNEXPLAINED', 'PROBE_ERRORS', 'NDOTS_COST'];
 
 /** One to three lines: the causes found, most specific first, with the first remedy; or that nothing is wrong. */
 export function verdictOf(findings: readonly Finding[], couldNotRun: string | null): string[] {

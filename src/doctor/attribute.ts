@@ -25,6 +25,8 @@ export interface ProbeSummary {
   answered: number;
   timeouts: number;
   errors: number;
+  /** The errors by code (EPERM, ECONNREFUSED, ...). */
+  errorCodes: Record<string, number>;
   /** Lookups done (lookup probes), or queries (raw and endpoint probes). */
   units: number;
   /** Lookups that took the resolver timeout or longer, or queries that timed out. */
@@ -176,6 +178,27 @@ export function attribute(a: AttributionInput): Finding[] {
         (missing.length > 0 ? `; not probed: lookups ${missing.join(', ')}` : ''),
       evidence: { stalledProbes: stalled.length, stalled: stalled.reduce((n, p) => n + p.stalled, 0), notProbed: missing.join(' ') },
       remedy: missing.length > 0 ? 'rerun with a larger --budget so that every probe runs' : 'rerun to see whether the pattern holds; `k8sdiag dnsbench` against the nameserver and each endpoint measures each alone',
+    });
+  }
+
+  // 7. Queries that failed at once: on the sending machine a rule or conntrack that drops a packet as it leaves makes
+  // the send fail (EPERM) instead of a timeout.
+  const erred = a.probes.filter((p) => p.errors > 0);
+  if (erred.length > 0) {
+    const codes = new Map<string, number>();
+    for (const p of erred) for (const [k, v] of Object.entries(p.errorCodes)) codes.set(k, (codes.get(k) ?? 0) + v);
+    const local = codes.has('EPERM');
+    out.push({
+      code: 'PROBE_ERRORS',
+      severity: 'warning',
+      subject: { kind: 'nameserver', address: ns },
+      message: `queries failed at once with an error instead of an answer or a timeout: ${erred.map((p) => `${p.label}: ${Object.entries(p.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ')}`).join('; ')}`,
+      evidence: { probes: erred.length, errors: erred.reduce((n, p) => n + p.errors, 0), codes: [...codes.keys()].sort().join(' ') },
+      remedy: local
+        ? 'EPERM: a rule on this machine (iptables or nftables OUTPUT, a network policy agent) or conntrack dropped the packet as it left; on a node, insert_failed rising during the probes is the conntrack race on its own traffic'
+        : codes.has('ECONNREFUSED')
+          ? 'ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)'
+          : 'see the error codes',
     });
   }
 

@@ -6,7 +6,7 @@ import { verdictOf } from '../../src/commands/doctor.js';
 
 const probe = (kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], stalled: number, target = '10.96.0.10:53', extra: Partial<ProbeSummary> = {}): ProbeSummary => ({
   label: `${kind} ${mode ?? ''}`, kind, mode, target, sent: 100, answered: 100 - stalled, timeouts: stalled, errors: 0, units: kind === 'lookups' ? 8 : 100,
-  stalled, over1s: stalled, over5s: 0, localDrops: 0, meanMs: 2, queriesPerUnit: kind === 'lookups' ? 2 : 1, singleRequestSwitches: 0, ...extra,
+  stalled, over1s: stalled, over5s: 0, localDrops: 0, meanMs: 2, queriesPerUnit: kind === 'lookups' ? 2 : 1, singleRequestSwitches: 0, errorCodes: {}, ...extra,
 });
 const input = (probes: ProbeSummary[], o: Partial<AttributionInput> = {}): AttributionInput => ({ probes, service: null, libc: 'glibc', clashFixes: ['4.19', '5.0', '5.6', '5.10'], insertFailedDuringProbes: null, name: 'google.com', ndots: undefined, ...o });
 const codes = (a: AttributionInput) => attribute(a).map((f) => f.code).sort();
@@ -69,9 +69,11 @@ describe('attribution', () => {
   });
 
   it('direct lookups that got no answer at all (refused) are no evidence either way', () => {
-    const refused = probe('lookups', 'parallel-direct', 0, '10.244.0.2:53', { answered: 0, errors: 8 });
+    const refused = probe('lookups', 'parallel-direct', 0, '10.244.0.2:53', { answered: 0, errors: 8, errorCodes: { ECONNREFUSED: 8 } });
     const f = attribute(input([...modes(8, 0, 0), refused], { ...dns, ...k54 }));
-    expect(f.map((x) => x.code)).toEqual(['CONNTRACK_RACE']);
+    // The refusals are a finding of their own.
+    expect(f.map((x) => x.code)).toEqual(['CONNTRACK_RACE', 'PROBE_ERRORS']);
+    expect(f[1]!.remedy).toMatch(/^ECONNREFUSED: nothing listens/);
     expect(f[0]!.message).toMatch(/not probed past the DNAT/);
     expect(f[0]!.evidence).toMatchObject({ directStalled: null, directLookups: 0 });
   });
@@ -124,6 +126,15 @@ describe('attribution', () => {
     expect(short.map((f) => f.code)).toEqual(['STALLS_UNEXPLAINED']);
     expect(short[0]!.message).toMatch(/; not probed: lookups tcp$/);
     expect(short[0]!.remedy).toMatch(/larger --budget/);
+  });
+
+  it('queries that failed at once (EPERM: dropped as they left this machine) are a finding, never "answered in time"', () => {
+    const eperm = probe('lookups', 'parallel', 0, '10.96.0.10:53', { answered: 0, errors: 16, errorCodes: { EPERM: 16 } });
+    const f = attribute(input([eperm, probe('lookups', 'single-request-reopen', 0), probe('lookups', 'tcp', 0)]));
+    expect(f.map((x) => x.code)).toEqual(['PROBE_ERRORS']);
+    expect(f[0]!.message).toBe('queries failed at once with an error instead of an answer or a timeout: lookups parallel: EPERM 16');
+    expect(f[0]!.remedy).toMatch(/^EPERM: a rule on this machine .* or conntrack dropped the packet as it left/);
+    expect(verdictOf(f, null)[0]).toMatch(/^PROBE_ERRORS: /);
   });
 
   it('local receive-buffer drops are named first, as the probe\'s own', () => {

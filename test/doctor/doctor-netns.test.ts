@@ -70,8 +70,11 @@ afterEach(async () => {
   }
 });
 
-/** race: the node drops the second not-yet-replied packet of a DNATed flow; everywhere: of every flow it forwards. */
-async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean; dropSecondEverywhere?: boolean }): Promise<Scene> {
+/**
+ * race: the node drops the second not-yet-replied packet of a DNATed flow it forwards; everywhere: of every flow it
+ * forwards; nodeOutput: of a DNATed flow the node itself sends.
+ */
+async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean }): Promise<Scene> {
   const tag = randomBytes(3).toString('hex');
   const pod = await createNetns(`dp${tag}`);
   const node = await createNetns(`dn${tag}`);
@@ -125,6 +128,11 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
     await ok(node, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
     await ok(node, 'iptables', ['-A', 'FORWARD', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW',
       ...(opts.race ? ['-m', 'conntrack', '--ctstate', 'DNAT'] : []),
+      '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
+  }
+  if (opts.nodeOutput) {
+    await ok(node, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
+    await ok(node, 'iptables', ['-A', 'OUTPUT', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW', '-m', 'conntrack', '--ctstate', 'DNAT',
       '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
   }
   for (const [i, [host, faults]] of ([[ENDPOINTS[0]!, opts.faultA ?? []], [ENDPOINTS[1]!, opts.faultB ?? []]] as const).entries()) {
@@ -200,6 +208,16 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     const race = doc.findings.find((f) => f.code === 'CONNTRACK_RACE')!;
     expect(race.evidence).toMatchObject({ reopenStalled: 0, tcpStalled: 0, directStalled: 0, directLookups: 16 });
     expect(race.evidence.parallelStalled as number).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('from the node, its own second packet dropped as it leaves: the send fails (EPERM), and doctor says so instead of "healthy"', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, nodeOutput: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] }), 'node');
+    expect(code).toBe(1);
+    expect(codes(doc), JSON.stringify(doc.probes)).toContain('PROBE_ERRORS');
+    const f = doc.findings.find((x) => x.code === 'PROBE_ERRORS')!;
+    expect(f.evidence.codes).toBe('EPERM');
+    expect(f.message).toMatch(/lookups, A\+AAAA from one socket \(glibc default\): EPERM \d+/);
+    expect(doc.verdict.join('\n')).not.toMatch(/every probe was answered in time/);
   }, 120_000);
 
   it('the race signature, but lookups straight to the endpoints (no DNAT) lose the same way: not the race', async () => {
