@@ -141,7 +141,7 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
   return s;
 }
 
-type Doc = { context: { view: string }; findings: Array<{ code: string; severity: string; subject: Record<string, unknown>; evidence: Record<string, unknown> }>; verdict: string[]; probes: unknown[]; path: { found: string | null; endpoints: Array<{ address: string }> } };
+type Doc = { context: { view: string }; findings: Array<{ code: string; severity: string; message: string; subject: Record<string, unknown>; evidence: Record<string, unknown> }>; verdict: string[]; probes: unknown[]; path: { found: string | null; endpoints: Array<{ address: string }> } };
 
 /** doctor from the pod (rules not readable: the endpoints given) or from the node (rules read). */
 async function doctor(s: Scene, from: 'pod' | 'node' = 'pod'): Promise<{ code: number; doc: Doc }> {
