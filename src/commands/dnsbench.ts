@@ -317,7 +317,10 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message: `${errTotal} queries ended in an error: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       evidence: r.errors,
-      remedy: r.errors.ECONNREFUSED ? 'ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)' : '',
+      remedy: [
+        ...(r.errors.ECONNREFUSED ? ['ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)'] : []),
+        ...(r.errors.EPERM ? ['EPERM: a rule on this machine (iptables or nftables OUTPUT, a network policy agent) or conntrack dropped the packet as it left; on a node, insert_failed rising is the conntrack race on its own traffic'] : []),
+      ].join('; '),
     });
   }
   const bogus = r.wrongId + r.wrongQuestion + r.malformed;

@@ -48,4 +48,17 @@ describe('dnsbench findings', () => {
     expect(f.remedy).toMatch(/^see LOCAL_DROPS first/);
     expect(f.evidence).toMatchObject({ localDrops: 4 });
   });
+
+  it('errors by code, each with what it means: EPERM is this machine dropping the packet as it left', () => {
+    const h = new Histogram('us', LATENCY_MARKS_US);
+    h.recordMany(2_000, 90);
+    const engine: EngineResult = {
+      sent: 100, answered: 90, timeouts: 0, slow: 0, late: 0, wrongId: 0, wrongQuestion: 0, malformed: 0, truncated: 0, tcpRetries: 0,
+      errors: { EPERM: 7, ECONNREFUSED: 3 }, unattributedErrors: {}, rcodes: { NOERROR: 90 }, histogram: h, durationMs: 1000, lastAnswerMs: 1000, interrupted: false, sourcePorts: 10,
+      localDrops: { ownSockets: 0, namespace: null, recvBufferBytes: null },
+    };
+    const f = fromEngine({ ...input, resolver: undefined }, engine, null).findings.find((x) => x.code === 'ERRORS')!;
+    expect(f.message).toBe('10 queries ended in an error: EPERM 7, ECONNREFUSED 3');
+    expect(f.remedy).toMatch(/^ECONNREFUSED: nothing listens .*; EPERM: a rule on this machine .* dropped the packet as it left/);
+  });
 });
