@@ -83,6 +83,8 @@ export interface DoctorResult extends ResultHeader {
   couldNotRun: string | null;
 }
 
+/** NodeLocalDNS's usual address: a node-local cache, reached without DNAT (and without conntrack, by its NOTRACK rules). */
+const NODE_LOCAL_DNS = '169.254.20.10';
 const RAW_QUERIES = 200;
 const ENDPOINT_QUERIES = 100;
 const LOOKUPS = 8;
@@ -288,6 +290,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
         clashFixes: ctx.kernel.clashFixes,
         // In the node's namespace the probes are NATed here, and the race would count each packet it drops.
         insertFailedDuringProbes: view === 'node' && conntrack !== null ? (conntrack.deltas['insert_failed']?.delta ?? null) : null,
+        nodeLocalDNS: nameservers[0] === NODE_LOCAL_DNS,
         name,
         ndots,
       }),
@@ -298,7 +301,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     ...header.finish(),
     command: 'doctor',
     verdict: verdictOf(sorted, couldNotRun),
-    context: { ...ctx, view, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes('169.254.20.10') },
+    context: { ...ctx, view, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes(NODE_LOCAL_DNS) },
     path,
     conntrack,
     plan,

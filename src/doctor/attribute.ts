@@ -55,6 +55,8 @@ export interface AttributionInput {
    * counts every packet it drops); null where that is not known (a pod's namespace, or counters not readable).
    */
   insertFailedDuringProbes: number | null;
+  /** The nameserver is NodeLocalDNS (169.254.20.10): a node-local cache reached with no DNAT on the way. */
+  nodeLocalDNS: boolean;
   /** The name looked up, and resolv's amplification finding for it, if any. */
   name: string;
   ndots: Finding | undefined;
@@ -241,7 +243,9 @@ function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reop
   };
   const kernel = { libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none' };
   const counted = a.insertFailedDuringProbes;
-  const notTheRace = counted === null ? (stalling.length > 0 ? fixes.has('4.19') : direct.length === 0 && fixes.has('5.6')) : counted === 0;
+  // NodeLocalDNS's address is not NATed: its lookups are un-NATed flows, which a 4.19 kernel's clash fix covers.
+  const unNated = a.nodeLocalDNS && fixes.has('4.19');
+  const notTheRace = counted === null ? unNated || (stalling.length > 0 ? fixes.has('4.19') : direct.length === 0 && fixes.has('5.6')) : counted === 0;
   if (notTheRace) {
     return {
       code: 'PARALLEL_QUERY_LOSS',
@@ -251,15 +255,19 @@ function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reop
         `${signature}: the signature of the conntrack insert race, which ` +
         (counted === 0
           ? 'it is not: insert_failed did not move during the probes in this network namespace, which NATs them and where the race counts every packet it drops. '
-          : stalling.length > 0
+          : unNated
+            ? `it is not: the nameserver is NodeLocalDNS (${ns}), reached with no DNAT on the way, and this kernel resolves clashes of un-NATed flows (4.19). `
+            : stalling.length > 0
             ? `it is not: the same lookups sent straight to ${each(stalling)}, with no DNAT on the way, stall too, and this kernel resolves clashes of un-NATed flows (4.19). `
-            : `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `) +
+              : `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `) +
         'Something drops the second of two queries sent at once from one port: the DNS server, a proxy or firewall in front of it' +
-        (counted !== null || stalling.length > 0 ? '' : ", or NAT on another kernel (a pod in its own VM, whose kernel is not the node's; its endpoints were not probed past the DNAT: give --endpoints)"),
+        (counted !== null || unNated || stalling.length > 0 ? '' : ", or NAT on another kernel (a pod in its own VM, whose kernel is not the node's; its endpoints were not probed past the DNAT: give --endpoints)"),
       evidence: { ...evidence, ...kernel },
       remedy:
         (a.libc === 'musl' ? 'musl always sends A and AAAA at once: TCP or a cache in the pod; ' : "options single-request-reopen in the pod's dnsConfig avoids it; ") +
-        `then find what drops the second query: the server behind ${ns} (its logs, a rate limit, its version), and anything between that tracks UDP flows`,
+        (unNated
+          ? "then look at this node's node-local-dns pod (its logs, its memory and CPU limits) and what it forwards to"
+          : `then find what drops the second query: the server behind ${ns} (its logs, a rate limit, its version), and anything between that tracks UDP flows`),
     };
   }
   const pastDnat =

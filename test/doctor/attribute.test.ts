@@ -8,7 +8,7 @@ const probe = (kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], stalled: 
   label: `${kind} ${mode ?? ''}`, kind, mode, target, sent: 100, answered: 100 - stalled, timeouts: stalled, errors: 0, units: kind === 'lookups' ? 8 : 100,
   stalled, over1s: stalled, over5s: 0, localDrops: 0, meanMs: 2, queriesPerUnit: kind === 'lookups' ? 2 : 1, singleRequestSwitches: 0, errorCodes: {}, ...extra,
 });
-const input = (probes: ProbeSummary[], o: Partial<AttributionInput> = {}): AttributionInput => ({ probes, service: null, libc: 'glibc', clashFixes: ['4.19', '5.0', '5.6', '5.10'], insertFailedDuringProbes: null, name: 'google.com', ndots: undefined, ...o });
+const input = (probes: ProbeSummary[], o: Partial<AttributionInput> = {}): AttributionInput => ({ probes, service: null, libc: 'glibc', clashFixes: ['4.19', '5.0', '5.6', '5.10'], insertFailedDuringProbes: null, nodeLocalDNS: false, name: 'google.com', ndots: undefined, ...o });
 const codes = (a: AttributionInput) => attribute(a).map((f) => f.code).sort();
 const modes = (par: number, reopen: number, tcp: number) => [probe('lookups', 'parallel', par), probe('lookups', 'single-request-reopen', reopen), probe('lookups', 'tcp', tcp)];
 
@@ -66,6 +66,16 @@ describe('attribution', () => {
     expect(risen.map((f) => f.code)).toEqual(['CONNTRACK_RACE']);
     expect(risen[0]!.message).toMatch(/, and insert_failed rose by 5 during the probes here, where they are NATed: the conntrack insert race/);
     expect(risen[0]!.message).not.toMatch(/not ruled out|resolves that clash/);
+  });
+
+  it('the race signature against NodeLocalDNS: no DNAT on the way, so not the race on a 4.19+ kernel', () => {
+    const nl = (p: ProbeSummary) => ({ ...p, target: '169.254.20.10:53' });
+    const f = attribute(input(modes(8, 0, 0).map(nl), { ...k54, nodeLocalDNS: true }));
+    expect(f.map((x) => x.code)).toEqual(['PARALLEL_QUERY_LOSS']);
+    expect(f[0]!.message).toMatch(/which it is not: the nameserver is NodeLocalDNS \(169\.254\.20\.10:53\), reached with no DNAT on the way/);
+    expect(f[0]!.remedy).toMatch(/node-local-dns pod/);
+    // Before 4.19 an un-NATed clash is dropped too: the race stays the nearest cause.
+    expect(codes(input(modes(8, 0, 0).map(nl), { clashFixes: [], nodeLocalDNS: true }))).toEqual(['CONNTRACK_RACE']);
   });
 
   it('direct lookups that got no answer at all (refused) are no evidence either way', () => {
