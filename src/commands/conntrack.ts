@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildView, conntrackFindings } from '../conntrack/analyse.js';
 import type { ConntrackView, TableState, WatchDeltas } from '../conntrack/analyse.js';
-import { readLive } from '../conntrack/live.js';
+import { podNamespaceWarning, readLive } from '../conntrack/live.js';
 import type { LiveOptions } from '../conntrack/live.js';
 import type { Unavailable } from '../tool.js';
 import { EXPECTED_INPUT, parseConntrackInput } from '../conntrack/parse.js';
@@ -49,6 +49,8 @@ interface Sample {
   sources: string[];
   unavailable: Unavailable[];
   netns?: string;
+  /** Live: this namespace may be a pod's (podNamespaceWarning). */
+  podWarning?: string;
 }
 
 /** The wall clock; K8SDIAG_NOW (ISO 8601) fixes it, for tests of dated log lines. */
@@ -72,6 +74,8 @@ async function sample(source: LoadedSource, options: LiveOptions | undefined): P
   if (last !== undefined && live.uptimeSeconds !== undefined) input.kernelLog.ageSeconds = Math.max(0, live.uptimeSeconds - last);
   const s: Sample = { input, sources: live.sources, unavailable: live.unavailable };
   if (live.netns !== undefined) s.netns = live.netns;
+  const pod = podNamespaceWarning(live.interfaces);
+  if (pod !== undefined) s.podWarning = pod;
   return s;
 }
 
@@ -118,6 +122,7 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
     watch = { origin: 'snapshots', seconds: null, deltas: deltaRecords(pasted.before, view.counters, null).deltas, newTableFullLines: 0 };
   }
   if (view.countersSource === undefined) warnings.push('no conntrack counters in the input: only table size and kernel log were checked');
+  if (last.podWarning !== undefined) warnings.push(last.podWarning);
   return {
     ...header.finish(),
     command: 'conntrack',

@@ -21,6 +21,27 @@ export interface LiveSample {
   netns?: string;
   /** Seconds since boot when read, to date kernel log lines. */
   uptimeSeconds?: number;
+  /** The network interfaces of this namespace (/proc/net/dev), when readable. */
+  interfaces?: string[];
+}
+
+/**
+ * Host-side interfaces of pod networks (CNI veths and bridges, overlay devices, NodeLocalDNS's dummy): a node that runs
+ * pods has some; a pod's own namespace has lo and its eth0.
+ */
+const NODE_SIDE = /^(veth|cali|lxc|cni|flannel|cilium|weave|vxlan|kube-|tunl|gke|eni|azv|docker|br-|genev|antrea|ovn|nodelocaldns|cbr|tun|wg)/;
+
+/**
+ * A warning when this namespace shows no interface a node running pods has: then it may be a pod's own, whose
+ * counters are not where Service traffic is NATed. Said as a possibility: a node without pods looks the same.
+ */
+export function podNamespaceWarning(interfaces: readonly string[] | undefined): string | undefined {
+  if (interfaces === undefined || interfaces.some((i) => NODE_SIDE.test(i))) return undefined;
+  return (
+    `this network namespace has no pod network interfaces (${interfaces.join(', ') || 'none'}): if it is a pod's, these are that pod's own ` +
+    "conntrack counters, not the node's, where Service traffic is NATed and the race is counted; for the node's, run " +
+    'it on the node (kubectl debug node/NAME --profile=netadmin, or a hostNetwork pod)'
+  );
 }
 
 export interface LiveOptions {
@@ -62,6 +83,17 @@ export async function readLive(opts: LiveOptions = {}): Promise<LiveSample> {
     sample.netns = await readlink(`${proc}/self/ns/net`);
   } catch {
     // not fatal: only shown as context
+  }
+
+  try {
+    const dev = await readFile(`${proc}/net/dev`, 'utf8');
+    sample.interfaces = dev
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]?.trim() ?? '')
+      .filter((n) => n !== '');
+  } catch {
+    // not fatal: only used for the pod-namespace warning
   }
 
   try {

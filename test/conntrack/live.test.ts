@@ -68,6 +68,17 @@ describe.skipIf(!usable)('conntrack --live in a network namespace', () => {
     expect(doc.netns).toMatch(/^net:\[\d+\]$/);
   });
 
+  it('a namespace with no pod network interfaces may be a pod\'s: it says these may not be the node\'s counters; with a veth, not', async () => {
+    const ns = await busyNetns();
+    const bare = JSON.parse((await ns.exec(process.execPath, [BIN, 'conntrack', '--live', '--json'])).stdout);
+    expect(bare.warnings).toContainEqual(expect.stringMatching(/^this network namespace has no pod network interfaces \(lo\): if it is a pod's, these are that pod's own conntrack counters, not the node's/));
+    // A CNI's host-side veth, as a node that runs pods has.
+    const veth = await ns.exec('ip', ['link', 'add', 'vethk8sd0', 'type', 'veth', 'peer', 'name', 'k8sdpeer0']);
+    expect(veth.exitCode, veth.stderr).toBe(0);
+    const node = JSON.parse((await ns.exec(process.execPath, [BIN, 'conntrack', '--live', '--json'])).stdout);
+    expect(node.warnings.join('\n')).not.toMatch(/pod network interfaces/);
+  });
+
   it('says what it could not read and why (no conntrack tool on PATH)', async () => {
     const ns = await busyNetns();
     const r = await ns.exec('env', ['PATH=/nonexistent', 'NO_COLOR=1', process.execPath, BIN, 'conntrack', '--live']);
