@@ -22,7 +22,9 @@ export function renderDoctor(style: Style, r: DoctorResult): string {
   }
   if (r.conntrack) {
     const rising = Object.entries(r.conntrack.deltas).filter(([k, d]) => d.delta > 0 && ['insert_failed', 'drop', 'early_drop', 'clash_resolve'].includes(k));
-    out.push(`conntrack during the probes: ${rising.length === 0 ? 'insert_failed, drop, early_drop unchanged' : rising.map(([k, d]) => `${k} +${d.delta}`).join(', ')}` +
+    // The counters are this namespace's: in a pod's, its own, not the node's where its Service traffic is NATed.
+    const whose = r.context.view === 'node' ? '' : r.context.view === 'pod' ? " (this pod's namespace: not the node's, where its Service traffic is NATed)" : ' (this namespace)';
+    out.push(`conntrack during the probes${whose}: ${rising.length === 0 ? 'insert_failed, drop, early_drop unchanged' : rising.map(([k, d]) => `${k} +${d.delta}`).join(', ')}` +
       (r.conntrack.table?.usage !== undefined ? `; table ${(r.conntrack.table.usage * 100).toFixed(1)}% full` : ''));
   }
   out.push(c.dim(`sent: ${r.plan}`));

@@ -38,6 +38,18 @@ describe('k8sdiag doctor on loopback', () => {
     expect(tookS).toBeLessThan(1 + 4 + 3);
   });
 
+  it('the human report says whose conntrack counters it read: a pod\'s own are not the node\'s', async () => {
+    const r = await startResponder();
+    const args = ['doctor', '--resolv', '-', '-p', String(r.udpPort), '--budget', '5'];
+    const input = 'nameserver 127.0.0.1\noptions ndots:1 timeout:1\n';
+    const doc = JSON.parse((await run([...args, '--json'], { input })).stdout);
+    const human = await run([...args, '--no-color'], { input });
+    const line = human.stdout.split('\n').find((l) => l.startsWith('conntrack during the probes'));
+    if (doc.conntrack === null) return expect(line).toBeUndefined();
+    const whose = { node: '', pod: " (this pod's namespace: not the node's, where its Service traffic is NATed)", unknown: ' (this namespace)' }[doc.context.view as string];
+    expect(line).toMatch(new RegExp(`^conntrack during the probes${(whose ?? 'x').replace(/[()]/g, '\\$&')}: `));
+  });
+
   it('nothing listening: one line saying so, exit 2', async () => {
     const port = await closedUdpPort();
     const res = await run(['doctor', '--resolv', '-', '-p', String(port), '--budget', '5'], { input: 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' });
