@@ -5,7 +5,7 @@
  * Command modules are imported lazily so `k8sdiag --version` stays fast.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { UserError } from './errors.js';
+import { InputError, UserError } from './errors.js';
 import type { Finding } from './findings.js';
 import { SEVERITY_ORDER } from './findings.js';
 import { VERSION as version } from './version.js';
@@ -463,12 +463,18 @@ Examples:
   k8sdiag merge node-a.json node-b.json -o json`,
       ),
   ).action(async (files: string[], opts: CommonOptions) => {
-    const { LIMITS, readStdin, readTextFile } = await import('./input.js');
+    const { LIMITS, readTextFile } = await import('./input.js');
     const { runMerge } = await import('./commands/merge.js');
     const { renderMerge } = await import('./render/merge.js');
-    const texts = files.length > 0
-      ? await Promise.all(files.map(async (f) => ({ text: await readTextFile(f, LIMITS.svc), origin: f === '-' ? 'stdin' : f })))
-      : [{ text: await readStdin(LIMITS.svc), origin: 'stdin' }];
+    // One file at a time, and all of them together within the limit: a fleet's worth of documents, not unbounded.
+    const texts: Array<{ text: string; origin: string }> = [];
+    let total = 0;
+    for (const f of files.length > 0 ? files : ['-']) {
+      const text = await readTextFile(f, LIMITS.merge);
+      total += text.length;
+      if (total > LIMITS.merge) throw new InputError(`more than ${LIMITS.merge >> 20} MiB of documents in all`, 'merge fewer files at a time');
+      texts.push({ text, origin: f === '-' ? 'stdin' : f });
+    }
     const result = runMerge({ texts });
     for (const s of result.skipped) process.stderr.write(`warning: ${s}\n`);
     await emit(result, opts, renderMerge);

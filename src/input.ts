@@ -18,6 +18,8 @@ export const LIMITS = {
   resolv: 1 << 20,
   /** A --queries file. */
   queries: 64 << 20,
+  /** merge: every document read, all files together (a dnsbench document is tens of KiB). */
+  merge: 256 << 20,
 } as const;
 
 const MIB = 1 << 20;

@@ -86,48 +86,77 @@ function stripPrefixes(text: string): string {
   return text.replace(/^\[[^\]\n]*\] ?/gm, '');
 }
 
-/** Every top-level JSON value in the text, in order: one per file, NDJSON, or concatenated. */
+/**
+ * Every top-level JSON object in the text, in order: one per file, NDJSON, or concatenated, pretty-printed or not. An
+ * object starts with `{` at the start of a line (after any `kubectl logs --prefix`); it ends at its matching brace,
+ * strings honoured. Any other line is junk, reported by its first 80 characters. A line that starts like an object but
+ * does not parse (a truncated document, a log line) is junk too, and the scan goes on from the next line, so one stray
+ * brace never swallows the documents after it.
+ */
+const MAX_UNCLOSED = 8;
+
 export function splitDocuments(text: string): { docs: unknown[]; garbage: string[] } {
   const docs: unknown[] = [];
   const garbage: string[] = [];
   const t = stripPrefixes(text);
-  let i = 0;
-  let junk = '';
-  const flushJunk = (): void => {
-    if (junk.trim() !== '') garbage.push(junk.trim().slice(0, 80));
-    junk = '';
+  const junk = (from: number, to: number): void => {
+    const line = t.slice(from, to).trim();
+    if (line !== '') garbage.push(line.slice(0, 80));
   };
+  const prefix = /\[[^\]\n]*\] ?/y;
+  /** Where an object starts at `p` (spaces, and after a document a `kubectl logs --prefix`, skipped), or -1. */
+  const objectAt = (p: number): number => {
+    while (t[p] === ' ' || t[p] === '\t' || t[p] === '\r') p++;
+    prefix.lastIndex = p;
+    if (t[p] === '[' && prefix.test(t)) p = prefix.lastIndex;
+    while (t[p] === ' ' || t[p] === '\t') p++;
+    return t[p] === '{' ? p : -1;
+  };
+  // Each object that never closes costs a scan to the end of the text: after a few, no more are tried.
+  let unclosed = 0;
+  let i = 0;
   while (i < t.length) {
-    const c = t[i]!;
-    if (c !== '{') {
-      if (c === '\n') flushJunk();
-      else junk += c;
-      i++;
+    let eol = t.indexOf('\n', i);
+    if (eol < 0) eol = t.length;
+    const start = unclosed < MAX_UNCLOSED ? objectAt(i) : -1;
+    if (start < 0 || start > eol) {
+      junk(i, eol);
+      i = eol + 1;
       continue;
     }
-    // Find the matching brace, honouring strings.
+    // The matching brace, honouring strings.
     let depth = 0;
     let inString = false;
-    let j = i;
+    let j = start;
     for (; j < t.length; j++) {
-      const ch = t[j]!;
+      const ch = t.charCodeAt(j);
       if (inString) {
-        if (ch === '\\') j++;
-        else if (ch === '"') inString = false;
-      } else if (ch === '"') inString = true;
-      else if (ch === '{') depth++;
-      else if (ch === '}' && --depth === 0) break;
+        if (ch === 92 /* backslash */) j++;
+        else if (ch === 34 /* " */) inString = false;
+      } else if (ch === 34) inString = true;
+      else if (ch === 123 /* { */) depth++;
+      else if (ch === 125 /* } */ && --depth === 0) break;
     }
-    const chunk = t.slice(i, j + 1);
-    try {
-      flushJunk();
-      docs.push(JSON.parse(chunk));
-    } catch {
-      garbage.push(chunk.slice(0, 80));
+    let doc: unknown;
+    let parsed = false;
+    if (j >= t.length && ++unclosed === MAX_UNCLOSED) garbage.push(`${MAX_UNCLOSED} objects that never close: the rest is read as junk`);
+    if (j < t.length) {
+      try {
+        doc = JSON.parse(t.slice(start, j + 1));
+        parsed = true;
+      } catch {
+        // not JSON after all: this line is junk
+      }
     }
+    if (!parsed) {
+      junk(i, eol);
+      i = eol + 1;
+      continue;
+    }
+    docs.push(doc);
+    // What follows the object on its last line (another object, concatenated) is read from there.
     i = j + 1;
   }
-  flushJunk();
   return { docs, garbage };
 }
 

@@ -59,6 +59,29 @@ describe('merge', () => {
     expect(m.groups[0]!.findings).toEqual([{ code: 'TABLE_PRESSURE', severity: 'warning', nodes: ['b'], of: 2, example: 'm' }]);
   });
 
+  it('a stray brace in a log line, or a truncated document, is junk for its line only: the documents after it still merge', () => {
+    const doc = (host: string) => JSON.stringify({ schema: 'k8sdiag.conntrack/1', host, counters: { insert_failed: 1 }, findings: [] });
+    const text = [
+      'level=error msg="lookup failed" ctx={ not json',
+      doc('a'),
+      '{"schema":"k8sdiag.conntrack/1","host":"cut-off","counters":{"insert_f',
+      `${doc('b')}${doc('c')}`,
+      `{ "schema": "k8sdiag.conntrack/1",`,
+      `  "host": "pretty", "counters": { "insert_failed": 1 } }`,
+    ].join('\n');
+    const { docs, garbage } = splitDocuments(text);
+    expect(docs.map((d) => (d as { host: string }).host)).toEqual(['a', 'b', 'c', 'pretty']);
+    expect(garbage).toEqual(['level=error msg="lookup failed" ctx={ not json', '{"schema":"k8sdiag.conntrack/1","host":"cut-off","counters":{"insert_f']);
+    expect(runMerge({ texts: [{ text, origin: 'logs' }] }).groups[0]!.conntrack?.counters.insert_failed).toBe(4);
+  });
+
+  it('many objects that never close: a bounded number of scans, the rest junk', () => {
+    const text = `${'{ "open": [\n'.repeat(50)}${JSON.stringify({ schema: 'k8sdiag.conntrack/1', host: 'late', counters: {} })}\n`;
+    const { docs, garbage } = splitDocuments(text);
+    expect(docs).toEqual([]);
+    expect(garbage).toContain('8 objects that never close: the rest is read as junk');
+  });
+
   it('ranks nodes by stall rate; unknown documents and mixed versions get a line each, the rest merged', () => {
     const h = new Histogram('us', LATENCY_MARKS_US);
     h.recordMany(1000, 100);
