@@ -57,6 +57,7 @@ export interface EvidenceByCode {
   NO_NODELOCALDNS: { nameservers: string };
   MUSL_IGNORES_OPTION: { options: string };
   SINGLE_REQUEST: { option: string };
+  LOOKUPS_DISABLED: { option: string; libc: string };
   // conntrack
   INSERT_FAILED: { insert_failed: Num; clash_resolve?: Num; worstCpu: Num } & WatchEvidence<'insert_failed'>;
   DROP: { drop: Num } & WatchEvidence<'drop'>;
@@ -124,6 +125,7 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   NO_NODELOCALDNS: { command: 'resolv', severities: ['info'], rule: 'a nameserver in a private (Service) range and no NodeLocalDNS', subject: 'resolv-conf', means: 'queries go through DNAT and conntrack' },
   MUSL_IGNORES_OPTION: { command: 'resolv', severities: ['info'], rule: 'musl and a single-request option', subject: 'resolv-conf', means: 'musl ignores single-request options' },
   SINGLE_REQUEST: { command: 'resolv', severities: ['info'], rule: 'glibc with single-request or single-request-reopen', subject: 'resolv-conf', means: 'the conntrack race workaround is on' },
+  LOOKUPS_DISABLED: { command: 'resolv', severities: ['critical'], rule: 'options attempts:0 (glibc, musl) or timeout:0 (musl)', subject: 'resolv-conf', means: 'an option that stops every lookup' },
   INSERT_FAILED: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when rising during the watch, else warning', subject: 'counter', means: 'packets lost the conntrack insert race' },
   DROP: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when rising during the watch, else warning', subject: 'counter', means: 'packets dropped: no conntrack entry could be made' },
   EARLY_DROP: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when rising during the watch, else warning', subject: 'counter', means: 'entries evicted from a full table' },

@@ -10,7 +10,7 @@ import { formatHostPort } from '../dns/wire.js';
 import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../engine/engine.js';
 import type { LocalDrops } from '../engine/drops.js';
 import type { LookupStats, ResolverEmulationOptions } from '../engine/resolver.js';
-import { UsageError, UserError } from '../errors.js';
+import { InputError, UsageError, UserError } from '../errors.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import type { Finding } from '../findings.js';
@@ -19,6 +19,7 @@ import { parseType } from '../dns/wire.js';
 import { LIMITS, loadResolvConf, readTextFile } from '../input.js';
 import type { Source } from '../input.js';
 import { checkName } from '../resolv/expand.js';
+import { lookupsDisabled } from '../resolv/findings.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { Libc, ResolvConf } from '../resolv/parse.js';
 import { rate, recordTotal } from '../stats/index.js';
@@ -203,6 +204,11 @@ export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> 
     const loaded = await loadResolvConf(resolvSource);
     conf = parseResolvConf(loaded.text, { libc: f.libc, env: { LOCALDOMAIN: process.env.LOCALDOMAIN, RES_OPTIONS: process.env.RES_OPTIONS } });
     warnings.push(...conf.warnings.map((w) => `${loaded.origin}: ${w}`));
+    const disabled = lookupsDisabled(conf);
+    if (disabled !== undefined && conf.libc === 'musl' && disabled.option === 'attempts:0') {
+      throw new InputError(`${loaded.origin}: options attempts:0: ${disabled.why}; there is no lookup to emulate`, 'remove the option, or give --libc glibc');
+    }
+    if (disabled !== undefined) warnings.push(`${loaded.origin}: options ${disabled.option}: ${disabled.why}`);
   }
   let servers: Array<{ host: string; port: number }>;
   if (f.server !== undefined) {
@@ -295,7 +301,8 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       remedy: 'a reply after several seconds usually means a lost packet and a resend; see the latency histogram for the 1 s / 5 s marks',
     });
   }
-  if (r.lookups !== null && r.lookupStalls !== null && r.resolver !== null && r.lookupStalls.overTimeout > 0) {
+  // A timeout of 0 (musl's timeout:0: no query sent) makes every lookup "take the timeout": no stall to report.
+  if (r.lookups !== null && r.lookupStalls !== null && r.resolver !== null && r.resolver.timeoutMs > 0 && r.lookupStalls.overTimeout > 0) {
     const t = r.resolver.timeoutMs / 1000;
     f.push({
       code: 'LOOKUP_STALLS',

@@ -312,7 +312,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   };
 }
 
-const CAUSES = ['ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'LOCAL_DROPS', 'INSERT_FAILED', 'DROP', 'EARLY_DROP', 'TABLE_PRESSURE', 'STALLS_UNEXPLAINED', 'PROBE_ERRORS', 'NDOTS_COST'];
+const CAUSES = ['LOOKUPS_DISABLED', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'LOCAL_DROPS', 'INSERT_FAILED', 'DROP', 'EARLY_DROP', 'TABLE_PRESSURE', 'STALLS_UNEXPLAINED', 'PROBE_ERRORS', 'NDOTS_COST'];
 
 /** One to three lines: the causes found, most specific first, with the first remedy; or that nothing is wrong. */
 export function verdictOf(findings: readonly Finding[], couldNotRun: string | null): string[] {

@@ -10,7 +10,7 @@ import type { EngineResult } from './engine.js';
 import { RcodeCounts, slowEvent } from './engine.js';
 import { formatHostPort } from '../dns/wire.js';
 import { readUdpSnmp, snmpDelta } from './drops.js';
-import { glibcLookup } from './resolver/glibc.js';
+import { glibcLookup, glibcTryBudgetMs } from './resolver/glibc.js';
 import type { GlibcMode } from './resolver/glibc.js';
 import { muslLookup } from './resolver/musl.js';
 import { PortSet, timeoutSeconds } from './resolver/shared.js';
@@ -33,7 +33,8 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
     lastAnswerAt: -1,
   };
   if (o.nameservers.length === 0) throw new UserError('no nameservers to send to', 'give --server, or a resolv.conf with a nameserver line');
-  const timeoutMs = timeoutSeconds(o) * 1000;
+  // The wait of a lookup's first try, the stall threshold: glibc waits at least 1 s (timeout:0 too); musl its timeout.
+  const timeoutMs = o.conf.libc === 'musl' ? timeoutSeconds(o) * 1000 : glibcTryBudgetMs(timeoutSeconds(o), 0, o.nameservers.length);
   const lookupHist = new Histogram('us', [...LATENCY_MARKS_US, timeoutMs * 1000]);
   const snmpBefore = readUdpSnmp();
   const outcomes = new Counters();

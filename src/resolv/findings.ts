@@ -162,5 +162,33 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
       remedy: '',
     });
   }
+  const disabled = lookupsDisabled(conf);
+  if (disabled !== undefined) {
+    findings.push({
+      code: 'LOOKUPS_DISABLED',
+      severity: 'critical',
+      subject: { kind: 'resolv-conf', file },
+      message: `options ${disabled.option}: ${disabled.why}`,
+      evidence: { option: disabled.option, libc: conf.libc },
+      remedy: `remove ${disabled.option} from the pod's dnsConfig options (the defaults are timeout:5 attempts:2)`,
+    });
+  }
   return findings;
+}
+
+/**
+ * An option that stops every lookup, as each libc reads it: glibc's send loop runs `attempts` times (none at 0: no query
+ * at all, the lookup fails at once; timeout:0 is waited as 1 s); musl divides its timeout by attempts for the resend
+ * interval (res_msend.c: a division by zero at 0) and sends only while less than the timeout has passed (none at 0).
+ */
+export function lookupsDisabled(conf: ResolvConf): { option: string; why: string } | undefined {
+  if (conf.options.attempts === 0) {
+    return conf.libc === 'musl'
+      ? { option: 'attempts:0', why: 'musl divides its timeout by attempts to space its resends (res_msend.c): a division by zero at the first lookup' }
+      : { option: 'attempts:0', why: 'glibc tries each nameserver attempts times: it sends no query at all, and every lookup fails at once' };
+  }
+  if (conf.libc === 'musl' && conf.options.timeout === 0) {
+    return { option: 'timeout:0', why: 'musl sends while less than the timeout has passed: it sends no query at all, and every lookup fails at once' };
+  }
+  return undefined;
 }

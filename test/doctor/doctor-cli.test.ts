@@ -50,6 +50,17 @@ describe('k8sdiag doctor on loopback', () => {
     expect(line).toMatch(new RegExp(`^conntrack during the probes${(whose ?? 'x').replace(/[()]/g, '\\$&')}: `));
   });
 
+  it('options attempts:0: every lookup fails without a query, and the verdict names the option, not "no stalls"', async () => {
+    const r = await startResponder();
+    const res = await run(['doctor', '--json', '--resolv', '-', '-p', String(r.udpPort), '--budget', '5'], { input: 'nameserver 127.0.0.1\noptions ndots:1 attempts:0\n' });
+    const doc = JSON.parse(res.stdout);
+    expect(res.exitCode).toBe(1);
+    expect(doc.verdict[0]).toMatch(/^LOOKUPS_DISABLED: an option that stops every lookup -> remove attempts:0/);
+    // The lookups sent nothing; the raw queries (no resolver) were answered.
+    const lookups = doc.probes.filter((p: { kind: string }) => p.kind === 'lookups');
+    expect(lookups.map((p: { sent: number }) => p.sent)).toEqual(lookups.map(() => 0));
+  });
+
   it('nothing listening: one line saying so, exit 2', async () => {
     const port = await closedUdpPort();
     const res = await run(['doctor', '--resolv', '-', '-p', String(port), '--budget', '5'], { input: 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' });

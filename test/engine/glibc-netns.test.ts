@@ -10,7 +10,7 @@
  * /etc/resolv.conf, so real getaddrinfo reads it.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
@@ -111,6 +111,26 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
     expect(doc.resolver.modeSwitches.singleRequest).toBe(2);
     expect(doc.lookupLatencyMs.min).toBeGreaterThanOrEqual(TIMEOUT * 1000 - 50);
     expect(doc.lookupStalls.over1s).toBe(2);
+  });
+
+  it('options attempts:0: real glibc sends nothing and fails at once, and so does the emulation', async () => {
+    const conf = `${etcDir}/resolv.conf`;
+    const saved = readFileSync(conf, 'utf8');
+    writeFileSync(conf, `nameserver ${SERVER_IP}\noptions attempts:0\n`);
+    try {
+      // The server answers google.com (A after 40 ms): a failure means no query was answered, none waited for.
+      const t = performance.now();
+      const g = await client.exec('getent', ['ahosts', 'google.com'], { timeout: 30_000 });
+      expect(g.exitCode).toBe(2);
+      expect(performance.now() - t, 'well under one 5 s timeout').toBeLessThan(2500);
+      const r = await client.exec(process.execPath, [BIN, 'dnsbench', '--resolv', '/etc/resolv.conf', '-d', 'google.com', '-n', '4', '-c', '1', '--json'], { timeout: 30_000 });
+      const doc = JSON.parse(r.stdout) as { sent: number; resolver: { outcomes: Record<string, number> } };
+      expect(doc.sent).toBe(0);
+      expect(doc.resolver.outcomes).toEqual({ timeout: 4 });
+      expect(r.stderr).toMatch(/options attempts:0: glibc tries each nameserver attempts times: it sends no query at all/);
+    } finally {
+      writeFileSync(conf, saved);
+    }
   });
 
   it('single-request-reopen avoids the stall entirely, real and emulated', async () => {

@@ -184,6 +184,17 @@ describe('musl semantics', () => {
 });
 
 describe('findings', () => {
+  it('an option that stops every lookup: attempts:0 (glibc sends nothing; musl divides by it), timeout:0 for musl only', () => {
+    const disabled = (text: string, libc: 'glibc' | 'musl') =>
+      resolvFindings(parseResolvConf(`nameserver 10.96.0.10\n${text}\n`, { libc })).filter((f) => f.code === 'LOOKUPS_DISABLED').map((f) => [f.severity, f.message]);
+    expect(disabled('options attempts:0', 'glibc')).toEqual([['critical', 'options attempts:0: glibc tries each nameserver attempts times: it sends no query at all, and every lookup fails at once']]);
+    expect(disabled('options attempts:0', 'musl')[0]?.[1]).toMatch(/^options attempts:0: musl divides its timeout by attempts .* a division by zero/);
+    expect(disabled('options timeout:0', 'musl')[0]?.[1]).toMatch(/^options timeout:0: musl sends while less than the timeout has passed: it sends no query at all/);
+    // glibc waits at least a second per try: timeout:0 is no harm there.
+    expect(disabled('options timeout:0', 'glibc')).toEqual([]);
+    expect(disabled('options attempts:1 timeout:1', 'musl')).toEqual([]);
+  });
+
   it('flags amplification, legacy search limits, too many nameservers', () => {
     const conf = parseResolvConf(readFixture('resolv/too-many.conf'));
     const codes = resolvFindings(conf, expandName('api.example.org', conf)).map((f) => `${f.code}:${f.severity}`);

@@ -127,7 +127,8 @@ async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: 
       if (c.kind !== 'timeout' && !r.refused) return c;
     }
   }
-  return allRefused ? { kind: 'error', code: 'ECONNREFUSED' } : { kind: 'timeout' };
+  // attempts:0 makes no try at all: glibc fails the lookup without sending (ETIMEDOUT), as a timeout here.
+  return allRefused && o.conf.options.attempts > 0 && nscount > 0 ? { kind: 'error', code: 'ECONNREFUSED' } : { kind: 'timeout' };
 }
 
 export async function glibcLookup(sh: Shared, o: ResolverEmulationOptions, name: string, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<LookupOutcome> {

@@ -13,6 +13,9 @@ export async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: 
   const conf = o.conf;
   const { expansion, templates: plan } = planFor(sh, conf, name);
   const timeoutMs = timeoutSeconds(o) * 1000;
+  // res_msend sends while less than the timeout has passed: at timeout:0 nothing, and the lookup fails at once.
+  if (timeoutMs <= 0) return 'timeout';
+  // attempts:0 divides by zero in musl; dnsbench refuses such a resolv.conf before it gets here.
   const attempts = Math.max(1, conf.options.attempts);
   const retryMs = timeoutMs / attempts;
   // musl uses one IPv6 socket with v4-mapped addresses when any nameserver is IPv6.
