@@ -188,6 +188,11 @@ function muslSetOptions(line: string, conf: ResolvConf, where: string): void {
     }
     const cap = MUSL_CAPS[name];
     let value = Number.parseInt(m[0], 10);
+    const after = rest.slice(m[0].length);
+    if (after !== '' && !/^[ \t]/.test(after)) {
+      // strtoul stops at the first non-digit: "timeout:0.5" is timeout:0.
+      conf.warnings.push(`${where}: option "${name}:${m[0]}${after.split(/[ \t]/)[0] ?? ''}": musl reads the whole number before "${after[0] ?? ''}", ${name}:${value}`);
+    }
     if (value > cap) {
       conf.warnings.push(`${where}: option "${name}:${m[0]}" is capped at ${name}:${cap} by musl`);
       value = cap;

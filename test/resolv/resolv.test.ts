@@ -193,6 +193,11 @@ describe('findings', () => {
     // glibc waits at least a second per try: timeout:0 is no harm there.
     expect(disabled('options timeout:0', 'glibc')).toEqual([]);
     expect(disabled('options attempts:1 timeout:1', 'musl')).toEqual([]);
+    // musl's strtoul stops at the dot: timeout:0.5 is timeout:0, said in a warning.
+    const half = parseResolvConf('nameserver 10.96.0.10\noptions timeout:0.5\n', { libc: 'musl' });
+    expect(half.options.timeout).toBe(0);
+    expect(half.warnings).toContain('line 2: option "timeout:0.5": musl reads the whole number before ".", timeout:0');
+    expect(disabled('options timeout:0.5', 'musl')).toHaveLength(1);
   });
 
   it('flags amplification, legacy search limits, too many nameservers', () => {
