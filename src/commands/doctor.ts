@@ -288,8 +288,10 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
         service: path.endpoints.length > 0 ? { id: path.service, clusterIP: path.clusterIP ?? '', endpoints: path.endpoints.map((e) => e.address) } : null,
         libc: ctx.libc,
         clashFixes: ctx.kernel.clashFixes,
-        // In the node's namespace the probes are NATed here, and the race would count each packet it drops.
-        insertFailedDuringProbes: view === 'node' && conntrack !== null ? (conntrack.deltas['insert_failed']?.delta ?? null) : null,
+        // In the node's namespace the probes are NATed here, and the race would count each packet it drops in
+        // insert_failed, where netfilter does the NAT (iptables, nftables); IPVS drops its own way, so not there.
+        insertFailedDuringProbes:
+          view === 'node' && conntrack !== null && rules !== undefined && !rules.modes.includes('ipvs') ? (conntrack.deltas['insert_failed']?.delta ?? null) : null,
         nodeLocalDNS: nameservers[0] === NODE_LOCAL_DNS,
         name,
         ndots,
