@@ -4,10 +4,8 @@
  * drops before the network, one endpoint before the server, the server
  * before the path, and the conntrack race only when A+AAAA from one socket
  * stalls while the same lookups with single-request-reopen and over TCP do not,
- * and nothing rules it out: the same lookups sent straight to the endpoints,
- * past the DNAT, stalling too on a kernel that resolves clashes of un-NATed
- * flows (4.19), or, with no endpoint to probe, a kernel that resolves the NAT
- * clash as well (5.6).
+ * and nothing rules it out (raceOrNot). Stalls no rule explains, and probes
+ * that failed at once, are said as such, never as health.
  */
 import type { Finding } from '../findings.js';
 
@@ -183,7 +181,7 @@ export function attribute(a: AttributionInput): Finding[] {
     });
   }
 
-  // 7. Queries that failed at once: on the sending machine a rule or conntrack that drops a packet as it leaves makes
+  // 6. Queries that failed at once: on the sending machine a rule or conntrack that drops a packet as it leaves makes
   // the send fail (EPERM) instead of a timeout.
   const erred = a.probes.filter((p) => p.errors > 0);
   if (erred.length > 0) {
@@ -204,7 +202,7 @@ export function attribute(a: AttributionInput): Finding[] {
     });
   }
 
-  // 6. What the search list costs, measured.
+  // 7. What the search list costs, measured.
   const dot = lookups('trailing-dot');
   if (a.ndots !== undefined && par !== undefined && dot !== undefined && par.meanMs !== null && dot.meanMs !== null && par.queriesPerUnit > dot.queriesPerUnit) {
     out.push({
