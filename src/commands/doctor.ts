@@ -9,6 +9,7 @@
 import pLimit from 'p-limit';
 import { conntrackFindings } from '../conntrack/analyse.js';
 import type { TableState } from '../conntrack/analyse.js';
+import { hasPodNetworkInterfaces, readInterfaces } from '../conntrack/live.js';
 import { readContext } from '../doctor/context.js';
 import type { Context } from '../doctor/context.js';
 import { attribute } from '../doctor/attribute.js';
@@ -175,7 +176,15 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   }
   const rulesVisible = rules !== undefined && rules.modes.length > 0;
   // No kube-proxy rules in readable dumps is a pod's namespace; dumps refused (no permission, no iptables) tell nothing.
-  const view: DoctorResult['context']['view'] = rulesVisible ? 'node' : rulesError !== undefined && /permission|not permitted|iptables-save is not installed/i.test(rulesError) ? 'unknown' : 'pod';
+  // A node shows kube-proxy's rules, or, without them (an eBPF kube-proxy replacement), the host side of its pods'
+  // network (CNI veths, bridges, overlay devices); a pod's own namespace neither.
+  const interfaces = await readInterfaces();
+  const view: DoctorResult['context']['view'] =
+    rulesVisible || (interfaces !== undefined && hasPodNetworkInterfaces(interfaces))
+      ? 'node'
+      : rulesError !== undefined && /permission|not permitted|iptables-save is not installed/i.test(rulesError)
+        ? 'unknown'
+        : 'pod';
   if (input.endpoints && input.endpoints.length > 0) {
     path = { found: '--endpoints', service: null, clusterIP: nameservers[0] ?? null, endpoints: input.endpoints.map((address) => ({ address, share: null })) };
     steps.push({ step: 'path', ok: true, note: `endpoints given: ${input.endpoints.join(', ')}` });
@@ -291,7 +300,9 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
         // In the node's namespace the probes are NATed here, and the race would count each packet it drops in
         // insert_failed, where netfilter does the NAT (iptables, nftables); IPVS drops its own way, so not there.
         insertFailedDuringProbes:
-          view === 'node' && conntrack !== null && rules !== undefined && !rules.modes.includes('ipvs') ? (conntrack.deltas['insert_failed']?.delta ?? null) : null,
+          view === 'node' && conntrack !== null && rules !== undefined && !rules.modes.includes('ipvs') && rules.modes.some((m) => m === 'iptables' || m === 'nftables')
+            ? (conntrack.deltas['insert_failed']?.delta ?? null)
+            : null,
         nodeLocalDNS: nameservers[0] === NODE_LOCAL_DNS,
         name,
         ndots,

@@ -31,12 +31,31 @@ export interface LiveSample {
  */
 const NODE_SIDE = /^(veth|cali|lxc|cni|flannel|cilium|weave|vxlan|kube-|tunl|gke|eni|azv|docker|br-|genev|antrea|ovn|nodelocaldns|cbr|tun|wg)/;
 
+/** Some interface is the host side of a pod network: this namespace is a node's that runs pods. */
+export function hasPodNetworkInterfaces(interfaces: readonly string[]): boolean {
+  return interfaces.some((i) => NODE_SIDE.test(i));
+}
+
+/** This network namespace's interfaces, from /proc/net/dev; undefined where it cannot be read. */
+export async function readInterfaces(proc = '/proc'): Promise<string[] | undefined> {
+  try {
+    const dev = await readFile(`${proc}/net/dev`, 'utf8');
+    return dev
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]?.trim() ?? '')
+      .filter((n) => n !== '');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A warning when this namespace shows no interface a node running pods has: then it may be a pod's own, whose
  * counters are not where Service traffic is NATed. Said as a possibility: a node without pods looks the same.
  */
 export function podNamespaceWarning(interfaces: readonly string[] | undefined): string | undefined {
-  if (interfaces === undefined || interfaces.some((i) => NODE_SIDE.test(i))) return undefined;
+  if (interfaces === undefined || hasPodNetworkInterfaces(interfaces)) return undefined;
   return (
     `this network namespace has no pod network interfaces (${interfaces.join(', ') || 'none'}): if it is a pod's, these are that pod's own ` +
     "conntrack counters, not the node's, where Service traffic is NATed and the race is counted; for the node's, run " +
@@ -85,16 +104,8 @@ export async function readLive(opts: LiveOptions = {}): Promise<LiveSample> {
     // not fatal: only shown as context
   }
 
-  try {
-    const dev = await readFile(`${proc}/net/dev`, 'utf8');
-    sample.interfaces = dev
-      .split('\n')
-      .slice(2)
-      .map((l) => l.split(':')[0]?.trim() ?? '')
-      .filter((n) => n !== '');
-  } catch {
-    // not fatal: only used for the pod-namespace warning
-  }
+  const interfaces = await readInterfaces(proc);
+  if (interfaces !== undefined) sample.interfaces = interfaces;
 
   try {
     const up = Number.parseFloat((await readFile(`${proc}/uptime`, 'utf8')).split(' ')[0] ?? '');

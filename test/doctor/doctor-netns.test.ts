@@ -239,3 +239,26 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(f.evidence).toMatchObject({ queriesPerLookup: 8, queriesWithTrailingDot: 2 });
   }, 120_000);
 });
+
+describe.skipIf(!usable)('doctor: whose namespace, without kube-proxy rules', () => {
+  it("a pod's network interfaces' host side (a CNI veth) make it a node's (an eBPF kube-proxy replacement); without them, a pod's", async () => {
+    const ns = await createNetns('dv');
+    const server = await serveIn(ns.name, ['--host', '127.0.0.1', '--port', '5353', '--duration', '60']).catch(async (err: unknown) => {
+      await ns.remove();
+      throw err;
+    });
+    try {
+      const view = async () => {
+        const r = await ns.exec(process.execPath, [BIN, 'doctor', '--json', '--resolv', '-', '-p', '5353', '--budget', '3'], { input: 'nameserver 127.0.0.1\noptions ndots:1 timeout:1\n', timeout: 60_000 });
+        return (JSON.parse(r.stdout) as Doc).context.view;
+      };
+      expect(await view()).toBe('pod');
+      const veth = await ns.exec('ip', ['link', 'add', 'vethk8sdv0', 'type', 'veth', 'peer', 'name', 'k8sdvpeer0']);
+      expect(veth.exitCode, veth.stderr).toBe(0);
+      expect(await view()).toBe('node');
+    } finally {
+      server.kill('SIGTERM');
+      await ns.remove();
+    }
+  }, 120_000);
+});
