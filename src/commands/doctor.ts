@@ -24,6 +24,7 @@ import { loadResolvConf } from '../input.js';
 import type { RunContext, Source } from '../input.js';
 import { glibcTryBudgetMs } from '../engine/resolver/glibc.js';
 import { expandName } from '../resolv/expand.js';
+import { NODELOCALDNS_IP } from '../resolv/findings.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { ResolvConf } from '../resolv/parse.js';
 import { deltaRecords, recordTotal } from '../stats/index.js';
@@ -84,8 +85,6 @@ export interface DoctorResult extends ResultHeader {
   couldNotRun: string | null;
 }
 
-/** NodeLocalDNS's usual address: a node-local cache, reached without DNAT (and without conntrack, by its NOTRACK rules). */
-const NODE_LOCAL_DNS = '169.254.20.10';
 const RAW_QUERIES = 200;
 const ENDPOINT_QUERIES = 100;
 const LOOKUPS = 8;
@@ -175,9 +174,9 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     rulesError = err instanceof UserError ? err.message : String(err);
   }
   const rulesVisible = rules !== undefined && rules.modes.length > 0;
-  // No kube-proxy rules in readable dumps is a pod's namespace; dumps refused (no permission, no iptables) tell nothing.
   // A node shows kube-proxy's rules, or, without them (an eBPF kube-proxy replacement), the host side of its pods'
-  // network (CNI veths, bridges, overlay devices); a pod's own namespace neither.
+  // network (CNI veths, bridges, overlay devices); a pod's own namespace neither. Dumps refused (no permission, no
+  // iptables) tell nothing.
   const interfaces = await readInterfaces();
   const view: DoctorResult['context']['view'] =
     rulesVisible || (interfaces !== undefined && hasPodNetworkInterfaces(interfaces))
@@ -297,13 +296,13 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
         service: path.endpoints.length > 0 ? { id: path.service, clusterIP: path.clusterIP ?? '', endpoints: path.endpoints.map((e) => e.address) } : null,
         libc: ctx.libc,
         clashFixes: ctx.kernel.clashFixes,
-        // In the node's namespace the probes are NATed here, and the race would count each packet it drops in
-        // insert_failed, where netfilter does the NAT (iptables, nftables); IPVS drops its own way, so not there.
+        // Where kube-proxy's iptables or nftables rules are (the node's namespace), the probes are NATed here by
+        // netfilter, and the race would count each packet it drops in insert_failed; IPVS drops its own way.
         insertFailedDuringProbes:
-          view === 'node' && conntrack !== null && rules !== undefined && !rules.modes.includes('ipvs') && rules.modes.some((m) => m === 'iptables' || m === 'nftables')
+          conntrack !== null && rules !== undefined && !rules.modes.includes('ipvs') && rules.modes.some((m) => m === 'iptables' || m === 'nftables')
             ? (conntrack.deltas['insert_failed']?.delta ?? null)
             : null,
-        nodeLocalDNS: nameservers[0] === NODE_LOCAL_DNS,
+        nodeLocalDNS: nameservers[0] === NODELOCALDNS_IP,
         name,
         ndots,
       }),
@@ -314,7 +313,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     ...header.finish(),
     command: 'doctor',
     verdict: verdictOf(sorted, couldNotRun),
-    context: { ...ctx, view, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes(NODE_LOCAL_DNS) },
+    context: { ...ctx, view, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes(NODELOCALDNS_IP) },
     path,
     conntrack,
     plan,

@@ -14,7 +14,7 @@ import { SEVERITY_ORDER } from '../findings.js';
 import type { Finding, Severity } from '../findings.js';
 import { SCHEMAS, startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
-import { Counters, Histogram } from '../stats/index.js';
+import { Counters, Histogram, isCount } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 
 /** What the documents of one schema add up to. */
@@ -86,6 +86,9 @@ function stripPrefixes(text: string): string {
   return text.replace(/^\[[^\]\n]*\] ?/gm, '');
 }
 
+/** Objects that never close each cost a scan to the end of the text: after this many, no more are tried. */
+const MAX_UNCLOSED = 8;
+
 /**
  * Every top-level JSON object in the text, in order: one per file, NDJSON, or concatenated, pretty-printed or not. An
  * object starts with `{` at the start of a line (after any `kubectl logs --prefix`); it ends at its matching brace,
@@ -93,8 +96,6 @@ function stripPrefixes(text: string): string {
  * does not parse (a truncated document, a log line) is junk too, and the scan goes on from the next line, so one stray
  * brace never swallows the documents after it.
  */
-const MAX_UNCLOSED = 8;
-
 export function splitDocuments(text: string): { docs: unknown[]; garbage: string[] } {
   const docs: unknown[] = [];
   const garbage: string[] = [];
@@ -112,7 +113,6 @@ export function splitDocuments(text: string): { docs: unknown[]; garbage: string
     while (t[p] === ' ' || t[p] === '\t') p++;
     return t[p] === '{' ? p : -1;
   };
-  // Each object that never closes costs a scan to the end of the text: after a few, no more are tried.
   let unclosed = 0;
   let i = 0;
   while (i < t.length) {
@@ -137,18 +137,16 @@ export function splitDocuments(text: string): { docs: unknown[]; garbage: string
       else if (ch === 123 /* { */) depth++;
       else if (ch === 125 /* } */ && --depth === 0) break;
     }
+    // An object that parses is never undefined: undefined is a line of junk.
     let doc: unknown;
-    let parsed = false;
-    if (j >= t.length && ++unclosed === MAX_UNCLOSED) garbage.push(`${MAX_UNCLOSED} objects that never close: the rest is read as junk`);
     if (j < t.length) {
       try {
         doc = JSON.parse(t.slice(start, j + 1));
-        parsed = true;
       } catch {
-        // not JSON after all: this line is junk
+        // not JSON after all
       }
-    }
-    if (!parsed) {
+    } else if (++unclosed === MAX_UNCLOSED) garbage.push(`${MAX_UNCLOSED} objects that never close: the rest is read as junk`);
+    if (doc === undefined) {
       junk(i, eol);
       i = eol + 1;
       continue;
@@ -173,7 +171,6 @@ function record(v: unknown): Record<string, number> {
   return out;
 }
 
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
@@ -352,7 +349,7 @@ export function runMerge(input: MergeInput): MergeResult {
     // Only the versions this k8sdiag writes have their figures merged: another's fields may mean something else.
     if (schema === SCHEMAS.dnsbench) dnsbench = mergeDnsbench(docs);
     else if (schema === SCHEMAS.conntrack) conntrack = mergeConntrack(docs);
-    else if (!(Object.values(SCHEMAS) as string[]).includes(schema) && /^k8sdiag\.(dnsbench|conntrack)\//.test(schema)) {
+    else if (/^k8sdiag\.(dnsbench|conntrack)\//.test(schema)) {
       skipped.push(`${schema}: a version this k8sdiag (${SCHEMAS.dnsbench}, ${SCHEMAS.conntrack}) does not know: its nodes and findings are listed, its figures not merged`);
     }
     groups.push({ schema, documents: docs.length, nodes, dnsbench, conntrack, findings: groupFindings(docs, nodes.map((n) => n.host)) });

@@ -67,6 +67,9 @@ function lossEvidence(p: ProbeSummary): string {
   return `${p.stalled}/${p.units}`;
 }
 
+/** The findings above that name a cause of lost queries: without one, stalls measured are said as unexplained. */
+const LOSS_CAUSES = new Set(['LOCAL_DROPS', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'UDP_PATH_LOSS', 'DNAT_PATH_LOSS']);
+
 const RACE_WHO =
   'glibc falls back to single-request after its first half-answered pair, so a long-lived process stalls once while ' +
   'short-lived ones (probes, cron jobs, CLI tools, one process per request) stall every time; musl has no such option';
@@ -165,7 +168,6 @@ export function attribute(a: AttributionInput): Finding[] {
 
   // 5. Stalls measured that no rule above explains (a probe the budget left out, or a pattern none of them fits): said
   // as such, never "every probe was answered in time".
-  const LOSS_CAUSES = new Set(['LOCAL_DROPS', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'UDP_PATH_LOSS', 'DNAT_PATH_LOSS']);
   const stalled = a.probes.filter((p) => p.stalled > 0);
   if (stalled.length > 0 && !out.some((f) => LOSS_CAUSES.has(f.code))) {
     const missing = (['parallel', 'single-request-reopen', 'tcp'] as const).filter((m) => lookups(m) === undefined);
@@ -241,25 +243,34 @@ function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reop
   };
   const kernel = { libc: a.libc, kernelClashFixes: a.clashFixes.join(' ') || 'none' };
   const counted = a.insertFailedDuringProbes;
+  const risen = counted !== null && counted > 0;
   // NodeLocalDNS's address is not NATed: its lookups are un-NATed flows, which a 4.19 kernel's clash fix covers.
   const unNated = a.nodeLocalDNS && fixes.has('4.19');
-  const notTheRace = counted === null ? unNated || (stalling.length > 0 ? fixes.has('4.19') : direct.length === 0 && fixes.has('5.6')) : counted === 0;
-  if (notTheRace) {
+  /** What rules the race out, in the words the finding gives, and who else is suspected; undefined when nothing does. */
+  const ruledOut = ((): { why: string; alsoSuspect: string } | undefined => {
+    if (counted !== null) {
+      if (counted > 0) return undefined;
+      return { why: 'it is not: insert_failed did not move during the probes in this network namespace, which NATs them and where the race counts every packet it drops. ', alsoSuspect: '' };
+    }
+    if (unNated) return { why: `it is not: the nameserver is NodeLocalDNS (${ns}), reached with no DNAT on the way, and this kernel resolves clashes of un-NATed flows (4.19). `, alsoSuspect: '' };
+    if (stalling.length > 0) {
+      if (!fixes.has('4.19')) return undefined;
+      return { why: `it is not: the same lookups sent straight to ${each(stalling)}, with no DNAT on the way, stall too, and this kernel resolves clashes of un-NATed flows (4.19). `, alsoSuspect: '' };
+    }
+    if (direct.length > 0 || !fixes.has('5.6')) return undefined;
+    return {
+      why: `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `,
+      alsoSuspect: ", or NAT on another kernel (a pod in its own VM, whose kernel is not the node's; its endpoints were not probed past the DNAT: give --endpoints)",
+    };
+  })();
+  if (ruledOut !== undefined) {
     return {
       code: 'PARALLEL_QUERY_LOSS',
       severity: 'critical',
       subject: { kind: 'nameserver', address: ns },
       message:
-        `${signature}: the signature of the conntrack insert race, which ` +
-        (counted === 0
-          ? 'it is not: insert_failed did not move during the probes in this network namespace, which NATs them and where the race counts every packet it drops. '
-          : unNated
-            ? `it is not: the nameserver is NodeLocalDNS (${ns}), reached with no DNAT on the way, and this kernel resolves clashes of un-NATed flows (4.19). `
-            : stalling.length > 0
-            ? `it is not: the same lookups sent straight to ${each(stalling)}, with no DNAT on the way, stall too, and this kernel resolves clashes of un-NATed flows (4.19). `
-              : `this kernel resolves (clash fixes ${a.clashFixes.join(', ')}), so it is not the likely cause. `) +
-        'Something drops the second of two queries sent at once from one port: the DNS server, a proxy or firewall in front of it' +
-        (counted !== null || unNated || stalling.length > 0 ? '' : ", or NAT on another kernel (a pod in its own VM, whose kernel is not the node's; its endpoints were not probed past the DNAT: give --endpoints)"),
+        `${signature}: the signature of the conntrack insert race, which ${ruledOut.why}` +
+        `Something drops the second of two queries sent at once from one port: the DNS server, a proxy or firewall in front of it${ruledOut.alsoSuspect}`,
       evidence: { ...evidence, ...kernel },
       remedy:
         (a.libc === 'musl' ? 'musl always sends A and AAAA at once: TCP or a cache in the pod; ' : "options single-request-reopen in the pod's dnsConfig avoids it; ") +
@@ -269,20 +280,18 @@ function raceOrNot(a: AttributionInput, ns: string, m: { par: ProbeSummary; reop
     };
   }
   const pastDnat =
-    (counted !== null && counted > 0 ? `, and insert_failed rose by ${counted} during the probes here, where they are NATed` : '') +
+    (risen ? `, and insert_failed rose by ${counted} during the probes here, where they are NATed` : '') +
     (direct.length === 0
       ? ''
       : stalling.length === 0
         ? `, nor when sent straight to the endpoints with no DNAT on the way (${each(direct)})`
-        : `; sent straight to the endpoints they stall too (${each(stalling)}), ${counted !== null && counted > 0 ? 'un-NATed ones too' : 'which this kernel (no 4.19 clash fix) also drops'}`);
-  const caveat =
-    counted !== null && counted > 0
-      ? ''
-      : direct.length === 0
-        ? ' Its endpoints were not probed past the DNAT (give --endpoints): a server that drops the second of two queries sent at once from one port is not ruled out.'
-      : fixes.has('5.6') && stalling.length === 0
-        ? " This kernel resolves that clash (5.6): the NAT that drops them runs on another kernel (a pod in its own VM) or is not netfilter's."
-        : '';
+        : `; sent straight to the endpoints they stall too (${each(stalling)}), ${risen ? 'un-NATed ones too' : 'which this kernel (no 4.19 clash fix) also drops'}`);
+  let caveat = '';
+  if (!risen && direct.length === 0) {
+    caveat = ' Its endpoints were not probed past the DNAT (give --endpoints): a server that drops the second of two queries sent at once from one port is not ruled out.';
+  } else if (!risen && stalling.length === 0 && fixes.has('5.6')) {
+    caveat = " This kernel resolves that clash (5.6): the NAT that drops them runs on another kernel (a pod in its own VM) or is not netfilter's.";
+  }
   return {
     code: 'CONNTRACK_RACE',
     severity: 'critical',

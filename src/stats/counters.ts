@@ -98,3 +98,8 @@ export function deltaRecords(
   }
   return { deltas, missing };
 }
+
+/** A count as a document read from elsewhere must hold it: a finite number, not negative. */
+export function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}

@@ -11,6 +11,7 @@
  * Memory is one Float64Array of BUCKETS counts (about 36 KiB), whatever the
  * number of values recorded.
  */
+import { isCount } from './counters.js';
 
 const SUB_BITS = 7;
 const SUB = 1 << SUB_BITS; // 128 sub-buckets per power of two
@@ -322,13 +323,12 @@ export class Histogram {
   static isSnapshot(x: unknown): x is HistogramSnapshot {
     if (x === null || typeof x !== 'object') return false;
     const s = x as Record<string, unknown>;
-    const count = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-    const counts = (v: unknown): v is number[] => Array.isArray(v) && v.every(count);
+    const counts = (v: unknown): v is number[] => Array.isArray(v) && v.every(isCount);
     const total = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0);
     if (s['layout'] !== 'log-linear-v1' || s['subBuckets'] !== SUB || typeof s['unit'] !== 'string') return false;
-    if (!count(s['count']) || !count(s['min']) || !count(s['max']) || !count(s['sum'])) return false;
+    if (!isCount(s['count']) || !isCount(s['min']) || !isCount(s['max']) || !isCount(s['sum'])) return false;
     const buckets = s['buckets'];
-    if (!Array.isArray(buckets) || !buckets.every((b) => Array.isArray(b) && b.length === 2 && count(b[0]) && count(b[1]))) return false;
+    if (!Array.isArray(buckets) || !buckets.every((b) => Array.isArray(b) && b.length === 2 && isCount(b[0]) && isCount(b[1]))) return false;
     if (total(buckets.map((b: number[]) => b[1] ?? 0)) !== s['count']) return false;
     const marks = s['marks'];
     const markCounts = s['markCounts'];

@@ -109,6 +109,8 @@ export function glibcTryBudgetMs(timeoutS: number, ns: number, nscount: number):
 async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: QueryTemplate[], offset: number, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<CandidateResult> {
   const nscount = o.nameservers.length;
   const retrans = timeoutSeconds(o);
+  // Refused when every try made was; at attempts:0 none is made, and glibc fails without sending (ETIMEDOUT).
+  let tried = false;
   let allRefused = true;
   for (let attempt = 0; attempt < o.conf.options.attempts; attempt++) {
     for (let shift = 0; shift < nscount; shift++) {
@@ -122,13 +124,13 @@ async function glibcResSend(sh: Shared, o: ResolverEmulationOptions, templates: 
         sh.st.tcpRetries += templates.length;
         r = await sendVc(sh, o.nameservers[ns]!, templates, budgetMs);
       }
+      tried = true;
       if (!r.refused) allRefused = false;
       const c = classify(r.txs);
       if (c.kind !== 'timeout' && !r.refused) return c;
     }
   }
-  // attempts:0 makes no try at all: glibc fails the lookup without sending (ETIMEDOUT), as a timeout here.
-  return allRefused && o.conf.options.attempts > 0 && nscount > 0 ? { kind: 'error', code: 'ECONNREFUSED' } : { kind: 'timeout' };
+  return tried && allRefused ? { kind: 'error', code: 'ECONNREFUSED' } : { kind: 'timeout' };
 }
 
 export async function glibcLookup(sh: Shared, o: ResolverEmulationOptions, name: string, mode: GlibcMode, switches: LookupStats['modeSwitches']): Promise<LookupOutcome> {
