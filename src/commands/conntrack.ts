@@ -14,8 +14,8 @@ import { LIMITS, loadSource } from '../input.js';
 import type { LoadedSource, RunContext, Source } from '../input.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
-import { deltaRecords } from '../stats/index.js';
-import type { CounterRecord } from '../stats/index.js';
+import { deltaPerCpu, deltaRecords } from '../stats/index.js';
+import type { CounterDelta, CounterRecord } from '../stats/index.js';
 
 export interface ConntrackCommandInput extends RunContext {
   source: Source;
@@ -79,6 +79,15 @@ async function sample(source: LoadedSource, options: LiveOptions | undefined): P
   return s;
 }
 
+/**
+ * What moved between two views of the counters: per CPU (each CPU's 32-bit counter can wrap on its own) where both
+ * views have the same rows from the same source, else on the totals.
+ */
+export function counterDeltas(first: Pick<ConntrackView, 'counters' | 'perCpu' | 'countersSource'>, last: Pick<ConntrackView, 'counters' | 'perCpu' | 'countersSource'>, seconds: number | null): Record<string, CounterDelta> {
+  const perCpu = first.countersSource === last.countersSource ? deltaPerCpu(first.perCpu, last.perCpu, seconds) : null;
+  return (perCpu ?? deltaRecords(first.counters, last.counters, seconds)).deltas;
+}
+
 export async function runConntrack(cmd: ConntrackCommandInput): Promise<ConntrackResult> {
   const header = startHeader('conntrack');
   const source = await loadSource(cmd.source, LIMITS.conntrack);
@@ -115,7 +124,7 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
     watch = {
       origin: 'watch',
       seconds: Number(seconds.toFixed(3)),
-      deltas: deltaRecords(buildView(first.input).counters, view.counters, seconds).deltas,
+      deltas: counterDeltas(buildView(first.input), view, seconds),
       newTableFullLines: Math.max(0, last.input.kernelLog.tableFull.length - first.input.kernelLog.tableFull.length),
     };
   } else if (pasted !== undefined) {

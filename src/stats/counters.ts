@@ -70,6 +70,62 @@ export interface CounterDelta {
   perSecond: number | null;
   /** The counter went down: it was reset (reboot, module reload, netns change) or wrapped. */
   reset: boolean;
+  /** Per-CPU deltas only: a CPU's counter passed 2^32 and started again, and the delta counts across the wrap. */
+  wrapped?: boolean;
+}
+
+/** The kernel's per-CPU conntrack counters are 32-bit (unsigned int in struct ip_conntrack_stat). */
+export const PER_CPU_COUNTER_RANGE = 2 ** 32;
+
+/**
+ * Per-key change between two snapshots of per-CPU counters, taken CPU by CPU and then summed: a CPU's counter that
+ * went down passed 2^32 (a wrap, counted across it) when the wrap gives less than half the range, and was reset
+ * otherwise (then its new value is the delta). Summing first would turn one CPU's wrap into a fall of 2^32 in the
+ * total. With a different number of CPUs (hot-plug) the rows do not line up: null, and the caller falls back to
+ * the totals.
+ */
+export function deltaPerCpu(
+  before: readonly CounterRecord[],
+  after: readonly CounterRecord[],
+  seconds: number | null,
+): { deltas: Record<string, CounterDelta>; missing: string[] } | null {
+  if (before.length === 0 || before.length !== after.length) return null;
+  const deltas: Record<string, CounterDelta> = {};
+  const missing = new Set<string>();
+  const keys = new Set<string>();
+  for (const r of [...before, ...after]) for (const k of Object.keys(r)) keys.add(k);
+  for (const k of keys) {
+    let b = 0;
+    let a = 0;
+    let delta = 0;
+    let reset = false;
+    let wrapped = false;
+    let complete = true;
+    for (let cpu = 0; cpu < before.length; cpu++) {
+      const vb = before[cpu]![k];
+      const va = after[cpu]![k];
+      if (vb === undefined || va === undefined) {
+        complete = false;
+        break;
+      }
+      b += vb;
+      a += va;
+      if (va >= vb) delta += va - vb;
+      else if (va + PER_CPU_COUNTER_RANGE - vb < PER_CPU_COUNTER_RANGE / 2) {
+        delta += va + PER_CPU_COUNTER_RANGE - vb;
+        wrapped = true;
+      } else {
+        delta += va;
+        reset = true;
+      }
+    }
+    if (!complete) {
+      missing.add(k);
+      continue;
+    }
+    deltas[k] = { before: b, after: a, delta, perSecond: seconds === null ? null : seconds > 0 ? delta / seconds : 0, reset, ...(wrapped ? { wrapped } : {}) };
+  }
+  return { deltas, missing: [...missing] };
 }
 
 /**
