@@ -417,31 +417,54 @@ Examples:
       .option('--budget <seconds>', 'upper bound on the probes\' time', positiveNumber('--budget', 600), 30)
       .option('--endpoints <addr...>', 'the DNS Service\'s endpoints (host[:port]), where the node\'s rules cannot be read')
       .option('-p, --port <port>', 'DNS port', intIn('--port', 1, 65535), 53)
+      .addOption(new Option('--libc <libc>', "the workload's libc: auto reads it from the processes of the container debugged (kubectl debug's target), or --pid's").choices(['auto', 'glibc', 'musl']).default('auto'))
+      .option('--pid <pid>', "the workload's process, whose filesystem tells its libc", intIn('--pid', 1, 4_194_304))
       .addHelpText(
         'after',
         `
-Exit codes: 0 no cause of stalls found, 1 a cause found, 2 could not run.
+Exit codes: 0 no cause of stalls found, 1 a cause found (the nameserver answering nothing included), 2 could not run
+(bad flags, no resolv.conf, no socket); 130 or 143 when stopped by SIGINT or SIGTERM, after the report of what ran.
 
 Examples:
-  k8sdiag doctor                                          in a pod (kubectl debug) or on a node
+  k8sdiag doctor                                          in a pod (kubectl debug --target=CONTAINER) or on a node
   k8sdiag doctor --endpoints 10.244.1.5 10.244.2.7         probe the CoreDNS pods directly too
-  k8sdiag doctor --resolv pod-resolv.conf --name api.example.com -o json`,
+  k8sdiag doctor --resolv pod-resolv.conf --name api.example.com --libc musl -o json`,
       ),
-  ).action(async (opts: CommonOptions & { resolv: string; name?: string[]; budget: number; endpoints?: string[]; port: number }) => {
+  ).action(async (opts: CommonOptions & { resolv: string; name?: string[]; budget: number; endpoints?: string[]; port: number; libc: 'auto' | 'glibc' | 'musl'; pid?: number }) => {
     const { runDoctor } = await import('./commands/doctor.js');
     const { renderDoctor } = await import('./render/doctor.js');
-    const result = await runDoctor({
-      resolv: { kind: 'file', path: opts.resolv },
-      ...(opts.name ? { names: opts.name } : {}),
-      budgetSeconds: opts.budget,
-      ...(opts.endpoints ? { endpoints: opts.endpoints } : {}),
-      port: opts.port,
-      onProgress: (m) => process.stderr.write(`${m}\n`),
-    });
-    await emit(result, opts, renderDoctor, process.stdout, (await import('./render/prom.js')).promDoctor);
-    if (result.couldNotRun !== null) {
-      process.stderr.write(`k8sdiag: ${result.couldNotRun}\n`);
-      process.exitCode = 2;
+    // The first SIGINT or SIGTERM stops the probes and reports what they gathered; a second quits at once.
+    const ac = new AbortController();
+    let stoppedBy: NodeJS.Signals | undefined;
+    const stop = (sig: NodeJS.Signals): void => {
+      if (stoppedBy !== undefined) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+      stoppedBy = sig;
+      process.stderr.write(`k8sdiag: ${sig}: stopping the probes, then reporting what they gathered (again to quit at once)\n`);
+      ac.abort();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    try {
+      const result = await runDoctor({
+        resolv: { kind: 'file', path: opts.resolv },
+        ...(opts.name ? { names: opts.name } : {}),
+        budgetSeconds: opts.budget,
+        ...(opts.endpoints ? { endpoints: opts.endpoints } : {}),
+        port: opts.port,
+        libc: opts.libc,
+        ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
+        signal: ac.signal,
+        onProgress: (m) => process.stderr.write(`${m}\n`),
+      });
+      await emit(result, opts, renderDoctor, process.stdout, (await import('./render/prom.js')).promDoctor);
+      if (result.couldNotRun !== null) {
+        process.stderr.write(`k8sdiag: ${result.couldNotRun}\n`);
+        process.exitCode = 2;
+      }
+      if (stoppedBy !== undefined) process.exitCode = 128 + (stoppedBy === 'SIGINT' ? 2 : 15);
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
     }
   });
 

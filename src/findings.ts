@@ -80,15 +80,35 @@ export interface EvidenceByCode {
   LOCAL_POLICY: { service: string; localEndpoints: Num; clusterEndpoints?: Num };
   SESSION_AFFINITY: { service: string; seconds: OptNum };
   // doctor
-  CONNTRACK_RACE: { parallelStalled: Num; parallelLookups: Num; reopenStalled: Num; tcpStalled: Num; directStalled: OptNum; directLookups: Num; insertFailedDuringProbes: OptNum; singleRequestSwitches: Num; libc: string; kernelClashFixes: string };
-  PARALLEL_QUERY_LOSS: { parallelStalled: Num; parallelLookups: Num; reopenStalled: Num; tcpStalled: Num; directStalled: OptNum; directLookups: Num; insertFailedDuringProbes: OptNum; libc: string; kernelClashFixes: string };
+  CONNTRACK_RACE: RaceEvidence & { singleRequestSwitches: Num };
+  PARALLEL_QUERY_LOSS: RaceEvidence;
+  NAMESERVER_UNREACHABLE: { sent: Num; timeouts: Num; errors: Num; codes: string };
+  TYPE_UNANSWERED: { type: string; lost: Num; sent: Num; otherType: string; otherLost: Num; otherSent: Num };
   SERVER_LOSS: { parallelStalled: Num; reopenStalled: Num; tcpStalled: Num; endpointsProbed: Num; endpointsLosing: Num };
-  ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; cleanEndpoints: string };
-  DNAT_PATH_LOSS: { lost: Num; sent: Num; endpointsProbed: Num };
+  ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; otherLost: Num; otherSent: Num; p: Num; cleanEndpoints: string };
+  DNAT_PATH_LOSS: { lost: Num; sent: Num; endpointsLost: Num; endpointsSent: Num; endpointsProbed: Num };
   UDP_PATH_LOSS: { parallelStalled: Num; reopenStalled: Num; tcpStalled: Num };
-  NDOTS_COST: { queriesPerLookup: Num; queriesWithTrailingDot: Num; meanMs: Num; meanMsWithTrailingDot: Num };
+  LATE_ANSWERS: { late: Num; timeouts: Num; sent: Num };
+  TCP_FALLBACK_BLOCKED: { tcpFailed: Num; tcpLookups: Num; udpFailed: Num; udpLookups: Num };
+  SERVER_FAILURES: { servfail: Num; refused: Num; answered: Num; share: Num };
+  INCONCLUSIVE: { candidates: string; tellApart: string };
+  NDOTS_COST: { queriesPerLookup: Num; queriesWithTrailingDot: Num; medianMs: Num; medianMsWithTrailingDot: Num };
   STALLS_UNEXPLAINED: { stalledProbes: Num; stalled: Num; notProbed: string };
   PROBE_ERRORS: { probes: Num; errors: Num; codes: string };
+}
+
+/** The race signature's numbers: lookups in the two UDP modes, straight to the endpoints, and insert_failed where NATed. */
+export interface RaceEvidence {
+  parallelStalled: Num;
+  parallelLookups: Num;
+  reopenStalled: Num;
+  reopenLookups: Num;
+  directStalled: OptNum;
+  directLookups: Num;
+  insertFailedDuringProbes: OptNum;
+  insertFailedBaseline: OptNum;
+  libc: string;
+  kernelClashFixes: string;
 }
 
 /** conntrack's rates during --watch (or between two pasted snapshots), named after the counter. */
@@ -143,14 +163,20 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   UNEVEN_SHARES: { command: 'svc', severities: ['warning'], rule: 'shares differ beyond rounding', subject: 'service', means: 'endpoints do not share new connections evenly' },
   LOCAL_POLICY: { command: 'svc', severities: ['info'], rule: 'externalTrafficPolicy or internalTrafficPolicy Local', subject: 'service', means: 'traffic stays on this node\'s endpoints' },
   SESSION_AFFINITY: { command: 'svc', severities: ['info'], rule: 'sessionAffinity ClientIP', subject: 'service', means: 'a client sticks to one endpoint for the timeout' },
-  CONNTRACK_RACE: { command: 'doctor', severities: ['critical'], rule: 'lookups stall with A+AAAA from one socket, not with single-request-reopen nor over TCP, and PARALLEL_QUERY_LOSS does not apply', subject: 'nameserver', means: 'the conntrack insert race' },
-  PARALLEL_QUERY_LOSS: { command: 'doctor', severities: ['critical'], rule: 'the race signature, but insert_failed did not rise during the probes where they are NATed (the node), or the nameserver is NodeLocalDNS on a kernel with the 4.19 clash fix, or the same lookups straight to the endpoints stall too on a kernel with the 4.19 clash fix, or no endpoint was probed and the kernel has the 5.6 fix', subject: 'nameserver', means: 'something other than the conntrack race drops the second of two queries sent at once from one port' },
-  SERVER_LOSS: { command: 'doctor', severities: ['critical'], rule: 'lookups stall in every mode, TCP included, and no endpoint is clean', subject: 'nameserver', means: 'the DNS server or its upstream loses queries' },
-  ENDPOINT_LOSS: { command: 'doctor', severities: ['critical'], rule: 'an endpoint loses when probed directly while another is clean', subject: 'endpoint', means: 'one DNS endpoint loses queries' },
-  DNAT_PATH_LOSS: { command: 'doctor', severities: ['critical'], rule: 'the Service IP loses while every endpoint probed directly is clean', subject: 'nameserver', means: 'the DNAT/conntrack path loses queries' },
-  UDP_PATH_LOSS: { command: 'doctor', severities: ['warning'], rule: 'UDP lookups stall, TCP lookups do not, and the race pattern does not hold', subject: 'nameserver', means: 'the UDP path loses packets' },
-  NDOTS_COST: { command: 'doctor', severities: ['warning'], rule: 'the name goes through the search list (resolv\'s NDOTS_AMPLIFICATION), measured against its trailing-dot form', subject: 'name', means: 'what the search list costs per lookup, measured' },
-  STALLS_UNEXPLAINED: { command: 'doctor', severities: ['warning'], rule: 'some probe stalled and no rule that names a loss applies (a probe the budget left out, or a pattern none fits)', subject: 'nameserver', means: 'stalls measured that no pattern explains' },
+  NAMESERVER_UNREACHABLE: { command: 'doctor', severities: ['critical'], rule: 'at least 3 queries sent to the nameserver, over UDP and TCP, and not one answered', subject: 'nameserver', means: 'the nameserver answers nothing' },
+  TYPE_UNANSWERED: { command: 'doctor', severities: ['critical'], rule: 'raw queries of one type (AAAA or A) lost more often than those of the other: at least 3, and Fisher\'s exact test p < 0.001', subject: 'nameserver', means: 'queries of one record type go unanswered' },
+  ENDPOINT_LOSS: { command: 'doctor', severities: ['critical'], rule: 'an endpoint probed directly loses more queries than the other endpoints together: at least 3, and Fisher\'s exact test p < 0.001', subject: 'endpoint', means: 'one DNS endpoint loses queries' },
+  CONNTRACK_RACE: { command: 'doctor', severities: ['critical'], rule: 'the race signature (lookups with A+AAAA from one socket stall more than with single-request-reopen: at least 3, Fisher\'s exact test p < 0.001; TCP not losing beyond chance) and the evidence points at conntrack: the lookups straight to the endpoints are clean (p < 0.001), or stall too on a kernel without the 4.19 fix, or insert_failed rose beyond its background where the probes are NATed (at least 3, Poisson test p < 0.001)', subject: 'nameserver', means: 'the conntrack insert race' },
+  PARALLEL_QUERY_LOSS: { command: 'doctor', severities: ['critical'], rule: 'the race signature, and the evidence rules conntrack out: the nameserver is NodeLocalDNS (untracked), or the lookups straight to the endpoints show the signature too (at least 3, p < 0.001) on a kernel with the 4.19 fix, or insert_failed did not move where the probes are NATed', subject: 'nameserver', means: 'something other than the conntrack race drops the second of two queries sent at once from one port' },
+  LATE_ANSWERS: { command: 'doctor', severities: ['warning'], rule: 'at least 3 answers that came after their query timed out, and at least half of the timeouts answered late', subject: 'nameserver', means: 'answers come after the client\'s timeout: a slow server, not loss' },
+  SERVER_LOSS: { command: 'doctor', severities: ['critical'], rule: 'lookups with single-request-reopen and over TCP each lose beyond a 1% datagram background (at least 3, binomial test p < 0.001), and every endpoint probed does too (or none was probed)', subject: 'nameserver', means: 'the DNS server or its upstream loses queries' },
+  DNAT_PATH_LOSS: { command: 'doctor', severities: ['critical'], rule: 'queries to the Service IP lost more often than to the endpoints probed directly: at least 3, Fisher\'s exact test p < 0.001, and no endpoint losing beyond its background', subject: 'nameserver', means: 'the DNAT/conntrack path loses queries' },
+  UDP_PATH_LOSS: { command: 'doctor', severities: ['warning'], rule: 'UDP lookups lose beyond a 1% datagram background and more than TCP lookups (at least 3, p < 0.001 each), and no nearer cause applies', subject: 'nameserver', means: 'the UDP path loses packets' },
+  TCP_FALLBACK_BLOCKED: { command: 'doctor', severities: ['warning'], rule: 'lookups over TCP fail (time out or fail at once) more often than the same over UDP: at least 3, Fisher\'s exact test p < 0.001, UDP not losing beyond its background', subject: 'nameserver', means: 'DNS over TCP fails: truncated answers cannot be retried' },
+  SERVER_FAILURES: { command: 'doctor', severities: ['warning', 'critical'], rule: 'SERVFAIL or REFUSED answers beyond 1% of the answers (at least 3, binomial test p < 0.001); critical from half of them', subject: 'nameserver', means: 'the server answers with failures' },
+  INCONCLUSIVE: { command: 'doctor', severities: ['warning'], rule: 'a pattern some rule reads (p < 0.05) that the probes the budget allowed did not make decisive (p < 0.001, at least 3)', subject: 'nameserver', means: 'a pattern shows but the evidence does not decide between two causes' },
+  NDOTS_COST: { command: 'doctor', severities: ['warning'], rule: 'the name goes through the search list (resolv\'s NDOTS_AMPLIFICATION), measured against its trailing-dot form (queries and median time)', subject: 'name', means: 'what the search list costs per lookup, measured' },
+  STALLS_UNEXPLAINED: { command: 'doctor', severities: ['warning'], rule: 'a probe lost beyond its background (at least 3, binomial test p < 0.001) and no rule that names a loss applies (a probe the budget left out, or a pattern none fits)', subject: 'nameserver', means: 'stalls measured that no pattern explains' },
   PROBE_ERRORS: { command: 'doctor', severities: ['warning'], rule: 'any probe query or lookup ended in an error (EPERM, ECONNREFUSED, ...)', subject: 'nameserver', means: 'queries failed at once instead of being answered or timing out' },
 };
 

@@ -79,11 +79,14 @@ async function sample(source: LoadedSource, options: LiveOptions | undefined): P
   return s;
 }
 
+/** Counters as a view or a result holds them. */
+type CounterSnapshot = { counters: CounterRecord; perCpu: CounterRecord[]; countersSource?: StatsKind | null | undefined };
+
 /**
  * What moved between two views of the counters: per CPU (each CPU's 32-bit counter can wrap on its own) where both
  * views have the same rows from the same source, else on the totals.
  */
-export function counterDeltas(first: Pick<ConntrackView, 'counters' | 'perCpu' | 'countersSource'>, last: Pick<ConntrackView, 'counters' | 'perCpu' | 'countersSource'>, seconds: number | null): Record<string, CounterDelta> {
+export function counterDeltas(first: CounterSnapshot, last: CounterSnapshot, seconds: number | null): Record<string, CounterDelta> {
   const perCpu = first.countersSource === last.countersSource ? deltaPerCpu(first.perCpu, last.perCpu, seconds) : null;
   return (perCpu ?? deltaRecords(first.counters, last.counters, seconds)).deltas;
 }

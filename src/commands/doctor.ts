@@ -1,38 +1,33 @@
 /**
- * `k8sdiag doctor`: one command that probes, correlates and names the cause of
- * DNS stalls with its remedy. It composes the other commands: resolv (the
- * pod's resolv.conf and the names it sends), svc (the DNS Service's endpoints,
- * where the node's rules are readable), conntrack (counters before and after),
- * and dnsbench (raw queries, lookups as glibc makes them in three modes, the
- * endpoints one by one). Bounded: it says what it will send before sending.
+ * `k8sdiag doctor`: one command that probes, correlates and names the cause of DNS stalls with its remedy. It composes
+ * the other commands: resolv (the pod's resolv.conf and the names it sends), svc (the DNS Service's endpoints, where
+ * the node's rules are readable), conntrack (counters before and after, per CPU, with a baseline), and dnsbench (the
+ * probes of ../doctor/plan.ts). Bounded: it says what it will send before sending, and reports what it sent.
  */
-import pLimit from 'p-limit';
+import { isIP } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { conntrackFindings } from '../conntrack/analyse.js';
 import type { TableState } from '../conntrack/analyse.js';
 import { hasPodNetworkInterfaces, readInterfaces } from '../conntrack/live.js';
 import { readContext } from '../doctor/context.js';
 import type { Context } from '../doctor/context.js';
-import { attribute } from '../doctor/attribute.js';
-import type { ProbeSummary } from '../doctor/attribute.js';
-import { formatHostPort } from '../dns/wire.js';
-import { UserError } from '../errors.js';
+import { planProbes, runProbes } from '../doctor/plan.js';
+import type { ProbeSummary } from '../doctor/probes.js';
+import { VERDICT_ORDER, attribute } from '../doctor/rules.js';
+import type { InsertFailedEvidence } from '../doctor/race.js';
+import { UsageError, UserError } from '../errors.js';
 import { CATALOGUE, sortFindings } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { loadResolvConf } from '../input.js';
 import type { RunContext, Source } from '../input.js';
-import { glibcTryBudgetMs } from '../engine/resolver/glibc.js';
-import { expandName } from '../resolv/expand.js';
 import { NODELOCALDNS_IP } from '../resolv/findings.js';
 import { parseResolvConf } from '../resolv/parse.js';
-import type { ResolvConf } from '../resolv/parse.js';
-import { deltaRecords, recordTotal } from '../stats/index.js';
 import type { CounterDelta, CounterRecord } from '../stats/index.js';
-import { parseServer, runDnsbench } from './dnsbench.js';
-import { runConntrack } from './conntrack.js';
+import { parseServer } from './dnsbench.js';
+import { counterDeltas, runConntrack } from './conntrack.js';
 import type { ConntrackResult } from './conntrack.js';
-import type { DnsbenchInput, DnsbenchResult } from './dnsbench.js';
 import { runResolv } from './resolv.js';
 import { runSvc } from './svc.js';
 
@@ -47,6 +42,10 @@ export interface DoctorInput extends RunContext {
   endpoints?: string[];
   /** The DNS port (53; tests use others). */
   port?: number;
+  /** The workload's libc: given, or auto (read from the other processes' filesystems, or from --pid's). */
+  libc?: 'glibc' | 'musl' | 'auto';
+  /** The workload's process, whose filesystem tells its libc. */
+  pid?: number;
 }
 
 export interface DoctorStep {
@@ -75,43 +74,25 @@ export interface DoctorResult extends ResultHeader {
   };
   /** The DNS Service behind the nameserver, with its endpoints and shares, and how it was found. */
   path: { found: 'rules' | '--endpoints' | null; service: string | null; clusterIP: string | null; endpoints: Array<{ address: string; share: number | null }> };
-  conntrack: { before: CounterRecord | null; after: CounterRecord | null; deltas: Record<string, CounterDelta>; table: TableState | null } | null;
+  conntrack: {
+    before: CounterRecord | null;
+    after: CounterRecord | null;
+    deltas: Record<string, CounterDelta>;
+    /** insert_failed before the probes, over an interval of its own: its background rate (node view only). */
+    baseline: { seconds: number; deltas: Record<string, CounterDelta> } | null;
+    table: TableState | null;
+  } | null;
   /** What doctor said it would send, before sending. */
   plan: string;
+  /** What it sent: queries and lookups by probe kind, and the rounds. */
+  sent: { queries: number; lookups: number; probes: number; rounds: number };
   probes: ProbeSummary[];
   steps: DoctorStep[];
   findings: Finding[];
-  /** Set when nothing could be probed at all (exit 2). */
+  /** Stopped by a signal: the evidence is what was gathered until then. */
+  interrupted: boolean;
+  /** Set when doctor could not probe at all (no socket, nothing to send to): exit 2. */
   couldNotRun: string | null;
-}
-
-const RAW_QUERIES = 200;
-const ENDPOINT_QUERIES = 100;
-const LOOKUPS = 8;
-
-function summarise(label: string, kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], r: DnsbenchResult): ProbeSummary {
-  const errors = recordTotal(r.errors);
-  const lookups = r.lookups ?? 0;
-  const isLookup = kind === 'lookups';
-  return {
-    label,
-    kind,
-    mode,
-    target: r.servers.join(', '),
-    sent: r.sent,
-    answered: r.answered,
-    timeouts: r.timeouts,
-    errors,
-    errorCodes: { ...r.errors },
-    units: isLookup ? lookups : r.sent,
-    stalled: isLookup ? (r.lookupStalls?.overTimeout ?? 0) : r.timeouts + errors,
-    over1s: isLookup ? (r.lookupStalls?.over1s ?? 0) : r.stalls.over1s,
-    over5s: isLookup ? (r.lookupStalls?.over5s ?? 0) : r.stalls.over5s,
-    localDrops: r.localDrops.ownSockets ?? 0,
-    meanMs: isLookup ? (r.lookupLatencyMs?.mean ?? null) : (r.latencyMs?.mean ?? null),
-    queriesPerUnit: isLookup ? (lookups > 0 ? r.sent / lookups : 0) : 1,
-    singleRequestSwitches: r.resolver?.modeSwitches.singleRequest ?? 0,
-  };
 }
 
 /** This machine's conntrack counters and table, as `k8sdiag conntrack --live` reads them, or why it could not. */
@@ -124,16 +105,13 @@ async function conntrackSample(): Promise<ConntrackResult | { error: string }> {
   }
 }
 
-/**
- * The longest one lookup of `name` can take with this resolv.conf, as glibc sends it: every candidate name answered
- * just before its last try runs out, and after a timeout the name as written once more. An upper bound, for the plan.
- */
-function worstLookupMs(conf: ResolvConf, name: string, nscount: number): number {
-  let resSend = 0;
-  for (let ns = 0; ns < nscount; ns++) resSend += glibcTryBudgetMs(conf.options.timeout, ns, nscount);
-  resSend *= conf.options.attempts;
-  const sent = expandName(name, conf).candidates.filter((c) => c.sent).length;
-  return (sent + 1) * resSend;
+/** --endpoints values, checked before anything is sent: an IP address, [v6]:port or v4:port. */
+export function checkEndpoints(raw: readonly string[], port: number): Array<{ host: string; port: number }> {
+  return raw.map((e) => {
+    const s = parseServer(e);
+    if (isIP(s.host.replace(/%.*$/, '')) === 0) throw new UsageError(`--endpoints ${JSON.stringify(e).slice(1, -1)}: not an IP address (host, host:port or [v6]:port)`);
+    return { host: s.host, port: s.port ?? port };
+  });
 }
 
 export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
@@ -144,28 +122,31 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const name = names[0]!;
   const budgetMs = (input.budgetSeconds ?? 30) * 1000;
   const port = input.port ?? 53;
+  const given = input.endpoints && input.endpoints.length > 0 ? checkEndpoints(input.endpoints, port) : undefined;
 
-  // 1. Context.
-  const ctx = readContext();
+  // 1. Context: the kernel, the namespace, and the workload's libc (not doctor's own).
+  const ctx = readContext({ libc: input.libc ?? 'auto', ...(input.pid !== undefined ? { pid: input.pid } : {}) });
+  const libc = ctx.libc.libc;
   steps.push({
     step: 'context',
-    ok: true,
-    note: `kernel ${ctx.kernel.release} (clash fixes: ${ctx.kernel.clashFixes.join(', ') || 'none'}); libc ${ctx.libc}; ` +
-      `network namespace ${ctx.netns.sameAsPid1 === null ? 'unknown' : ctx.netns.sameAsPid1 ? "the same as PID 1's" : "not PID 1's"}`,
+    ok: libc !== 'unknown',
+    note: `kernel ${ctx.kernel.release} (clash fixes: ${ctx.kernel.clashFixes.join(', ') || 'none'}); libc ${libc}${ctx.libc.version ? ` ${ctx.libc.version}` : ''} (${ctx.libc.from})` +
+      (libc === 'unknown' ? ": lookups are emulated as glibc's, and remedies are given for both" : '') +
+      `; network namespace ${ctx.netns.sameAsPid1 === null ? 'unknown' : ctx.netns.sameAsPid1 ? "the same as PID 1's" : "not PID 1's"}`,
   });
 
-  // 2. resolv.conf.
+  // 2. resolv.conf, read with the workload's libc's rules (glibc's when it is not known).
   const source = input.resolv ?? { kind: 'file', path: '/etc/resolv.conf' };
   const loaded = await loadResolvConf(source);
-  const libc = ctx.libc === 'musl' ? 'musl' : 'glibc';
-  const resolv = await runResolv({ source: { kind: 'text', ...loaded }, libc, name });
-  const conf: ResolvConf = parseResolvConf(loaded.text, { libc: 'glibc' });
+  const readAs = libc === 'musl' ? 'musl' : 'glibc';
+  const resolv = await runResolv({ source: { kind: 'text', ...loaded }, libc: readAs, name });
+  const conf = parseResolvConf(loaded.text, { libc: readAs });
   const nameservers = conf.nameservers.slice(0, 3);
-  steps.push({ step: 'resolv', ok: true, note: `${loaded.origin}: nameservers ${nameservers.join(', ')}; search ${conf.search.join(' ') || '(none)'}; ndots:${conf.options.ndots} timeout:${conf.options.timeout}` });
+  if (nameservers.length === 0) throw new UserError(`${loaded.origin} names no nameserver: there is nothing to probe`, 'give --resolv with the pod\'s resolv.conf');
+  steps.push({ step: 'resolv', ok: true, note: `${loaded.origin} (read as ${readAs} reads it): nameservers ${nameservers.join(', ')}; search ${conf.search.join(' ') || '(none)'}; ndots:${conf.options.ndots} timeout:${conf.options.timeout}` });
 
   // 3. The path: the DNS Service (by its cluster IP) in the node's rules, else --endpoints.
   let path: DoctorResult['path'] = { found: null, service: null, clusterIP: null, endpoints: [] };
-  // The node's rules, where readable: the DNS Service behind the nameserver, and whose namespace this is.
   let rules: Awaited<ReturnType<typeof runSvc>> | undefined;
   let rulesError: string | undefined;
   try {
@@ -175,8 +156,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   }
   const rulesVisible = rules !== undefined && rules.modes.length > 0;
   // A node shows kube-proxy's rules, or, without them (an eBPF kube-proxy replacement), the host side of its pods'
-  // network (CNI veths, bridges, overlay devices); a pod's own namespace neither. Dumps refused (no permission, no
-  // iptables) tell nothing.
+  // network (CNI veths, bridges, overlay devices); a pod's own namespace neither. Dumps refused tell nothing.
   const interfaces = await readInterfaces();
   const view: DoctorResult['context']['view'] =
     rulesVisible || (interfaces !== undefined && hasPodNetworkInterfaces(interfaces))
@@ -184,9 +164,9 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
       : rulesError !== undefined && /permission|not permitted|iptables-save is not installed/i.test(rulesError)
         ? 'unknown'
         : 'pod';
-  if (input.endpoints && input.endpoints.length > 0) {
-    path = { found: '--endpoints', service: null, clusterIP: nameservers[0] ?? null, endpoints: input.endpoints.map((address) => ({ address, share: null })) };
-    steps.push({ step: 'path', ok: true, note: `endpoints given: ${input.endpoints.join(', ')}` });
+  if (given !== undefined) {
+    path = { found: '--endpoints', service: null, clusterIP: nameservers[0] ?? null, endpoints: input.endpoints!.map((address) => ({ address, share: null })) };
+    steps.push({ step: 'path', ok: true, note: `endpoints given: ${input.endpoints!.join(', ')}` });
   } else if (rules !== undefined) {
     const dns = rules.services.find((s) => s.clusterIP !== null && nameservers.includes(s.clusterIP) && (s.protocol === 'udp' || s.protocol === null) && (s.port === port || s.port === null));
     if (dns) {
@@ -198,141 +178,113 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   } else {
     steps.push({ step: 'path', ok: false, note: `the node's rules could not be read (${rulesError ?? 'unknown'}): give --endpoints to probe them directly` });
   }
-
-  // 4. Conntrack before.
-  const before = await conntrackSample();
-  const t0 = performance.now();
-  if ('error' in before) steps.push({ step: 'conntrack', ok: false, note: `conntrack not readable: ${before.error}` });
-
-  // 5. The probes, said before sent.
-  const lookupModes: Array<[string, ProbeSummary['mode'], (c: ResolvConf) => ResolvConf, Partial<NonNullable<DnsbenchInput['resolver']>>]> = [
-    ['lookups, A+AAAA from one socket (glibc default)', 'parallel', (c) => c, {}],
-    ['lookups with single-request-reopen', 'single-request-reopen', (c) => c, { singleRequest: true, singleRequestReopen: true }],
-    ['lookups over TCP (use-vc)', 'tcp', (c) => ({ ...c, options: { ...c.options, useVc: true } }), {}],
-  ];
-  const endpoints = path.endpoints.map((e) => {
+  const endpoints = given ?? path.endpoints.map((e) => {
     const s = parseServer(e.address);
     return { host: s.host, port: s.port ?? port };
   });
-  // New probes start within the budget; a lookup in flight then still finishes, as an application's would.
-  const lingerMs = Math.max(1000, ...names.map((n) => worstLookupMs(conf, n, nameservers.length)));
-  const plan =
-    `${RAW_QUERIES} raw queries to each of ${nameservers.length} nameserver(s); ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
-    `${endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} A+AAAA lookups to each of ${endpoints.length} endpoint(s); ` : ''}` +
-    `new probes for at most ${Math.round(budgetMs / 1000)} s, then up to ${(lingerMs / 1000).toFixed(0)} s for lookups in flight (this resolv.conf's longest lookup)`;
-  say(`doctor: will send ${plan}`);
-  const servers = nameservers.map((host) => ({ host, port }));
-  const fqdn = name.endsWith('.') ? name : `${name}.`;
-  const per = Math.max(1000, budgetMs / 3);
-  const absolute = names.map((n) => (n.endsWith('.') ? n : `${n}.`));
-  const raw = (host: string, p: number, total: number): DnsbenchInput => ({
-    server: host, port: p, queries: absolute.map((n) => ({ name: n, type: 'A' as const })), concurrency: 20, total, timeoutMs: 1000, slowMs: 3_600_000, tcpRetry: true,
-  });
-  const lookupInput = (c: ResolvConf, extra: Partial<NonNullable<DnsbenchInput['resolver']>>, queryNames: string[], to = servers): DnsbenchInput => ({
-    server: to[0]!.host, port: to[0]!.port, queries: queryNames.map((n) => ({ name: n, type: 'A' as const })), concurrency: LOOKUPS, total: LOOKUPS, timeoutMs: c.options.timeout * 1000, slowMs: 3_600_000, tcpRetry: false,
-    resolver: { conf: c, nameservers: to, longLived: false, ...extra },
-  });
-  const limit = pLimit(2);
-  const probeDeadline = performance.now() + budgetMs;
-  const notRun: string[] = [];
-  const jobs: Array<Promise<ProbeSummary | undefined>> = [];
-  /** A probe, started only while the budget lasts, sending for at most a third of it and never past its end. */
-  const probe = (label: string, kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], what: DnsbenchInput): void => {
-    jobs.push(
-      limit(async () => {
-        const left = probeDeadline - performance.now();
-        if (left < 1) {
-          notRun.push(label);
-          return undefined;
-        }
-        return summarise(label, kind, mode, await runDnsbench({ ...what, durationMs: Math.min(per, left) }));
-      }),
-    );
-  };
-  for (const s of servers) probe(`raw queries to ${formatHostPort(s.host, s.port)}`, 'raw', null, raw(s.host, s.port, RAW_QUERIES));
-  for (const [label, mode, shape, extra] of lookupModes) probe(label, 'lookups', mode, lookupInput(shape(conf), extra, names));
-  probe(`lookups of "${fqdn}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, 'lookups', 'trailing-dot', lookupInput(conf, {}, absolute));
-  for (const e of endpoints) probe(`endpoint ${formatHostPort(e.host, e.port)} directly`, 'endpoint', null, raw(e.host, e.port, ENDPOINT_QUERIES));
-  // The glibc-default lookups again, each endpoint as the only nameserver: no DNAT on the way, so no NAT clash.
-  for (const e of endpoints) probe(`lookups, A+AAAA from one socket, to ${formatHostPort(e.host, e.port)} directly`, 'lookups', 'parallel-direct', lookupInput(conf, {}, names, [e]));
-  let probes: ProbeSummary[] = [];
-  let couldNotRun: string | null = null;
-  try {
-    probes = (await Promise.all(jobs)).filter((p): p is ProbeSummary => p !== undefined);
-    steps.push({ step: 'probes', ok: true, note: `${probes.length} probes, ${probes.reduce((n, p) => n + p.sent, 0)} queries sent` });
-    if (notRun.length > 0) steps.push({ step: 'probes', ok: false, note: `not run, the budget (${Math.round(budgetMs / 1000)} s) spent: ${notRun.join('; ')}` });
-  } catch (err) {
-    if (!(err instanceof UserError)) throw err;
-    couldNotRun = err.message;
-    steps.push({ step: 'probes', ok: false, note: err.message });
-  }
-  if (couldNotRun === null && probes.length > 0 && probes.every((p) => p.answered === 0)) {
-    couldNotRun = `no probe got an answer from ${nameservers.join(', ')}: ${probes.map((p) => `${p.label}: ${p.timeouts} timeouts, ${p.errors} errors`).slice(0, 2).join('; ')}`;
-  }
 
-  // 6. Conntrack after, and what moved.
+  // 4. Where kube-proxy's iptables or nftables rules are (the node's namespace), netfilter NATs the probes here and the
+  // race counts each packet it drops in insert_failed; IPVS drops its own way. There, a baseline before the probes.
+  const natHere = rules !== undefined && !rules.modes.includes('ipvs') && rules.modes.some((m) => m === 'iptables' || m === 'nftables');
+  const baselineS = natHere ? Math.min(10, Math.max(1, budgetMs / 3000)) : 0;
+  const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS });
+  say(`doctor: will send ${plan.said}`);
+
+  const first = await conntrackSample();
+  if ('error' in first) steps.push({ step: 'conntrack', ok: false, note: `conntrack not readable: ${first.error}` });
+  let before = first;
+  let baseline: NonNullable<DoctorResult['conntrack']>['baseline'] = null;
+  if (natHere && !('error' in first)) {
+    const t = performance.now();
+    try {
+      await sleep(baselineS * 1000, undefined, input.signal ? { signal: input.signal } : {});
+    } catch {
+      // interrupted: the probes below see the signal and stop at once
+    }
+    before = await conntrackSample();
+    const seconds = (performance.now() - t) / 1000;
+    if (!('error' in before)) baseline = { seconds: Number(seconds.toFixed(3)), deltas: counterDeltas(first, before, seconds) };
+  }
+  const t0 = performance.now();
+  // Known once the probes are done: the rounds decide without it.
+  let insertFailed: InsertFailedEvidence | null = null;
+  const ndots = resolv.findings.find((f) => f.code === 'NDOTS_AMPLIFICATION');
+
+  // 5. The probes, in rounds: a first round of every probe, then more of those that would decide a suggestive pattern.
+  const run = await runProbes(plan, {
+    ...(input.signal ? { signal: input.signal } : {}),
+    say,
+    decide: (probes, final) => attribute(attributionInput(probes, final)).more,
+  });
+  steps.push(...run.steps);
+
+  // 6. Conntrack after, and what moved, per CPU.
   const after = await conntrackSample();
   let conntrack: DoctorResult['conntrack'] = null;
   const findings: Finding[] = [];
   if (!('error' in before) && !('error' in after)) {
     const seconds = (performance.now() - t0) / 1000;
-    const { deltas } = deltaRecords(before.counters, after.counters, seconds);
-    conntrack = { before: before.counters, after: after.counters, deltas, table: after.table };
+    const deltas = counterDeltas(before, after, seconds);
+    conntrack = { before: before.counters, after: after.counters, deltas, baseline, table: after.table };
+    if (natHere && baseline !== null) {
+      insertFailed = { during: deltas['insert_failed']?.delta ?? 0, seconds, baseline: baseline.deltas['insert_failed']?.delta ?? 0, baselineSeconds: baseline.seconds };
+    }
     // The kernel log is left out: its lines are history unless dated, and doctor reports what moved during its probes.
-    const view = { counters: after.counters, table: after.table, cpus: after.cpus, perCpu: after.perCpu, kernelLog: { tableFull: [], netns: [], suppressed: 0 } };
-    // Counters since boot are history; what rose during the probes, and the table now, are evidence.
-    for (const f of conntrackFindings(view, { origin: 'watch', seconds: Number(seconds.toFixed(3)), deltas, newTableFullLines: 0 })) {
+    const v = { counters: after.counters, table: after.table, cpus: after.cpus, perCpu: after.perCpu, kernelLog: { tableFull: [], netns: [], suppressed: 0 } };
+    for (const f of conntrackFindings(v, { origin: 'watch', seconds: Number(seconds.toFixed(3)), deltas, newTableFullLines: 0 })) {
       if (f.code === 'TABLE_PRESSURE' || f.severity === 'critical') findings.push(f);
     }
   }
 
   // 7. Attribution, with resolv's own findings about the file.
-  const ndots = resolv.findings.find((f) => f.code === 'NDOTS_AMPLIFICATION');
   findings.push(...resolv.findings.filter((f) => f.code !== 'NDOTS_AMPLIFICATION'));
-  if (couldNotRun === null) {
-    findings.push(
-      ...attribute({
-        probes,
-        service: path.endpoints.length > 0 ? { id: path.service, clusterIP: path.clusterIP ?? '', endpoints: path.endpoints.map((e) => e.address) } : null,
-        libc: ctx.libc,
-        clashFixes: ctx.kernel.clashFixes,
-        // Where kube-proxy's iptables or nftables rules are (the node's namespace), the probes are NATed here by
-        // netfilter, and the race would count each packet it drops in insert_failed; IPVS drops its own way.
-        insertFailedDuringProbes:
-          conntrack !== null && rules !== undefined && !rules.modes.includes('ipvs') && rules.modes.some((m) => m === 'iptables' || m === 'nftables')
-            ? (conntrack.deltas['insert_failed']?.delta ?? null)
-            : null,
-        nodeLocalDNS: nameservers[0] === NODELOCALDNS_IP,
-        name,
-        ndots,
-      }),
-    );
+  function attributionInput(probes: ProbeSummary[], final: boolean) {
+    return {
+      probes,
+      service: path.endpoints.length > 0 ? { id: path.service, clusterIP: path.clusterIP ?? '', endpoints: path.endpoints.map((e) => e.address) } : null,
+      libc,
+      clashFixes: ctx.kernel.clashFixes,
+      insertFailed,
+      nodeLocalDNS: nameservers[0] === NODELOCALDNS_IP,
+      name,
+      ndots,
+      final,
+    };
   }
+  const couldNotRun = run.probes.length === 0 && !run.interrupted ? `no probe could run: ${run.steps.map((s) => s.note).join('; ') || 'the budget was spent before the first'}` : null;
+  if (couldNotRun === null) findings.push(...attribute(attributionInput(run.probes, true)).findings);
   const sorted = sortFindings(findings);
+  const verdict = verdictOf(sorted, couldNotRun, run.probes);
+  if (run.interrupted) verdict.unshift('Interrupted: the verdict rests on the probes that ran until then.');
   return {
     ...header.finish(),
     command: 'doctor',
-    verdict: verdictOf(sorted, couldNotRun),
+    verdict,
     context: { ...ctx, view, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes(NODELOCALDNS_IP) },
     path,
     conntrack,
-    plan,
-    probes,
+    plan: plan.said,
+    sent: run.sent,
+    probes: run.probes,
     steps,
     findings: sorted,
+    interrupted: run.interrupted,
     couldNotRun,
   };
 }
 
-const CAUSES = ['LOOKUPS_DISABLED', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'LOCAL_DROPS', 'INSERT_FAILED', 'DROP', 'EARLY_DROP', 'TABLE_PRESSURE', 'STALLS_UNEXPLAINED', 'PROBE_ERRORS', 'NDOTS_COST'];
-
-/** One to three lines: the causes found, most specific first, with the first remedy; or that nothing is wrong. */
-export function verdictOf(findings: readonly Finding[], couldNotRun: string | null): string[] {
+/** One to three lines: the causes found, in the rules table's order, with the first remedy; or that nothing is wrong. */
+export function verdictOf(findings: readonly Finding[], couldNotRun: string | null, probes: readonly ProbeSummary[] = []): string[] {
   if (couldNotRun !== null) return [`Could not probe DNS: ${couldNotRun}`];
-  const causes = findings.filter((f) => f.severity !== 'info' && CAUSES.includes(f.code)).sort((a, b) => CAUSES.indexOf(a.code) - CAUSES.indexOf(b.code));
+  const causes = findings.filter((f) => f.severity !== 'info' && VERDICT_ORDER.includes(f.code)).sort((a, b) => VERDICT_ORDER.indexOf(a.code) - VERDICT_ORDER.indexOf(b.code));
   if (causes.length === 0) {
     const other = findings.filter((f) => f.severity !== 'info');
-    return other.length === 0 ? ['No cause of DNS stalls found: every probe was answered in time.'] : [`No stalls measured; ${other.length} configuration finding(s) below.`];
+    const stalled = probes.reduce((n, p) => n + p.stalled, 0);
+    const units = probes.reduce((n, p) => n + p.units, 0);
+    const none = stalled === 0
+      ? 'No cause of DNS stalls found: every probe was answered in time.'
+      : `No cause of DNS stalls found: ${stalled} of ${units} queries and lookups went unanswered in time, no more than chance loss explains.`;
+    return other.length === 0 ? [none] : [`No cause of DNS stalls found; ${other.length} configuration finding(s) below.`];
   }
   return causes.slice(0, 3).map((f) => `${f.code}: ${CATALOGUE[f.code].means}${subjectLabel(f)}${f.remedy ? ` -> ${f.remedy.split(';')[0]}` : ''}`);
 }

@@ -1,20 +1,20 @@
 /**
- * Where doctor runs: the kernel and the conntrack clash fixes it carries, the
- * network namespace, the libc of this image. Each fact says how it was found,
- * or why it could not be.
+ * Where doctor runs and what it diagnoses: the kernel and the conntrack clash fixes it carries, the network namespace,
+ * and the workload's libc (./libc.ts: the target's, never doctor's own). Each fact says how it was found, or why it
+ * could not be.
  */
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { release } from 'node:os';
+import { targetLibc } from './libc.js';
+import type { LibcFacts } from './libc.js';
 
 export interface KernelFacts {
   release: string;
   /** major.minor, or null when the release string is not Linux's. */
   version: string | null;
   /**
-   * The conntrack clash fixes this kernel has: 4.19 (clashes of identical
-   * entries resolved instead of dropped), 5.0 (the same for NATed UDP), 5.6
-   * (IPS_NAT_CLASH: clashing UDP NAT entries kept), 5.10 (the clash_resolve
-   * counter).
+   * The conntrack clash fixes this kernel has: 4.19 (clashes of identical entries resolved instead of dropped), 5.0
+   * (the same for NATed UDP), 5.6 (IPS_NAT_CLASH: clashing UDP NAT entries kept), 5.10 (the clash_resolve counter).
    */
   clashFixes: Array<'4.19' | '5.0' | '5.6' | '5.10'>;
 }
@@ -23,8 +23,8 @@ export interface Context {
   kernel: KernelFacts;
   /** The network namespace: the same as PID 1's (a node, or a pod's own init), another, or unknown. */
   netns: { self: string | null; pid1: string | null; sameAsPid1: boolean | null };
-  /** The libc of this image, by its dynamic loader. */
-  libc: 'glibc' | 'musl' | 'unknown';
+  /** The workload's libc: given, or read from its processes' filesystem. */
+  libc: LibcFacts;
 }
 
 export function kernelFacts(rel: string = release()): KernelFacts {
@@ -47,26 +47,12 @@ function link(path: string): string | null {
   }
 }
 
-export function detectLibc(root = '/'): Context['libc'] {
-  for (const dir of ['lib', 'lib64', 'usr/lib']) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(`${root}${dir}`);
-    } catch {
-      continue;
-    }
-    if (names.some((n) => n.startsWith('ld-musl-'))) return 'musl';
-  }
-  if (['lib64/ld-linux-x86-64.so.2', 'lib/ld-linux-aarch64.so.1', 'lib/x86_64-linux-gnu/libc.so.6', 'lib/aarch64-linux-gnu/libc.so.6', 'lib64/libc.so.6'].some((p) => existsSync(`${root}${p}`))) return 'glibc';
-  return 'unknown';
-}
-
-export function readContext(): Context {
+export function readContext(libc: { libc?: 'glibc' | 'musl' | 'auto'; pid?: number } = {}): Context {
   const self = link('/proc/self/ns/net');
   const pid1 = link('/proc/1/ns/net');
   return {
     kernel: kernelFacts(),
     netns: { self, pid1, sameAsPid1: self !== null && pid1 !== null ? self === pid1 : null },
-    libc: detectLibc(),
+    libc: targetLibc(libc),
   };
 }

@@ -12,9 +12,9 @@ export function renderDoctor(style: Style, r: DoctorResult): string {
   out.push('');
   out.push(renderFindings(style, r.findings).trimEnd());
   out.push('');
-  const t = table(style, ['probe', 'target', 'units', 'stalled', 'over 1 s', 'over 5 s', 'mean ms', 'queries/unit'], { align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'] });
+  const t = table(style, ['probe', 'target', 'units', 'stalled', 'failed', 'late', 'over 5 s', 'median ms', 'queries/unit'], { align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'] });
   for (const p of r.probes) {
-    t.push([p.label, p.target, num(p.units), p.stalled ? c.red(num(p.stalled)) : '0', num(p.over1s), num(p.over5s), p.meanMs === null ? 'n/a' : p.meanMs.toFixed(1), p.queriesPerUnit.toFixed(1)]);
+    t.push([p.label, p.target, num(p.units), p.stalled ? c.red(num(p.stalled)) : '0', p.failed ? c.red(num(p.failed)) : '0', num(p.late), num(p.over5s), p.medianMs === null ? 'n/a' : p.medianMs.toFixed(1), p.queriesPerUnit.toFixed(1)]);
   }
   out.push(t.toString());
   if (r.path.endpoints.length > 0) {
@@ -27,8 +27,9 @@ export function renderDoctor(style: Style, r: DoctorResult): string {
     out.push(`conntrack during the probes${whose}: ${rising.length === 0 ? 'insert_failed, drop, early_drop unchanged' : rising.map(([k, d]) => `${k} +${d.delta}`).join(', ')}` +
       (r.conntrack.table?.usage !== undefined ? `; table ${(r.conntrack.table.usage * 100).toFixed(1)}% full` : ''));
   }
-  out.push(c.dim(`sent: ${r.plan}`));
+  out.push(c.dim(`plan: ${r.plan}`));
+  out.push(c.dim(`sent: ${num(r.sent.queries)} queries (${num(r.sent.lookups)} lookups) in ${r.sent.probes} probe runs over ${r.sent.rounds} round(s)${r.interrupted ? ', interrupted' : ''}`));
   for (const s of r.steps) if (!s.ok) out.push(c.yellow(`could not: ${s.step}: ${s.note}`));
-  out.push(c.dim(`context: ${r.context.view === 'unknown' ? 'namespace unknown' : `a ${r.context.view}'s network namespace`}, kernel ${r.context.kernel.release} (clash fixes ${r.context.kernel.clashFixes.join(', ') || 'none'}), libc ${r.context.libc}, resolv.conf ${r.context.resolvFile}, NodeLocalDNS ${r.context.nodeLocalDNS ? 'yes' : 'no'}`));
+  out.push(c.dim(`context: ${r.context.view === 'unknown' ? 'namespace unknown' : `a ${r.context.view}'s network namespace`}, kernel ${r.context.kernel.release} (clash fixes ${r.context.kernel.clashFixes.join(', ') || 'none'}), libc ${r.context.libc.libc}${r.context.libc.version ? ` ${r.context.libc.version}` : ''}${r.context.libc.libc !== 'unknown' ? ` (${r.context.libc.from})` : ''}, resolv.conf ${r.context.resolvFile}, NodeLocalDNS ${r.context.nodeLocalDNS ? 'yes' : 'no'}`));
   return `${out.join('\n')}\n`;
 }

@@ -148,7 +148,7 @@ export function promDoctor(r: DoctorResult): string {
   e.family('k8sdiag_doctor_probe_stalled', 'gauge', 'Lookups that took the resolver timeout, or queries lost, per probe.');
   e.family('k8sdiag_doctor_probe_over_5s', 'gauge', 'Lookups or queries of 5 s or more, per probe.');
   for (const p of r.probes) {
-    const l = { probe: p.mode ?? p.kind, target: p.target };
+    const l = { probe: p.mode ?? (p.qtype !== null ? `${p.kind}-${p.qtype}` : p.kind), target: p.target };
     e.sample('k8sdiag_doctor_probe_units', p.units, l);
     e.sample('k8sdiag_doctor_probe_stalled', p.stalled, l);
     e.sample('k8sdiag_doctor_probe_over_5s', p.over5s, l);

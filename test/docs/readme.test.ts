@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { run } from '../helpers/run.js';
 import { CATALOGUE } from '../../src/findings.js';
+import { RULES } from '../../src/doctor/rules.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -44,6 +45,14 @@ describe('README', () => {
       }
     }
     expect([...new Set(missing)]).toEqual([]);
+  });
+});
+
+describe('README: how doctor decides', () => {
+  it('its table is the rules table: every code in the verdict\'s order, from where it comes, and the catalogue\'s rule', () => {
+    const rows = [...readme.matchAll(/^\| (\d+) \| `([A-Z_]+)` \| (doctor|resolv|conntrack) \| (.*) \|$/gm)].map((m) => ({ rank: Number(m[1]), code: m[2]!, from: m[3]!, rule: m[4]! }));
+    const want = RULES.flatMap((r) => r.codes.map((code) => ({ code, from: r.from, rule: CATALOGUE[code].rule }))).map((r, i) => ({ rank: i + 1, ...r }));
+    expect(rows).toEqual(want);
   });
 });
 

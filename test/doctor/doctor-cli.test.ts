@@ -1,5 +1,8 @@
-/** doctor end to end on loopback: healthy, unreachable, several names, what it could not do. */
+/** doctor end to end on loopback: healthy, unreachable, several names, what it could not do, bad flags, signals. */
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { BIN } from '../helpers/run.js';
+import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
 import { parseFault } from '../../src/dns/responder.js';
 import { startResponder } from '../helpers/responders.js';
 import { closedUdpPort } from '../helpers/servers.js';
@@ -14,7 +17,10 @@ describe('k8sdiag doctor on loopback', () => {
     const doc = JSON.parse(res.stdout);
     expect(doc).toMatchObject({ schema: 'k8sdiag.doctor/1', command: 'doctor', couldNotRun: null });
     expect(doc.verdict).toEqual(['No cause of DNS stalls found: every probe was answered in time.']);
-    expect(doc.probes.map((p: { label: string }) => p.label)).toHaveLength(5);
+    expect(doc.probes.map((p: { label: string }) => p.label)).toHaveLength(6);
+    // What was sent is reported from what was sent: raw A and AAAA to the one nameserver, and the lookups.
+    expect(doc.sent.queries).toBe(doc.probes.reduce((n: number, p: { sent: number }) => n + p.sent, 0));
+    expect(doc.sent.queries).toBe(r.seen.length);
     expect(new Set(r.seen.map((q) => q.name.replace(/\.$/, '')))).toEqual(new Set(['a.example', 'b.example']));
     expect(doc.steps.find((s: { step: string }) => s.step === 'path')).toMatchObject({ ok: false });
   });
@@ -31,8 +37,8 @@ describe('k8sdiag doctor on loopback', () => {
     const left = doc.steps.find((s: { step: string; ok: boolean }) => s.step === 'probes' && !s.ok);
     expect(left?.note).toMatch(/^not run, the budget \(1 s\) spent: .*lookups over TCP \(use-vc\)/);
     expect(doc.probes.map((p: { label: string }) => p.label)).not.toContain('lookups over TCP (use-vc)');
-    // The stalls it did measure are not explained without the TCP probe, and it says so: exit 1, not "healthy".
-    expect(doc.verdict[0]).toMatch(/^STALLS_UNEXPLAINED: /);
+    // The raw AAAA queries name what the lookups wait for: exit 1, not "healthy".
+    expect(doc.verdict[0]).toMatch(/^TYPE_UNANSWERED: /);
     expect(res.exitCode).toBe(1);
     // Node's start-up and the context steps come on top of the probes' 1 + 4 s.
     expect(tookS).toBeLessThan(1 + 4 + 3);
@@ -61,10 +67,77 @@ describe('k8sdiag doctor on loopback', () => {
     expect(lookups.map((p: { sent: number }) => p.sent)).toEqual(lookups.map(() => 0));
   });
 
-  it('nothing listening: one line saying so, exit 2', async () => {
+  it('nothing listening: a critical finding naming the nameserver, exit 1 (a problem found, not "could not run")', async () => {
     const port = await closedUdpPort();
-    const res = await run(['doctor', '--resolv', '-', '-p', String(port), '--budget', '5'], { input: 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' });
-    expect(res.exitCode).toBe(2);
-    expect(res.stderr.trim().split('\n').at(-1)).toMatch(/^k8sdiag: no probe got an answer from 127\.0\.0\.1/);
+    const res = await run(['doctor', '--json', '--resolv', '-', '-p', String(port), '--budget', '3'], { input: 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' });
+    expect(res.exitCode).toBe(1);
+    const doc = JSON.parse(res.stdout);
+    expect(doc.couldNotRun).toBeNull();
+    expect(doc.verdict[0]).toMatch(/^NAMESERVER_UNREACHABLE: the nameserver answers nothing \(127\.0\.0\.1:\d+\) -> nothing listens on/);
+    const line = await run(['doctor', '-o', 'line', '--resolv', '-', '-p', String(port), '--budget', '2'], { input: 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' });
+    expect(line.stdout).toMatch(/^NAMESERVER_UNREACHABLE: none of \d+ queries/);
   });
+
+  it('flags are checked before anything is sent: --endpoints garbage is exit 2 with one line, and no plan', async () => {
+    const r = await startResponder();
+    const res = await run(['doctor', '--resolv', '-', '-p', String(r.udpPort), '--endpoints', 'garbage', '--budget', '3'], { input: 'nameserver 127.0.0.1\n' });
+    expect(res.exitCode).toBe(2);
+    expect(res.stderr.trim()).toBe('k8sdiag: --endpoints garbage: not an IP address (host, host:port or [v6]:port)');
+    expect(r.seen).toHaveLength(0);
+  });
+
+  it('SIGINT stops the probes and reports what they gathered, marked interrupted, exit 130', async () => {
+    // Every AAAA dropped and a long timeout: the lookups would run for the whole budget.
+    const r = await startResponder({ faults: [parseFault('drop@type=AAAA')] });
+    const child = spawn(process.execPath, [BIN, 'doctor', '--json', '--resolv', '-', '-p', String(r.udpPort), '--budget', '60'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    child.stdin.end('nameserver 127.0.0.1\noptions ndots:1 timeout:5 attempts:1\n');
+    let out = '';
+    let err = '';
+    let sent = false;
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (!sent && err.includes('will send')) {
+        sent = true;
+        setTimeout(() => child.kill('SIGINT'), 1500);
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, err).toBe(130);
+    const doc = JSON.parse(out);
+    expect(doc.interrupted).toBe(true);
+    expect(doc.verdict[0]).toMatch(/^Interrupted: /);
+    expect(doc.sent.queries).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('--libc musl: the lookups are emulated as musl makes them, and resolv.conf read with musl\'s rules', async () => {
+    const r = await startResponder();
+    const res = await run(['doctor', '--json', '--libc', 'musl', '--resolv', '-', '-p', String(r.udpPort), '--budget', '3'], { input: 'nameserver 127.0.0.1\noptions ndots:1 timeout:1\n' });
+    const doc = JSON.parse(res.stdout);
+    expect(doc.context.libc).toEqual({ libc: 'musl', version: null, from: '--libc' });
+    expect(doc.probes.map((p: { label: string }) => p.label)).toContain('lookups, A+AAAA at once (musl)');
+    expect(doc.steps.find((s: { step: string }) => s.step === 'resolv').note).toMatch(/read as musl reads it/);
+  });
+});
+
+const usable = await canUseNetns();
+describe.skipIf(!usable)('doctor where an endpoint has no route', () => {
+  const netns = netnsPerTest();
+  it('that probe fails with its reason, and the others are kept', async () => {
+    // A namespace with only loopback: the nameserver answers there, 198.18.9.9 has no route at all (nothing leaves).
+    const ns = await netns('dr');
+    const { serveIn } = await import('../helpers/netns.js');
+    const server = await serveIn(ns.name, ['--host', '127.0.0.1', '--port', '5353', '--duration', '60']);
+    try {
+      const r = await ns.exec(process.execPath, [BIN, 'doctor', '--json', '--resolv', '-', '-p', '5353', '--endpoints', '127.0.0.1', '198.18.9.9', '--budget', '3'], { input: 'nameserver 127.0.0.1\noptions ndots:1 timeout:1\n', timeout: 60_000 });
+      const doc = JSON.parse(r.stdout);
+      expect(doc.couldNotRun).toBeNull();
+      expect(doc.probes.some((p: { label: string; answered: number }) => p.label.startsWith('raw A') && p.answered > 0)).toBe(true);
+      expect(doc.probes.some((p: { label: string; answered: number }) => p.label.startsWith('endpoint 127.0.0.1:5353') && p.answered > 0)).toBe(true);
+      const failed = doc.steps.find((s: { step: string; note: string }) => s.step === 'probes' && s.note.startsWith('failed: '));
+      expect(failed?.note ?? JSON.stringify(doc.probes.filter((p: { target: string }) => p.target.startsWith('198.18.9.9')))).toMatch(/198\.18\.9\.9/);
+    } finally {
+      server.kill('SIGTERM');
+    }
+  }, 90_000);
 });

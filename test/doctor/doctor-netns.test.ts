@@ -74,7 +74,7 @@ afterEach(async () => {
  * race: the node drops the second not-yet-replied packet of a DNATed flow it forwards; everywhere: of every flow it
  * forwards; nodeOutput: of a DNATed flow the node itself sends.
  */
-async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean }): Promise<Scene> {
+async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean }): Promise<Scene> {
   const tag = randomBytes(3).toString('hex');
   const pod = await createNetns(`dp${tag}`);
   const node = await createNetns(`dn${tag}`);
@@ -130,6 +130,14 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
       ...(opts.race ? ['-m', 'conntrack', '--ctstate', 'DNAT'] : []),
       '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
   }
+  if (opts.randomLoss !== undefined) {
+    // Chance loss on the path, no cause: every packet the node forwards, either way, dropped with this probability.
+    await ok(node, 'iptables', ['-I', 'FORWARD', '-m', 'statistic', '--mode', 'random', '--probability', String(opts.randomLoss), '-j', 'DROP']);
+  }
+  if (opts.blockTcp) {
+    // A NetworkPolicy that allows DNS over UDP only: TCP to port 53 dropped on the way.
+    await ok(node, 'iptables', ['-I', 'FORWARD', '-p', 'tcp', '--dport', '53', '-j', 'DROP']);
+  }
   if (opts.nodeOutput) {
     await ok(node, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
     await ok(node, 'iptables', ['-A', 'OUTPUT', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW', '-m', 'conntrack', '--ctstate', 'DNAT',
@@ -144,8 +152,8 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
 type Doc = { context: { view: string }; findings: Array<{ code: string; severity: string; message: string; subject: Record<string, unknown>; evidence: Record<string, unknown> }>; verdict: string[]; probes: unknown[]; path: { found: string | null; endpoints: Array<{ address: string }> } };
 
 /** doctor from the pod (rules not readable: the endpoints given) or from the node (rules read). */
-async function doctor(s: Scene, from: 'pod' | 'node' = 'pod'): Promise<{ code: number; doc: Doc }> {
-  const args = [BIN, 'doctor', '--json', '--budget', '20', ...(from === 'pod' ? ['--endpoints', ...ENDPOINTS] : [])];
+async function doctor(s: Scene, from: 'pod' | 'node' = 'pod', budget = 20): Promise<{ code: number; doc: Doc }> {
+  const args = [BIN, 'doctor', '--json', '--budget', String(budget), ...(from === 'pod' ? ['--endpoints', ...ENDPOINTS] : [])];
   const r = await (from === 'pod' ? s.pod : s.node).exec(process.execPath, args, { timeout: 90_000 });
   if (r.exitCode === 2 || r.stdout.trim() === '') throw new Error(`doctor: exit ${r.exitCode}: ${r.stderr}`);
   return { code: r.exitCode, doc: JSON.parse(r.stdout) as Doc };
@@ -206,7 +214,8 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(codes(doc)).toContain('CONNTRACK_RACE');
     expect(codes(doc)).not.toContain('SERVER_LOSS');
     const race = doc.findings.find((f) => f.code === 'CONNTRACK_RACE')!;
-    expect(race.evidence).toMatchObject({ reopenStalled: 0, tcpStalled: 0, directStalled: 0, directLookups: 16 });
+    expect(race.evidence).toMatchObject({ reopenStalled: 0, directStalled: 0 });
+    expect(race.evidence.directLookups as number).toBeGreaterThanOrEqual(16);
     expect(race.evidence.parallelStalled as number).toBeGreaterThan(0);
   }, 120_000);
 
@@ -226,9 +235,56 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(codes(doc), JSON.stringify(doc.probes)).toContain('PARALLEL_QUERY_LOSS');
     expect(codes(doc)).not.toContain('CONNTRACK_RACE');
     const f = doc.findings.find((x) => x.code === 'PARALLEL_QUERY_LOSS')!;
-    expect(f.evidence).toMatchObject({ reopenStalled: 0, tcpStalled: 0, directLookups: 16 });
+    expect(f.evidence).toMatchObject({ reopenStalled: 0 });
+    expect(f.evidence.directLookups as number).toBeGreaterThanOrEqual(16);
     expect(f.evidence.directStalled as number).toBeGreaterThan(0);
     expect(doc.verdict[0]).toMatch(/^PARALLEL_QUERY_LOSS: /);
+  }, 120_000);
+
+  it('1% of packets dropped at random on the path, no cause: 20 runs, no run names the race, an endpoint or the DNAT path', async () => {
+    const s = await scene({ resolv: NO_SEARCH, randomLoss: 0.01 });
+    const named: string[][] = [];
+    for (let i = 0; i < 10; i++) {
+      const pair = await Promise.all([doctor(s, 'pod', 4), doctor(s, 'pod', 4)]);
+      for (const { doc } of pair) named.push(codes(doc));
+    }
+    expect(named).toHaveLength(20);
+    for (const c of named) {
+      expect(c, JSON.stringify(named)).not.toContain('CONNTRACK_RACE');
+      expect(c, JSON.stringify(named)).not.toContain('ENDPOINT_LOSS');
+      expect(c, JSON.stringify(named)).not.toContain('DNAT_PATH_LOSS');
+    }
+  }, 300_000);
+
+  it('the race stand-in names the race in every run', async () => {
+    const s = await scene({ resolv: NO_SEARCH, race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
+    for (let i = 0; i < 3; i++) {
+      const { doc } = await doctor(s, 'pod', 6);
+      expect(codes(doc), JSON.stringify(doc.probes)).toContain('CONNTRACK_RACE');
+    }
+  }, 180_000);
+
+  it('TCP to port 53 dropped (a NetworkPolicy for UDP only): the fallback blocked, a warning, not "healthy"', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, blockTcp: true }), 'pod', 6);
+    expect(code).toBe(1);
+    expect(codes(doc), JSON.stringify(doc.probes)).toEqual(['TCP_FALLBACK_BLOCKED']);
+    expect(doc.findings.find((f) => f.code === 'TCP_FALLBACK_BLOCKED')!.severity).toBe('warning');
+  }, 120_000);
+
+  it('both endpoints never answering AAAA: that, by type, not the race nor the server', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['drop@type=AAAA'], faultB: ['drop@type=AAAA'] }), 'pod', 6);
+    expect(code).toBe(1);
+    expect(codes(doc), JSON.stringify(doc.probes)).toEqual(['TYPE_UNANSWERED']);
+    expect(doc.findings[0]!.evidence).toMatchObject({ type: 'AAAA', otherLost: 0 });
+  }, 120_000);
+
+  it('SERVFAIL to half of the queries: said with its share, exit 1', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['servfail@every=2'], faultB: ['servfail@every=2'] }), 'pod', 6);
+    expect(code).toBe(1);
+    expect(codes(doc)).toContain('SERVER_FAILURES');
+    const f = doc.findings.find((x) => x.code === 'SERVER_FAILURES')!;
+    expect(f.evidence.share as number).toBeGreaterThan(0.4);
+    expect(f.evidence.share as number).toBeLessThan(0.6);
   }, 120_000);
 
   it('ndots:5 and three search domains: the amplification, measured against the trailing dot', async () => {

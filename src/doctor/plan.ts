@@ -1,0 +1,183 @@
+/**
+ * doctor's probes: what it will send (said before sending), and the rounds that send it. A first round runs every
+ * probe; while the budget lasts, further rounds run more of the probes that would decide a pattern the rules found
+ * suggestive but not decisive. New probes start only within the budget; a lookup in flight then still finishes, as an
+ * application's would, so the whole run is bounded by the budget plus the longest lookup.
+ */
+import pLimit from 'p-limit';
+import { runDnsbench } from '../commands/dnsbench.js';
+import type { DnsbenchInput } from '../commands/dnsbench.js';
+import { formatHostPort } from '../dns/wire.js';
+import { glibcTryBudgetMs } from '../engine/resolver/glibc.js';
+import { UserError } from '../errors.js';
+import { expandName } from '../resolv/expand.js';
+import type { ResolvConf } from '../resolv/parse.js';
+import { mergeProbes, summarise } from './probes.js';
+import type { ProbeKind, ProbeMode, ProbeSummary } from './probes.js';
+import type { MoreProbes } from './rules.js';
+
+/** First-round sizes; a further round sends ROUND_GROWTH times as many of the probes it repeats. */
+const RAW_QUERIES = 100;
+const ENDPOINT_QUERIES = 100;
+const LOOKUPS = 8;
+const ROUND_GROWTH = 3;
+/** Rounds after the first, at most. */
+const EXTRA_ROUNDS = 2;
+
+interface ProbeSpec {
+  label: string;
+  kind: ProbeKind;
+  mode: ProbeMode | null;
+  qtype: ProbeSummary['qtype'];
+  /** The pattern a further round repeats it for; null: the first round only. */
+  group: MoreProbes | null;
+  /** Units (queries or lookups) in the first round. */
+  units: number;
+  input: DnsbenchInput;
+}
+
+export interface ProbePlan {
+  specs: ProbeSpec[];
+  budgetMs: number;
+  /** The longest a lookup in flight can take once the budget is spent. */
+  lingerMs: number;
+  /** What will be sent, in one sentence. */
+  said: string;
+}
+
+/**
+ * The longest one lookup of `name` can take with this resolv.conf, as glibc sends it: every candidate name answered
+ * just before its last try runs out, and after a timeout the name as written once more. An upper bound, for the plan.
+ */
+function worstLookupMs(conf: ResolvConf, name: string, nscount: number): number {
+  let resSend = 0;
+  for (let ns = 0; ns < nscount; ns++) resSend += glibcTryBudgetMs(conf.options.timeout, ns, nscount);
+  resSend *= conf.options.attempts;
+  const sent = expandName(name, conf).candidates.filter((c) => c.sent).length;
+  return (sent + 1) * resSend;
+}
+
+export function planProbes(o: {
+  conf: ResolvConf;
+  names: string[];
+  nameservers: string[];
+  port: number;
+  endpoints: Array<{ host: string; port: number }>;
+  budgetMs: number;
+  baselineS: number;
+}): ProbePlan {
+  const { conf, names } = o;
+  const servers = o.nameservers.map((host) => ({ host, port: o.port }));
+  const absolute = names.map((n) => (n.endsWith('.') ? n : `${n}.`));
+  // Raw queries wait as long as the resolver would (its timeout, 1 to 5 s): an answer after 2.5 s is slow, not lost.
+  const rawTimeoutMs = Math.min(5000, Math.max(1000, conf.options.timeout * 1000));
+  const raw = (host: string, p: number, types: Array<'A' | 'AAAA'>): DnsbenchInput => ({
+    server: host, port: p, queries: absolute.flatMap((n) => types.map((type) => ({ name: n, type }))), concurrency: 20, timeoutMs: rawTimeoutMs, slowMs: 3_600_000, tcpRetry: true,
+  });
+  const lookups = (c: ResolvConf, extra: Partial<NonNullable<DnsbenchInput['resolver']>>, queryNames: string[], to = servers): DnsbenchInput => ({
+    server: to[0]!.host, port: to[0]!.port, queries: queryNames.map((n) => ({ name: n, type: 'A' as const })), concurrency: LOOKUPS, timeoutMs: c.options.timeout * 1000, slowMs: 3_600_000, tcpRetry: false,
+    resolver: { conf: c, nameservers: to, longLived: false, ...extra },
+  });
+  const defaultLabel = conf.libc === 'musl' ? 'lookups, A+AAAA at once (musl)' : 'lookups, A+AAAA from one socket (glibc default)';
+  const specs: ProbeSpec[] = [];
+  for (const s of servers) {
+    for (const t of ['A', 'AAAA'] as const) {
+      specs.push({ label: `raw ${t} queries to ${formatHostPort(s.host, s.port)}`, kind: 'raw', mode: null, qtype: t, group: 'raw', units: RAW_QUERIES, input: raw(s.host, s.port, [t]) });
+    }
+  }
+  // The comparison modes are glibc's whatever the workload's libc: they are instruments, not emulations.
+  const glibc: ResolvConf = { ...conf, libc: 'glibc' };
+  specs.push({ label: defaultLabel, kind: 'lookups', mode: 'parallel', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(conf, {}, names) });
+  specs.push({ label: 'lookups with single-request-reopen', kind: 'lookups', mode: 'single-request-reopen', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(glibc, { singleRequest: true, singleRequestReopen: true }, names) });
+  specs.push({ label: 'lookups over TCP (use-vc)', kind: 'lookups', mode: 'tcp', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups({ ...glibc, options: { ...glibc.options, useVc: true } }, {}, names) });
+  specs.push({ label: `lookups of "${absolute[0]}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, kind: 'lookups', mode: 'trailing-dot', qtype: null, group: null, units: LOOKUPS, input: lookups(conf, {}, absolute) });
+  for (const e of o.endpoints) {
+    specs.push({ label: `endpoint ${formatHostPort(e.host, e.port)} directly, A and AAAA`, kind: 'endpoint', mode: null, qtype: null, group: 'endpoints', units: ENDPOINT_QUERIES, input: raw(e.host, e.port, ['A', 'AAAA']) });
+  }
+  // The libc-default lookups again, each endpoint as the only nameserver: no DNAT on the way, so no NAT clash.
+  for (const e of o.endpoints) {
+    specs.push({ label: `lookups, A+AAAA from one socket, to ${formatHostPort(e.host, e.port)} directly`, kind: 'lookups', mode: 'parallel-direct', qtype: null, group: 'direct', units: LOOKUPS, input: lookups(conf, {}, names, [e]) });
+  }
+  const lingerMs = Math.max(rawTimeoutMs, ...names.map((n) => worstLookupMs(conf, n, servers.length)));
+  const said =
+    `${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s); ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
+    (o.endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} lookups to each of ${o.endpoints.length} endpoint(s) (${o.endpoints.map((e) => formatHostPort(e.host, e.port)).join(', ')}); ` : '') +
+    `then up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of the probes that would decide a suggestive pattern; ` +
+    (o.baselineS > 0 ? `conntrack counters read over ${o.baselineS.toFixed(0)} s before the probes (their background); ` : '') +
+    `new probes for at most ${Math.round(o.budgetMs / 1000)} s, then up to ${(lingerMs / 1000).toFixed(0)} s for lookups in flight (this resolv.conf's longest lookup)`;
+  return { specs, budgetMs: o.budgetMs, lingerMs, said };
+}
+
+export interface ProbeRun {
+  probes: ProbeSummary[];
+  steps: Array<{ step: 'probes'; ok: boolean; note: string }>;
+  sent: { queries: number; lookups: number; probes: number; rounds: number };
+  interrupted: boolean;
+}
+
+/** Run the plan: rounds while the budget lasts and `decide` asks for more; each probe's failure is its own. */
+export async function runProbes(
+  plan: ProbePlan,
+  o: { signal?: AbortSignal; say: (m: string) => void; decide: (probes: ProbeSummary[], final: boolean) => MoreProbes[] },
+): Promise<ProbeRun> {
+  const deadline = performance.now() + plan.budgetMs;
+  const byLabel = new Map<string, ProbeSummary>();
+  const steps: ProbeRun['steps'] = [];
+  const notRun: string[] = [];
+  const failed: string[] = [];
+  const sent = { queries: 0, lookups: 0, probes: 0, rounds: 0 };
+  const limit = pLimit(2);
+  let interrupted = false;
+
+  const round = async (specs: ProbeSpec[], scale: number, share: number): Promise<void> => {
+    sent.rounds++;
+    await Promise.all(
+      specs.map((s) =>
+        limit(async () => {
+          const left = deadline - performance.now();
+          if (o.signal?.aborted) {
+            interrupted = true;
+            return;
+          }
+          if (left < 1) {
+            notRun.push(s.label);
+            return;
+          }
+          try {
+            const r = await runDnsbench({ ...s.input, total: s.units * scale, durationMs: Math.min(share, left), ...(o.signal ? { signal: o.signal } : {}) });
+            if (r.interrupted) interrupted = true;
+            const p = summarise(s.label, s.kind, s.mode, s.qtype, r);
+            sent.probes++;
+            sent.queries += p.sent;
+            if (p.kind === 'lookups') sent.lookups += p.units;
+            const had = byLabel.get(s.label);
+            byLabel.set(s.label, had === undefined ? p : mergeProbes(had, p));
+          } catch (err) {
+            if (!(err instanceof UserError)) throw err;
+            failed.push(`${s.label}: ${err.message}`);
+          }
+        }),
+      ),
+    );
+  };
+
+  await round(plan.specs, 1, Math.max(1000, plan.budgetMs / 3));
+  for (let i = 0; i < EXTRA_ROUNDS && !interrupted; i++) {
+    const more = new Set(o.decide(ordered(plan, byLabel), false));
+    const left = deadline - performance.now();
+    if (more.size === 0 || left < 1000) break;
+    const specs = plan.specs.filter((s) => s.group !== null && more.has(s.group));
+    o.say(`doctor: a pattern is suggestive, not decisive: probing more (${[...more].join(', ')})`);
+    await round(specs, ROUND_GROWTH, Math.max(1000, left / 2));
+  }
+  if (failed.length > 0) steps.push({ step: 'probes', ok: false, note: `failed: ${failed.join('; ')}` });
+  if (notRun.length > 0) steps.push({ step: 'probes', ok: false, note: `not run, the budget (${Math.round(plan.budgetMs / 1000)} s) spent: ${[...new Set(notRun)].join('; ')}` });
+  const probes = ordered(plan, byLabel);
+  steps.unshift({ step: 'probes', ok: !interrupted, note: `${probes.length} probes in ${sent.rounds} round(s): ${sent.queries} queries sent, ${sent.lookups} of them in lookups${interrupted ? '; interrupted' : ''}` });
+  return { probes, steps, sent, interrupted };
+}
+
+/** The probes in the plan's order. */
+function ordered(plan: ProbePlan, byLabel: Map<string, ProbeSummary>): ProbeSummary[] {
+  return plan.specs.map((s) => byLabel.get(s.label)).filter((p): p is ProbeSummary => p !== undefined);
+}

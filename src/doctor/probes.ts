@@ -1,0 +1,130 @@
+/**
+ * doctor's probes reduced to what attribution needs, and the sum of two rounds of the same probe. A probe is one
+ * dnsbench run: raw queries (to the nameserver or an endpoint) or lookups as a libc makes them.
+ */
+import type { DnsbenchResult } from '../commands/dnsbench.js';
+import { recordTotal } from '../stats/index.js';
+
+export type ProbeKind = 'raw' | 'lookups' | 'endpoint';
+/**
+ * How lookups were sent. parallel: A+AAAA from one socket, the libc's default; parallel-direct: the same, straight to
+ * one endpoint (no DNAT on the way); in-cluster: the default mode for a name inside the cluster.
+ */
+export type ProbeMode = 'parallel' | 'parallel-direct' | 'single-request-reopen' | 'tcp' | 'trailing-dot' | 'in-cluster';
+
+/** One probe's outcome. */
+export interface ProbeSummary {
+  /** What was probed, as shown: "lookups, A+AAAA from one socket", "raw A queries", ... */
+  label: string;
+  kind: ProbeKind;
+  /** For lookups: how the resolver sent them. */
+  mode: ProbeMode | null;
+  /** For raw and endpoint probes: the record type asked. */
+  qtype: 'A' | 'AAAA' | null;
+  /** The server or endpoint, host:port. */
+  target: string;
+  /** Queries (datagrams or TCP messages) sent. */
+  sent: number;
+  /** Queries answered. */
+  answered: number;
+  /** Queries that got no answer within the timeout. */
+  timeouts: number;
+  /** Queries that failed at once (refused, unreachable, EPERM): not stalls. */
+  errors: number;
+  /** The errors by code (EPERM, ECONNREFUSED, ...). */
+  errorCodes: Record<string, number>;
+  /** Answers by rcode (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...). */
+  rcodes: Record<string, number>;
+  /** Answers that came after their query had timed out: a slow server, not a lost packet. */
+  late: number;
+  /** Lookups done (lookup probes), or queries (raw and endpoint probes). */
+  units: number;
+  /** Lookups that took the resolver timeout or longer, or queries that timed out. Errors are not in it. */
+  stalled: number;
+  /** Lookups that failed at once with an error (no answer and no timeout); for queries, errors. */
+  failed: number;
+  over1s: number;
+  over5s: number;
+  /** Replies this machine dropped itself (full receive buffers). */
+  localDrops: number;
+  /** Mean per unit, ms (null when nothing completed). */
+  meanMs: number | null;
+  /** Median per unit, ms: what a lookup costs without the stalls (null when nothing completed). */
+  medianMs: number | null;
+  /** Datagrams (queries) sent per lookup. */
+  queriesPerUnit: number;
+  /** glibc's fallback to single-request during the probe. */
+  singleRequestSwitches: number;
+  /** Rounds this probe ran (more are added when a first round is suggestive but not decisive). */
+  rounds: number;
+}
+
+export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null, qtype: ProbeSummary['qtype'], r: DnsbenchResult): ProbeSummary {
+  const errors = recordTotal(r.errors);
+  const lookups = r.lookups ?? 0;
+  const isLookup = kind === 'lookups';
+  const lat = isLookup ? r.lookupLatencyMs : r.latencyMs;
+  return {
+    label,
+    kind,
+    mode,
+    qtype,
+    target: r.servers.join(', '),
+    sent: r.sent,
+    answered: r.answered,
+    timeouts: r.timeouts,
+    errors,
+    errorCodes: { ...r.errors },
+    rcodes: { ...r.rcodes },
+    late: r.late,
+    units: isLookup ? lookups : r.sent,
+    stalled: isLookup ? (r.lookupStalls?.overTimeout ?? 0) : r.timeouts,
+    failed: isLookup ? (r.resolver?.outcomes['error'] ?? 0) : errors,
+    over1s: isLookup ? (r.lookupStalls?.over1s ?? 0) : r.stalls.over1s,
+    over5s: isLookup ? (r.lookupStalls?.over5s ?? 0) : r.stalls.over5s,
+    localDrops: r.localDrops.ownSockets ?? 0,
+    meanMs: lat?.mean ?? null,
+    medianMs: lat?.p50 ?? null,
+    queriesPerUnit: isLookup ? (lookups > 0 ? r.sent / lookups : 0) : 1,
+    singleRequestSwitches: r.resolver?.modeSwitches.singleRequest ?? 0,
+    rounds: 1,
+  };
+}
+
+function addRecords(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** Weighted mean of two means; null only when both are. */
+function meanOf(a: number | null, na: number, b: number | null, nb: number): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return na + nb > 0 ? (a * na + b * nb) / (na + nb) : a;
+}
+
+/** Two rounds of the same probe as one: counts added, means weighted by units. The median is the larger round's. */
+export function mergeProbes(a: ProbeSummary, b: ProbeSummary): ProbeSummary {
+  return {
+    ...a,
+    sent: a.sent + b.sent,
+    answered: a.answered + b.answered,
+    timeouts: a.timeouts + b.timeouts,
+    errors: a.errors + b.errors,
+    errorCodes: addRecords(a.errorCodes, b.errorCodes),
+    rcodes: addRecords(a.rcodes, b.rcodes),
+    late: a.late + b.late,
+    units: a.units + b.units,
+    stalled: a.stalled + b.stalled,
+    failed: a.failed + b.failed,
+    over1s: a.over1s + b.over1s,
+    over5s: a.over5s + b.over5s,
+    localDrops: a.localDrops + b.localDrops,
+    meanMs: meanOf(a.meanMs, a.units, b.meanMs, b.units),
+    medianMs: b.units > a.units ? b.medianMs : a.medianMs,
+    queriesPerUnit: a.units + b.units > 0 ? (a.queriesPerUnit * a.units + b.queriesPerUnit * b.units) / (a.units + b.units) : a.queriesPerUnit,
+    singleRequestSwitches: a.singleRequestSwitches + b.singleRequestSwitches,
+    rounds: a.rounds + b.rounds,
+  };
+}
