@@ -322,7 +322,7 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
       .option('--aaaa <addr>', 'address in AAAA answers (repeatable)', collect)
       .option('--ttl <seconds>', 'TTL of answers', intIn('--ttl', 0, 2_147_483_647), 30)
       .option('--zone <suffix>', 'only names under this suffix exist, the rest are NXDOMAIN (repeatable)', collect)
-      .option('--fault <spec>', 'KIND[:ARG][@every=N|fraction=F|type=T,...] (repeatable), KIND one of delay:MS, drop, servfail, refused, nxdomain:SUFFIX, wrong-id, wrong-question, truncate', collect)
+      .option('--fault <spec>', 'KIND[:ARG][@every=N|fraction=F|type=T|count=K|name=SUFFIX,...] (repeatable), KIND one of delay:MS, drop, servfail, refused, nxdomain:SUFFIX, wrong-id, wrong-question, truncate', collect)
       .option('--seed <n>', 'seed for fraction= faults', intIn('--seed', 0, 2 ** 31), 1)
       .option('--log <file>', 'write every query as one JSON line to this file ("-" for stdout)')
       .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C or SIGTERM)', positiveNumber('--duration', 31_536_000))

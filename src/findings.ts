@@ -83,6 +83,8 @@ export interface EvidenceByCode {
   CONNTRACK_RACE: RaceEvidence & { singleRequestSwitches: Num };
   PARALLEL_QUERY_LOSS: RaceEvidence;
   NAMESERVER_UNREACHABLE: { sent: Num; timeouts: Num; errors: Num; codes: string };
+  RATE_LIMITED: { fastLost: Num; fastSent: Num; fastRate: Num; slowLost: Num; slowSent: Num; slowRate: Num };
+  UPSTREAM_FAILURE: { externalFailed: Num; externalLookups: Num; servfail: Num; stalled: Num; inClusterFailed: Num; inClusterLookups: Num };
   TYPE_UNANSWERED: { type: string; lost: Num; sent: Num; otherType: string; otherLost: Num; otherSent: Num };
   SERVER_LOSS: { parallelStalled: Num; reopenStalled: Num; tcpStalled: Num; endpointsProbed: Num; endpointsLosing: Num };
   ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; otherLost: Num; otherSent: Num; p: Num; cleanEndpoints: string };
@@ -92,7 +94,7 @@ export interface EvidenceByCode {
   TCP_FALLBACK_BLOCKED: { tcpFailed: Num; tcpLookups: Num; udpFailed: Num; udpLookups: Num };
   SERVER_FAILURES: { servfail: Num; refused: Num; answered: Num; share: Num };
   INCONCLUSIVE: { candidates: string; tellApart: string };
-  NDOTS_COST: { queriesPerLookup: Num; queriesWithTrailingDot: Num; medianMs: Num; medianMsWithTrailingDot: Num };
+  NDOTS_COST: { queriesPerLookup: Num; queriesWithTrailingDot: Num; medianMs: Num; medianMsWithTrailingDot: Num; searchNames: Num; msPerSearchName: Num };
   STALLS_UNEXPLAINED: { stalledProbes: Num; stalled: Num; notProbed: string };
   PROBE_ERRORS: { probes: Num; errors: Num; codes: string };
 }
@@ -164,6 +166,8 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   LOCAL_POLICY: { command: 'svc', severities: ['info'], rule: 'externalTrafficPolicy or internalTrafficPolicy Local', subject: 'service', means: 'traffic stays on this node\'s endpoints' },
   SESSION_AFFINITY: { command: 'svc', severities: ['info'], rule: 'sessionAffinity ClientIP', subject: 'service', means: 'a client sticks to one endpoint for the timeout' },
   NAMESERVER_UNREACHABLE: { command: 'doctor', severities: ['critical'], rule: 'at least 3 queries sent to the nameserver, over UDP and TCP, and not one answered', subject: 'nameserver', means: 'the nameserver answers nothing' },
+  RATE_LIMITED: { command: 'doctor', severities: ['critical'], rule: 'raw A queries at full speed lost more often than the same at 20 queries/s: at least 3, and Fisher\'s exact test p < 0.001', subject: 'nameserver', means: 'loss grows with the query rate: a rate limit or an overloaded server' },
+  UPSTREAM_FAILURE: { command: 'doctor', severities: ['critical'], rule: 'lookups of the external name stall or SERVFAIL more often than those of kubernetes.default.svc in the cluster domain: at least 3, and Fisher\'s exact test p < 0.001', subject: 'nameserver', means: 'external names fail while the cluster\'s own are answered: the upstream resolvers' },
   TYPE_UNANSWERED: { command: 'doctor', severities: ['critical'], rule: 'raw queries of one type (AAAA or A) lost more often than those of the other: at least 3, and Fisher\'s exact test p < 0.001', subject: 'nameserver', means: 'queries of one record type go unanswered' },
   ENDPOINT_LOSS: { command: 'doctor', severities: ['critical'], rule: 'an endpoint probed directly loses more queries than the other endpoints together: at least 3, and Fisher\'s exact test p < 0.001', subject: 'endpoint', means: 'one DNS endpoint loses queries' },
   CONNTRACK_RACE: { command: 'doctor', severities: ['critical'], rule: 'the race signature (lookups with A+AAAA from one socket stall more than with single-request-reopen: at least 3, Fisher\'s exact test p < 0.001; TCP not losing beyond chance) and the evidence points at conntrack: the lookups straight to the endpoints are clean (p < 0.001), or stall too on a kernel without the 4.19 fix, or insert_failed rose beyond its background where the probes are NATed (at least 3, Poisson test p < 0.001)', subject: 'nameserver', means: 'the conntrack insert race' },

@@ -187,7 +187,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   // race counts each packet it drops in insert_failed; IPVS drops its own way. There, a baseline before the probes.
   const natHere = rules !== undefined && !rules.modes.includes('ipvs') && rules.modes.some((m) => m === 'iptables' || m === 'nftables');
   const baselineS = natHere ? Math.min(10, Math.max(1, budgetMs / 3000)) : 0;
-  const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS });
+  const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS, clusterDomain: clusterDomainOf(conf.search) });
   say(`doctor: will send ${plan.said}`);
 
   const first = await conntrackSample();
@@ -271,6 +271,15 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     interrupted: run.interrupted,
     couldNotRun,
   };
+}
+
+/** The cluster's domain from a ClusterFirst search list (NS.svc.DOMAIN svc.DOMAIN DOMAIN); null when none shows it. */
+export function clusterDomainOf(search: readonly string[]): string | null {
+  for (const d of search) {
+    const m = /^(?:[^.]+\.)?svc\.(.+?)\.?$/.exec(d);
+    if (m) return m[1]!;
+  }
+  return null;
 }
 
 /** One to three lines: the causes found, in the rules table's order, with the first remedy; or that nothing is wrong. */

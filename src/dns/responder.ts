@@ -34,6 +34,8 @@ export interface FaultRule {
   type?: RecordType;
   /** Apply at most this many times (e.g. drop only the first AAAA: drop@type=AAAA,count=1). */
   count?: number;
+  /** Only names under this suffix match (e.g. servfail@name=google.com: an upstream failing, the cluster's own names not). */
+  name?: string;
   /** The original text, for reports. */
   spec: string;
 }
@@ -88,9 +90,15 @@ export function parseFault(spec: string): FaultRule {
   } else if (arg !== undefined) {
     throw new UsageError(`--fault ${spec}: ${kind} takes no argument`);
   }
+  const given = new Set<string>();
   for (const part of (sel ?? '').split(',').filter((p) => p !== '')) {
-    const [k, v = ''] = part.split('=', 2);
-    if (k === 'every') {
+    const [k = '', v = ''] = part.split('=', 2);
+    if (given.has(k)) throw new UsageError(`--fault ${spec}: ${k} given twice`);
+    given.add(k);
+    if (k === 'name') {
+      if (v === '') throw new UsageError(`--fault ${spec}: name needs a suffix, e.g. name=google.com`);
+      rule.name = v.toLowerCase().replace(/\.$/, '');
+    } else if (k === 'every') {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1) throw new UsageError(`--fault ${spec}: every needs a whole number >= 1`);
       rule.every = n;
@@ -107,7 +115,7 @@ export function parseFault(spec: string): FaultRule {
       if (t === undefined) throw new UsageError(`--fault ${spec}: unknown type "${v}"`);
       rule.type = t;
     } else {
-      throw new UsageError(`--fault ${spec}: unknown selector "${k}"`, 'selectors: every=N, fraction=F, type=T, count=K');
+      throw new UsageError(`--fault ${spec}: unknown selector "${k}"`, 'selectors: every=N, fraction=F, type=T, count=K, name=SUFFIX');
     }
   }
   return rule;
@@ -276,6 +284,7 @@ export class Responder {
     const counts = this.ruleCounts[proto];
     this.opts.faults.forEach((rule, i) => {
       if (rule.type !== undefined && rule.type !== type) return;
+      if (rule.name !== undefined && !underSuffix(name.replace(/\.$/, ''), rule.name)) return;
       if (rule.kind === 'truncate' && proto === 'tcp') return; // TCP carries the full answer
       if (rule.kind === 'nxdomain' && rule.suffix !== undefined && !underSuffix(name, rule.suffix)) return;
       const n = (counts[i] = (counts[i] ?? 0) + 1);

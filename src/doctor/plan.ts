@@ -21,11 +21,16 @@ const RAW_QUERIES = 100;
 const ENDPOINT_QUERIES = 100;
 const LOOKUPS = 8;
 const ROUND_GROWTH = 3;
+/** The paced probe: a rate far under any server's or network's limit (AWS's VPC resolver allows 1024 packets/s). */
+const PACED_QPS = 20;
+const PACED_QUERIES = 40;
 /** Rounds after the first, at most. */
 const EXTRA_ROUNDS = 2;
 
 interface ProbeSpec {
   label: string;
+  /** Sent at a fixed low rate (queries per second), to tell a rate limit from loss. */
+  qps?: number;
   kind: ProbeKind;
   mode: ProbeMode | null;
   qtype: ProbeSummary['qtype'];
@@ -65,6 +70,8 @@ export function planProbes(o: {
   endpoints: Array<{ host: string; port: number }>;
   budgetMs: number;
   baselineS: number;
+  /** The cluster's domain (cluster.local), from the search list; null when it shows none. */
+  clusterDomain: string | null;
 }): ProbePlan {
   const { conf, names } = o;
   const servers = o.nameservers.map((host) => ({ host, port: o.port }));
@@ -85,12 +92,21 @@ export function planProbes(o: {
       specs.push({ label: `raw ${t} queries to ${formatHostPort(s.host, s.port)}`, kind: 'raw', mode: null, qtype: t, group: 'raw', units: RAW_QUERIES, input: raw(s.host, s.port, [t]) });
     }
   }
+  // The same A queries at a low, fixed rate: loss that the fast probe shows and this one does not is a rate limit.
+  for (const s of servers) {
+    specs.push({ label: `raw A queries to ${formatHostPort(s.host, s.port)} at ${PACED_QPS}/s`, qps: PACED_QPS, kind: 'raw', mode: null, qtype: 'A', group: 'rate', units: PACED_QUERIES, input: { ...raw(s.host, s.port, ['A']), concurrency: 2 } });
+  }
   // The comparison modes are glibc's whatever the workload's libc: they are instruments, not emulations.
   const glibc: ResolvConf = { ...conf, libc: 'glibc' };
   specs.push({ label: defaultLabel, kind: 'lookups', mode: 'parallel', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(conf, {}, names) });
   specs.push({ label: 'lookups with single-request-reopen', kind: 'lookups', mode: 'single-request-reopen', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(glibc, { singleRequest: true, singleRequestReopen: true }, names) });
   specs.push({ label: 'lookups over TCP (use-vc)', kind: 'lookups', mode: 'tcp', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups({ ...glibc, options: { ...glibc.options, useVc: true } }, {}, names) });
   specs.push({ label: `lookups of "${absolute[0]}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, kind: 'lookups', mode: 'trailing-dot', qtype: null, group: null, units: LOOKUPS, input: lookups(conf, {}, absolute) });
+  // A name the cluster's DNS answers itself, beside the external one: what fails for one and not the other is upstream.
+  if (o.clusterDomain !== null) {
+    const inCluster = `kubernetes.default.svc.${o.clusterDomain}.`;
+    specs.push({ label: `lookups of the in-cluster name "${inCluster}"`, kind: 'lookups', mode: 'in-cluster', qtype: null, group: 'upstream', units: LOOKUPS, input: lookups(conf, {}, [inCluster]) });
+  }
   for (const e of o.endpoints) {
     specs.push({ label: `endpoint ${formatHostPort(e.host, e.port)} directly, A and AAAA`, kind: 'endpoint', mode: null, qtype: null, group: 'endpoints', units: ENDPOINT_QUERIES, input: raw(e.host, e.port, ['A', 'AAAA']) });
   }
@@ -100,7 +116,8 @@ export function planProbes(o: {
   }
   const lingerMs = Math.max(rawTimeoutMs, ...names.map((n) => worstLookupMs(conf, n, servers.length)));
   const said =
-    `${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s); ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
+    `${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s), and ${PACED_QUERIES} A at ${PACED_QPS}/s; ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
+    (o.clusterDomain !== null ? `${LOOKUPS} of kubernetes.default.svc.${o.clusterDomain}; ` : '') +
     (o.endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} lookups to each of ${o.endpoints.length} endpoint(s) (${o.endpoints.map((e) => formatHostPort(e.host, e.port)).join(', ')}); ` : '') +
     `then up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of the probes that would decide a suggestive pattern; ` +
     (o.baselineS > 0 ? `conntrack counters read over ${o.baselineS.toFixed(0)} s before the probes (their background); ` : '') +
@@ -129,36 +146,35 @@ export async function runProbes(
   const limit = pLimit(2);
   let interrupted = false;
 
+  const one = async (s: ProbeSpec, scale: number, share: number): Promise<void> => {
+    const left = deadline - performance.now();
+    if (o.signal?.aborted) {
+      interrupted = true;
+      return;
+    }
+    if (left < 1) {
+      notRun.push(s.label);
+      return;
+    }
+    try {
+      const r = await runDnsbench({ ...s.input, total: s.units * scale, durationMs: Math.min(share, left), ...(s.qps !== undefined ? { qps: s.qps } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+      if (r.interrupted) interrupted = true;
+      const p = summarise(s.label, s.kind, s.mode, s.qtype, r, s.qps !== undefined);
+      sent.probes++;
+      sent.queries += p.sent;
+      if (p.kind === 'lookups') sent.lookups += p.units;
+      const had = byLabel.get(s.label);
+      byLabel.set(s.label, had === undefined ? p : mergeProbes(had, p));
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      failed.push(`${s.label}: ${err.message}`);
+    }
+  };
   const round = async (specs: ProbeSpec[], scale: number, share: number): Promise<void> => {
     sent.rounds++;
-    await Promise.all(
-      specs.map((s) =>
-        limit(async () => {
-          const left = deadline - performance.now();
-          if (o.signal?.aborted) {
-            interrupted = true;
-            return;
-          }
-          if (left < 1) {
-            notRun.push(s.label);
-            return;
-          }
-          try {
-            const r = await runDnsbench({ ...s.input, total: s.units * scale, durationMs: Math.min(share, left), ...(o.signal ? { signal: o.signal } : {}) });
-            if (r.interrupted) interrupted = true;
-            const p = summarise(s.label, s.kind, s.mode, s.qtype, r);
-            sent.probes++;
-            sent.queries += p.sent;
-            if (p.kind === 'lookups') sent.lookups += p.units;
-            const had = byLabel.get(s.label);
-            byLabel.set(s.label, had === undefined ? p : mergeProbes(had, p));
-          } catch (err) {
-            if (!(err instanceof UserError)) throw err;
-            failed.push(`${s.label}: ${err.message}`);
-          }
-        }),
-      ),
-    );
+    // The paced probes run alone: another probe's burst beside them would reach the same limit and hide it.
+    for (const s of specs.filter((x) => x.qps !== undefined)) await one(s, scale, share);
+    await Promise.all(specs.filter((x) => x.qps === undefined).map((s) => limit(() => one(s, scale, share))));
   };
 
   await round(plan.specs, 1, Math.max(1000, plan.budgetMs / 3));

@@ -8,7 +8,7 @@ import { recordTotal } from '../stats/index.js';
 export type ProbeKind = 'raw' | 'lookups' | 'endpoint';
 /**
  * How lookups were sent. parallel: A+AAAA from one socket, the libc's default; parallel-direct: the same, straight to
- * one endpoint (no DNAT on the way); in-cluster: the default mode for a name inside the cluster.
+ * one endpoint (no DNAT on the way); in-cluster: the default mode, for a name the cluster's DNS answers itself.
  */
 export type ProbeMode = 'parallel' | 'parallel-direct' | 'single-request-reopen' | 'tcp' | 'trailing-dot' | 'in-cluster';
 
@@ -55,11 +55,17 @@ export interface ProbeSummary {
   queriesPerUnit: number;
   /** glibc's fallback to single-request during the probe. */
   singleRequestSwitches: number;
+  /** Lookups that ended in SERVFAIL (lookup probes), or SERVFAIL answers (raw and endpoint probes). */
+  servfailed: number;
+  /** Queries sent per second on average over the probe, the wait for its timeouts included; null for an empty probe. */
+  rate: number | null;
+  /** Paced: sent at a fixed low rate, to tell a rate limit from loss. */
+  paced: boolean;
   /** Rounds this probe ran (more are added when a first round is suggestive but not decisive). */
   rounds: number;
 }
 
-export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null, qtype: ProbeSummary['qtype'], r: DnsbenchResult): ProbeSummary {
+export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null, qtype: ProbeSummary['qtype'], r: DnsbenchResult, paced = false): ProbeSummary {
   const errors = recordTotal(r.errors);
   const lookups = r.lookups ?? 0;
   const isLookup = kind === 'lookups';
@@ -87,6 +93,9 @@ export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null
     medianMs: lat?.p50 ?? null,
     queriesPerUnit: isLookup ? (lookups > 0 ? r.sent / lookups : 0) : 1,
     singleRequestSwitches: r.resolver?.modeSwitches.singleRequest ?? 0,
+    servfailed: isLookup ? (r.resolver?.outcomes['servfail'] ?? 0) : (r.rcodes['SERVFAIL'] ?? 0),
+    rate: r.durationMs > 0 && r.sent > 0 ? Number(((r.sent * 1000) / r.durationMs).toFixed(1)) : null,
+    paced,
     rounds: 1,
   };
 }
@@ -125,6 +134,8 @@ export function mergeProbes(a: ProbeSummary, b: ProbeSummary): ProbeSummary {
     medianMs: b.units > a.units ? b.medianMs : a.medianMs,
     queriesPerUnit: a.units + b.units > 0 ? (a.queriesPerUnit * a.units + b.queriesPerUnit * b.units) / (a.units + b.units) : a.queriesPerUnit,
     singleRequestSwitches: a.singleRequestSwitches + b.singleRequestSwitches,
+    servfailed: a.servfailed + b.servfailed,
+    rate: b.units > a.units ? b.rate : a.rate,
     rounds: a.rounds + b.rounds,
   };
 }

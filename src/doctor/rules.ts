@@ -34,7 +34,7 @@ export interface AttributionInput {
 }
 
 /** Probes that would decide a suggestive pattern. */
-export type MoreProbes = 'lookup-modes' | 'direct' | 'endpoints' | 'raw';
+export type MoreProbes = 'lookup-modes' | 'direct' | 'endpoints' | 'raw' | 'rate' | 'upstream';
 
 export interface Attribution {
   findings: Finding[];
@@ -57,7 +57,10 @@ export interface Evidence {
   reopen?: ProbeSummary;
   tcp?: ProbeSummary;
   dot?: ProbeSummary;
+  inCluster?: ProbeSummary;
+  /** Raw probes at full speed (the paced ones apart). */
   raw: ProbeSummary[];
+  paced: ProbeSummary[];
   endpoints: ProbeSummary[];
   direct: ProbeSummary[];
   /** Codes named so far, by the rules above. */
@@ -81,8 +84,15 @@ const suggestive = (c: Comparison | undefined): boolean => c?.strength === 'sugg
 const pct = (n: number, of: number): string => (of > 0 ? `${((n / of) * 100).toFixed(1)}%` : '0%');
 
 /** The names of the losses' causes: without one, measured stalls are said as unexplained. */
+/**
+ * Causes that explain the stalls of every probe they touch: a rule further down that reads the same stalls (the race,
+ * the server, the path) stands aside once one of these is named.
+ */
+const NEARER: readonly FindingCode[] = ['RATE_LIMITED', 'TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'UPSTREAM_FAILURE'];
+const explained = (named: ReadonlySet<FindingCode>, also: readonly FindingCode[] = []): boolean => [...NEARER, ...also].some((c) => named.has(c));
+
 const LOSS_CAUSES: ReadonlySet<FindingCode> = new Set<FindingCode>([
-  'NAMESERVER_UNREACHABLE', 'LOCAL_DROPS', 'TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'LATE_ANSWERS', 'SERVER_LOSS',
+  'NAMESERVER_UNREACHABLE', 'LOCAL_DROPS', 'RATE_LIMITED', 'UPSTREAM_FAILURE', 'TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'LATE_ANSWERS', 'SERVER_LOSS',
   'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'TCP_FALLBACK_BLOCKED', 'INCONCLUSIVE',
 ]);
 
@@ -130,9 +140,34 @@ export const RULES: readonly Rule[] = [
     },
   },
   {
+    codes: ['RATE_LIMITED'],
+    from: 'doctor',
+    decide: ({ raw, paced, ns, endpoints }) => {
+      const fast = raw.filter((p) => p.qtype === 'A');
+      if (fast.length === 0 || paced.length === 0) return undefined;
+      const f = pool(fast.map(stalls));
+      const slow = pool(paced.map(stalls));
+      const c = worseThan(f, slow);
+      const fastRate = fast.reduce((n, p) => n + (p.rate ?? 0), 0);
+      const slowRate = paced.reduce((n, p) => n + (p.rate ?? 0), 0);
+      if (suggestive(c)) return { pending: { candidates: 'a rate limit, or chance loss', tellApart: `more queries at both rates (now ${c.said})`, more: ['rate', 'raw'] } };
+      if (!decisive(c)) return undefined;
+      return {
+        findings: [{
+          code: 'RATE_LIMITED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
+          message: `queries sent in bursts of 20 at once (${fastRate.toFixed(0)} queries/s on average, timeouts included) are lost (${show(f)}) and not at a steady ${slowRate.toFixed(0)}/s (${show(slow)}; ${c.said}): loss that grows with the rate is a limit (the server's rate limiting, a cloud resolver's per-interface packet limit) or an overloaded server; doctor's own bursts are above it, so its other figures overstate the loss your pods see at their own rate` +
+            (endpoints.length > 0 ? ` (endpoints probed at full speed: ${endpoints.map((p) => `${p.target} ${show(stalls(p))} at ${(p.rate ?? 0).toFixed(0)}/s`).join(', ')})` : ''),
+          evidence: { fastLost: f.n, fastSent: f.of, fastRate: Number(fastRate.toFixed(1)), slowLost: slow.n, slowSent: slow.of, slowRate: Number(slowRate.toFixed(1)) },
+          remedy: 'find the limit: CoreDNS (its CPU, max_concurrent in forward, replicas), the node\'s cloud network interface (ethtool -S: linklocal_allowance_exceeded, pps_allowance_exceeded), a ratelimit plugin; NodeLocalDNS caches and spreads the load',
+        }],
+      };
+    },
+  },
+  {
     codes: ['TYPE_UNANSWERED'],
     from: 'doctor',
-    decide: ({ raw, ns }) => {
+    decide: ({ raw, ns, named }) => {
+      if (named.has('RATE_LIMITED')) return undefined;
       const byType = (t: 'A' | 'AAAA') => pool(raw.filter((p) => p.qtype === t).map(stalls));
       for (const [lost, other] of [['AAAA', 'A'], ['A', 'AAAA']] as const) {
         const c = worseThan(byType(lost), byType(other));
@@ -156,7 +191,9 @@ export const RULES: readonly Rule[] = [
   {
     codes: ['ENDPOINT_LOSS'],
     from: 'doctor',
-    decide: ({ a, endpoints }) => {
+    decide: ({ a, endpoints, named }) => {
+      // Under a rate limit, which endpoint loses more depends on which one doctor's bursts reached first.
+      if (named.has('RATE_LIMITED')) return undefined;
       const out: Finding[] = [];
       let pending: Pending | undefined;
       for (const p of endpoints) {
@@ -179,10 +216,36 @@ export const RULES: readonly Rule[] = [
     },
   },
   {
+    codes: ['UPSTREAM_FAILURE'],
+    from: 'doctor',
+    decide: ({ a, ns, par, reopen, tcp, inCluster, named }) => {
+      if (explained(named)) return undefined;
+      if (inCluster === undefined) return undefined;
+      const external = [par, reopen, tcp].filter((p): p is ProbeSummary => p !== undefined);
+      if (external.length === 0) return undefined;
+      const fails = (p: ProbeSummary): Tally => tally(p.stalled + p.servfailed, p.units);
+      const ext = pool(external.map(fails));
+      const own = fails(inCluster);
+      const c = worseThan(ext, own);
+      if (suggestive(c)) return { pending: { candidates: 'the upstream resolvers, or chance loss', tellApart: `more lookups of the external and the in-cluster name (now ${c.said})`, more: ['upstream', 'lookup-modes'] } };
+      if (!decisive(c)) return undefined;
+      const servfail = external.reduce((n, p) => n + p.servfailed, 0);
+      const stalled = external.reduce((n, p) => n + p.stalled, 0);
+      return {
+        findings: [{
+          code: 'UPSTREAM_FAILURE', severity: 'critical', subject: { kind: 'nameserver', address: ns },
+          message: `lookups of ${a.name} fail (${show(ext)}: ${stalled} stalled, ${servfail} SERVFAIL, in every mode) while the in-cluster ${inCluster.label.replace(/^lookups of the in-cluster name /, '')} is answered (${show(own)}; ${c.said}): the upstream resolvers the DNS server forwards to, not the server itself nor the path to it`,
+          evidence: { externalFailed: ext.n, externalLookups: ext.of, servfail, stalled, inClusterFailed: own.n, inClusterLookups: own.of },
+          remedy: 'CoreDNS: its forward plugin\'s upstreams (forward . /etc/resolv.conf: the node\'s resolvers), their reachability and latency (coredns_forward_request_duration_seconds, coredns_forward_responses_total{rcode}), a cloud resolver\'s limits',
+        }],
+      };
+    },
+  },
+  {
     codes: ['CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS'],
     from: 'doctor',
     decide: ({ a, ns, par, reopen, tcp, direct, named }) => {
-      if (par === undefined || reopen === undefined || named.has('ENDPOINT_LOSS') || named.has('TYPE_UNANSWERED')) return undefined;
+      if (par === undefined || reopen === undefined || explained(named)) return undefined;
       const sig = worseThan(stalls(par), stalls(reopen));
       // TCP losing as much is no race signature: the server or the path loses everything.
       if (tcp !== undefined && decisive(lossy(tcp))) return undefined;
@@ -205,7 +268,8 @@ export const RULES: readonly Rule[] = [
   {
     codes: ['LATE_ANSWERS'],
     from: 'doctor',
-    decide: ({ a, ns }) => {
+    decide: ({ a, ns, named }) => {
+      if (explained(named)) return undefined;
       const queries = a.probes.filter((p) => p.kind !== 'lookups');
       const late = queries.reduce((n, p) => n + p.late, 0);
       const timeouts = queries.reduce((n, p) => n + p.timeouts, 0);
@@ -225,7 +289,7 @@ export const RULES: readonly Rule[] = [
     codes: ['SERVER_LOSS'],
     from: 'doctor',
     decide: ({ ns, par, reopen, tcp, endpoints, named, pending }) => {
-      if (reopen === undefined || tcp === undefined || pending.has('CONNTRACK_RACE') || named.has('ENDPOINT_LOSS') || named.has('LATE_ANSWERS') || named.has('TYPE_UNANSWERED')) return undefined;
+      if (reopen === undefined || tcp === undefined || pending.has('CONNTRACK_RACE') || explained(named, ['LATE_ANSWERS'])) return undefined;
       const u = lossy(reopen);
       const t = lossy(tcp);
       const losing = endpoints.filter((p) => decisive(lossy(p)));
@@ -253,7 +317,7 @@ export const RULES: readonly Rule[] = [
     codes: ['DNAT_PATH_LOSS'],
     from: 'doctor',
     decide: ({ raw, endpoints, named }) => {
-      if (raw.length === 0 || endpoints.length === 0 || named.has('ENDPOINT_LOSS') || named.has('TYPE_UNANSWERED')) return undefined;
+      if (raw.length === 0 || endpoints.length === 0 || explained(named)) return undefined;
       const svc = pool(raw.map(stalls));
       const eps = pool(endpoints.map(stalls));
       const c = worseThan(svc, eps);
@@ -274,7 +338,7 @@ export const RULES: readonly Rule[] = [
     codes: ['UDP_PATH_LOSS'],
     from: 'doctor',
     decide: ({ ns, par, reopen, tcp, endpoints, named, pending }) => {
-      if (tcp === undefined || pending.has('CONNTRACK_RACE') || named.has('CONNTRACK_RACE') || named.has('PARALLEL_QUERY_LOSS') || named.has('SERVER_LOSS') || named.has('ENDPOINT_LOSS') || named.has('TYPE_UNANSWERED') || named.has('LATE_ANSWERS')) return undefined;
+      if (tcp === undefined || pending.has('CONNTRACK_RACE') || explained(named, ['CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'LATE_ANSWERS'])) return undefined;
       const udpProbes = [par, reopen].filter((p): p is ProbeSummary => p !== undefined);
       if (udpProbes.length === 0) return undefined;
       const udp = pool(udpProbes.map(stalls));
@@ -375,13 +439,16 @@ export const RULES: readonly Rule[] = [
       // stalls: a timeout is not the search list's doing, and lowering ndots would not remove it.
       if (a.ndots === undefined || par === undefined || dot === undefined || par.medianMs === null || dot.medianMs === null || par.queriesPerUnit <= dot.queriesPerUnit) return undefined;
       const bare = a.name.replace(/\.$/, '');
+      // Each name of the search list costs an A and an AAAA query (NXDOMAIN): what they add, per name.
+      const searchNames = Math.max(1, Math.round((par.queriesPerUnit - dot.queriesPerUnit) / 2));
+      const perName = Math.max(0, par.medianMs - dot.medianMs) / searchNames;
       return {
         findings: [{
           code: 'NDOTS_COST', severity: 'warning', subject: { kind: 'name', name: a.name },
           message:
             `${a.name} costs ${par.queriesPerUnit.toFixed(1)} queries and ${par.medianMs.toFixed(1)} ms (median) per lookup through the search list; ` +
-            `${dot.queriesPerUnit.toFixed(1)} queries and ${dot.medianMs.toFixed(1)} ms as "${bare}."`,
-          evidence: { queriesPerLookup: Number(par.queriesPerUnit.toFixed(2)), queriesWithTrailingDot: Number(dot.queriesPerUnit.toFixed(2)), medianMs: par.medianMs, medianMsWithTrailingDot: dot.medianMs },
+            `${dot.queriesPerUnit.toFixed(1)} queries and ${dot.medianMs.toFixed(1)} ms as "${bare}.": about ${perName.toFixed(1)} ms for each of ${searchNames} search-list name(s) answered NXDOMAIN`,
+          evidence: { queriesPerLookup: Number(par.queriesPerUnit.toFixed(2)), queriesWithTrailingDot: Number(dot.queriesPerUnit.toFixed(2)), medianMs: par.medianMs, medianMsWithTrailingDot: dot.medianMs, searchNames, msPerSearchName: Number(perName.toFixed(2)) },
           remedy: a.ndots.remedy,
         }],
       };
@@ -401,7 +468,9 @@ export function attribute(a: AttributionInput): Attribution {
     ...optional('reopen', lookupsOf(a, 'single-request-reopen')),
     ...optional('tcp', lookupsOf(a, 'tcp')),
     ...optional('dot', lookupsOf(a, 'trailing-dot')),
-    raw: a.probes.filter((p) => p.kind === 'raw'),
+    ...optional('inCluster', lookupsOf(a, 'in-cluster')),
+    raw: a.probes.filter((p) => p.kind === 'raw' && !p.paced),
+    paced: a.probes.filter((p) => p.kind === 'raw' && p.paced),
     endpoints: a.probes.filter((p) => p.kind === 'endpoint' && (p.answered > 0 || p.stalled > 0)),
     // Only direct lookups that got answers or stalled are evidence: one whose every lookup failed at once tells nothing.
     direct: a.probes.filter((p) => p.kind === 'lookups' && p.mode === 'parallel-direct' && (p.answered > 0 || p.stalled > 0)),

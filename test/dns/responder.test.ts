@@ -47,6 +47,16 @@ describe('Responder', () => {
     expect((await ask(r.udpPort, 'notgoogle.com'))?.rcode).toBe('NXDOMAIN');
   });
 
+  it('name= limits a fault to the names under a suffix; a selector given twice is refused', async () => {
+    const r = await serve({ faults: [parseFault('servfail@name=google.com')] });
+    expect((await ask(r.udpPort, 'www.google.com'))?.rcode).toBe('SERVFAIL');
+    expect((await ask(r.udpPort, 'google.com'))?.rcode).toBe('SERVFAIL');
+    expect((await ask(r.udpPort, 'kubernetes.default.svc.cluster.local'))?.rcode).toBe('NOERROR');
+    expect((await ask(r.udpPort, 'notgoogle.com'))?.rcode).toBe('NOERROR');
+    expect(() => parseFault('drop@every=2,every=3')).toThrow(/every given twice/);
+    expect(() => parseFault('drop@name=')).toThrow(/name needs a suffix/);
+  });
+
   it('every=N applies a fault to exactly every Nth matching query', async () => {
     const r = await serve({ faults: [parseFault('servfail@every=3')] });
     const rcodes: string[] = [];

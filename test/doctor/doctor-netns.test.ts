@@ -74,7 +74,7 @@ afterEach(async () => {
  * race: the node drops the second not-yet-replied packet of a DNATed flow it forwards; everywhere: of every flow it
  * forwards; nodeOutput: of a DNATed flow the node itself sends.
  */
-async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean }): Promise<Scene> {
+async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean; rateLimit?: number }): Promise<Scene> {
   const tag = randomBytes(3).toString('hex');
   const pod = await createNetns(`dp${tag}`);
   const node = await createNetns(`dn${tag}`);
@@ -138,13 +138,20 @@ async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: strin
     // A NetworkPolicy that allows DNS over UDP only: TCP to port 53 dropped on the way.
     await ok(node, 'iptables', ['-I', 'FORWARD', '-p', 'tcp', '--dport', '53', '-j', 'DROP']);
   }
+  if (opts.rateLimit !== undefined) {
+    // Each endpoint takes this many DNS queries a second over UDP and drops the rest, as a rate-limited server does.
+    for (const ep of s.endpoints) {
+      await ok(ep, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '53', '-m', 'limit', '--limit', `${opts.rateLimit}/second`, '--limit-burst', '10', '-j', 'ACCEPT']);
+      await ok(ep, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '53', '-j', 'DROP']);
+    }
+  }
   if (opts.nodeOutput) {
     await ok(node, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
     await ok(node, 'iptables', ['-A', 'OUTPUT', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW', '-m', 'conntrack', '--ctstate', 'DNAT',
       '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
   }
   for (const [i, [host, faults]] of ([[ENDPOINTS[0]!, opts.faultA ?? []], [ENDPOINTS[1]!, opts.faultB ?? []]] as const).entries()) {
-    s.servers.push(await serveIn(s.endpoints[i]!.name, ['--host', host, '--port', '53', '--zone', 'google.com', '--duration', '120', ...faults.flatMap((f) => ['--fault', f])]));
+    s.servers.push(await serveIn(s.endpoints[i]!.name, ['--host', host, '--port', '53', '--zone', 'google.com', '--zone', 'kubernetes.default.svc.cluster.local', '--duration', '120', ...faults.flatMap((f) => ['--fault', f])]));
   }
   return s;
 }
@@ -285,6 +292,25 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     const f = doc.findings.find((x) => x.code === 'SERVER_FAILURES')!;
     expect(f.evidence.share as number).toBeGreaterThan(0.4);
     expect(f.evidence.share as number).toBeLessThan(0.6);
+  }, 120_000);
+
+  it('the upstream failing (SERVFAIL for external names) while the cluster\'s own names answer: the upstream, by the in-cluster probe', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: CLUSTER_FIRST, faultA: ['servfail@name=google.com'], faultB: ['servfail@name=google.com'] }), 'pod', 8);
+    expect(code).toBe(1);
+    expect(doc.verdict[0], JSON.stringify(doc.probes)).toMatch(/^UPSTREAM_FAILURE: /);
+    expect(codes(doc)).not.toContain('SERVER_LOSS');
+    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
+  }, 120_000);
+
+  it('endpoints that take 100 queries a second: a rate limit, with the rates, not the race nor the server', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, rateLimit: 100 }), 'pod', 8);
+    expect(code).toBe(1);
+    expect(doc.verdict[0], JSON.stringify(doc.probes)).toMatch(/^RATE_LIMITED: /);
+    const f = doc.findings.find((x) => x.code === 'RATE_LIMITED')!;
+    expect(f.evidence).toMatchObject({ slowLost: 0 });
+    expect(f.evidence.fastRate as number).toBeGreaterThan(f.evidence.slowRate as number);
+    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
+    expect(codes(doc)).not.toContain('SERVER_LOSS');
   }, 120_000);
 
   it('ndots:5 and three search domains: the amplification, measured against the trailing dot', async () => {

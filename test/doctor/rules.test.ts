@@ -17,7 +17,8 @@ const probe = (kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], stalled: 
   const units = extra.units ?? (kind === 'lookups' ? 8 : 100);
   return {
     label: `${kind} ${mode ?? extra.qtype ?? ''}`, kind, mode, qtype: null, target, sent: units, answered: units - stalled, timeouts: stalled, errors: 0, errorCodes: {}, rcodes: { NOERROR: units - stalled }, late: 0,
-    units, stalled, failed: 0, over1s: stalled, over5s: 0, localDrops: 0, meanMs: 2, medianMs: 2, queriesPerUnit: kind === 'lookups' ? 2 : 1, singleRequestSwitches: 0, rounds: 1, ...extra,
+    units, stalled, failed: 0, over1s: stalled, over5s: 0, localDrops: 0, meanMs: 2, medianMs: 2, queriesPerUnit: kind === 'lookups' ? 2 : 1, singleRequestSwitches: 0,
+    servfailed: 0, rate: 100, paced: false, rounds: 1, ...extra,
   };
 };
 const input = (probes: ProbeSummary[], o: Partial<AttributionInput> = {}): AttributionInput => ({
@@ -37,7 +38,7 @@ describe('the thresholds', () => {
   it('are the ones the catalogue states', () => {
     expect(ALPHA).toBe(0.001);
     expect(MIN_COUNT).toBe(3);
-    for (const code of ['TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'TCP_FALLBACK_BLOCKED', 'SERVER_FAILURES'] as const) {
+    for (const code of ['RATE_LIMITED', 'UPSTREAM_FAILURE', 'TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'SERVER_LOSS', 'DNAT_PATH_LOSS', 'TCP_FALLBACK_BLOCKED', 'SERVER_FAILURES'] as const) {
       expect(CATALOGUE[code].rule, code).toMatch(/at least 3/);
       expect(CATALOGUE[code].rule, code).toMatch(/p < 0\.001/);
     }
@@ -165,6 +166,25 @@ describe('the race, or not, consistent across evidence and kernels', () => {
 });
 
 describe('the causes beyond the race', () => {
+  it('loss at full speed and none at 20/s: a rate limit, with both rates; 5/100 against 0/40 (p = 0.15) is not', () => {
+    const fast = rawT('A', 40, { rate: 3900 });
+    const paced = rawT('A', 0, { units: 40, sent: 40, answered: 40, rate: 20, paced: true });
+    const f = attribute(input([fast, rawT('AAAA', 38, { rate: 3900 }), paced, ...modes(0, 0, 0)])).findings;
+    expect(f.map((x) => x.code)).toEqual(['RATE_LIMITED']);
+    expect(f[0]!.message).toMatch(/^queries sent in bursts of 20 at once \(3900 queries\/s on average, timeouts included\) are lost \(40\/100\) and not at a steady 20\/s \(0\/40;/);
+    expect(codes(input([rawT('A', 5), paced]))).toEqual([]);
+  });
+
+  it('external names failing while the in-cluster name is answered: the upstream, not the server nor the race', () => {
+    const servfail = (mode: ProbeSummary['mode']) => probe('lookups', mode, 0, undefined, { servfailed: 8 });
+    const inCluster = probe('lookups', 'in-cluster', 0);
+    const f = attribute(input([rawT('A', 0), rawT('AAAA', 0), servfail('parallel'), servfail('single-request-reopen'), servfail('tcp'), inCluster])).findings;
+    expect(f.map((x) => x.code)).toEqual(['UPSTREAM_FAILURE']);
+    expect(f[0]!.evidence).toMatchObject({ externalFailed: 24, servfail: 24, inClusterFailed: 0 });
+    // The race hits the in-cluster name the same way: not the upstream.
+    expect(codes(input([...modes(8, 0, 0), probe('lookups', 'in-cluster', 8), ...cleanDirect], dns))).toEqual(['CONNTRACK_RACE']);
+  });
+
   it('AAAA unanswered while A is answered: that, by type, not the race nor the server', () => {
     const f = attribute(input([rawT('A', 0), rawT('AAAA', 100), ...modes(8, 8, 8)])).findings;
     expect(f.map((x) => x.code)).toEqual(['TYPE_UNANSWERED']);
@@ -212,6 +232,8 @@ describe('the causes beyond the race', () => {
     expect(f.map((x) => x.code)).toEqual(['NDOTS_COST']);
     expect(f[0]!.message).toMatch(/costs 8\.0 queries and 3\.1 ms \(median\)/);
     expect(f[0]!.message).not.toMatch(/7508/);
+    // 8 queries against 2: three search-list names, (3.1 - 1.0) / 3 = 0.7 ms each.
+    expect(f[0]!.evidence).toMatchObject({ searchNames: 3, msPerSearchName: 0.7 });
   });
 });
 
