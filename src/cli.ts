@@ -419,6 +419,7 @@ Examples:
       .option('-p, --port <port>', 'DNS port', intIn('--port', 1, 65535), 53)
       .addOption(new Option('--libc <libc>', "the workload's libc: auto reads it from the processes of the container debugged (kubectl debug's target), or --pid's").choices(['auto', 'glibc', 'musl']).default('auto'))
       .option('--pid <pid>', "the workload's process, whose filesystem tells its libc", intIn('--pid', 1, 4_194_304))
+      .option('--coredns-metrics <url>', "CoreDNS's /metrics page, read before and after the probes (repeatable; default: each endpoint's :9153/metrics)", collect)
       .addHelpText(
         'after',
         `
@@ -430,7 +431,7 @@ Examples:
   k8sdiag doctor --endpoints 10.244.1.5 10.244.2.7         probe the CoreDNS pods directly too
   k8sdiag doctor --resolv pod-resolv.conf --name api.example.com --libc musl -o json`,
       ),
-  ).action(async (opts: CommonOptions & { resolv: string; name?: string[]; budget: number; endpoints?: string[]; port: number; libc: 'auto' | 'glibc' | 'musl'; pid?: number }) => {
+  ).action(async (opts: CommonOptions & { resolv: string; name?: string[]; budget: number; endpoints?: string[]; port: number; libc: 'auto' | 'glibc' | 'musl'; pid?: number; corednsMetrics?: string[] }) => {
     const { runDoctor } = await import('./commands/doctor.js');
     const { renderDoctor } = await import('./render/doctor.js');
     // The first SIGINT or SIGTERM stops the probes and reports what they gathered; a second quits at once.
@@ -453,6 +454,7 @@ Examples:
         port: opts.port,
         libc: opts.libc,
         ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
+        ...(opts.corednsMetrics ? { corednsMetrics: opts.corednsMetrics } : {}),
         signal: ac.signal,
         onProgress: (m) => process.stderr.write(`${m}\n`),
       });

@@ -83,6 +83,9 @@ export interface EvidenceByCode {
   CONNTRACK_RACE: RaceEvidence & { singleRequestSwitches: Num };
   PARALLEL_QUERY_LOSS: RaceEvidence;
   NAMESERVER_UNREACHABLE: { sent: Num; timeouts: Num; errors: Num; codes: string };
+  NIC_ALLOWANCE_EXCEEDED: { counters: string; linklocal: Num; losingProbes: Num };
+  COREDNS_OVERLOADED: { pages: Num; maxConcurrentRejects: Num; panics: Num; requests: Num };
+  COREDNS_UPSTREAM: { pages: Num; forwarded: Num; forwardServfail: Num; forwardMeanMs: Num };
   RATE_LIMITED: { fastLost: Num; fastSent: Num; fastRate: Num; slowLost: Num; slowSent: Num; slowRate: Num };
   UPSTREAM_FAILURE: { externalFailed: Num; externalLookups: Num; servfail: Num; stalled: Num; inClusterFailed: Num; inClusterLookups: Num };
   TYPE_UNANSWERED: { type: string; lost: Num; sent: Num; otherType: string; otherLost: Num; otherSent: Num };
@@ -166,6 +169,9 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   LOCAL_POLICY: { command: 'svc', severities: ['info'], rule: 'externalTrafficPolicy or internalTrafficPolicy Local', subject: 'service', means: 'traffic stays on this node\'s endpoints' },
   SESSION_AFFINITY: { command: 'svc', severities: ['info'], rule: 'sessionAffinity ClientIP', subject: 'service', means: 'a client sticks to one endpoint for the timeout' },
   NAMESERVER_UNREACHABLE: { command: 'doctor', severities: ['critical'], rule: 'at least 3 queries sent to the nameserver, over UDP and TCP, and not one answered', subject: 'nameserver', means: 'the nameserver answers nothing' },
+  NIC_ALLOWANCE_EXCEEDED: { command: 'doctor', severities: ['warning', 'critical'], rule: 'an allowance counter of the node\'s network interface (ENA: linklocal, pps, conntrack, bw_in, bw_out) rose by at least 3 during the probes; critical when some probe lost beyond its background (binomial test p < 0.001)', subject: 'machine', means: 'the cloud network interface shaped or dropped packets' },
+  COREDNS_OVERLOADED: { command: 'doctor', severities: ['critical'], rule: 'CoreDNS\'s /metrics: forward\'s max_concurrent rejects rose by at least 3, or any panic, during the probes', subject: 'nameserver', means: 'CoreDNS itself is overloaded' },
+  COREDNS_UPSTREAM: { command: 'doctor', severities: ['warning', 'critical'], rule: 'CoreDNS\'s /metrics: at least 3 SERVFAIL from the upstreams, or at least 3 forwarded requests at 500 ms or more on average, during the probes; critical with UPSTREAM_FAILURE or SERVFAIL to half of the forwarded', subject: 'nameserver', means: 'CoreDNS\'s upstream resolvers fail or are slow' },
   RATE_LIMITED: { command: 'doctor', severities: ['critical'], rule: 'raw A queries at full speed lost more often than the same at 20 queries/s: at least 3, and Fisher\'s exact test p < 0.001', subject: 'nameserver', means: 'loss grows with the query rate: a rate limit or an overloaded server' },
   UPSTREAM_FAILURE: { command: 'doctor', severities: ['critical'], rule: 'lookups of the external name stall or SERVFAIL more often than those of kubernetes.default.svc in the cluster domain: at least 3, and Fisher\'s exact test p < 0.001', subject: 'nameserver', means: 'external names fail while the cluster\'s own are answered: the upstream resolvers' },
   TYPE_UNANSWERED: { command: 'doctor', severities: ['critical'], rule: 'raw queries of one type (AAAA or A) lost more often than those of the other: at least 3, and Fisher\'s exact test p < 0.001', subject: 'nameserver', means: 'queries of one record type go unanswered' },

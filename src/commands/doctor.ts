@@ -16,6 +16,10 @@ import type { ProbeSummary } from '../doctor/probes.js';
 import { VERDICT_ORDER, attribute } from '../doctor/rules.js';
 import type { InsertFailedEvidence } from '../doctor/race.js';
 import { UsageError, UserError } from '../errors.js';
+import { nicDeltas, readNicCounters } from '../host/nic.js';
+import { corednsDelta, fetchCorednsMetrics } from '../host/coredns.js';
+import type { CorednsDelta } from '../host/coredns.js';
+import { formatHostPort } from '../dns/wire.js';
 import { CATALOGUE, sortFindings } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { startHeader } from '../header.js';
@@ -46,10 +50,12 @@ export interface DoctorInput extends RunContext {
   libc?: 'glibc' | 'musl' | 'auto';
   /** The workload's process, whose filesystem tells its libc. */
   pid?: number;
+  /** CoreDNS /metrics pages to read before and after the probes (default: each endpoint's :9153/metrics). */
+  corednsMetrics?: string[];
 }
 
 export interface DoctorStep {
-  step: 'context' | 'resolv' | 'path' | 'conntrack' | 'probes';
+  step: 'context' | 'resolv' | 'path' | 'conntrack' | 'nic' | 'coredns' | 'probes';
   ok: boolean;
   /** What it found, or what it could not do and why. */
   note: string;
@@ -82,6 +88,8 @@ export interface DoctorResult extends ResultHeader {
     baseline: { seconds: number; deltas: Record<string, CounterDelta> } | null;
     table: TableState | null;
   } | null;
+  /** What each CoreDNS counted during the probes (its /metrics page read before and after). */
+  coredns: CorednsDelta[];
   /** What doctor said it would send, before sending. */
   plan: string;
   /** What it sent: queries and lookups by probe kind, and the rounds. */
@@ -123,6 +131,15 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const budgetMs = (input.budgetSeconds ?? 30) * 1000;
   const port = input.port ?? 53;
   const given = input.endpoints && input.endpoints.length > 0 ? checkEndpoints(input.endpoints, port) : undefined;
+  for (const u of input.corednsMetrics ?? []) {
+    let ok = false;
+    try {
+      ok = ['http:', 'https:'].includes(new URL(u).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new UsageError(`--coredns-metrics ${JSON.stringify(u).slice(1, -1)}: not an http:// or https:// URL`);
+  }
 
   // 1. Context: the kernel, the namespace, and the workload's libc (not doctor's own).
   const ctx = readContext({ libc: input.libc ?? 'auto', ...(input.pid !== undefined ? { pid: input.pid } : {}) });
@@ -190,6 +207,11 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS, clusterDomain: clusterDomainOf(conf.search) });
   say(`doctor: will send ${plan.said}`);
 
+  // The cloud interface's allowance counters, where the node's interfaces are visible (ethtool -S).
+  const nicBefore = view === 'node' ? await readNicCounters() : undefined;
+  // CoreDNS's own counters: the pages given, else each endpoint's metrics port.
+  const pages = input.corednsMetrics && input.corednsMetrics.length > 0 ? input.corednsMetrics : endpoints.map((e) => `http://${formatHostPort(e.host, 9153)}/metrics`);
+  const corednsBefore = await Promise.all(pages.map((u) => fetchCorednsMetrics(u)));
   const first = await conntrackSample();
   if ('error' in first) steps.push({ step: 'conntrack', ok: false, note: `conntrack not readable: ${first.error}` });
   let before = first;
@@ -208,6 +230,8 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const t0 = performance.now();
   // Known once the probes are done: the rounds decide without it.
   let insertFailed: InsertFailedEvidence | null = null;
+  let nic: Array<{ iface: string; counter: string; delta: number }> | null = null;
+  let corednsRead: CorednsDelta[] | null = null;
   const ndots = resolv.findings.find((f) => f.code === 'NDOTS_AMPLIFICATION');
 
   // 5. The probes, in rounds: a first round of every probe, then more of those that would decide a suggestive pattern.
@@ -218,8 +242,31 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   });
   steps.push(...run.steps);
 
-  // 6. Conntrack after, and what moved, per CPU.
+  // 6. Conntrack after, and what moved, per CPU; the interface's counters likewise.
   const after = await conntrackSample();
+  let coredns: CorednsDelta[] = [];
+  if (pages.length > 0) {
+    const corednsAfter = await Promise.all(pages.map((u) => fetchCorednsMetrics(u)));
+    const errors: string[] = [];
+    pages.forEach((u, i) => {
+      const b = corednsBefore[i]!;
+      const a = corednsAfter[i]!;
+      if ('error' in b || 'error' in a) errors.push('error' in b ? b.error : (a as { error: string }).error);
+      else {
+        const d = corednsDelta(u, b.figures, a.figures);
+        if (d === null) errors.push(`${u}: its counters fell (CoreDNS restarted during the probes)`);
+        else coredns.push(d);
+      }
+    });
+    steps.push({ step: 'coredns', ok: errors.length === 0, note: [coredns.length > 0 ? `metrics read from ${coredns.map((d) => d.url).join(', ')}` : '', errors.length > 0 ? `not read: ${errors.join('; ')}` : ''].filter((x) => x !== '').join('; ') });
+    corednsRead = coredns;
+  }
+  if (nicBefore !== undefined) {
+    const nicAfter = await readNicCounters();
+    nic = nicDeltas(nicBefore, nicAfter);
+    const read = nicAfter.samples.filter((x) => Object.keys(x.counters).length > 0).map((x) => x.iface);
+    steps.push({ step: 'nic', ok: read.length > 0, note: read.length > 0 ? `allowance counters read on ${read.join(', ')}` : `no allowance counters: ${nicAfter.unavailable.join('; ')}` });
+  }
   let conntrack: DoctorResult['conntrack'] = null;
   const findings: Finding[] = [];
   if (!('error' in before) && !('error' in after)) {
@@ -248,13 +295,15 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
       nodeLocalDNS: nameservers[0] === NODELOCALDNS_IP,
       name,
       ndots,
+      nic,
+      coredns: corednsRead,
       final,
     };
   }
   const couldNotRun = run.probes.length === 0 && !run.interrupted ? `no probe could run: ${run.steps.map((s) => s.note).join('; ') || 'the budget was spent before the first'}` : null;
   if (couldNotRun === null) findings.push(...attribute(attributionInput(run.probes, true)).findings);
   const sorted = sortFindings(findings);
-  const verdict = verdictOf(sorted, couldNotRun, run.probes);
+  const verdict = verdictOf(sorted, couldNotRun, run.probes, run.notRun.length);
   if (run.interrupted) verdict.unshift('Interrupted: the verdict rests on the probes that ran until then.');
   return {
     ...header.finish(),
@@ -263,6 +312,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     context: { ...ctx, view, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes(NODELOCALDNS_IP) },
     path,
     conntrack,
+    coredns,
     plan: plan.said,
     sent: run.sent,
     probes: run.probes,
@@ -283,16 +333,19 @@ export function clusterDomainOf(search: readonly string[]): string | null {
 }
 
 /** One to three lines: the causes found, in the rules table's order, with the first remedy; or that nothing is wrong. */
-export function verdictOf(findings: readonly Finding[], couldNotRun: string | null, probes: readonly ProbeSummary[] = []): string[] {
+export function verdictOf(findings: readonly Finding[], couldNotRun: string | null, probes: readonly ProbeSummary[] = [], notRun = 0): string[] {
   if (couldNotRun !== null) return [`Could not probe DNS: ${couldNotRun}`];
   const causes = findings.filter((f) => f.severity !== 'info' && VERDICT_ORDER.includes(f.code)).sort((a, b) => VERDICT_ORDER.indexOf(a.code) - VERDICT_ORDER.indexOf(b.code));
   if (causes.length === 0) {
     const other = findings.filter((f) => f.severity !== 'info');
     const stalled = probes.reduce((n, p) => n + p.stalled, 0);
     const units = probes.reduce((n, p) => n + p.units, 0);
-    const none = stalled === 0
-      ? 'No cause of DNS stalls found: every probe was answered in time.'
-      : `No cause of DNS stalls found: ${stalled} of ${units} queries and lookups went unanswered in time, no more than chance loss explains.`;
+    const none =
+      notRun > 0
+        ? `No cause of DNS stalls found in the ${probes.length} probes that ran; ${notRun} the budget left out (a larger --budget runs them).`
+        : stalled === 0
+          ? 'No cause of DNS stalls found: every probe was answered in time.'
+          : `No cause of DNS stalls found: ${stalled} of ${units} queries and lookups went unanswered in time, no more than chance loss explains.`;
     return other.length === 0 ? [none] : [`No cause of DNS stalls found; ${other.length} configuration finding(s) below.`];
   }
   return causes.slice(0, 3).map((f) => `${f.code}: ${CATALOGUE[f.code].means}${subjectLabel(f)}${f.remedy ? ` -> ${f.remedy.split(';')[0]}` : ''}`);

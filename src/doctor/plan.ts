@@ -127,6 +127,8 @@ export function planProbes(o: {
 
 export interface ProbeRun {
   probes: ProbeSummary[];
+  /** Probes the budget left out. */
+  notRun: string[];
   steps: Array<{ step: 'probes'; ok: boolean; note: string }>;
   sent: { queries: number; lookups: number; probes: number; rounds: number };
   interrupted: boolean;
@@ -172,9 +174,9 @@ export async function runProbes(
   };
   const round = async (specs: ProbeSpec[], scale: number, share: number): Promise<void> => {
     sent.rounds++;
-    // The paced probes run alone: another probe's burst beside them would reach the same limit and hide it.
-    for (const s of specs.filter((x) => x.qps !== undefined)) await one(s, scale, share);
     await Promise.all(specs.filter((x) => x.qps === undefined).map((s) => limit(() => one(s, scale, share))));
+    // The paced probes run alone, after the others: a burst beside them would reach the same limit and hide it.
+    for (const s of specs.filter((x) => x.qps !== undefined)) await one(s, scale, share);
   };
 
   await round(plan.specs, 1, Math.max(1000, plan.budgetMs / 3));
@@ -190,7 +192,7 @@ export async function runProbes(
   if (notRun.length > 0) steps.push({ step: 'probes', ok: false, note: `not run, the budget (${Math.round(plan.budgetMs / 1000)} s) spent: ${[...new Set(notRun)].join('; ')}` });
   const probes = ordered(plan, byLabel);
   steps.unshift({ step: 'probes', ok: !interrupted, note: `${probes.length} probes in ${sent.rounds} round(s): ${sent.queries} queries sent, ${sent.lookups} of them in lookups${interrupted ? '; interrupted' : ''}` });
-  return { probes, steps, sent, interrupted };
+  return { probes, notRun: [...new Set(notRun)], steps, sent, interrupted };
 }
 
 /** The probes in the plan's order. */

@@ -13,6 +13,7 @@ import type { Comparison, Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { raceFromSendErrors, raceOrNot } from './race.js';
 import type { InsertFailedEvidence } from './race.js';
+import type { CorednsDelta } from '../host/coredns.js';
 
 export interface AttributionInput {
   probes: ProbeSummary[];
@@ -29,6 +30,10 @@ export interface AttributionInput {
   /** The name looked up, and resolv's amplification finding for it, if any. */
   name: string;
   ndots: Finding | undefined;
+  /** The node's cloud network interface counters that rose during the probes (ENA allowances); null where not read. */
+  nic: Array<{ iface: string; counter: string; delta: number }> | null;
+  /** What CoreDNS itself counted during the probes, per /metrics page read; null where none was read. */
+  coredns: CorednsDelta[] | null;
   /** The last round: a pattern still only suggestive is said as inconclusive. Before it, more probes are asked for. */
   final: boolean;
 }
@@ -88,11 +93,11 @@ const pct = (n: number, of: number): string => (of > 0 ? `${((n / of) * 100).toF
  * Causes that explain the stalls of every probe they touch: a rule further down that reads the same stalls (the race,
  * the server, the path) stands aside once one of these is named.
  */
-const NEARER: readonly FindingCode[] = ['RATE_LIMITED', 'TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'UPSTREAM_FAILURE'];
+const NEARER: readonly FindingCode[] = ['NIC_ALLOWANCE_EXCEEDED', 'RATE_LIMITED', 'COREDNS_OVERLOADED', 'TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'UPSTREAM_FAILURE'];
 const explained = (named: ReadonlySet<FindingCode>, also: readonly FindingCode[] = []): boolean => [...NEARER, ...also].some((c) => named.has(c));
 
 const LOSS_CAUSES: ReadonlySet<FindingCode> = new Set<FindingCode>([
-  'NAMESERVER_UNREACHABLE', 'LOCAL_DROPS', 'RATE_LIMITED', 'UPSTREAM_FAILURE', 'TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'LATE_ANSWERS', 'SERVER_LOSS',
+  'NAMESERVER_UNREACHABLE', 'LOCAL_DROPS', 'NIC_ALLOWANCE_EXCEEDED', 'RATE_LIMITED', 'COREDNS_OVERLOADED', 'COREDNS_UPSTREAM', 'UPSTREAM_FAILURE', 'TYPE_UNANSWERED', 'ENDPOINT_LOSS', 'CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'LATE_ANSWERS', 'SERVER_LOSS',
   'DNAT_PATH_LOSS', 'UDP_PATH_LOSS', 'TCP_FALLBACK_BLOCKED', 'INCONCLUSIVE',
 ]);
 
@@ -140,6 +145,34 @@ export const RULES: readonly Rule[] = [
     },
   },
   {
+    codes: ['NIC_ALLOWANCE_EXCEEDED'],
+    from: 'doctor',
+    decide: ({ a }) => {
+      const rose = (a.nic ?? []).filter((d) => d.delta >= MIN_COUNT);
+      if (rose.length === 0) return undefined;
+      const losing = a.probes.filter((p) => decisive(lossy(p)));
+      const what: Record<string, string> = {
+        linklocal_allowance_exceeded: "packets to the VPC's link-local services, its DNS resolver among them, over 1024/s per interface",
+        pps_allowance_exceeded: "packets over the instance's packets-per-second allowance",
+        conntrack_allowance_exceeded: "new flows over the instance's connection-tracking allowance",
+        bw_in_allowance_exceeded: 'inbound traffic over the instance\'s bandwidth allowance',
+        bw_out_allowance_exceeded: 'outbound traffic over the instance\'s bandwidth allowance',
+      };
+      return {
+        findings: [{
+          code: 'NIC_ALLOWANCE_EXCEEDED', severity: losing.length > 0 ? 'critical' : 'warning', subject: { kind: 'machine' },
+          message:
+            `the cloud network interface shaped or dropped packets during the probes: ${rose.map((d) => `${d.iface} ${d.counter} +${d.delta} (${what[d.counter] ?? d.counter})`).join('; ')}` +
+            (losing.length > 0 ? `, while the probes lost queries (${losing.map((p) => `${p.label}: ${show(stalls(p))}`).join('; ')}): the instance's network limits, not DNS itself` : '; the probes lost nothing beyond chance, but the pods\' traffic may'),
+          evidence: { counters: rose.map((d) => `${d.iface}:${d.counter}+${d.delta}`).join(' '), linklocal: rose.filter((d) => d.counter === 'linklocal_allowance_exceeded').reduce((n, d) => n + d.delta, 0), losingProbes: losing.length },
+          remedy: rose.some((d) => d.counter === 'linklocal_allowance_exceeded')
+            ? 'spread DNS off the VPC resolver: NodeLocalDNS (a cache on every node), CoreDNS cache plugin with a longer TTL, fewer queries per lookup (ndots); or an instance type with more network allowance'
+            : 'an instance type with a larger network allowance (ENA: pps, conntrack, bandwidth), or less traffic on this node',
+        }],
+      };
+    },
+  },
+  {
     codes: ['RATE_LIMITED'],
     from: 'doctor',
     decide: ({ raw, paced, ns, endpoints }) => {
@@ -159,6 +192,22 @@ export const RULES: readonly Rule[] = [
             (endpoints.length > 0 ? ` (endpoints probed at full speed: ${endpoints.map((p) => `${p.target} ${show(stalls(p))} at ${(p.rate ?? 0).toFixed(0)}/s`).join(', ')})` : ''),
           evidence: { fastLost: f.n, fastSent: f.of, fastRate: Number(fastRate.toFixed(1)), slowLost: slow.n, slowSent: slow.of, slowRate: Number(slowRate.toFixed(1)) },
           remedy: 'find the limit: CoreDNS (its CPU, max_concurrent in forward, replicas), the node\'s cloud network interface (ethtool -S: linklocal_allowance_exceeded, pps_allowance_exceeded), a ratelimit plugin; NodeLocalDNS caches and spreads the load',
+        }],
+      };
+    },
+  },
+  {
+    codes: ['COREDNS_OVERLOADED'],
+    from: 'doctor',
+    decide: ({ a, ns }) => {
+      const hit = (a.coredns ?? []).filter((d) => d.maxConcurrentRejects >= MIN_COUNT || d.panics > 0);
+      if (hit.length === 0) return undefined;
+      return {
+        findings: [{
+          code: 'COREDNS_OVERLOADED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
+          message: `CoreDNS counted during the probes: ${hit.map((d) => `${d.url}: ${d.maxConcurrentRejects} queries refused at forward's max_concurrent, ${d.panics} panics, of ${d.requests} requests`).join('; ')}: CoreDNS itself is overloaded (it answers REFUSED or nothing when its forward plugin is at max_concurrent)`,
+          evidence: { pages: hit.length, maxConcurrentRejects: hit.reduce((n, d) => n + d.maxConcurrentRejects, 0), panics: hit.reduce((n, d) => n + d.panics, 0), requests: hit.reduce((n, d) => n + d.requests, 0) },
+          remedy: 'CoreDNS: more replicas or CPU (its limits, throttling), a larger max_concurrent in forward only if the upstream keeps up, the cache plugin; NodeLocalDNS spreads the load',
         }],
       };
     },
@@ -237,6 +286,25 @@ export const RULES: readonly Rule[] = [
           message: `lookups of ${a.name} fail (${show(ext)}: ${stalled} stalled, ${servfail} SERVFAIL, in every mode) while the in-cluster ${inCluster.label.replace(/^lookups of the in-cluster name /, '')} is answered (${show(own)}; ${c.said}): the upstream resolvers the DNS server forwards to, not the server itself nor the path to it`,
           evidence: { externalFailed: ext.n, externalLookups: ext.of, servfail, stalled, inClusterFailed: own.n, inClusterLookups: own.of },
           remedy: 'CoreDNS: its forward plugin\'s upstreams (forward . /etc/resolv.conf: the node\'s resolvers), their reachability and latency (coredns_forward_request_duration_seconds, coredns_forward_responses_total{rcode}), a cloud resolver\'s limits',
+        }],
+      };
+    },
+  },
+  {
+    codes: ['COREDNS_UPSTREAM'],
+    from: 'doctor',
+    decide: ({ a, ns, named }) => {
+      const slow = (d: CorednsDelta): boolean => d.forwarded >= MIN_COUNT && (d.forwardMeanSeconds ?? 0) >= 0.5;
+      const hit = (a.coredns ?? []).filter((d) => d.forwardServfail >= MIN_COUNT || slow(d));
+      if (hit.length === 0) return undefined;
+      const failing = hit.reduce((n, d) => n + d.forwardServfail, 0);
+      const forwarded = hit.reduce((n, d) => n + d.forwarded, 0);
+      return {
+        findings: [{
+          code: 'COREDNS_UPSTREAM', severity: named.has('UPSTREAM_FAILURE') || failing * 2 >= forwarded ? 'critical' : 'warning', subject: { kind: 'nameserver', address: ns },
+          message: `CoreDNS's forward plugin, during the probes: ${hit.map((d) => `${d.url}: ${d.forwarded} forwarded, ${d.forwardServfail} SERVFAIL from upstream, ${d.forwardMeanSeconds === null ? 'n/a' : `${(d.forwardMeanSeconds * 1000).toFixed(0)} ms`} mean`).join('; ')}: the upstream resolvers are ${failing >= MIN_COUNT ? 'failing' : 'slow'}, not CoreDNS itself`,
+          evidence: { pages: hit.length, forwarded, forwardServfail: failing, forwardMeanMs: Math.max(...hit.map((d) => Math.round((d.forwardMeanSeconds ?? 0) * 1000))) },
+          remedy: "CoreDNS's upstreams (forward . /etc/resolv.conf: the node's resolvers): their reachability, latency and limits; the cache plugin (serve_stale) hides a slow upstream",
         }],
       };
     },

@@ -22,7 +22,7 @@ const probe = (kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], stalled: 
   };
 };
 const input = (probes: ProbeSummary[], o: Partial<AttributionInput> = {}): AttributionInput => ({
-  probes, service: null, libc: 'glibc', clashFixes: ['4.19', '5.0', '5.6', '5.10'], insertFailed: null, nodeLocalDNS: false, name: 'google.com', ndots: undefined, final: true, ...o,
+  probes, service: null, libc: 'glibc', clashFixes: ['4.19', '5.0', '5.6', '5.10'], insertFailed: null, nodeLocalDNS: false, name: 'google.com', ndots: undefined, nic: null, coredns: null, final: true, ...o,
 });
 const codes = (a: AttributionInput) => attribute(a).findings.map((f) => f.code).sort();
 const modes = (par: number, reopen: number, tcp: number, units = 8) => [probe('lookups', 'parallel', par, undefined, { units }), probe('lookups', 'single-request-reopen', reopen, undefined, { units }), probe('lookups', 'tcp', tcp, undefined, { units })];
@@ -42,6 +42,11 @@ describe('the thresholds', () => {
       expect(CATALOGUE[code].rule, code).toMatch(/at least 3/);
       expect(CATALOGUE[code].rule, code).toMatch(/p < 0\.001/);
     }
+  });
+
+  it('no cause, but probes the budget left out: the verdict says so instead of "every probe was answered"', () => {
+    expect(verdictOf([], null, [rawT('A', 0)], 2)).toEqual(['No cause of DNS stalls found in the 1 probes that ran; 2 the budget left out (a larger --budget runs them).']);
+    expect(verdictOf([], null, [rawT('A', 2), rawT('AAAA', 1)])).toEqual(['No cause of DNS stalls found: 3 of 200 queries and lookups went unanswered in time, no more than chance loss explains.']);
   });
 
   it('nothing stalls: no finding, and the verdict says so', () => {

@@ -1,0 +1,68 @@
+/**
+ * The cloud interface's allowance counters: parsed from ENA's `ethtool -S` layout, and read for real from a veth in a
+ * namespace, whose driver has none of them (the path every non-ENA node takes).
+ */
+import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { nicDeltas, parseEthtoolStats } from '../../src/host/nic.js';
+import type { NicReading } from '../../src/host/nic.js';
+import { attribute } from '../../src/doctor/rules.js';
+import { readFixture, BIN } from '../helpers/run.js';
+import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
+
+const reading = (file: string): NicReading => {
+  const all = parseEthtoolStats(readFixture(file));
+  const counters = Object.fromEntries(Object.entries(all).filter(([k]) => k.endsWith('_allowance_exceeded')));
+  return { samples: [{ iface: 'ens5', counters }], unavailable: [] };
+};
+
+describe('ethtool -S', () => {
+  it('reads every counter of an ENA dump, the allowance counters among them', () => {
+    const all = parseEthtoolStats(readFixture('nic/ethtool-S-ena-before.txt'));
+    expect(all).toMatchObject({ linklocal_allowance_exceeded: 1184, pps_allowance_exceeded: 0, queue_0_tx_cnt: 4871236, ena_admin_q_submitted_cmd: 98 });
+    expect(Object.keys(all)).toHaveLength(51);
+    expect(parseEthtoolStats('garbage\n\x00\x01: x\nname: -3\n')).toEqual({});
+  });
+
+  it('what rose between two dumps, and the finding it makes beside lost queries', () => {
+    const d = nicDeltas(reading('nic/ethtool-S-ena-before.txt'), reading('nic/ethtool-S-ena-after.txt'));
+    expect(d).toEqual([
+      { iface: 'ens5', counter: 'pps_allowance_exceeded', delta: 12 },
+      { iface: 'ens5', counter: 'linklocal_allowance_exceeded', delta: 207 },
+    ]);
+    const lost = { label: 'raw A', kind: 'raw', mode: null, qtype: 'A', target: '10.96.0.10:53', sent: 100, answered: 70, timeouts: 30, errors: 0, errorCodes: {}, rcodes: {}, late: 0, units: 100, stalled: 30, failed: 0, over1s: 0, over5s: 0, localDrops: 0, meanMs: 1, medianMs: 1, queriesPerUnit: 1, singleRequestSwitches: 0, servfailed: 0, rate: 900, paced: false, rounds: 1 } as const;
+    const f = attribute({ probes: [lost], service: null, libc: 'glibc', clashFixes: [], insertFailed: null, nodeLocalDNS: false, name: 'google.com', ndots: undefined, nic: d, coredns: null, final: true }).findings;
+    expect(f.map((x) => x.code)).toEqual(['NIC_ALLOWANCE_EXCEEDED']);
+    expect(f[0]).toMatchObject({ severity: 'critical', evidence: { linklocal: 207 } });
+    expect(f[0]!.remedy).toMatch(/NodeLocalDNS/);
+    // 2 is under the minimum count.
+    expect(attribute({ probes: [lost], service: null, libc: 'glibc', clashFixes: [], insertFailed: null, nodeLocalDNS: false, name: 'x', ndots: undefined, nic: [{ iface: 'ens5', counter: 'pps_allowance_exceeded', delta: 2 }], coredns: null, final: true }).findings.map((x) => x.code)).not.toContain('NIC_ALLOWANCE_EXCEEDED');
+  });
+});
+
+const usable = await canUseNetns();
+const hasEthtool = (await execa('ethtool', ['--version'], { reject: false })).exitCode === 0;
+if (!hasEthtool && process.env.CI) throw new Error('ethtool is missing (.ci/run installs it)');
+describe.skipIf(!usable || !hasEthtool)('a node whose interface has no allowance counters', () => {
+  const netns = netnsPerTest();
+  it('doctor says so in its steps (a veth: ethtool -S works, no such counters)', async () => {
+    const ns = await netns('nic');
+    // The host side of a pod's veth makes this namespace a node's; the default route makes that veth the one read.
+    for (const args of [['link', 'add', 'vethk8snic0', 'type', 'veth', 'peer', 'name', 'k8snicpeer0'], ['addr', 'add', '198.18.10.1/30', 'dev', 'vethk8snic0'], ['link', 'set', 'vethk8snic0', 'up'], ['link', 'set', 'k8snicpeer0', 'up'], ['route', 'add', 'default', 'via', '198.18.10.2']]) {
+      const r = await ns.exec('ip', args);
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
+    const { serveIn } = await import('../helpers/netns.js');
+    const server = await serveIn(ns.name, ['--host', '127.0.0.1', '--port', '5353', '--duration', '60']);
+    try {
+      const r = await ns.exec(process.execPath, [BIN, 'doctor', '--json', '--resolv', '-', '-p', '5353', '--budget', '2'], { input: 'nameserver 127.0.0.1\noptions ndots:1 timeout:1\n', timeout: 60_000 });
+      const doc = JSON.parse(r.stdout) as { context: { view: string }; steps: Array<{ step: string; ok: boolean; note: string }> };
+      expect(doc.context.view).toBe('node');
+      const step = doc.steps.find((s) => s.step === 'nic');
+      expect(step).toMatchObject({ ok: false });
+      expect(step!.note).toMatch(/vethk8snic0: no allowance counters \(its driver does not count them; AWS ENA does\)/);
+    } finally {
+      server.kill('SIGTERM');
+    }
+  }, 90_000);
+});
