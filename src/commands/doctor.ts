@@ -148,11 +148,11 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     step: 'context',
     ok: libc !== 'unknown',
     note: `kernel ${ctx.kernel.release} (clash fixes: ${ctx.kernel.clashFixes.join(', ') || 'none'}); libc ${libc}${ctx.libc.version ? ` ${ctx.libc.version}` : ''} (${ctx.libc.from})` +
-      (libc === 'unknown' ? ": lookups are emulated as glibc's, and remedies are given for both" : '') +
+      (libc === 'unknown' ? ": lookups are emulated as glibc's and as musl's, and remedies are given for both" : '') +
       `; network namespace ${ctx.netns.sameAsPid1 === null ? 'unknown' : ctx.netns.sameAsPid1 ? "the same as PID 1's" : "not PID 1's"}`,
   });
 
-  // 2. resolv.conf, read with the workload's libc's rules (glibc's when it is not known).
+  // 2. resolv.conf, read with the workload's libc's rules (glibc's when it is not known, and musl's for its probe).
   const source = input.resolv ?? { kind: 'file', path: '/etc/resolv.conf' };
   const loaded = await loadResolvConf(source);
   const readAs = libc === 'musl' ? 'musl' : 'glibc';
@@ -204,7 +204,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   // race counts each packet it drops in insert_failed; IPVS drops its own way. There, a baseline before the probes.
   const natHere = rules !== undefined && !rules.modes.includes('ipvs') && rules.modes.some((m) => m === 'iptables' || m === 'nftables');
   const baselineS = natHere ? Math.min(10, Math.max(1, budgetMs / 3000)) : 0;
-  const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS, clusterDomain: clusterDomainOf(conf.search) });
+  const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS, clusterDomain: clusterDomainOf(conf.search), ...(libc === 'unknown' ? { muslConf: parseResolvConf(loaded.text, { libc: 'musl' }) } : {}) });
   say(`doctor: will send ${plan.said}`);
 
   // The cloud interface's allowance counters, where the node's interfaces are visible (ethtool -S).

@@ -53,17 +53,17 @@ export function worseThan(a: Tally, b: Tally): Comparison {
 }
 
 /**
- * `a` fails more often than the background allows: each unit is `datagrams` datagrams each way, any of which the
- * background may lose (binomial test, one-sided).
+ * `a` fails more often than the background allows: each unit fails when any of its `datagrams` datagrams (both ways
+ * counted) is lost, each with the background's chance (binomial test, one-sided).
  */
-export function aboveBackground(a: Tally, datagrams = 1): Comparison {
+export function aboveBackground(a: Tally, datagrams: number): Comparison {
   if (a.of === 0) return { strength: 'none', p: 1, said: show(a) };
-  const p0 = 1 - (1 - BACKGROUND_LOSS) ** (2 * Math.max(1, datagrams));
+  const p0 = 1 - (1 - BACKGROUND_LOSS) ** Math.max(1, datagrams);
   const p = binomialGreater(a.n, a.of, p0);
   return { strength: strengthOf(a.n, p), p, said: `${show(a)} against a background of ${(p0 * 100).toFixed(1)}%, ${formatP(p)}` };
 }
 
-/** A probe's losses above the background: lookups count their queries each way. */
+/** A probe's losses above the background: a query and its answer for a raw query; every query of a lookup, each way. */
 export function lossy(p: ProbeSummary): Comparison {
-  return aboveBackground(stalls(p), p.kind === 'lookups' ? Math.max(1, Math.round(p.queriesPerUnit)) : 1);
+  return aboveBackground(stalls(p), p.kind === 'lookups' ? 2 * Math.max(1, Math.round(p.queriesPerUnit)) : 2);
 }

@@ -72,6 +72,8 @@ export function planProbes(o: {
   baselineS: number;
   /** The cluster's domain (cluster.local), from the search list; null when it shows none. */
   clusterDomain: string | null;
+  /** The workload's libc is not known: musl's lookups too, with the resolv.conf as musl reads it. */
+  muslConf?: ResolvConf;
 }): ProbePlan {
   const { conf, names } = o;
   const servers = o.nameservers.map((host) => ({ host, port: o.port }));
@@ -99,6 +101,10 @@ export function planProbes(o: {
   // The comparison modes are glibc's whatever the workload's libc: they are instruments, not emulations.
   const glibc: ResolvConf = { ...conf, libc: 'glibc' };
   specs.push({ label: defaultLabel, kind: 'lookups', mode: 'parallel', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(conf, {}, names) });
+  // musl sends nothing at timeout:0 and divides by zero at attempts:0 (LOOKUPS_DISABLED says so): no lookups to emulate.
+  if (o.muslConf !== undefined && o.muslConf.options.attempts > 0 && o.muslConf.options.timeout > 0) {
+    specs.push({ label: 'lookups, A+AAAA at once (musl)', kind: 'lookups', mode: 'parallel-musl', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(o.muslConf, {}, names) });
+  }
   specs.push({ label: 'lookups with single-request-reopen', kind: 'lookups', mode: 'single-request-reopen', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(glibc, { singleRequest: true, singleRequestReopen: true }, names) });
   specs.push({ label: 'lookups over TCP (use-vc)', kind: 'lookups', mode: 'tcp', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups({ ...glibc, options: { ...glibc.options, useVc: true } }, {}, names) });
   specs.push({ label: `lookups of "${absolute[0]}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, kind: 'lookups', mode: 'trailing-dot', qtype: null, group: null, units: LOOKUPS, input: lookups(conf, {}, absolute) });
@@ -116,7 +122,7 @@ export function planProbes(o: {
   }
   const lingerMs = Math.max(rawTimeoutMs, ...names.map((n) => worstLookupMs(conf, n, servers.length)));
   const said =
-    `${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s), and ${PACED_QUERIES} A at ${PACED_QPS}/s; ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes and with a trailing dot; ` +
+    `${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s), and ${PACED_QUERIES} A at ${PACED_QPS}/s; ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes${o.muslConf !== undefined ? ' (and as musl makes them: the libc is not known)' : ''} and with a trailing dot; ` +
     (o.clusterDomain !== null ? `${LOOKUPS} of kubernetes.default.svc.${o.clusterDomain}; ` : '') +
     (o.endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} lookups to each of ${o.endpoints.length} endpoint(s) (${o.endpoints.map((e) => formatHostPort(e.host, e.port)).join(', ')}); ` : '') +
     `then up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of the probes that would decide a suggestive pattern; ` +
@@ -148,8 +154,8 @@ export async function runProbes(
   const limit = pLimit(2);
   let interrupted = false;
 
-  const one = async (s: ProbeSpec, scale: number, share: number): Promise<void> => {
-    const left = deadline - performance.now();
+  const one = async (s: ProbeSpec, scale: number, share: number, cut = deadline): Promise<void> => {
+    const left = cut - performance.now();
     if (o.signal?.aborted) {
       interrupted = true;
       return;
@@ -174,9 +180,13 @@ export async function runProbes(
   };
   const round = async (specs: ProbeSpec[], scale: number, share: number): Promise<void> => {
     sent.rounds++;
-    await Promise.all(specs.filter((x) => x.qps === undefined).map((s) => limit(() => one(s, scale, share))));
-    // The paced probes run alone, after the others: a burst beside them would reach the same limit and hide it.
-    for (const s of specs.filter((x) => x.qps !== undefined)) await one(s, scale, share);
+    // The paced probes run alone, after the others (a burst beside them would reach the same limit and hide it), in time
+    // kept for them at the end of the budget: up to a quarter of it.
+    const paced = specs.filter((x) => x.qps !== undefined);
+    const pacedMs = paced.reduce((n, x) => n + ((x.units * scale) / x.qps!) * 1000, 0);
+    const reserve = Math.min(pacedMs, plan.budgetMs / 4);
+    await Promise.all(specs.filter((x) => x.qps === undefined).map((s) => limit(() => one(s, scale, share, deadline - reserve))));
+    for (const s of paced) await one(s, scale, share);
   };
 
   await round(plan.specs, 1, Math.max(1000, plan.budgetMs / 3));

@@ -8,9 +8,10 @@ import { recordTotal } from '../stats/index.js';
 export type ProbeKind = 'raw' | 'lookups' | 'endpoint';
 /**
  * How lookups were sent. parallel: A+AAAA from one socket, the libc's default; parallel-direct: the same, straight to
- * one endpoint (no DNAT on the way); in-cluster: the default mode, for a name the cluster's DNS answers itself.
+ * one endpoint (no DNAT on the way); parallel-musl: as musl makes them, beside glibc's when the workload's libc is not
+ * known; in-cluster: the default mode, for a name the cluster's DNS answers itself.
  */
-export type ProbeMode = 'parallel' | 'parallel-direct' | 'single-request-reopen' | 'tcp' | 'trailing-dot' | 'in-cluster';
+export type ProbeMode = 'parallel' | 'parallel-musl' | 'parallel-direct' | 'single-request-reopen' | 'tcp' | 'trailing-dot' | 'in-cluster';
 
 /** One probe's outcome. */
 export interface ProbeSummary {

@@ -110,7 +110,8 @@ export const RULES: readonly Rule[] = [
     decide: ({ a, ns }) => {
       const sent = a.probes.filter((p) => p.kind !== 'endpoint' && p.mode !== 'parallel-direct');
       const total = sent.reduce((n, p) => n + p.sent, 0);
-      if (total < MIN_COUNT || sent.some((p) => p.answered > 0)) return undefined;
+      // An answer that came after its timeout is an answer: a slow server (LATE_ANSWERS), not one that answers nothing.
+      if (total < MIN_COUNT || sent.some((p) => p.answered > 0 || p.late > 0)) return undefined;
       const timeouts = sent.reduce((n, p) => n + p.timeouts, 0);
       const errors = sent.reduce((n, p) => n + p.errors, 0);
       const codes = new Map<string, number>();
@@ -410,7 +411,7 @@ export const RULES: readonly Rule[] = [
       const udpProbes = [par, reopen].filter((p): p is ProbeSummary => p !== undefined);
       if (udpProbes.length === 0) return undefined;
       const udp = pool(udpProbes.map(stalls));
-      const bg = aboveBackground(udp, 2);
+      const bg = aboveBackground(udp, 4);
       const c = worseThan(udp, stalls(tcp));
       if (!(decisive(bg) && decisive(c))) {
         if ((suggestive(bg) || decisive(bg)) && !decisive(lossy(tcp))) return { pending: { candidates: 'the UDP path losing packets, or chance loss', tellApart: `more lookups over UDP and TCP (now ${c.said})`, more: ['lookup-modes'] } };
@@ -458,7 +459,8 @@ export const RULES: readonly Rule[] = [
       const answered = raw.reduce((n, p) => n + p.answered, 0);
       const servfail = raw.reduce((n, p) => n + (p.rcodes['SERVFAIL'] ?? 0), 0);
       const refused = raw.reduce((n, p) => n + (p.rcodes['REFUSED'] ?? 0), 0);
-      const c = aboveBackground(tally(servfail + refused, answered), 0.5);
+      // One datagram each: the answer that came back SERVFAIL or REFUSED.
+      const c = aboveBackground(tally(servfail + refused, answered), 1);
       if (!decisive(c)) return undefined;
       const share = (servfail + refused) / answered;
       return {

@@ -313,6 +313,14 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(codes(doc)).not.toContain('SERVER_LOSS');
   }, 120_000);
 
+  it('both endpoints answering after 1.5 s, past the 1 s timeout: late answers, a slow server, not loss', async () => {
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['delay:1500'], faultB: ['delay:1500'] }), 'pod', 6);
+    expect(code).toBe(1);
+    expect(doc.verdict[0], JSON.stringify(doc.probes)).toMatch(/^LATE_ANSWERS: /);
+    expect(codes(doc)).not.toContain('SERVER_LOSS');
+    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
+  }, 120_000);
+
   it('ndots:5 and three search domains: the amplification, measured against the trailing dot', async () => {
     const { code, doc } = await doctor(await scene({ resolv: CLUSTER_FIRST }));
     expect(code).toBe(1);
