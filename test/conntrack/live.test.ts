@@ -97,9 +97,11 @@ describe.skipIf(!usable)('conntrack --live in a network namespace', () => {
     expect(r.exitCode, r.stderr).toBe(exitFor(doc.findings));
     expect(doc.watch.seconds).toBeGreaterThanOrEqual(0.99);
     expect(Object.keys(doc.watch.deltas)).toEqual(expect.arrayContaining(Object.keys(doc.counters)));
-    for (const d of Object.values(doc.watch.deltas) as Array<{ perSecond: number; reset: boolean }>) {
+    for (const d of Object.values(doc.watch.deltas) as Array<{ before: number; after: number; delta: number; perSecond: number; reset: boolean }>) {
       expect(d.reset).toBe(false);
-      expect(d.perSecond).toBeGreaterThanOrEqual(0);
+      // Per CPU, then summed: with no wrap and no reset that is the change in the sums, over the interval.
+      expect(d.delta).toBe(d.after - d.before);
+      expect(d.perSecond).toBeCloseTo(d.delta / doc.watch.seconds, 6);
     }
   });
 });

@@ -43,8 +43,9 @@ describe('k8sdiag doctor on loopback', () => {
     // The raw AAAA queries name what the lookups wait for: exit 1, not "healthy".
     expect(doc.verdict[0]).toMatch(/^TYPE_UNANSWERED: /);
     expect(res.exitCode).toBe(1);
-    // Node's start-up and the context steps come on top of the probes' 1 + 4 s.
-    expect(tookS).toBeLessThan(1 + 4 + 3);
+    // Node's start-up and the context steps come on top of the probes' 1 + 4 s, with room for a loaded machine; a run
+    // that ignored the budget takes 11 s and more here.
+    expect(tookS).toBeLessThan(1 + 4 + 5);
   });
 
   it('the human report says whose conntrack counters it read: a pod\'s own are not the node\'s', async () => {
@@ -54,7 +55,11 @@ describe('k8sdiag doctor on loopback', () => {
     const doc = JSON.parse((await run([...args, '--json'], { input })).stdout);
     const human = await run([...args, '--no-color'], { input });
     const line = human.stdout.split('\n').find((l) => l.startsWith('conntrack during the probes'));
-    if (doc.conntrack === null) return expect(line).toBeUndefined();
+    // Without conntrack's counters (no root, no module) there is no such line; in CI, as root, they are readable.
+    if (doc.conntrack === null) {
+      if (process.env.CI) throw new Error(`conntrack not readable in CI: ${JSON.stringify(doc.steps)}`);
+      return expect(line).toBeUndefined();
+    }
     const whose = { node: '', pod: " (this pod's namespace: not the node's, where its Service traffic is NATed)", unknown: ' (this namespace)' }[doc.context.view as string];
     expect(line).toMatch(new RegExp(`^conntrack during the probes${(whose ?? 'x').replace(/[()]/g, '\\$&')}: `));
   });

@@ -122,7 +122,7 @@ describe.skipIf(!usable)('glibc adaptive single-request, real and emulated', () 
       const t = performance.now();
       const g = await client.exec('getent', ['ahosts', 'google.com'], { timeout: 30_000 });
       expect(g.exitCode).toBe(2);
-      expect(performance.now() - t, 'well under one 5 s timeout').toBeLessThan(2500);
+      expect(performance.now() - t, 'under one 5 s timeout, with room for a loaded machine').toBeLessThan(4500);
       const r = await client.exec(process.execPath, [BIN, 'dnsbench', '--resolv', '/etc/resolv.conf', '-d', 'google.com', '-n', '4', '-c', '1', '--json'], { timeout: 30_000 });
       const doc = JSON.parse(r.stdout) as { sent: number; resolver: { outcomes: Record<string, number> } };
       expect(doc.sent).toBe(0);
