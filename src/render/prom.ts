@@ -4,7 +4,7 @@
  * (seconds, ratios), `_total` counters, HELP and TYPE lines, labels for node,
  * nameserver, rcode and code, latency as histograms with cumulative `le`
  * buckets (the exact counts between the latency marks, so the 1 s and 5 s
- * buckets hold exactly what they say), and one `k8sdiag_finding` per finding.
+ * buckets hold exactly what they say), and `k8sdiag_finding` counting the findings per code and severity.
  */
 import type { ConntrackResult } from '../commands/conntrack.js';
 import type { DnsbenchResult } from '../commands/dnsbench.js';
@@ -76,8 +76,17 @@ export class Exposition {
   }
 
   findings(findings: readonly Finding[], command: string): this {
-    this.family('k8sdiag_finding', 'gauge', 'A finding of the run: 1 per code and severity (see the findings catalogue).');
-    for (const f of findings) this.sample('k8sdiag_finding', 1, { command, code: f.code, severity: f.severity });
+    // One series per label set, as Prometheus requires: findings of one code and severity (two Services' LOCAL_POLICY,
+    // two endpoints' ENDPOINT_LOSS) are counted in one sample, not written twice.
+    this.family('k8sdiag_finding', 'gauge', 'Findings of the run, counted per code and severity (see the findings catalogue).');
+    const counts = new Map<string, { code: string; severity: string; n: number }>();
+    for (const f of findings) {
+      const key = `${f.code}\0${f.severity}`;
+      const c = counts.get(key) ?? { code: f.code, severity: f.severity, n: 0 };
+      c.n++;
+      counts.set(key, c);
+    }
+    for (const c of counts.values()) this.sample('k8sdiag_finding', c.n, { command, code: c.code, severity: c.severity });
     return this;
   }
 
@@ -148,7 +157,7 @@ export function promDoctor(r: DoctorResult): string {
   e.family('k8sdiag_doctor_probe_stalled', 'gauge', 'Lookups that took the resolver timeout, or queries lost, per probe.');
   e.family('k8sdiag_doctor_probe_over_5s', 'gauge', 'Lookups or queries of 5 s or more, per probe.');
   for (const p of r.probes) {
-    const l = { probe: p.mode ?? (p.qtype !== null ? `${p.kind}-${p.qtype}` : p.kind), target: p.target };
+    const l = { probe: p.mode ?? `${p.kind}${p.qtype !== null ? `-${p.qtype}` : ''}${p.paced ? '-paced' : ''}`, target: p.target };
     e.sample('k8sdiag_doctor_probe_units', p.units, l);
     e.sample('k8sdiag_doctor_probe_stalled', p.stalled, l);
     e.sample('k8sdiag_doctor_probe_over_5s', p.over5s, l);

@@ -13,9 +13,18 @@ import { readFixture, run } from '../helpers/run.js';
 function families(text: string) {
   // execa strips the final newline the exposition ends with; the parser needs it.
   const fams = parsePrometheusTextFormat(`${text}\n`);
+  // Prometheus rejects a page that writes one series twice: the same name with the same labels, in any order.
+  const series = new Set<string>();
   for (const line of text.trim().split('\n')) {
     if (line.startsWith('#')) expect(line).toMatch(/^# (HELP|TYPE) k8sdiag_[a-z0-9_]+ /);
-    else expect(line).toMatch(/^k8sdiag_[a-z0-9_]+(\{[^}]*\})? (-?[\d.e+-]+|\+Inf)$/);
+    else {
+      const m = /^(k8sdiag_[a-z0-9_]+)(?:\{([^}]*)\})? (-?[\d.e+-]+|\+Inf)$/.exec(line);
+      expect(m, line).not.toBeNull();
+      const labels = [...(m![2] ?? '').matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g)].map((l) => `${l[1]}=${l[2]}`).sort().join(',');
+      const key = `${m![1]}{${labels}}`;
+      expect(series.has(key), `duplicate series ${key}`).toBe(false);
+      series.add(key);
+    }
   }
   return new Map(fams.map((f) => [f.name, f]));
 }
@@ -106,6 +115,14 @@ describe('-o prom', () => {
     const shares = f.get('k8sdiag_svc_endpoint_share_ratio')!.metrics;
     expect(shares.length).toBeGreaterThan(0);
     for (const m of shares) expect(Number(m.value)).toBeLessThanOrEqual(1);
+    // Several findings of one code and severity (two Services' LOCAL_POLICY): one series, with their count.
+    const shapes = await run(['svc', '-o', 'prom'], { input: readFixture('svc/iptables-save-cluster-shapes.txt') });
+    const doc = JSON.parse((await run(['svc', '--json'], { input: readFixture('svc/iptables-save-cluster-shapes.txt') })).stdout) as { findings: Array<{ code: string; severity: string }> };
+    const byKey = new Map<string, number>();
+    for (const x of doc.findings) byKey.set(`${x.code} ${x.severity}`, (byKey.get(`${x.code} ${x.severity}`) ?? 0) + 1);
+    expect([...byKey.values()].some((n) => n > 1)).toBe(true);
+    const got = new Map(families(shapes.stdout).get('k8sdiag_finding')!.metrics.map((m) => [`${m.labels!.code} ${m.labels!.severity}`, Number(m.value)]));
+    expect(got).toEqual(byKey);
     const no = await run(['resolv', '-o', 'prom', '--file', '-'], { input: 'nameserver 10.0.0.1\n' });
     expect(no.exitCode).toBe(2);
     expect(no.stderr.trim()).toBe('k8sdiag: -o prom is for dnsbench, conntrack, svc and doctor');
