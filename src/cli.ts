@@ -5,7 +5,7 @@
  * Command modules are imported lazily so `k8sdiag --version` stays fast.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { InputError, UserError } from './errors.js';
+import { InputError, UsageError, UserError } from './errors.js';
 import type { Finding } from './findings.js';
 import { SEVERITY_ORDER } from './findings.js';
 import { VERSION as version } from './version.js';
@@ -18,6 +18,10 @@ interface CommonOptions {
 }
 
 /** The one place the output format is decided: -o json, or its shorthand --json. */
+/** The commands with a Prometheus rendering. */
+const PROM_COMMANDS = ['dnsbench', 'conntrack', 'svc', 'doctor'];
+const PROM_ONLY = `-o prom is for ${PROM_COMMANDS.slice(0, -1).join(', ')} and ${PROM_COMMANDS.at(-1)}`;
+
 function format(opts: CommonOptions): 'human' | 'json' | 'prom' | 'line' {
   return opts.json ? 'json' : opts.output;
 }
@@ -71,7 +75,7 @@ async function emit<R extends { findings: readonly { severity: Finding['severity
     const why = (result as { couldNotRun?: unknown }).couldNotRun;
     process.stdout.write(`${typeof why === 'string' ? `UNKNOWN: ${why}` : oneLine(result.findings)}\n`);
   } else if (format(opts) === 'prom') {
-    if (prom === undefined) throw new (await import('./errors.js')).UsageError('-o prom is for dnsbench, conntrack, svc and doctor');
+    if (prom === undefined) throw new UsageError(PROM_ONLY);
     process.stdout.write(prom(result));
   } else {
     const { makeStyle, colorWanted } = await import('./render/style.js');
@@ -506,7 +510,13 @@ Examples:
   });
 
   program.hook('preAction', (_this, actionCommand) => {
-    if ((actionCommand.opts() as CommonOptions).debug) debug = true;
+    const opts = actionCommand.opts() as CommonOptions;
+    if (opts.debug) debug = true;
+    // Formats are checked before the command starts: serve would otherwise listen for its whole duration first.
+    if (opts.json && actionCommand.getOptionValueSource('output') === 'cli' && opts.output !== 'json') {
+      throw new UsageError(`--json and -o ${opts.output} ask for two formats: give one`);
+    }
+    if (format(opts) === 'prom' && !PROM_COMMANDS.includes(actionCommand.name())) throw new UsageError(PROM_ONLY);
   });
   return program;
 }
@@ -518,7 +528,14 @@ Examples:
 function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-    throw err;
+    // Any other error of the output itself (EIO on a closed terminal, ENOSPC on a full disk): one line where it can
+    // still be written, exit 2, never a stack trace from inside the listener.
+    try {
+      if (stream !== process.stderr) process.stderr.write(`k8sdiag: cannot write the output: ${err.code ?? err.message}\n`);
+    } catch {
+      // stderr is gone too
+    }
+    process.exit(2);
   });
 }
 

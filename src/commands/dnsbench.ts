@@ -139,6 +139,7 @@ export interface DnsbenchFlags {
  */
 export function parseServer(raw: string): { host: string; port?: number } {
   const s = raw.trim();
+  if (s === '') throw new UsageError('--server needs an address: an IP, [v6]:port, v4:port or a host name');
   let host = s;
   let port: number | undefined;
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);

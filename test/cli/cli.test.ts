@@ -38,6 +38,35 @@ describe('k8sdiag top level', () => {
     expect(r.stderr).toMatch(/^k8sdiag: unknown option '--bogus'/);
   });
 
+  it('two formats asked at once, or a format the command has not, are refused before the command starts', async () => {
+    const both = await run(['resolv', '--json', '-o', 'human', '--file', '-', 'google.com'], { input: 'nameserver 10.0.0.1\n' });
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr.trim()).toBe('k8sdiag: --json and -o human ask for two formats: give one');
+    expect(both.stdout).toBe('');
+    // serve would listen for its whole --duration and only then refuse: now it never listens.
+    const t = performance.now();
+    const serve = await run(['serve', '-o', 'prom', '--port', '0', '--duration', '30']);
+    expect(serve.exitCode).toBe(2);
+    expect(serve.stderr.trim()).toBe('k8sdiag: -o prom is for dnsbench, conntrack, svc and doctor');
+    expect(performance.now() - t).toBeLessThan(10_000);
+    const same = await run(['resolv', '--json', '-o', 'json', '--file', '-', 'google.com'], { input: 'nameserver 10.0.0.1\n' });
+    expect(JSON.parse(same.stdout).schema).toBe('k8sdiag.resolv/1');
+  });
+
+  it('an output that cannot be written (a full disk: /dev/full) is one line and exit 2, not a stack trace', async () => {
+    const { execa } = await import('execa');
+    const { BIN } = await import('../helpers/run.js');
+    const r = await execa('sh', ['-c', `"${process.execPath}" "${BIN}" resolv --file - google.com > /dev/full`], { reject: false, input: 'nameserver 10.0.0.1\n' });
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr).trim()).toBe('k8sdiag: cannot write the output: ENOSPC');
+  });
+
+  it('--server with nothing in it: a usage error naming the flag', async () => {
+    const r = await run(['dnsbench', '--server', '', '-n', '1']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe('k8sdiag: --server needs an address: an IP, [v6]:port, v4:port or a host name');
+  });
+
   it('an unknown command exits 2', async () => {
     const r = await run(['frobnicate']);
     expect(r.exitCode).toBe(2);
