@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { InputError, UsageError, UserError } from './errors.js';
+import { terminalSafe } from './render/terminal.js';
 import type { Finding } from './findings.js';
 import { SEVERITY_ORDER } from './findings.js';
 import { VERSION as version } from './version.js';
@@ -30,13 +31,13 @@ let debug = process.argv.includes('--debug');
 
 function fail(err: unknown): void {
   if (err instanceof UserError) {
-    process.stderr.write(`k8sdiag: ${err.message}\n`);
-    if (err.hint !== undefined) process.stderr.write(`hint: ${err.hint}\n`);
+    process.stderr.write(terminalSafe(`k8sdiag: ${err.message}\n`));
+    if (err.hint !== undefined) process.stderr.write(terminalSafe(`hint: ${err.hint}\n`));
     process.exitCode = err.exitCode;
     return;
   }
   if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  else process.stderr.write(`k8sdiag: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)\n`);
+  else process.stderr.write(terminalSafe(`k8sdiag: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)\n`));
   process.exitCode = 2;
 }
 
@@ -79,7 +80,7 @@ async function emit<R extends { findings: readonly { severity: Finding['severity
     process.stdout.write(prom(result));
   } else {
     const { makeStyle, colorWanted } = await import('./render/style.js');
-    humanStream.write(human(makeStyle(colorWanted(opts.color, humanStream)), result));
+    humanStream.write(terminalSafe(human(makeStyle(colorWanted(opts.color, humanStream)), result)));
   }
   process.exitCode = exitCodeFor(result.findings);
 }
@@ -98,7 +99,7 @@ function oneLine(findings: readonly { severity: Finding['severity']; code?: stri
 /** Warnings: with JSON or Prometheus output on stderr (stdout is the document); human output prints them with the report. */
 function warn(lines: readonly string[], opts: CommonOptions): void {
   if (format(opts) === 'human') return;
-  for (const w of lines) process.stderr.write(`warning: ${w}\n`);
+  for (const w of lines) process.stderr.write(terminalSafe(`warning: ${w}\n`));
 }
 
 export function buildProgram(): Command {
@@ -302,7 +303,7 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
       await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderDnsbench(style, r), process.stdout, (await import('./render/prom.js')).promDnsbench);
       const reason = unreachableReason(result);
       if (reason !== undefined) {
-        process.stderr.write(`k8sdiag: ${reason}\n`);
+        process.stderr.write(terminalSafe(`k8sdiag: ${reason}\n`));
         process.exitCode = 2;
       }
     } finally {
@@ -464,7 +465,7 @@ Examples:
       });
       await emit(result, opts, renderDoctor, process.stdout, (await import('./render/prom.js')).promDoctor);
       if (result.couldNotRun !== null) {
-        process.stderr.write(`k8sdiag: ${result.couldNotRun}\n`);
+        process.stderr.write(terminalSafe(`k8sdiag: ${result.couldNotRun}\n`));
         process.exitCode = 2;
       }
       if (stoppedBy !== undefined) process.exitCode = 128 + (stoppedBy === 'SIGINT' ? 2 : 15);
@@ -505,7 +506,7 @@ Examples:
       texts.push({ text, origin: f === '-' ? 'stdin' : f });
     }
     const result = runMerge({ texts });
-    for (const s of result.skipped) process.stderr.write(`warning: ${s}\n`);
+    for (const s of result.skipped) process.stderr.write(terminalSafe(`warning: ${s}\n`));
     await emit(result, opts, renderMerge);
   });
 

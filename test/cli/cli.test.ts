@@ -67,6 +67,17 @@ describe('k8sdiag top level', () => {
     expect(r.stderr.trim()).toBe('k8sdiag: --server needs an address: an IP, [v6]:port, v4:port or a host name');
   });
 
+  it('escape sequences and carriage returns from the input are shown escaped, never sent to the terminal', async () => {
+    // A window-title sequence (OSC 0 ... BEL) in a document merge cannot read.
+    const m = await run(['merge'], { input: '\x1b]0;PWNED\x07\n' });
+    expect(m.stderr).not.toMatch(/[\x07\x1b]/);
+    expect(m.stderr).toContain('\\x1b]0;PWNED\\x07');
+    // A resolv.conf written on Windows: CRLF line ends.
+    const r = await run(['resolv', '--no-color', '--file', '-', 'google.com'], { input: 'nameserver 10.0.0.1\r\nsearch a.b\r\n' });
+    expect(r.stdout + r.stderr).not.toContain('\r');
+    expect(r.stdout).toContain('a.b\\x0d');
+  });
+
   it('an unknown command exits 2', async () => {
     const r = await run(['frobnicate']);
     expect(r.exitCode).toBe(2);
