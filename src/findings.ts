@@ -155,7 +155,7 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   DROP: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when rising during the watch, else warning', subject: 'counter', means: 'packets dropped: no conntrack entry could be made' },
   EARLY_DROP: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when rising during the watch, else warning', subject: 'counter', means: 'entries evicted from a full table' },
   TABLE_PRESSURE: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'warning from 80% full, critical from 95%', subject: 'conntrack-table', means: 'the table is nearly full' },
-  TABLE_FULL: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'warning when the last line is over an hour old, else critical', subject: 'conntrack-table', means: 'the kernel logged "table full, dropping packet"' },
+  TABLE_FULL: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when a line is new during the watch or dated within the hour; warning when older or its age is unknown', subject: 'conntrack-table', means: 'the kernel logged "table full, dropping packet"' },
   CLASH_RESOLVE: { command: 'conntrack', severities: ['info'], rule: 'any clash_resolve', subject: 'counter', means: 'races the kernel resolved (5.10+)' },
   MISSING_CHAIN: { command: 'svc', severities: ['critical'], rule: 'a jump to a chain that does not exist', subject: 'chain', means: 'a rule jumps to a missing chain' },
   UNREACHABLE_RULE: { command: 'svc', severities: ['warning'], rule: 'rules after an unconditional jump', subject: 'chain', means: 'rules that can never match' },

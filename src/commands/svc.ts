@@ -72,7 +72,7 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
   if (input.service !== undefined) {
     const f = input.service;
     services = services.filter((s) => matchesFilter(s, f));
-    if (services.length === 0) throw new InputError(`no Service ${f} in the rules`, 'give NAMESPACE/NAME or NAMESPACE/NAME:PORT as the rules name it');
+    if (services.length === 0) throw new InputError(f.trim() === '' ? '--service needs a Service: NAMESPACE/NAME or NAMESPACE/NAME:PORT' : `no Service ${f} in the rules`, 'give NAMESPACE/NAME or NAMESPACE/NAME:PORT as the rules name it');
     const ids = new Set(services.map((s) => s.id));
     // Only what concerns the chosen Service: a finding whose Service is unknown or another is left out.
     findings = findings.filter((x) => {

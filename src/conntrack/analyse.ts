@@ -133,7 +133,8 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
           : watch
             ? `insert_failed = ${insertFailed} since boot, not rising ${watch.seconds !== null ? `during the ${watch.seconds}s watch` : 'between the two snapshots'}: `
             : `insert_failed = ${insertFailed} since boot: `) +
-        'packets lost a conntrack insert race (the parallel A/AAAA race behind 5 s DNS timeouts)' +
+        'packets lost the conntrack insert race: two packets of one new flow (any protocol) racing to create its entry; ' +
+        'for DNS, glibc\'s A and AAAA queries sent at once from one socket, behind 5 s lookups' +
         (hasClash ? `; this kernel already resolved ${c.clash_resolve ?? 0} clashes, these are the ones it could not` : ''),
       evidence: { insert_failed: insertFailed, ...(hasClash ? { clash_resolve: c.clash_resolve ?? 0 } : {}), worstCpu: perCpuMax(view, 'insert_failed'), ...watchEvidence('insert_failed') },
       remedy: RACE_REMEDY,
@@ -188,9 +189,11 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     const age = view.kernelLog.ageSeconds;
     const fresh = (watch?.newTableFullLines ?? 0) > 0;
     const old = !fresh && age !== undefined && age > TABLE_FULL_RECENT_SECONDS;
+    // Critical only when the line is known to be recent: new during the watch, or dated within the hour.
+    const recent = fresh || (age !== undefined && age <= TABLE_FULL_RECENT_SECONDS);
     findings.push({
       code: 'TABLE_FULL',
-      severity: old ? 'warning' : 'critical',
+      severity: recent && !old ? 'critical' : 'warning',
       subject: { kind: 'conntrack-table' },
       message:
         `the kernel logged "table full, dropping packet" ${view.kernelLog.tableFull.length} time${view.kernelLog.tableFull.length === 1 ? '' : 's'}` +

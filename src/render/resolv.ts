@@ -34,7 +34,7 @@ export function renderResolv(style: Style, r: ResolvResult): string {
       out.push(`${r.name} -> a Service name: answered at name ${e.answerIndex + 1} of ${names}, after ${e.queriesToAnswer} queries, ${e.expectedNxdomain} of them NXDOMAIN` +
         c.dim(` (sent ${e.sendMode.replace(/-/g, ' ')})`));
     } else if (e.answerIndex >= 0) {
-      out.push(`${r.name} -> ${names} name${names === 1 ? '' : 's'}, ${r.queries.length} queries, ${e.expectedNxdomain} of them expected NXDOMAIN before an answer` +
+      out.push(`${r.name} -> ${names} name${names === 1 ? '' : 's'}, ${r.queries.length} queries${e.expectedNxdomain > 0 ? `, ${e.expectedNxdomain} of them expected NXDOMAIN before an answer` : ''}` +
         c.dim(` (if ${r.name.replace(/\.$/, '')} exists only as written; sent ${e.sendMode.replace(/-/g, ' ')})`));
     } else {
       out.push(`${r.name} -> ${names} names, ${r.queries.length} queries; never tried as written`);

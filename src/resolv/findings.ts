@@ -11,8 +11,9 @@ export const KUBELET_SEARCH_LIMITS = {
   expanded: { paths: 32, chars: 2048 },
 } as const;
 
-const FIXES =
-  'end external names with a dot ("google.com."), lower ndots for this pod with dnsConfig.options ' +
+/** The remedy, with the name the user asked about (google.com when none was). */
+const fixes = (name = 'google.com'): string =>
+  `end external names with a dot ("${name.replace(/\.$/, '')}."), lower ndots for this pod with dnsConfig.options ` +
   '[{name: ndots, value: "1"}], and use fully qualified service names ("svc.ns.svc.cluster.local.")';
 
 function searchChars(search: readonly string[]): number {
@@ -53,7 +54,8 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
           (expansion.answerIs === 'service'
             ? `a Service name, it answers at name ${expansion.answerIndex + 1} (${expansion.candidates[expansion.answerIndex]?.fqdn ?? ''}): ` +
               `${expansion.queriesToAnswer} queries, ${expansion.expectedNxdomain} of them expected NXDOMAIN before it`
-            : `${names} names, ${expansion.queries.length} queries, ${expansion.expectedNxdomain} of them expected NXDOMAIN before an answer`),
+            : `${names} name${names === 1 ? '' : 's'}, ${expansion.queries.length} queries` +
+              (expansion.expectedNxdomain > 0 ? `, ${expansion.expectedNxdomain} of them expected NXDOMAIN before an answer` : '')),
         evidence: {
           name: expansion.name,
           dots,
@@ -65,7 +67,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
           queriesToAnswer: expansion.queriesToAnswer,
           answersAt: expansion.candidates[expansion.answerIndex]?.fqdn ?? null,
         },
-        remedy: FIXES,
+        remedy: fixes(expansion.name),
       });
     }
   } else if (ndots > 1 && conf.search.length > 0) {
@@ -78,7 +80,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
         `ndots:${ndots} with ${conf.search.length} search domains: an external name with fewer than ${ndots} dots ` +
         `costs ${conf.search.length + 1} names, ${worst} queries, ${worst - perName} of them expected NXDOMAIN`,
       evidence: { ndots, searchDomains: conf.search.length, queriesPerExternalLookup: worst },
-      remedy: FIXES,
+      remedy: fixes(),
     });
   }
 

@@ -78,6 +78,17 @@ describe('k8sdiag top level', () => {
     expect(r.stdout).toContain('a.b\\x0d');
   });
 
+  it('words that say what is so: one name, no "0 of them", the remedy with the name asked about, an empty --service', async () => {
+    const one = await run(['resolv', '--no-color', '--file', '-', 'google.com'], { input: 'nameserver 10.96.0.10\n' });
+    expect(one.stdout).toMatch(/^google\.com -> 1 name, 2 queries \(/m);
+    expect(one.stdout).not.toMatch(/0 of them/);
+    const amp = await run(['resolv', '--json', '--file', '-', 'api.example.com'], { input: 'nameserver 10.96.0.10\nsearch a.svc.cluster.local\noptions ndots:5\n' });
+    expect(JSON.parse(amp.stdout).findings.find((f: { code: string }) => f.code === 'NDOTS_AMPLIFICATION').remedy).toMatch(/^end external names with a dot \("api\.example\.com\."\)/);
+    const svc = await run(['svc', '--service', ''], { input: readFixture('svc/iptables-save-overall.txt') });
+    expect(svc.exitCode).toBe(2);
+    expect(svc.stderr.split('\n')[0]).toBe('k8sdiag: --service needs a Service: NAMESPACE/NAME or NAMESPACE/NAME:PORT');
+  });
+
   it('an unknown command exits 2', async () => {
     const r = await run(['frobnicate']);
     expect(r.exitCode).toBe(2);
