@@ -347,13 +347,15 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
   const lookupFailed = r.resolver !== null && r.lookups !== null && r.lookups > 0 && (r.resolver.outcomes.answer ?? 0) === 0 && (r.resolver.outcomes.nodata ?? 0) === 0;
   if (r.resolver === null ? r.answered > 0 && failed === r.answered : lookupFailed) {
     const what = r.resolver === null ? `every one of ${r.answered} answers was ${Object.keys(r.rcodes).join(' or ')}` : `none of ${r.lookups ?? 0} lookups found an address (${Object.entries(r.resolver.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')})`;
+    // Lookups that sent nothing were stopped by the resolv.conf itself (attempts:0, musl's timeout:0): name the option.
+    const option = r.sent === 0 ? /options ((?:attempts|timeout):0): (.*)$/.exec(r.warnings.find((w) => /options (?:attempts|timeout):0: /.test(w)) ?? '') : null;
     f.push({
       code: 'NO_ANSWERS',
       severity: 'warning',
       subject: { kind: 'nameserver', address: r.servers.join(', ') },
-      message: `${what}: the name does not resolve through ${r.servers.join(', ')}, so latency here is the cost of a failure`,
+      message: option ? `${what}: not one query was sent, because of options ${option[1]}: ${option[2]}` : `${what}: the name does not resolve through ${r.servers.join(', ')}, so latency here is the cost of a failure`,
       evidence: { answered: r.answered, NXDOMAIN: r.rcodes.NXDOMAIN ?? 0, SERVFAIL: r.rcodes.SERVFAIL ?? 0, lookups: r.lookups },
-      remedy: 'check the name (-d) and the server; SERVFAIL points at the server\'s upstreams',
+      remedy: option ? `remove options ${option[1]} from the resolv.conf (the pod's dnsConfig.options)` : 'check the name (-d) and the server; SERVFAIL points at the server\'s upstreams',
     });
   }
   const servfail = r.rcodes.SERVFAIL ?? 0;

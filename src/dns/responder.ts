@@ -82,7 +82,8 @@ export function parseFault(spec: string): FaultRule {
   const rule: FaultRule = { kind, spec };
   if (kind === 'delay') {
     const ms = Number(arg);
-    if (arg === undefined || !Number.isFinite(ms) || ms < 0 || ms > 600_000) throw new UsageError(`--fault ${spec}: delay needs milliseconds, e.g. delay:5000`);
+    if (arg === undefined || arg === '' || !Number.isFinite(ms) || ms < 0) throw new UsageError(`--fault ${spec}: delay needs milliseconds, e.g. delay:5000`);
+    if (ms > 600_000) throw new UsageError(`--fault ${spec}: a delay is at most 600000 ms (10 minutes)`);
     rule.ms = ms;
   } else if (kind === 'nxdomain') {
     if (!arg) throw new UsageError(`--fault ${spec}: nxdomain needs a suffix, e.g. nxdomain:cluster.local`);

@@ -367,6 +367,8 @@ export function printable(s: string, max = 160): string {
 export function parseResolvConf(text: string, ctx: ParseContext = {}): ResolvConf {
   if (looksBinary(text)) throw new InputError('binary data: not a resolv.conf', 'give the pod\'s /etc/resolv.conf (kubectl exec POD -- cat /etc/resolv.conf)');
   const lines = text.split('\n');
+  // The newline that ends the last line does not start another.
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
   if (text.trim() !== '' && !lines.some((l) => RESOLV_LINE.test(l) && l.trim() !== '' && !/^[ \t]*[#;]/.test(l))) {
     throw new InputError(`not a resolv.conf: none of its ${lines.length} lines is a nameserver, search, domain, options or sortlist line`);
   }

@@ -89,6 +89,17 @@ describe('k8sdiag top level', () => {
     expect(svc.stderr.split('\n')[0]).toBe('k8sdiag: --service needs a Service: NAMESPACE/NAME or NAMESPACE/NAME:PORT');
   });
 
+  it('counts and limits said right: a two-line file has two lines, a delay over the limit says the limit, attempts:0 named', async () => {
+    const two = await run(['resolv', '--file', '-', 'x'], { input: 'garbage\nfoo\n' });
+    expect(two.stderr.trim()).toBe('k8sdiag: not a resolv.conf: none of its 2 lines is a nameserver, search, domain, options or sortlist line');
+    const delay = await run(['serve', '--fault', 'delay:99999999999']);
+    expect(delay.exitCode).toBe(2);
+    expect(delay.stderr.trim()).toBe('k8sdiag: --fault delay:99999999999: a delay is at most 600000 ms (10 minutes)');
+    const att = await run(['dnsbench', '--json', '--resolv', '-', '-n', '1'], { input: 'nameserver 127.0.0.1\noptions attempts:0\n' });
+    const f = JSON.parse(att.stdout).findings.find((x: { code: string }) => x.code === 'NO_ANSWERS');
+    expect(f.remedy).toBe("remove options attempts:0 from the resolv.conf (the pod's dnsConfig.options)");
+  });
+
   it('an unknown command exits 2', async () => {
     const r = await run(['frobnicate']);
     expect(r.exitCode).toBe(2);
