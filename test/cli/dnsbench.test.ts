@@ -26,6 +26,16 @@ afterAll(() => {
 });
 
 describe('k8sdiag dnsbench', () => {
+  it('a --queries file of 125,000 names runs (the longest query was found with a spread that overflowed the stack)', async () => {
+    const r = await serve();
+    const file = join(tempDir(), 'queries.txt');
+    writeFileSync(file, Array.from({ length: 125_000 }, (_, i) => `host-${i}.example.com A`).join('\n'));
+    const res = await run(['dnsbench', '--json', '--no-progress', '--server', '127.0.0.1', '-p', String(r.udpPort), '--queries', file, '-n', '20', '-c', '5'], { timeout: 60_000 });
+    expect(res.stderr).not.toMatch(/Maximum call stack/);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ sent: 20, answered: 20 });
+  }, 60_000);
+
   it('qps to the last answer leaves out the wait for timeouts at the end; qps over the run keeps it', async () => {
     // The first 20 queries are dropped: they time out 1.5 s after the start, well after the 0.5 s run; the other
     // 30 slots go on answering until then.
