@@ -122,7 +122,7 @@ export function planProbes(o: {
   }
   const lingerMs = Math.max(rawTimeoutMs, ...names.map((n) => worstLookupMs(conf, n, servers.length)));
   const said =
-    `${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s), and ${PACED_QUERIES} A at ${PACED_QPS}/s; ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes${o.muslConf !== undefined ? ' (and as musl makes them: the libc is not known)' : ''} and with a trailing dot; ` +
+    `${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s) (${servers.map((s) => formatHostPort(s.host, s.port)).join(', ')}), and ${PACED_QUERIES} A at ${PACED_QPS}/s; ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes${o.muslConf !== undefined ? ' (and as musl makes them: the libc is not known)' : ''} and with a trailing dot; ` +
     (o.clusterDomain !== null ? `${LOOKUPS} of kubernetes.default.svc.${o.clusterDomain}; ` : '') +
     (o.endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} lookups to each of ${o.endpoints.length} endpoint(s) (${o.endpoints.map((e) => formatHostPort(e.host, e.port)).join(', ')}); ` : '') +
     `then up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of the probes that would decide a suggestive pattern; ` +
