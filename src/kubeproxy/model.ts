@@ -26,6 +26,12 @@ export interface PathReport {
   fallthrough: number;
   /** Share dropped or rejected on purpose (no local endpoints). */
   dropped: number;
+  /**
+   * What the endpoints' shares mean: the rules' probabilities (iptables, nftables); under IPVS, what the scheduler
+   * does with the weights. `known: false` where the split depends on load (least-connection schedulers): the share
+   * shown is then weight / sum of weights, not a prediction.
+   */
+  shares?: { known: boolean; basis: string };
 }
 
 export interface ServiceEntry {

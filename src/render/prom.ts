@@ -144,7 +144,8 @@ export function promSvc(r: SvcResult): string {
   e.family('k8sdiag_svc_service_ports', 'gauge', 'Service ports in kube-proxy\'s rules.').sample('k8sdiag_svc_service_ports', r.services.length);
   e.family('k8sdiag_svc_endpoint_share_ratio', 'gauge', 'Share of new connections each endpoint gets, by path.');
   for (const s of r.services) {
-    for (const ep of s.endpoints) e.sample('k8sdiag_svc_endpoint_share_ratio', ep.share, { service: s.id, endpoint: ep.address, path: 'cluster' });
+    // A split that depends on load (IPVS least-connection schedulers) has no share to export.
+    if (s.cluster?.shares?.known !== false) for (const ep of s.endpoints) e.sample('k8sdiag_svc_endpoint_share_ratio', ep.share, { service: s.id, endpoint: ep.address, path: 'cluster' });
     for (const ep of s.externalEndpoints ?? []) e.sample('k8sdiag_svc_endpoint_share_ratio', ep.share, { service: s.id, endpoint: ep.address, path: 'external' });
   }
   return e.findings(r.findings, 'svc').toString();

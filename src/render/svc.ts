@@ -5,8 +5,11 @@ import type { Style } from './style.js';
 
 const BAR = 30;
 
-function bars(style: Style, eps: EndpointShare[], indent: string): string[] {
-  const width = Math.max(8, ...eps.map((e) => e.address.length));
+function bars(style: Style, eps: EndpointShare[], indent: string, known = true): string[] {
+  let width = 8;
+  for (const e of eps) width = Math.max(width, e.address.length);
+  // A split that depends on load has no bar: the weights are all the rules say.
+  if (!known) return eps.map((e) => `${indent}${e.address.padEnd(width)} ${style.c.dim(`weight ${e.weight ?? '?'}`)}`);
   return eps.map((e) => {
     const n = Math.round(e.share * BAR);
     const bar = '#'.repeat(n) + '.'.repeat(Math.max(0, BAR - n));
@@ -34,10 +37,10 @@ export function renderSvc(style: Style, r: SvcResult, limit = 200): string {
   for (const s of r.services.slice(0, limit)) {
     out.push(`${c.bold(s.id)}${s.protocol ? ` ${s.protocol}` : ''}  ${c.dim(entries(s))}${s.sessionAffinitySeconds !== null ? c.dim('  (session affinity)') : ''}`);
     if (s.cluster) {
-      const label = s.mode === 'ipvs' ? `scheduler ${s.cluster.chain}` : `cluster path (${s.cluster.policy}) ${c.dim(s.cluster.chain)}`;
+      const label = s.mode === 'ipvs' ? `scheduler ${s.cluster.shares?.basis ?? s.cluster.chain}` : `cluster path (${s.cluster.policy}) ${c.dim(s.cluster.chain)}`;
       out.push(`  ${label}`);
       if (s.endpoints.length === 0) out.push(c.yellow('    no endpoints'));
-      out.push(...bars(style, s.endpoints, '    '));
+      out.push(...bars(style, s.endpoints, '    ', s.cluster.shares?.known ?? true));
       if (s.cluster.fallthrough > 1e-9 && s.endpoints.length > 0) out.push(c.red(`    ${(s.cluster.fallthrough * 100).toFixed(2)}% match no endpoint`));
       if (s.cluster.dropped > 1e-9) out.push(c.red(`    ${(s.cluster.dropped * 100).toFixed(2)}% dropped (missing chain, or no endpoint)`));
     }

@@ -1,15 +1,37 @@
-/** IPVS mode (ipvsadm -Ln): each real server gets weight / sum of weights; weight 0 is draining. */
+/**
+ * IPVS mode (ipvsadm -Ln): what share of new connections each real server gets depends on the scheduler: rr splits
+ * evenly among the servers of weight > 0, wrr and the hashing schedulers by weight, the least-connection ones by the
+ * servers' load at the time (not predictable from the rules). Weight 0 is draining under every scheduler.
+ */
 import type { Finding } from '../../findings.js';
 import type { IpvsService } from '../rules.js';
 import type { EndpointShare, ServiceReport } from '../model.js';
+
+/** What a share means under a scheduler (ip_vs_*.c), and whether the rules alone predict it. */
+export function ipvsShareBasis(scheduler: string): { known: boolean; basis: string; split: 'equal' | 'weight' } {
+  switch (scheduler) {
+    case 'rr':
+      return { known: true, basis: 'rr: an even split among the real servers of weight > 0 (rr ignores other weights)', split: 'equal' };
+    case 'wrr':
+      return { known: true, basis: 'wrr: weight / sum of weights', split: 'weight' };
+    case 'sh':
+    case 'dh':
+    case 'mh':
+      return { known: true, basis: `${scheduler}: weight / sum of weights over many ${scheduler === 'dh' ? 'destinations' : 'clients'}; one ${scheduler === 'dh' ? 'destination' : 'client'} always reaches the same server`, split: 'weight' };
+    default:
+      return { known: false, basis: `${scheduler}: depends on each server's active connections at the time; shown: weight / sum of weights, not a prediction`, split: 'weight' };
+  }
+}
 
 export function ipvsAnalyse(services: IpvsService[], findings: Finding[]): ServiceReport[] {
   const out: ServiceReport[] = [];
   for (const s of services) {
     const total = s.reals.reduce((n, r) => n + r.weight, 0);
+    const basis = ipvsShareBasis(s.scheduler);
+    const active = s.reals.filter((r) => r.weight > 0).length;
     const endpoints: EndpointShare[] = s.reals.map((r) => ({
       address: r.address.includes(':') ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`,
-      share: total > 0 ? r.weight / total : 0,
+      share: total <= 0 || r.weight <= 0 ? 0 : basis.split === 'equal' ? 1 / active : r.weight / total,
       probability: null,
       chain: null,
       weight: r.weight,
@@ -48,7 +70,7 @@ export function ipvsAnalyse(services: IpvsService[], findings: Finding[]): Servi
       entries: [{ kind: 'virtualServer', address: s.address, port: s.port }],
       endpoints,
       externalEndpoints: null,
-      cluster: { chain: `${s.scheduler}`, policy: 'Cluster', endpoints, fallthrough: total > 0 ? 0 : 1, dropped: 0 },
+      cluster: { chain: `${s.scheduler}`, policy: 'Cluster', endpoints, fallthrough: total > 0 ? 0 : 1, dropped: 0, shares: { known: basis.known, basis: basis.basis } },
       external: null,
       sessionAffinitySeconds: s.persistentSeconds ?? null,
     });
