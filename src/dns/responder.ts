@@ -55,6 +55,8 @@ export interface ResponderOptions {
   /** Keep every query in `seen` (tests); bounded by `maxSeen`. */
   record?: boolean;
   maxSeen?: number;
+  /** Delayed replies held at once, at most (default 10,000); a delayed query past it is dropped, counted as delay-overflow. */
+  maxDelayed?: number;
   onQuery?: (q: SeenQuery) => void;
 }
 
@@ -122,6 +124,9 @@ export function parseFault(spec: string): FaultRule {
   return rule;
 }
 
+/** Bytes of answers a TCP client may leave unread before its connection is dropped. */
+const TCP_BUFFERED = 1 << 20;
+
 function underSuffix(name: string, suffix: string): boolean {
   return name === suffix || name.endsWith(`.${suffix}`);
 }
@@ -135,6 +140,8 @@ export interface ResponderStats {
   recvBufferBytes: number | null;
   /** Count of each action taken: answer, nxdomain, drop, delay, ... */
   actions: Record<string, number>;
+  /** The most answer bytes held at once for one TCP client that did not read them (bounded: the client is dropped past 1 MiB). */
+  tcpHeldMaxBytes: number;
 }
 
 export class Responder {
@@ -167,6 +174,7 @@ export class Responder {
       seed: opts.seed ?? 1,
       record: opts.record ?? false,
       maxSeen: opts.maxSeen ?? 1_000_000,
+      maxDelayed: opts.maxDelayed ?? 10_000,
       onQuery: opts.onQuery,
       zones: opts.zones?.map((z) => z.toLowerCase().replace(/\.$/, '')),
     };
@@ -176,10 +184,11 @@ export class Responder {
   }
 
   get stats(): ResponderStats {
-    return { queries: this.queryCount, malformed: this.malformedCount, drops: this.readDrops(), recvBufferBytes: this.recvBufferBytes, actions: this.actionCounts.toJSON() };
+    return { queries: this.queryCount, malformed: this.malformedCount, drops: this.readDrops(), recvBufferBytes: this.recvBufferBytes, actions: this.actionCounts.toJSON(), tcpHeldMaxBytes: this.tcpHeldMax };
   }
 
   private recvBufferBytes: number | null = null;
+  private tcpHeldMax = 0;
   private lastDrops: number | null = null;
   /** Last answered ID per client address:port, for the wrong-id fault. */
   private readonly lastIdTo = new Map<string, number>();
@@ -268,14 +277,32 @@ export class Responder {
     sock.on('error', () => sock.destroy());
     sock.setTimeout(30_000, () => sock.destroy());
     let pending: Buffer = Buffer.alloc(0);
-    sock.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      for (let f = readFramed(pending); f !== undefined; f = readFramed(pending)) {
-        pending = f.rest;
-        this.handle(f.message, 'tcp', sock.remoteAddress ?? '', sock.remotePort ?? 0, (out) => {
-          if (!sock.destroyed) sock.write(frame(out));
+    // A client that does not read its answers: once an answer is left waiting, no further query is taken (those
+    // read stay in `pending`, one read's worth at most) until the answers drain; past TCP_BUFFERED, it is dropped.
+    let waiting = false;
+    const answer = (out: Buffer): void => {
+      if (sock.destroyed) return;
+      if (!sock.write(frame(out)) && !waiting) {
+        waiting = true;
+        sock.pause();
+        sock.once('drain', () => {
+          waiting = false;
+          sock.resume();
+          take();
         });
       }
+      if (sock.writableLength > this.tcpHeldMax) this.tcpHeldMax = sock.writableLength;
+      if (sock.writableLength > TCP_BUFFERED) sock.destroy();
+    };
+    const take = (): void => {
+      for (let f = readFramed(pending); f !== undefined && !waiting && !sock.destroyed; f = readFramed(pending)) {
+        pending = f.rest;
+        this.handle(f.message, 'tcp', sock.remoteAddress ?? '', sock.remotePort ?? 0, answer);
+      }
+    };
+    sock.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      take();
     });
   }
 
@@ -329,6 +356,8 @@ export class Responder {
       if (fault === undefined) action = 'nxdomain';
     }
 
+    // Each held reply is a timer and a buffer: a flood of delayed queries would hold memory without end.
+    if (fault?.kind === 'delay' && this.timers.size >= this.opts.maxDelayed) action = 'delay-overflow';
     const entry: SeenQuery = { t: performance.now() - this.started, proto, address, port, id: query.id ?? 0, name: q.name, type: typeLabel(q.type), action };
     this.actionCounts.add(action);
     if (this.opts.record && this.seen.length < this.opts.maxSeen) this.seen.push(entry);
@@ -364,6 +393,7 @@ export class Responder {
     };
     const reply = dnsPacket.encode({ type: 'response', id, flags, questions, answers });
     if (fault?.kind === 'delay' && fault.ms !== undefined && fault.ms > 0) {
+      if (action === 'delay-overflow') return;
       const t = setTimeout(() => {
         this.timers.delete(t);
         send(reply); // not noted: the client may have given up on it (a late reply)

@@ -57,6 +57,42 @@ describe('Responder', () => {
     expect(() => parseFault('drop@name=')).toThrow(/name needs a suffix/);
   });
 
+  it('delayed replies held at once are bounded: past the bound a delayed query is dropped and counted', async () => {
+    const r = await serve({ faults: [parseFault('delay:400')], maxDelayed: 5 });
+    const { default: dgram } = await import('node:dgram');
+    const c = dgram.createSocket('udp4');
+    let answers = 0;
+    c.on('message', () => answers++);
+    await new Promise<void>((res) => c.bind(0, '127.0.0.1', () => res()));
+    for (let id = 1; id <= 10; id++) {
+      c.send(dnsPacket.encode({ type: 'query', id, questions: [{ name: `q${id}.test`, type: 'A', class: 'IN' }] }), r.udpPort, '127.0.0.1');
+    }
+    await new Promise((res) => setTimeout(res, 1200));
+    c.close();
+    expect(answers).toBe(5);
+    expect(r.stats.actions).toMatchObject({ delay: 5, 'delay-overflow': 5 });
+  });
+
+  it('a TCP client that never reads its answers is not answered without end: the responder stops reading it', async () => {
+    const r = await serve();
+    const q = dnsPacket.encode({ type: 'query', id: 1, questions: [{ name: 'flood.test', type: 'A', class: 'IN' }] });
+    const one = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
+    const many = Buffer.concat(Array.from({ length: 200_000 }, () => one));
+    const c = net.connect(r.tcpPort, '127.0.0.1');
+    c.pause(); // never read
+    c.on('error', () => undefined);
+    await new Promise<void>((res) => c.once('connect', () => res()));
+    c.write(many);
+    await new Promise((res) => setTimeout(res, 2000));
+    const held = r.stats.tcpHeldMaxBytes;
+    c.destroy();
+    // Once the kernel's buffers are full, answers pile up in the responder's memory unless it stops reading the
+    // client: with the pause, one answer past the high-water mark; without it, over
+    // 1 MiB within these 2 s, and growing.
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThan(64 * 1024);
+  });
+
   it('every=N applies a fault to exactly every Nth matching query', async () => {
     const r = await serve({ faults: [parseFault('servfail@every=3')] });
     const rcodes: string[] = [];
