@@ -31,6 +31,13 @@ console.log(`k8sdiag serve on 127.0.0.1:${port}: answers google.com, delays 1 in
 
 const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-demo-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+// Ctrl-C or SIGTERM: stop the server, and exit through the 'exit' handler above, which removes the directory.
+for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]]) {
+  process.on(sig, () => {
+    serve.kill('SIGTERM');
+    process.exit(128 + n);
+  });
+}
 const conf = join(dir, 'resolv.conf');
 writeFileSync(conf, 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.1\noptions ndots:5 timeout:1\n');
 

@@ -7,6 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { InputError, UsageError, UserError } from './errors.js';
 import { terminalSafe } from './render/terminal.js';
+import { stopOnSignals } from './cli/signals.js';
 import type { Finding } from './findings.js';
 import { SEVERITY_ORDER } from './findings.js';
 import { VERSION as version } from './version.js';
@@ -184,22 +185,22 @@ Examples:
     const { renderWarnings } = await import('./render/findings.js');
     const { UsageError } = await import('./errors.js');
     if (opts.file !== undefined && opts.watch !== undefined) throw new UsageError('--watch samples this machine twice: it cannot be used with --file');
-    const ac = new AbortController();
-    const onSigint = (): void => ac.abort();
-    process.once('SIGINT', onSigint);
+    const stopper = stopOnSignals('sampling again now and reporting the shorter interval');
     try {
       const result = await runConntrack({
         source: chooseSource({ file: opts.file, live: opts.live, forceLive: opts.watch !== undefined }),
         ...(opts.watch !== undefined ? { watchSeconds: opts.watch } : {}),
-        signal: ac.signal,
+        signal: stopper.signal,
         onProgress: (message) => {
           if (process.stderr.isTTY) process.stderr.write(`${message}\n`);
         },
       });
       warn(result.warnings, opts);
       await emit(result, opts, (style, r) => renderWarnings(style, r.warnings) + renderConntrack(style, r), process.stdout, (await import('./render/prom.js')).promConntrack);
+      const stopped = stopper.exitCode();
+      if (stopped !== undefined) process.exitCode = stopped;
     } finally {
-      process.off('SIGINT', onSigint);
+      stopper.dispose();
     }
   });
 
@@ -257,15 +258,7 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
     const { output: _o, json: _j, color: _c, debug: _d, progress: _p, ...flags } = opts;
     const input = await prepareDnsbench({ ...flags, given });
 
-    const ac = new AbortController();
-    let sigints = 0;
-    const onSigint = (): void => {
-      sigints++;
-      if (sigints > 1) process.exit(130);
-      process.stderr.write('\nk8sdiag: stopping: waiting for queries in flight (Ctrl-C again to quit now)\n');
-      ac.abort();
-    };
-    process.on('SIGINT', onSigint);
+    const stopper = stopOnSignals('stopping: waiting for the queries in flight, then the summary');
     // Progress on stderr: a rewritten line on a terminal; a plain line every 10 s
     // elsewhere (a Job, a DaemonSet, kubectl logs), so a long run is never silent.
     const tty = process.stderr.isTTY === true;
@@ -275,7 +268,7 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
       if (progressShown) process.stderr.write('\r\u001b[2K');
       progressShown = false;
     };
-    input.signal = ac.signal;
+    input.signal = stopper.signal;
     input.onSlow = (e) => {
       if (format(opts) !== 'human') process.stderr.write(`${JSON.stringify({ event: 'slow', ...e })}\n`);
       else {
@@ -306,8 +299,10 @@ Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage e
         process.stderr.write(terminalSafe(`k8sdiag: ${reason}\n`));
         process.exitCode = 2;
       }
+      const stopped = stopper.exitCode();
+      if (stopped !== undefined) process.exitCode = stopped;
     } finally {
-      process.off('SIGINT', onSigint);
+      stopper.dispose();
     }
   });
 
@@ -439,17 +434,7 @@ Examples:
   ).action(async (opts: CommonOptions & { resolv: string; name?: string[]; budget: number; endpoints?: string[]; port: number; libc: 'auto' | 'glibc' | 'musl'; pid?: number; corednsMetrics?: string[] }) => {
     const { runDoctor } = await import('./commands/doctor.js');
     const { renderDoctor } = await import('./render/doctor.js');
-    // The first SIGINT or SIGTERM stops the probes and reports what they gathered; a second quits at once.
-    const ac = new AbortController();
-    let stoppedBy: NodeJS.Signals | undefined;
-    const stop = (sig: NodeJS.Signals): void => {
-      if (stoppedBy !== undefined) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
-      stoppedBy = sig;
-      process.stderr.write(`k8sdiag: ${sig}: stopping the probes, then reporting what they gathered (again to quit at once)\n`);
-      ac.abort();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    const stopper = stopOnSignals('stopping the probes, then reporting what they gathered');
     try {
       const result = await runDoctor({
         resolv: { kind: 'file', path: opts.resolv },
@@ -460,7 +445,7 @@ Examples:
         libc: opts.libc,
         ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
         ...(opts.corednsMetrics ? { corednsMetrics: opts.corednsMetrics } : {}),
-        signal: ac.signal,
+        signal: stopper.signal,
         onProgress: (m) => process.stderr.write(`${m}\n`),
       });
       await emit(result, opts, renderDoctor, process.stdout, (await import('./render/prom.js')).promDoctor);
@@ -468,10 +453,10 @@ Examples:
         process.stderr.write(terminalSafe(`k8sdiag: ${result.couldNotRun}\n`));
         process.exitCode = 2;
       }
-      if (stoppedBy !== undefined) process.exitCode = 128 + (stoppedBy === 'SIGINT' ? 2 : 15);
+      const stopped = stopper.exitCode();
+      if (stopped !== undefined) process.exitCode = stopped;
     } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      stopper.dispose();
     }
   });
 

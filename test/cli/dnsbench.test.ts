@@ -274,7 +274,7 @@ describe('k8sdiag dnsbench', () => {
     }
   });
 
-  it('Ctrl-C stops sending, waits for what is in flight, prints the summary', async () => {
+  it.each([['SIGINT', 130], ['SIGTERM', 143]] as const)('%s stops sending, waits for what is in flight, prints the summary; a healthy run so stopped exits %i, never 0', async (sig, exit) => {
     const r = await serve(['delay:100']);
     const child = spawn(process.execPath, [BIN, 'dnsbench', '--json', '--server', '127.0.0.1', '-p', String(r.udpPort), '-c', '5', '-n', '100000'], {
       env: { ...process.env, NO_COLOR: '1', K8SDIAG_PROGRESS_MS: '100' },
@@ -295,15 +295,16 @@ describe('k8sdiag dnsbench', () => {
       };
       child.stderr.on('data', check);
     });
-    child.kill('SIGINT');
+    child.kill(sig);
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    expect(code).toBe(0);
+    expect(code).toBe(exit);
     const doc = JSON.parse(out);
     expect(doc.interrupted).toBe(true);
     expect(doc.sent).toBeGreaterThan(10);
     expect(doc.sent).toBeLessThan(100000);
     expect(doc.sent).toBe(doc.answered + doc.timeouts);
-    expect(err).toMatch(/stopping/);
+    expect(err).toMatch(new RegExp(`${sig}: stopping`));
+    expect(doc.findings.filter((f: { severity: string }) => f.severity !== 'info')).toEqual([]);
   });
 
   it('EMFILE (a low ulimit -n) ends in one clear line, exit 2', async () => {
