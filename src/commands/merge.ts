@@ -14,7 +14,7 @@ import { SEVERITY_ORDER } from '../findings.js';
 import type { Finding, Severity } from '../findings.js';
 import { SCHEMAS, startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
-import { Counters, Histogram, isCount } from '../stats/index.js';
+import { Counters, Histogram, isWholeCount } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 
 /** What the documents of one schema add up to. */
@@ -100,9 +100,23 @@ export function splitDocuments(text: string): { docs: unknown[]; garbage: string
   const docs: unknown[] = [];
   const garbage: string[] = [];
   const t = stripPrefixes(text);
+  // Lines of junk one after another are one entry (a document cut short is one warning, not one per line).
+  let run: { first: string; more: number; endsAt: number } | undefined;
+  const flush = (): void => {
+    if (run === undefined) return;
+    garbage.push(`"${run.first}"${run.more > 0 ? ` and the ${run.more} line${run.more === 1 ? '' : 's'} after it (a document cut short?)` : ''}`);
+    run = undefined;
+  };
   const junk = (from: number, to: number): void => {
     const line = t.slice(from, to).trim();
-    if (line !== '') garbage.push(line.slice(0, 80));
+    if (line === '') return;
+    if (run !== undefined && run.endsAt === from) {
+      run.more++;
+      run.endsAt = to + 1;
+      return;
+    }
+    flush();
+    run = { first: line.slice(0, 80), more: 0, endsAt: to + 1 };
   };
   const prefix = /\[[^\]\n]*\] ?/y;
   /** Where an object starts at `p` (spaces, and after a document a `kubectl logs --prefix`, skipped), or -1. */
@@ -145,16 +159,21 @@ export function splitDocuments(text: string): { docs: unknown[]; garbage: string
       } catch {
         // not JSON after all
       }
-    } else if (++unclosed === MAX_UNCLOSED) garbage.push(`${MAX_UNCLOSED} objects that never close: the rest is read as junk`);
+    } else if (++unclosed === MAX_UNCLOSED) {
+      flush();
+      garbage.push(`${MAX_UNCLOSED} objects that never close: the rest is read as junk`);
+    }
     if (doc === undefined) {
       junk(i, eol);
       i = eol + 1;
       continue;
     }
+    flush();
     docs.push(doc);
     // What follows the object on its last line (another object, concatenated) is read from there.
     i = j + 1;
   }
+  flush();
   return { docs, garbage };
 }
 
@@ -191,16 +210,16 @@ function problemOf(schema: string, d: Doc): string | undefined {
     for (const k of SUMMED) {
       // sent, answered and timeouts in every dnsbench/1 document; the others may be absent (0), not anything else.
       if (d[k] === undefined && k !== 'sent' && k !== 'answered' && k !== 'timeouts') continue;
-      if (!isCount(d[k])) return `${k} is not a count`;
+      if (!isWholeCount(d[k])) return `${k} is not a count (a whole number from 0 to 2^53)`;
     }
     if (!Histogram.isSnapshot(d.histogram)) return 'its histogram is missing or does not add up';
     if (d.lookups !== undefined && d.lookups !== null) {
-      if (!isCount(d.lookups)) return 'lookups is not a count';
+      if (!isWholeCount(d.lookups)) return 'lookups is not a count (a whole number from 0 to 2^53)';
       if (!isRecord(d.resolver) || !Histogram.isSnapshot(d.resolver['histogram'])) return "its resolver's histogram is missing or does not add up";
     }
   }
   if (schema === SCHEMAS.conntrack) {
-    if (!isRecord(d.counters) || !Object.values(d.counters).every(isCount)) return 'counters are missing or not counts';
+    if (!isRecord(d.counters) || !Object.values(d.counters).every(isWholeCount)) return 'counters are missing or not counts (whole numbers from 0 to 2^53)';
   }
   return undefined;
 }
@@ -313,7 +332,7 @@ export function runMerge(input: MergeInput): MergeResult {
   const bySchema = new Map<string, Doc[]>();
   for (const { text, origin } of input.texts) {
     const { docs, garbage } = splitDocuments(text);
-    for (const g of garbage) skipped.push(`${origin}: not JSON: "${g}"`);
+    for (const g of garbage) skipped.push(`${origin}: not JSON: ${g}`);
     for (const d of docs) {
       if (d === null || typeof d !== 'object' || Array.isArray(d)) {
         skipped.push(`${origin}: not a k8sdiag document`);

@@ -159,3 +159,8 @@ export function deltaRecords(
 export function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }
+
+/** A count of events, as a document must hold it to be added: a whole number, not negative, exact in a double. */
+export function isWholeCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}

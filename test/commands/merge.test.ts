@@ -71,7 +71,7 @@ describe('merge', () => {
     ].join('\n');
     const { docs, garbage } = splitDocuments(text);
     expect(docs.map((d) => (d as { host: string }).host)).toEqual(['a', 'b', 'c', 'pretty']);
-    expect(garbage).toEqual(['level=error msg="lookup failed" ctx={ not json', '{"schema":"k8sdiag.conntrack/1","host":"cut-off","counters":{"insert_f']);
+    expect(garbage).toEqual(['"level=error msg=\"lookup failed\" ctx={ not json"', '"{"schema":"k8sdiag.conntrack/1","host":"cut-off","counters":{"insert_f"']);
     expect(runMerge({ texts: [{ text, origin: 'logs' }] }).groups[0]!.conntrack?.counters.insert_failed).toBe(4);
   });
 
@@ -96,6 +96,18 @@ describe('merge', () => {
     expect(m.skipped.join('\n')).toMatch(/not JSON: "not json at all"/);
   });
 
+  it('a document cut short over many lines is one warning, not one per line; a count that is not a whole number is refused', () => {
+    const pretty = JSON.stringify({ schema: 'k8sdiag.conntrack/1', host: 'x', counters: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`c${i}`, i])) }, null, 2);
+    const cut = pretty.slice(0, Math.floor(pretty.length / 2));
+    const { docs, garbage } = splitDocuments(`${cut}\n${JSON.stringify({ schema: 'k8sdiag.conntrack/1', host: 'y', counters: { drop: 1 } })}\n`);
+    expect(docs).toHaveLength(1);
+    const lines = cut.split('\n').length;
+    expect(garbage).toEqual([`"{" and the ${lines - 1} lines after it (a document cut short?)`]);
+    const ok = JSON.stringify({ schema: 'k8sdiag.conntrack/1', host: 'w', counters: { drop: 2 } });
+    const huge = runMerge({ texts: [{ text: `${JSON.stringify({ schema: 'k8sdiag.conntrack/1', host: 'z', counters: { drop: 1e300 } })}\n${ok}`, origin: 'in' }] });
+    expect(huge.skipped).toEqual(['in: a k8sdiag.conntrack/1 document from z that cannot be merged: counters are missing or not counts (whole numbers from 0 to 2^53)']);
+  });
+
   it('a document that does not add up is skipped with its reason, before any of its figures is used; the rest merge', () => {
     const h = new Histogram('us', LATENCY_MARKS_US);
     h.recordMany(1000, 100);
@@ -115,10 +127,10 @@ describe('merge', () => {
     expect(m.skipped).toEqual([
       'in: a k8sdiag.dnsbench/1 document from no-histogram that cannot be merged: its histogram is missing or does not add up',
       'in: a k8sdiag.dnsbench/1 document from short-buckets that cannot be merged: its histogram is missing or does not add up',
-      'in: a k8sdiag.dnsbench/1 document from text-count that cannot be merged: sent is not a count',
+      'in: a k8sdiag.dnsbench/1 document from text-count that cannot be merged: sent is not a count (a whole number from 0 to 2^53)',
       'in: a k8sdiag.dnsbench/1 document from odd-severity that cannot be merged: a finding without a code or a known severity',
       'in: a k8sdiag.dnsbench/1 document that cannot be merged: no host',
-      'in: a k8sdiag.conntrack/1 document from ct that cannot be merged: counters are missing or not counts',
+      'in: a k8sdiag.conntrack/1 document from ct that cannot be merged: counters are missing or not counts (whole numbers from 0 to 2^53)',
     ]);
   });
 
