@@ -27,6 +27,7 @@ export async function runTool(file: string, args: string[], opts: { timeoutMs: n
     const code = (r as { code?: string }).code;
     if (code === 'ENOENT') return { stdout, stderr, failed: `${file} is not installed` };
     if (r.timedOut) return { stdout, stderr, failed: `${file} did not answer within ${opts.timeoutMs / 1000}s` };
+    if ((r as { isMaxBuffer?: boolean }).isMaxBuffer) return { stdout: '', stderr, failed: `${file} printed more than ${((opts.maxBuffer ?? 0) / (1 << 20)).toFixed(0)} MiB, past the input cap` };
     const firstErr = stderr.split('\n').find((l) => l.trim() !== '') ?? `exit code ${String(r.exitCode)}`;
     return { stdout, stderr, failed: firstErr.trim() };
   }

@@ -4,6 +4,7 @@
  * and why.
  */
 import pLimit from 'p-limit';
+import { LIMITS } from '../input.js';
 import { runTool } from '../tool.js';
 import type { Unavailable } from '../tool.js';
 
@@ -28,9 +29,14 @@ export async function readRulesLive(): Promise<RulesSample> {
   const parts: string[] = [];
   const sources: string[] = [];
   const unavailable: Unavailable[] = [];
-  // The dumps run two at a time (a large node's iptables-save is heavy).
-  const limit = pLimit(2);
-  const run = (cmd: string, args: string[] = []) => limit(() => runTool(cmd, args, { timeoutMs: 60_000, maxBuffer: 1 << 30 }));
+  // The dumps run one at a time, each read up to what is left of the input cap (LIMITS.svc, as for a dump piped in):
+  // a large node's dumps are heavy, and two held at once were read with 1 GiB each.
+  const limit = pLimit(1);
+  let left = LIMITS.svc;
+  const run = (cmd: string, args: string[] = []) => limit(() => runTool(cmd, args, { timeoutMs: 60_000, maxBuffer: Math.max(1, left) }));
+  const keep = (text: string): void => {
+    left -= Buffer.byteLength(text);
+  };
   for (const fam of FAMILIES) {
     const tried = await Promise.all(fam.backends.map(async (cmd) => ({ cmd, r: await run(cmd) })));
     let usable = tried.filter((t) => t.r.failed === undefined && t.r.stdout.trim() !== '');
@@ -44,12 +50,15 @@ export async function readRulesLive(): Promise<RulesSample> {
     const withRules = usable.filter((t) => /^:KUBE-|-A KUBE-/m.test(t.r.stdout));
     const chosen = withRules.length > 0 ? withRules : usable.slice(0, 1);
     for (const t of chosen) {
+      keep(t.r.stdout);
       parts.push(t.r.stdout);
       sources.push(withRules.length > 0 && tried.length > 1 && t.cmd !== fam.plain ? `${t.cmd} (the backend with kube-proxy's rules)` : t.cmd);
     }
     if (usable.length === 0 && !unavailable.some((u) => u.source.startsWith(fam.plain.replace('-save', '')))) unavailable.push({ source: fam.plain, reason: 'printed nothing' });
   }
-  const [nft, ipvs] = await Promise.all([run('nft', ['list', 'ruleset']), run('ipvsadm', ['-Ln'])]);
+  const nft = await run('nft', ['list', 'ruleset']);
+  if (nft.failed === undefined) keep(nft.stdout);
+  const ipvs = await run('ipvsadm', ['-Ln']);
   if (nft.failed !== undefined) unavailable.push({ source: 'nft list ruleset', reason: nft.failed });
   else {
     // iptables-nft also shows its tables in nft's output: keep only kube-proxy's own nft table
