@@ -128,7 +128,7 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
       origin: 'watch',
       seconds: Number(seconds.toFixed(3)),
       deltas: counterDeltas(buildView(first.input), view, seconds),
-      newTableFullLines: Math.max(0, last.input.kernelLog.tableFull.length - first.input.kernelLog.tableFull.length),
+      newTableFullLines: Math.max(0, last.input.kernelLog.tableFullLines - first.input.kernelLog.tableFullLines),
     };
   } else if (pasted !== undefined) {
     watch = { origin: 'snapshots', seconds: null, deltas: deltaRecords(pasted.before, view.counters, null).deltas, newTableFullLines: 0 };

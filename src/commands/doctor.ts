@@ -277,7 +277,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
       insertFailed = { during: deltas['insert_failed']?.delta ?? 0, seconds, baseline: baseline.deltas['insert_failed']?.delta ?? 0, baselineSeconds: baseline.seconds };
     }
     // The kernel log is left out: its lines are history unless dated, and doctor reports what moved during its probes.
-    const v = { counters: after.counters, table: after.table, cpus: after.cpus, perCpu: after.perCpu, kernelLog: { tableFull: [], netns: [], suppressed: 0 } };
+    const v = { counters: after.counters, table: after.table, cpus: after.cpus, perCpu: after.perCpu, kernelLog: { tableFullLines: 0, tableFull: [], netns: [], suppressed: 0 } };
     for (const f of conntrackFindings(v, { origin: 'watch', seconds: Number(seconds.toFixed(3)), deltas, newTableFullLines: 0 })) {
       if (f.code === 'TABLE_PRESSURE' || f.severity === 'critical') findings.push(f);
     }

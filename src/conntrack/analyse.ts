@@ -185,7 +185,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     });
   }
 
-  if (view.kernelLog.tableFull.length > 0) {
+  if (view.kernelLog.tableFullLines > 0) {
     const age = view.kernelLog.ageSeconds;
     const fresh = (watch?.newTableFullLines ?? 0) > 0;
     const old = !fresh && age !== undefined && age > TABLE_FULL_RECENT_SECONDS;
@@ -196,7 +196,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
       severity: recent && !old ? 'critical' : 'warning',
       subject: { kind: 'conntrack-table' },
       message:
-        `the kernel logged "table full, dropping packet" ${view.kernelLog.tableFull.length} time${view.kernelLog.tableFull.length === 1 ? '' : 's'}` +
+        `the kernel logged "table full, dropping packet" ${view.kernelLog.tableFullLines} time${view.kernelLog.tableFullLines === 1 ? '' : 's'}` +
         (view.kernelLog.suppressed > 0 ? ` (+${view.kernelLog.suppressed} suppressed by the rate limiter)` : '') +
         (view.kernelLog.netns.length > 0 ? ` in netns ${view.kernelLog.netns.join(', ')}` : '') +
         (age !== undefined
@@ -204,7 +204,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
           : '; its age is unknown (the lines carry no date: pipe `journalctl -k -o short-iso` or `dmesg -T`, or use --live)') +
         (fresh ? `; ${watch?.newTableFullLines} new ${watch?.seconds != null ? `during the ${watch.seconds} s watch` : 'between the two snapshots'}` : ''),
       evidence: {
-        lines: view.kernelLog.tableFull.length,
+        lines: view.kernelLog.tableFullLines,
         suppressed: view.kernelLog.suppressed,
         lastSecondsAgo: age !== undefined ? Math.round(age) : null,
         lastDate: view.kernelLog.lastDate ?? null,

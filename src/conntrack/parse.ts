@@ -35,8 +35,16 @@ export interface StatsSource {
   generation: string;
 }
 
+/** Table-full lines kept at each end of the log: the first and the last this many. */
+export const KEPT_LOG_LINES = 3;
+
 export interface KernelLog {
-  /** Lines saying the table was full. */
+  /** How many lines said the table was full. */
+  tableFullLines: number;
+  /**
+   * Those lines, summarised: the first and the last KEPT_LOG_LINES each (a full table logs a line per dropped packet,
+   * up to hundreds of thousands; the count says how many).
+   */
   tableFull: string[];
   /** Network namespaces (inode numbers) named by those lines. */
   netns: string[];
@@ -195,10 +203,12 @@ export function parseConntrackInput(text: string, now: Date = new Date()): Connt
   if (text.trim() === '') throw new InputError(`empty input: ${EXPECTED_INPUT}`);
   if (looksBinary(text)) throw new InputError(`binary data on input: ${EXPECTED_INPUT}`);
 
+  /** The last table-full lines, beyond the first KEPT_LOG_LINES. */
+  const lastFull: string[] = [];
   const out: ConntrackInput = {
     stats: [],
     sysctl: {},
-    kernelLog: { tableFull: [], netns: [], suppressed: 0 },
+    kernelLog: { tableFullLines: 0, tableFull: [], netns: [], suppressed: 0 },
     toolErrors: [],
     unrecognised: 0,
     warnings: [],
@@ -316,7 +326,12 @@ export function parseConntrackInput(text: string, now: Date = new Date()): Connt
     // 5. kernel log.
     const full = TABLE_FULL.exec(line);
     if (full) {
-      out.kernelLog.tableFull.push(line);
+      out.kernelLog.tableFullLines++;
+      if (out.kernelLog.tableFull.length < KEPT_LOG_LINES) out.kernelLog.tableFull.push(line);
+      else {
+        lastFull.push(line);
+        if (lastFull.length > KEPT_LOG_LINES) lastFull.shift();
+      }
       const date = lineDate(line, now);
       if (date !== undefined && (out.kernelLog.lastDate === undefined || date.toISOString() > out.kernelLog.lastDate)) {
         out.kernelLog.lastDate = date.toISOString();
@@ -345,9 +360,10 @@ export function parseConntrackInput(text: string, now: Date = new Date()): Connt
     out.unrecognised++;
   });
   flush();
+  out.kernelLog.tableFull.push(...lastFull);
 
   const recognised =
-    out.stats.length + Object.keys(out.sysctl).length + out.kernelLog.tableFull.length + out.kernelLog.suppressed + out.toolErrors.length;
+    out.stats.length + Object.keys(out.sysctl).length + out.kernelLog.tableFullLines + out.kernelLog.suppressed + out.toolErrors.length;
   if (recognised === 0) {
     const sysctlOnly = lines.some((l) => SYSCTL.test(l.trim()));
     throw new InputError(sysctlOnly ? `sysctl lines without any nf_conntrack_* value: ${EXPECTED_INPUT}` : `nothing recognisable in the input: ${EXPECTED_INPUT}`);

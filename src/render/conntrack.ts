@@ -41,7 +41,7 @@ export function renderConntrack(style: Style, r: ConntrackResult): string {
   if (tb.buckets !== undefined) parts.push(`buckets ${num(tb.buckets)}`);
   if (tb.udpTimeout !== undefined) parts.push(`UDP timeout ${tb.udpTimeout} s${tb.udpTimeoutStream !== undefined ? ` (stream ${tb.udpTimeoutStream} s)` : ''}`);
   if (parts.length) out.push(parts.join(', '));
-  if (r.kernelLog.tableFull.length) out.push(c.red(`kernel log: ${r.kernelLog.tableFull.length} "table full" line(s)`));
+  if (r.kernelLog.tableFullLines) out.push(c.red(`kernel log: ${r.kernelLog.tableFullLines} "table full" line(s)`));
   out.push('');
   out.push(renderFindings(style, r.findings).trimEnd());
   return `${out.join('\n')}\n`;

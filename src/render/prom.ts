@@ -134,7 +134,7 @@ export function promConntrack(r: ConntrackResult): string {
   if (t.count !== undefined) e.family('k8sdiag_conntrack_entries', 'gauge', 'Entries in the conntrack table.').sample('k8sdiag_conntrack_entries', t.count);
   if (t.max !== undefined) e.family('k8sdiag_conntrack_entries_max', 'gauge', 'nf_conntrack_max.').sample('k8sdiag_conntrack_entries_max', t.max);
   if (t.usage !== undefined) e.family('k8sdiag_conntrack_usage_ratio', 'gauge', 'Table usage, count / max.').sample('k8sdiag_conntrack_usage_ratio', t.usage);
-  e.family('k8sdiag_conntrack_table_full_log_lines', 'gauge', 'Kernel log lines saying the conntrack table was full (table full, dropping packet).').sample('k8sdiag_conntrack_table_full_log_lines', r.kernelLog.tableFull.length);
+  e.family('k8sdiag_conntrack_table_full_log_lines', 'gauge', 'Kernel log lines saying the conntrack table was full (table full, dropping packet).').sample('k8sdiag_conntrack_table_full_log_lines', r.kernelLog.tableFullLines);
   return e.findings(r.findings, 'conntrack').toString();
 }
 

@@ -93,3 +93,16 @@ describe('encoding and size', () => {
     rmSync(file);
   });
 });
+
+describe('a log of a full table', () => {
+  it('hundreds of thousands of "table full" lines: counted, the first and last three kept, output small', async () => {
+    const { run } = await import('../helpers/run.js');
+    const lines = Array.from({ length: 200_000 }, (_, i) => `[${(1000 + i / 1000).toFixed(6)}] nf_conntrack: nf_conntrack: table full, dropping packet`);
+    const r = await run(['conntrack', '--json'], { input: `${lines.join('\n')}\ncpu=0 found=0 insert_failed=0 drop=200000\n`, timeout: 60_000 });
+    const doc = JSON.parse(r.stdout) as { kernelLog: { tableFullLines: number; tableFull: string[] }; findings: Array<{ code: string; message: string }> };
+    expect(doc.kernelLog.tableFullLines).toBe(200_000);
+    expect(doc.kernelLog.tableFull).toEqual([...lines.slice(0, 3), ...lines.slice(-3)]);
+    expect(r.stdout.length).toBeLessThan(20_000);
+    expect(doc.findings.find((f) => f.code === 'TABLE_FULL')!.message).toMatch(/200000 times/);
+  }, 60_000);
+});
