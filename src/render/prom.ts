@@ -126,9 +126,15 @@ export function promDnsbench(r: DnsbenchResult): string {
 export function promConntrack(r: ConntrackResult): string {
   const e = new Exposition({ node: r.host });
   e.info(r, 'conntrack');
+  // One series per CPU where the input has them: each CPU's counter is 32-bit and wraps on its own, which Prometheus
+  // reads as that series' reset; a sum over CPUs would fall by 2^32 and read as a spike of the whole total.
   for (const [k, v] of Object.entries(r.counters)) {
     const name = `k8sdiag_conntrack_${k}_total`;
-    e.family(name, 'counter', `conntrack's ${k} counter, summed over CPUs, since boot.`).sample(name, v);
+    const rows = r.perCpu.filter((row) => row[k] !== undefined);
+    if (rows.length === r.perCpu.length && rows.length > 0) {
+      e.family(name, 'counter', `conntrack's ${k} counter, per CPU, since boot (sum by (node) for the node).`);
+      r.perCpu.forEach((row, cpu) => e.sample(name, row[k]!, { cpu: String(cpu) }));
+    } else e.family(name, 'counter', `conntrack's ${k} counter, summed over CPUs, since boot.`).sample(name, v);
   }
   const t = r.table;
   if (t.count !== undefined) e.family('k8sdiag_conntrack_entries', 'gauge', 'Entries in the conntrack table.').sample('k8sdiag_conntrack_entries', t.count);

@@ -100,6 +100,15 @@ describe('-o prom', () => {
     expect(finding.metrics[0]!.labels).toHaveProperty('node');
   });
 
+  it('conntrack: one series per CPU, as the kernel counts (each 32-bit counter wraps on its own)', async () => {
+    const text = readFixture('conntrack/conntrack-S-old-searched-weave3287.txt');
+    const want = [...text.matchAll(/^cpu=(\d+)\s.*\binsert_failed=(\d+)/gm)].map((m) => [m[1], Number(m[2])]);
+    expect(want.length).toBeGreaterThan(1);
+    const res = await run(['conntrack', '-o', 'prom'], { input: text });
+    const f = families(res.stdout).get('k8sdiag_conntrack_insert_failed_total')!;
+    expect(f.metrics.map((m) => [m.labels!.cpu, Number(m.value)])).toEqual(want);
+  });
+
   it('conntrack: counters as counters, table usage as a gauge', async () => {
     const res = await run(['conntrack', '-o', 'prom'], { input: [readFixture('conntrack/conntrack-S-6.18-pressure.txt'), readFixture('conntrack/sysctl-6.18-pressure.txt')].join('\n') });
     const f = families(res.stdout);
