@@ -67,6 +67,7 @@ export interface EvidenceByCode {
   CLASH_RESOLVE: { clash_resolve: Num } & WatchEvidence<'clash_resolve'>;
   // svc
   MISSING_CHAIN: { chain: string; from: string; line?: Num; comment?: string | null; service?: string };
+  EMPTY_ENDPOINT_CHAIN: { chain: string; from: string; line: Num; service?: string };
   UNREACHABLE_RULE: { chain: string; firstUnreachableLine: Num; rules: Num; service?: string };
   FALLTHROUGH:
     | { chain: string; line: Num; fallthrough: Num; lastProbability: string | null; service?: string }
@@ -158,6 +159,7 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   TABLE_FULL: { command: 'conntrack', severities: ['warning', 'critical'], rule: 'critical when a line is new during the watch or dated within the hour; warning when older or its age is unknown', subject: 'conntrack-table', means: 'the kernel logged "table full, dropping packet"' },
   CLASH_RESOLVE: { command: 'conntrack', severities: ['info'], rule: 'any clash_resolve', subject: 'counter', means: 'races the kernel resolved (5.10+)' },
   MISSING_CHAIN: { command: 'svc', severities: ['critical'], rule: 'a jump to a chain that does not exist', subject: 'chain', means: 'a rule jumps to a missing chain' },
+  EMPTY_ENDPOINT_CHAIN: { command: 'svc', severities: ['warning'], rule: 'a jump to an endpoint chain that exists and DNATs nothing', subject: 'chain', means: 'an endpoint chain returns: its share goes to the rules after it' },
   UNREACHABLE_RULE: { command: 'svc', severities: ['warning'], rule: 'rules after an unconditional jump', subject: 'chain', means: 'rules that can never match' },
   FALLTHROUGH: { command: 'svc', severities: ['warning'], rule: 'a share of new connections matches no endpoint', subject: 'chain', means: 'connections leave the chain un-DNATed' },
   ORPHAN_CHAIN: { command: 'svc', severities: ['warning'], rule: 'an endpoint chain nothing jumps to', subject: 'chain', means: 'a stale endpoint chain' },

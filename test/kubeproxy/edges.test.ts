@@ -130,3 +130,26 @@ describe.skipIf(!usable)('dual-stack, live', () => {
   });
 
 });
+
+describe('an endpoint chain that DNATs nothing', () => {
+  it('the jump returns and the next rule takes its share (iptables semantics), with a finding; a missing chain still drops', async () => {
+    const { run } = await import('../helpers/run.js');
+    const dump = `*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-EMPTYSEPTEST0001 - [0:0]
+:KUBE-SEP-EMPTYA - [0:0]
+:KUBE-SEP-FULLB - [0:0]
+-A KUBE-SERVICES -d 10.96.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-EMPTYSEPTEST0001
+-A KUBE-SVC-EMPTYSEPTEST0001 -m comment --comment "kube-system/kube-dns:dns -> 10.244.0.2:53" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-EMPTYA
+-A KUBE-SVC-EMPTYSEPTEST0001 -m comment --comment "kube-system/kube-dns:dns -> 10.244.0.3:53" -j KUBE-SEP-FULLB
+-A KUBE-SEP-FULLB -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 10.244.0.3:53
+COMMIT
+`;
+    const r = await run(['svc', '--json'], { input: dump });
+    const doc = JSON.parse(r.stdout) as { services: Array<{ endpoints: Array<{ address: string; share: number }>; cluster: { dropped: number; fallthrough: number } }>; findings: Array<{ code: string; subject: { name: string } }> };
+    // Half the connections jump into the empty chain, return, and go on to the next rule: all of them reach .3.
+    expect(doc.services[0]!.endpoints).toEqual([expect.objectContaining({ address: '10.244.0.3:53', share: 1 })]);
+    expect(doc.services[0]!.cluster).toMatchObject({ dropped: 0, fallthrough: 0 });
+    expect(doc.findings.filter((f) => f.code === 'EMPTY_ENDPOINT_CHAIN').map((f) => f.subject.name)).toEqual(['KUBE-SEP-EMPTYA']);
+  });
+});

@@ -29,6 +29,7 @@ export class IptablesAnalyser {
   private readonly referenced = new Set<string>();
   private readonly reportedUnreachable = new Set<string>();
   private readonly reportedMissing = new Set<string>();
+  private readonly reportedEmpty = new Set<string>();
   private readonly reportedFallthrough = new Set<string>();
 
   /** The Service a chain belongs to, by the `ns/name:port` comment on its rules. */
@@ -67,16 +68,29 @@ export class IptablesAnalyser {
     });
   }
 
-  /** The DNAT destination of a KUBE-SEP chain. */
-  private sepDestination(sep: string, from: Rule): string | undefined {
+  /**
+   * The DNAT destination of a KUBE-SEP chain; 'returns' for a chain that exists and DNATs nothing (empty, or no DNAT
+   * rule): iptables returns from it to the next rule, which takes the traffic; undefined for a missing chain.
+   */
+  private sepDestination(sep: string, from: Rule): string | 'returns' | undefined {
     const rules = this.nat.get(sep);
-    if (rules === undefined) {
-      // Declared but empty: no DNAT; not even declared: missing.
-      if (!this.exists(sep)) this.missing(sep, from);
+    if (rules === undefined && !this.exists(sep)) {
+      this.missing(sep, from);
       return undefined;
     }
-    for (const r of rules) if (r.dnat !== undefined) return r.dnat;
-    return undefined;
+    for (const r of rules ?? []) if (r.dnat !== undefined) return r.dnat;
+    if (!this.reportedEmpty.has(sep)) {
+      this.reportedEmpty.add(sep);
+      const service = this.serviceOfChain(from.chain) ?? null;
+      this.findings.push({
+        code: 'EMPTY_ENDPOINT_CHAIN',
+        severity: 'warning', subject: { kind: 'chain', name: sep, service },
+        message: `${from.chain} jumps to ${sep}, which DNATs nothing${(rules ?? []).length === 0 ? ' (declared, no rules)' : ''}: the jump returns, and the rules after it take the connections it would have had`,
+        evidence: { chain: sep, from: from.chain, line: from.line, ...ownedBy(service) },
+        remedy: 'the endpoint behind it gets no traffic and the others more: restart kube-proxy so it rewrites its chains',
+      });
+    }
+    return 'returns';
   }
 
   /** Shares of new connections entering `chain`, following jumps to SVC/SVL from EXT/FW/XLB. */
@@ -116,9 +130,11 @@ export class IptablesAnalyser {
         if (conditional) continue;
         lastSep = r;
         const dest = this.sepDestination(t, r);
+        // A chain that DNATs nothing returns: its share goes on to the next rules, as if the rule were not there.
+        if (dest === 'returns') continue;
         const share = remaining * p;
         if (dest !== undefined) endpoints.push({ address: dest, share, probability: r.probability ?? null, chain: t });
-        else dropped += share; // a jump into nothing: DNAT never happens
+        else dropped += share; // a jump into a missing chain: DNAT never happens
         remaining *= 1 - p;
         continue;
       }
