@@ -32,6 +32,9 @@ export interface SvcResult extends ResultHeader {
   warnings: string[];
 }
 
+/** Findings a cut in the dump makes up: chains declared or jumped to before the cut, and defined after it. */
+const CUT_SHORT_CODES: ReadonlySet<Finding['code']> = new Set(['MISSING_CHAIN', 'ORPHAN_CHAIN', 'EMPTY_ENDPOINT_CHAIN']);
+
 function matchesFilter(s: ServiceReport, filter: string): boolean {
   const [nsName, port] = filter.split(':', 2);
   const full = `${s.namespace ?? ''}/${s.name ?? ''}`;
@@ -69,6 +72,12 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
   }
   let services = analysis.services;
   let findings = analysis.findings;
+  if (dumps.truncated !== null) {
+    // A dump cut short lacks the chains after the cut: what is missing or unreferenced there says nothing of the node.
+    const cut = findings.filter((f) => CUT_SHORT_CODES.has(f.code)).length;
+    findings = findings.filter((f) => !CUT_SHORT_CODES.has(f.code));
+    warnings.push(`the dump was cut short (${dumps.truncated}): the rules after the cut are missing, so missing, empty and orphan chains are not reported${cut > 0 ? ` (${cut} left out)` : ''}; read it whole`);
+  }
   if (input.service !== undefined) {
     const f = input.service;
     services = services.filter((s) => matchesFilter(s, f));

@@ -87,6 +87,8 @@ export interface ParsedDumps {
   ipvs: IpvsService[] | null;
   kinds: string[];
   warnings: string[];
+  /** Where the dump was cut short (no COMMIT, an nft table never closed); null when it ends whole. */
+  truncated: string | null;
 }
 
 export const EXPECTED = 'expected iptables-save output, `nft list ruleset` or `ipvsadm -Ln`';
@@ -100,6 +102,7 @@ export function parseDumps(text: string): ParsedDumps {
   const nft = new NftReader(v4, v6);
   const ipvs = new IpvsadmReader();
   let unrecognised = 0;
+  let last = '';
   // Line by line with indexOf, not split: only the line at hand is alive, not an array of 100,000s.
   let lineNo = 0;
   for (let at = 0; at <= text.length; ) {
@@ -109,6 +112,7 @@ export function parseDumps(text: string): ParsedDumps {
     at = nl + 1;
     lineNo++;
     if (line === '') continue;
+    last = line;
     // Inside an nft table every line is nft's; elsewhere the first reader that knows the line takes it.
     if (nft.inTable()) {
       nft.line(line, lineNo);
@@ -117,9 +121,18 @@ export function parseDumps(text: string): ParsedDumps {
     if (iptables.line(line, lineNo) || nft.line(line, lineNo) || ipvs.line(line, lineNo)) continue;
     unrecognised++;
   }
-  iptables.finish();
+  iptables.end();
+  const opens = (s: string): number => s.split('{').length - s.split('}').length;
+  const truncated =
+    iptables.cutIn !== null
+      ? `the ${iptables.cutIn} table of iptables-save ends without COMMIT`
+      : nft.inTable()
+        ? 'an nft table is never closed, its braces open at the end'
+        : /^add (rule|element|map|chain|set) /.test(last) && opens(last) > 0
+          ? 'its last nft line stops inside a { } block'
+          : null;
 
-  const out: ParsedDumps = { iptables: null, iptables6: null, iptablesFromNft: nft.translated, nft: nft.kubeProxyTables, ipvs: null, kinds: [], warnings: [] };
+  const out: ParsedDumps = { iptables: null, iptables6: null, iptablesFromNft: nft.translated, nft: nft.kubeProxyTables, ipvs: null, kinds: [], warnings: [], truncated };
   if (v6.rs.lines > 0) out.iptables6 = v6.rs;
   if (iptables.seen || nft.translated) {
     out.iptables = v4.rs;

@@ -153,3 +153,16 @@ COMMIT
     expect(doc.findings.filter((f) => f.code === 'EMPTY_ENDPOINT_CHAIN').map((f) => f.subject.name)).toEqual(['KUBE-SEP-EMPTYA']);
   });
 });
+
+describe('a dump cut short', () => {
+  it('is said, and the chains the cut left missing or unreferenced are not reported as if real', async () => {
+    const { run, readFixture } = await import('../helpers/run.js');
+    for (const file of ['svc/iptables-save-overall.txt', 'svc/nft-kube-proxy-overall.txt']) {
+      const whole = JSON.parse((await run(['svc', '--json'], { input: readFixture(file) })).stdout) as { warnings: string[] };
+      expect(whole.warnings.join('\n'), file).not.toMatch(/cut short/);
+      const cut = JSON.parse((await run(['svc', '--json'], { input: readFixture(file).slice(0, 3000) })).stdout) as { warnings: string[]; findings: Array<{ code: string }> };
+      expect(cut.warnings.join('\n'), file).toMatch(/^the dump was cut short \((the nat table of iptables-save ends without COMMIT|an nft table is never closed, its braces open at the end)\)/m);
+      expect(cut.findings.map((f) => f.code).filter((c) => ['MISSING_CHAIN', 'ORPHAN_CHAIN', 'EMPTY_ENDPOINT_CHAIN'].includes(c)), file).toEqual([]);
+    }
+  });
+});

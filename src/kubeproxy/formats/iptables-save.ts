@@ -207,6 +207,9 @@ export type RuleSetBuilder = ReturnType<typeof ruleSetBuilder>;
 export class IptablesSaveReader {
   /** Any iptables-save line was read. */
   seen = false;
+  /** A table opened by its `*table` line whose COMMIT never came: the dump was cut short there. */
+  cutIn: string | null = null;
+  private opened = false;
   private table = '';
   private section: { table: string; rules: Rule[]; declared: Set<string>; v6: boolean } | undefined;
   private familyHint: 'ipv4' | 'ipv6' | undefined;
@@ -237,10 +240,12 @@ export class IptablesSaveReader {
       this.table = line.slice(1);
       this.seen = true;
       this.section = this.open();
+      this.opened = true;
       return true;
     }
     if (line === 'COMMIT') {
       this.finish();
+      this.opened = false;
       return true;
     }
     if (c0 === 58 /* : */ && this.table !== '') {
@@ -276,6 +281,12 @@ export class IptablesSaveReader {
       return true;
     }
     return false;
+  }
+
+  /** The input ended: a table whose `*table` line came and whose COMMIT did not was cut short. */
+  end(): void {
+    if (this.opened) this.cutIn = this.table;
+    this.finish();
   }
 
   /** Hand the open section to its family's rule set. */
