@@ -100,12 +100,19 @@ const GLIBC_FLAGS: ReadonlyArray<readonly [string, FlagName]> = [
 
 const NUMERIC = ['ndots', 'timeout', 'attempts'] as const;
 
-/** C's atoi: optional spaces and sign, then leading digits; 0 when none. */
+/**
+ * glibc's atoi: (int) strtol(s, NULL, 10). Optional spaces and sign, then leading digits (0 when none); strtol
+ * saturates at the 64-bit long's range, and the cast to int keeps the low 32 bits (4294967297 is 1, and
+ * 99999999999999999999 saturates to LONG_MAX, whose low 32 bits are -1).
+ */
 function atoi(s: string): number {
   const m = /^[ \t]*([+-]?\d+)/.exec(s);
   if (!m || m[1] === undefined) return 0;
-  const n = Number.parseInt(m[1], 10);
-  return Number.isFinite(n) ? n : 0;
+  let v = BigInt(m[1]);
+  const max = (1n << 63n) - 1n;
+  if (v > max) v = max;
+  if (v < -max - 1n) v = -max - 1n;
+  return Number(BigInt.asIntN(32, v));
 }
 
 function isIPv4(s: string): boolean {
@@ -147,16 +154,19 @@ function glibcSetOptions(text: string, conf: ResolvConf, where: string): void {
     const numeric = NUMERIC.find((n) => token.startsWith(`${n}:`));
     if (numeric !== undefined) {
       const raw = token.slice(numeric.length + 1);
-      let value = atoi(raw);
+      const read = atoi(raw);
+      let value = read;
       const cap = GLIBC_CAPS[numeric];
-      if (!/^\d+$/.test(raw)) conf.warnings.push(`${where}: option "${token}": glibc reads the value as ${value}`);
+      if (!/^\d+$/.test(raw) || String(read) !== raw.replace(/^0+(?=\d)/, '')) conf.warnings.push(`${where}: option "${token}": glibc reads the value as ${read}`);
       if (value > cap) {
         conf.warnings.push(`${where}: option "${token}" is capped at ${numeric}:${cap} by glibc`);
         value = cap;
       }
       if (value < 0) {
-        conf.warnings.push(`${where}: option "${token}" is negative; read as 0`);
-        value = 0;
+        // Kept in an unsigned field and copied into res_state: ndots into 4 bits (-1 is 15), retry and retrans into ints
+        // (negative: no try at all, or the 1 s floor of a try, as at 0).
+        value = numeric === 'ndots' ? value & 15 : 0;
+        conf.warnings.push(`${where}: option "${token}" is negative; glibc reads it as ${numeric}:${value}`);
       }
       conf.options[numeric] = value;
       conf.optionsSet.push(`${numeric}:${value}`);

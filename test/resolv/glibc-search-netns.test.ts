@@ -62,4 +62,32 @@ describe.skipIf(!usable)('glibc search list, real getaddrinfo against the expans
       expect(realNames).toEqual(expanded);
     }, 30_000);
   }
+  // Out-of-range numbers, read as glibc 2.36 reads them (atoi: strtol, then the low 32 bits; the unsigned fields).
+  const ranges: Array<[string, string, 'names' | 'nothing']> = [
+    ['ndots:-1 is 15 (a 4-bit field): the search name first', 'ndots:-1', 'names'],
+    ['ndots:4294967297 is 1 (the low 32 bits): the name as written first', 'ndots:4294967297', 'names'],
+    ['attempts:4294967296 is 0: no query at all', 'attempts:4294967296', 'nothing'],
+    ['attempts:99999999999999999999 saturates, and its low 32 bits are -1: no query at all', 'attempts:99999999999999999999', 'nothing'],
+  ];
+  for (const [label, option, expect_] of ranges) {
+    it(label, async () => {
+      const conf = `nameserver 127.0.0.1\nsearch a.example\noptions timeout:1 attempts:1\noptions ${option}\n`;
+      writeFileSync(`${etcDir}/resolv.conf`, conf);
+      writeFileSync(log, '');
+      const g = await ns.exec('getent', ['ahosts', 'x.y'], { timeout: 30_000 });
+      expect(g.exitCode).not.toBe(0);
+      await new Promise((r) => setTimeout(r, 100));
+      const seen = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string });
+      const realNames = [...new Set(seen.map((q) => q.name.toLowerCase().replace(/\.$/, '')))];
+      const r = await ns.exec(process.execPath, [BIN, 'resolv', '--json', '--file', '-', 'x.y'], { input: conf });
+      const doc = JSON.parse(r.stdout) as { candidates: Array<{ fqdn: string; sent: boolean }>; findings: Array<{ code: string }> };
+      if (expect_ === 'nothing') {
+        expect(realNames).toEqual([]);
+        expect(doc.findings.map((f) => f.code)).toContain('LOOKUPS_DISABLED');
+      } else {
+        expect(realNames.length).toBeGreaterThan(0);
+        expect(realNames).toEqual(doc.candidates.filter((c) => c.sent).map((c) => c.fqdn.toLowerCase().replace(/\.$/, '')));
+      }
+    }, 30_000);
+  }
 });
