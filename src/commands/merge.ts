@@ -26,13 +26,24 @@ export interface MergedDnsbench extends Omit<QueryStats, 'unattributedErrors'> {
   lookupLatencyMs: PercentileSummary | null;
   lookupStalls: { over1s: number; over5s: number } | null;
   lookupHistogram: HistogramSnapshot | null;
-  /** Answers per second over the wall-clock span from the first start to the last end. */
+  /**
+   * Answers per second: each run's own rate (answered / its duration), summed when the runs ran at once (one fleet
+   * sweep: every run started before any ended), else their median (runs apart in time, a CronJob's).
+   */
   qps: number;
+  /** How qps combines the runs: 'sum' (concurrent) or 'median' (apart in time). */
+  qpsOf: 'sum' | 'median';
+  /** Each run's own rate: lowest, median, highest. */
+  qpsPerRun: { min: number; median: number; max: number } | null;
+  /** From the first start to the last end. */
   spanMs: number;
 }
 
 export interface MergedConntrack {
-  /** Counters summed over nodes. */
+  /**
+   * Counters since boot, summed over nodes: of each node its latest document only (an hourly DaemonSet's logs hold
+   * one document per hour, each counting from boot).
+   */
   counters: Record<string, number>;
   /** The fullest table among the nodes. */
   maxTableUsage: number | null;
@@ -233,6 +244,9 @@ function mergeDnsbench(docs: Doc[]): MergedDnsbench {
   let lookups: number | null = null;
   let first = Number.POSITIVE_INFINITY;
   let last = 0;
+  let latestStart = Number.NEGATIVE_INFINITY;
+  let earliestEnd = Number.POSITIVE_INFINITY;
+  const rates: number[] = [];
   for (const d of docs) {
     for (const k of SUMMED) sums[k] += num(d[k]);
     errors.merge(Counters.from(record(d.errors)));
@@ -249,10 +263,17 @@ function mergeDnsbench(docs: Doc[]): MergedDnsbench {
     if (Number.isFinite(start)) {
       first = Math.min(first, start);
       last = Math.max(last, start + num(d.durationMs));
+      latestStart = Math.max(latestStart, start);
+      earliestEnd = Math.min(earliestEnd, start + num(d.durationMs));
     }
+    if (num(d.durationMs) > 0) rates.push((num(d.answered) * 1000) / num(d.durationMs));
   }
   const h = hist ?? new Histogram('us');
   const spanMs = Number.isFinite(first) ? Math.max(0, last - first) : 0;
+  rates.sort((a, b) => a - b);
+  const median = rates.length === 0 ? 0 : rates.length % 2 === 1 ? rates[(rates.length - 1) / 2]! : (rates[rates.length / 2 - 1]! + rates[rates.length / 2]!) / 2;
+  const concurrent = latestStart <= earliestEnd;
+  const round1 = (v: number): number => Number(v.toFixed(1));
   return {
     ...sums,
     errors: errors.toJSON(),
@@ -264,7 +285,9 @@ function mergeDnsbench(docs: Doc[]): MergedDnsbench {
     lookupLatencyMs: lookupHist && lookupHist.count > 0 ? lookupHist.summaryIn(1000) : null,
     lookupStalls: lookupHist ? { over1s: lookupHist.countAtOrAbove(1_000_000), over5s: lookupHist.countAtOrAbove(5_000_000) } : null,
     lookupHistogram: lookupHist?.toJSON() ?? null,
-    qps: spanMs > 0 ? Number(((sums.answered * 1000) / spanMs).toFixed(1)) : 0,
+    qps: round1(concurrent ? rates.reduce((a, b) => a + b, 0) : median),
+    qpsOf: concurrent ? 'sum' : 'median',
+    qpsPerRun: rates.length > 0 ? { min: round1(rates[0]!), median: round1(median), max: round1(rates[rates.length - 1]!) } : null,
     spanMs,
   };
 }
@@ -272,8 +295,14 @@ function mergeDnsbench(docs: Doc[]): MergedDnsbench {
 function mergeConntrack(docs: Doc[]): MergedConntrack {
   const counters = new Counters();
   let maxUsage: number | null = null;
+  // Counters since boot: a node's later document already counts what its earlier ones did.
+  const latest = new Map<string, Doc>();
   for (const d of docs) {
-    counters.merge(Counters.from(record(d.counters)));
+    const had = latest.get(String(d.host));
+    if (had === undefined || String(d.startedAt) > String(had.startedAt)) latest.set(String(d.host), d);
+  }
+  for (const d of latest.values()) counters.merge(Counters.from(record(d.counters)));
+  for (const d of docs) {
     const usage = (d.table as { usage?: unknown } | undefined)?.usage;
     if (typeof usage === 'number') maxUsage = Math.max(maxUsage ?? 0, usage);
   }
@@ -301,7 +330,11 @@ function groupFindings(docs: Doc[], nodes: string[]): FindingGroup[] {
 
 function nodeSummaries(docs: Doc[]): NodeSummary[] {
   const by = new Map<string, Doc[]>();
-  for (const d of docs) by.set(String(d.host), [...(by.get(String(d.host)) ?? []), d]);
+  for (const d of docs) {
+    const list = by.get(String(d.host));
+    if (list === undefined) by.set(String(d.host), [d]);
+    else list.push(d);
+  }
   const out: NodeSummary[] = [];
   for (const [host, ds] of by) {
     const sent = ds.reduce((n, d) => n + num(d.sent), 0);
@@ -330,6 +363,7 @@ export function runMerge(input: MergeInput): MergeResult {
   const header = startHeader('merge');
   const skipped: string[] = [];
   const bySchema = new Map<string, Doc[]>();
+  const seen = new Set<string>();
   for (const { text, origin } of input.texts) {
     const { docs, garbage } = splitDocuments(text);
     for (const g of garbage) skipped.push(`${origin}: not JSON: ${g}`);
@@ -349,7 +383,16 @@ export function runMerge(input: MergeInput): MergeResult {
         skipped.push(`${origin}: a ${doc.schema} document${typeof doc.host === 'string' && doc.host !== '' ? ` from ${doc.host}` : ''} that cannot be merged: ${problem}`);
         continue;
       }
-      bySchema.set(doc.schema, [...(bySchema.get(doc.schema) ?? []), doc]);
+      // The same document twice (a log read twice, a file given twice): counted once.
+      const key = `${doc.schema}\0${String(doc.host)}\0${String(doc.startedAt)}\0${String(doc.durationMs)}`;
+      if (seen.has(key)) {
+        skipped.push(`${origin}: the ${doc.schema} document from ${String(doc.host)} started at ${String(doc.startedAt)} is in the input more than once: counted once`);
+        continue;
+      }
+      seen.add(key);
+      const list = bySchema.get(doc.schema);
+      if (list === undefined) bySchema.set(doc.schema, [doc]);
+      else list.push(doc);
     }
   }
   if (bySchema.size === 0) {

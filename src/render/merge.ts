@@ -13,13 +13,14 @@ export function renderMerge(style: Style, r: MergeResult): string {
     const d = g.dnsbench;
     if (d) {
       const l = d.latencyMs;
-      out.push(`  queries: sent ${num(d.sent)}, answered ${num(d.answered)}, timeouts ${num(d.timeouts)}, ${num(d.qps)}/s over ${(d.spanMs / 1000).toFixed(1)} s; ` +
+      const rate = d.qpsPerRun === null ? 'n/a' : d.qpsOf === 'sum' ? `${num(d.qps)}/s (the runs' rates summed: they ran at once)` : `${num(d.qps)}/s (median of the runs' own rates, ${num(d.qpsPerRun.min)}-${num(d.qpsPerRun.max)}: they ran apart)`;
+      out.push(`  queries: sent ${num(d.sent)}, answered ${num(d.answered)}, timeouts ${num(d.timeouts)}, ${rate}; ` +
         `latency ms p50 ${ms(l?.p50)} p99 ${ms(l?.p99)} p99.9 ${ms(l?.p999)} max ${ms(l?.max)}; over 1 s ${d.stalls.over1s}, over 5 s ${d.stalls.over5s}`);
       if (d.lookups !== null) out.push(`  lookups: ${num(d.lookups)}; p50 ${ms(d.lookupLatencyMs?.p50)} ms, max ${ms(d.lookupLatencyMs?.max)} ms; over 1 s ${d.lookupStalls?.over1s ?? 0}, over 5 s ${d.lookupStalls?.over5s ?? 0}`);
     }
     if (g.conntrack) {
       const k = g.conntrack.counters;
-      out.push(`  conntrack (summed over nodes): insert_failed ${num(k.insert_failed ?? 0)}, drop ${num(k.drop ?? 0)}, early_drop ${num(k.early_drop ?? 0)}` +
+      out.push(`  conntrack (since boot, each node's latest document, summed over nodes): insert_failed ${num(k.insert_failed ?? 0)}, drop ${num(k.drop ?? 0)}, early_drop ${num(k.early_drop ?? 0)}` +
         `${g.conntrack.maxTableUsage !== null ? `; fullest table ${(g.conntrack.maxTableUsage * 100).toFixed(1)}%` : ''}`);
     }
     const t = table(style, ['node', 'documents', 'stall rate', 'lookups over 5 s', 'problems'], { align: ['left', 'right', 'right', 'right', 'left'] });

@@ -41,10 +41,38 @@ describe('merge', () => {
   it('a report merged with itself doubles the counts and keeps the percentiles', () => {
     const h = new Histogram('us', LATENCY_MARKS_US);
     for (let i = 1; i <= 1000; i++) h.record(i * 10);
-    const doc = JSON.stringify(fromEngine(input, engine(h, 5), null, header('n1')));
-    const g = runMerge({ texts: [{ text: `${doc}\n${doc}`, origin: 'x' }] }).groups[0]!;
+    const one = fromEngine(input, engine(h, 5), null, header('n1'));
+    const doc = JSON.stringify(one);
+    // Another run of the node, an hour later: the same figures.
+    const later = JSON.stringify({ ...one, startedAt: new Date(Date.parse(one.startedAt) + 3_600_000).toISOString() });
+    const g = runMerge({ texts: [{ text: `${doc}\n${later}`, origin: 'x' }] }).groups[0]!;
     expect(g.dnsbench).toMatchObject({ sent: 2010, answered: 2000, timeouts: 10 });
     expect(g.dnsbench!.latencyMs).toEqual(h.summaryIn(1000));
+    // The same document twice (a log read twice) is one run, with a warning.
+    const twice = runMerge({ texts: [{ text: `${doc}\n${doc}`, origin: 'x' }] });
+    expect(twice.groups[0]!.dnsbench).toMatchObject({ sent: 1005, answered: 1000 });
+    expect(twice.skipped).toEqual([`x: the k8sdiag.dnsbench/1 document from n1 started at ${one.startedAt} is in the input more than once: counted once`]);
+  });
+
+  it('rates per run: two runs 30 minutes apart give their own rate (median), not answers over the half hour; concurrent runs add', () => {
+    const h = new Histogram('us', LATENCY_MARKS_US);
+    for (let i = 1; i <= 1000; i++) h.record(i * 10);
+    const base = fromEngine(input, engine(h, 0), null, header('n1'));
+    // Written out: each run answered 1000 in its durationMs.
+    const run = (host: string, offsetMs: number, durationMs: number) => JSON.stringify({ ...base, host, startedAt: new Date(Date.parse(base.startedAt) + offsetMs).toISOString(), durationMs });
+    const apart = runMerge({ texts: [{ text: [run('a', 0, 42_000), run('a', 1_800_000, 42_000)].join('\n'), origin: 'x' }] }).groups[0]!.dnsbench!;
+    expect(apart.qpsOf).toBe('median');
+    expect(apart.qps).toBe(23.8); // 1000 / 42 s
+    const atOnce = runMerge({ texts: [{ text: [run('a', 0, 40_000), run('b', 1000, 50_000)].join('\n'), origin: 'x' }] }).groups[0]!.dnsbench!;
+    expect(atOnce.qpsOf).toBe('sum');
+    expect(atOnce.qps).toBe(45); // 1000 / 40 s + 1000 / 50 s
+    expect(atOnce.qpsPerRun).toEqual({ min: 20, median: 22.5, max: 25 });
+  });
+
+  it('conntrack counters since boot: of each node its latest document, not the sum of its hourly ones', () => {
+    const doc = (host: string, startedAt: string, insertFailed: number) => JSON.stringify({ schema: 'k8sdiag.conntrack/1', host, startedAt, durationMs: 10, counters: { insert_failed: insertFailed }, findings: [] });
+    const m = runMerge({ texts: [{ text: [doc('a', '2026-01-01T01:00:00Z', 10), doc('a', '2026-01-01T02:00:00Z', 14), doc('b', '2026-01-01T01:30:00Z', 3)].join('\n'), origin: 'x' }] });
+    expect(m.groups[0]!.conntrack!.counters).toEqual({ insert_failed: 17 });
   });
 
   it('reads one per file, NDJSON, pretty-printed concatenated, and kubectl logs --prefix lines', () => {
