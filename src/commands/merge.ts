@@ -37,6 +37,11 @@ export interface MergedDnsbench extends Omit<QueryStats, 'unattributedErrors'> {
   qpsPerRun: { min: number; median: number; max: number } | null;
   /** From the first start to the last end. */
   spanMs: number;
+  /**
+   * Marks (seconds) some runs had and others not (a lookup histogram carries its resolver's timeout): the counts at
+   * or above them are approximate; every other mark's are exact.
+   */
+  inexactMarksS: { latency: number[]; lookups: number[] };
 }
 
 export interface MergedConntrack {
@@ -289,6 +294,7 @@ function mergeDnsbench(docs: Doc[]): MergedDnsbench {
     qpsOf: concurrent ? 'sum' : 'median',
     qpsPerRun: rates.length > 0 ? { min: round1(rates[0]!), median: round1(median), max: round1(rates[rates.length - 1]!) } : null,
     spanMs,
+    inexactMarksS: { latency: h.droppedMarks.map((m) => m / 1e6), lookups: (lookupHist?.droppedMarks ?? []).map((m) => m / 1e6) },
   };
 }
 

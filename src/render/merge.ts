@@ -17,6 +17,8 @@ export function renderMerge(style: Style, r: MergeResult): string {
       out.push(`  queries: sent ${num(d.sent)}, answered ${num(d.answered)}, timeouts ${num(d.timeouts)}, ${rate}; ` +
         `latency ms p50 ${ms(l?.p50)} p99 ${ms(l?.p99)} p99.9 ${ms(l?.p999)} max ${ms(l?.max)}; over 1 s ${d.stalls.over1s}, over 5 s ${d.stalls.over5s}`);
       if (d.lookups !== null) out.push(`  lookups: ${num(d.lookups)}; p50 ${ms(d.lookupLatencyMs?.p50)} ms, max ${ms(d.lookupLatencyMs?.max)} ms; over 1 s ${d.lookupStalls?.over1s ?? 0}, over 5 s ${d.lookupStalls?.over5s ?? 0}`);
+      const inexact = [...new Set([...d.inexactMarksS.latency, ...d.inexactMarksS.lookups])];
+      if (inexact.length > 0) out.push(c.dim(`  counts at or above ${inexact.map((s) => `${s} s`).join(', ')} are approximate: some runs had that mark (their resolver timeout) and others not`));
     }
     if (g.conntrack) {
       const k = g.conntrack.counters;

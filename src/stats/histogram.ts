@@ -109,6 +109,19 @@ export function bucketMidpoint(low: number): number {
  */
 export const LATENCY_MARKS_US: readonly number[] = [1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
 
+/** Counts between `marks` regrouped between `common` (a subset of them), with the counts exactly at the common marks. */
+function regroup(marks: readonly number[], counts: Float64Array, at: Float64Array | undefined, common: readonly number[]): { counts: Float64Array; at: Float64Array | undefined } {
+  const out = new Float64Array(common.length + 1);
+  for (let k = 0; k < counts.length; k++) {
+    // Interval k is [marks[k-1], marks[k]): it lies in the common interval that starts at the last common mark <= its start.
+    const low = k === 0 ? Number.NEGATIVE_INFINITY : marks[k - 1]!;
+    let j = 0;
+    while (j < common.length && common[j]! <= low) j++;
+    out[j] = (out[j] ?? 0) + (counts[k] ?? 0);
+  }
+  return { counts: out, at: at === undefined ? undefined : Float64Array.from(common, (c) => at[marks.indexOf(c)] ?? 0) };
+}
+
 function sameMarks(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
@@ -117,6 +130,8 @@ export class Histogram {
   readonly unit: string;
   private readonly counts = new Float64Array(BUCKETS);
   private marks: readonly number[];
+  /** Marks a merge could not keep exactly (one side had them, the other not): counts at them are approximate. */
+  private readonly dropped: number[] = [];
   private markCounts: Float64Array;
   /** Values exactly at each mark; undefined when not known (merged from a snapshot without them). */
   private atMarks: Float64Array | undefined;
@@ -232,6 +247,11 @@ export class Histogram {
     return c;
   }
 
+  /** The marks a merge of histograms with different marks dropped: a count at or above one of them is approximate. */
+  get droppedMarks(): readonly number[] {
+    return this.dropped;
+  }
+
   /** Exact counts between the marks: [low (inclusive), high (exclusive), count], from 0 to infinity. */
   markRows(): Array<[number, number, number]> {
     const rows: Array<[number, number, number]> = [];
@@ -283,12 +303,19 @@ export class Histogram {
       if (at !== undefined && otherAt !== undefined) for (let k = 0; k < at.length; k++) at[k] = (at[k] ?? 0) + (otherAt[k] ?? 0);
       else this.atMarks = undefined;
     } else {
-      // Different marks cannot be combined exactly: keep none rather than wrong ones.
-      this.marks = [];
-      this.markCounts = new Float64Array(1);
-      this.markCounts[0] = this.n + other.n;
-      this.atMarks = new Float64Array(0);
+      // Different marks (a lookup histogram carries its resolver's timeout as a mark): the marks both have keep exact
+      // counts, each side's counts regrouped between them; a mark only one side has cannot be kept exactly, and is
+      // named in droppedMarks.
+      const common = this.marks.filter((m) => other.marks.includes(m));
+      for (const m of [...this.marks, ...other.marks]) if (!common.includes(m) && !this.dropped.includes(m)) this.dropped.push(m);
+      this.dropped.sort((a, b) => a - b);
+      const mine = regroup(this.marks, this.markCounts, this.atMarks, common);
+      const theirs = regroup(other.marks, other.markCounts, other.atMarks, common);
+      this.marks = common;
+      this.markCounts = mine.counts.map((c, k) => c + (theirs.counts[k] ?? 0));
+      this.atMarks = mine.at !== undefined && theirs.at !== undefined ? mine.at.map((c, k) => c + (theirs.at![k] ?? 0)) : undefined;
     }
+    for (const m of other.dropped) if (!this.dropped.includes(m)) this.dropped.push(m);
     if (other.n > 0) {
       this.n += other.n;
       this.total += other.total;

@@ -231,3 +231,21 @@ describe('Counters, rates, deltas', () => {
     expect(missing.sort()).toEqual(['fresh', 'gone']);
   });
 });
+
+describe('merging histograms whose marks differ', () => {
+  it('keeps every mark both have exact (checked against a plain count of the values) and names the one it drops', async () => {
+    const { Histogram: H, LATENCY_MARKS_US: M } = await import('../../src/stats/index.js');
+    // Lookups with timeout:1 (1 s is already a mark) and with timeout:3 (3 s added): stalls land around the timeouts.
+    const a = [900_000, 1_000_000, 1_000_001, 1_200_000, 1_999_999, 2_500_000, 5_000_000, 5_000_001];
+    const b = [999_999, 1_000_000, 1_100_000, 2_999_999, 3_000_000, 3_000_001, 3_400_000, 6_000_000, 12_000_000];
+    const ha = new H('us', [...M, 1_000_000]);
+    const hb = new H('us', [...M, 3_000_000]);
+    for (const v of a) ha.record(v);
+    for (const v of b) hb.record(v);
+    const m = ha.merge(hb);
+    const all = [...a, ...b];
+    for (const t of M) expect(m.countAtOrAbove(t), `>= ${t}`).toBe(all.filter((v) => v >= t).length);
+    for (const [mark, atOrBelow] of m.atOrBelowMarks()!) expect(atOrBelow, `<= ${mark}`).toBe(all.filter((v) => v <= mark).length);
+    expect(m.droppedMarks).toEqual([3_000_000]);
+  });
+});
