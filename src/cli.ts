@@ -52,8 +52,13 @@ function positiveNumber(name: string, max: number) {
 }
 
 function common(cmd: Command): Command {
+  // Each command's help lists the formats it has: prom only where there is a Prometheus rendering.
+  const formats = PROM_COMMANDS.includes(cmd.name()) ? ['human', 'json', 'prom', 'line'] : ['human', 'json', 'line'];
+  const what = formats.includes('prom')
+    ? 'output format (prom: Prometheus text; line: the worst finding in one line, for node-problem-detector)'
+    : 'output format (line: the worst finding in one line, for node-problem-detector)';
   return cmd
-    .addOption(new Option('-o, --output <format>', 'output format (prom: Prometheus text, for dnsbench, conntrack, svc, doctor; line: the worst finding in one line, for node-problem-detector)').choices(['human', 'json', 'prom', 'line']).default('human'))
+    .addOption(new Option('-o, --output <format>', what).choices(formats).default('human'))
     .option('--json', 'one JSON document on stdout, nothing else (-o json)')
     .option('--no-color', 'no colour (also: NO_COLOR=1, or stdout not a terminal)')
     .option('--debug', 'show stack traces of internal errors');
@@ -498,11 +503,10 @@ Examples:
   program.hook('preAction', (_this, actionCommand) => {
     const opts = actionCommand.opts() as CommonOptions;
     if (opts.debug) debug = true;
-    // Formats are checked before the command starts: serve would otherwise listen for its whole duration first.
+    // Formats are checked before the command starts (commander's choices refuse a format the command has not).
     if (opts.json && actionCommand.getOptionValueSource('output') === 'cli' && opts.output !== 'json') {
       throw new UsageError(`--json and -o ${opts.output} ask for two formats: give one`);
     }
-    if (format(opts) === 'prom' && !PROM_COMMANDS.includes(actionCommand.name())) throw new UsageError(PROM_ONLY);
   });
   return program;
 }

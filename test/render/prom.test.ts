@@ -134,6 +134,6 @@ describe('-o prom', () => {
     expect(got).toEqual(byKey);
     const no = await run(['resolv', '-o', 'prom', '--file', '-'], { input: 'nameserver 10.0.0.1\n' });
     expect(no.exitCode).toBe(2);
-    expect(no.stderr.trim()).toBe('k8sdiag: -o prom is for dnsbench, conntrack, svc and doctor');
+    expect(no.stderr.trim()).toBe("k8sdiag: option '-o, --output <format>' argument 'prom' is invalid. Allowed choices are human, json, line.");
   });
 });
