@@ -184,7 +184,7 @@ const VERTICAL = /^([a-z_]+)\s+(\S+)\s*$/;
 const HEX_ROW = /^[0-9a-fA-F]{8}(\s+[0-9a-fA-F]{8})*\s*$/;
 const SYSCTL = /^(net\.[A-Za-z0-9_.]+|\/proc\/sys\/net\/[A-Za-z0-9_/]+)\s*[=:]\s*(\S*)\s*$/;
 const TABLE_FULL = /(?:(?:nf|ip)_conntrack: )?table full(?: in netns (\d+))?, dropping packet/;
-const SUPPRESSED = /(?:nf_conntrack|net_ratelimit): (\d+) callbacks suppressed/;
+const SUPPRESSED = /(nf_conntrack|net_ratelimit): (\d+) callbacks suppressed/;
 const DMESG_TS = /\[\s*(\d+\.\d+)\]/;
 const TOOL_ERROR = /^conntrack v[\d.]+ \(conntrack-tools\): (.*)$/;
 
@@ -205,6 +205,9 @@ export function parseConntrackInput(text: string, now: Date = new Date()): Connt
 
   /** The last table-full lines, beyond the first KEPT_LOG_LINES. */
   const lastFull: string[] = [];
+  /** A net_ratelimit count waiting for the next line: conntrack's if that line says the table was full. */
+  let pendingNetRatelimit = 0;
+  let sawSuppressed = false;
   const out: ConntrackInput = {
     stats: [],
     sysctl: {},
@@ -325,6 +328,12 @@ export function parseConntrackInput(text: string, now: Date = new Date()): Connt
 
     // 5. kernel log.
     const full = TABLE_FULL.exec(line);
+    // net_ratelimit suppresses every kind of network message: its count is conntrack's only when a table-full line
+    // comes right after it.
+    if (pendingNetRatelimit > 0) {
+      if (full) out.kernelLog.suppressed += pendingNetRatelimit;
+      pendingNetRatelimit = 0;
+    }
     if (full) {
       out.kernelLog.tableFullLines++;
       if (out.kernelLog.tableFull.length < KEPT_LOG_LINES) out.kernelLog.tableFull.push(line);
@@ -346,8 +355,10 @@ export function parseConntrackInput(text: string, now: Date = new Date()): Connt
       return;
     }
     const supp = SUPPRESSED.exec(line);
-    if (supp && supp[1] !== undefined) {
-      out.kernelLog.suppressed += Number.parseInt(supp[1], 10);
+    if (supp && supp[1] !== undefined && supp[2] !== undefined) {
+      sawSuppressed = true;
+      if (supp[1] === 'nf_conntrack') out.kernelLog.suppressed += Number.parseInt(supp[2], 10);
+      else pendingNetRatelimit = Number.parseInt(supp[2], 10);
       return;
     }
 
@@ -363,7 +374,7 @@ export function parseConntrackInput(text: string, now: Date = new Date()): Connt
   out.kernelLog.tableFull.push(...lastFull);
 
   const recognised =
-    out.stats.length + Object.keys(out.sysctl).length + out.kernelLog.tableFullLines + out.kernelLog.suppressed + out.toolErrors.length;
+    out.stats.length + Object.keys(out.sysctl).length + out.kernelLog.tableFullLines + out.kernelLog.suppressed + out.toolErrors.length + (sawSuppressed ? 1 : 0);
   if (recognised === 0) {
     const sysctlOnly = lines.some((l) => SYSCTL.test(l.trim()));
     throw new InputError(sysctlOnly ? `sysctl lines without any nf_conntrack_* value: ${EXPECTED_INPUT}` : `nothing recognisable in the input: ${EXPECTED_INPUT}`);

@@ -144,6 +144,21 @@ describe('sysctl and kernel log', () => {
     expect(input.kernelLog.suppressed).toBe(312);
   });
 
+  it('net_ratelimit suppresses every network message: its count is conntrack\'s only right before a table-full line', () => {
+    const input = parseConntrackInput(
+      [
+        '[100.000001] net_ratelimit: 40 callbacks suppressed',
+        '[100.000002] IPv4: martian source 10.0.0.9 from 10.0.0.1, on dev eth0',
+        '[101.000001] net_ratelimit: 7 callbacks suppressed',
+        '[101.000002] nf_conntrack: nf_conntrack: table full, dropping packet',
+        '[102.000001] nf_conntrack: 5 callbacks suppressed',
+      ].join('\n'),
+      new Date(),
+    );
+    // 7 before a table-full line, and nf_conntrack's own 5; not the 40 before a martian-source line.
+    expect(input.kernelLog.suppressed).toBe(12);
+  });
+
   it('a table-full line older than an hour is a warning, a recent one critical', () => {
     const input = parse('dmesg-6.18-table-full.txt');
     expect(input.kernelLog.lastAtSeconds).toBeCloseTo(481.148257, 6);
