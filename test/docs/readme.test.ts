@@ -48,6 +48,21 @@ describe('README', () => {
   });
 });
 
+describe('README: the input caps', () => {
+  it('states each cap as the code has it', async () => {
+    const { LIMITS } = await import('../../src/input.js');
+    const line = readme.slice(readme.indexOf('Inputs are capped'), readme.indexOf('Inputs are capped') + 400).replace(/\s+/g, ' ');
+    const said: Record<keyof typeof LIMITS, RegExp> = {
+      conntrack: /conntrack's input (\d+) MiB/, svc: /svc's dumps (\d+) MiB/, resolv: /a resolv\.conf (\d+) MiB/, queries: /`--queries` file (\d+) MiB/, merge: /merge's documents (\d+) MiB/,
+    } as Record<keyof typeof LIMITS, RegExp>;
+    for (const [k, v] of Object.entries(LIMITS)) {
+      const re = said[k as keyof typeof LIMITS];
+      if (re === undefined) continue;
+      expect(Number(re.exec(line)?.[1]), k).toBe(v / (1 << 20));
+    }
+  });
+});
+
 describe('README: how doctor decides', () => {
   it('its table is the rules table: every code in the verdict\'s order, from where it comes, and the catalogue\'s rule', () => {
     const rows = [...readme.matchAll(/^\| (\d+) \| `([A-Z_]+)` \| (doctor|resolv|conntrack) \| (.*) \|$/gm)].map((m) => ({ rank: Number(m[1]), code: m[2]!, from: m[3]!, rule: m[4]! }));
