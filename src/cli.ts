@@ -22,7 +22,6 @@ interface CommonOptions {
 /** The one place the output format is decided: -o json, or its shorthand --json. */
 /** The commands with a Prometheus rendering. */
 const PROM_COMMANDS = ['dnsbench', 'conntrack', 'svc', 'doctor'];
-const PROM_ONLY = `-o prom is for ${PROM_COMMANDS.slice(0, -1).join(', ')} and ${PROM_COMMANDS.at(-1)}`;
 
 function format(opts: CommonOptions): 'human' | 'json' | 'prom' | 'line' {
   return opts.json ? 'json' : opts.output;
@@ -82,7 +81,8 @@ async function emit<R extends { findings: readonly { severity: Finding['severity
     const why = (result as { couldNotRun?: unknown }).couldNotRun;
     process.stdout.write(`${typeof why === 'string' ? `UNKNOWN: ${why}` : oneLine(result.findings)}\n`);
   } else if (format(opts) === 'prom') {
-    if (prom === undefined) throw new UsageError(PROM_ONLY);
+    // Unreachable from the command line: -o's choices hold prom only for the commands that pass a renderer.
+    if (prom === undefined) throw new Error('no Prometheus rendering for this command');
     process.stdout.write(prom(result));
   } else {
     const { makeStyle, colorWanted } = await import('./render/style.js');
@@ -188,7 +188,6 @@ Examples:
     const { runConntrack } = await import('./commands/conntrack.js');
     const { renderConntrack } = await import('./render/conntrack.js');
     const { renderWarnings } = await import('./render/findings.js');
-    const { UsageError } = await import('./errors.js');
     if (opts.file !== undefined && opts.watch !== undefined) throw new UsageError('--watch samples this machine twice: it cannot be used with --file');
     const stopper = stopOnSignals('sampling again now and reporting the shorter interval');
     try {
@@ -340,7 +339,6 @@ Examples:
   k8sdiag serve --zone google.com --fault servfail@every=10 --log - --duration 60`,
       ),
   ).action(async (opts: CommonOptions & { host: string; port: number; tcp: boolean; a?: string[]; aaaa?: string[]; ttl: number; zone?: string[]; fault?: string[]; seed: number; log?: string; duration?: number }) => {
-    const { UsageError } = await import('./errors.js');
     const { runServe } = await import('./commands/serve.js');
     const { listeningLine, renderServe } = await import('./render/serve.js');
     if (opts.log === '-' && format(opts) !== 'human') throw new UsageError('--log - and --json both write to stdout', 'give --log a file');

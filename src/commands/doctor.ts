@@ -231,7 +231,8 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   // Known once the probes are done: the rounds decide without it.
   let insertFailed: InsertFailedEvidence | null = null;
   let nic: Array<{ iface: string; counter: string; delta: number }> | null = null;
-  let corednsRead: CorednsDelta[] | null = null;
+  /** What CoreDNS counted during the probes: null until read (and where no page is). */
+  let coredns: CorednsDelta[] | null = null;
   const ndots = resolv.findings.find((f) => f.code === 'NDOTS_AMPLIFICATION');
 
   // 5. The probes, in rounds: a first round of every probe, then more of those that would decide a suggestive pattern.
@@ -244,8 +245,8 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
 
   // 6. Conntrack after, and what moved, per CPU; the interface's counters likewise.
   const after = await conntrackSample();
-  let coredns: CorednsDelta[] = [];
   if (pages.length > 0) {
+    const deltas: CorednsDelta[] = [];
     const corednsAfter = await Promise.all(pages.map((u) => fetchCorednsMetrics(u)));
     const errors: string[] = [];
     pages.forEach((u, i) => {
@@ -255,11 +256,12 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
       else {
         const d = corednsDelta(u, b.figures, a.figures);
         if (d === null) errors.push(`${u}: its counters fell (CoreDNS restarted during the probes)`);
-        else coredns.push(d);
+        else deltas.push(d);
       }
     });
-    steps.push({ step: 'coredns', ok: errors.length === 0, note: [coredns.length > 0 ? `metrics read from ${coredns.map((d) => d.url).join(', ')}` : '', errors.length > 0 ? `not read: ${errors.join('; ')}` : ''].filter((x) => x !== '').join('; ') });
-    corednsRead = coredns;
+    coredns = deltas;
+    const read = deltas.map((d) => d.url);
+    steps.push({ step: 'coredns', ok: errors.length === 0, note: [read.length > 0 ? `metrics read from ${read.join(', ')}` : '', errors.length > 0 ? `not read: ${errors.join('; ')}` : ''].filter((x) => x !== '').join('; ') });
   }
   if (nicBefore !== undefined) {
     const nicAfter = await readNicCounters();
@@ -296,7 +298,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
       name,
       ndots,
       nic,
-      coredns: corednsRead,
+      coredns,
       final,
     };
   }
@@ -312,7 +314,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     context: { ...ctx, view, resolvFile: loaded.origin, nameservers, search: conf.search, ndots: conf.options.ndots, timeoutS: conf.options.timeout, nodeLocalDNS: nameservers.includes(NODELOCALDNS_IP) },
     path,
     conntrack,
-    coredns,
+    coredns: coredns ?? [],
     plan: plan.said,
     sent: run.sent,
     probes: run.probes,

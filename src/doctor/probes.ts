@@ -3,7 +3,7 @@
  * dnsbench run: raw queries (to the nameserver or an endpoint) or lookups as a libc makes them.
  */
 import type { DnsbenchResult } from '../commands/dnsbench.js';
-import { recordTotal } from '../stats/index.js';
+import { recordTotal, sumRecords } from '../stats/index.js';
 
 export type ProbeKind = 'raw' | 'lookups' | 'endpoint';
 /**
@@ -101,12 +101,6 @@ export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null
   };
 }
 
-function addRecords(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-  return out;
-}
-
 /** Weighted mean of two means; null only when both are. */
 function meanOf(a: number | null, na: number, b: number | null, nb: number): number | null {
   if (a === null) return b;
@@ -122,8 +116,8 @@ export function mergeProbes(a: ProbeSummary, b: ProbeSummary): ProbeSummary {
     answered: a.answered + b.answered,
     timeouts: a.timeouts + b.timeouts,
     errors: a.errors + b.errors,
-    errorCodes: addRecords(a.errorCodes, b.errorCodes),
-    rcodes: addRecords(a.rcodes, b.rcodes),
+    errorCodes: sumRecords([a.errorCodes, b.errorCodes]),
+    rcodes: sumRecords([a.rcodes, b.rcodes]),
     late: a.late + b.late,
     units: a.units + b.units,
     stalled: a.stalled + b.stalled,

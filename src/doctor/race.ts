@@ -15,9 +15,9 @@
  * | no direct lookups, insert_failed did not move here | not the race |
  * | no direct lookups, insert_failed not readable | inconclusive |
  */
-import type { Finding } from '../findings.js';
+import type { Finding, RaceEvidence } from '../findings.js';
 import type { Libc } from './libc.js';
-import { MIN_COUNT, ALPHA, pool, show, stalls, worseThan } from './evidence.js';
+import { MIN_COUNT, ALPHA, pool, show, stalls, tally, worseThan } from './evidence.js';
 import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { poissonGreater, formatP } from '../stats/index.js';
@@ -77,6 +77,16 @@ function libcRemedy(libc: Libc): string {
   return "glibc: options single-request-reopen in the pod's dnsConfig; musl (no such option): TCP, or a cache in the pod or on the node";
 }
 
+/** The race findings' numbers: the two UDP modes' failures, the direct lookups' (none probed: null of 0), the counter. */
+function raceEvidence(r: Pick<RaceInput, 'insertFailed' | 'libc' | 'clashFixes'>, par: Tally, reopen: Tally, direct: Tally): RaceEvidence {
+  return {
+    parallelStalled: par.n, parallelLookups: par.of, reopenStalled: reopen.n, reopenLookups: reopen.of,
+    directStalled: direct.of > 0 ? direct.n : null, directLookups: direct.of,
+    insertFailedDuringProbes: r.insertFailed?.during ?? null, insertFailedBaseline: r.insertFailed?.baseline ?? null,
+    libc: r.libc, kernelClashFixes: r.clashFixes.join(' ') || 'none',
+  };
+}
+
 /**
  * From the node, where the probes are NATed on their way out, a lost insert fails the send itself (EPERM) instead of
  * a timeout. Sends failing with A+AAAA from one socket only, with insert_failed rising beyond its background, is the
@@ -91,11 +101,7 @@ export function raceFromSendErrors(r: Omit<RaceInput, 'signature' | 'direct' | '
     severity: 'critical',
     subject: { kind: 'nameserver', address: r.ns },
     message: `lookups fail at once when A and AAAA leave one socket together (${r.par.failed}/${r.par.units} lookups: ${codes}), not with single-request-reopen (${r.said}), and ${counter.said}: the conntrack insert race on this node's own traffic, where a lost insert fails the send. ${RACE_WHO}.`,
-    evidence: {
-      parallelStalled: r.par.failed, parallelLookups: r.par.units, reopenStalled: r.reopen.failed, reopenLookups: r.reopen.units, directStalled: null, directLookups: 0,
-      insertFailedDuringProbes: r.insertFailed?.during ?? null, insertFailedBaseline: r.insertFailed?.baseline ?? null, libc: r.libc, kernelClashFixes: r.clashFixes.join(' ') || 'none',
-      singleRequestSwitches: r.par.singleRequestSwitches,
-    },
+    evidence: { ...raceEvidence(r, tally(r.par.failed, r.par.units), tally(r.reopen.failed, r.reopen.units), tally(0, 0)), singleRequestSwitches: r.par.singleRequestSwitches },
     remedy: `${libcRemedy(r.libc)}; a kernel with the clash fixes (5.0+ for NATed UDP, 5.6 IPS_NAT_CLASH); hostNetwork pods: NodeLocalDNS`,
   };
 }
@@ -111,12 +117,7 @@ export function raceOrNot(r: RaceInput): RaceOutcome {
   const direct: 'stalls' | 'clean' | 'undecided' | 'none' =
     directT.of === 0 ? 'none' : directStalls!.strength === 'decisive' ? 'stalls' : directClean!.strength === 'decisive' ? 'clean' : 'undecided';
   const counter = readInsertFailed(r.insertFailed);
-  const evidence = {
-    parallelStalled: r.par.stalled, parallelLookups: r.par.units, reopenStalled: r.reopen.stalled, reopenLookups: r.reopen.units,
-    directStalled: directT.of > 0 ? directT.n : null, directLookups: directT.of,
-    insertFailedDuringProbes: r.insertFailed?.during ?? null, insertFailedBaseline: r.insertFailed?.baseline ?? null,
-    libc: r.libc, kernelClashFixes: r.clashFixes.join(' ') || 'none',
-  };
+  const evidence = raceEvidence(r, parT, reopenT, directT);
   const notRace = (why: string, where: string): RaceOutcome => ({
     kind: 'finding',
     finding: {

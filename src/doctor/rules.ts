@@ -7,7 +7,7 @@
  */
 import type { Finding, FindingCode } from '../findings.js';
 import type { Libc } from './libc.js';
-import { formatP } from '../stats/index.js';
+import { formatP, sumRecords } from '../stats/index.js';
 import { ALPHA, BACKGROUND_LOSS, MIN_COUNT, aboveBackground, lossy, pool, show, stalls, tally, worseThan } from './evidence.js';
 import type { Comparison, Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
@@ -114,15 +114,14 @@ export const RULES: readonly Rule[] = [
       if (total < MIN_COUNT || sent.some((p) => p.answered > 0 || p.late > 0)) return undefined;
       const timeouts = sent.reduce((n, p) => n + p.timeouts, 0);
       const errors = sent.reduce((n, p) => n + p.errors, 0);
-      const codes = new Map<string, number>();
-      for (const p of sent) for (const [k, v] of Object.entries(p.errorCodes)) codes.set(k, (codes.get(k) ?? 0) + v);
-      const codeList = [...codes].map(([k, v]) => `${k} ${v}`).join(', ');
+      const codes = sumRecords(sent.map((p) => p.errorCodes));
+      const codeList = Object.entries(codes).map(([k, v]) => `${k} ${v}`).join(', ');
       return {
         findings: [{
           code: 'NAMESERVER_UNREACHABLE', severity: 'critical', subject: { kind: 'nameserver', address: ns },
           message: `none of ${total} queries to ${ns} was answered (${timeouts} timed out, ${errors} failed at once${codeList ? `: ${codeList}` : ''}), over UDP and TCP, in every probe`,
-          evidence: { sent: total, timeouts, errors, codes: [...codes.keys()].sort().join(' ') },
-          remedy: codes.has('ECONNREFUSED')
+          evidence: { sent: total, timeouts, errors, codes: Object.keys(codes).sort().join(' ') },
+          remedy: codes['ECONNREFUSED'] !== undefined
             ? `nothing listens on ${ns}: is the DNS Service's cluster IP right, and has it endpoints (kubectl -n kube-system get endpointslices -l k8s-app=kube-dns)?`
             : `the nameserver does not answer: its pods (kubectl -n kube-system get pods -l k8s-app=kube-dns), a NetworkPolicy that blocks port 53, the route to ${ns}`,
         }],
@@ -485,16 +484,15 @@ export const RULES: readonly Rule[] = [
     decide: ({ a, ns, named }) => {
       const erred = a.probes.filter((p) => p.errors > 0);
       if (erred.length === 0 || named.has('NAMESERVER_UNREACHABLE')) return undefined;
-      const codes = new Map<string, number>();
-      for (const p of erred) for (const [k, v] of Object.entries(p.errorCodes)) codes.set(k, (codes.get(k) ?? 0) + v);
+      const codes = sumRecords(erred.map((p) => p.errorCodes));
       return {
         findings: [{
           code: 'PROBE_ERRORS', severity: 'warning', subject: { kind: 'nameserver', address: ns },
           message: `queries failed at once with an error instead of an answer or a timeout: ${erred.map((p) => `${p.label}: ${Object.entries(p.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ')}`).join('; ')}`,
-          evidence: { probes: erred.length, errors: erred.reduce((n, p) => n + p.errors, 0), codes: [...codes.keys()].sort().join(' ') },
-          remedy: codes.has('EPERM')
+          evidence: { probes: erred.length, errors: erred.reduce((n, p) => n + p.errors, 0), codes: Object.keys(codes).sort().join(' ') },
+          remedy: codes['EPERM'] !== undefined
             ? 'EPERM: a rule on this machine (iptables or nftables OUTPUT, a network policy agent) or conntrack dropped the packet as it left; on a node, insert_failed rising during the probes is the conntrack race on its own traffic'
-            : codes.has('ECONNREFUSED')
+            : codes['ECONNREFUSED'] !== undefined
               ? 'ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)'
               : 'see the error codes',
         }],
@@ -534,7 +532,7 @@ export function attribute(a: AttributionInput): Attribution {
   const e: Evidence = {
     a,
     ns: a.probes.find((p) => p.kind === 'raw')?.target ?? par?.target ?? 'the nameserver',
-    ...(par ? { par } : {}),
+    ...optional('par', par),
     ...optional('reopen', lookupsOf(a, 'single-request-reopen')),
     ...optional('tcp', lookupsOf(a, 'tcp')),
     ...optional('dot', lookupsOf(a, 'trailing-dot')),
