@@ -18,13 +18,18 @@
 //    10,000 Services, pinned (each on CPU 1) and unpinned; time per doubling;
 //    peak RSS.
 // 4. Start-up: --version vs node -e 0.  5. dnsbench peak RSS vs queries.
+// 6. The histogram's bucket index.
+// 7. merge at fleet scale: 10k and 100k real dnsbench documents (NDJSON) from 1,000 nodes, against the floor
+//    (bench/floor-merge.mjs: the same file streamed, each line JSON.parse'd, nothing kept); peak RSS against the
+//    largest document (targets: 100k documents in under 10 s; peak RSS under merge's of one document + 64 MiB + 3x
+//    the largest document); 10k pretty-printed documents behind `kubectl logs --prefix`.
 //
 // BENCH_SECONDS (default 3) per run, BENCH_ROUNDS (default 2) rounds A B A B;
 // BENCH_ONLY=1,2 runs only those sections (1b: the Node floor, bench/floor.mjs; 1c: the floor in C,
 // bench/floor.c, per datagram and with recvmmsg/sendmmsg: what a native addon would buy).
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -397,5 +402,68 @@ if (want('6')) {
   console.log('');
   console.log('6. the histogram\'s bucket index');
   spawnSync(process.execPath, [join(root, 'bench', 'histogram.mjs')], { stdio: 'inherit' });
+}
+// ---- 7. merge at fleet scale ----
+if (want('7')) {
+  console.log('');
+  console.log('7. merge: real dnsbench documents from 1,000 nodes, against the floor (stream, split lines, JSON.parse each)');
+  pinServer(dnsmasq, false);
+  // Real documents, of runs of different shapes, each written again with its own host and start time.
+  const real = [['-c', '10', '-n', '2000'], ['-c', '100', '-n', '20000'], ['-c', '50', '-n', '5000', '--qps', '20000']].map((a) => {
+    const r = spawnSync(process.execPath, [BIN, 'dnsbench', '--json', '--no-progress', '--server', '127.0.0.1', '-p', String(dnsmasq.port), '-d', 'bench.test', ...a], { encoding: 'utf8' });
+    return JSON.parse(r.stdout);
+  });
+  const write = (file, n, pretty) => {
+    const fd = openSync(file, 'w');
+    let buf = '';
+    let largest = 0;
+    for (let i = 0; i < n; i++) {
+      const d = { ...real[i % real.length], host: `node-${String(i % 1000).padStart(4, '0')}`, startedAt: new Date(Date.UTC(2026, 0, 1) + i * 3600_000).toISOString() };
+      let text = pretty ? JSON.stringify(d, null, 2) : JSON.stringify(d);
+      largest = Math.max(largest, text.length);
+      if (pretty) text = text.split('\n').map((l) => `[pod/k8sdiag-${d.host}/k8sdiag] ${l}`).join('\n');
+      buf += `${text}\n`;
+      if (buf.length > 1 << 20) {
+        writeSync(fd, buf);
+        buf = '';
+      }
+    }
+    writeSync(fd, buf);
+    closeSync(fd);
+    return largest;
+  };
+  const timed = (args) => {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, ['--import', HOOK, ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    const ms = performance.now() - t;
+    if (r.status !== 0 && r.status !== 1) throw new Error(`${args.join(' ')}: exit ${r.status}: ${r.stderr.slice(0, 500)}`);
+    return { s: ms / 1000, rssMiB: Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024, stdout: r.stdout };
+  };
+  const one = join(dir, 'merge-1.ndjson');
+  const largest = Math.max(write(one, 1, false), ...real.map((d) => JSON.stringify(d).length));
+  const single = timed([BIN, 'merge', '--json', one]);
+  for (const [n, pretty] of [[10_000, false], [100_000, false], [10_000, true]]) {
+    const file = join(dir, `merge-${n}${pretty ? '-pretty' : ''}.ndjson`);
+    write(file, n, pretty);
+    const mib = statSync(file).size / 2 ** 20;
+    const merges = [];
+    const floors = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      if (!pretty) floors.push(timed([join(root, 'bench', 'floor-merge.mjs'), file]));
+      merges.push(timed([BIN, 'merge', '--json', file]));
+    }
+    const m = merges[merges.length - 1];
+    const docs = JSON.parse(m.stdout).groups[0].documents;
+    if (docs !== n) throw new Error(`merge read ${docs} documents of ${n}`);
+    // The fixed floor: one document's run, plus 64 MiB for the heap's slack (V8 grows its heap before it collects).
+    const bound = single.rssMiB + 64 + (3 * largest) / 2 ** 20;
+    const peak = Math.max(...merges.map((x) => x.rssMiB));
+    console.log(`   ${String(n).padStart(6)} documents${pretty ? ', pretty, prefixed' : ''} (${mib.toFixed(0)} MiB): merge ${spread(merges.map((x) => x.s))} s` +
+      (floors.length ? `, floor ${spread(floors.map((x) => x.s))} s (${ratio(merges.map((x, k) => x.s / floors[k].s))} the floor's time)` : '') +
+      `, ${(n / mean(merges.map((x) => x.s))).toFixed(0)} documents/s; peak RSS ${peak.toFixed(0)} MiB (bound ${bound.toFixed(0)} MiB: ${peak <= bound ? 'MEETS' : 'ABOVE'})` +
+      (n === 100_000 && !pretty ? `; ${mean(merges.map((x) => x.s)) < 10 ? 'MEETS' : 'BELOW'} the 10 s target` : ''));
+    rmSync(file);
+  }
+  console.log(`   one document: merge ${single.s.toFixed(2)} s, peak RSS ${single.rssMiB.toFixed(0)} MiB; the largest document ${(largest / 1024).toFixed(0)} KiB`);
 }
 process.exit(0); // the servers are children: the exit handler stops them

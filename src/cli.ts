@@ -5,7 +5,7 @@
  * Command modules are imported lazily so `k8sdiag --version` stays fast.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { InputError, UsageError, UserError } from './errors.js';
+import { UsageError, UserError } from './errors.js';
 import { terminalSafe } from './render/terminal.js';
 import { stopOnSignals } from './cli/signals.js';
 import type { Finding } from './findings.js';
@@ -481,19 +481,17 @@ Examples:
   k8sdiag merge node-a.json node-b.json -o json`,
       ),
   ).action(async (files: string[], opts: CommonOptions) => {
-    const { LIMITS, readTextFile } = await import('./input.js');
-    const { runMerge } = await import('./commands/merge.js');
+    const { LIMITS, streamText } = await import('./input.js');
+    const { Merger } = await import('./commands/merge.js');
     const { renderMerge } = await import('./render/merge.js');
-    // One file at a time, and all of them together within the limit: a fleet's worth of documents, not unbounded.
-    const texts: Array<{ text: string; origin: string }> = [];
-    let total = 0;
+    // Streamed: each file read in chunks and its documents folded in as they close, so any number of them fits.
+    const merger = new Merger();
     for (const f of files.length > 0 ? files : ['-']) {
-      const text = await readTextFile(f, LIMITS.merge);
-      total += text.length;
-      if (total > LIMITS.merge) throw new InputError(`more than ${LIMITS.merge >> 20} MiB of documents in all`, 'merge fewer files at a time');
-      texts.push({ text, origin: f === '-' ? 'stdin' : f });
+      const split = merger.source(f === '-' ? 'stdin' : f, LIMITS.merge);
+      await streamText(f, (chunk) => split.feed(chunk));
+      split.end();
     }
-    const result = runMerge({ texts });
+    const result = merger.result();
     for (const s of result.skipped) process.stderr.write(terminalSafe(`warning: ${s}\n`));
     await emit(result, opts, renderMerge);
   });

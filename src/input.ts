@@ -18,8 +18,8 @@ export const LIMITS = {
   resolv: 1 << 20,
   /** A --queries file. */
   queries: 64 << 20,
-  /** merge: every document read, all files together (a dnsbench document is tens of KiB). */
-  merge: 256 << 20,
+  /** merge: one document (a dnsbench document is tens of KiB); the documents are streamed, any number of them. */
+  merge: 32 << 20,
 } as const;
 
 const MIB = 1 << 20;
@@ -110,12 +110,41 @@ export async function readTextFile(path: string, limit: number = LIMITS.conntrac
     }
     return decodeText(Buffer.concat(chunks));
   } catch (err) {
-    if (err instanceof InputError) throw err;
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
-    if (code === 'EACCES') throw new InputError(`${path}: permission denied`);
-    if (code === 'EISDIR') throw new InputError(`${path}: is a directory`);
-    throw new InputError(`${path}: ${(err as Error).message}`);
+    throw fileError(path, err);
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** A file's read error as one line for the user. */
+function fileError(path: string, err: unknown): InputError {
+  if (err instanceof InputError) return err;
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT') return new InputError(`${path}: no such file`);
+  if (code === 'EACCES') return new InputError(`${path}: permission denied`);
+  if (code === 'EISDIR') return new InputError(`${path}: is a directory`);
+  return new InputError(`${path}: ${(err as Error).message}`);
+}
+
+/**
+ * A file ("-": stdin) read in chunks of text, each handed to `onChunk` as it arrives, for inputs of any size: what
+ * the reader keeps is its own business (merge keeps the document being read). UTF-8; a byte that is not becomes U+FFFD.
+ */
+export async function streamText(path: string, onChunk: (text: string) => void): Promise<void> {
+  const decoder = new TextDecoder('utf-8');
+  const consume = async (chunks: AsyncIterable<Buffer | string>): Promise<void> => {
+    for await (const chunk of chunks) onChunk(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+    const rest = decoder.decode();
+    if (rest !== '') onChunk(rest);
+  };
+  if (path === '-') return consume(process.stdin);
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(path, 'r');
+    if ((await fh.stat()).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    await consume(fh.createReadStream({ highWaterMark: 1 << 16, autoClose: false }));
+  } catch (err) {
+    throw fileError(path, err);
   } finally {
     await fh?.close();
   }

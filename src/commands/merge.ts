@@ -6,12 +6,16 @@
  * grouped by schema (name and version); counters add, histograms merge exactly
  * (the merged percentiles are those of one histogram of all the samples),
  * rates and derived figures are recomputed from the merged counts, never
- * averaged; findings are grouped by code with the nodes they came from.
+ * averaged; findings are grouped by code with the nodes they came from. Documents are folded in as they are read:
+ * memory grows with the number of nodes, not with the input.
  */
 import type { QueryStats } from '../engine/engine.js';
 import { InputError } from '../errors.js';
 import { SEVERITY_ORDER } from '../findings.js';
 import type { Finding, Severity } from '../findings.js';
+
+export { splitDocuments } from '../documents.js';
+import { DocumentSplitter } from '../documents.js';
 import { SCHEMAS, startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { Counters, Histogram, isWholeCount } from '../stats/index.js';
@@ -97,102 +101,6 @@ export interface MergeResult extends ResultHeader {
 
 type Doc = Record<string, unknown> & { schema?: unknown; host?: unknown; findings?: unknown };
 
-/** Strip `kubectl logs --prefix` prefixes (`[pod/name/container] `) from every line. */
-function stripPrefixes(text: string): string {
-  return text.replace(/^\[[^\]\n]*\] ?/gm, '');
-}
-
-/** Objects that never close each cost a scan to the end of the text: after this many, no more are tried. */
-const MAX_UNCLOSED = 8;
-
-/**
- * Every top-level JSON object in the text, in order: one per file, NDJSON, or concatenated, pretty-printed or not. An
- * object starts with `{` at the start of a line (after any `kubectl logs --prefix`); it ends at its matching brace,
- * strings honoured. Any other line is junk, reported by its first 80 characters. A line that starts like an object but
- * does not parse (a truncated document, a log line) is junk too, and the scan goes on from the next line, so one stray
- * brace never swallows the documents after it.
- */
-export function splitDocuments(text: string): { docs: unknown[]; garbage: string[] } {
-  const docs: unknown[] = [];
-  const garbage: string[] = [];
-  const t = stripPrefixes(text);
-  // Lines of junk one after another are one entry (a document cut short is one warning, not one per line).
-  let run: { first: string; more: number; endsAt: number } | undefined;
-  const flush = (): void => {
-    if (run === undefined) return;
-    garbage.push(`"${run.first}"${run.more > 0 ? ` and the ${run.more} line${run.more === 1 ? '' : 's'} after it (a document cut short?)` : ''}`);
-    run = undefined;
-  };
-  const junk = (from: number, to: number): void => {
-    const line = t.slice(from, to).trim();
-    if (line === '') return;
-    if (run !== undefined && run.endsAt === from) {
-      run.more++;
-      run.endsAt = to + 1;
-      return;
-    }
-    flush();
-    run = { first: line.slice(0, 80), more: 0, endsAt: to + 1 };
-  };
-  const prefix = /\[[^\]\n]*\] ?/y;
-  /** Where an object starts at `p` (spaces, and after a document a `kubectl logs --prefix`, skipped), or -1. */
-  const objectAt = (p: number): number => {
-    while (t[p] === ' ' || t[p] === '\t' || t[p] === '\r') p++;
-    prefix.lastIndex = p;
-    if (t[p] === '[' && prefix.test(t)) p = prefix.lastIndex;
-    while (t[p] === ' ' || t[p] === '\t') p++;
-    return t[p] === '{' ? p : -1;
-  };
-  let unclosed = 0;
-  let i = 0;
-  while (i < t.length) {
-    let eol = t.indexOf('\n', i);
-    if (eol < 0) eol = t.length;
-    const start = unclosed < MAX_UNCLOSED ? objectAt(i) : -1;
-    if (start < 0 || start > eol) {
-      junk(i, eol);
-      i = eol + 1;
-      continue;
-    }
-    // The matching brace, honouring strings.
-    let depth = 0;
-    let inString = false;
-    let j = start;
-    for (; j < t.length; j++) {
-      const ch = t.charCodeAt(j);
-      if (inString) {
-        if (ch === 92 /* backslash */) j++;
-        else if (ch === 34 /* " */) inString = false;
-      } else if (ch === 34) inString = true;
-      else if (ch === 123 /* { */) depth++;
-      else if (ch === 125 /* } */ && --depth === 0) break;
-    }
-    // An object that parses is never undefined: undefined is a line of junk.
-    let doc: unknown;
-    if (j < t.length) {
-      try {
-        doc = JSON.parse(t.slice(start, j + 1));
-      } catch {
-        // not JSON after all
-      }
-    } else if (++unclosed === MAX_UNCLOSED) {
-      flush();
-      garbage.push(`${MAX_UNCLOSED} objects that never close: the rest is read as junk`);
-    }
-    if (doc === undefined) {
-      junk(i, eol);
-      i = eol + 1;
-      continue;
-    }
-    flush();
-    docs.push(doc);
-    // What follows the object on its last line (another object, concatenated) is read from there.
-    i = j + 1;
-  }
-  flush();
-  return { docs, garbage };
-}
-
 /** The counters of QueryStats that add across runs. */
 const SUMMED = ['sent', 'answered', 'timeouts', 'slow', 'late', 'wrongId', 'wrongQuestion', 'malformed', 'truncated', 'tcpRetries'] as const satisfies ReadonlyArray<keyof QueryStats>;
 
@@ -240,124 +148,270 @@ function problemOf(schema: string, d: Doc): string | undefined {
   return undefined;
 }
 
-function mergeDnsbench(docs: Doc[]): MergedDnsbench {
-  const sums = Object.fromEntries(SUMMED.map((k) => [k, 0])) as Record<(typeof SUMMED)[number], number>;
-  const errors = new Counters();
-  const rcodes = new Counters();
-  let hist: Histogram | undefined;
-  let lookupHist: Histogram | undefined;
-  let lookups: number | null = null;
-  let first = Number.POSITIVE_INFINITY;
-  let last = 0;
-  let latestStart = Number.NEGATIVE_INFINITY;
-  let earliestEnd = Number.POSITIVE_INFINITY;
-  const rates: number[] = [];
-  for (const d of docs) {
-    for (const k of SUMMED) sums[k] += num(d[k]);
-    errors.merge(Counters.from(record(d.errors)));
-    rcodes.merge(Counters.from(record(d.rcodes)));
-    const h = Histogram.fromJSON(d.histogram as HistogramSnapshot);
-    hist = hist === undefined ? h : hist.merge(h);
+const round1 = (v: number): number => Number(v.toFixed(1));
+
+/** dnsbench documents folded in one at a time: what they add up to, in memory that does not grow with them. */
+class DnsbenchSum {
+  private readonly sums = Object.fromEntries(SUMMED.map((k) => [k, 0])) as Record<(typeof SUMMED)[number], number>;
+  private readonly errors = new Counters();
+  private readonly rcodes = new Counters();
+  private hist: Histogram | undefined;
+  private lookupHist: Histogram | undefined;
+  private lookups: number | null = null;
+  private first = Number.POSITIVE_INFINITY;
+  private last = 0;
+  private latestStart = Number.NEGATIVE_INFINITY;
+  private earliestEnd = Number.POSITIVE_INFINITY;
+  /** Each run's own rate: one number per document. */
+  private readonly rates: number[] = [];
+
+  add(d: Doc): void {
+    for (const k of SUMMED) this.sums[k] += num(d[k]);
+    this.errors.merge(Counters.from(record(d.errors)));
+    this.rcodes.merge(Counters.from(record(d.rcodes)));
+    const snap = d.histogram as HistogramSnapshot;
+    this.hist = this.hist === undefined ? Histogram.fromJSON(snap) : this.hist.mergeSnapshot(snap);
     const resolver = d.resolver as { histogram?: HistogramSnapshot } | null | undefined;
     if (typeof d.lookups === 'number' && resolver?.histogram) {
-      lookups = (lookups ?? 0) + d.lookups;
-      const lh = Histogram.fromJSON(resolver.histogram);
-      lookupHist = lookupHist === undefined ? lh : lookupHist.merge(lh);
+      this.lookups = (this.lookups ?? 0) + d.lookups;
+      this.lookupHist = this.lookupHist === undefined ? Histogram.fromJSON(resolver.histogram) : this.lookupHist.mergeSnapshot(resolver.histogram);
     }
     const start = Date.parse(String(d.startedAt));
     if (Number.isFinite(start)) {
-      first = Math.min(first, start);
-      last = Math.max(last, start + num(d.durationMs));
-      latestStart = Math.max(latestStart, start);
-      earliestEnd = Math.min(earliestEnd, start + num(d.durationMs));
+      this.first = Math.min(this.first, start);
+      this.last = Math.max(this.last, start + num(d.durationMs));
+      this.latestStart = Math.max(this.latestStart, start);
+      this.earliestEnd = Math.min(this.earliestEnd, start + num(d.durationMs));
     }
-    if (num(d.durationMs) > 0) rates.push((num(d.answered) * 1000) / num(d.durationMs));
+    if (num(d.durationMs) > 0) this.rates.push((num(d.answered) * 1000) / num(d.durationMs));
   }
-  const h = hist ?? new Histogram('us');
-  const spanMs = Number.isFinite(first) ? Math.max(0, last - first) : 0;
-  rates.sort((a, b) => a - b);
-  const median = rates.length === 0 ? 0 : rates.length % 2 === 1 ? rates[(rates.length - 1) / 2]! : (rates[rates.length / 2 - 1]! + rates[rates.length / 2]!) / 2;
-  const concurrent = latestStart <= earliestEnd;
-  const round1 = (v: number): number => Number(v.toFixed(1));
-  return {
-    ...sums,
-    errors: errors.toJSON(),
-    rcodes: rcodes.toJSON(),
-    latencyMs: h.count > 0 ? h.summaryIn(1000) : null,
-    stalls: { over1s: h.countAtOrAbove(1_000_000), over5s: h.countAtOrAbove(5_000_000), over10s: h.countAtOrAbove(10_000_000) },
-    histogram: h.toJSON(),
-    lookups,
-    lookupLatencyMs: lookupHist && lookupHist.count > 0 ? lookupHist.summaryIn(1000) : null,
-    lookupStalls: lookupHist ? { over1s: lookupHist.countAtOrAbove(1_000_000), over5s: lookupHist.countAtOrAbove(5_000_000) } : null,
-    lookupHistogram: lookupHist?.toJSON() ?? null,
-    qps: round1(concurrent ? rates.reduce((a, b) => a + b, 0) : median),
-    qpsOf: concurrent ? 'sum' : 'median',
-    qpsPerRun: rates.length > 0 ? { min: round1(rates[0]!), median: round1(median), max: round1(rates[rates.length - 1]!) } : null,
-    spanMs,
-    inexactMarksS: { latency: h.droppedMarks.map((m) => m / 1e6), lookups: (lookupHist?.droppedMarks ?? []).map((m) => m / 1e6) },
-  };
+
+  result(): MergedDnsbench {
+    const h = this.hist ?? new Histogram('us');
+    const lookupHist = this.lookupHist;
+    const rates = this.rates.sort((a, b) => a - b);
+    const median = rates.length === 0 ? 0 : rates.length % 2 === 1 ? rates[(rates.length - 1) / 2]! : (rates[rates.length / 2 - 1]! + rates[rates.length / 2]!) / 2;
+    const concurrent = this.latestStart <= this.earliestEnd;
+    return {
+      ...this.sums,
+      errors: this.errors.toJSON(),
+      rcodes: this.rcodes.toJSON(),
+      latencyMs: h.count > 0 ? h.summaryIn(1000) : null,
+      stalls: { over1s: h.countAtOrAbove(1_000_000), over5s: h.countAtOrAbove(5_000_000), over10s: h.countAtOrAbove(10_000_000) },
+      histogram: h.toJSON(),
+      lookups: this.lookups,
+      lookupLatencyMs: lookupHist && lookupHist.count > 0 ? lookupHist.summaryIn(1000) : null,
+      lookupStalls: lookupHist ? { over1s: lookupHist.countAtOrAbove(1_000_000), over5s: lookupHist.countAtOrAbove(5_000_000) } : null,
+      lookupHistogram: lookupHist?.toJSON() ?? null,
+      qps: round1(concurrent ? rates.reduce((a, b) => a + b, 0) : median),
+      qpsOf: concurrent ? 'sum' : 'median',
+      qpsPerRun: rates.length > 0 ? { min: round1(rates[0]!), median: round1(median), max: round1(rates[rates.length - 1]!) } : null,
+      spanMs: Number.isFinite(this.first) ? Math.max(0, this.last - this.first) : 0,
+      inexactMarksS: { latency: h.droppedMarks.map((m) => m / 1e6), lookups: (lookupHist?.droppedMarks ?? []).map((m) => m / 1e6) },
+    };
+  }
 }
 
-function mergeConntrack(docs: Doc[]): MergedConntrack {
-  const counters = new Counters();
-  let maxUsage: number | null = null;
-  // Counters since boot: a node's later document already counts what its earlier ones did.
-  const latest = new Map<string, Doc>();
-  for (const d of docs) {
-    const had = latest.get(String(d.host));
-    if (had === undefined || String(d.startedAt) > String(had.startedAt)) latest.set(String(d.host), d);
-  }
-  for (const d of latest.values()) counters.merge(Counters.from(record(d.counters)));
-  for (const d of docs) {
-    const usage = (d.table as { usage?: unknown } | undefined)?.usage;
-    if (typeof usage === 'number') maxUsage = Math.max(maxUsage ?? 0, usage);
-  }
-  return { counters: counters.toJSON(), maxTableUsage: maxUsage };
-}
+/** conntrack documents folded in: counters since boot, so of each node only its latest document counts. */
+class ConntrackSum {
+  private readonly latest = new Map<string, { startedAt: string; counters: Record<string, number> }>();
+  private maxUsage: number | null = null;
 
-
-function groupFindings(docs: Doc[], nodes: string[]): FindingGroup[] {
-  const by = new Map<string, FindingGroup>();
-  for (const d of docs) {
+  add(d: Doc): void {
     const host = String(d.host);
-    for (const f of Array.isArray(d.findings) ? (d.findings as Finding[]) : []) {
-      if (typeof f?.code !== 'string') continue;
-      let g = by.get(f.code);
-      if (!g) {
-        g = { code: f.code, severity: f.severity, nodes: [], of: nodes.length, example: String(f.message) };
-        by.set(f.code, g);
-      }
-      if (SEVERITY_ORDER[f.severity] < SEVERITY_ORDER[g.severity]) g.severity = f.severity;
-      if (!g.nodes.includes(host)) g.nodes.push(host);
-    }
+    const had = this.latest.get(host);
+    if (had === undefined || String(d.startedAt) > had.startedAt) this.latest.set(host, { startedAt: String(d.startedAt), counters: record(d.counters) });
+    const usage = (d.table as { usage?: unknown } | undefined)?.usage;
+    if (typeof usage === 'number') this.maxUsage = Math.max(this.maxUsage ?? 0, usage);
   }
-  return [...by.values()].sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || b.nodes.length - a.nodes.length);
+
+  result(): MergedConntrack {
+    const counters = new Counters();
+    for (const { counters: c } of this.latest.values()) counters.merge(Counters.from(c));
+    return { counters: counters.toJSON(), maxTableUsage: this.maxUsage };
+  }
 }
 
-function nodeSummaries(docs: Doc[]): NodeSummary[] {
-  const by = new Map<string, Doc[]>();
-  for (const d of docs) {
-    const list = by.get(String(d.host));
-    if (list === undefined) by.set(String(d.host), [d]);
-    else list.push(d);
+/** One node's documents folded in. */
+interface NodeSum {
+  documents: number;
+  sent: number;
+  timeouts: number;
+  over5s: number | null;
+  problems: Set<string>;
+}
+
+/** The documents of one schema folded in. */
+class SchemaSum {
+  documents = 0;
+  readonly dnsbench: DnsbenchSum | undefined;
+  readonly conntrack: ConntrackSum | undefined;
+  private readonly nodes = new Map<string, NodeSum>();
+  private readonly findings = new Map<string, { group: Omit<FindingGroup, 'nodes' | 'of'>; nodes: Set<string> }>();
+
+  constructor(readonly schema: string) {
+    // Only the versions this k8sdiag writes have their figures merged: another's fields may mean something else.
+    this.dnsbench = schema === SCHEMAS.dnsbench ? new DnsbenchSum() : undefined;
+    this.conntrack = schema === SCHEMAS.conntrack ? new ConntrackSum() : undefined;
   }
-  const out: NodeSummary[] = [];
-  for (const [host, ds] of by) {
-    const sent = ds.reduce((n, d) => n + num(d.sent), 0);
-    const timeouts = ds.reduce((n, d) => n + num(d.timeouts), 0);
-    const over5 = ds.map((d) => (d.lookupStalls as { over5s?: number } | null | undefined)?.over5s).filter((x): x is number => typeof x === 'number');
-    const problems = new Set<string>();
-    for (const d of ds) for (const f of Array.isArray(d.findings) ? (d.findings as Finding[]) : []) if (f.severity !== 'info') problems.add(f.code);
-    out.push({
+
+  add(d: Doc): void {
+    this.documents++;
+    this.dnsbench?.add(d);
+    this.conntrack?.add(d);
+    const host = String(d.host);
+    let node = this.nodes.get(host);
+    if (node === undefined) {
+      node = { documents: 0, sent: 0, timeouts: 0, over5s: null, problems: new Set() };
+      this.nodes.set(host, node);
+    }
+    node.documents++;
+    node.sent += num(d.sent);
+    node.timeouts += num(d.timeouts);
+    const over5 = (d.lookupStalls as { over5s?: number } | null | undefined)?.over5s;
+    if (typeof over5 === 'number') node.over5s = (node.over5s ?? 0) + over5;
+    for (const f of Array.isArray(d.findings) ? (d.findings as Finding[]) : []) {
+      if (f.severity !== 'info') node.problems.add(f.code);
+      let g = this.findings.get(f.code);
+      if (g === undefined) {
+        g = { group: { code: f.code, severity: f.severity, example: String(f.message) }, nodes: new Set() };
+        this.findings.set(f.code, g);
+      }
+      if (SEVERITY_ORDER[f.severity] < SEVERITY_ORDER[g.group.severity]) g.group.severity = f.severity;
+      g.nodes.add(host);
+    }
+  }
+
+  result(): MergeGroup {
+    const nodes: NodeSummary[] = [...this.nodes].map(([host, n]) => ({
       host,
-      documents: ds.length,
-      stallRate: sent > 0 ? Number((timeouts / sent).toFixed(6)) : null,
-      lookupsOver5s: over5.length > 0 ? over5.reduce((a, b) => a + b, 0) : null,
-      problems: [...problems].sort(),
-    });
+      documents: n.documents,
+      stallRate: n.sent > 0 ? Number((n.timeouts / n.sent).toFixed(6)) : null,
+      lookupsOver5s: n.over5s,
+      problems: [...n.problems].sort(),
+    }));
+    // Worst first: by stall rate, then lookups over 5 s.
+    nodes.sort((a, b) => (b.stallRate ?? -1) - (a.stallRate ?? -1) || (b.lookupsOver5s ?? -1) - (a.lookupsOver5s ?? -1) || a.host.localeCompare(b.host));
+    const findings = [...this.findings.values()]
+      .map(({ group, nodes: on }) => ({ ...group, nodes: [...on], of: nodes.length }))
+      .sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || b.nodes.length - a.nodes.length);
+    return {
+      schema: this.schema,
+      documents: this.documents,
+      nodes,
+      dnsbench: this.dnsbench?.result() ?? null,
+      conntrack: this.conntrack?.result() ?? null,
+      findings,
+    };
   }
-  // Worst first: by stall rate, then lookups over 5 s.
-  return out.sort((a, b) => (b.stallRate ?? -1) - (a.stallRate ?? -1) || (b.lookupsOver5s ?? -1) - (a.lookupsOver5s ?? -1) || a.host.localeCompare(b.host));
+}
+
+/**
+ * Documents folded in as they are read (`add`), from any number of sources; `result()` at the end. Memory grows with
+ * the nodes and the documents' count (a few numbers each), never with the documents' text.
+ */
+export class Merger {
+  private readonly header = startHeader('merge');
+  private readonly skipped: string[] = [];
+  private readonly bySchema = new Map<string, SchemaSum>();
+  /** Per schema and node, the documents read: start (ms) -> duration; others (an unreadable start) by their text. */
+  private readonly seen = new Map<string, Map<number, unknown>>();
+  private readonly seenOdd = new Set<string>();
+  private readonly sources: string[] = [];
+
+  /** A splitter for one source's text: feed it chunks, then end it. */
+  source(origin: string, maxDocument?: number): DocumentSplitter {
+    this.sources.push(origin);
+    return new DocumentSplitter({ onDocument: (d) => this.add(d, origin), onJunk: (g) => this.skipped.push(`${origin}: not JSON: ${g}`), maxDocument });
+  }
+
+  add(d: unknown, origin: string): void {
+    if (d === null || typeof d !== 'object' || Array.isArray(d)) {
+      this.skipped.push(`${origin}: not a k8sdiag document`);
+      return;
+    }
+    const doc = d as Doc;
+    if ((doc as { event?: unknown }).event === 'slow') return; // dnsbench's slow-query lines: events, not reports
+    if (typeof doc.schema !== 'string' || !/^k8sdiag\.[a-z]+\/\d+$/.test(doc.schema)) {
+      this.skipped.push(`${origin}: a document without a k8sdiag schema${typeof doc.command === 'string' ? ` (command ${doc.command}, from a k8sdiag older than the schema header)` : ''}`);
+      return;
+    }
+    const problem = problemOf(doc.schema, doc);
+    if (problem !== undefined) {
+      this.skipped.push(`${origin}: a ${doc.schema} document${typeof doc.host === 'string' && doc.host !== '' ? ` from ${doc.host}` : ''} that cannot be merged: ${problem}`);
+      return;
+    }
+    // The same document twice (a log read twice, a file given twice): counted once.
+    if (this.seenBefore(doc)) {
+      this.skipped.push(`${origin}: the ${doc.schema} document from ${String(doc.host)} started at ${String(doc.startedAt)} is in the input more than once: counted once`);
+      return;
+    }
+    let sum = this.bySchema.get(doc.schema);
+    if (sum === undefined) {
+      sum = new SchemaSum(doc.schema);
+      this.bySchema.set(doc.schema, sum);
+    }
+    sum.add(doc);
+  }
+
+  /**
+   * Whether a document of the same schema, node, start and duration was read before. A few numbers per document, not
+   * its text: a fleet's million documents fit.
+   */
+  private seenBefore(doc: Doc): boolean {
+    const node = `${String(doc.schema)}\0${String(doc.host)}`;
+    const start = typeof doc.startedAt === 'string' ? Date.parse(doc.startedAt) : Number.NaN;
+    if (!Number.isFinite(start) || new Date(start).toISOString() !== doc.startedAt) {
+      const key = `${node}\0${String(doc.startedAt)}\0${String(doc.durationMs)}`;
+      if (this.seenOdd.has(key)) return true;
+      this.seenOdd.add(key);
+      return false;
+    }
+    let starts = this.seen.get(node);
+    if (starts === undefined) {
+      starts = new Map();
+      this.seen.set(node, starts);
+    }
+    const had = starts.get(start);
+    if (had === undefined && !starts.has(start)) {
+      starts.set(start, doc.durationMs);
+      return false;
+    }
+    if (Object.is(had, doc.durationMs)) return true;
+    // Two runs of one node that started in the same millisecond: told apart by their durations, by text.
+    const key = `${node}\0${String(doc.startedAt)}\0${String(doc.durationMs)}`;
+    if (this.seenOdd.has(key)) return true;
+    this.seenOdd.add(key);
+    return false;
+  }
+
+  result(): MergeResult {
+    const skipped = this.skipped;
+    if (this.bySchema.size === 0) {
+      throw new InputError(`no k8sdiag JSON documents to merge${skipped.length ? ` (${skipped.length} skipped: ${skipped[0]})` : ''}`, 'pipe `kubectl logs -l app.kubernetes.io/name=k8sdiag --prefix` or give files of `-o json` output');
+    }
+    const schemas = [...this.bySchema.keys()].sort((a, b) => a.localeCompare(b));
+    const names = schemas.map((s) => s.split('/')[0]);
+    for (const schema of schemas) {
+      const name = schema.split('/')[0]!;
+      if (names.filter((n) => n === name).length > 1) skipped.push(`${schema}: another version of ${name} is in the input too: each version is merged apart`);
+    }
+    const groups: MergeGroup[] = [];
+    for (const schema of schemas) {
+      if (schema !== SCHEMAS.dnsbench && schema !== SCHEMAS.conntrack && /^k8sdiag\.(dnsbench|conntrack)\//.test(schema)) {
+        skipped.push(`${schema}: a version this k8sdiag (${SCHEMAS.dnsbench}, ${SCHEMAS.conntrack}) does not know: its nodes and findings are listed, its figures not merged`);
+      }
+      groups.push(this.bySchema.get(schema)!.result());
+    }
+    return {
+      ...this.header.finish(),
+      command: 'merge',
+      sources: this.sources,
+      groups,
+      skipped,
+      findings: groups.flatMap((g) => g.findings.map((f) => ({ severity: f.severity }))),
+    };
+  }
 }
 
 export interface MergeInput {
@@ -365,69 +419,13 @@ export interface MergeInput {
   texts: Array<{ text: string; origin: string }>;
 }
 
+/** Whole texts merged (the library's and the tests' door; the CLI streams its files through a Merger). */
 export function runMerge(input: MergeInput): MergeResult {
-  const header = startHeader('merge');
-  const skipped: string[] = [];
-  const bySchema = new Map<string, Doc[]>();
-  const seen = new Set<string>();
+  const merger = new Merger();
   for (const { text, origin } of input.texts) {
-    const { docs, garbage } = splitDocuments(text);
-    for (const g of garbage) skipped.push(`${origin}: not JSON: ${g}`);
-    for (const d of docs) {
-      if (d === null || typeof d !== 'object' || Array.isArray(d)) {
-        skipped.push(`${origin}: not a k8sdiag document`);
-        continue;
-      }
-      const doc = d as Doc;
-      if ((doc as { event?: unknown }).event === 'slow') continue; // dnsbench's slow-query lines: events, not reports
-      if (typeof doc.schema !== 'string' || !/^k8sdiag\.[a-z]+\/\d+$/.test(doc.schema)) {
-        skipped.push(`${origin}: a document without a k8sdiag schema${typeof doc.command === 'string' ? ` (command ${doc.command}, from a k8sdiag older than the schema header)` : ''}`);
-        continue;
-      }
-      const problem = problemOf(doc.schema, doc);
-      if (problem !== undefined) {
-        skipped.push(`${origin}: a ${doc.schema} document${typeof doc.host === 'string' && doc.host !== '' ? ` from ${doc.host}` : ''} that cannot be merged: ${problem}`);
-        continue;
-      }
-      // The same document twice (a log read twice, a file given twice): counted once.
-      const key = `${doc.schema}\0${String(doc.host)}\0${String(doc.startedAt)}\0${String(doc.durationMs)}`;
-      if (seen.has(key)) {
-        skipped.push(`${origin}: the ${doc.schema} document from ${String(doc.host)} started at ${String(doc.startedAt)} is in the input more than once: counted once`);
-        continue;
-      }
-      seen.add(key);
-      const list = bySchema.get(doc.schema);
-      if (list === undefined) bySchema.set(doc.schema, [doc]);
-      else list.push(doc);
-    }
+    const split = merger.source(origin);
+    split.feed(text);
+    split.end();
   }
-  if (bySchema.size === 0) {
-    throw new InputError(`no k8sdiag JSON documents to merge${skipped.length ? ` (${skipped.length} skipped: ${skipped[0]})` : ''}`, 'pipe `kubectl logs -l app.kubernetes.io/name=k8sdiag --prefix` or give files of `-o json` output');
-  }
-  const names = [...bySchema.keys()].map((s) => s.split('/')[0]);
-  for (const [schema] of bySchema) {
-    const name = schema.split('/')[0]!;
-    if (names.filter((n) => n === name).length > 1) skipped.push(`${schema}: another version of ${name} is in the input too: each version is merged apart`);
-  }
-  const groups: MergeGroup[] = [];
-  for (const [schema, docs] of [...bySchema].sort(([a], [b]) => a.localeCompare(b))) {
-    const nodes = nodeSummaries(docs);
-    let dnsbench: MergedDnsbench | null = null;
-    let conntrack: MergedConntrack | null = null;
-    // Only the versions this k8sdiag writes have their figures merged: another's fields may mean something else.
-    if (schema === SCHEMAS.dnsbench) dnsbench = mergeDnsbench(docs);
-    else if (schema === SCHEMAS.conntrack) conntrack = mergeConntrack(docs);
-    else if (/^k8sdiag\.(dnsbench|conntrack)\//.test(schema)) {
-      skipped.push(`${schema}: a version this k8sdiag (${SCHEMAS.dnsbench}, ${SCHEMAS.conntrack}) does not know: its nodes and findings are listed, its figures not merged`);
-    }
-    groups.push({ schema, documents: docs.length, nodes, dnsbench, conntrack, findings: groupFindings(docs, nodes.map((n) => n.host)) });
-  }
-  return {
-    ...header.finish(),
-    command: 'merge',
-    sources: input.texts.map((t) => t.origin),
-    groups,
-    skipped,
-    findings: groups.flatMap((g) => g.findings.map((f) => ({ severity: f.severity }))),
-  };
+  return merger.result();
 }

@@ -325,6 +325,36 @@ export class Histogram {
     return this;
   }
 
+  /**
+   * `merge(Histogram.fromJSON(snap))`, without building the second histogram when the marks are the same (merge folds
+   * in one snapshot per document: building each would allocate every bucket).
+   */
+  mergeSnapshot(snap: HistogramSnapshot): this {
+    const marks = snap.marks ?? [];
+    const same =
+      snap.unit === this.unit && snap.layout === 'log-linear-v1' && snap.subBuckets === SUB && sameMarks(this.marks, marks) &&
+      (marks.length === 0 || snap.markCounts?.length === this.markCounts.length);
+    if (!same) return this.merge(Histogram.fromJSON(snap));
+    for (const [low, c] of snap.buckets) {
+      const i = indexOf(low);
+      this.counts[i] = (this.counts[i] ?? 0) + c;
+    }
+    if (marks.length === 0) this.markCounts[0] = (this.markCounts[0] ?? 0) + snap.count;
+    else {
+      snap.markCounts!.forEach((c, k) => (this.markCounts[k] = (this.markCounts[k] ?? 0) + c));
+      const at = this.atMarks;
+      if (at !== undefined && snap.atMarks !== undefined && snap.atMarks.length === at.length) snap.atMarks.forEach((c, k) => (at[k] = (at[k] ?? 0) + c));
+      else this.atMarks = undefined;
+    }
+    if (snap.count > 0) {
+      this.n += snap.count;
+      this.total += snap.sum;
+      if (snap.min < this.lo) this.lo = snap.min;
+      if (snap.max > this.hi) this.hi = snap.max;
+    }
+    return this;
+  }
+
   toJSON(): HistogramSnapshot {
     const buckets: Array<[number, number]> = [];
     for (const [low, , c] of this.buckets()) buckets.push([low, c]);

@@ -54,6 +54,27 @@ describe('merge', () => {
     expect(twice.skipped).toEqual([`x: the k8sdiag.dnsbench/1 document from n1 started at ${one.startedAt} is in the input more than once: counted once`]);
   });
 
+  it('a document is a duplicate only when its schema, node, start and duration are all the same', () => {
+    const c = (host: string, startedAt: string, durationMs: number) => JSON.stringify({ schema: 'k8sdiag.conntrack/1', host, startedAt, durationMs, counters: { drop: 1 } });
+    const docs = [
+      c('a', '2026-01-01T00:00:00.000Z', 10),
+      c('a', '2026-01-01T00:00:00.000Z', 11), // same start, another run
+      c('b', '2026-01-01T00:00:00.000Z', 10), // another node
+      c('a', '2026-01-01T00:00:00.001Z', 10), // a millisecond later
+      c('a', '2026-01-01T00:00:00Z', 10), // the same instant written otherwise: another text, kept
+      c('a', 'not a time', 10),
+      // Duplicates of each of the first, second, fifth and sixth:
+      c('a', '2026-01-01T00:00:00.000Z', 10),
+      c('a', '2026-01-01T00:00:00.000Z', 11),
+      c('a', '2026-01-01T00:00:00Z', 10),
+      c('a', 'not a time', 10),
+    ];
+    const m = runMerge({ texts: [{ text: docs.join('\n'), origin: 'x' }] });
+    expect(m.groups[0]!.documents).toBe(6);
+    expect(m.skipped).toHaveLength(4);
+    expect(m.skipped.every((w) => w.endsWith('is in the input more than once: counted once'))).toBe(true);
+  });
+
   it('rates per run: two runs 30 minutes apart give their own rate (median), not answers over the half hour; concurrent runs add', () => {
     const h = new Histogram('us', LATENCY_MARKS_US);
     for (let i = 1; i <= 1000; i++) h.record(i * 10);

@@ -249,3 +249,27 @@ describe('merging histograms whose marks differ', () => {
     expect(m.droppedMarks).toEqual([3_000_000]);
   });
 });
+
+describe('merging a snapshot in place', () => {
+  it('gives what merging the histogram built from it gives, for the same marks, other marks and none', async () => {
+    const { Histogram: H, LATENCY_MARKS_US: M } = await import('../../src/stats/index.js');
+    const rand = makeRng(11);
+    const filled = (marks: readonly number[], n: number): InstanceType<typeof H> => {
+      const h = new H('us', marks);
+      for (let i = 0; i < n; i++) h.record(Math.floor(rand() * 12_000_000));
+      return h;
+    };
+    for (const [mine, theirs] of [[M, M], [M, [...M, 3_000_000]], [[], []], [M, []]] as Array<[readonly number[], readonly number[]]>) {
+      for (const n of [0, 1, 500]) {
+        const base = filled(mine, 300);
+        const other = filled(theirs, n);
+        const viaMerge = H.fromJSON(base.toJSON()).merge(H.fromJSON(other.toJSON()));
+        const viaSnapshot = H.fromJSON(base.toJSON()).mergeSnapshot(other.toJSON());
+        expect(viaSnapshot.toJSON(), `${mine.length}/${theirs.length} marks, ${n} values`).toEqual(viaMerge.toJSON());
+        expect(viaSnapshot.droppedMarks).toEqual(viaMerge.droppedMarks);
+        // And the counts are those of the values themselves, where the marks are exact.
+        expect(viaSnapshot.count).toBe(300 + n);
+      }
+    }
+  });
+});
