@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import type { RecordType } from 'dns-packet';
 import { runEngine } from '../engine/engine.js';
+import { QueryList } from '../engine/queries.js';
 import { formatHostPort } from '../dns/wire.js';
 import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../engine/engine.js';
 import type { LocalDrops } from '../engine/drops.js';
@@ -81,14 +82,20 @@ export interface DnsbenchResult extends QueryStats, ResultHeader {
   findings: Finding[];
 }
 
-/** Read a --queries file: `name [TYPE]` per line; # comments and blank lines skipped. */
-export function parseQueriesFile(text: string, defaultType: RecordType): QuerySpec[] {
-  const out: QuerySpec[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
+/**
+ * Read a --queries file: `name [TYPE]` per line; # comments and blank lines skipped. Line by line into a packed
+ * QueryList: the file's size in packets and index, whatever its number of lines.
+ */
+export function parseQueriesFile(text: string, defaultType: RecordType): QueryList {
+  const out = new QueryList(1024);
+  const shown = (v: string): string => JSON.stringify(v.slice(0, 60)).slice(1, -1);
+  for (let from = 0, i = 0; from < text.length; i++) {
+    let eol = text.indexOf('\n', from);
+    if (eol < 0) eol = text.length;
+    const line = text.slice(from, eol).trim();
+    from = eol + 1;
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
     const [name = '', typeRaw, extra] = line.split(/\s+/);
-    const shown = (v: string): string => JSON.stringify(v.slice(0, 60)).slice(1, -1);
     if (extra !== undefined) throw new UserError(`queries file line ${i + 1}: expected "name [TYPE]", got "${shown(line)}"`);
     let type = defaultType;
     if (typeRaw !== undefined) {
@@ -102,9 +109,9 @@ export function parseQueriesFile(text: string, defaultType: RecordType): QuerySp
     } catch (err) {
       throw new UserError(`queries file line ${i + 1}: ${(err as Error).message}`);
     }
-    out.push({ name, type });
-  });
-  if (out.length === 0) throw new UserError('the queries file has no queries', 'one "name [TYPE]" per line');
+    out.add(name, type);
+  }
+  if (out.count === 0) throw new UserError('the queries file has no queries', 'one "name [TYPE]" per line');
   return out;
 }
 
@@ -194,10 +201,12 @@ export async function prepareDnsbench(f: DnsbenchFlags): Promise<DnsbenchInput> 
       }
     }
   }
-  const queries = f.queries !== undefined
-    ? parseQueriesFile(await readTextFile(f.queries, LIMITS.queries), type)
-    : (f.domain ?? ['google.com']).map((name) => ({ name, type }));
-  for (const q of queries) checkName(q.name);
+  let queries: QueryList | QuerySpec[];
+  if (f.queries !== undefined) queries = parseQueriesFile(await readTextFile(f.queries, LIMITS.queries), type);
+  else {
+    queries = (f.domain ?? ['google.com']).map((name) => ({ name, type }));
+    for (const q of queries) checkName(q.name);
+  }
 
   const warnings: string[] = [];
   let conf: ResolvConf | undefined;
@@ -473,7 +482,7 @@ export async function runDnsbench(input: DnsbenchInput, progressEveryMs?: number
     const { runResolverEmulation } = await import('../engine/resolver.js');
     const { engine, lookups } = await runResolverEmulation({
       ...input.resolver,
-      names: input.queries.map((q) => q.name),
+      names: input.queries instanceof QueryList ? [...input.queries.names()] : input.queries.map((q) => q.name),
       concurrency: input.concurrency,
       slowMs: input.slowMs,
       ...common(input),

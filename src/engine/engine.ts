@@ -36,20 +36,18 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
-import type { RecordType } from 'dns-packet';
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
-import { formatHostPort, idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../dns/wire.js';
+import { formatHostPort, idOf, isResponse, isTruncated, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../dns/wire.js';
 import type { QueryTemplate } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from './drops.js';
 import type { LocalDrops } from './drops.js';
 import { openError } from './errors.js';
+import { QueryList } from './queries.js';
+import type { QuerySpec } from './queries.js';
 import { QUEUED, udpIo } from './udp.js';
 
-export interface QuerySpec {
-  name: string;
-  type: RecordType;
-}
+export type { QuerySpec } from './queries.js';
 
 export interface SlowEvent {
   /** ISO time the reply arrived. */
@@ -81,7 +79,8 @@ export interface Progress {
 export interface EngineOptions {
   server: string;
   port: number;
-  queries: QuerySpec[];
+  /** Cycled through in order: a list, or a QueryList (a --queries file of millions of lines, kept packed). */
+  queries: readonly QuerySpec[] | QueryList;
   concurrency: number;
   total?: number;
   durationMs?: number;
@@ -206,15 +205,18 @@ export function closeQuietly(s: dgram.Socket): void {
 }
 
 export async function runEngine(o: EngineOptions): Promise<EngineResult> {
-  if (o.queries.length === 0) throw new UserError('no queries to send');
+  const list = o.queries instanceof QueryList ? o.queries : QueryList.from(o.queries);
+  if (list.count === 0) throw new UserError('no queries to send');
   const c = Math.max(1, Math.floor(o.concurrency));
   if (c > ID_SPACE / 4) throw new UserError(`-c ${c}: at most ${ID_SPACE / 4} queries can be in flight`);
   const budget = o.total ?? Number.POSITIVE_INFINITY;
   const nSockets = Math.max(1, Math.floor(o.sockets ?? Math.min(DEFAULT_SOCKETS, budget)));
-  const templates: QueryTemplate[] = o.queries.map((q) => makeTemplate(q.name, q.type));
-  // A loop, not Math.max(...spread): a --queries file of 125,000 lines overflowed the call stack.
-  let maxLen = 0;
-  for (const t of templates) if (t.bytes.length > maxLen) maxLen = t.bytes.length;
+  // Up to 65,536 queries each has its template object, made once; a longer list makes one at each use, from the
+  // packed list (a few allocations per query, where an object and a Buffer per line would take gigabytes).
+  const nTemplates = list.count;
+  const made: QueryTemplate[] | undefined = nTemplates <= 65_536 ? Array.from({ length: nTemplates }, (_, i) => list.template(i)) : undefined;
+  const template = made !== undefined ? (qi: number): QueryTemplate => made[qi]! : (qi: number): QueryTemplate => list.template(qi);
+  const maxLen = list.maxLength;
   const family = net.isIPv6(o.server) ? 'udp6' : 'udp4';
   const target = formatHostPort(o.server, o.port);
 
@@ -230,12 +232,12 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const slotGen = new Uint32Array(c);
   // Each slot keeps one exact-length copy of each template: a send patches the ID in place and hands Node the
   // whole buffer (no offset/length: no slice per packet). With very many templates, one buffer per slot is reused.
-  const perTemplate = templates.length * c <= 262_144;
-  const slotBufs: Array<Buffer | undefined> = new Array<Buffer | undefined>(perTemplate ? c * templates.length : c).fill(undefined);
-  const bufIndex = (slot: number, qi: number): number => (perTemplate ? slot * templates.length + qi : slot);
+  const perTemplate = nTemplates * c <= 262_144;
+  const slotBufs: Array<Buffer | undefined> = new Array<Buffer | undefined>(perTemplate ? c * nTemplates : c).fill(undefined);
+  const bufIndex = (slot: number, qi: number): number => (perTemplate ? slot * nTemplates + qi : slot);
   /** The buffer a new query of template `qi` goes out from, holding that template. */
   const bufferFor = (slot: number, qi: number): Buffer => {
-    const t = templates[qi]!;
+    const t = template(qi);
     const k = bufIndex(slot, qi);
     let b = slotBufs[k];
     if (perTemplate) {
@@ -371,8 +373,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const sock = nextSock;
     nextSock = nextSock + 1 === nSockets ? 0 : nextSock + 1;
     const qi = nextQuery;
-    nextQuery = nextQuery + 1 === templates.length ? 0 : nextQuery + 1;
-    const t = templates[qi]!;
+    nextQuery = nextQuery + 1 === nTemplates ? 0 : nextQuery + 1;
+    const t = template(qi);
     const buf = bufferFor(slot, qi);
     patchId(buf, id);
     slotId[slot] = id;
@@ -440,7 +442,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     if (latency > o.slowMs) {
       st.slow++;
       if (o.onSlow) {
-        const t = templates[slotQuery[slot]!]!;
+        const t = template(slotQuery[slot]!);
         const sourcePort = slotState[slot] === TCP ? (slotConn[slot]?.localPort ?? 0) : sockPort[slotSock[slot]!]!;
         o.onSlow(slowEvent('query', t.name, t.label, target, sourcePort, rcodeName(rcode), latency));
       }
@@ -454,7 +456,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     slotSent[slot] = performance.now();
     st.tcpRetries++;
     const gen = slotGen[slot]!;
-    const t = templates[slotQuery[slot]!]!;
+    const t = template(slotQuery[slot]!);
     const id = slotId[slot]!;
     const query = Buffer.alloc(2 + t.bytes.length);
     query.writeUInt16BE(t.bytes.length, 0);
@@ -503,7 +505,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       else st.wrongId++;
       return;
     }
-    if (!sameQuestion(msg, templates[slotQuery[slot]!]!)) {
+    if (!sameQuestion(msg, template(slotQuery[slot]!))) {
       st.wrongQuestion++;
       return;
     }
