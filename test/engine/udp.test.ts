@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { runEngine } from '../../src/engine/engine.js';
 import type { EngineOptions } from '../../src/engine/engine.js';
-import { QUEUED, SENT, openEndpoint, udpIo } from '../../src/engine/udp.js';
+import { QUEUED, SENT, bindingOf, handlePathVerified, openEndpoint, udpIo } from '../../src/engine/udp.js';
 import { parseFault } from '../../src/dns/responder.js';
 import { engineOptions } from '../helpers/engine.js';
 import { startResponder } from '../helpers/responders.js';
@@ -284,5 +284,41 @@ describe.skipIf(!usable)('a firewall that refuses every send (iptables OUTPUT DR
     expect(td.sent).toBeGreaterThan(0);
     expect(td.errors).toEqual({ EPERM: td.sent });
     expect(elapsed).toBeLessThan(8000);
+  });
+});
+
+describe('the gate on Node\'s UDP handle', () => {
+  const real = (): unknown => (process as unknown as { binding(name: string): unknown }).binding('udp_wrap');
+
+  it('takes the binding only with every function it calls', () => {
+    expect(bindingOf(real)).not.toBeNull();
+    const needed = ['bind', 'bind6', 'connect', 'connect6', 'getsockname', 'recvStart', 'send', 'send6', 'close'];
+    for (const missing of [undefined, ...needed]) {
+      // A stand-in with every function the module calls is taken; one without any of them is not.
+      class UDP {}
+      for (const k of needed) if (k !== missing) Object.defineProperty(UDP.prototype, k, { value: () => 0 });
+      expect(bindingOf(() => ({ UDP, SendWrap: class {} })) === null, String(missing)).toBe(missing !== undefined);
+    }
+    expect(bindingOf(() => ({ UDP: real() && undefined }))).toBeNull();
+    expect(bindingOf(() => { throw new Error('no such binding'); })).toBeNull();
+  });
+
+  it('on a version the suite has not run on, only after the probe succeeded', () => {
+    let probed = 0;
+    const probe = (ok: boolean) => (): boolean => {
+      probed++;
+      return ok;
+    };
+    expect(handlePathVerified(process.version, probe(false))).toBe(true);
+    expect(probed).toBe(0);
+    expect(handlePathVerified('v99.1.0', probe(false))).toBe(false);
+    expect(handlePathVerified('v99.1.0', probe(true))).toBe(true);
+    expect(probed).toBe(2);
+  });
+
+  it.each([['bin', BIN], ['bundle', 'dist/k8sdiag.mjs']])('the probe, as the %s runs it in a child, passes on this Node', async (_kind, entry) => {
+    const { execa } = await import('execa');
+    const r = await execa(process.execPath, [entry], { env: { K8SDIAG_UDP: 'probe' }, reject: false, timeout: 20_000 });
+    expect([r.exitCode, r.stdout], r.stderr).toEqual([0, 'k8sdiag udp probe: ok']);
   });
 });
