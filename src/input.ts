@@ -130,10 +130,18 @@ function fileError(path: string, err: unknown): InputError {
  * A file ("-": stdin) read in chunks of text, each handed to `onChunk` as it arrives, for inputs of any size: what
  * the reader keeps is its own business (merge keeps the document being read). UTF-8; a byte that is not becomes U+FFFD.
  */
-export async function streamText(path: string, onChunk: (text: string) => void): Promise<void> {
+export async function streamText(path: string, onChunk: (text: string) => void, limit = Number.POSITIVE_INFINITY): Promise<void> {
   const decoder = new TextDecoder('utf-8');
   const consume = async (chunks: AsyncIterable<Buffer | string>): Promise<void> => {
-    for await (const chunk of chunks) onChunk(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+    let total = 0;
+    for await (const chunk of chunks) {
+      total += chunk.length;
+      if (total > limit) {
+        if (path === '-') process.stdin.destroy();
+        throw new InputError(`${path === '-' ? 'stdin' : path}: more than the ${size(limit)} this input can be`, 'is this the right input?');
+      }
+      onChunk(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+    }
     const rest = decoder.decode();
     if (rest !== '') onChunk(rest);
   };
@@ -141,7 +149,9 @@ export async function streamText(path: string, onChunk: (text: string) => void):
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     fh = await open(path, 'r');
-    if ((await fh.stat()).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    const st = await fh.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (st.isFile() && st.size > limit) throw new InputError(`${path}: ${size(st.size)}, more than the ${size(limit)} this input can be`, 'is this the right file?');
     await consume(fh.createReadStream({ highWaterMark: 1 << 16, autoClose: false }));
   } catch (err) {
     throw fileError(path, err);
@@ -200,4 +210,26 @@ export function chooseSource(opts: { file?: string | undefined; live?: boolean |
   if (opts.file !== undefined) return { kind: 'file', path: opts.file };
   if (!opts.live && !opts.forceLive && stdinIsPiped()) return { kind: 'stdin' };
   return { kind: 'live' };
+}
+
+/** Text in chunks, handed on as whole lines (without their newline); `end` hands on the last one. */
+export function lineReader(onLine: (line: string) => void): { feed(chunk: string): void; end(): void } {
+  let tail = '';
+  return {
+    feed(chunk) {
+      let from = 0;
+      for (let eol = chunk.indexOf('\n'); eol >= 0; eol = chunk.indexOf('\n', from)) {
+        if (from === 0 && tail !== '') {
+          onLine(tail + chunk.slice(0, eol));
+          tail = '';
+        } else onLine(chunk.slice(from, eol));
+        from = eol + 1;
+      }
+      if (from < chunk.length) tail += chunk.slice(from);
+    },
+    end() {
+      if (tail !== '') onLine(tail);
+      tail = '';
+    },
+  };
 }

@@ -2,12 +2,13 @@
 import { analyseDumps } from '../kubeproxy/analyse.js';
 import type { ProxyMode, ServiceReport } from '../kubeproxy/analyse.js';
 import { readRulesLive } from '../kubeproxy/live.js';
-import { parseDumps } from '../kubeproxy/rules.js';
+import { DumpParser, parseDumps } from '../kubeproxy/rules.js';
+import type { ParsedDumps } from '../kubeproxy/rules.js';
 import type { Unavailable } from '../tool.js';
 import { InputError } from '../errors.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
-import { LIMITS, loadSource } from '../input.js';
+import { LIMITS, lineReader, streamText } from '../input.js';
 import type { RunContext, Source } from '../input.js';
 import type { Finding } from '../findings.js';
 import { serviceOf, sortFindings } from '../findings.js';
@@ -44,27 +45,38 @@ function matchesFilter(s: ServiceReport, filter: string): boolean {
 
 export async function runSvc(input: SvcInput): Promise<SvcResult> {
   const header = startHeader('svc');
-  const source = await loadSource(input.source, LIMITS.svc);
-  let text: string;
+  let dumps: ParsedDumps;
   let sources: string[];
   let unavailable: Unavailable[] = [];
-  if (source.kind === 'text') {
-    text = source.text;
-    sources = [source.origin];
+  const fromInput = input.source.kind !== 'live';
+  if (input.source.kind === 'file' || input.source.kind === 'stdin') {
+    // Streamed a line at a time: only the model is kept, never the dump's text.
+    const path = input.source.kind === 'file' ? input.source.path : '-';
+    const parser = new DumpParser();
+    const lines = lineReader((l) => parser.line(l));
+    await streamText(path, (chunk) => {
+      parser.check(chunk.slice(0, 65_536));
+      lines.feed(chunk);
+    }, LIMITS.svc);
+    lines.end();
+    dumps = parser.finish();
+    sources = [path === '-' ? 'stdin' : path];
+  } else if (input.source.kind === 'text') {
+    dumps = parseDumps(input.source.text);
+    sources = [input.source.origin];
   } else {
     input.onProgress?.('reading iptables-save, ip6tables-save, nft list ruleset and ipvsadm -Ln...');
     const live = await readRulesLive();
-    text = live.text;
     sources = live.sources;
     unavailable = live.unavailable;
-    if (text.trim() === '') {
+    if (live.text.trim() === '') {
       throw new InputError(`could not read any rules on this machine: ${unavailable.map((u) => `${u.source}: ${u.reason}`).join('; ')}`, 'pipe a dump instead: iptables-save | k8sdiag svc');
     }
+    dumps = parseDumps(live.text);
   }
-  const dumps = parseDumps(text);
   const analysis = analyseDumps(dumps);
   const warnings = [...dumps.warnings];
-  if (source.kind === 'live' && analysis.modes.length === 0) {
+  if (!fromInput && analysis.modes.length === 0) {
     warnings.push('no kube-proxy rules found: this node runs no kube-proxy, or another network namespace');
   }
   if (analysis.modes.includes('nftables') && !analysis.modes.includes('iptables') && sources.some((s) => s.startsWith('iptables-save'))) {

@@ -93,63 +93,91 @@ export interface ParsedDumps {
 
 export const EXPECTED = 'expected iptables-save output, `nft list ruleset` or `ipvsadm -Ln`';
 
+/**
+ * The dumps read a line at a time, as they arrive: `line` each, then `finish`. Only the model is kept, never the
+ * text (a 200 MiB dump is not held whole).
+ */
+export class DumpParser {
+  private readonly v4 = ruleSetBuilder();
+  private readonly v6 = ruleSetBuilder();
+  private readonly iptables = new IptablesSaveReader(this.v4, this.v6);
+  private readonly nft = new NftReader(this.v4, this.v6);
+  private readonly ipvs = new IpvsadmReader();
+  private unrecognised = 0;
+  private last = '';
+  private lineNo = 0;
+  private checked = false;
+
+  /** The first text read, checked for binary data (NUL bytes, control characters). */
+  check(first: string): void {
+    if (this.checked) return;
+    this.checked = true;
+    if (looksBinary(first)) throw new InputError(`binary data on input: ${EXPECTED}`);
+  }
+
+  line(raw: string): void {
+    const line = raw.trim();
+    this.lineNo++;
+    if (line === '') return;
+    this.last = line;
+    // Inside an nft table every line is nft's; elsewhere the first reader that knows the line takes it.
+    if (this.nft.inTable()) {
+      this.nft.line(line, this.lineNo);
+      return;
+    }
+    if (this.iptables.line(line, this.lineNo) || this.nft.line(line, this.lineNo) || this.ipvs.line(line, this.lineNo)) return;
+    this.unrecognised++;
+  }
+
+  finish(): ParsedDumps {
+    if (this.last === '') throw new InputError(`empty input: ${EXPECTED}`);
+    const { iptables, nft, ipvs, v4, v6, last, unrecognised } = this;
+    iptables.end();
+    const opens = (s: string): number => s.split('{').length - s.split('}').length;
+    const truncated =
+      iptables.cutIn !== null
+        ? `the ${iptables.cutIn} table of iptables-save ends without COMMIT`
+        : nft.inTable()
+          ? 'an nft table is never closed, its braces open at the end'
+          : /^add (rule|element|map|chain|set) /.test(last) && opens(last) > 0
+            ? 'its last nft line stops inside a { } block'
+            : null;
+
+    const out: ParsedDumps = { iptables: null, iptables6: null, iptablesFromNft: nft.translated, nft: nft.kubeProxyTables, ipvs: null, kinds: [], warnings: [], truncated };
+    if (v6.rs.lines > 0) out.iptables6 = v6.rs;
+    if (iptables.seen || nft.translated) {
+      out.iptables = v4.rs;
+      out.kinds.push(nft.translated && !iptables.seen ? 'iptables-nft (nft list ruleset)' : 'iptables-save');
+    }
+    if (out.nft.length > 0) out.kinds.push('nftables (kube-proxy table)');
+    for (const k of out.nft) {
+      const serviceChains = [...k.chains.keys()].filter((c) => /^(service|local)-/.test(c)).length;
+      if (serviceChains > 0 && !k.maps.has('service-ips')) {
+        out.warnings.push(`the kube-proxy table has ${serviceChains} service chains but no service-ips map (a partial dump, e.g. \`nft list chain\`): cluster IPs and ports are unknown; endpoints are read from the chains`);
+      }
+    }
+    if (ipvs.services !== undefined) {
+      out.ipvs = ipvs.services;
+      out.kinds.push('ipvsadm');
+    }
+    if (out.kinds.length === 0) throw new InputError(`nothing recognisable in the input: ${EXPECTED}`);
+    if (unrecognised > 0) out.warnings.push(`${unrecognised} line${unrecognised === 1 ? '' : 's'} not recognised and ignored`);
+    return out;
+  }
+}
+
+/** A whole text's dumps (the live reader's, and the tests'). */
 export function parseDumps(text: string): ParsedDumps {
   if (text.trim() === '') throw new InputError(`empty input: ${EXPECTED}`);
-  if (looksBinary(text)) throw new InputError(`binary data on input: ${EXPECTED}`);
-  const v4 = ruleSetBuilder();
-  const v6 = ruleSetBuilder();
-  const iptables = new IptablesSaveReader(v4, v6);
-  const nft = new NftReader(v4, v6);
-  const ipvs = new IpvsadmReader();
-  let unrecognised = 0;
-  let last = '';
+  const p = new DumpParser();
+  p.check(text.slice(0, 65_536));
   // Line by line with indexOf, not split: only the line at hand is alive, not an array of 100,000s.
-  let lineNo = 0;
   for (let at = 0; at <= text.length; ) {
     let nl = text.indexOf('\n', at);
     if (nl < 0) nl = text.length;
-    const line = text.slice(at, nl).trim();
+    p.line(text.slice(at, nl));
     at = nl + 1;
-    lineNo++;
-    if (line === '') continue;
-    last = line;
-    // Inside an nft table every line is nft's; elsewhere the first reader that knows the line takes it.
-    if (nft.inTable()) {
-      nft.line(line, lineNo);
-      continue;
-    }
-    if (iptables.line(line, lineNo) || nft.line(line, lineNo) || ipvs.line(line, lineNo)) continue;
-    unrecognised++;
   }
-  iptables.end();
-  const opens = (s: string): number => s.split('{').length - s.split('}').length;
-  const truncated =
-    iptables.cutIn !== null
-      ? `the ${iptables.cutIn} table of iptables-save ends without COMMIT`
-      : nft.inTable()
-        ? 'an nft table is never closed, its braces open at the end'
-        : /^add (rule|element|map|chain|set) /.test(last) && opens(last) > 0
-          ? 'its last nft line stops inside a { } block'
-          : null;
-
-  const out: ParsedDumps = { iptables: null, iptables6: null, iptablesFromNft: nft.translated, nft: nft.kubeProxyTables, ipvs: null, kinds: [], warnings: [], truncated };
-  if (v6.rs.lines > 0) out.iptables6 = v6.rs;
-  if (iptables.seen || nft.translated) {
-    out.iptables = v4.rs;
-    out.kinds.push(nft.translated && !iptables.seen ? 'iptables-nft (nft list ruleset)' : 'iptables-save');
-  }
-  if (out.nft.length > 0) out.kinds.push('nftables (kube-proxy table)');
-  for (const k of out.nft) {
-    const serviceChains = [...k.chains.keys()].filter((c) => /^(service|local)-/.test(c)).length;
-    if (serviceChains > 0 && !k.maps.has('service-ips')) {
-      out.warnings.push(`the kube-proxy table has ${serviceChains} service chains but no service-ips map (a partial dump, e.g. \`nft list chain\`): cluster IPs and ports are unknown; endpoints are read from the chains`);
-    }
-  }
-  if (ipvs.services !== undefined) {
-    out.ipvs = ipvs.services;
-    out.kinds.push('ipvsadm');
-  }
-  if (out.kinds.length === 0) throw new InputError(`nothing recognisable in the input: ${EXPECTED}`);
-  if (unrecognised > 0) out.warnings.push(`${unrecognised} line${unrecognised === 1 ? '' : 's'} not recognised and ignored`);
-  return out;
+  return p.finish();
 }
+

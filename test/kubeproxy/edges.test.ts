@@ -166,3 +166,36 @@ describe('a dump cut short', () => {
     }
   });
 });
+
+describe('dumps read as a stream', () => {
+  it('give the analysis of the whole text, whatever the chunks, for every fixture', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { DumpParser, parseDumps } = await import('../../src/kubeproxy/rules.js');
+    const { analyseDumps } = await import('../../src/kubeproxy/analyse.js');
+    const { lineReader } = await import('../../src/input.js');
+    const dir = new URL('../fixtures/svc/', import.meta.url);
+    const files = readdirSync(dir);
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) {
+      const text = readFileSync(new URL(f, dir), 'utf8');
+      const analysed = (read: () => ReturnType<typeof parseDumps>): unknown => {
+        try {
+          return analyseDumps(read());
+        } catch (err) {
+          return `refused: ${(err as Error).message}`;
+        }
+      };
+      const whole = analysed(() => parseDumps(text));
+      for (const size of [1, 7, 4096]) {
+        const p = new DumpParser();
+        const lines = lineReader((l) => p.line(l));
+        for (let i = 0; i < text.length; i += size) {
+          p.check(text.slice(i, i + size));
+          lines.feed(text.slice(i, i + size));
+        }
+        lines.end();
+        expect(analysed(() => p.finish()), `${f} in chunks of ${size}`).toEqual(whole);
+      }
+    }
+  });
+});

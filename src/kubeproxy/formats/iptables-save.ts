@@ -66,6 +66,43 @@ export function tokenize(line: string): string[] {
   return out;
 }
 
+/**
+ * A string that is not a slice of a larger one: V8 keeps a slice of 13 characters or more as a view of its parent,
+ * so one kept word would keep the whole dump alive. Shorter slices are copies already.
+ */
+export function detach(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1);
+}
+
+/**
+ * Every string of a rule made the dump's own copy, not a slice of its text, so the text can go once it is read.
+ * Names that repeat (chains, targets, the comment that names a Service in each of its rules) go through `name`, which
+ * keeps one string each.
+ */
+export function ownStrings(rule: Rule, name: (w: string) => string): void {
+  rule.chain = name(rule.chain);
+  if (rule.target !== undefined) rule.target = name(rule.target);
+  if (rule.comment !== undefined) rule.comment = name(rule.comment);
+  if (rule.proto !== undefined) rule.proto = name(rule.proto);
+  if (rule.recent !== undefined) rule.recent.name = name(rule.recent.name);
+  if (rule.dnat !== undefined) rule.dnat = detach(rule.dnat);
+  if (rule.dest !== undefined) rule.dest = detach(rule.dest);
+  if (rule.source !== undefined) rule.source = detach(rule.source);
+  if (rule.probabilityText !== undefined) rule.probabilityText = detach(rule.probabilityText);
+}
+
+/** One string per distinct name, each the dump's own copy. */
+export function nameTable(): (w: string) => string {
+  const names = new Map<string, string>();
+  return (w) => {
+    const known = names.get(w);
+    if (known !== undefined) return known;
+    const own = detach(w);
+    names.set(own, own);
+    return own;
+  };
+}
+
 export function stripHostMask(addr: string): string {
   const n = addr.length;
   if (n > 3 && addr.charCodeAt(n - 3) === 47 /* / */ && addr.endsWith('/32')) return addr.slice(0, n - 3);
@@ -218,14 +255,7 @@ export class IptablesSaveReader {
    * jumps to it), and the analysis looks chains up by name in maps and sets, which then compare a string with
    * itself. 5000 Services: analysis 85-97 -> 70-82 ms, whole svc 0.49-0.52 -> 0.46-0.48 s.
    */
-  private readonly names = new Map<string, string>();
-
-  private name(w: string): string {
-    const known = this.names.get(w);
-    if (known !== undefined) return known;
-    this.names.set(w, w);
-    return w;
-  }
+  private readonly name = nameTable();
 
   constructor(
     private readonly v4: RuleSetBuilder,
@@ -264,8 +294,7 @@ export class IptablesSaveReader {
       } else {
         rule = parseRuleWords(this.table, new RuleWords(line), lineNo);
       }
-      rule.chain = this.name(rule.chain);
-      if (rule.target !== undefined) rule.target = this.name(rule.target);
+      ownStrings(rule, (w) => this.name(w));
       this.seen = true;
       const section = (this.section ??= this.open());
       if (!section.v6 && IPV6_ADDRESS_ARG.test(line)) section.v6 = true;

@@ -5,7 +5,7 @@
  * nat`) becomes iptables rules in the rule set of the table's family.
  */
 import type { NftKubeProxy, Rule } from '../rules.js';
-import { ensure, stripHostMask } from './iptables-save.js';
+import { detach, ensure, nameTable, ownStrings, stripHostMask } from './iptables-save.js';
 import type { RuleSetBuilder } from './iptables-save.js';
 
 /** nft's time format: 3h, 10800s, 1h30m, 2d, 500ms -> seconds. */
@@ -76,6 +76,8 @@ export class NftReader {
   readonly kubeProxyTables: NftKubeProxy[] = [];
   /** iptables-nft rules were translated into the iptables model. */
   translated = false;
+  /** Chain and map names, each kept once as the dump's own copy (the text goes once it is read). */
+  private readonly name = nameTable();
   private table: { family: string; name: string } | undefined;
   private chain: string | undefined;
   private map: string | undefined;
@@ -111,20 +113,20 @@ export class NftReader {
     if (this.inElements && this.elems) {
       // elements = { a, b,\n c }
       const closing = line.endsWith('}');
-      for (const e of splitElements(closing ? line.slice(0, -1) : line)) this.elems.push(e);
+      for (const e of splitElements(closing ? line.slice(0, -1) : line)) this.elems.push(detach(e));
       if (closing) this.inElements = false;
       return true;
     }
     const chainOpen = /^chain (\S+) \{$/.exec(line);
     if (chainOpen?.[1] !== undefined) {
-      this.chain = chainOpen[1];
+      this.chain = this.name(chainOpen[1] ?? '');
       if (kp) kp.chains.set(this.chain, []);
       else ensure(this.builder().rs.declared, table.name, () => new Set()).add(this.chain);
       return true;
     }
     const mapOpen = /^(map|set) (\S+) \{$/.exec(line);
     if (mapOpen?.[2] !== undefined) {
-      this.map = mapOpen[2];
+      this.map = this.name(mapOpen[2] ?? '');
       this.elems = [];
       if (kp) kp.maps.set(this.map, this.elems);
       return true;
@@ -151,16 +153,18 @@ export class NftReader {
       if (el?.[1] !== undefined) {
         line = el[1];
         const closing = line.endsWith('}');
-        for (const e of splitElements(closing ? line.slice(0, -1) : line)) this.elems.push(e);
+        for (const e of splitElements(closing ? line.slice(0, -1) : line)) this.elems.push(detach(e));
         this.inElements = !closing;
       }
       return true;
     }
     if (this.chain !== undefined) {
       if (/^type \S+ hook/.test(line) || line.startsWith('policy ') || line.startsWith('comment ')) return true;
-      if (kp) kp.chains.get(this.chain)?.push(line);
+      if (kp) kp.chains.get(this.chain)?.push(detach(line));
       else if (this.chain.startsWith('KUBE-') || /^(PREROUTING|OUTPUT|POSTROUTING|INPUT|FORWARD)$/.test(this.chain)) {
-        this.builder().add(parseNftTranslatedRule(table.name, this.chain, line, lineNo));
+        const rule = parseNftTranslatedRule(table.name, this.chain, line, lineNo);
+        ownStrings(rule, this.name);
+        this.builder().add(rule);
         this.translated = true;
       }
       return true;
