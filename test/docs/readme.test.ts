@@ -1,4 +1,8 @@
-/** README tells the truth: every finding code the code can emit and every flag of every command is in it. */
+/**
+ * README and docs/ tell the truth: every finding code the code can emit, every flag of every command and every JSON key
+ * is in them; doctor's table is its rules table; README stays short and links every document; no document tells the
+ * project's history.
+ */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +12,11 @@ import { CATALOGUE } from '../../src/findings.js';
 import { RULES } from '../../src/doctor/rules.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const readmeOnly = readFileSync(join(root, 'README.md'), 'utf8');
+const DOCS = ['doctor.md', 'commands.md', 'fleet.md', 'performance.md', 'development.md'];
+const docs = Object.fromEntries(DOCS.map((f) => [f, readFileSync(join(root, 'docs', f), 'utf8')]));
+/** What a user can read: README and docs/ together. */
+const readme = [readmeOnly, ...Object.values(docs)].join('\n');
 /** errno names that appear as `code:` in error objects, not findings. */
 const ERRNO = new Set(['ECONNREFUSED', 'EISDIR']);
 
@@ -51,7 +59,8 @@ describe('README', () => {
 describe('README: the input caps', () => {
   it('states each cap as the code has it', async () => {
     const { LIMITS } = await import('../../src/input.js');
-    const line = readme.slice(readme.indexOf('Inputs are capped'), readme.indexOf('Inputs are capped') + 400).replace(/\s+/g, ' ');
+    const text = docs['commands.md']!;
+    const line = text.slice(text.indexOf('Inputs are capped'), text.indexOf('Inputs are capped') + 400).replace(/\s+/g, ' ');
     const said: Record<keyof typeof LIMITS, RegExp> = {
       conntrack: /conntrack's input (\d+) MiB/, svc: /svc's dumps (\d+) MiB/, resolv: /a resolv\.conf (\d+) MiB/, queries: /`--queries` file (\d+) MiB/, merge: /merge's documents (\d+) MiB/,
     } as Record<keyof typeof LIMITS, RegExp>;
@@ -65,7 +74,7 @@ describe('README: the input caps', () => {
 
 describe('README: how doctor decides', () => {
   it('its table is the rules table: every code in the verdict\'s order, from where it comes, and the catalogue\'s rule', () => {
-    const rows = [...readme.matchAll(/^\| (\d+) \| `([A-Z_]+)` \| (doctor|resolv|conntrack) \| (.*) \|$/gm)].map((m) => ({ rank: Number(m[1]), code: m[2]!, from: m[3]!, rule: m[4]! }));
+    const rows = [...docs['doctor.md']!.matchAll(/^\| (\d+) \| `([A-Z_]+)` \| (doctor|resolv|conntrack) \| (.*) \|$/gm)].map((m) => ({ rank: Number(m[1]), code: m[2]!, from: m[3]!, rule: m[4]! }));
     const want = RULES.flatMap((r) => r.codes.map((code) => ({ code, from: r.from, rule: CATALOGUE[code].rule }))).map((r, i) => ({ rank: i + 1, ...r }));
     expect(rows).toEqual(want);
   });
@@ -91,5 +100,22 @@ describe('README JSON sections', () => {
       for (const k of Object.keys(doc)) if (!readme.includes(`\`${k}\``)) missing.push(`${label}: ${k}`);
     }
     expect(missing).toEqual([]);
+  });
+});
+
+describe('README and docs/', () => {
+  it('README is short, and links every document of docs/, each of which exists', () => {
+    expect(readmeOnly.split('\n').length).toBeLessThanOrEqual(300);
+    const links = [...readmeOnly.matchAll(/\]\((docs\/[a-z-]+\.md)\)/g)].map((m) => m[1]!);
+    expect([...new Set(links)].sort()).toEqual(DOCS.map((f) => `docs/${f}`).sort());
+    expect(readdirSync(join(root, 'docs')).sort()).toEqual([...DOCS].sort());
+  });
+
+  it('tell what the product is, not how it was made', () => {
+    const history = /\bsessions?\b(?! affinity)|\bissue #\d|\bbefore this work\b|\bthis machine\b|\bGitHub access\b/i;
+    for (const [name, text] of [['README.md', readmeOnly], ...Object.entries(docs).map(([f, t]) => [`docs/${f}`, t])] as Array<[string, string]>) {
+      const lines = text.split('\n').filter((l) => history.test(l) && !/`[A-Z_]+` \| doctor \|/.test(l));
+      expect(lines, name).toEqual([]);
+    }
   });
 });
