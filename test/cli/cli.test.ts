@@ -326,3 +326,26 @@ describe('output into a closed pipe (| head)', () => {
     }
   });
 });
+
+describe('--no-color and --debug before the command', () => {
+  it('--no-color works before the command name as after it, on a terminal', async () => {
+    const { execa } = await import('execa');
+    const { BIN } = await import('../helpers/run.js');
+    const hasScript = (await execa('script', ['--version'], { reject: false })).exitCode === 0;
+    if (!hasScript && process.env.CI) throw new Error('script (util-linux) is needed for the terminal test');
+    if (!hasScript) return;
+    const conf = fixture('resolv/kubelet-clusterfirst.conf');
+    // script(1) gives the process a pseudo-terminal: colour is on unless asked off.
+    const onTerminal = async (args: string): Promise<string> => String((await execa('script', ['-qfec', `"${process.execPath}" "${BIN}" ${args}`, '/dev/null'], { reject: false, stdin: 'ignore', env: { NO_COLOR: '' } })).stdout);
+    const escapes = (s: string): number => (s.match(/\u001b\[[0-9;]*m/g) ?? []).length;
+    expect(escapes(await onTerminal(`resolv -f ${conf} google.com`))).toBeGreaterThan(0);
+    expect(escapes(await onTerminal(`resolv --no-color -f ${conf} google.com`))).toBe(0);
+    expect(escapes(await onTerminal(`--no-color resolv -f ${conf} google.com`))).toBe(0);
+  });
+
+  it('--debug before the command name is taken', async () => {
+    const r = await run(['--debug', 'resolv', '--file', fixture('resolv/kubelet-clusterfirst.conf'), 'google.com']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toBe('');
+  });
+});

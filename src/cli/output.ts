@@ -1,0 +1,140 @@
+/**
+ * What every command shares: its common options (-o, --json, --no-color, --debug), the option parsers, the output
+ * (one format chosen once, emit, -o line, warnings), the exit code from the findings, and errors as one line.
+ */
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { UserError } from '../errors.js';
+import type { Finding } from '../findings.js';
+import { SEVERITY_ORDER } from '../findings.js';
+import { terminalSafe } from '../render/terminal.js';
+
+export interface CommonOptions {
+  output: 'human' | 'json' | 'prom' | 'line';
+  json?: boolean;
+  color?: boolean;
+  debug?: boolean;
+}
+
+/** The commands with a Prometheus rendering. */
+const PROM_COMMANDS = ['dnsbench', 'conntrack', 'svc', 'doctor'];
+
+/** The one place the output format is decided: -o json, or its shorthand --json. */
+export function format(opts: CommonOptions): 'human' | 'json' | 'prom' | 'line' {
+  return opts.json ? 'json' : opts.output;
+}
+
+let debug = process.argv.includes('--debug');
+
+/** --debug given to the command that runs (a later position than the first word). */
+export function setDebug(): void {
+  debug = true;
+}
+
+export function fail(err: unknown): void {
+  if (err instanceof UserError) {
+    process.stderr.write(terminalSafe(`k8sdiag: ${err.message}\n`));
+    if (err.hint !== undefined) process.stderr.write(terminalSafe(`hint: ${err.hint}\n`));
+    process.exitCode = err.exitCode;
+    return;
+  }
+  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  else process.stderr.write(terminalSafe(`k8sdiag: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)\n`));
+  process.exitCode = 2;
+}
+
+export function positiveNumber(name: string, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0`);
+    if (n > max) throw new InvalidArgumentError(`${name} must be at most ${max}`);
+    return n;
+  };
+}
+
+export function common(cmd: Command): Command {
+  // Each command's help lists the formats it has: prom only where there is a Prometheus rendering.
+  const formats = PROM_COMMANDS.includes(cmd.name()) ? ['human', 'json', 'prom', 'line'] : ['human', 'json', 'line'];
+  const what = formats.includes('prom')
+    ? 'output format (prom: Prometheus text; line: the worst finding in one line, for node-problem-detector)'
+    : 'output format (line: the worst finding in one line, for node-problem-detector)';
+  return cmd
+    .addOption(new Option('-o, --output <format>', what).choices(formats).default('human'))
+    .option('--json', 'one JSON document on stdout, nothing else (-o json)')
+    .option('--no-color', 'no colour (also: NO_COLOR=1, or stdout not a terminal)')
+    .option('--debug', 'show stack traces of internal errors');
+}
+
+/**
+ * Print a result in the chosen format and set the exit code from its findings.
+ * Human output goes to stdout unless the command says otherwise (serve: stderr).
+ */
+export async function emit<R extends { findings: readonly { severity: Finding['severity'] }[] }>(
+  result: R,
+  opts: CommonOptions,
+  human: (style: import('../render/style.js').Style, r: R) => string,
+  humanStream: NodeJS.WriteStream = process.stdout,
+  prom?: (r: R) => string,
+): Promise<void> {
+  const { exitCodeFor } = await import('../findings.js');
+  if (format(opts) === 'json') {
+    await (await import('../render/json.js')).writeJson(process.stdout, result);
+  } else if (format(opts) === 'line') {
+    const why = (result as { couldNotRun?: unknown }).couldNotRun;
+    process.stdout.write(`${typeof why === 'string' ? `UNKNOWN: ${why}` : oneLine(result.findings)}\n`);
+  } else if (format(opts) === 'prom') {
+    // Unreachable from the command line: -o's choices hold prom only for the commands that pass a renderer.
+    if (prom === undefined) throw new Error('no Prometheus rendering for this command');
+    process.stdout.write(prom(result));
+  } else {
+    const { makeStyle, colorWanted } = await import('../render/style.js');
+    humanStream.write(terminalSafe(human(makeStyle(colorWanted(opts.color, humanStream)), result)));
+  }
+  process.exitCode = exitCodeFor(result.findings);
+}
+
+/**
+ * The worst finding in one line (node-problem-detector shows a custom plugin's
+ * stdout as the condition's message), or OK.
+ */
+function oneLine(findings: readonly { severity: Finding['severity']; code?: string; message?: string }[]): string {
+  const worst = [...findings].filter((f) => f.severity !== 'info').sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity])[0];
+  if (worst === undefined) return 'OK: no problems found';
+  const more = findings.filter((f) => f.severity !== 'info').length - 1;
+  return `${worst.code ?? 'PROBLEM'}: ${worst.message ?? ''}${more > 0 ? ` (+${more} more)` : ''}`;
+}
+
+/** Warnings: with JSON or Prometheus output on stderr (stdout is the document); human output prints them with the report. */
+export function warn(lines: readonly string[], opts: CommonOptions): void {
+  if (format(opts) === 'human') return;
+  for (const w of lines) process.stderr.write(terminalSafe(`warning: ${w}\n`));
+}
+
+
+/** A repeatable option's values, in order. */
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** A whole number from min to max, or a usage error naming the flag. */
+export const intIn = (name: string, min: number, max: number) => (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+  return n;
+};
+
+/**
+ * Output into a closed pipe (`k8sdiag svc | head -1`): stop quietly, as every
+ * Unix filter does, instead of an unhandled EPIPE.
+ */
+export function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    // Any other error of the output itself (EIO on a closed terminal, ENOSPC on a full disk): one line where it can
+    // still be written, exit 2, never a stack trace from inside the listener.
+    try {
+      if (stream !== process.stderr) process.stderr.write(`k8sdiag: cannot write the output: ${err.code ?? err.message}\n`);
+    } catch {
+      // stderr is gone too
+    }
+    process.exit(2);
+  });
+}
