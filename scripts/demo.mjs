@@ -10,11 +10,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/k8sdiag.js', import.meta.url));
-const run = (title, args, input) => {
-  console.log(`\n$ k8sdiag ${args.join(' ')}${title ? `    # ${title}` : ''}`);
-  const r = spawnSync(process.execPath, [BIN, ...args], { stdio: [input === undefined ? 'inherit' : 'pipe', 'inherit', 'inherit'], input });
-  console.log(`(exit ${r.status})`);
+/**
+ * Run one command as a user would, with what it shows said first. SLOW lines (one per slow answer, printed as it
+ * arrives) are many: the first three are shown and the rest counted, so the summary stays on the screen.
+ */
+const run = (title, args, expect) => {
+  console.log(`\n# ${title}\n$ k8sdiag ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 << 20 });
+  const lines = r.stdout.split('\n');
+  const slow = lines.filter((l) => / SLOW /.test(l));
+  if (slow.length > 3) {
+    const rest = lines.filter((l) => !/ SLOW /.test(l));
+    console.log([...slow.slice(0, 3), `... and ${slow.length - 3} more SLOW lines, one per slow answer as it arrived`, ...rest].join('\n').trimEnd());
+  } else console.log(r.stdout.trimEnd());
+  console.log(`(exit ${r.status}${r.status === expect.code ? `: ${expect.why}` : ', not the expected ' + expect.code})`);
+  if (r.status !== expect.code) failed = true;
 };
+let failed = false;
 
 // 1 in 500 answers 1.2 s late; 1 in 25 AAAA queries lost, like a lost conntrack insert race.
 const serve = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--zone', 'google.com', '--fault', 'delay:1200@every=500', '--fault', 'drop@type=AAAA,every=25', '--duration', '120'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -41,7 +53,12 @@ for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]]) {
 const conf = join(dir, 'resolv.conf');
 writeFileSync(conf, 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.1\noptions ndots:5 timeout:1\n');
 
-run('what a ClusterFirst pod sends for google.com', ['resolv', '--file', conf, 'google.com']);
-run('raw benchmark: 20000 queries, 100 in flight, print answers slower than 1 s', ['dnsbench', '--server', '127.0.0.1', '-p', String(port), '-c', '100', '-n', '20000', '-d', 'google.com', '-s', '1', '--no-progress']);
-run('200 lookups as glibc does them in that pod (timeout:1 keeps the demo short)', ['dnsbench', '--resolv', conf, '-p', String(port), '-c', '10', '-n', '200', '-d', 'google.com', '-s', '1', '--no-progress']);
+run('What a ClusterFirst pod sends for google.com: 4 names, 8 queries, 6 of them NXDOMAIN', ['resolv', '--file', conf, 'google.com'],
+  { code: 1, why: 'a finding, NDOTS_AMPLIFICATION, as expected' });
+run('A raw benchmark: 20000 queries, 100 in flight; answers slower than 1 s are printed as they arrive', ['dnsbench', '--server', '127.0.0.1', '-p', String(port), '-c', '100', '-n', '20000', '-d', 'google.com', '-s', '1', '--no-progress'],
+  { code: 1, why: 'a finding, SLOW: the answers the server delays, as expected' });
+run('200 lookups as glibc makes them in that pod (timeout:1 keeps the demo short): each lost AAAA stalls a lookup by the timeout', ['dnsbench', '--resolv', conf, '-p', String(port), '-c', '10', '-n', '200', '-d', 'google.com', '-s', '1', '--no-progress'],
+  { code: 1, why: 'findings: LOOKUP_STALLS at the resolver timeout, the signature of a lost packet, as expected' });
 serve.kill('SIGTERM');
+console.log(`\nThe demo ${failed ? 'did NOT show what it should: see the exit codes above' : 'showed each cause it injected'}. In a cluster: \`k8sdiag doctor\` (README).`);
+process.exitCode = failed ? 1 : 0;

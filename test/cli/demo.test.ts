@@ -36,3 +36,20 @@ describe('npm run demo', () => {
     expect(existsSync(dir)).toBe(false);
   }, 60_000);
 });
+
+describe('the demo, run whole', () => {
+  it('says what each part shows, shows every summary, keeps the SLOW flood short, and exits 0', async () => {
+    const { execa } = await import('execa');
+    const r = await execa(process.execPath, [new URL('../../scripts/demo.mjs', import.meta.url).pathname], { reject: false, timeout: 120_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = String(r.stdout);
+    // Each command is preceded by what it shows, and followed by its exit code said as expected.
+    expect(out.match(/^# .+\n\$ k8sdiag /gm)).toHaveLength(3);
+    expect(out.match(/^\(exit 1: .+, as expected\)$/gm)).toHaveLength(3);
+    // Both dnsbench summaries are there, after at most three SLOW lines each.
+    expect(out.match(/^dnsbench (queries|lookups) -> /gm)).toHaveLength(2);
+    expect(out.match(/^\d{4}-\S+ SLOW /gm)!.length).toBeLessThanOrEqual(6);
+    expect(out).toMatch(/\.\.\. and \d+ more SLOW lines/);
+    expect(out).toContain('The demo showed each cause it injected.');
+  }, 150_000);
+});
