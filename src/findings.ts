@@ -2,7 +2,7 @@
  * The one catalogue of findings. Every code any command can report is here,
  * with the command that reports it, the severities it may take and the rule
  * that picks one, what it is about (its subject) and the shape of its
- * evidence. Renderers, the `--service` filter, README's list (checked by a
+ * evidence. Renderers, the `--service` filter, the docs' lists (checked by a
  * test) and `doctor` read this module instead of free strings.
  */
 

@@ -4,7 +4,7 @@
  * no data), and on request misbehaves: delays, drops, SERVFAIL, REFUSED,
  * NXDOMAIN for suffixes, wrong IDs, wrong questions, truncation.
  *
- * Used by `k8sdiag serve`, the tests and the README's demo.
+ * Used by `k8sdiag serve`, the tests and the demo.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';

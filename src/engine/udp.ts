@@ -5,9 +5,9 @@
  *
  * Node's public API costs, per packet: `socket.send(buf, cb)` builds an
  * argument list, a closure, a send request and a `process.nextTick` for the
- * callback; the 'message' event is an emit with an rinfo object. A profile of
- * dnsbench put about 0.5 us of user CPU per query there (README, performance
- * notes), the difference between 0.9x and 1.0x dnsperf.
+ * callback; the 'message' event is an emit with an rinfo object: about 0.5 us
+ * of user CPU per query in a profile of dnsbench (docs/performance.md),
+ * the difference between 0.9x and 1.0x dnsperf.
  *
  * Node's UDP handle, the object under `dgram.Socket`, reports a send's outcome
  * at once: bytes + 1 when the kernel took the datagram, a negative errno when
@@ -249,7 +249,7 @@ function publicIo(sockets: dgram.Socket[], slots: number, on: UdpEvents): UdpIo 
  * mode): bound, connected when `to` is given, receiving. Through the handle it
  * is a few synchronous calls (socket, bind, connect, getsockname) instead of a
  * dgram.Socket's events, listeners and callbacks: 3-8 us of user CPU less per
- * socket, measured with a prototype (README, performance notes).
+ * socket (docs/performance.md).
  */
 export interface UdpEndpoint<T> {
   readonly path: 'handle' | 'public';

@@ -2,15 +2,15 @@
  * `--json` output, written piece by piece: byte for byte what
  * `JSON.stringify(value, null, 2)` gives, but a long array at the top level
  * (svc's services, for one) goes out a few elements at a time, so a 20 MB
- * document never exists as one string. svc --json
- * on 5000 Services (18.5 MB): peak RSS 234 -> 198 MiB, time unchanged.
+ * document never exists as one string (svc --json on 5000 Services is
+ * 18.5 MB: written whole, it would raise the peak RSS by a fifth).
  */
 
 /** Top-level arrays at least this long are written a batch of elements at a time. */
 const STREAM_FROM = 64;
 /** Pieces are gathered into chunks of about this many characters before a write. */
 const CHUNK = 1 << 16;
-/** Elements written per JSON.stringify call (16: peak RSS 198 MiB above; 64 or more: 218 MiB, as large strings). */
+/** Elements written per JSON.stringify call: 64 or more make strings large enough to raise the peak RSS by a tenth. */
 const BATCH = 16;
 
 export interface JsonSink {
