@@ -29,3 +29,41 @@ describe('findings catalogue', () => {
     expect(a.findings.map(serviceOf).every((s) => typeof s === 'string')).toBe(true);
   });
 });
+
+describe('one remedy per cause', () => {
+  it('every kube-proxy backend gives a finding code the same advice', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { parseDumps } = await import('../src/kubeproxy/rules.js');
+    const { analyseDumps } = await import('../src/kubeproxy/analyse.js');
+    const dir = new URL('./fixtures/svc/', import.meta.url);
+    const remedies = new Map<string, Set<string>>();
+    const backends = new Map<string, Set<string>>();
+    for (const f of readdirSync(dir)) {
+      let a;
+      try {
+        a = analyseDumps(parseDumps(readFileSync(new URL(f, dir), 'utf8')));
+      } catch {
+        continue; // not a dump of its own (a rules file loaded by a netns test)
+      }
+      for (const x of a.findings) {
+        if (!['NO_ENDPOINTS', 'NO_LOCAL_ENDPOINTS', 'MISSING_CHAIN'].includes(x.code)) continue;
+        (remedies.get(x.code) ?? remedies.set(x.code, new Set()).get(x.code)!).add(x.remedy);
+        (backends.get(x.code) ?? backends.set(x.code, new Set()).get(x.code)!).add(a.modes.join('+'));
+      }
+    }
+    // And nftables with one endpoint chain cut out of a real dump: MISSING_CHAIN from a second backend.
+    const nft = readFileSync(new URL('nft-kube-proxy-overall.txt', dir), 'utf8').split('\n');
+    const at = nft.findIndex((l) => l.includes('chain endpoint-5OJB2KTY-'));
+    const end = nft.findIndex((l, i) => i > at && /^\s*}$/.test(l));
+    const cut = analyseDumps(parseDumps([...nft.slice(0, at), ...nft.slice(end + 1)].join('\n')));
+    for (const x of cut.findings.filter((y) => y.code === 'MISSING_CHAIN')) {
+      remedies.get('MISSING_CHAIN')?.add(x.remedy) ?? remedies.set('MISSING_CHAIN', new Set([x.remedy]));
+      backends.get('MISSING_CHAIN')?.add('nftables') ?? backends.set('MISSING_CHAIN', new Set(['nftables']));
+    }
+    // Each code is raised by more than one backend, and with one remedy.
+    for (const code of ['NO_ENDPOINTS', 'NO_LOCAL_ENDPOINTS', 'MISSING_CHAIN']) {
+      expect(backends.get(code)?.size ?? 0, code).toBeGreaterThan(1);
+      expect([...(remedies.get(code) ?? [])], code).toHaveLength(1);
+    }
+  });
+});

@@ -23,8 +23,9 @@ import { checkName } from '../resolv/expand.js';
 import { lookupsDisabled } from '../resolv/findings.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { Libc, ResolvConf } from '../resolv/parse.js';
-import { rate, recordTotal } from '../stats/index.js';
+import { percentOf, rate, recordTotal } from '../stats/index.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
+import { RACE_ELSEWHERE, RACE_LIBC, errorRemedy } from '../remedies.js';
 
 /** The engine's options; with `resolver`, the same budget drives lookups instead of queries. */
 export interface DnsbenchInput extends Omit<EngineOptions, 'tcpRetry' | 'progressEveryMs'> {
@@ -266,7 +267,7 @@ function kebab(s: string): string {
 
 function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
   const f: Finding[] = [];
-  const pct = (n: number, of: number): string => (of > 0 ? `${((n / of) * 100).toFixed(2)}%` : '0%');
+  const pct = (n: number, of: number): string => percentOf(n, of, 2);
   const drops = r.localDrops.ownSockets ?? r.localDrops.namespace?.rcvbufErrors ?? 0;
   const dropsWhere = r.localDrops.ownSockets !== null ? 'on its own sockets' : 'in this network namespace (RcvbufErrors; other programs count too)';
   if (drops > 0) {
@@ -323,7 +324,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
         (r.resolver.modeSwitches.singleRequest > 0 ? ` (glibc fell back to single-request ${r.resolver.modeSwitches.singleRequest} times)` : '') +
         (drops > 0 ? `; ${drops} replies were dropped by this machine's receive buffers meanwhile (LOCAL_DROPS), so some of the lost packets may be local` : ''),
       evidence: { overTimeout: r.lookupStalls.overTimeout, over1s: r.lookupStalls.over1s, over5s: r.lookupStalls.over5s, lookups: r.lookups, resolverTimeoutS: t, singleRequestSwitches: r.resolver.modeSwitches.singleRequest, localDrops: drops },
-      remedy: (drops > 0 ? 'see LOCAL_DROPS first: rerun with fewer lookups in flight; then ' : '') + 'options single-request-reopen in the pod\'s dnsConfig, NodeLocalDNS, or a kernel with the conntrack clash fixes; check `k8sdiag conntrack` for insert_failed',
+      remedy: (drops > 0 ? 'see LOCAL_DROPS first: rerun with fewer lookups in flight; then ' : '') + `${RACE_LIBC[r.resolver.libc]}; ${RACE_ELSEWHERE}; check \`k8sdiag conntrack\` on the node for insert_failed`,
     });
   }
   const errTotal = recordTotal(r.errors);
@@ -334,10 +335,7 @@ function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
       subject: { kind: 'nameserver', address: r.servers.join(', ') },
       message: `${errTotal} queries ended in an error: ${Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       evidence: r.errors,
-      remedy: [
-        ...(r.errors.ECONNREFUSED ? ['ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)'] : []),
-        ...(r.errors.EPERM ? ['EPERM: a rule on this machine (iptables or nftables OUTPUT, a network policy agent) or conntrack dropped the packet as it left; on a node, insert_failed rising is the conntrack race on its own traffic'] : []),
-      ].join('; '),
+      remedy: errorRemedy(r.errors),
     });
   }
   const bogus = r.wrongId + r.wrongQuestion + r.malformed;

@@ -3,8 +3,10 @@
  * Pure: no I/O, no printing.
  */
 import type { Finding } from '../findings.js';
+import { percent } from '../stats/index.js';
 import type { CounterDelta, CounterRecord } from '../stats/index.js';
 import type { ConntrackInput, KernelLog, StatsKind, StatsSource } from './parse.js';
+import { RACE, TABLE_FULL } from '../remedies.js';
 
 export interface TableState {
   count?: number;
@@ -90,13 +92,8 @@ export function buildView(input: ConntrackInput): ConntrackView {
   return view;
 }
 
-const RACE_REMEDY =
-  'add `options single-request-reopen` (glibc) to the pod\'s dnsConfig, or run NodeLocalDNS so pods reach DNS on ' +
-  '169.254.20.10 without DNAT/conntrack; kernels with the clash fixes (4.19, 5.0, 5.6) resolve most of these races';
 
-function pct(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
+const pct = (x: number): string => percent(x);
 
 function perCpuMax(view: ConntrackView, key: string): number {
   let m = 0;
@@ -137,7 +134,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         'for DNS, glibc\'s A and AAAA queries sent at once from one socket, behind 5 s lookups' +
         (hasClash ? `; this kernel already resolved ${c.clash_resolve ?? 0} clashes, these are the ones it could not` : ''),
       evidence: { insert_failed: insertFailed, ...(hasClash ? { clash_resolve: c.clash_resolve ?? 0 } : {}), worstCpu: perCpuMax(view, 'insert_failed'), ...watchEvidence('insert_failed') },
-      remedy: RACE_REMEDY,
+      remedy: RACE,
     });
   }
 
@@ -152,7 +149,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         ? `conntrack is dropping packets now: ${now.delta} ${during()}`
         : `drop = ${drop}: packets dropped because no conntrack entry could be created (table full or allocation failure)`,
       evidence: { drop, ...watchEvidence('drop') },
-      remedy: 'raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets), shorten net.netfilter.nf_conntrack_udp_timeout, or take DNS out of conntrack with NodeLocalDNS',
+      remedy: TABLE_FULL,
     });
   }
 
@@ -210,7 +207,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         lastDate: view.kernelLog.lastDate ?? null,
         last: view.kernelLog.tableFull[view.kernelLog.tableFull.length - 1] ?? null,
       },
-      remedy: 'raise net.netfilter.nf_conntrack_max and nf_conntrack_buckets; shorten net.netfilter.nf_conntrack_udp_timeout; use NodeLocalDNS',
+      remedy: TABLE_FULL,
     });
   }
 

@@ -21,6 +21,7 @@ import { MIN_COUNT, ALPHA, pool, show, stalls, tally, worseThan } from './eviden
 import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { poissonGreater, formatP } from '../stats/index.js';
+import { RACE_ELSEWHERE, RACE_LIBC } from '../remedies.js';
 
 /** insert_failed where the probes are NATed (the node's namespace, netfilter's rules), per CPU, with its background. */
 export interface InsertFailedEvidence {
@@ -72,9 +73,7 @@ const RACE_WHO =
 
 /** The libc's own remedy for lookups that lose their second query. */
 function libcRemedy(libc: Libc): string {
-  if (libc === 'glibc') return "options single-request-reopen in the pod's dnsConfig";
-  if (libc === 'musl') return 'musl always sends A and AAAA at once (no single-request options): TCP, or a cache in the pod or on the node';
-  return "glibc: options single-request-reopen in the pod's dnsConfig; musl (no such option): TCP, or a cache in the pod or on the node";
+  return libc === 'glibc' || libc === 'musl' ? RACE_LIBC[libc] : RACE_LIBC.unknown;
 }
 
 /** The race findings' numbers: the two UDP modes' failures, the direct lookups' (none probed: null of 0), the counter. */
@@ -139,7 +138,7 @@ export function raceOrNot(r: RaceInput): RaceOutcome {
       subject: { kind: 'nameserver', address: r.ns },
       message: `${r.signature}; ${because}: the conntrack insert race. ${RACE_WHO}${r.libc === 'unknown' ? ' (the workload\'s libc is not known: the remedies for both are given)' : ` (the workload is ${r.libc})`}.${caveat}`,
       evidence: { ...evidence, singleRequestSwitches: r.par.singleRequestSwitches },
-      remedy: `${libcRemedy(r.libc)}; NodeLocalDNS (no conntrack on the way to the cache); a kernel with the clash fixes (5.0+ for NATed UDP, 5.6 IPS_NAT_CLASH)`,
+      remedy: `${libcRemedy(r.libc)}; ${RACE_ELSEWHERE}`,
     },
   });
 

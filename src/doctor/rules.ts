@@ -7,13 +7,14 @@
  */
 import type { Finding, FindingCode } from '../findings.js';
 import type { Libc } from './libc.js';
-import { formatP, sumRecords } from '../stats/index.js';
+import { formatP, percentOf, sumRecords } from '../stats/index.js';
 import { ALPHA, BACKGROUND_LOSS, MIN_COUNT, aboveBackground, lossy, pool, show, stalls, tally, worseThan } from './evidence.js';
 import type { Comparison, Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { raceFromSendErrors, raceOrNot } from './race.js';
 import type { InsertFailedEvidence } from './race.js';
 import type { CorednsDelta } from '../host/coredns.js';
+import { errorRemedy } from '../remedies.js';
 
 export interface AttributionInput {
   probes: ProbeSummary[];
@@ -86,7 +87,7 @@ const lookupsOf = (a: AttributionInput, mode: ProbeSummary['mode']): ProbeSummar
 const failures = (p: ProbeSummary): Tally => tally(p.stalled + p.failed, p.units);
 const decisive = (c: Comparison | undefined): boolean => c?.strength === 'decisive';
 const suggestive = (c: Comparison | undefined): boolean => c?.strength === 'suggestive';
-const pct = (n: number, of: number): string => (of > 0 ? `${((n / of) * 100).toFixed(1)}%` : '0%');
+const pct = (n: number, of: number): string => percentOf(n, of);
 
 /** The names of the losses' causes: without one, measured stalls are said as unexplained. */
 /**
@@ -490,11 +491,7 @@ export const RULES: readonly Rule[] = [
           code: 'PROBE_ERRORS', severity: 'warning', subject: { kind: 'nameserver', address: ns },
           message: `queries failed at once with an error instead of an answer or a timeout: ${erred.map((p) => `${p.label}: ${Object.entries(p.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ')}`).join('; ')}`,
           evidence: { probes: erred.length, errors: erred.reduce((n, p) => n + p.errors, 0), codes: Object.keys(codes).sort().join(' ') },
-          remedy: codes['EPERM'] !== undefined
-            ? 'EPERM: a rule on this machine (iptables or nftables OUTPUT, a network policy agent) or conntrack dropped the packet as it left; on a node, insert_failed rising during the probes is the conntrack race on its own traffic'
-            : codes['ECONNREFUSED'] !== undefined
-              ? 'ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)'
-              : 'see the error codes',
+          remedy: errorRemedy(codes),
         }],
       };
     },

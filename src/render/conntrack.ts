@@ -2,6 +2,7 @@ import type { ConntrackResult } from '../commands/conntrack.js';
 import { renderFindings } from './findings.js';
 import type { Style } from './style.js';
 import { num, table } from './style.js';
+import { percent } from '../stats/index.js';
 
 /** The counters that matter most, first; the rest follow in input order. */
 const FIRST = ['insert_failed', 'drop', 'early_drop', 'clash_resolve', 'invalid', 'insert', 'found', 'error', 'search_restart', 'chaintoolong'];
@@ -36,7 +37,7 @@ export function renderConntrack(style: Style, r: ConntrackResult): string {
   const parts: string[] = [];
   if (tb.count !== undefined || tb.max !== undefined) {
     parts.push(`table ${tb.count !== undefined ? num(tb.count) : '?'} / ${tb.max !== undefined ? num(tb.max) : '?'} entries` +
-      (tb.usage !== undefined ? ` (${(tb.usage * 100).toFixed(1)}%)` : ''));
+      (tb.usage !== undefined ? ` (${percent(tb.usage)})` : ''));
   }
   if (tb.buckets !== undefined) parts.push(`buckets ${num(tb.buckets)}`);
   if (tb.udpTimeout !== undefined) parts.push(`UDP timeout ${tb.udpTimeout} s${tb.udpTimeoutStream !== undefined ? ` (stream ${tb.udpTimeoutStream} s)` : ''}`);

@@ -3,6 +3,7 @@ import type { DoctorResult } from '../commands/doctor.js';
 import { renderFindings } from './findings.js';
 import type { Style } from './style.js';
 import { num, table } from './style.js';
+import { percent } from '../stats/index.js';
 
 export function renderDoctor(style: Style, r: DoctorResult): string {
   const { c } = style;
@@ -25,7 +26,7 @@ export function renderDoctor(style: Style, r: DoctorResult): string {
     // The counters are this namespace's: in a pod's, its own, not the node's where its Service traffic is NATed.
     const whose = r.context.view === 'node' ? '' : r.context.view === 'pod' ? " (this pod's namespace: not the node's, where its Service traffic is NATed)" : ' (this namespace)';
     out.push(`conntrack during the probes${whose}: ${rising.length === 0 ? 'insert_failed, drop, early_drop unchanged' : rising.map(([k, d]) => `${k} +${d.delta}`).join(', ')}` +
-      (r.conntrack.table?.usage !== undefined ? `; table ${(r.conntrack.table.usage * 100).toFixed(1)}% full` : ''));
+      (r.conntrack.table?.usage !== undefined ? `; table ${percent(r.conntrack.table.usage)} full` : ''));
   }
   out.push(c.dim(`plan: ${r.plan}`));
   out.push(c.dim(`sent: ${num(r.sent.queries)} queries (${num(r.sent.lookups)} lookups) in ${r.sent.probes} probe runs over ${r.sent.rounds} round(s)${r.interrupted ? ', interrupted' : ''}`));

@@ -2,6 +2,7 @@
 import type { MergeResult } from '../commands/merge.js';
 import { severityLabel, num, table } from './style.js';
 import type { Style } from './style.js';
+import { percent } from '../stats/index.js';
 
 const ms = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(3));
 
@@ -23,11 +24,11 @@ export function renderMerge(style: Style, r: MergeResult): string {
     if (g.conntrack) {
       const k = g.conntrack.counters;
       out.push(`  conntrack (since boot, each node's latest document, summed over nodes): insert_failed ${num(k.insert_failed ?? 0)}, drop ${num(k.drop ?? 0)}, early_drop ${num(k.early_drop ?? 0)}` +
-        `${g.conntrack.maxTableUsage !== null ? `; fullest table ${(g.conntrack.maxTableUsage * 100).toFixed(1)}%` : ''}`);
+        `${g.conntrack.maxTableUsage !== null ? `; fullest table ${percent(g.conntrack.maxTableUsage)}` : ''}`);
     }
     const t = table(style, ['node', 'documents', 'stall rate', 'lookups over 5 s', 'problems'], { align: ['left', 'right', 'right', 'right', 'left'] });
     for (const n of g.nodes.slice(0, 20)) {
-      t.push([n.host, num(n.documents), n.stallRate === null ? 'n/a' : `${(n.stallRate * 100).toFixed(2)}%`, n.lookupsOver5s === null ? 'n/a' : num(n.lookupsOver5s), n.problems.join(' ') || '-']);
+      t.push([n.host, num(n.documents), n.stallRate === null ? 'n/a' : percent(n.stallRate, 2), n.lookupsOver5s === null ? 'n/a' : num(n.lookupsOver5s), n.problems.join(' ') || '-']);
     }
     out.push(t.toString());
     if (g.nodes.length > 20) out.push(c.dim(`  ... and ${g.nodes.length - 20} more nodes`));

@@ -2,6 +2,7 @@ import type { SvcResult } from '../commands/svc.js';
 import type { EndpointShare, ServiceReport } from '../kubeproxy/analyse.js';
 import { renderFindings } from './findings.js';
 import type { Style } from './style.js';
+import { percent } from '../stats/index.js';
 
 const BAR = 30;
 
@@ -41,8 +42,8 @@ export function renderSvc(style: Style, r: SvcResult, limit = 200): string {
       out.push(`  ${label}`);
       if (s.endpoints.length === 0) out.push(c.yellow('    no endpoints'));
       out.push(...bars(style, s.endpoints, '    ', s.cluster.shares?.known ?? true));
-      if (s.cluster.fallthrough > 1e-9 && s.endpoints.length > 0) out.push(c.red(`    ${(s.cluster.fallthrough * 100).toFixed(2)}% match no endpoint`));
-      if (s.cluster.dropped > 1e-9) out.push(c.red(`    ${(s.cluster.dropped * 100).toFixed(2)}% dropped (missing chain, or no endpoint)`));
+      if (s.cluster.fallthrough > 1e-9 && s.endpoints.length > 0) out.push(c.red(`    ${percent(s.cluster.fallthrough, 2)} match no endpoint`));
+      if (s.cluster.dropped > 1e-9) out.push(c.red(`    ${percent(s.cluster.dropped, 2)} dropped (missing chain, or no endpoint)`));
     }
     if (s.external && s.externalEndpoints) {
       out.push(`  external path (${s.external.policy}) ${c.dim(s.external.chain)}`);

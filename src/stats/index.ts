@@ -4,3 +4,4 @@ export { Counters, isCount, isWholeCount, rate, recordTotal, sumRecords, deltaRe
 export type { CounterRecord, CounterDelta } from './counters.js';
 export { mulberry32 } from './random.js';
 export { binomialGreater, fisherGreater, formatP, poissonGreater } from './significance.js';
+export { percent, percentOf } from './percent.js';

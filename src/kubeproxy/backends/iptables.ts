@@ -9,6 +9,7 @@ import type { Finding } from '../../findings.js';
 import type { Rule, RuleSet } from '../rules.js';
 import { EPS, entryKind, hashOf, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, PathReport, ServiceEntry, ServiceReport } from '../model.js';
+import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
 
 interface Acc {
   hash: string;
@@ -64,7 +65,7 @@ export class IptablesAnalyser {
       severity: 'critical', subject: { kind: 'chain', name: chain, service },
       message: `${from.chain} jumps to ${chain}, which does not exist: connections taking that rule are not load-balanced (iptables-restore would have refused this rule set)`,
       evidence: { chain, from: from.chain, line: from.line, comment: from.comment ?? null, ...ownedBy(service) },
-      remedy: 'restart kube-proxy so it rewrites its chains; check its logs for iptables-restore failures',
+      remedy: MISSING_CHAIN,
     });
   }
 
@@ -275,7 +276,7 @@ export class IptablesAnalyser {
         message: `${s.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here matches no endpoint and is dropped`,
         subject: { kind: 'service', id: s.id },
         evidence: { service: s.id, chain: s.external.chain },
-        remedy: 'the load balancer must send only to nodes that pass the healthCheckNodePort probe (the ingress-nginx case); or run an endpoint on every node, or use externalTrafficPolicy: Cluster',
+        remedy: NO_LOCAL_ENDPOINTS,
       });
     }
     return reports;
@@ -312,7 +313,7 @@ export class IptablesAnalyser {
             message: `${ident.id} has no endpoints: connections to it are rejected`,
             subject: { kind: 'service', id: ident.id },
             evidence: { service: ident.id, chain, rule: r.target ?? null, destination: r.dest ?? null, port: r.dport ?? null },
-            remedy: 'check the Service selector and that its pods are Ready (kubectl get endpointslices -l kubernetes.io/service-name=NAME)',
+            remedy: NO_ENDPOINTS,
           });
           if (!reports.some((s) => s.id === ident.id)) {
             reports.push({ ...ident, protocol: r.proto ?? null, mode: 'iptables', clusterIP: r.dest ?? null, port: r.dport ?? null, entries: [{ kind: 'clusterIP', address: r.dest ?? null, port: r.dport ?? null }], endpoints: [], externalEndpoints: null, cluster: null, external: null, sessionAffinitySeconds: null });
@@ -325,7 +326,7 @@ export class IptablesAnalyser {
             message: `${ident.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here is dropped`,
             subject: { kind: 'service', id: ident.id },
             evidence: { service: ident.id, chain, destination: r.dest ?? null, port: r.dport ?? null },
-            remedy: 'the load balancer must send only to nodes that pass the healthCheckNodePort probe (the ingress-nginx case); or run an endpoint on every node (DaemonSet), or use externalTrafficPolicy: Cluster',
+            remedy: NO_LOCAL_ENDPOINTS,
           });
         }
       }

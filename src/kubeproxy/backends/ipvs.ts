@@ -6,6 +6,7 @@
 import type { Finding } from '../../findings.js';
 import type { IpvsService } from '../rules.js';
 import type { EndpointShare, ServiceReport } from '../model.js';
+import { NO_ENDPOINTS } from '../../remedies.js';
 
 /** What a share means under a scheduler (ip_vs_*.c), and whether the rules alone predict it. */
 export function ipvsShareBasis(scheduler: string): { known: boolean; basis: string; split: 'equal' | 'weight' } {
@@ -44,7 +45,7 @@ export function ipvsAnalyse(services: IpvsService[], findings: Finding[]): Servi
         message: `${id} has ${s.reals.length === 0 ? 'no real servers' : 'only real servers of weight 0 (all draining)'}: new connections have nowhere to go`,
         subject: { kind: 'service', id: id },
         evidence: { service: id, reals: s.reals.length, line: s.line },
-        remedy: 'check the Service\'s endpoints (kubectl get endpointslices)',
+        remedy: NO_ENDPOINTS,
       });
     }
     const draining = s.reals.filter((r) => r.weight === 0);

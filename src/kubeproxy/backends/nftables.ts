@@ -9,6 +9,7 @@ import { serviceOf } from '../../findings.js';
 import type { NftKubeProxy } from '../rules.js';
 import { EPS, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, ServiceReport } from '../model.js';
+import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
 
 export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
   const chainExists = (c: string): boolean => kp.chains.has(c);
@@ -46,7 +47,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
           const target = m[3];
           if (!chainExists(target)) {
             const service = nftServiceOfChain(chain) ?? null;
-            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: 'restart kube-proxy' });
+            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN });
             continue;
           }
           const addr = endpointAddress(target);
@@ -72,7 +73,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
         const target = go[2];
         if (!chainExists(target)) {
           const service = nftServiceOfChain(chain) ?? null;
-          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: 'restart kube-proxy' });
+          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN });
           continue;
         }
         if (target.startsWith('endpoint-')) {
@@ -170,7 +171,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
               message: `${ident.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here is dropped`,
               subject: { kind: 'service', id: ident.id },
               evidence: { service: ident.id, map: mapName, element: el },
-              remedy: 'the load balancer must send only to nodes that pass the healthCheckNodePort probe; or use externalTrafficPolicy: Cluster',
+              remedy: NO_LOCAL_ENDPOINTS,
             }
           : {
               code: 'NO_ENDPOINTS',
@@ -178,7 +179,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
               message: `${ident.id} has no endpoints: connections to it are rejected`,
               subject: { kind: 'service', id: ident.id },
               evidence: { service: ident.id, map: mapName, element: el },
-              remedy: 'check the Service selector and that its pods are Ready',
+              remedy: NO_ENDPOINTS,
             },
       );
     }

@@ -1,0 +1,43 @@
+/**
+ * Every remedy sentence that more than one finding or command gives, written once: the same cause gets the same
+ * advice from dnsbench, conntrack, doctor and each kube-proxy backend.
+ */
+
+/** Lookups that lose their second query from one socket (the conntrack race's signature), for each libc. */
+export const RACE_LIBC = {
+  glibc: "options single-request-reopen in the pod's dnsConfig",
+  musl: 'musl always sends A and AAAA at once (no single-request options): TCP, or a cache in the pod or on the node',
+  unknown: "glibc: options single-request-reopen in the pod's dnsConfig; musl (no such option): TCP, or a cache in the pod or on the node",
+} as const;
+
+/** What takes DNS out of the race whatever the libc. */
+export const RACE_ELSEWHERE = 'NodeLocalDNS (pods reach DNS on 169.254.20.10 without DNAT or conntrack); a kernel with the clash fixes (4.19, 5.0, 5.6: most of these races resolved)';
+
+/** The race, when the libc is not the question (a counter, a benchmark). */
+export const RACE = `${RACE_LIBC.unknown}; ${RACE_ELSEWHERE}`;
+
+/** A send refused with EPERM. */
+export const EPERM =
+  'EPERM: a rule on this machine (iptables or nftables OUTPUT, a network policy agent) or conntrack dropped the packet as it left; on a node, insert_failed rising meanwhile is the conntrack race on its own traffic';
+
+/** A send refused with ECONNREFUSED. */
+export const ECONNREFUSED = 'ECONNREFUSED: nothing listens on that address and port (ICMP port unreachable)';
+
+/** The advice for errors by their codes, in one line. */
+export function errorRemedy(codes: Readonly<Record<string, number>>): string {
+  const parts = [...(codes['ECONNREFUSED'] ? [ECONNREFUSED] : []), ...(codes['EPERM'] ? [EPERM] : [])];
+  return parts.length > 0 ? parts.join('; ') : 'see the error codes';
+}
+
+/** A Service with no endpoints (every kube-proxy backend). */
+export const NO_ENDPOINTS = 'check the Service selector and that its pods are Ready (kubectl get endpointslices -l kubernetes.io/service-name=NAME)';
+
+/** externalTrafficPolicy: Local with no endpoint on this node (every kube-proxy backend). */
+export const NO_LOCAL_ENDPOINTS =
+  'the load balancer must send only to nodes that pass the healthCheckNodePort probe (the ingress-nginx case); or run an endpoint on every node (DaemonSet), or use externalTrafficPolicy: Cluster';
+
+/** A jump to a chain that does not exist (every kube-proxy backend). */
+export const MISSING_CHAIN = 'restart kube-proxy so it rewrites its rules; check its logs for iptables-restore or nft failures';
+
+/** The conntrack table filling (drops, table full, pressure). */
+export const TABLE_FULL = 'raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets), shorten net.netfilter.nf_conntrack_udp_timeout (UDP DNS entries live 30 s each), or take DNS out of conntrack with NodeLocalDNS';
