@@ -2,8 +2,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildView, conntrackFindings } from '../conntrack/analyse.js';
 import type { ConntrackView, TableState, WatchDeltas } from '../conntrack/analyse.js';
-import { podNamespaceWarning, readLive } from '../conntrack/live.js';
-import type { LiveOptions } from '../conntrack/live.js';
+import { podNamespaceWarning, readLive } from '../host/conntrack.js';
+import type { LiveOptions } from '../host/conntrack.js';
 import type { Unavailable } from '../tool.js';
 import { EXPECTED_INPUT, parseConntrackInput } from '../conntrack/parse.js';
 import type { ConntrackInput, KernelLog, StatsKind } from '../conntrack/parse.js';

@@ -9,7 +9,7 @@ import { runEngine } from '../engine/engine.js';
 import { QueryList } from '../engine/queries.js';
 import { formatHostPort } from '../dns/wire.js';
 import type { EngineOptions, EngineResult, QuerySpec, QueryStats } from '../engine/engine.js';
-import type { LocalDrops } from '../engine/drops.js';
+import type { LocalDrops } from '../host/drops.js';
 import type { LookupStats, ResolverEmulationOptions } from '../engine/resolver.js';
 import { InputError, UsageError, UserError } from '../errors.js';
 import { startHeader } from '../header.js';

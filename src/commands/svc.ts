@@ -1,7 +1,7 @@
 /** `k8sdiag svc`: kube-proxy's rules -> per-Service endpoint shares and findings. */
 import { analyseDumps } from '../kubeproxy/analyse.js';
 import type { ProxyMode, ServiceReport } from '../kubeproxy/analyse.js';
-import { readRulesLive } from '../kubeproxy/live.js';
+import { readRulesLive } from '../host/kubeproxy.js';
 import { DumpParser, parseDumps } from '../kubeproxy/rules.js';
 import type { ParsedDumps } from '../kubeproxy/rules.js';
 import type { Unavailable } from '../tool.js';

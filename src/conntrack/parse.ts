@@ -16,7 +16,7 @@
  * `chainlength` (5.15+) is `chaintoolong`.
  */
 import { InputError } from '../errors.js';
-import { looksBinary } from '../input.js';
+import { looksBinary } from '../text.js';
 import type { CounterRecord } from '../stats/index.js';
 
 export type StatsKind = 'conntrack-S' | 'proc-stat' | 'conntrack-S-fallback';

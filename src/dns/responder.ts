@@ -13,7 +13,7 @@ import type { RecordType } from 'dns-packet';
 import { UsageError } from '../errors.js';
 import { Counters, mulberry32 } from '../stats/index.js';
 import { formerrFor, frame, parseType, readFramed, typeLabel } from './wire.js';
-import { readSocketDrops } from '../engine/drops.js';
+import { readSocketDrops } from '../host/drops.js';
 
 export type FaultKind = 'delay' | 'drop' | 'servfail' | 'refused' | 'nxdomain' | 'wrong-id' | 'wrong-question' | 'truncate';
 

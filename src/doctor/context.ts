@@ -5,8 +5,8 @@
  */
 import { readlinkSync } from 'node:fs';
 import { release } from 'node:os';
-import { targetLibc } from './libc.js';
-import type { LibcFacts } from './libc.js';
+import { targetLibc } from '../host/libc.js';
+import type { LibcFacts } from '../host/libc.js';
 
 export interface KernelFacts {
   release: string;

@@ -16,7 +16,7 @@
  * | no direct lookups, insert_failed not readable | inconclusive |
  */
 import type { Finding, RaceEvidence } from '../findings.js';
-import type { Libc } from './libc.js';
+import type { Libc } from '../host/libc.js';
 import { MIN_COUNT, ALPHA, pool, show, stalls, tally, worseThan } from './evidence.js';
 import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';

@@ -6,7 +6,7 @@
  * Pure: the probes' numbers in, findings out.
  */
 import type { Finding, FindingCode } from '../findings.js';
-import type { Libc } from './libc.js';
+import type { Libc } from '../host/libc.js';
 import { formatP, percentOf, sumRecords } from '../stats/index.js';
 import { ALPHA, BACKGROUND_LOSS, MIN_COUNT, aboveBackground, lossy, pool, show, stalls, tally, worseThan } from './evidence.js';
 import type { Comparison, Tally } from './evidence.js';

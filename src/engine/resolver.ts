@@ -9,7 +9,7 @@ import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import type { EngineResult } from './engine.js';
 import { RcodeCounts, slowEvent } from './engine.js';
 import { formatHostPort } from '../dns/wire.js';
-import { readUdpSnmp, snmpDelta } from './drops.js';
+import { readUdpSnmp, snmpDelta } from '../host/drops.js';
 import { glibcLookup, glibcTryBudgetMs } from './resolver/glibc.js';
 import type { GlibcMode } from './resolver/glibc.js';
 import { muslLookup } from './resolver/musl.js';

@@ -6,7 +6,7 @@
  * a Service's endpoints whatever the backend.
  */
 import type { Finding } from '../findings.js';
-import type { ParsedDumps } from './rules.js';
+import type { ParsedDumps } from './dump.js';
 import { IptablesAnalyser } from './backends/iptables.js';
 import { ipvsAnalyse } from './backends/ipvs.js';
 import { nftAnalyse } from './backends/nftables.js';

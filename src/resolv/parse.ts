@@ -14,7 +14,7 @@
  * environment overrides.
  */
 import { InputError } from '../errors.js';
-import { looksBinary } from '../input.js';
+import { looksBinary } from '../text.js';
 
 export type Libc = 'glibc' | 'musl';
 

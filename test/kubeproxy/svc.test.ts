@@ -179,7 +179,7 @@ describe('parsing', () => {
 
 describe('live reading helpers', () => {
   it('keeps only kube-proxy\'s own nft table when iptables-save already gave the iptables rules', async () => {
-    const { keepKubeProxyTable } = await import('../../src/kubeproxy/live.js');
+    const { keepKubeProxyTable } = await import('../../src/host/kubeproxy.js');
     const ruleset = `${readFixture('svc/nft-iptables-nft-cluster-shapes.txt')}\n${readFixture('svc/nft-kube-proxy-overall.txt')}`;
     const kept = keepKubeProxyTable(ruleset);
     expect(kept).not.toMatch(/KUBE-SVC-/);

@@ -6,7 +6,7 @@
  * is left after the last rule falls through.
  */
 import type { Finding } from '../../findings.js';
-import type { Rule, RuleSet } from '../rules.js';
+import type { Rule, RuleSet } from '../dump.js';
 import { EPS, entryKind, hashOf, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, PathReport, ServiceEntry, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';

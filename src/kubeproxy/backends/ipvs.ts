@@ -4,7 +4,7 @@
  * servers' load at the time (not predictable from the rules). Weight 0 is draining under every scheduler.
  */
 import type { Finding } from '../../findings.js';
-import type { IpvsService } from '../rules.js';
+import type { IpvsService } from '../dump.js';
 import type { EndpointShare, ServiceReport } from '../model.js';
 import { NO_ENDPOINTS } from '../../remedies.js';
 

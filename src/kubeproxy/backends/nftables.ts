@@ -6,7 +6,7 @@
  */
 import type { Finding } from '../../findings.js';
 import { serviceOf } from '../../findings.js';
-import type { NftKubeProxy } from '../rules.js';
+import type { NftKubeProxy } from '../dump.js';
 import { EPS, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';

@@ -5,7 +5,7 @@
  * a dual-stack Service the same chain names in both families, so each family
  * fills its own rule set.
  */
-import type { Rule, RuleSet } from '../rules.js';
+import type { Rule, RuleSet } from '../dump.js';
 
 /** An IPv6 address as the argument of -d, -s or --to-destination (ip6tables-save). */
 const IPV6_ADDRESS_ARG = /(?:^|\s)(?:-d|-s|--to-destination|--destination|--source) \[?[0-9a-fA-F]*:[0-9a-fA-F]*:/;

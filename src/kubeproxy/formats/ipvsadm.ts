@@ -1,5 +1,5 @@
 /** `ipvsadm -Ln`: virtual services and their real servers with weights. */
-import type { IpvsService } from '../rules.js';
+import type { IpvsService } from '../dump.js';
 
 const IPVS_SERVICE = /^(TCP|UDP|SCTP|FWM)\s+(\S+)\s+(\S+)(.*)$/;
 const IPVS_REAL = /^->\s+(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/;

@@ -4,7 +4,7 @@
  * translation of iptables rules (KUBE-* chains in `table ip nat` / `table ip6
  * nat`) becomes iptables rules in the rule set of the table's family.
  */
-import type { NftKubeProxy, Rule } from '../rules.js';
+import type { NftKubeProxy, Rule } from '../dump.js';
 import { detach, ensure, nameTable, ownStrings, stripHostMask } from './iptables-save.js';
 import type { RuleSetBuilder } from './iptables-save.js';
 

@@ -1,6 +1,6 @@
 /** Reading local drops from /proc: captured lines of this machine's /proc/net/{udp,snmp,snmp6} (Linux 6.x). */
 import { describe, expect, it } from 'vitest';
-import { parseSocketDrops, parseUdpSnmp, snmpDelta } from '../../src/engine/drops.js';
+import { parseSocketDrops, parseUdpSnmp, snmpDelta } from '../../src/host/drops.js';
 import { parseServer } from '../../src/commands/dnsbench.js';
 
 const UDP = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops

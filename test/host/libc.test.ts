@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { libcOfRoot, libcVersion, targetLibc } from '../../src/doctor/libc.js';
+import { libcOfRoot, libcVersion, targetLibc } from '../../src/host/libc.js';
 import { startResponder } from '../helpers/responders.js';
 
 const made: string[] = [];
