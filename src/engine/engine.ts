@@ -34,7 +34,6 @@
  * in flight on that socket; queries sent on it before the refusal that then get
  * no reply end as refusals too, not as timeouts.
  */
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
@@ -42,39 +41,17 @@ import { formatHostPort, idOf, isResponse, isTruncated, patchId, rcodeName, rcod
 import type { QueryTemplate } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from '../host/drops.js';
 import type { LocalDrops } from '../host/drops.js';
-import { openError } from './errors.js';
+import { ID_SPACE, IdPool, NO_ID } from './ids.js';
 import { QueryList } from './queries.js';
 import type { QuerySpec } from './queries.js';
 import { QUEUED, udpIo } from './udp.js';
 
 export type { QuerySpec } from './queries.js';
-
-export interface SlowEvent {
-  /** ISO time the reply arrived. */
-  time: string;
-  /** What was slow: one query, or (resolver mode) a whole lookup. */
-  kind: 'query' | 'lookup';
-  name: string;
-  type: string;
-  server: string;
-  sourcePort: number;
-  rcode: string;
-  latencyMs: number;
-}
-
-/** The one place a slow-query (or slow-lookup) event is built. */
-export function slowEvent(kind: SlowEvent['kind'], name: string, type: string, server: string, sourcePort: number, rcode: string, latencyMs: number): SlowEvent {
-  return { time: new Date().toISOString(), kind, name, type, server, sourcePort, rcode, latencyMs: Number(latencyMs.toFixed(3)) };
-}
-
-export interface Progress {
-  sent: number;
-  answered: number;
-  timeouts: number;
-  errors: number;
-  inFlight: number;
-  elapsedMs: number;
-}
+export { RcodeCounts, slowEvent } from './accounting.js';
+export type { Progress, QueryStats, SlowEvent } from './accounting.js';
+import { RcodeCounts, slowEvent } from './accounting.js';
+import { closeQuietly, openConnected, recvBufferFor } from './sockets.js';
+import type { Progress, QueryStats, SlowEvent } from './accounting.js';
 
 export interface EngineOptions {
   server: string;
@@ -99,30 +76,6 @@ export interface EngineOptions {
   progressEveryMs?: number;
 }
 
-export interface QueryStats {
-  sent: number;
-  answered: number;
-  timeouts: number;
-  /** Answered, but slower than the slow threshold. Timeouts are not in it. */
-  slow: number;
-  /** Queries that ended in an error, by code (ECONNREFUSED, tcp-ECONNRESET, ...). */
-  errors: Record<string, number>;
-  /** Socket errors no query in flight could own: not in `errors`, not in `sent`. */
-  unattributedErrors: Record<string, number>;
-  rcodes: Record<string, number>;
-  /** Replies for a query that had already timed out. */
-  late: number;
-  /** Replies whose ID matched no query in flight. */
-  wrongId: number;
-  /** Replies whose ID matched but whose question did not. */
-  wrongQuestion: number;
-  /** Datagrams too short or not a response. */
-  malformed: number;
-  /** Replies with the TC bit. */
-  truncated: number;
-  tcpRetries: number;
-}
-
 export interface EngineResult extends QueryStats {
   histogram: Histogram;
   durationMs: number;
@@ -135,7 +88,6 @@ export interface EngineResult extends QueryStats {
   localDrops: LocalDrops;
 }
 
-const ID_SPACE = 0x10000;
 const FREE = -1;
 const DEFAULT_SOCKETS = 256;
 const IDLE = 0;
@@ -145,64 +97,6 @@ const TCP = 2;
 const STARTED = 0;
 const NOT_STARTED = 1; // no free slot or ID
 const FAILED = 2; // the send was refused at once; the query ended as an error
-
-/**
- * Replies counted by their header's 4-bit RCODE, a number per reply (no name looked up per packet); the
- * result carries them by name, as dig prints them. The engine and resolver mode both count with it.
- */
-export class RcodeCounts {
-  private readonly counts = new Float64Array(16);
-
-  add(rcode: number): void {
-    this.counts[rcode & 15] = this.counts[rcode & 15]! + 1;
-  }
-
-  toJSON(): Record<string, number> {
-    const c = new Counters();
-    this.counts.forEach((n, rcode) => {
-      if (n > 0) c.add(rcodeName(rcode), n);
-    });
-    return c.toJSON();
-  }
-}
-
-/** Receive buffer per socket: room for every reply it may have in flight (about 2 KiB of kernel memory each). */
-function recvBufferFor(inFlightPerSocket: number): number {
-  return Math.min(16 << 20, Math.max(256 << 10, inFlightPerSocket * 4096));
-}
-
-/** Open `n` UDP sockets connected to the server; one clear error if any cannot be. */
-export async function openConnected(n: number, server: string, port: number, recvBufferSize: number): Promise<dgram.Socket[]> {
-  const family = net.isIPv6(server) ? 'udp6' : 'udp4';
-  const sockets: dgram.Socket[] = [];
-  try {
-    for (let s = 0; s < n; s++) {
-      const sock = dgram.createSocket({ type: family, recvBufferSize });
-      sockets.push(sock);
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        // Node passes a failed connect (ENETUNREACH, EACCES, ...) to this callback, not to 'error'.
-        sock.connect(port, server, (err?: Error) => {
-          sock.off('error', reject);
-          if (err) reject(err);
-          else resolve();
-        });
-      });
-    }
-  } catch (err) {
-    for (const s of sockets) closeQuietly(s);
-    throw openError(err, formatHostPort(server, port), true);
-  }
-  return sockets;
-}
-
-export function closeQuietly(s: dgram.Socket): void {
-  try {
-    s.close();
-  } catch {
-    // already closed
-  }
-}
 
 export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const list = o.queries instanceof QueryList ? o.queries : QueryList.from(o.queries);
@@ -252,18 +146,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   let freeTop = 0;
   for (let i = c - 1; i >= 0; i--) freeSlots[freeTop++] = i;
 
-  // IDs: one FIFO ring of free IDs, one of timed-out IDs waiting to come back.
+  // IDs: a FIFO ring of free IDs, and the timed-out ones in quarantine for twice the timeout.
+  const ids = new IdPool(2 * o.timeoutMs);
   const idSlot = new Int32Array(ID_SPACE).fill(FREE);
-  const idRing = new Uint16Array(ID_SPACE);
-  let idHead = 0;
-  let idCount = ID_SPACE;
-  const first = (Math.random() * ID_SPACE) | 0;
-  for (let k = 0; k < ID_SPACE; k++) idRing[k] = (first + k) & 0xffff;
-  const quarantineUntil = new Float64Array(ID_SPACE);
-  const qRing = new Uint16Array(ID_SPACE);
-  let qHead = 0;
-  let qCount = 0;
-  const quarantineMs = 2 * o.timeoutMs;
 
   const sockRefusedAt = new Float64Array(nSockets).fill(-1);
   const sockPort = new Int32Array(nSockets);
@@ -304,36 +189,12 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
 
   const budgetLeft = (now: number): boolean => !stopping && started < budget && now < deadline;
 
-  function allocId(): number {
-    if (idCount === 0) return FREE;
-    const id = idRing[idHead]!;
-    idHead = (idHead + 1) & 0xffff;
-    idCount--;
-    return id;
-  }
-  function freeId(id: number): void {
-    idRing[(idHead + idCount) & 0xffff] = id;
-    idCount++;
-  }
-  function quarantineId(id: number, now: number): void {
-    quarantineUntil[id] = now + quarantineMs;
-    qRing[(qHead + qCount) & 0xffff] = id;
-    qCount++;
-  }
-  function drainQuarantine(now: number): void {
-    while (qCount > 0 && quarantineUntil[qRing[qHead]!]! <= now) {
-      freeId(qRing[qHead]!);
-      qHead = (qHead + 1) & 0xffff;
-      qCount--;
-    }
-  }
-
   /** End the slot's query. The ID goes back (or into quarantine); the slot, once its send completed. */
   function end(slot: number, quarantine: boolean, now: number): void {
     const id = slotId[slot]!;
     idSlot[id] = FREE;
-    if (quarantine) quarantineId(id, now);
-    else freeId(id);
+    if (quarantine) ids.quarantine(id, now);
+    else ids.give(id);
     slotId[slot] = FREE;
     slotState[slot] = IDLE;
     slotGen[slot] = (slotGen[slot]! + 1) >>> 0;
@@ -367,8 +228,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   /** Start one query in a free slot. `scheduledAt` is the latency origin. */
   function launch(scheduledAt: number, now: number): number {
     if (freeTop === 0) return NOT_STARTED;
-    const id = allocId();
-    if (id === FREE) return NOT_STARTED;
+    const id = ids.take();
+    if (id === NO_ID) return NOT_STARTED;
     const slot = freeSlots[--freeTop]!;
     const sock = nextSock;
     nextSock = nextSock + 1 === nSockets ? 0 : nextSock + 1;
@@ -501,7 +362,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const slot = idSlot[id]!;
     const now = performance.now();
     if (slot === FREE || slotSock[slot] !== s || slotState[slot] !== UDP) {
-      if (slot === FREE && quarantineUntil[id]! > now) st.late++;
+      if (slot === FREE && ids.quarantined(id, now)) st.late++;
       else st.wrongId++;
       return;
     }
@@ -542,7 +403,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const sweepMs = Math.max(5, Math.min(100, o.timeoutMs / 20));
   const sweep = setInterval(() => {
     const now = performance.now();
-    drainQuarantine(now);
+    ids.release(now);
     for (let i = 0; i < c; i++) {
       if (slotState[i] === IDLE || now - slotSent[i]! < o.timeoutMs) continue;
       if (slotState[i] === UDP && sockRefusedAt[slotSock[i]!]! >= slotSent[i]!) {

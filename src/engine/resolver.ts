@@ -7,7 +7,7 @@
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import type { EngineResult } from './engine.js';
-import { RcodeCounts, slowEvent } from './engine.js';
+import { RcodeCounts, slowEvent } from './accounting.js';
 import { formatHostPort } from '../dns/wire.js';
 import { readUdpSnmp, snmpDelta } from '../host/drops.js';
 import { glibcLookup, glibcTryBudgetMs } from './resolver/glibc.js';

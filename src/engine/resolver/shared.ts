@@ -16,11 +16,11 @@ import { answerCount, formatHostPort, frame, idOf, isResponse, isTruncated, make
 import type { QueryTemplate } from '../../dns/wire.js';
 import { Counters, Histogram } from '../../stats/index.js';
 import type { PercentileSummary, HistogramSnapshot } from '../../stats/index.js';
-import type { Progress, RcodeCounts, SlowEvent } from '../engine.js';
+import type { Progress, RcodeCounts, SlowEvent } from '../accounting.js';
 import { openError } from '../errors.js';
 import { openEndpoint } from '../udp.js';
 import type { EndpointEvents, Peer, UdpEndpoint } from '../udp.js';
-import { slowEvent } from '../engine.js';
+import { slowEvent } from '../accounting.js';
 
 export interface Nameserver {
   host: string;

@@ -1,0 +1,198 @@
+/**
+ * doctor's rules, second part: the server and the path (CoreDNS's upstream, the conntrack race, late answers, the
+ * server losing, DNAT, UDP, TCP fallback, server failures). In the verdict's order; rules.ts puts the parts together.
+ */
+import { formatP } from '../stats/index.js';
+import { BACKGROUND_LOSS, MIN_COUNT, aboveBackground, lossy, pool, show, stalls, tally, worseThan } from './evidence.js';
+import type { ProbeSummary } from './probes.js';
+import { raceFromSendErrors, raceOrNot } from './race.js';
+import type { CorednsDelta } from '../host/coredns.js';
+import { decisive, explained, failures, pct, suggestive } from './rule-kit.js';
+import type { Rule } from './rule-kit.js';
+
+export const PATH_RULES: readonly Rule[] = [
+  {
+    codes: ['COREDNS_UPSTREAM'],
+    from: 'doctor',
+    decide: ({ a, ns, named }) => {
+      const slow = (d: CorednsDelta): boolean => d.forwarded >= MIN_COUNT && (d.forwardMeanSeconds ?? 0) >= 0.5;
+      const hit = (a.coredns ?? []).filter((d) => d.forwardServfail >= MIN_COUNT || slow(d));
+      if (hit.length === 0) return undefined;
+      const failing = hit.reduce((n, d) => n + d.forwardServfail, 0);
+      const forwarded = hit.reduce((n, d) => n + d.forwarded, 0);
+      return {
+        findings: [{
+          code: 'COREDNS_UPSTREAM', severity: named.has('UPSTREAM_FAILURE') || failing * 2 >= forwarded ? 'critical' : 'warning', subject: { kind: 'nameserver', address: ns },
+          message: `CoreDNS's forward plugin, during the probes: ${hit.map((d) => `${d.url}: ${d.forwarded} forwarded, ${d.forwardServfail} SERVFAIL from upstream, ${d.forwardMeanSeconds === null ? 'n/a' : `${(d.forwardMeanSeconds * 1000).toFixed(0)} ms`} mean`).join('; ')}: the upstream resolvers are ${failing >= MIN_COUNT ? 'failing' : 'slow'}, not CoreDNS itself`,
+          evidence: { pages: hit.length, forwarded, forwardServfail: failing, forwardMeanMs: Math.max(...hit.map((d) => Math.round((d.forwardMeanSeconds ?? 0) * 1000))) },
+          remedy: "CoreDNS's upstreams (forward . /etc/resolv.conf: the node's resolvers): their reachability, latency and limits; the cache plugin (serve_stale) hides a slow upstream",
+        }],
+      };
+    },
+  },
+  {
+    codes: ['CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS'],
+    from: 'doctor',
+    decide: ({ a, ns, par, reopen, tcp, direct, named }) => {
+      if (par === undefined || reopen === undefined || explained(named)) return undefined;
+      const sig = worseThan(stalls(par), stalls(reopen));
+      // TCP losing as much is no race signature: the server or the path loses everything.
+      if (tcp !== undefined && decisive(lossy(tcp))) return undefined;
+      const sends = worseThan(tally(par.failed, par.units), tally(reopen.failed, reopen.units));
+      if (decisive(sends)) {
+        const f = raceFromSendErrors({ par, reopen, ns, libc: a.libc, clashFixes: a.clashFixes, insertFailed: a.insertFailed, said: sends.said });
+        if (f) return { findings: [f] };
+      }
+      if (suggestive(sig)) {
+        return { pending: { candidates: 'the race signature (A+AAAA from one socket) or chance loss', tellApart: `more lookups with A+AAAA from one socket and with single-request-reopen (now ${sig.said})`, more: ['lookup-modes', 'direct'] } };
+      }
+      if (!decisive(sig)) return undefined;
+      const signature = `lookups stall when A and AAAA leave one socket together (${show(stalls(par))} lookups), not with single-request-reopen (${show(stalls(reopen))}; ${sig.said})` +
+        (tcp !== undefined ? ` nor over TCP (${show(stalls(tcp))})` : '');
+      const r = raceOrNot({ par, reopen, direct, ns, libc: a.libc, clashFixes: a.clashFixes, insertFailed: a.insertFailed, nodeLocalDNS: a.nodeLocalDNS, signature });
+      if (r.kind === 'finding') return { findings: [r.finding] };
+      return { pending: { candidates: r.candidates, tellApart: r.tellApart, more: r.more } };
+    },
+  },
+  {
+    codes: ['LATE_ANSWERS'],
+    from: 'doctor',
+    decide: ({ a, ns, named }) => {
+      if (explained(named)) return undefined;
+      const queries = a.probes.filter((p) => p.kind !== 'lookups');
+      const late = queries.reduce((n, p) => n + p.late, 0);
+      const timeouts = queries.reduce((n, p) => n + p.timeouts, 0);
+      const sent = queries.reduce((n, p) => n + p.sent, 0);
+      if (late < MIN_COUNT || late * 2 < timeouts) return undefined;
+      return {
+        findings: [{
+          code: 'LATE_ANSWERS', severity: 'warning', subject: { kind: 'nameserver', address: ns },
+          message: `${late} of ${timeouts} queries that timed out were answered after their timeout: the server is slow, not losing packets; a client resends or gives up before the answer comes`,
+          evidence: { late, timeouts, sent },
+          remedy: 'CoreDNS: its CPU (throttling, limits), its replicas, its upstream (forward) latency; the cache (cache plugin) for repeated names',
+        }],
+      };
+    },
+  },
+  {
+    codes: ['SERVER_LOSS'],
+    from: 'doctor',
+    decide: ({ ns, par, reopen, tcp, endpoints, named, pending }) => {
+      if (reopen === undefined || tcp === undefined || pending.has('CONNTRACK_RACE') || explained(named, ['LATE_ANSWERS'])) return undefined;
+      const u = lossy(reopen);
+      const t = lossy(tcp);
+      const losing = endpoints.filter((p) => decisive(lossy(p)));
+      const allEndpointsLose = endpoints.length > 0 && losing.length === endpoints.length;
+      if (!(decisive(u) && decisive(t) && (endpoints.length === 0 || allEndpointsLose))) {
+        if ((suggestive(u) || decisive(u)) && (suggestive(t) || decisive(t))) return { pending: { candidates: 'the DNS server losing queries, or chance loss', tellApart: `more lookups in every mode (now ${u.said}; TCP ${t.said})`, more: ['lookup-modes'] } };
+        return undefined;
+      }
+      return {
+        findings: [{
+          code: 'SERVER_LOSS', severity: 'critical', subject: { kind: 'nameserver', address: ns },
+          message:
+            `lookups stall in every mode, TCP included (${par ? show(stalls(par)) : 'n/a'} A+AAAA from one socket, ${show(stalls(reopen))} with single-request-reopen, ${show(stalls(tcp))} over TCP; ` +
+            `each beyond a ${BACKGROUND_LOSS * 100}% datagram background: ${formatP(u.p)}, ${formatP(t.p)})` +
+            (allEndpointsLose ? ' and every endpoint loses when probed directly' : '') +
+            ': the DNS server or its upstream, not the conntrack race' +
+            (endpoints.length === 0 ? ' (its endpoints could not be probed apart: the path between is not ruled out)' : ''),
+          evidence: { parallelStalled: par?.stalled ?? 0, reopenStalled: reopen.stalled, tcpStalled: tcp.stalled, endpointsProbed: endpoints.length, endpointsLosing: losing.length },
+          remedy: 'CoreDNS: its load (CPU throttling, replicas), its logs, its upstream resolvers (forward . /etc/resolv.conf) and their loss',
+        }],
+      };
+    },
+  },
+  {
+    codes: ['DNAT_PATH_LOSS'],
+    from: 'doctor',
+    decide: ({ raw, endpoints, named }) => {
+      if (raw.length === 0 || endpoints.length === 0 || explained(named)) return undefined;
+      const svc = pool(raw.map(stalls));
+      const eps = pool(endpoints.map(stalls));
+      const c = worseThan(svc, eps);
+      if (suggestive(c)) return { pending: { candidates: 'the DNAT/conntrack path, or chance loss', tellApart: `more queries to the Service IP and to each endpoint (now ${c.said})`, more: ['raw', 'endpoints'] } };
+      if (!decisive(c) || endpoints.some((p) => decisive(lossy(p)))) return undefined;
+      const target = raw[0]!.target;
+      return {
+        findings: [{
+          code: 'DNAT_PATH_LOSS', severity: 'critical', subject: { kind: 'nameserver', address: target },
+          message: `queries to the Service IP ${target} are lost (${show(svc)}) while the endpoints probed directly lose ${show(eps)} (${c.said}): the DNAT/conntrack path`,
+          evidence: { lost: svc.n, sent: svc.of, endpointsLost: eps.n, endpointsSent: eps.of, endpointsProbed: endpoints.length },
+          remedy: 'check `k8sdiag conntrack` (insert_failed, drop) and `k8sdiag svc --live` (fall-through, missing chains) on the node',
+        }],
+      };
+    },
+  },
+  {
+    codes: ['UDP_PATH_LOSS'],
+    from: 'doctor',
+    decide: ({ ns, par, reopen, tcp, endpoints, named, pending }) => {
+      if (tcp === undefined || pending.has('CONNTRACK_RACE') || explained(named, ['CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'LATE_ANSWERS'])) return undefined;
+      const udpProbes = [par, reopen].filter((p): p is ProbeSummary => p !== undefined);
+      if (udpProbes.length === 0) return undefined;
+      const udp = pool(udpProbes.map(stalls));
+      const bg = aboveBackground(udp, 4);
+      const c = worseThan(udp, stalls(tcp));
+      if (!(decisive(bg) && decisive(c))) {
+        if ((suggestive(bg) || decisive(bg)) && !decisive(lossy(tcp))) return { pending: { candidates: 'the UDP path losing packets, or chance loss', tellApart: `more lookups over UDP and TCP (now ${c.said})`, more: ['lookup-modes'] } };
+        return undefined;
+      }
+      const allEndpointsLose = endpoints.length > 0 && endpoints.every((p) => decisive(lossy(p)));
+      return {
+        findings: [{
+          code: 'UDP_PATH_LOSS', severity: 'warning', subject: { kind: 'nameserver', address: ns },
+          message:
+            `lookups stall over UDP (${par ? show(stalls(par)) : 'n/a'} A+AAAA from one socket, ${reopen ? show(stalls(reopen)) : 'n/a'} with single-request-reopen) but not over TCP (${show(stalls(tcp))}; ${c.said}): ` +
+            (endpoints.length === 0
+              ? "the UDP path (conntrack, the network) loses packets, or the server's own UDP side (its endpoints were not probed apart: give --endpoints)"
+              : allEndpointsLose
+                ? "every endpoint loses UDP queries when probed directly too: the servers' UDP side, or the network up to them, not the DNAT"
+                : 'the UDP path (conntrack, the network) loses packets'),
+          evidence: { parallelStalled: par?.stalled ?? 0, reopenStalled: reopen?.stalled ?? 0, tcpStalled: tcp.stalled },
+          remedy: 'check `k8sdiag conntrack` on the node for drops and table pressure; NodeLocalDNS takes DNS out of conntrack',
+        }],
+      };
+    },
+  },
+  {
+    codes: ['TCP_FALLBACK_BLOCKED'],
+    from: 'doctor',
+    decide: ({ ns, reopen, tcp }) => {
+      if (tcp === undefined || reopen === undefined) return undefined;
+      const c = worseThan(failures(tcp), failures(reopen));
+      if (!decisive(c) || decisive(lossy(reopen))) return undefined;
+      const codes = Object.entries(tcp.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ');
+      return {
+        findings: [{
+          code: 'TCP_FALLBACK_BLOCKED', severity: 'warning', subject: { kind: 'nameserver', address: ns },
+          message: `lookups over TCP fail (${show(failures(tcp))}: ${tcp.stalled} timed out, ${tcp.failed} failed at once${codes ? `, ${codes}` : ''}) while the same over UDP succeed (${show(failures(reopen))}; ${c.said}): answers too large for UDP (truncated, TC) will fail, since the resolver retries them over TCP`,
+          evidence: { tcpFailed: tcp.stalled + tcp.failed, tcpLookups: tcp.units, udpFailed: reopen.stalled + reopen.failed, udpLookups: reopen.units },
+          remedy: 'allow TCP port 53 to the DNS pods wherever UDP 53 is allowed: NetworkPolicies (egress to kube-dns), security groups, host firewalls',
+        }],
+      };
+    },
+  },
+  {
+    codes: ['SERVER_FAILURES'],
+    from: 'doctor',
+    decide: ({ raw, ns }) => {
+      const answered = raw.reduce((n, p) => n + p.answered, 0);
+      const servfail = raw.reduce((n, p) => n + (p.rcodes['SERVFAIL'] ?? 0), 0);
+      const refused = raw.reduce((n, p) => n + (p.rcodes['REFUSED'] ?? 0), 0);
+      // One datagram each: the answer that came back SERVFAIL or REFUSED.
+      const c = aboveBackground(tally(servfail + refused, answered), 1);
+      if (!decisive(c)) return undefined;
+      const share = (servfail + refused) / answered;
+      return {
+        findings: [{
+          code: 'SERVER_FAILURES', severity: share >= 0.5 ? 'critical' : 'warning', subject: { kind: 'nameserver', address: ns },
+          message: `${pct(servfail + refused, answered)} of the answers are failures (SERVFAIL ${servfail}, REFUSED ${refused} of ${answered} answers): the server answers, but cannot resolve; failures, not stalls`,
+          evidence: { servfail, refused, answered, share: Number(share.toFixed(4)) },
+          remedy: refused > servfail
+            ? 'REFUSED: the server will not serve this client or zone (its ACL, a policy plugin, a view)'
+            : 'SERVFAIL: the server could not get an answer from upstream (CoreDNS: its forward plugin\'s upstreams, their reachability and latency; DNSSEC validation failures)',
+        }],
+      };
+    },
+  },
+];
