@@ -119,3 +119,22 @@ describe('README and docs/', () => {
     }
   });
 });
+
+describe('README and docs/ name only what exists', () => {
+  it('every finding code they name is in the catalogue; every flag they name is k8sdiag\'s or another tool\'s, said so', async () => {
+    // Upper-case names that are not finding codes: environment variables, capabilities, a record type's spelling.
+    const notCodes = new Set(['NO_COLOR', 'NODE_NAME', 'LOCALDOMAIN', 'RES_OPTIONS', 'NET_ADMIN', 'NET_RAW', 'SYSLOG', 'BENCH_SECONDS', 'BENCH_ROUNDS', 'BENCH_ONLY', 'TYPE65', 'K8SDIAG_UDP', 'CI']);
+    const named = [...readme.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!);
+    expect(named.filter((c) => !Object.hasOwn(CATALOGUE, c) && !notCodes.has(c))).toEqual([]);
+    // Flags of other tools the docs quote: node's, kubectl's, iptables' statistic match, perf's.
+    const others = new Set(['--cpu-prof', '--perf-basic-prof', '--single-threaded', '--single-threaded-gc', '--test-udp-no-try-send', '--all-user', '--prefix', '--profile', '--target', '--image', '--mode', '--probability']);
+    const ours = new Set<string>(['--version', '--help']);
+    for (const cmd of ['', 'dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge']) {
+      const help = (await run(cmd === '' ? ['--help'] : ['help', cmd])).stdout;
+      for (const m of help.matchAll(/(?:^|[\s,])(--[a-z][a-z0-9-]+)/g)) ours.add(m[1]!);
+    }
+    // Anywhere: in prose, in backticks, in the examples' code blocks.
+    const flags = [...readme.matchAll(/(?:^|[\s(`[,])(--[a-z][a-z0-9-]+)/g)].map((m) => m[1]!);
+    expect([...new Set(flags.filter((f) => !ours.has(f) && !others.has(f)))]).toEqual([]);
+  });
+});
