@@ -210,12 +210,12 @@ export type Finding<C extends FindingCode = FindingCode> = C extends FindingCode
   : never;
 
 /**
- * Build a finding; its severity must be one its code may take (a bug
- * otherwise, caught by the tests that reach it).
+ * Build a finding: every finding is made here, from its code's catalogue entry, whose severities it must keep (a bug
+ * otherwise, caught by the tests that reach it) and whose evidence shape it must have (the compiler checks).
  */
-export function finding<C extends FindingCode>(code: C, severity: Severity, subject: Subject, message: string, evidence: EvidenceByCode[C], remedy = ''): Finding<C> {
-  if (!CATALOGUE[code].severities.includes(severity)) throw new Error(`finding ${code} cannot be ${severity}`);
-  return { code, severity, subject, message, evidence, remedy } as Finding<C>;
+export function finding<C extends FindingCode>(f: { code: C; severity: Severity; subject: Subject; message: string; evidence: EvidenceByCode[C]; remedy?: string }): Finding<C> {
+  if (!CATALOGUE[f.code].severities.includes(f.severity)) throw new Error(`finding ${f.code} cannot be ${f.severity}`);
+  return { code: f.code, severity: f.severity, subject: f.subject, message: f.message, evidence: f.evidence, remedy: f.remedy ?? '' } as Finding<C>;
 }
 
 /** The Service a finding concerns, where it has one. */

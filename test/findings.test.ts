@@ -15,8 +15,8 @@ describe('findings catalogue', () => {
   });
 
   it('a severity the code may not take is refused', () => {
-    expect(() => finding('SERVFAIL', 'critical', { kind: 'machine' }, 'x', { SERVFAIL: 1 })).toThrow(/cannot be critical/);
-    const ok = finding('TABLE_PRESSURE', 'critical', { kind: 'conntrack-table' }, 'x', { count: 96, max: 100, usage: 0.96 });
+    expect(() => finding({ code: 'SERVFAIL', severity: 'critical', subject: { kind: 'machine' }, message: 'x', evidence: { SERVFAIL: 1 } })).toThrow(/cannot be critical/);
+    const ok = finding({ code: 'TABLE_PRESSURE', severity: 'critical', subject: { kind: 'conntrack-table' }, message: 'x', evidence: { count: 96, max: 100, usage: 0.96 } });
     expect(() => sortFindings([ok, { ...ok, severity: 'info' as const }])).toThrow(/cannot be info/);
   });
 
@@ -65,5 +65,23 @@ describe('one remedy per cause', () => {
       expect(backends.get(code)?.size ?? 0, code).toBeGreaterThan(1);
       expect([...(remedies.get(code) ?? [])], code).toHaveLength(1);
     }
+  });
+});
+
+describe('one builder', () => {
+  it('every finding in the sources is built through finding() from the catalogue', async () => {
+    const { readFileSync, readdirSync, statSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const root = new URL('../src/', import.meta.url).pathname;
+    const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
+    const loose: string[] = [];
+    for (const f of files(root)) {
+      if (f.endsWith('/findings.ts')) continue;
+      const text = readFileSync(f, 'utf8');
+      const codes = [...text.matchAll(/code: '([A-Z][A-Z_]+)'/g)].filter((m) => Object.hasOwn(CATALOGUE, m[1]!));
+      const built = (text.match(/finding\(\{/g) ?? []).length;
+      if (codes.length !== built) loose.push(`${f.slice(root.length)}: ${codes.length} codes, ${built} built`);
+    }
+    expect(loose).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { percent } from '../stats/index.js';
 import type { CounterDelta, CounterRecord } from '../stats/index.js';
 import type { ConntrackInput, KernelLog, StatsKind, StatsSource } from './parse.js';
 import { RACE, TABLE_FULL } from '../remedies.js';
+import { finding } from '../findings.js';
 
 export interface TableState {
   count?: number;
@@ -120,7 +121,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
   if (insertFailed > 0) {
     const now = rising('insert_failed');
     const hasClash = c.clash_resolve !== undefined;
-    findings.push({
+    findings.push(finding({
       code: 'INSERT_FAILED',
       severity: now ? 'critical' : 'warning',
       subject: { kind: 'counter', name: 'insert_failed' },
@@ -135,13 +136,13 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         (hasClash ? `; this kernel already resolved ${c.clash_resolve ?? 0} clashes, these are the ones it could not` : ''),
       evidence: { insert_failed: insertFailed, ...(hasClash ? { clash_resolve: c.clash_resolve ?? 0 } : {}), worstCpu: perCpuMax(view, 'insert_failed'), ...watchEvidence('insert_failed') },
       remedy: RACE,
-    });
+    }));
   }
 
   const drop = c.drop ?? 0;
   if (drop > 0) {
     const now = rising('drop');
-    findings.push({
+    findings.push(finding({
       code: 'DROP',
       severity: now ? 'critical' : 'warning',
       subject: { kind: 'counter', name: 'drop' },
@@ -150,13 +151,13 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         : `drop = ${drop}: packets dropped because no conntrack entry could be created (table full or allocation failure)`,
       evidence: { drop, ...watchEvidence('drop') },
       remedy: TABLE_FULL,
-    });
+    }));
   }
 
   const early = c.early_drop ?? 0;
   if (early > 0) {
     const now = rising('early_drop');
-    findings.push({
+    findings.push(finding({
       code: 'EARLY_DROP',
       severity: now ? 'critical' : 'warning',
       subject: { kind: 'counter', name: 'early_drop' },
@@ -165,12 +166,12 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         : `early_drop = ${early}: the table was full and unassured entries were evicted to make room`,
       evidence: { early_drop: early, ...watchEvidence('early_drop') },
       remedy: 'raise net.netfilter.nf_conntrack_max; UDP DNS entries live nf_conntrack_udp_timeout (30 s) each, so bursts of lookups fill the table: shorten it or use NodeLocalDNS',
-    });
+    }));
   }
 
   const t = view.table;
   if (t.usage !== undefined && t.count !== undefined && t.max !== undefined && t.usage >= PRESSURE_WARNING) {
-    findings.push({
+    findings.push(finding({
       code: 'TABLE_PRESSURE',
       severity: t.usage >= PRESSURE_CRITICAL ? 'critical' : 'warning',
       subject: { kind: 'conntrack-table' },
@@ -179,7 +180,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
       remedy:
         `raise net.netfilter.nf_conntrack_max (now ${t.max}) and nf_conntrack_buckets with it; ` +
         `shorten net.netfilter.nf_conntrack_udp_timeout${t.udpTimeout !== undefined ? ` (now ${t.udpTimeout} s)` : ''}; NodeLocalDNS keeps DNS out of the table`,
-    });
+    }));
   }
 
   if (view.kernelLog.tableFullLines > 0) {
@@ -188,7 +189,7 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
     const old = !fresh && age !== undefined && age > TABLE_FULL_RECENT_SECONDS;
     // Critical only when the line is known to be recent: new during the watch, or dated within the hour.
     const recent = fresh || (age !== undefined && age <= TABLE_FULL_RECENT_SECONDS);
-    findings.push({
+    findings.push(finding({
       code: 'TABLE_FULL',
       severity: recent && !old ? 'critical' : 'warning',
       subject: { kind: 'conntrack-table' },
@@ -208,20 +209,20 @@ export function conntrackFindings(view: ConntrackView, watch?: WatchDeltas): Fin
         last: view.kernelLog.tableFull[view.kernelLog.tableFull.length - 1] ?? null,
       },
       remedy: TABLE_FULL,
-    });
+    }));
   }
 
   const clash = c.clash_resolve ?? 0;
   if (clash > 0) {
     const d = watch?.deltas.clash_resolve;
-    findings.push({
+    findings.push(finding({
       code: 'CLASH_RESOLVE',
       severity: 'info',
       subject: { kind: 'counter', name: 'clash_resolve' },
       message: `the kernel resolved ${clash} insert races (clash_resolve, Linux 5.10+) that older kernels would have dropped`,
       evidence: { clash_resolve: clash, ...watchEvidence('clash_resolve') },
       remedy: d !== undefined && d.delta > 0 ? 'races are happening now; they cost no packets on this kernel' : '',
-    });
+    }));
   }
   return findings;
 }

@@ -22,6 +22,7 @@ import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { poissonGreater, formatP } from '../stats/index.js';
 import { RACE_ELSEWHERE, RACE_LIBC } from '../remedies.js';
+import { finding } from '../findings.js';
 
 /** insert_failed where the probes are NATed (the node's namespace, netfilter's rules), per CPU, with its background. */
 export interface InsertFailedEvidence {
@@ -95,14 +96,14 @@ export function raceFromSendErrors(r: Omit<RaceInput, 'signature' | 'direct' | '
   const counter = readInsertFailed(r.insertFailed);
   if (counter.verdict !== 'rose') return undefined;
   const codes = Object.entries(r.par.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ');
-  return {
+  return finding({
     code: 'CONNTRACK_RACE',
     severity: 'critical',
     subject: { kind: 'nameserver', address: r.ns },
     message: `lookups fail at once when A and AAAA leave one socket together (${r.par.failed}/${r.par.units} lookups: ${codes}), not with single-request-reopen (${r.said}), and ${counter.said}: the conntrack insert race on this node's own traffic, where a lost insert fails the send. ${RACE_WHO}.`,
     evidence: { ...raceEvidence(r, tally(r.par.failed, r.par.units), tally(r.reopen.failed, r.reopen.units), tally(0, 0)), singleRequestSwitches: r.par.singleRequestSwitches },
     remedy: `${libcRemedy(r.libc)}; a kernel with the clash fixes (5.0+ for NATed UDP, 5.6 IPS_NAT_CLASH); hostNetwork pods: NodeLocalDNS`,
-  };
+  });
 }
 
 export function raceOrNot(r: RaceInput): RaceOutcome {
@@ -119,7 +120,7 @@ export function raceOrNot(r: RaceInput): RaceOutcome {
   const evidence = raceEvidence(r, parT, reopenT, directT);
   const notRace = (why: string, where: string): RaceOutcome => ({
     kind: 'finding',
-    finding: {
+    finding: finding({
       code: 'PARALLEL_QUERY_LOSS',
       severity: 'critical',
       subject: { kind: 'nameserver', address: r.ns },
@@ -128,18 +129,18 @@ export function raceOrNot(r: RaceInput): RaceOutcome {
       remedy: `${libcRemedy(r.libc)} avoids it; then ` + (r.nodeLocalDNS
         ? "look at this node's node-local-dns pod (its logs, its memory and CPU limits) and what it forwards to"
         : `find what drops the second query: the server behind ${r.ns} (its logs, a rate limit, its version), and anything between that tracks UDP flows`),
-    },
+    }),
   });
   const race = (because: string, caveat = ''): RaceOutcome => ({
     kind: 'finding',
-    finding: {
+    finding: finding({
       code: 'CONNTRACK_RACE',
       severity: 'critical',
       subject: { kind: 'nameserver', address: r.ns },
       message: `${r.signature}; ${because}: the conntrack insert race. ${RACE_WHO}${r.libc === 'unknown' ? ' (the workload\'s libc is not known: the remedies for both are given)' : ` (the workload is ${r.libc})`}.${caveat}`,
       evidence: { ...evidence, singleRequestSwitches: r.par.singleRequestSwitches },
       remedy: `${libcRemedy(r.libc)}; ${RACE_ELSEWHERE}`,
-    },
+    }),
   });
 
   // NodeLocalDNS's address is reached untracked (its NOTRACK rules): no conntrack entry, so no insert to lose.

@@ -10,6 +10,7 @@ import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { decisive, explained, pct, suggestive } from './rule-kit.js';
 import type { Pending, Rule } from './rule-kit.js';
+import { finding } from '../findings.js';
 
 export const NEAR_RULES: readonly Rule[] = [
   { codes: ['LOOKUPS_DISABLED'], from: 'resolv' },
@@ -26,14 +27,14 @@ export const NEAR_RULES: readonly Rule[] = [
       const codes = sumRecords(sent.map((p) => p.errorCodes));
       const codeList = Object.entries(codes).map(([k, v]) => `${k} ${v}`).join(', ');
       return {
-        findings: [{
+        findings: [finding({
           code: 'NAMESERVER_UNREACHABLE', severity: 'critical', subject: { kind: 'nameserver', address: ns },
           message: `none of ${total} queries to ${ns} was answered (${timeouts} timed out, ${errors} failed at once${codeList ? `: ${codeList}` : ''}), over UDP and TCP, in every probe`,
           evidence: { sent: total, timeouts, errors, codes: Object.keys(codes).sort().join(' ') },
           remedy: codes['ECONNREFUSED'] !== undefined
             ? `nothing listens on ${ns}: is the DNS Service's cluster IP right, and has it endpoints (kubectl -n kube-system get endpointslices -l k8s-app=kube-dns)?`
             : `the nameserver does not answer: its pods (kubectl -n kube-system get pods -l k8s-app=kube-dns), a NetworkPolicy that blocks port 53, the route to ${ns}`,
-        }],
+        })],
       };
     },
   },
@@ -44,12 +45,12 @@ export const NEAR_RULES: readonly Rule[] = [
       const localDrops = a.probes.reduce((n, p) => n + p.localDrops, 0);
       if (localDrops === 0) return undefined;
       return {
-        findings: [{
+        findings: [finding({
           code: 'LOCAL_DROPS', severity: 'warning', subject: { kind: 'machine' },
           message: `${localDrops} replies were dropped by this machine's own receive buffers during the probes: the losses below may be partly local`,
           evidence: { ownSocketDrops: localDrops, namespaceRcvbufErrors: null, namespaceInErrors: null, recvBufferBytes: null, concurrency: 0, sourcePorts: 0 },
           remedy: 'rerun with a smaller --budget, or raise net.core.rmem_max',
-        }],
+        })],
       };
     },
   },
@@ -68,7 +69,7 @@ export const NEAR_RULES: readonly Rule[] = [
         bw_out_allowance_exceeded: 'outbound traffic over the instance\'s bandwidth allowance',
       };
       return {
-        findings: [{
+        findings: [finding({
           code: 'NIC_ALLOWANCE_EXCEEDED', severity: losing.length > 0 ? 'critical' : 'warning', subject: { kind: 'machine' },
           message:
             `the cloud network interface shaped or dropped packets during the probes: ${rose.map((d) => `${d.iface} ${d.counter} +${d.delta} (${what[d.counter] ?? d.counter})`).join('; ')}` +
@@ -77,7 +78,7 @@ export const NEAR_RULES: readonly Rule[] = [
           remedy: rose.some((d) => d.counter === 'linklocal_allowance_exceeded')
             ? 'spread DNS off the VPC resolver: NodeLocalDNS (a cache on every node), CoreDNS cache plugin with a longer TTL, fewer queries per lookup (ndots); or an instance type with more network allowance'
             : 'an instance type with a larger network allowance (ENA: pps, conntrack, bandwidth), or less traffic on this node',
-        }],
+        })],
       };
     },
   },
@@ -95,13 +96,13 @@ export const NEAR_RULES: readonly Rule[] = [
       if (suggestive(c)) return { pending: { candidates: 'a rate limit, or chance loss', tellApart: `more queries at both rates (now ${c.said})`, more: ['rate', 'raw'] } };
       if (!decisive(c)) return undefined;
       return {
-        findings: [{
+        findings: [finding({
           code: 'RATE_LIMITED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
           message: `queries sent in bursts of 20 at once (${fastRate.toFixed(0)} queries/s on average, timeouts included) are lost (${show(f)}) and not at a steady ${slowRate.toFixed(0)}/s (${show(slow)}; ${c.said}): loss that grows with the rate is a limit (the server's rate limiting, a cloud resolver's per-interface packet limit) or an overloaded server; doctor's own bursts are above it, so its other figures overstate the loss your pods see at their own rate` +
             (endpoints.length > 0 ? ` (endpoints probed at full speed: ${endpoints.map((p) => `${p.target} ${show(stalls(p))} at ${(p.rate ?? 0).toFixed(0)}/s`).join(', ')})` : ''),
           evidence: { fastLost: f.n, fastSent: f.of, fastRate: Number(fastRate.toFixed(1)), slowLost: slow.n, slowSent: slow.of, slowRate: Number(slowRate.toFixed(1)) },
           remedy: 'find the limit: CoreDNS (its CPU, max_concurrent in forward, replicas), the node\'s cloud network interface (ethtool -S: linklocal_allowance_exceeded, pps_allowance_exceeded), a ratelimit plugin; NodeLocalDNS caches and spreads the load',
-        }],
+        })],
       };
     },
   },
@@ -112,12 +113,12 @@ export const NEAR_RULES: readonly Rule[] = [
       const hit = (a.coredns ?? []).filter((d) => d.maxConcurrentRejects >= MIN_COUNT || d.panics > 0);
       if (hit.length === 0) return undefined;
       return {
-        findings: [{
+        findings: [finding({
           code: 'COREDNS_OVERLOADED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
           message: `CoreDNS counted during the probes: ${hit.map((d) => `${d.url}: ${d.maxConcurrentRejects} queries refused at forward's max_concurrent, ${d.panics} panics, of ${d.requests} requests`).join('; ')}: CoreDNS itself is overloaded (it answers REFUSED or nothing when its forward plugin is at max_concurrent)`,
           evidence: { pages: hit.length, maxConcurrentRejects: hit.reduce((n, d) => n + d.maxConcurrentRejects, 0), panics: hit.reduce((n, d) => n + d.panics, 0), requests: hit.reduce((n, d) => n + d.requests, 0) },
           remedy: 'CoreDNS: more replicas or CPU (its limits, throttling), a larger max_concurrent in forward only if the upstream keeps up, the cache plugin; NodeLocalDNS spreads the load',
-        }],
+        })],
       };
     },
   },
@@ -133,12 +134,12 @@ export const NEAR_RULES: readonly Rule[] = [
           const l = byType(lost);
           const o = byType(other);
           return {
-            findings: [{
+            findings: [finding({
               code: 'TYPE_UNANSWERED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
               message: `${lost} queries go unanswered (${show(l)}) while ${other} queries are answered (${show(o)}; ${c.said}): every lookup that asks for both waits for the ${lost} answer, a timeout each time; not the conntrack race, which loses either type`,
               evidence: { type: lost, lost: l.n, sent: l.of, otherType: other, otherLost: o.n, otherSent: o.of },
               remedy: `find what drops ${lost} queries: the DNS server's configuration (a plugin or policy that ignores ${lost}), a firewall that filters by query type; CoreDNS answers ${lost} for names without one with NOERROR and no records`,
-            }],
+            })],
           };
         }
         if (suggestive(c)) return { pending: { candidates: `${lost} queries lost by the server or chance`, tellApart: `more raw ${lost} and ${other} queries (now ${c.said})`, more: ['raw'] } };
@@ -160,12 +161,12 @@ export const NEAR_RULES: readonly Rule[] = [
         const rest = pool(others.map(stalls));
         const c = worseThan(stalls(p), rest);
         if (decisive(c)) {
-          out.push({
+          out.push(finding({
             code: 'ENDPOINT_LOSS', severity: 'critical', subject: { kind: 'endpoint', address: p.target, service: a.service?.id ?? null },
             message: `endpoint ${p.target} loses queries when probed directly (${show(stalls(p))}, ${pct(p.stalled, p.units)}) while ${others.map((o) => o.target).join(', ')} lose ${show(rest)} (${c.said}): that endpoint, not the path`,
             evidence: { endpoint: p.target, lost: p.stalled, sent: p.units, otherLost: rest.n, otherSent: rest.of, p: Number(c.p.toPrecision(3)), cleanEndpoints: others.filter((o) => o.stalled === 0).map((o) => o.target).join(' ') },
             remedy: `look at the DNS pod behind ${p.target}: its logs, CPU throttling, its node; delete it to have it rescheduled`,
-          });
+          }));
         } else if (suggestive(c)) {
           pending = { candidates: `endpoint ${p.target}, or chance loss on the way to it`, tellApart: `more queries to each endpoint (now ${c.said})`, more: ['endpoints'] };
         }
@@ -190,12 +191,12 @@ export const NEAR_RULES: readonly Rule[] = [
       const servfail = external.reduce((n, p) => n + p.servfailed, 0);
       const stalled = external.reduce((n, p) => n + p.stalled, 0);
       return {
-        findings: [{
+        findings: [finding({
           code: 'UPSTREAM_FAILURE', severity: 'critical', subject: { kind: 'nameserver', address: ns },
           message: `lookups of ${a.name} fail (${show(ext)}: ${stalled} stalled, ${servfail} SERVFAIL, in every mode) while the in-cluster ${inCluster.label.replace(/^lookups of the in-cluster name /, '')} is answered (${show(own)}; ${c.said}): the upstream resolvers the DNS server forwards to, not the server itself nor the path to it`,
           evidence: { externalFailed: ext.n, externalLookups: ext.of, servfail, stalled, inClusterFailed: own.n, inClusterLookups: own.of },
           remedy: 'CoreDNS: its forward plugin\'s upstreams (forward . /etc/resolv.conf: the node\'s resolvers), their reachability and latency (coredns_forward_request_duration_seconds, coredns_forward_responses_total{rcode}), a cloud resolver\'s limits',
-        }],
+        })],
       };
     },
   },

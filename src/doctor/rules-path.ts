@@ -9,6 +9,7 @@ import { raceFromSendErrors, raceOrNot } from './race.js';
 import type { CorednsDelta } from '../host/coredns.js';
 import { decisive, explained, failures, pct, suggestive } from './rule-kit.js';
 import type { Rule } from './rule-kit.js';
+import { finding } from '../findings.js';
 
 export const PATH_RULES: readonly Rule[] = [
   {
@@ -21,12 +22,12 @@ export const PATH_RULES: readonly Rule[] = [
       const failing = hit.reduce((n, d) => n + d.forwardServfail, 0);
       const forwarded = hit.reduce((n, d) => n + d.forwarded, 0);
       return {
-        findings: [{
+        findings: [finding({
           code: 'COREDNS_UPSTREAM', severity: named.has('UPSTREAM_FAILURE') || failing * 2 >= forwarded ? 'critical' : 'warning', subject: { kind: 'nameserver', address: ns },
           message: `CoreDNS's forward plugin, during the probes: ${hit.map((d) => `${d.url}: ${d.forwarded} forwarded, ${d.forwardServfail} SERVFAIL from upstream, ${d.forwardMeanSeconds === null ? 'n/a' : `${(d.forwardMeanSeconds * 1000).toFixed(0)} ms`} mean`).join('; ')}: the upstream resolvers are ${failing >= MIN_COUNT ? 'failing' : 'slow'}, not CoreDNS itself`,
           evidence: { pages: hit.length, forwarded, forwardServfail: failing, forwardMeanMs: Math.max(...hit.map((d) => Math.round((d.forwardMeanSeconds ?? 0) * 1000))) },
           remedy: "CoreDNS's upstreams (forward . /etc/resolv.conf: the node's resolvers): their reachability, latency and limits; the cache plugin (serve_stale) hides a slow upstream",
-        }],
+        })],
       };
     },
   },
@@ -65,12 +66,12 @@ export const PATH_RULES: readonly Rule[] = [
       const sent = queries.reduce((n, p) => n + p.sent, 0);
       if (late < MIN_COUNT || late * 2 < timeouts) return undefined;
       return {
-        findings: [{
+        findings: [finding({
           code: 'LATE_ANSWERS', severity: 'warning', subject: { kind: 'nameserver', address: ns },
           message: `${late} of ${timeouts} queries that timed out were answered after their timeout: the server is slow, not losing packets; a client resends or gives up before the answer comes`,
           evidence: { late, timeouts, sent },
           remedy: 'CoreDNS: its CPU (throttling, limits), its replicas, its upstream (forward) latency; the cache (cache plugin) for repeated names',
-        }],
+        })],
       };
     },
   },
@@ -88,7 +89,7 @@ export const PATH_RULES: readonly Rule[] = [
         return undefined;
       }
       return {
-        findings: [{
+        findings: [finding({
           code: 'SERVER_LOSS', severity: 'critical', subject: { kind: 'nameserver', address: ns },
           message:
             `lookups stall in every mode, TCP included (${par ? show(stalls(par)) : 'n/a'} A+AAAA from one socket, ${show(stalls(reopen))} with single-request-reopen, ${show(stalls(tcp))} over TCP; ` +
@@ -98,7 +99,7 @@ export const PATH_RULES: readonly Rule[] = [
             (endpoints.length === 0 ? ' (its endpoints could not be probed apart: the path between is not ruled out)' : ''),
           evidence: { parallelStalled: par?.stalled ?? 0, reopenStalled: reopen.stalled, tcpStalled: tcp.stalled, endpointsProbed: endpoints.length, endpointsLosing: losing.length },
           remedy: 'CoreDNS: its load (CPU throttling, replicas), its logs, its upstream resolvers (forward . /etc/resolv.conf) and their loss',
-        }],
+        })],
       };
     },
   },
@@ -114,12 +115,12 @@ export const PATH_RULES: readonly Rule[] = [
       if (!decisive(c) || endpoints.some((p) => decisive(lossy(p)))) return undefined;
       const target = raw[0]!.target;
       return {
-        findings: [{
+        findings: [finding({
           code: 'DNAT_PATH_LOSS', severity: 'critical', subject: { kind: 'nameserver', address: target },
           message: `queries to the Service IP ${target} are lost (${show(svc)}) while the endpoints probed directly lose ${show(eps)} (${c.said}): the DNAT/conntrack path`,
           evidence: { lost: svc.n, sent: svc.of, endpointsLost: eps.n, endpointsSent: eps.of, endpointsProbed: endpoints.length },
           remedy: 'check `k8sdiag conntrack` (insert_failed, drop) and `k8sdiag svc --live` (fall-through, missing chains) on the node',
-        }],
+        })],
       };
     },
   },
@@ -139,7 +140,7 @@ export const PATH_RULES: readonly Rule[] = [
       }
       const allEndpointsLose = endpoints.length > 0 && endpoints.every((p) => decisive(lossy(p)));
       return {
-        findings: [{
+        findings: [finding({
           code: 'UDP_PATH_LOSS', severity: 'warning', subject: { kind: 'nameserver', address: ns },
           message:
             `lookups stall over UDP (${par ? show(stalls(par)) : 'n/a'} A+AAAA from one socket, ${reopen ? show(stalls(reopen)) : 'n/a'} with single-request-reopen) but not over TCP (${show(stalls(tcp))}; ${c.said}): ` +
@@ -150,7 +151,7 @@ export const PATH_RULES: readonly Rule[] = [
                 : 'the UDP path (conntrack, the network) loses packets'),
           evidence: { parallelStalled: par?.stalled ?? 0, reopenStalled: reopen?.stalled ?? 0, tcpStalled: tcp.stalled },
           remedy: 'check `k8sdiag conntrack` on the node for drops and table pressure; NodeLocalDNS takes DNS out of conntrack',
-        }],
+        })],
       };
     },
   },
@@ -163,12 +164,12 @@ export const PATH_RULES: readonly Rule[] = [
       if (!decisive(c) || decisive(lossy(reopen))) return undefined;
       const codes = Object.entries(tcp.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ');
       return {
-        findings: [{
+        findings: [finding({
           code: 'TCP_FALLBACK_BLOCKED', severity: 'warning', subject: { kind: 'nameserver', address: ns },
           message: `lookups over TCP fail (${show(failures(tcp))}: ${tcp.stalled} timed out, ${tcp.failed} failed at once${codes ? `, ${codes}` : ''}) while the same over UDP succeed (${show(failures(reopen))}; ${c.said}): answers too large for UDP (truncated, TC) will fail, since the resolver retries them over TCP`,
           evidence: { tcpFailed: tcp.stalled + tcp.failed, tcpLookups: tcp.units, udpFailed: reopen.stalled + reopen.failed, udpLookups: reopen.units },
           remedy: 'allow TCP port 53 to the DNS pods wherever UDP 53 is allowed: NetworkPolicies (egress to kube-dns), security groups, host firewalls',
-        }],
+        })],
       };
     },
   },
@@ -184,14 +185,14 @@ export const PATH_RULES: readonly Rule[] = [
       if (!decisive(c)) return undefined;
       const share = (servfail + refused) / answered;
       return {
-        findings: [{
+        findings: [finding({
           code: 'SERVER_FAILURES', severity: share >= 0.5 ? 'critical' : 'warning', subject: { kind: 'nameserver', address: ns },
           message: `${pct(servfail + refused, answered)} of the answers are failures (SERVFAIL ${servfail}, REFUSED ${refused} of ${answered} answers): the server answers, but cannot resolve; failures, not stalls`,
           evidence: { servfail, refused, answered, share: Number(share.toFixed(4)) },
           remedy: refused > servfail
             ? 'REFUSED: the server will not serve this client or zone (its ACL, a policy plugin, a view)'
             : 'SERVFAIL: the server could not get an answer from upstream (CoreDNS: its forward plugin\'s upstreams, their reachability and latency; DNSSEC validation failures)',
-        }],
+        })],
       };
     },
   },

@@ -14,6 +14,7 @@ import { LOSS_CAUSES, decisive, lookupsOf } from './rule-kit.js';
 import type { Attribution, AttributionInput, Evidence, Pending, Rule } from './rule-kit.js';
 import { NEAR_RULES } from './rules-near.js';
 import { PATH_RULES } from './rules-path.js';
+import { finding } from '../findings.js';
 
 export type { Attribution, AttributionInput, Evidence, MoreProbes, Rule } from './rule-kit.js';
 
@@ -33,12 +34,12 @@ export const RULES: readonly Rule[] = [
       if (erred.length === 0 || named.has('NAMESERVER_UNREACHABLE')) return undefined;
       const codes = sumRecords(erred.map((p) => p.errorCodes));
       return {
-        findings: [{
+        findings: [finding({
           code: 'PROBE_ERRORS', severity: 'warning', subject: { kind: 'nameserver', address: ns },
           message: `queries failed at once with an error instead of an answer or a timeout: ${erred.map((p) => `${p.label}: ${Object.entries(p.errorCodes).map(([k, v]) => `${k} ${v}`).join(', ')}`).join('; ')}`,
           evidence: { probes: erred.length, errors: erred.reduce((n, p) => n + p.errors, 0), codes: Object.keys(codes).sort().join(' ') },
           remedy: errorRemedy(codes),
-        }],
+        })],
       };
     },
   },
@@ -54,14 +55,14 @@ export const RULES: readonly Rule[] = [
       const searchNames = Math.max(1, Math.round((par.queriesPerUnit - dot.queriesPerUnit) / 2));
       const perName = Math.max(0, par.medianMs - dot.medianMs) / searchNames;
       return {
-        findings: [{
+        findings: [finding({
           code: 'NDOTS_COST', severity: 'warning', subject: { kind: 'name', name: a.name },
           message:
             `${a.name} costs ${par.queriesPerUnit.toFixed(1)} queries and ${par.medianMs.toFixed(1)} ms (median) per lookup through the search list; ` +
             `${dot.queriesPerUnit.toFixed(1)} queries and ${dot.medianMs.toFixed(1)} ms as "${bare}.": about ${perName.toFixed(1)} ms for each of ${searchNames} search-list name(s) answered NXDOMAIN`,
           evidence: { queriesPerLookup: Number(par.queriesPerUnit.toFixed(2)), queriesWithTrailingDot: Number(dot.queriesPerUnit.toFixed(2)), medianMs: par.medianMs, medianMsWithTrailingDot: dot.medianMs, searchNames, msPerSearchName: Number(perName.toFixed(2)) },
           remedy: a.ndots.remedy,
-        }],
+        })],
       };
     },
   },
@@ -95,12 +96,12 @@ export function attribute(a: AttributionInput): Attribution {
     if (rule.codes[0] === 'INCONCLUSIVE') {
       if (!a.final) continue;
       for (const p of pending) {
-        findings.push({
+        findings.push(finding({
           code: 'INCONCLUSIVE', severity: 'warning', subject: { kind: 'nameserver', address: e.ns },
           message: `a pattern shows but is not decisive (${ALPHA} is the bar for chance): ${p.candidates}; what would tell them apart: ${p.tellApart}`,
           evidence: { candidates: p.candidates, tellApart: p.tellApart },
           remedy: 'rerun with a larger --budget, so doctor can probe more in the modes that decide',
-        });
+        }));
         e.named.add('INCONCLUSIVE');
       }
       continue;
@@ -135,7 +136,7 @@ function unexplained(e: Evidence): Finding | undefined {
   const stalled = e.a.probes.filter((p) => decisive(lossy(p)));
   if (stalled.length === 0) return undefined;
   const missing = (['parallel', 'single-request-reopen', 'tcp'] as const).filter((m) => lookupsOf(e.a, m) === undefined);
-  return {
+  return finding({
     code: 'STALLS_UNEXPLAINED', severity: 'warning', subject: { kind: 'nameserver', address: e.ns },
     message:
       `stalls beyond chance were measured (${stalled.map((p) => `${p.label}: ${show(stalls(p))}`).join('; ')}) but fit none of the patterns that name a cause` +
@@ -144,5 +145,5 @@ function unexplained(e: Evidence): Finding | undefined {
     remedy: missing.length > 0
       ? 'rerun with a larger --budget so that every probe runs'
       : '`k8sdiag dnsbench` against the nameserver and each endpoint measures each alone; `k8sdiag conntrack --watch 30` on the node while it runs',
-  };
+  });
 }

@@ -12,6 +12,7 @@ import { ipvsAnalyse } from './backends/ipvs.js';
 import { nftAnalyse } from './backends/nftables.js';
 import { UNEVEN_RELATIVE } from './model.js';
 import type { EndpointShare, ProxyMode, ServiceReport, SvcAnalysis } from './model.js';
+import { finding } from '../findings.js';
 
 export { identityFromComment, UNEVEN_RELATIVE } from './model.js';
 export type { EndpointShare, PathReport, ProxyMode, ServiceEntry, ServiceReport, SvcAnalysis } from './model.js';
@@ -25,14 +26,14 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
     for (const e of eps) seen.set(e.address, (seen.get(e.address) ?? 0) + 1);
     for (const [addr, n] of seen) {
       if (n < 2) continue;
-      findings.push({
+      findings.push(finding({
         code: 'DUPLICATE_ENDPOINT',
         severity: 'warning',
         message: `${s.id}: endpoint ${addr} appears ${n} times on the ${path} path and gets ${n} shares`,
         subject: { kind: 'service', id: s.id },
         evidence: { service: s.id, endpoint: addr, times: n, share: Number(eps.filter((e) => e.address === addr).reduce((a, e) => a + e.share, 0).toFixed(6)) },
         remedy: 'duplicate EndpointSlice entries or a stale chain: check the EndpointSlices, restart kube-proxy',
-      });
+      }));
     }
     const path2 = path === 'cluster' ? s.cluster : s.external;
     const clean = path2 !== null && path2.fallthrough <= 1e-6 && path2.dropped <= 1e-6 && seen.size === eps.length;
@@ -51,47 +52,47 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
       }
       if (dev > UNEVEN_RELATIVE) {
         const digits = eps.map((e) => (e.probability !== null ? (String(e.probability).split('.')[1] ?? '').length : 0)).reduce((a, b) => Math.max(a, b), 0);
-        findings.push({
+        findings.push(finding({
           code: 'UNEVEN_SHARES',
           severity: 'warning',
           message: `${s.id}: ${n} endpoints should get ${(100 / n).toFixed(4)}% each on the ${path} path; ${worst.address} gets ${(worst.share * 100).toFixed(4)}% (${(dev * 100).toFixed(2)}% off)`,
           subject: { kind: 'service', id: s.id },
           evidence: { service: s.id, endpoints: n, worst: worst.address, share: Number(worst.share.toFixed(8)), relativeDeviation: Number(dev.toFixed(6)), probabilityDigits: digits },
           remedy: digits > 0 && digits <= 5 ? 'probabilities written with 5 decimals (kube-proxy before 1.17) skew shares with hundreds of endpoints: upgrade kube-proxy' : 'the probabilities do not match an equal split: the chain was edited; restart kube-proxy',
-        });
+        }));
       }
     }
   }
   if (s.cluster && s.external && s.external.policy === 'Local' && s.external.endpoints.length > 0) {
     const local = s.external.endpoints.length;
-    findings.push({
+    findings.push(finding({
       code: 'LOCAL_POLICY',
       severity: 'info',
       message: `${s.id}: externalTrafficPolicy: Local: external traffic on this node goes only to its ${local} local endpoint${local === 1 ? '' : 's'} (of ${s.cluster.endpoints.length} for cluster traffic)`,
       subject: { kind: 'service', id: s.id },
       evidence: { service: s.id, localEndpoints: local, clusterEndpoints: s.cluster.endpoints.length },
       remedy: '',
-    });
+    }));
   }
   if (s.cluster?.policy === 'Local') {
-    findings.push({
+    findings.push(finding({
       code: 'LOCAL_POLICY',
       severity: 'info',
       message: `${s.id}: internalTrafficPolicy: Local: pods on this node reach only its ${s.cluster.endpoints.length} local endpoint${s.cluster.endpoints.length === 1 ? '' : 's'}`,
       subject: { kind: 'service', id: s.id },
       evidence: { service: s.id, localEndpoints: s.cluster.endpoints.length },
       remedy: s.cluster.endpoints.length === 0 ? 'no local endpoint: traffic from this node is dropped; run an endpoint on every node or use internalTrafficPolicy: Cluster' : '',
-    });
+    }));
   }
   if (s.sessionAffinitySeconds !== null) {
-    findings.push({
+    findings.push(finding({
       code: 'SESSION_AFFINITY',
       severity: 'info',
       message: `${s.id}: session affinity (ClientIP${s.sessionAffinitySeconds ? `, ${s.sessionAffinitySeconds} s` : ''}): returning clients go to their previous endpoint; the shares apply to new clients`,
       subject: { kind: 'service', id: s.id },
       evidence: { service: s.id, seconds: s.sessionAffinitySeconds },
       remedy: '',
-    });
+    }));
   }
 }
 

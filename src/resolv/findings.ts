@@ -2,6 +2,7 @@ import type { Finding } from '../findings.js';
 import type { Expansion } from './expand.js';
 import type { ResolvConf } from './parse.js';
 import { NODELOCALDNS_IP, looksLikeClusterIp } from '../kubernetes.js';
+import { finding } from '../findings.js';
 
 /** kubelet's limits on a pod's search list (pkg/apis/core/validation). */
 export const KUBELET_SEARCH_LIMITS = {
@@ -28,7 +29,7 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
     const { dots, trailingDot } = expansion;
     if (!trailingDot && dots > 0 && dots < ndots && conf.search.length > 0) {
       const names = expansion.candidates.filter((c) => c.sent).length;
-      findings.push({
+      findings.push(finding({
         code: 'NDOTS_AMPLIFICATION',
         severity: 'warning',
         subject: { kind: 'name', name: expansion.name },
@@ -51,11 +52,11 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
           answersAt: expansion.candidates[expansion.answerIndex]?.fqdn ?? null,
         },
         remedy: fixes(expansion.name),
-      });
+      }));
     }
   } else if (ndots > 1 && conf.search.length > 0) {
     const worst = (conf.search.length + 1) * perName;
-    findings.push({
+    findings.push(finding({
       code: 'NDOTS_AMPLIFICATION',
       severity: 'warning',
       subject: { kind: 'resolv-conf', file },
@@ -64,23 +65,23 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
         `costs ${conf.search.length + 1} names, ${worst} queries, ${worst - perName} of them expected NXDOMAIN`,
       evidence: { ndots, searchDomains: conf.search.length, queriesPerExternalLookup: worst },
       remedy: fixes(),
-    });
+    }));
   }
 
   const paths = conf.search.length;
   const chars = searchChars(conf.search);
   const { legacy, expanded } = KUBELET_SEARCH_LIMITS;
   if (paths > expanded.paths || chars > expanded.chars) {
-    findings.push({
+    findings.push(finding({
       code: 'SEARCH_LIMIT',
       severity: 'critical',
       subject: { kind: 'resolv-conf', file },
       message: `search list has ${paths} domains / ${chars} characters, over kubelet's limit of ${expanded.paths} / ${expanded.chars}`,
       evidence: { paths, chars, limitPaths: expanded.paths, limitChars: expanded.chars },
       remedy: 'shorten dnsConfig.searches or the node\'s search list; kubelet drops what is over the limit',
-    });
+    }));
   } else if (paths > legacy.paths || chars > legacy.chars) {
-    findings.push({
+    findings.push(finding({
       code: 'SEARCH_LIMIT',
       severity: 'warning',
       subject: { kind: 'resolv-conf', file },
@@ -89,54 +90,54 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
         `(allowed only with kubelet's expanded DNS config, default since 1.28)`,
       evidence: { paths, chars, limitPaths: legacy.paths, limitChars: legacy.chars },
       remedy: 'on kubelets older than 1.28 (or with ExpandedDNSConfig off) shorten the search list; every extra domain also costs queries',
-    });
+    }));
   }
 
   if (conf.ignoredNameservers.length > 0) {
-    findings.push({
+    findings.push(finding({
       code: 'TOO_MANY_NAMESERVERS',
       severity: 'warning',
       subject: { kind: 'resolv-conf', file },
       message: `${conf.nameservers.length + conf.ignoredNameservers.length} nameservers: ${conf.libc} uses only the first 3, ignoring ${conf.ignoredNameservers.join(', ')}`,
       evidence: { used: conf.nameservers.join(' '), ignored: conf.ignoredNameservers.join(' ') },
       remedy: 'keep at most 3 nameserver lines (kubelet also warns "Nameserver limits exceeded")',
-    });
+    }));
   }
 
   if (conf.nameservers.includes(NODELOCALDNS_IP)) {
-    findings.push({
+    findings.push(finding({
       code: 'NODELOCALDNS',
       severity: 'info',
       subject: { kind: 'resolv-conf', file },
       message: `NodeLocalDNS in use (${NODELOCALDNS_IP}): queries reach a node-local cache without conntrack (NOTRACK)`,
       evidence: { nameserver: NODELOCALDNS_IP },
       remedy: '',
-    });
+    }));
   } else if (conf.nameservers.some(looksLikeClusterIp)) {
-    findings.push({
+    findings.push(finding({
       code: 'NO_NODELOCALDNS',
       severity: 'info',
       subject: { kind: 'resolv-conf', file },
       message: `NodeLocalDNS (${NODELOCALDNS_IP}) not in use: queries to ${conf.nameservers.filter(looksLikeClusterIp).join(', ')} (a Service IP, by its range) go through DNAT and conntrack`,
       evidence: { nameservers: conf.nameservers.join(' ') },
       remedy: 'NodeLocalDNS avoids the conntrack race and table pressure for DNS',
-    });
+    }));
   }
 
   if (conf.libc === 'musl') {
     const ignored = conf.optionsIgnored.filter((o) => o.startsWith('single-request'));
     if (ignored.length > 0) {
-      findings.push({
+      findings.push(finding({
         code: 'MUSL_IGNORES_OPTION',
         severity: 'info',
         subject: { kind: 'resolv-conf', file },
         message: `musl ignores ${ignored.map((o) => o.split(' ')[0]).join(', ')}: it always sends A and AAAA in parallel to every nameserver`,
         evidence: { options: ignored.join('; ') },
         remedy: 'for musl (Alpine) images, NodeLocalDNS or a trailing dot are the workarounds that apply',
-      });
+      }));
     }
   } else if (conf.options.singleRequestReopen || conf.options.singleRequest) {
-    findings.push({
+    findings.push(finding({
       code: 'SINGLE_REQUEST',
       severity: 'info',
       subject: { kind: 'resolv-conf', file },
@@ -145,18 +146,18 @@ export function resolvFindings(conf: ResolvConf, expansion?: Expansion, file = '
         : 'single-request: glibc sends A and AAAA one after the other from one socket (works around the conntrack race)',
       evidence: { option: conf.options.singleRequestReopen ? 'single-request-reopen' : 'single-request' },
       remedy: '',
-    });
+    }));
   }
   const disabled = lookupsDisabled(conf);
   if (disabled !== undefined) {
-    findings.push({
+    findings.push(finding({
       code: 'LOOKUPS_DISABLED',
       severity: 'critical',
       subject: { kind: 'resolv-conf', file },
       message: `options ${disabled.option}: ${disabled.why}`,
       evidence: { option: disabled.option, libc: conf.libc },
       remedy: `remove ${disabled.option} from the pod's dnsConfig options (the defaults are timeout:5 attempts:2)`,
-    });
+    }));
   }
   return findings;
 }

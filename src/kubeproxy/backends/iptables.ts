@@ -10,6 +10,7 @@ import type { Rule, RuleSet } from '../dump.js';
 import { EPS, entryKind, hashOf, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, PathReport, ServiceEntry, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
+import { finding } from '../../findings.js';
 
 interface Acc {
   hash: string;
@@ -60,13 +61,13 @@ export class IptablesAnalyser {
     this.reportedMissing.add(chain);
     // The missing chain has no rules to name its Service: the chain that jumps to it does.
     const service = this.serviceOfChain(from.chain) ?? null;
-    this.findings.push({
+    this.findings.push(finding({
       code: 'MISSING_CHAIN',
       severity: 'critical', subject: { kind: 'chain', name: chain, service },
       message: `${from.chain} jumps to ${chain}, which does not exist: connections taking that rule are not load-balanced (iptables-restore would have refused this rule set)`,
       evidence: { chain, from: from.chain, line: from.line, comment: from.comment ?? null, ...ownedBy(service) },
       remedy: MISSING_CHAIN,
-    });
+    }));
   }
 
   /**
@@ -83,13 +84,13 @@ export class IptablesAnalyser {
     if (!this.reportedEmpty.has(sep)) {
       this.reportedEmpty.add(sep);
       const service = this.serviceOfChain(from.chain) ?? null;
-      this.findings.push({
+      this.findings.push(finding({
         code: 'EMPTY_ENDPOINT_CHAIN',
         severity: 'warning', subject: { kind: 'chain', name: sep, service },
         message: `${from.chain} jumps to ${sep}, which DNATs nothing${(rules ?? []).length === 0 ? ' (declared, no rules)' : ''}: the jump returns, and the rules after it take the connections it would have had`,
         evidence: { chain: sep, from: from.chain, line: from.line, ...ownedBy(service) },
         remedy: 'the endpoint behind it gets no traffic and the others more: restart kube-proxy so it rewrites its chains',
-      });
+      }));
     }
     return 'returns';
   }
@@ -110,13 +111,13 @@ export class IptablesAnalyser {
         if (!this.reportedUnreachable.has(chain)) {
           this.reportedUnreachable.add(chain);
           const service = this.serviceOfChain(chain) ?? null;
-          this.findings.push({
+          this.findings.push(finding({
             code: 'UNREACHABLE_RULE',
             severity: 'warning', subject: { kind: 'chain', name: chain, service },
             message: `${after} rule${after === 1 ? '' : 's'} in ${chain} after an unconditional jump can never match`,
             evidence: { chain, firstUnreachableLine: r.line, rules: after, ...ownedBy(service) },
             remedy: 'the endpoints behind them get no traffic from this node; restart kube-proxy to rewrite the chain',
-          });
+          }));
         }
         break;
       }
@@ -165,13 +166,13 @@ export class IptablesAnalyser {
     if (lastSep && lastSep.probability !== undefined && remaining > EPS && /^KUBE-(SVC|SVL|XLB)-/.test(chain) && !this.reportedFallthrough.has(chain)) {
       this.reportedFallthrough.add(chain);
       const service = this.serviceOfChain(chain) ?? null;
-      this.findings.push({
+      this.findings.push(finding({
         code: 'FALLTHROUGH',
         severity: 'warning', subject: { kind: 'chain', name: chain, service },
         message: `the last rule of ${chain} still has a probability (${lastSep.probabilityText ?? lastSep.probability}): ${(remaining * 100).toFixed(2)}% of new connections match no endpoint and leave the chain un-DNATed`,
         evidence: { chain, line: lastSep.line, fallthrough: Number(remaining.toFixed(6)), lastProbability: lastSep.probabilityText ?? null, ...ownedBy(service) },
         remedy: 'kube-proxy writes the last endpoint rule without a probability; this chain was edited or truncated: restart kube-proxy',
-      });
+      }));
     }
     return { endpoints, fallthrough: remaining, dropped, affinity };
   }
@@ -270,14 +271,14 @@ export class IptablesAnalyser {
     for (const s of reports) {
       if (s.external?.policy !== 'Local' || s.external.endpoints.length > 0) continue;
       if (this.findings.some((f) => f.code === 'NO_LOCAL_ENDPOINTS' && f.evidence.service === s.id)) continue;
-      this.findings.push({
+      this.findings.push(finding({
         code: 'NO_LOCAL_ENDPOINTS',
         severity: 'warning',
         message: `${s.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here matches no endpoint and is dropped`,
         subject: { kind: 'service', id: s.id },
         evidence: { service: s.id, chain: s.external.chain },
         remedy: NO_LOCAL_ENDPOINTS,
-      });
+      }));
     }
     return reports;
   }
@@ -286,13 +287,13 @@ export class IptablesAnalyser {
     for (const chain of this.declared) {
       if (!chain.startsWith('KUBE-SEP-') || this.referenced.has(chain)) continue;
       const ident = identityFromComment((this.nat.get(chain) ?? []).find((r) => r.comment)?.comment);
-      this.findings.push({
+      this.findings.push(finding({
         code: 'ORPHAN_CHAIN',
         severity: 'warning', subject: { kind: 'chain', name: chain, service: ident?.id ?? null },
         message: `${chain}${ident ? ` (${ident.id})` : ''} exists but nothing jumps to it: a stale endpoint chain`,
         evidence: { chain, dnat: (this.nat.get(chain) ?? []).find((r) => r.dnat)?.dnat ?? null, ...ownedBy(ident?.id ?? null) },
         remedy: 'harmless for traffic, but kube-proxy normally deletes these: a failed or partial sync; check kube-proxy logs',
-      });
+      }));
     }
   }
 
@@ -307,27 +308,27 @@ export class IptablesAnalyser {
         const key = `${ident.id}|${c.endsWith('has no local endpoints') ? 'local' : 'none'}`;
         if (c.endsWith('has no endpoints') && !seen.has(key)) {
           seen.add(key);
-          this.findings.push({
+          this.findings.push(finding({
             code: 'NO_ENDPOINTS',
             severity: 'warning',
             message: `${ident.id} has no endpoints: connections to it are rejected`,
             subject: { kind: 'service', id: ident.id },
             evidence: { service: ident.id, chain, rule: r.target ?? null, destination: r.dest ?? null, port: r.dport ?? null },
             remedy: NO_ENDPOINTS,
-          });
+          }));
           if (!reports.some((s) => s.id === ident.id)) {
             reports.push({ ...ident, protocol: r.proto ?? null, mode: 'iptables', clusterIP: r.dest ?? null, port: r.dport ?? null, entries: [{ kind: 'clusterIP', address: r.dest ?? null, port: r.dport ?? null }], endpoints: [], externalEndpoints: null, cluster: null, external: null, sessionAffinitySeconds: null });
           }
         } else if (c.endsWith('has no local endpoints') && !seen.has(key)) {
           seen.add(key);
-          this.findings.push({
+          this.findings.push(finding({
             code: 'NO_LOCAL_ENDPOINTS',
             severity: 'warning',
             message: `${ident.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here is dropped`,
             subject: { kind: 'service', id: ident.id },
             evidence: { service: ident.id, chain, destination: r.dest ?? null, port: r.dport ?? null },
             remedy: NO_LOCAL_ENDPOINTS,
-          });
+          }));
         }
       }
     }

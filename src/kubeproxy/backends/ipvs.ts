@@ -7,6 +7,7 @@ import type { Finding } from '../../findings.js';
 import type { IpvsService } from '../dump.js';
 import type { EndpointShare, ServiceReport } from '../model.js';
 import { NO_ENDPOINTS } from '../../remedies.js';
+import { finding } from '../../findings.js';
 
 /** What a share means under a scheduler (ip_vs_*.c), and whether the rules alone predict it. */
 export function ipvsShareBasis(scheduler: string): { known: boolean; basis: string; split: 'equal' | 'weight' } {
@@ -39,25 +40,25 @@ export function ipvsAnalyse(services: IpvsService[], findings: Finding[]): Servi
     }));
     const id = `${s.proto.toUpperCase()} ${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`;
     if (s.reals.length === 0 || total === 0) {
-      findings.push({
+      findings.push(finding({
         code: 'NO_ENDPOINTS',
         severity: 'warning',
         message: `${id} has ${s.reals.length === 0 ? 'no real servers' : 'only real servers of weight 0 (all draining)'}: new connections have nowhere to go`,
         subject: { kind: 'service', id: id },
         evidence: { service: id, reals: s.reals.length, line: s.line },
         remedy: NO_ENDPOINTS,
-      });
+      }));
     }
     const draining = s.reals.filter((r) => r.weight === 0);
     if (draining.length > 0 && total > 0) {
-      findings.push({
+      findings.push(finding({
         code: 'TERMINATING_ENDPOINTS',
         severity: 'info',
         message: `${id}: ${draining.length} real server${draining.length === 1 ? '' : 's'} with weight 0 (terminating endpoints being drained: no new connections, ${draining.reduce((n, r) => n + r.active, 0)} active kept)`,
         subject: { kind: 'service', id: id },
         evidence: { service: id, draining: draining.map((r) => `${r.address}:${r.port}`).join(' ') },
         remedy: '',
-      });
+      }));
     }
     out.push({
       id,

@@ -10,6 +10,7 @@ import type { NftKubeProxy } from '../dump.js';
 import { EPS, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
+import { finding } from '../../findings.js';
 
 export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
   const chainExists = (c: string): boolean => kp.chains.has(c);
@@ -47,7 +48,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
           const target = m[3];
           if (!chainExists(target)) {
             const service = nftServiceOfChain(chain) ?? null;
-            findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN });
+            findings.push(finding({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN }));
             continue;
           }
           const addr = endpointAddress(target);
@@ -55,13 +56,13 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
         }
         if (covered < 1 - EPS) {
           const service = nftServiceOfChain(chain) ?? null;
-          findings.push({
+          findings.push(finding({
             code: 'FALLTHROUGH',
             severity: 'warning', subject: { kind: 'chain', name: chain, service },
             message: `${chain}: numgen mod ${mod} maps only ${(covered * 100).toFixed(1)}% of its values: the rest match no endpoint`,
             evidence: { chain, mod, covered: Number(covered.toFixed(6)), ...ownedBy(service) },
             remedy: 'restart kube-proxy',
-          });
+          }));
         }
         remaining *= 1 - Math.min(1, covered);
         break;
@@ -73,7 +74,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
         const target = go[2];
         if (!chainExists(target)) {
           const service = nftServiceOfChain(chain) ?? null;
-          findings.push({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN });
+          findings.push(finding({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN }));
           continue;
         }
         if (target.startsWith('endpoint-')) {
@@ -165,22 +166,22 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
       if (findings.some((f) => serviceOf(f) === ident.id && f.code === (local ? 'NO_LOCAL_ENDPOINTS' : 'NO_ENDPOINTS'))) continue;
       findings.push(
         local
-          ? {
+          ? finding({
               code: 'NO_LOCAL_ENDPOINTS',
               severity: 'warning',
               message: `${ident.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here is dropped`,
               subject: { kind: 'service', id: ident.id },
               evidence: { service: ident.id, map: mapName, element: el },
               remedy: NO_LOCAL_ENDPOINTS,
-            }
-          : {
+            })
+          : finding({
               code: 'NO_ENDPOINTS',
               severity: 'warning',
               message: `${ident.id} has no endpoints: connections to it are rejected`,
               subject: { kind: 'service', id: ident.id },
               evidence: { service: ident.id, map: mapName, element: el },
               remedy: NO_ENDPOINTS,
-            },
+            }),
       );
     }
   }
