@@ -38,7 +38,7 @@ type OptNum = number | null;
 export interface EvidenceByCode {
   // dnsbench
   TIMEOUTS: { timeouts: Num; sent: Num; timeoutMs: Num; late: Num; localDrops: Num; sourcePorts: Num };
-  LOCAL_DROPS: { ownSocketDrops: OptNum; namespaceRcvbufErrors: OptNum; namespaceInErrors: OptNum; recvBufferBytes: OptNum; concurrency: Num; sourcePorts: Num };
+  LOCAL_DROPS: { ownSocketDrops: OptNum; namespaceRcvbufErrors: OptNum; namespaceInErrors: OptNum; recvBufferBytes: OptNum; concurrency: OptNum; sourcePorts: OptNum };
   SLOW: { slow: Num; slowMs: Num; maxMs: Num };
   LOOKUP_STALLS: { overTimeout: Num; over1s: Num; over5s: Num; lookups: Num; resolverTimeoutS: Num; singleRequestSwitches: Num; localDrops: Num };
   ERRORS: Record<string, number>;
@@ -216,6 +216,35 @@ export type Finding<C extends FindingCode = FindingCode> = C extends FindingCode
 export function finding<C extends FindingCode>(f: { code: C; severity: Severity; subject: Subject; message: string; evidence: EvidenceByCode[C]; remedy?: string }): Finding<C> {
   if (!CATALOGUE[f.code].severities.includes(f.severity)) throw new Error(`finding ${f.code} cannot be ${f.severity}`);
   return { code: f.code, severity: f.severity, subject: f.subject, message: f.message, evidence: f.evidence, remedy: f.remedy ?? '' } as Finding<C>;
+}
+
+/** What a run knows of the replies this machine dropped itself, and of what it had in flight (null: not known). */
+export interface LocalDropsSeen {
+  ownSockets: number | null;
+  rcvbufErrors: number | null;
+  inErrors: number | null;
+  recvBufferBytes: number | null;
+  concurrency: number | null;
+  sourcePorts: number | null;
+}
+
+/** LOCAL_DROPS, built one way for dnsbench and doctor: `when` says during what, `first` what to try before the buffers. */
+export function localDropsFinding(drops: number, seen: LocalDropsSeen, where: string, when: string, first: string): Finding<'LOCAL_DROPS'> {
+  return finding({
+    code: 'LOCAL_DROPS',
+    severity: 'warning',
+    subject: { kind: 'machine' },
+    message: `${drops} replies were dropped by this machine ${where} ${when}: its receive buffers were full`,
+    evidence: {
+      ownSocketDrops: seen.ownSockets,
+      namespaceRcvbufErrors: seen.rcvbufErrors,
+      namespaceInErrors: seen.inErrors,
+      recvBufferBytes: seen.recvBufferBytes,
+      concurrency: seen.concurrency,
+      sourcePorts: seen.sourcePorts,
+    },
+    remedy: `${first}, or a larger receive buffer limit: sysctl -w net.core.rmem_max=8388608`,
+  });
 }
 
 /** The Service a finding concerns, where it has one. */

@@ -3,7 +3,7 @@ import type { Finding } from '../findings.js';
 import { percentOf, recordTotal } from '../stats/index.js';
 import { RACE_ELSEWHERE, RACE_LIBC, errorRemedy } from '../remedies.js';
 import type { DnsbenchResult } from './dnsbench.js';
-import { finding } from '../findings.js';
+import { finding, localDropsFinding } from '../findings.js';
 
 export function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
   const f: Finding[] = [];
@@ -11,21 +11,15 @@ export function findingsFor(r: Omit<DnsbenchResult, 'findings'>): Finding[] {
   const drops = r.localDrops.ownSockets ?? r.localDrops.namespace?.rcvbufErrors ?? 0;
   const dropsWhere = r.localDrops.ownSockets !== null ? 'on its own sockets' : 'in this network namespace (RcvbufErrors; other programs count too)';
   if (drops > 0) {
-    f.push(finding({
-      code: 'LOCAL_DROPS',
-      severity: 'warning',
-      subject: { kind: 'machine' },
-      message: `${drops} replies were dropped by this machine ${dropsWhere} before k8sdiag could read them: its receive buffers were full`,
-      evidence: {
-        ownSocketDrops: r.localDrops.ownSockets,
-        namespaceRcvbufErrors: r.localDrops.namespace?.rcvbufErrors ?? null,
-        namespaceInErrors: r.localDrops.namespace?.inErrors ?? null,
-        recvBufferBytes: r.localDrops.recvBufferBytes,
-        concurrency: r.concurrency,
-        sourcePorts: r.sourcePorts,
-      },
-      remedy: 'fewer queries in flight (-c), more sockets (--sockets), or a larger receive buffer limit: sysctl -w net.core.rmem_max=8388608',
-    }));
+    f.push(
+      localDropsFinding(
+        drops,
+        { ownSockets: r.localDrops.ownSockets, rcvbufErrors: r.localDrops.namespace?.rcvbufErrors ?? null, inErrors: r.localDrops.namespace?.inErrors ?? null, recvBufferBytes: r.localDrops.recvBufferBytes, concurrency: r.concurrency, sourcePorts: r.sourcePorts },
+        dropsWhere,
+        'before k8sdiag could read them',
+        'fewer queries in flight (-c), more sockets (--sockets)',
+      ),
+    );
   }
   if (r.timeouts > 0) {
     const explained = drops >= r.timeouts;

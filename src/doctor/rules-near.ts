@@ -10,7 +10,7 @@ import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { decisive, explained, pct, suggestive } from './rule-kit.js';
 import type { Pending, Rule } from './rule-kit.js';
-import { finding } from '../findings.js';
+import { finding, localDropsFinding } from '../findings.js';
 
 export const NEAR_RULES: readonly Rule[] = [
   { codes: ['LOOKUPS_DISABLED'], from: 'resolv' },
@@ -45,12 +45,15 @@ export const NEAR_RULES: readonly Rule[] = [
       const localDrops = a.probes.reduce((n, p) => n + p.localDrops, 0);
       if (localDrops === 0) return undefined;
       return {
-        findings: [finding({
-          code: 'LOCAL_DROPS', severity: 'warning', subject: { kind: 'machine' },
-          message: `${localDrops} replies were dropped by this machine's own receive buffers during the probes: the losses below may be partly local`,
-          evidence: { ownSocketDrops: localDrops, namespaceRcvbufErrors: null, namespaceInErrors: null, recvBufferBytes: null, concurrency: 0, sourcePorts: 0 },
-          remedy: 'rerun with a smaller --budget, or raise net.core.rmem_max',
-        })],
+        findings: [
+          localDropsFinding(
+            localDrops,
+            { ownSockets: localDrops, rcvbufErrors: null, inErrors: null, recvBufferBytes: null, concurrency: null, sourcePorts: null },
+            'on its own sockets',
+            'during the probes (the losses below may be partly local)',
+            'rerun doctor when the machine is less busy',
+          ),
+        ],
       };
     },
   },

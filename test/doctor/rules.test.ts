@@ -252,3 +252,12 @@ describe('one decision table', () => {
     for (const r of RULES) for (const c of r.codes) if (c !== 'LOCAL_DROPS') expect(CATALOGUE[c].command, c).toBe(r.from);
   });
 });
+
+describe('LOCAL_DROPS from doctor', () => {
+  it('is built as dnsbench builds it, with what doctor does not know said as unknown, not as 0', () => {
+    const f = attribute(input([...modes(0, 0, 0), rawT('A', 0, { localDrops: 7 })])).findings.find((x) => x.code === 'LOCAL_DROPS')!;
+    expect(f.evidence).toEqual({ ownSocketDrops: 7, namespaceRcvbufErrors: null, namespaceInErrors: null, recvBufferBytes: null, concurrency: null, sourcePorts: null });
+    expect(f.message).toBe('7 replies were dropped by this machine on its own sockets during the probes (the losses below may be partly local): its receive buffers were full');
+    expect(f.remedy).toMatch(/sysctl -w net\.core\.rmem_max=8388608$/);
+  });
+});
