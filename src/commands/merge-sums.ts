@@ -3,7 +3,7 @@
  * each run's rate kept as one number, conntrack's since-boot counters of each node's latest document), and what a
  * document must hold before any of its figures is used.
  */
-import type { QueryStats } from '../engine/engine.js';
+import { QUERY_COUNTERS } from '../engine/accounting.js';
 import { SEVERITY_ORDER } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { SCHEMAS } from '../header.js';
@@ -13,8 +13,8 @@ import type { FindingGroup, MergeGroup, MergedConntrack, MergedDnsbench, NodeSum
 
 export type Doc = Record<string, unknown> & { schema?: unknown; host?: unknown; findings?: unknown };
 
-/** The counters of QueryStats that add across runs. */
-const SUMMED = ['sent', 'answered', 'timeouts', 'slow', 'late', 'wrongId', 'wrongQuestion', 'malformed', 'truncated', 'tcpRetries'] as const satisfies ReadonlyArray<keyof QueryStats>;
+/** The counters of QueryStats that add across runs: the list beside the type, checked against it there. */
+const SUMMED = QUERY_COUNTERS;
 
 function num(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;

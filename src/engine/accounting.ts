@@ -56,6 +56,13 @@ export interface QueryStats {
   tcpRetries: number;
 }
 
+/** QueryStats's counters: what adds across runs (merge sums these). */
+export const QUERY_COUNTERS = ['sent', 'answered', 'timeouts', 'slow', 'late', 'wrongId', 'wrongQuestion', 'malformed', 'truncated', 'tcpRetries'] as const satisfies ReadonlyArray<keyof QueryStats>;
+
+/** The compiler's check that QUERY_COUNTERS names every number QueryStats has: a counter added there and not here fails. */
+type NumberKeys<T> = { [K in keyof T]: T[K] extends number ? K : never }[keyof T];
+export const QUERY_COUNTERS_COMPLETE: Record<Exclude<NumberKeys<QueryStats>, (typeof QUERY_COUNTERS)[number]>, never> = {};
+
 /**
  * Replies counted by their header's 4-bit RCODE, a number per reply (no name looked up per packet); the
  * result carries them by name, as dig prints them. The engine and resolver mode both count with it.
