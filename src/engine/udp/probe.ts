@@ -1,7 +1,7 @@
 /** The child's side of the check on Node's UDP handle (udp.ts): the calls tried where a failure cannot hurt. */
 import dgram from 'node:dgram';
-import { PROBE_OK, QUEUED, SENT, handleBinding, openEndpoint, udpIo } from './udp.js';
-import type { EndpointEvents } from './udp.js';
+import { PROBE_OK, QUEUED, SENT, handleBinding, openEndpoint, udpIo } from '../udp.js';
+import type { EndpointEvents } from '../udp.js';
 
 /**
  * The child's side of the probe (`K8SDIAG_UDP=probe`): every handle call of this module, on loopback: two connected
