@@ -37,7 +37,7 @@
 import net from 'node:net';
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
-import { formatHostPort, idOf, isResponse, isTruncated, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../dns/wire.js';
+import { formatHostPort, idOf, isResponse, isTruncated, patchId, rcodeName, rcodeOf, sameQuestion } from '../dns/wire.js';
 import type { QueryTemplate } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from '../host/drops.js';
 import type { LocalDrops } from '../host/drops.js';
@@ -51,6 +51,7 @@ export { RcodeCounts, slowEvent } from './accounting.js';
 export type { Progress, QueryStats, SlowEvent } from './accounting.js';
 import { RcodeCounts, slowEvent } from './accounting.js';
 import { closeQuietly, openConnected, recvBufferFor } from './sockets.js';
+import { tcpExchange } from './tcp.js';
 import type { Progress, QueryStats, SlowEvent } from './accounting.js';
 
 export interface EngineOptions {
@@ -322,16 +323,15 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const query = Buffer.alloc(2 + t.bytes.length);
     query.writeUInt16BE(t.bytes.length, 0);
     slotBufs[bufIndex(slot, slotQuery[slot]!)]!.copy(query, 2, 0, t.bytes.length); // as sent, its ID patched in
-    const conn = net.connect({ host: o.server, port: o.port });
-    slotConn[slot] = conn;
     const mine = (): boolean => slotGen[slot] === gen && slotState[slot] === TCP;
-    let acc: Buffer = Buffer.alloc(0);
-    conn.on('connect', () => conn.write(query));
-    conn.on('data', (chunk: Buffer) => {
-      acc = acc.length === 0 ? chunk : Buffer.concat([acc, chunk]);
-      const framed = readFramed(acc);
-      if (framed === undefined || !mine()) return;
-      const msg = framed.message;
+    const fail = (code: string): void => {
+      if (!mine()) return;
+      errors.add(code);
+      end(slot, false, performance.now());
+      pump(performance.now());
+    };
+    slotConn[slot] = tcpExchange(o.server, o.port, query, (msg) => {
+      if (!mine()) return;
       const now = performance.now();
       if (msg.length < 12 || idOf(msg) !== id || !sameQuestion(msg, t)) {
         st.wrongQuestion++;
@@ -341,15 +341,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
         complete(slot, rcodeOf(msg), now);
       }
       pump(performance.now());
-    });
-    const fail = (code: string): void => {
-      if (!mine()) return;
-      errors.add(code);
-      end(slot, false, performance.now());
-      pump(performance.now());
-    };
-    conn.on('error', (err: NodeJS.ErrnoException) => fail(`tcp-${err.code ?? 'error'}`));
-    conn.on('close', () => fail('tcp-closed'));
+    }, fail);
   }
 
   // ---- receive ----

@@ -88,15 +88,25 @@ describe('engine edges', () => {
   });
 
   it('a server that sets TC and never answers over TCP: each retry times out and is closed; the run ends', async () => {
-    const udp = await startResponder({ tcp: false, faults: [parseFault('truncate')] });
-    // A TCP listener on the same port that accepts and never answers.
+    // A TCP listener on the UDP responder's port number that accepts and never answers. Another test may hold that
+    // TCP port already (the responder took only the UDP one): then another responder, another port.
     const conns = new Set<net.Socket>();
     const tcp = net.createServer((s) => {
       s.resume(); // read the query, never answer
       conns.add(s);
       s.on('close', () => conns.delete(s));
     });
-    await new Promise<void>((resolve) => tcp.listen(udp.udpPort, '127.0.0.1', resolve));
+    let udp = await startResponder({ tcp: false, faults: [parseFault('truncate')] });
+    for (let attempt = 1; ; attempt++) {
+      const port = udp.udpPort;
+      const listening = await new Promise<boolean>((resolve) => {
+        tcp.once('error', () => resolve(false));
+        tcp.listen(port, '127.0.0.1', () => resolve(true));
+      });
+      if (listening) break;
+      if (attempt === 5) throw new Error('no port free on both UDP and TCP after 5 tries');
+      udp = await startResponder({ tcp: false, faults: [parseFault('truncate')] });
+    }
     try {
       const res = await runEngine(engineOptions(udp.udpPort, { total: 5, concurrency: 5, timeoutMs: 300, tcpRetry: true }));
       accounted(res);

@@ -13,8 +13,9 @@
  * A truncated reply sends the pair again over TCP to the same server.
  */
 import type { QueryTemplate } from '../../dns/wire.js';
-import { EmuSocket, PROBLEM_RCODES, classify, planFor, randomId, sendVc, timeoutSeconds } from './shared.js';
+import { EmuSocket, PROBLEM_RCODES, classify, planFor, randomId, timeoutSeconds } from './shared.js';
 import type { CandidateResult, LookupOutcome, LookupStats, Nameserver, ResolverEmulationOptions, Shared, Tx } from './shared.js';
+import { sendVc } from './vc.js';
 
 /** Mode glibc keeps in its per-thread resolver state. */
 export interface GlibcMode {

@@ -6,7 +6,8 @@
  * asked again over TCP (musl 1.2.4+); a name it cannot encode ends the lookup.
  */
 import net from 'node:net';
-import { EmuSocket, planFor, randomId, sendVc, timeoutSeconds } from './shared.js';
+import { EmuSocket, planFor, randomId, timeoutSeconds } from './shared.js';
+import { sendVc } from './vc.js';
 import type { LookupOutcome, Nameserver, ResolverEmulationOptions, Shared, Tx } from './shared.js';
 
 export async function muslLookup(sh: Shared, o: ResolverEmulationOptions, name: string): Promise<LookupOutcome> {

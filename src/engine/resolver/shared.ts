@@ -1,6 +1,6 @@
 /**
  * What the glibc and musl emulations share: options and result types, one UDP
- * socket with its transmissions (EmuSocket), DNS over TCP (sendVc), the
+ * socket with its transmissions (EmuSocket), DNS over TCP (vc.ts: sendVc), the
  * accounting of a reply, and each name's plan (candidates and encoded queries).
  *
  * Accounting per transmission: every datagram sent ends as answered, timed
@@ -12,7 +12,7 @@ import type { RecordType } from 'dns-packet';
 import { expandName } from '../../resolv/expand.js';
 import type { Expansion } from '../../resolv/expand.js';
 import type { ResolvConf } from '../../resolv/parse.js';
-import { answerCount, formatHostPort, frame, idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, readFramed, sameQuestion } from '../../dns/wire.js';
+import { answerCount, formatHostPort, idOf, isResponse, isTruncated, makeTemplate, patchId, rcodeName, rcodeOf, sameQuestion } from '../../dns/wire.js';
 import type { QueryTemplate } from '../../dns/wire.js';
 import { Counters, Histogram } from '../../stats/index.js';
 import type { PercentileSummary, HistogramSnapshot } from '../../stats/index.js';
@@ -123,71 +123,6 @@ export function acceptReply(sh: Shared, tx: Tx, msg: Buffer, from: string | Peer
     const server = typeof from === 'string' ? from : `${from.address}:${from.port}`; // made only for a slow line
     sh.onSlow?.(slowEvent('query', tx.t.name, tx.t.label, server, sourcePort, rcodeName(tx.rcode), latency));
   }
-}
-
-/**
- * glibc send_vc (options use-vc, or after a truncated UDP reply) and musl's TCP
- * fallback for a truncated reply (1.2.4+): one TCP connection, the queries
- * written, their replies read, within the given time budget.
- */
-export async function sendVc(sh: Shared, ns: Nameserver, templates: QueryTemplate[], budgetMs: number): Promise<{ txs: Tx[]; refused: boolean }> {
-  const txs: Tx[] = [];
-  const conn = net.connect({ host: ns.host, port: ns.port });
-  let refused = false;
-  let sourcePort = 0;
-  try {
-    await new Promise<void>((resolve) => {
-      let acc: Buffer = Buffer.alloc(0);
-      const timer = setTimeout(finish, budgetMs);
-      function finish(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      conn.on('connect', () => {
-        sourcePort = conn.localPort ?? 0;
-        for (const t of templates) {
-          const id = randomId();
-          const query = Buffer.from(t.bytes);
-          patchId(query, id);
-          txs.push({ id, t, sentAt: performance.now(), done: false, rcode: -1, ancount: 0, tc: false });
-          sh.st.sent++;
-          conn.write(frame(query));
-        }
-      });
-      conn.on('data', (chunk: Buffer) => {
-        acc = acc.length === 0 ? chunk : Buffer.concat([acc, chunk]);
-        for (let f = readFramed(acc); f !== undefined; f = readFramed(acc)) {
-          const msg = f.message;
-          acc = f.rest;
-          const id = msg.length >= 12 ? idOf(msg) : -1;
-          const tx = txs.find((x) => !x.done && x.id === id && sameQuestion(msg, x.t));
-          if (tx) acceptReply(sh, tx, msg, formatHostPort(ns.host, ns.port), sourcePort, performance.now());
-          else if (msg.length < 12) sh.st.malformed++;
-          else sh.st.wrongQuestion++;
-          if (txs.length > 0 && txs.every((x) => x.done)) finish();
-        }
-      });
-      conn.on('error', (err: NodeJS.ErrnoException) => {
-        // A refused connect sent no query: nothing to count but the refusal itself.
-        refused = err.code === 'ECONNREFUSED';
-        for (const tx of txs) {
-          if (tx.done) continue;
-          tx.done = true;
-          sh.errors.add(`tcp-${err.code ?? 'error'}`);
-        }
-        finish();
-      });
-      conn.on('close', finish);
-    });
-  } finally {
-    conn.destroy();
-  }
-  for (const tx of txs) {
-    if (tx.done) continue;
-    tx.done = true;
-    sh.st.timeouts++;
-  }
-  return { txs, refused };
 }
 
 const families = new Map<string, 'udp4' | 'udp6'>();
