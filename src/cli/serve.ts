@@ -1,6 +1,7 @@
 /** `k8sdiag serve`: its options, their checks, and the call into src/commands/. */
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { stopOnSignals } from './signals.js';
 import { common, emit, format, collect, intIn, positiveNumber } from './output.js';
 import type { CommonOptions } from './output.js';
 
@@ -36,10 +37,9 @@ Examples:
     const { runServe } = await import('../commands/serve.js');
     const { listeningLine, renderServe } = await import('../render/serve.js');
     if (opts.log === '-' && format(opts) !== 'human') throw new UsageError('--log - and --json both write to stdout', 'give --log a file');
-    const ac = new AbortController();
-    const stop = (): void => ac.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // The signals every long-running command takes (a second one quits at once); a server's end is a signal, so its
+    // exit code is its findings', not 130 or 143.
+    const stopper = stopOnSignals('stopping, then the counts');
     // A server runs until stopped: keep the process alive while it listens.
     const keepAlive = setInterval(() => {}, 1 << 30);
     try {
@@ -55,15 +55,14 @@ Examples:
         seed: opts.seed,
         log: opts.log === '-' ? process.stdout : opts.log,
         durationMs: opts.duration !== undefined ? opts.duration * 1000 : undefined,
-        signal: ac.signal,
+        signal: stopper.signal,
         onListening: (p) => process.stderr.write(listeningLine(opts.host, p.udpPort, p.tcpPort, p.faults)),
         onWarning: (m) => process.stderr.write(`k8sdiag serve: ${m}\n`),
       });
       await emit(result, opts, renderServe, process.stderr);
     } finally {
       clearInterval(keepAlive);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      stopper.dispose();
     }
   });
 }

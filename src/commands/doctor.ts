@@ -34,6 +34,7 @@ import { counterDeltas, runConntrack } from './conntrack.js';
 import type { ConntrackResult } from './conntrack.js';
 import { runResolv } from './resolv.js';
 import { runSvc } from './svc.js';
+import { percent } from '../stats/index.js';
 
 export interface DoctorInput extends RunContext {
   /** The pod's resolv.conf (default /etc/resolv.conf). */
@@ -188,7 +189,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     const dns = rules.services.find((s) => s.clusterIP !== null && nameservers.includes(s.clusterIP) && (s.protocol === 'udp' || s.protocol === null) && (s.port === port || s.port === null));
     if (dns) {
       path = { found: 'rules', service: dns.id, clusterIP: dns.clusterIP, endpoints: dns.endpoints.map((e) => ({ address: e.address, share: e.share })) };
-      steps.push({ step: 'path', ok: true, note: `${dns.id} at ${dns.clusterIP}: ${dns.endpoints.map((e) => `${e.address} ${(e.share * 100).toFixed(1)}%`).join(', ')}` });
+      steps.push({ step: 'path', ok: true, note: `${dns.id} at ${dns.clusterIP}: ${dns.endpoints.map((e) => `${e.address} ${percent(e.share)}`).join(', ')}` });
     } else {
       steps.push({ step: 'path', ok: false, note: `no Service with cluster IP ${nameservers.join(' or ')} in this node's rules (a pod's network namespace, NodeLocalDNS, or not a Service): give --endpoints to probe them directly` });
     }

@@ -5,6 +5,7 @@
  */
 import { binomialGreater, fisherGreater, formatP } from '../stats/index.js';
 import type { ProbeSummary } from './probes.js';
+import { percent } from '../stats/index.js';
 
 /** A rule names a cause when its test of chance gives less than this. */
 export const ALPHA = 0.001;
@@ -60,7 +61,7 @@ export function aboveBackground(a: Tally, datagrams: number): Comparison {
   if (a.of === 0) return { strength: 'none', p: 1, said: show(a) };
   const p0 = 1 - (1 - BACKGROUND_LOSS) ** Math.max(1, datagrams);
   const p = binomialGreater(a.n, a.of, p0);
-  return { strength: strengthOf(a.n, p), p, said: `${show(a)} against a background of ${(p0 * 100).toFixed(1)}%, ${formatP(p)}` };
+  return { strength: strengthOf(a.n, p), p, said: `${show(a)} against a background of ${percent(p0)}, ${formatP(p)}` };
 }
 
 /** A probe's losses above the background: a query and its answer for a raw query; every query of a lookup, each way. */

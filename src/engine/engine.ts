@@ -42,6 +42,7 @@ import type { QueryTemplate } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from '../host/drops.js';
 import type { LocalDrops } from '../host/drops.js';
 import { ID_SPACE, IdPool, NO_ID } from './ids.js';
+import { Packets } from './packets.js';
 import { QueryList } from './queries.js';
 import type { QuerySpec } from './queries.js';
 import { QUEUED, udpIo } from './udp.js';
@@ -106,12 +107,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   if (c > ID_SPACE / 4) throw new UserError(`-c ${c}: at most ${ID_SPACE / 4} queries can be in flight`);
   const budget = o.total ?? Number.POSITIVE_INFINITY;
   const nSockets = Math.max(1, Math.floor(o.sockets ?? Math.min(DEFAULT_SOCKETS, budget)));
-  // Up to 65,536 queries each has its template object, made once; a longer list makes one at each use, from the
-  // packed list (a few allocations per query, where an object and a Buffer per line would take gigabytes).
+  const packets = new Packets(list, c);
+  const template = (qi: number): QueryTemplate => packets.template(qi);
   const nTemplates = list.count;
-  const made: QueryTemplate[] | undefined = nTemplates <= 65_536 ? Array.from({ length: nTemplates }, (_, i) => list.template(i)) : undefined;
-  const template = made !== undefined ? (qi: number): QueryTemplate => made[qi]! : (qi: number): QueryTemplate => list.template(qi);
-  const maxLen = list.maxLength;
   const family = net.isIPv6(o.server) ? 'udp6' : 'udp4';
   const target = formatHostPort(o.server, o.port);
 
@@ -125,24 +123,6 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const slotSent = new Float64Array(c); // send time of the current attempt (timeout origin)
   const slotConn: Array<net.Socket | undefined> = new Array<net.Socket | undefined>(c).fill(undefined);
   const slotGen = new Uint32Array(c);
-  // Each slot keeps one exact-length copy of each template: a send patches the ID in place and hands Node the
-  // whole buffer (no offset/length: no slice per packet). With very many templates, one buffer per slot is reused.
-  const perTemplate = nTemplates * c <= 262_144;
-  const slotBufs: Array<Buffer | undefined> = new Array<Buffer | undefined>(perTemplate ? c * nTemplates : c).fill(undefined);
-  const bufIndex = (slot: number, qi: number): number => (perTemplate ? slot * nTemplates + qi : slot);
-  /** The buffer a new query of template `qi` goes out from, holding that template. */
-  const bufferFor = (slot: number, qi: number): Buffer => {
-    const t = template(qi);
-    const k = bufIndex(slot, qi);
-    let b = slotBufs[k];
-    if (perTemplate) {
-      if (b === undefined) slotBufs[k] = b = Buffer.from(t.bytes);
-      return b;
-    }
-    b ??= slotBufs[k] = Buffer.alloc(maxLen);
-    t.bytes.copy(b, 0, 0, t.bytes.length);
-    return b;
-  };
   const freeSlots = new Int32Array(c);
   let freeTop = 0;
   for (let i = c - 1; i >= 0; i--) freeSlots[freeTop++] = i;
@@ -237,7 +217,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const qi = nextQuery;
     nextQuery = nextQuery + 1 === nTemplates ? 0 : nextQuery + 1;
     const t = template(qi);
-    const buf = bufferFor(slot, qi);
+    const buf = packets.bufferFor(slot, qi);
     patchId(buf, id);
     slotId[slot] = id;
     slotSock[slot] = sock;
@@ -249,7 +229,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     inFlight++;
     started++;
     st.sent++;
-    const r = io.send(sock, slot, perTemplate ? buf : buf.subarray(0, t.bytes.length));
+    const r = io.send(sock, slot, packets.perTemplate ? buf : buf.subarray(0, t.bytes.length));
     if (r === QUEUED) {
       slotSendPending[slot] = 1;
       return STARTED;
@@ -322,7 +302,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const id = slotId[slot]!;
     const query = Buffer.alloc(2 + t.bytes.length);
     query.writeUInt16BE(t.bytes.length, 0);
-    slotBufs[bufIndex(slot, slotQuery[slot]!)]!.copy(query, 2, 0, t.bytes.length); // as sent, its ID patched in
+    packets.sent(slot, slotQuery[slot]!).copy(query, 2, 0, t.bytes.length); // as sent, its ID patched in
     const mine = (): boolean => slotGen[slot] === gen && slotState[slot] === TCP;
     const fail = (code: string): void => {
       if (!mine()) return;

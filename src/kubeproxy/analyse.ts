@@ -13,6 +13,7 @@ import { nftAnalyse } from './backends/nftables.js';
 import { UNEVEN_RELATIVE } from './model.js';
 import type { EndpointShare, ProxyMode, ServiceReport, SvcAnalysis } from './model.js';
 import { finding } from '../findings.js';
+import { percent } from '../stats/index.js';
 
 export { identityFromComment, UNEVEN_RELATIVE } from './model.js';
 export type { EndpointShare, PathReport, ProxyMode, ServiceEntry, ServiceReport, SvcAnalysis } from './model.js';
@@ -55,7 +56,7 @@ function serviceFindings(s: ServiceReport, findings: Finding[]): void {
         findings.push(finding({
           code: 'UNEVEN_SHARES',
           severity: 'warning',
-          message: `${s.id}: ${n} endpoints should get ${(100 / n).toFixed(4)}% each on the ${path} path; ${worst.address} gets ${(worst.share * 100).toFixed(4)}% (${(dev * 100).toFixed(2)}% off)`,
+          message: `${s.id}: ${n} endpoints should get ${percent(1 / n, 4)} each on the ${path} path; ${worst.address} gets ${percent(worst.share, 4)} (${percent(dev, 2)} off)`,
           subject: { kind: 'service', id: s.id },
           evidence: { service: s.id, endpoints: n, worst: worst.address, share: Number(worst.share.toFixed(8)), relativeDeviation: Number(dev.toFixed(6)), probabilityDigits: digits },
           remedy: digits > 0 && digits <= 5 ? 'probabilities written with 5 decimals (kube-proxy before 1.17) skew shares with hundreds of endpoints: upgrade kube-proxy' : 'the probabilities do not match an equal split: the chain was edited; restart kube-proxy',

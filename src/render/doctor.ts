@@ -19,7 +19,7 @@ export function renderDoctor(style: Style, r: DoctorResult): string {
   }
   out.push(t.toString());
   if (r.path.endpoints.length > 0) {
-    out.push(`path: ${r.path.service ?? 'DNS Service'} ${r.path.clusterIP ?? ''} -> ${r.path.endpoints.map((e) => `${e.address}${e.share !== null ? ` ${(e.share * 100).toFixed(1)}%` : ''}`).join(', ')} (from ${r.path.found})`);
+    out.push(`path: ${r.path.service ?? 'DNS Service'} ${r.path.clusterIP ?? ''} -> ${r.path.endpoints.map((e) => `${e.address}${e.share !== null ? ` ${percent(e.share)}` : ''}`).join(', ')} (from ${r.path.found})`);
   }
   if (r.conntrack) {
     const rising = Object.entries(r.conntrack.deltas).filter(([k, d]) => d.delta > 0 && ['insert_failed', 'drop', 'early_drop', 'clash_resolve'].includes(k));

@@ -3,7 +3,7 @@
  * retries land: 1 s (musl/glibc retry with a short timeout), 5 s (the default
  * timeout: the conntrack race signature) and 10 s (two losses).
  */
-import { Histogram, LATENCY_MARKS_US, bucketMidpoint } from '../stats/index.js';
+import { Histogram, LATENCY_MARKS_US, bucketMidpoint, percentOf } from '../stats/index.js';
 import type { HistogramSnapshot } from '../stats/index.js';
 import type { Style } from './style.js';
 
@@ -58,10 +58,10 @@ export function renderHistogram(style: Style, snap: HistogramSnapshot, title = '
     const range = `${label(lo)}-${Number.isFinite(hi) ? label(hi) : ''}`.padStart(12);
     const n = c === 0 ? 0 : Math.max(1, Math.round((c / max) * width));
     const bar = '#'.repeat(n);
-    const pct = ((c / snap.count) * 100).toFixed(c / snap.count < 0.001 && c > 0 ? 4 : 1);
+    const pct = percentOf(c, snap.count, c / snap.count < 0.001 && c > 0 ? 4 : 1);
     const mark = lo === 1e6 ? '  <- 1 s' : lo === 5e6 ? '  <- 5 s: resolver timeout + resend' : lo === 1e7 ? '  <- 10 s: two resends' : '';
     const colored = lo >= 1e6 && c > 0 ? style.c.red(bar) : bar;
-    lines.push(`${range} |${colored}${' '.repeat(width - n)}| ${String(c).padStart(8)} ${pct.padStart(7)}%${style.c.dim(mark)}`);
+    lines.push(`${range} |${colored}${' '.repeat(width - n)}| ${String(c).padStart(8)} ${pct.padStart(8)}${style.c.dim(mark)}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -15,7 +15,7 @@ function bars(style: Style, eps: EndpointShare[], indent: string, known = true):
     const n = Math.round(e.share * BAR);
     const bar = '#'.repeat(n) + '.'.repeat(Math.max(0, BAR - n));
     const p = e.probability !== null ? style.c.dim(`  p=${e.probability}`) : e.weight !== undefined ? style.c.dim(`  weight ${e.weight}`) : '';
-    return `${indent}${e.address.padEnd(width)} ${bar} ${(e.share * 100).toFixed(2).padStart(6)}%${p}`;
+    return `${indent}${e.address.padEnd(width)} ${bar} ${percent(e.share, 2).padStart(7)}${p}`;
   });
 }
 

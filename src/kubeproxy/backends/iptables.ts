@@ -11,6 +11,7 @@ import { EPS, entryKind, hashOf, identityFromComment, ownedBy } from '../model.j
 import type { EndpointShare, Identity, PathReport, ServiceEntry, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
 import { finding } from '../../findings.js';
+import { percent } from '../../stats/index.js';
 
 interface Acc {
   hash: string;
@@ -169,7 +170,7 @@ export class IptablesAnalyser {
       this.findings.push(finding({
         code: 'FALLTHROUGH',
         severity: 'warning', subject: { kind: 'chain', name: chain, service },
-        message: `the last rule of ${chain} still has a probability (${lastSep.probabilityText ?? lastSep.probability}): ${(remaining * 100).toFixed(2)}% of new connections match no endpoint and leave the chain un-DNATed`,
+        message: `the last rule of ${chain} still has a probability (${lastSep.probabilityText ?? lastSep.probability}): ${percent(remaining, 2)} of new connections match no endpoint and leave the chain un-DNATed`,
         evidence: { chain, line: lastSep.line, fallthrough: Number(remaining.toFixed(6)), lastProbability: lastSep.probabilityText ?? null, ...ownedBy(service) },
         remedy: 'kube-proxy writes the last endpoint rule without a probability; this chain was edited or truncated: restart kube-proxy',
       }));

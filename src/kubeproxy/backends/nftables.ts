@@ -11,6 +11,7 @@ import { EPS, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
 import { finding } from '../../findings.js';
+import { percent } from '../../stats/index.js';
 
 export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
   const chainExists = (c: string): boolean => kp.chains.has(c);
@@ -48,7 +49,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
           const target = m[3];
           if (!chainExists(target)) {
             const service = nftServiceOfChain(chain) ?? null;
-            findings.push(finding({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${(frac * 100).toFixed(1)}% to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN }));
+            findings.push(finding({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${percent(frac)} to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN }));
             continue;
           }
           const addr = endpointAddress(target);
@@ -59,7 +60,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
           findings.push(finding({
             code: 'FALLTHROUGH',
             severity: 'warning', subject: { kind: 'chain', name: chain, service },
-            message: `${chain}: numgen mod ${mod} maps only ${(covered * 100).toFixed(1)}% of its values: the rest match no endpoint`,
+            message: `${chain}: numgen mod ${mod} maps only ${percent(covered)} of its values: the rest match no endpoint`,
             evidence: { chain, mod, covered: Number(covered.toFixed(6)), ...ownedBy(service) },
             remedy: 'restart kube-proxy',
           }));
