@@ -67,6 +67,8 @@ export class DumpParser {
     if (this.last === '') throw new InputError(`empty input: ${EXPECTED}`);
     const { iptables, nft, ipvs, v4, v6, last, unrecognised } = this;
     iptables.end();
+    // Each chain's list was grown by push, with room to spare; kept for the analysis, it is cut to its length.
+    for (const rs of [v4.rs, v6.rs]) for (const chains of rs.chains.values()) for (const [name, rules] of chains) chains.set(name, rules.slice());
     const opens = (s: string): number => s.split('{').length - s.split('}').length;
     const truncated =
       iptables.cutIn !== null
