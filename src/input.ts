@@ -5,6 +5,7 @@
  * accepts; more is one clear line and exit 2, never gigabytes of memory.
  */
 import { fstatSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { InputError, UsageError } from './errors.js';
 import { decodeText } from './text.js';
@@ -57,15 +58,23 @@ export async function readStdin(limit: number = LIMITS.conntrack): Promise<strin
   return decodeText(Buffer.concat(chunks));
 }
 
+/**
+ * An opened file's stat, refused when it is a directory or a regular file over `limit` (pipes and devices, such as
+ * /dev/stdin or <(cmd), are held to it by what is read).
+ */
+async function checkedStat(fh: Awaited<ReturnType<typeof open>>, path: string, limit: number): Promise<Stats> {
+  const st = await fh.stat();
+  if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+  if (st.isFile() && st.size > limit) throw new InputError(`${path}: ${size(st.size)}, more than the ${size(limit)} this input can be`, 'is this the right file?');
+  return st;
+}
+
 export async function readTextFile(path: string, limit: number = LIMITS.conntrack): Promise<string> {
   if (path === '-') return readStdin(limit);
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     fh = await open(path, 'r');
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    // Regular files by their size; pipes and devices (/dev/stdin, <(cmd)) by what is read.
-    if (st.isFile() && st.size > limit) throw new InputError(`${path}: ${size(st.size)}, more than the ${size(limit)} this input can be`, 'is this the right file?');
+    const st = await checkedStat(fh, path, limit);
     const chunks: Buffer[] = [];
     let total = 0;
     if (st.isFile()) {
@@ -128,9 +137,7 @@ export async function streamText(path: string, onChunk: (text: string) => void, 
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     fh = await open(path, 'r');
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    if (st.isFile() && st.size > limit) throw new InputError(`${path}: ${size(st.size)}, more than the ${size(limit)} this input can be`, 'is this the right file?');
+    await checkedStat(fh, path, limit);
     await consume(fh.createReadStream({ highWaterMark: 1 << 16, autoClose: false }));
   } catch (err) {
     throw fileError(path, err);
