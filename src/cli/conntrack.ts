@@ -2,11 +2,11 @@
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { stopOnSignals } from './signals.js';
-import { common, emit, warn, positiveNumber } from './output.js';
+import { withCommonOptions, emit, warn, positiveNumber } from './output.js';
 import type { CommonOptions } from './output.js';
 
 export function conntrackCommand(): Command {
-  return common(
+  return withCommonOptions(
     new Command('conntrack')
       .summary('flag insert_failed, drops and table pressure from conntrack counters')
       .description(

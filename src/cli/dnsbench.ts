@@ -2,11 +2,11 @@
 import { Command, Option } from 'commander';
 import { terminalSafe } from '../render/terminal.js';
 import { stopOnSignals } from './signals.js';
-import { common, emit, warn, format, collect, intIn, positiveNumber } from './output.js';
+import { withCommonOptions, emit, warn, format, collect, intIn, positiveNumber } from './output.js';
 import type { CommonOptions } from './output.js';
 
 export function dnsbenchCommand(): Command {
-  return common(
+  return withCommonOptions(
     new Command('dnsbench')
       .summary('concurrent DNS benchmark that catches the 5 s stalls')
       .description(

@@ -2,11 +2,11 @@
 import { Command, Option } from 'commander';
 import { terminalSafe } from '../render/terminal.js';
 import { stopOnSignals } from './signals.js';
-import { common, emit, collect, intIn, positiveNumber } from './output.js';
+import { withCommonOptions, emit, collect, intIn, positiveNumber } from './output.js';
 import type { CommonOptions } from './output.js';
 
 export function doctorCommand(): Command {
-  return common(
+  return withCommonOptions(
     new Command('doctor')
       .summary('name the cause of DNS stalls and its remedy, from probes on this node or pod')
       .description(

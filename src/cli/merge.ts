@@ -1,11 +1,11 @@
 /** `k8sdiag merge`: its options, their checks, and the call into src/commands/. */
 import { Command } from 'commander';
 import { terminalSafe } from '../render/terminal.js';
-import { common, emit } from './output.js';
+import { withCommonOptions, emit } from './output.js';
 import type { CommonOptions } from './output.js';
 
 export function mergeCommand(): Command {
-  return common(
+  return withCommonOptions(
     new Command('merge')
       .summary('combine the JSON results of many runs and nodes, exactly')
       .description(

@@ -52,7 +52,7 @@ export function positiveNumber(name: string, max: number) {
   };
 }
 
-export function common(cmd: Command): Command {
+export function withCommonOptions(cmd: Command): Command {
   // Each command's help lists the formats it has: prom only where there is a Prometheus rendering.
   const formats = PROM_COMMANDS.includes(cmd.name()) ? ['human', 'json', 'prom', 'line'] : ['human', 'json', 'line'];
   const what = formats.includes('prom')

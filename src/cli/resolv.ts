@@ -1,10 +1,10 @@
 /** `k8sdiag resolv`: its options, their checks, and the call into src/commands/. */
 import { Command, Option } from 'commander';
-import { common, emit, warn } from './output.js';
+import { withCommonOptions, emit, warn } from './output.js';
 import type { CommonOptions } from './output.js';
 
 export function resolvCommand(): Command {
-  return common(
+  return withCommonOptions(
     new Command('resolv')
       .summary('expand a name into the exact queries a pod\'s resolver sends')
       .description(

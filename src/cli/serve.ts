@@ -2,11 +2,11 @@
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { stopOnSignals } from './signals.js';
-import { common, emit, format, collect, intIn, positiveNumber } from './output.js';
+import { withCommonOptions, emit, format, collect, intIn, positiveNumber } from './output.js';
 import type { CommonOptions } from './output.js';
 
 export function serveCommand(): Command {
-  return common(
+  return withCommonOptions(
     new Command('serve')
       .summary('a small DNS responder with fault injection')
       .description(

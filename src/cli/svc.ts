@@ -1,10 +1,10 @@
 /** `k8sdiag svc`: its options, their checks, and the call into src/commands/. */
 import { Command } from 'commander';
-import { common, emit, warn } from './output.js';
+import { withCommonOptions, emit, warn } from './output.js';
 import type { CommonOptions } from './output.js';
 
 export function svcCommand(): Command {
-  return common(
+  return withCommonOptions(
     new Command('svc')
       .summary('where kube-proxy\'s rules really send each Service\'s traffic')
       .description(

@@ -2,7 +2,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { formatHostPort } from '../dns/wire.js';
-import { openError } from './errors.js';
+import { openError } from './open-errors.js';
 
 /** Receive buffer per socket: room for every reply it may have in flight (about 2 KiB of kernel memory each). */
 export function recvBufferFor(inFlightPerSocket: number): number {

@@ -17,7 +17,7 @@ import type { QueryTemplate } from '../../dns/wire.js';
 import { Counters, Histogram } from '../../stats/index.js';
 import type { PercentileSummary, HistogramSnapshot } from '../../stats/index.js';
 import type { Progress, RcodeCounts, SlowEvent } from '../accounting.js';
-import { openError } from '../errors.js';
+import { openError } from '../open-errors.js';
 import { openEndpoint } from '../udp.js';
 import type { EndpointEvents, Peer, UdpEndpoint } from '../udp.js';
 import { slowEvent } from '../accounting.js';
