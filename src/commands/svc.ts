@@ -55,7 +55,7 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
     const parser = new DumpParser();
     const lines = lineReader((l) => parser.line(l));
     await streamText(path, (chunk) => {
-      parser.check(chunk.slice(0, 65_536));
+      parser.check(chunk);
       lines.feed(chunk);
     }, LIMITS.svc);
     lines.end();

@@ -38,7 +38,6 @@ import net from 'node:net';
 import { UserError } from '../errors.js';
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import { formatHostPort, idOf, isResponse, isTruncated, patchId, rcodeName, rcodeOf, sameQuestion } from '../dns/wire.js';
-import type { QueryTemplate } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from '../host/drops.js';
 import type { LocalDrops } from '../host/drops.js';
 import { ID_SPACE, IdPool, NO_ID } from './ids.js';
@@ -108,7 +107,6 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const budget = o.total ?? Number.POSITIVE_INFINITY;
   const nSockets = Math.max(1, Math.floor(o.sockets ?? Math.min(DEFAULT_SOCKETS, budget)));
   const packets = new Packets(list, c);
-  const template = (qi: number): QueryTemplate => packets.template(qi);
   const nTemplates = list.count;
   const family = net.isIPv6(o.server) ? 'udp6' : 'udp4';
   const target = formatHostPort(o.server, o.port);
@@ -216,7 +214,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     nextSock = nextSock + 1 === nSockets ? 0 : nextSock + 1;
     const qi = nextQuery;
     nextQuery = nextQuery + 1 === nTemplates ? 0 : nextQuery + 1;
-    const t = template(qi);
+    const t = packets.template(qi);
     const buf = packets.bufferFor(slot, qi);
     patchId(buf, id);
     slotId[slot] = id;
@@ -284,7 +282,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     if (latency > o.slowMs) {
       st.slow++;
       if (o.onSlow) {
-        const t = template(slotQuery[slot]!);
+        const t = packets.template(slotQuery[slot]!);
         const sourcePort = slotState[slot] === TCP ? (slotConn[slot]?.localPort ?? 0) : sockPort[slotSock[slot]!]!;
         o.onSlow(slowEvent('query', t.name, t.label, target, sourcePort, rcodeName(rcode), latency));
       }
@@ -298,7 +296,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     slotSent[slot] = performance.now();
     st.tcpRetries++;
     const gen = slotGen[slot]!;
-    const t = template(slotQuery[slot]!);
+    const t = packets.template(slotQuery[slot]!);
     const id = slotId[slot]!;
     const query = Buffer.alloc(2 + t.bytes.length);
     query.writeUInt16BE(t.bytes.length, 0);
@@ -338,7 +336,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       else st.wrongId++;
       return;
     }
-    if (!sameQuestion(msg, template(slotQuery[slot]!))) {
+    if (!sameQuestion(msg, packets.template(slotQuery[slot]!))) {
       st.wrongQuestion++;
       return;
     }

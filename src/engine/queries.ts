@@ -23,6 +23,8 @@ export class QueryList {
   /** Per query: index into `types`, and bit 0x8000 when its name was given with a trailing dot. */
   private kinds: Uint16Array;
   private readonly types: RecordType[] = [];
+  /** Each type as shown to users (TYPE65 for a type without a name). */
+  private readonly labels: string[] = [];
   private readonly typeIndex = new Map<RecordType, number>();
   /** The type and class bytes of each type's question, as dns-packet writes them. */
   private readonly typeBytes: Buffer[] = [];
@@ -51,6 +53,7 @@ export class QueryList {
       if (this.types.length >= 0x7fff) throw new Error('more than 32767 record types');
       t = this.types.length;
       this.types.push(type);
+      this.labels.push(typeLabel(type));
       this.typeIndex.set(type, t);
       const sample = makeTemplate('a', type);
       this.typeBytes.push(Buffer.from(sample.bytes.subarray(sample.qEnd - 4, sample.qEnd)));
@@ -111,12 +114,12 @@ export class QueryList {
     }
   }
 
-  /** Query `i`'s packet (ID 0), question and what is shown of it. */
+  /**
+   * Query `i`'s packet (ID 0), question and what is shown of it. Made per use for lists too long to keep templates
+   * of (engine.ts): the name, read back from the packet, only when it is asked for (a slow answer), not per send.
+   */
   template(i: number): QueryTemplate {
-    const start = this.offsets[i]!;
-    const bytes = this.bytes.subarray(start, this.offsets[i + 1]!);
-    const type = this.types[this.kinds[i]! & 0x7fff]!;
-    return { name: this.name(i), type, label: typeLabel(type), bytes, qStart: HEADER_LEN, qEnd: bytes.length };
+    return new PackedTemplate(this, i, this.bytes.subarray(this.offsets[i]!, this.offsets[i + 1]!), this.types[this.kinds[i]! & 0x7fff]!, this.labels[this.kinds[i]! & 0x7fff]!);
   }
 
   /** Query `i`'s name as it was given (a trailing dot kept). */
@@ -139,5 +142,25 @@ export class QueryList {
 
   *names(): Generator<string> {
     for (let i = 0; i < this.count; i++) yield this.name(i);
+  }
+}
+
+/** A template of a packed list: its name is read from the packet when asked for. */
+class PackedTemplate implements QueryTemplate {
+  readonly qStart = HEADER_LEN;
+  readonly qEnd: number;
+
+  constructor(
+    private readonly list: QueryList,
+    private readonly index: number,
+    readonly bytes: Buffer,
+    readonly type: RecordType,
+    readonly label: string,
+  ) {
+    this.qEnd = bytes.length;
+  }
+
+  get name(): string {
+    return this.list.name(this.index);
   }
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
 import { analyseDumps } from '../../src/kubeproxy/analyse.js';
-import { nftDurationSeconds, parseDumps } from '../../src/kubeproxy/rules.js';
+import { DumpParser, nftDurationSeconds, parseDumps } from '../../src/kubeproxy/rules.js';
 import { BIN, readFixture, run } from '../helpers/run.js';
 
 // One dual-stack Service as kube-proxy writes it: the same chain names in both families.
@@ -133,7 +133,6 @@ describe.skipIf(!usable)('dual-stack, live', () => {
 
 describe('an endpoint chain that DNATs nothing', () => {
   it('the jump returns and the next rule takes its share (iptables semantics), with a finding; a missing chain still drops', async () => {
-    const { run } = await import('../helpers/run.js');
     const dump = `*nat
 :KUBE-SERVICES - [0:0]
 :KUBE-SVC-EMPTYSEPTEST0001 - [0:0]
@@ -156,7 +155,6 @@ COMMIT
 
 describe('a dump cut short', () => {
   it('is said, and the chains the cut left missing or unreferenced are not reported as if real', async () => {
-    const { run, readFixture } = await import('../helpers/run.js');
     for (const file of ['svc/iptables-save-overall.txt', 'svc/nft-kube-proxy-overall.txt']) {
       const whole = JSON.parse((await run(['svc', '--json'], { input: readFixture(file) })).stdout) as { warnings: string[] };
       expect(whole.warnings.join('\n'), file).not.toMatch(/cut short/);
@@ -170,8 +168,6 @@ describe('a dump cut short', () => {
 describe('dumps read as a stream', () => {
   it('give the analysis of the whole text, whatever the chunks, for every fixture', async () => {
     const { readdirSync, readFileSync } = await import('node:fs');
-    const { DumpParser, parseDumps } = await import('../../src/kubeproxy/rules.js');
-    const { analyseDumps } = await import('../../src/kubeproxy/analyse.js');
     const { lineReader } = await import('../../src/input.js');
     const dir = new URL('../fixtures/svc/', import.meta.url);
     const files = readdirSync(dir);
