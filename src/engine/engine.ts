@@ -1,38 +1,28 @@
 /**
- * The fast benchmark engine: many queries in flight over a pool of connected
- * UDP sockets, in the shape dnsperf and flamethrower use.
+ * The fast benchmark engine: many queries in flight over a pool of connected UDP sockets, in the shape dnsperf and
+ * flamethrower use.
  *
- * - A fixed array of query slots; a query is found by its 16-bit message ID
- *   through one ID -> slot table. IDs come from a first-in-first-out free list
- *   of all 65,536 (dnsperf's way): O(1), and an ID comes back as late as
- *   possible, so a duplicated or late reply cannot complete a later query that
- *   drew the same ID. IDs of timed-out queries wait twice the timeout before
- *   they return to the list; a reply for one of them meanwhile is `late`.
- * - Queries are spread round-robin over a pool of sockets, each its own source
- *   port. Through a Service IP conntrack pins each source port to one endpoint,
- *   so one socket would measure one endpoint; the pool (default 256) samples
+ * - A fixed array of query slots (slots.ts); a query is found by its 16-bit message ID through one ID -> slot
+ *   table. IDs come first-in-first-out from all 65,536, and those of timed-out queries sit out twice the timeout
+ *   (ids.ts); a reply for one of them meanwhile is `late`.
+ * - Queries are spread round-robin over a pool of sockets, each its own source port. Through a Service IP conntrack
+ *   pins each source port to one endpoint, so one socket would measure one endpoint; the pool (default 256) samples
  *   them as many clients do, and holds at most one conntrack entry per socket.
- * - Each query type/name is encoded once; a slot copies the template into its
- *   own buffer and patches the ID in place. A slot is not reused until its
- *   send has completed, so the buffer is never overwritten while the kernel
- *   may still read it, and a send error always belongs to the slot's query.
- * - One 'message' handler per socket reads the header and compares the
- *   question bytes; nothing is decoded.
+ * - Each query type/name is encoded once; a slot copies the template into its own buffer and patches the ID in
+ *   place (packets.ts). A send error always belongs to the slot's query: a slot waits for its send to complete.
+ * - One 'message' handler per socket reads the header and compares the question bytes; nothing is decoded.
  * - One sweep timer expires queries; latency goes into a fixed-memory histogram.
- * - With --qps, queries are scheduled at t0 + k/qps and latency counts from the
- *   scheduled moment, so a slow server cannot hide behind a full pipeline
- *   (no coordinated omission).
+ * - With --qps, queries are scheduled at t0 + k/qps and latency counts from the scheduled moment, so a slow server
+ *   cannot hide behind a full pipeline (no coordinated omission).
  *
- * Accounting is exact: every query sent ends as exactly one of answered (by
- * rcode), timed out, or an error. Replies count only when ID and question
- * match a query in flight on that socket (RFC 5452; the connected socket
- * already drops datagrams from any other address or port). A socket error that
- * no query in flight can own is counted apart (`unattributedErrors`).
+ * Accounting is exact: every query sent ends as exactly one of answered (by rcode), timed out, or an error. Replies
+ * count only when ID and question match a query in flight on that socket (RFC 5452; the connected socket already
+ * drops datagrams from any other address or port). A socket error that no query in flight can own is counted apart
+ * (`unattributedErrors`).
  *
- * Refusals: ICMP port unreachable on a connected socket becomes one pending
- * ECONNREFUSED per socket (the kernel merges several). It ends the oldest query
- * in flight on that socket; queries sent on it before the refusal that then get
- * no reply end as refusals too, not as timeouts.
+ * Refusals: ICMP port unreachable on a connected socket becomes one pending ECONNREFUSED per socket (the kernel merges
+ * several). It ends the oldest query in flight on that socket; queries sent on it before the refusal that then get no
+ * reply end as refusals too, not as timeouts.
  */
 import net from 'node:net';
 import { UserError } from '../errors.js';
@@ -40,19 +30,19 @@ import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import { formatHostPort, idOf, isResponse, isTruncated, patchId, rcodeName, rcodeOf, sameQuestion } from '../dns/wire.js';
 import { readSocketDrops, readUdpSnmp, snmpDelta } from '../host/drops.js';
 import type { LocalDrops } from '../host/drops.js';
+import { RcodeCounts, slowEvent } from './accounting.js';
+import type { Progress, QueryStats, SlowEvent } from './accounting.js';
 import { ID_SPACE, IdPool, NO_ID } from './ids.js';
 import { Packets } from './packets.js';
 import { QueryList } from './queries.js';
 import type { QuerySpec } from './queries.js';
+import { FREE, IDLE, Slots, TCP, UDP } from './slots.js';
+import { closeQuietly, grantedRecvBuffer, openConnected, recvBufferFor } from './sockets.js';
+import { tcpExchange } from './tcp.js';
 import { QUEUED, udpIo } from './udp.js';
 
 export type { QuerySpec } from './queries.js';
-export { RcodeCounts, slowEvent } from './accounting.js';
 export type { Progress, QueryStats, SlowEvent } from './accounting.js';
-import { RcodeCounts, slowEvent } from './accounting.js';
-import { closeQuietly, openConnected, recvBufferFor } from './sockets.js';
-import { tcpExchange } from './tcp.js';
-import type { Progress, QueryStats, SlowEvent } from './accounting.js';
 
 export interface EngineOptions {
   server: string;
@@ -89,11 +79,7 @@ export interface EngineResult extends QueryStats {
   localDrops: LocalDrops;
 }
 
-const FREE = -1;
 const DEFAULT_SOCKETS = 256;
-const IDLE = 0;
-const UDP = 1;
-const TCP = 2;
 // launch(): what became of the query
 const STARTED = 0;
 const NOT_STARTED = 1; // no free slot or ID
@@ -111,19 +97,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const family = net.isIPv6(o.server) ? 'udp6' : 'udp4';
   const target = formatHostPort(o.server, o.port);
 
-  // ---- state, struct-of-arrays ----
-  const slotState = new Uint8Array(c); // IDLE, UDP, TCP
-  const slotSendPending = new Uint8Array(c);
-  const slotId = new Int32Array(c).fill(FREE);
-  const slotSock = new Int32Array(c);
-  const slotQuery = new Int32Array(c);
-  const slotStart = new Float64Array(c); // scheduled time (latency origin)
-  const slotSent = new Float64Array(c); // send time of the current attempt (timeout origin)
-  const slotConn: Array<net.Socket | undefined> = new Array<net.Socket | undefined>(c).fill(undefined);
-  const slotGen = new Uint32Array(c);
-  const freeSlots = new Int32Array(c);
-  let freeTop = 0;
-  for (let i = c - 1; i >= 0; i--) freeSlots[freeTop++] = i;
+  const slots = new Slots(c);
+  const { state: slotState, id: slotId, sock: slotSock, query: slotQuery, start: slotStart, sent: slotSent, conn: slotConn, gen: slotGen } = slots;
 
   // IDs: a FIFO ring of free IDs, and the timed-out ones in quarantine for twice the timeout.
   const ids = new IdPool(2 * o.timeoutMs);
@@ -149,12 +124,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const perSocket = Math.ceil(c / nSockets);
   const sockets = await openConnected(nSockets, o.server, o.port, o.recvBufferBytes ?? recvBufferFor(perSocket));
   sockets.forEach((s, i) => (sockPort[i] = s.address().port));
-  let recvBufferBytes: number | null = null;
-  try {
-    recvBufferBytes = sockets[0]!.getRecvBufferSize();
-  } catch {
-    recvBufferBytes = null;
-  }
+  const recvBufferBytes = grantedRecvBuffer(sockets[0]!);
   const snmpBefore = readUdpSnmp();
 
   const t0 = performance.now();
@@ -174,25 +144,17 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     idSlot[id] = FREE;
     if (quarantine) ids.quarantine(id, now);
     else ids.give(id);
-    slotId[slot] = FREE;
-    slotState[slot] = IDLE;
-    slotGen[slot] = (slotGen[slot]! + 1) >>> 0;
-    const conn = slotConn[slot];
-    if (conn !== undefined) {
-      slotConn[slot] = undefined;
-      conn.destroy();
-    }
+    slots.clear(slot);
     inFlight--;
-    if (slotSendPending[slot] === 0) freeSlots[freeTop++] = slot;
   }
 
   /** A queued send finished. The slot is not reused before this. */
   function sendDone(slot: number, code: string | undefined): void {
-    slotSendPending[slot] = 0;
+    slots.sendPending[slot] = 0;
     if (slotState[slot] === IDLE) {
       // The query ended before its send completed (a timeout under a stalled send queue).
       if (code !== undefined) unattributed.add(code);
-      freeSlots[freeTop++] = slot;
+      slots.give(slot);
       pump(performance.now());
       return;
     }
@@ -206,10 +168,10 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
 
   /** Start one query in a free slot. `scheduledAt` is the latency origin. */
   function launch(scheduledAt: number, now: number): number {
-    if (freeTop === 0) return NOT_STARTED;
+    if (slots.free === 0) return NOT_STARTED;
     const id = ids.take();
     if (id === NO_ID) return NOT_STARTED;
-    const slot = freeSlots[--freeTop]!;
+    const slot = slots.take();
     const sock = nextSock;
     nextSock = nextSock + 1 === nSockets ? 0 : nextSock + 1;
     const qi = nextQuery;
@@ -229,7 +191,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     st.sent++;
     const r = io.send(sock, slot, packets.perTemplate ? buf : buf.subarray(0, t.bytes.length));
     if (r === QUEUED) {
-      slotSendPending[slot] = 1;
+      slots.sendPending[slot] = 1;
       return STARTED;
     }
     if (typeof r !== 'string') return STARTED; // SENT
@@ -253,9 +215,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   function pump(now: number): void {
     let r = STARTED;
     if (qpsInterval === 0) {
-      while (freeTop > 0 && budgetLeft(now)) if ((r = launch(now, now)) !== STARTED) break;
+      while (slots.free > 0 && budgetLeft(now)) if ((r = launch(now, now)) !== STARTED) break;
     } else {
-      while (freeTop > 0 && budgetLeft(now)) {
+      while (slots.free > 0 && budgetLeft(now)) {
         const due = t0 + started * qpsInterval;
         if (due > now) {
           if (pumpTimer === undefined) {
@@ -355,10 +317,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   function onSocketError(s: number, code: string): void {
     const now = performance.now();
     if (code === 'ECONNREFUSED') sockRefusedAt[s] = now;
-    let oldest = FREE;
-    for (let i = 0; i < c; i++) {
-      if (slotState[i] === UDP && slotSock[i] === s && (oldest === FREE || slotSent[i]! < slotSent[oldest]!)) oldest = i;
-    }
+    const oldest = slots.oldestOn(s);
     if (oldest === FREE) {
       unattributed.add(code);
       return;
@@ -417,7 +376,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     if (deadlineTimer) clearTimeout(deadlineTimer);
     if (pumpLater) clearImmediate(pumpLater);
     o.signal?.removeEventListener('abort', onAbort);
-    for (const conn of slotConn) conn?.destroy();
+    slots.closeConnections();
   }
   const durationMs = performance.now() - t0;
   const ownDrops = readSocketDrops(new Set(sockPort), o.port, family);

@@ -41,3 +41,12 @@ export function closeQuietly(s: dgram.Socket): void {
     // already closed
   }
 }
+
+/** The receive buffer the kernel granted (Linux reports twice the size asked for, capped first at net.core.rmem_max), or null. */
+export function grantedRecvBuffer(s: dgram.Socket): number | null {
+  try {
+    return s.getRecvBufferSize();
+  } catch {
+    return null;
+  }
+}
