@@ -40,9 +40,9 @@ export interface ProbeSummary {
   late: number;
   /** Lookups done (lookup probes), or queries (raw and endpoint probes). */
   units: number;
-  /** Lookups that took the resolver timeout or longer, or queries that timed out. Errors are not in it. */
+  /** Lookups that took the resolver timeout or longer (however they ended), or queries that timed out. */
   stalled: number;
-  /** Lookups that failed at once with an error (no answer and no timeout); for queries, errors. */
+  /** Lookups that failed with an error before the timeout (not stalls); for queries, errors. Never counted in both. */
   failed: number;
   over1s: number;
   over5s: number;
@@ -86,7 +86,7 @@ export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null
     late: r.late,
     units: isLookup ? lookups : r.sent,
     stalled: isLookup ? (r.lookupStalls?.overTimeout ?? 0) : r.timeouts,
-    failed: isLookup ? (r.resolver?.outcomes['error'] ?? 0) : errors,
+    failed: isLookup ? (r.resolver?.outcomes['error'] ?? 0) - (r.resolver?.erroredAfterTimeout ?? 0) : errors,
     over1s: isLookup ? (r.lookupStalls?.over1s ?? 0) : r.stalls.over1s,
     over5s: isLookup ? (r.lookupStalls?.over5s ?? 0) : r.stalls.over5s,
     localDrops: r.localDrops.ownSockets ?? 0,

@@ -36,6 +36,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
   // The wait of a lookup's first try, the stall threshold: glibc waits at least 1 s (timeout:0 too); musl its timeout.
   const timeoutMs = o.conf.libc === 'musl' ? timeoutSeconds(o) * 1000 : glibcTryBudgetMs(timeoutSeconds(o), 0, o.nameservers.length);
   const lookupHist = new Histogram('us', [...LATENCY_MARKS_US, timeoutMs * 1000]);
+  let erroredAfterTimeout = 0;
   const snmpBefore = readUdpSnmp();
   const outcomes = new Counters();
   const switches = { singleRequest: 0, singleRequestReopen: 0 };
@@ -85,6 +86,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
       outcomes.add(outcome);
       const tookMs = performance.now() - scheduledAt;
       lookupHist.record(tookMs * 1000);
+      if (outcome === 'error' && tookMs * 1000 >= timeoutMs * 1000) erroredAfterTimeout++; // as the histogram compares
       if (tookMs > o.slowMs) {
         o.onSlow?.(slowEvent('lookup', name, 'lookup', o.nameservers.map((n) => formatHostPort(n.host, n.port)).join(','), 0, outcome, tookMs));
       }
@@ -116,6 +118,7 @@ export async function runResolverEmulation(o: ResolverEmulationOptions): Promise
       timeoutMs,
       stalls: { over1s: lookupHist.countAtOrAbove(1_000_000), over5s: lookupHist.countAtOrAbove(5_000_000) },
       overTimeout: lookupHist.countAtOrAbove(timeoutMs * 1000),
+      erroredAfterTimeout,
       modeSwitches: switches,
       cancelled,
       histogram: lookupHist.toJSON(),

@@ -5,6 +5,7 @@ import type { DnsbenchInput } from '../../src/commands/dnsbench.js';
 import type { EngineResult } from '../../src/engine/engine.js';
 import type { LookupStats } from '../../src/engine/resolver/shared.js';
 import { parseResolvConf } from '../../src/resolv/parse.js';
+import { summarise } from '../../src/doctor/probes.js';
 import { Histogram, LATENCY_MARKS_US } from '../../src/stats/index.js';
 
 const conf = parseResolvConf('nameserver 10.96.0.10\noptions timeout:5 attempts:2\n', { libc: 'glibc' });
@@ -14,7 +15,7 @@ const input: DnsbenchInput = {
 };
 
 /** 100 lookups, 3 of them waiting the 5 s timeout; `rcvbufErrors` replies dropped in this namespace meanwhile. */
-function run(rcvbufErrors: number) {
+function run(rcvbufErrors: number, outcomes: Record<string, number> = { answer: 100 }, erroredAfterTimeout = 0) {
   const h = new Histogram('us', LATENCY_MARKS_US);
   h.recordMany(2_000, 394);
   const lh = new Histogram('us', [...LATENCY_MARKS_US, 5_000_000]);
@@ -26,13 +27,20 @@ function run(rcvbufErrors: number) {
     localDrops: { ownSockets: null, namespace: { rcvbufErrors, inErrors: rcvbufErrors }, recvBufferBytes: null },
   };
   const lookups: LookupStats = {
-    libc: 'glibc', lookups: 100, outcomes: { answer: 100 }, lookupLatencyMs: lh.summaryIn(1000), timeoutMs: 5000, stalls: { over1s: 3, over5s: 3 },
-    overTimeout: lh.countAtOrAbove(5_000_000), modeSwitches: { singleRequest: 3, singleRequestReopen: 0 }, cancelled: 0, histogram: lh.toJSON(),
+    libc: 'glibc', lookups: 100, outcomes, lookupLatencyMs: lh.summaryIn(1000), timeoutMs: 5000, stalls: { over1s: 3, over5s: 3 },
+    overTimeout: lh.countAtOrAbove(5_000_000), erroredAfterTimeout, modeSwitches: { singleRequest: 3, singleRequestReopen: 0 }, cancelled: 0, histogram: lh.toJSON(),
   };
   return fromEngine(input, engine, lookups);
 }
 
 describe('dnsbench findings', () => {
+  it("a lookup that waited the timeout and then failed is a stall, not also a failure: doctor's probe counts each lookup once", () => {
+    // 100 lookups: 93 answered; 3 waited the 5 s timeout (1 ended as a timeout, 2 in an error after it); 4 failed at once.
+    const p = summarise('p', 'lookups', 'parallel', null, run(0, { answer: 93, timeout: 1, error: 6 }, 2));
+    expect([p.units, p.stalled, p.failed]).toEqual([100, 3, 4]);
+  });
+
+
   it('lookup stalls with no local drops: the lost packet, and the race\'s remedies', () => {
     const f = run(0).findings.find((x) => x.code === 'LOOKUP_STALLS')!;
     expect(f.message).toBe('3 of 100 lookups took 5 s or more: the resolver\'s timeout and resend, the signature of a lost A or AAAA packet (glibc fell back to single-request 3 times)');

@@ -62,6 +62,8 @@ export interface LookupStats {
   stalls: { over1s: number; over5s: number };
   /** Lookups that took the resolver's timeout or longer: the retry signature. */
   overTimeout: number;
+  /** Of those, lookups that then ended in an error (in `outcomes.error` too): a lookup failed at once is not one. */
+  erroredAfterTimeout: number;
   /** How often glibc's adaptive switch fired. */
   modeSwitches: { singleRequest: number; singleRequestReopen: number };
   /** musl: copies of a query cut short because another copy was answered. */
