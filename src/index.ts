@@ -9,7 +9,7 @@ export { UserError, InputError, UsageError } from './errors.js';
 export type { ResultHeader } from './header.js';
 export { SCHEMAS } from './header.js';
 export { VERSION } from './version.js';
-export type { Source, RunContext } from './input.js';
+export type { Source, RunControl } from './input.js';
 export { chooseSource, loadSource, LIMITS } from './input.js';
 
 // Commands: input -> typed result.

@@ -157,8 +157,8 @@ export type Source =
   | { kind: 'text'; text: string; origin: string }
   | { kind: 'live' };
 
-/** What every analysing command accepts besides its source. */
-export interface RunContext {
+/** What every analysing command accepts besides its source: how the caller stops it and hears of its progress. */
+export interface RunControl {
   /** Stops a long run early (SIGINT): the command returns what it has. */
   signal?: AbortSignal;
   /** Progress for a human: one short line at a time, never part of the result. */

@@ -11,13 +11,13 @@ import { InputError } from '../errors.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { LIMITS, loadSource } from '../input.js';
-import type { LoadedSource, RunContext, Source } from '../input.js';
+import type { LoadedSource, RunControl, Source } from '../input.js';
 import type { Finding } from '../findings.js';
 import { sortFindings } from '../findings.js';
 import { deltaPerCpu, deltaRecords } from '../stats/index.js';
 import type { CounterDelta, CounterRecord } from '../stats/index.js';
 
-export interface ConntrackCommandInput extends RunContext {
+export interface ConntrackCommandInput extends RunControl {
   source: Source;
   /** Sample twice, this many seconds apart (live only). The signal (SIGINT) ends the wait early. */
   watchSeconds?: number;

@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { conntrackFindings } from '../conntrack/analyse.js';
 import type { TableState } from '../conntrack/analyse.js';
 import { hasPodNetworkInterfaces, readInterfaces } from '../host/conntrack.js';
-import { readContext } from '../doctor/context.js';
-import type { Context } from '../doctor/context.js';
+import { readTargetFacts } from '../doctor/context.js';
+import type { TargetFacts } from '../doctor/context.js';
 import { planProbes, runProbes } from '../doctor/plan.js';
 import type { ProbeSummary } from '../doctor/probes.js';
 import { VERDICT_ORDER, attribute } from '../doctor/rules.js';
@@ -25,7 +25,7 @@ import type { Finding } from '../findings.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { loadResolvConf } from '../input.js';
-import type { RunContext, Source } from '../input.js';
+import type { RunControl, Source } from '../input.js';
 import { NODELOCALDNS_IP } from '../kubernetes.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { CounterDelta, CounterRecord } from '../stats/index.js';
@@ -36,7 +36,7 @@ import { runResolv } from './resolv.js';
 import { runSvc } from './svc.js';
 import { percent } from '../stats/index.js';
 
-export interface DoctorInput extends RunContext {
+export interface DoctorInput extends RunControl {
   /** The pod's resolv.conf (default /etc/resolv.conf). */
   resolv?: Source;
   /** Names to look up (default google.com: an external name through the search list). */
@@ -66,7 +66,7 @@ export interface DoctorResult extends ResultHeader {
   command: 'doctor';
   /** One to three lines: the cause and its remedy, or that nothing is wrong. */
   verdict: string[];
-  context: Context & {
+  context: TargetFacts & {
     /**
      * Whose network namespace doctor ran in: a node's (kube-proxy's rules are there), a pod's (no rules, the
      * nameserver is a Service IP), or unknown (no rules, and no Service IP in the resolv.conf).
@@ -143,12 +143,12 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   }
 
   // 1. Context: the kernel, the namespace, and the workload's libc (not doctor's own).
-  const ctx = readContext({ libc: input.libc ?? 'auto', ...(input.pid !== undefined ? { pid: input.pid } : {}) });
-  const libc = ctx.libc.libc;
+  const ctx = readTargetFacts({ libc: input.libc ?? 'auto', ...(input.pid !== undefined ? { pid: input.pid } : {}) });
+  const libc = ctx.workloadLibc.libc;
   steps.push({
     step: 'context',
     ok: libc !== 'unknown',
-    note: `kernel ${ctx.kernel.release} (clash fixes: ${ctx.kernel.clashFixes.join(', ') || 'none'}); libc ${libc}${ctx.libc.version ? ` ${ctx.libc.version}` : ''} (${ctx.libc.from})` +
+    note: `kernel ${ctx.kernel.release} (clash fixes: ${ctx.kernel.clashFixes.join(', ') || 'none'}); libc ${libc}${ctx.workloadLibc.version ? ` ${ctx.workloadLibc.version}` : ''} (${ctx.workloadLibc.from})` +
       (libc === 'unknown' ? ": lookups are emulated as glibc's and as musl's, and remedies are given for both" : '') +
       `; network namespace ${ctx.netns.sameAsPid1 === null ? 'unknown' : ctx.netns.sameAsPid1 ? "the same as PID 1's" : "not PID 1's"}`,
   });

@@ -9,10 +9,10 @@ import { parseResolvConf } from '../resolv/parse.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { loadResolvConf } from '../input.js';
-import type { RunContext, Source } from '../input.js';
+import type { RunControl, Source } from '../input.js';
 import type { Libc, ResolvConf, ResolvOptions } from '../resolv/parse.js';
 
-export interface ResolvCommandInput extends RunContext {
+export interface ResolvCommandInput extends RunControl {
   /** The resolv.conf: a file ("-": stdin), or text handed over. Live means /etc/resolv.conf. */
   source: Source;
   name?: string;

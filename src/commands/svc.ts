@@ -9,11 +9,11 @@ import { InputError } from '../errors.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { LIMITS, lineReader, streamText } from '../input.js';
-import type { RunContext, Source } from '../input.js';
+import type { RunControl, Source } from '../input.js';
 import type { Finding } from '../findings.js';
 import { serviceOf, sortFindings } from '../findings.js';
 
-export interface SvcInput extends RunContext {
+export interface SvcInput extends RunControl {
   source: Source;
   /** NS/NAME[:PORT] to keep. */
   service?: string;

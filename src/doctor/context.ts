@@ -19,12 +19,12 @@ export interface KernelFacts {
   clashFixes: Array<'4.19' | '5.0' | '5.6' | '5.10'>;
 }
 
-export interface Context {
+export interface TargetFacts {
   kernel: KernelFacts;
   /** The network namespace: the same as PID 1's (a node, or a pod's own init), another, or unknown. */
   netns: { self: string | null; pid1: string | null; sameAsPid1: boolean | null };
   /** The workload's libc: given, or read from its processes' filesystem. */
-  libc: LibcFacts;
+  workloadLibc: LibcFacts;
 }
 
 export function kernelFacts(rel: string = release()): KernelFacts {
@@ -47,12 +47,12 @@ function link(path: string): string | null {
   }
 }
 
-export function readContext(libc: { libc?: 'glibc' | 'musl' | 'auto'; pid?: number } = {}): Context {
+export function readTargetFacts(libc: { libc?: 'glibc' | 'musl' | 'auto'; pid?: number } = {}): TargetFacts {
   const self = link('/proc/self/ns/net');
   const pid1 = link('/proc/1/ns/net');
   return {
     kernel: kernelFacts(),
     netns: { self, pid1, sameAsPid1: self !== null && pid1 !== null ? self === pid1 : null },
-    libc: targetLibc(libc),
+    workloadLibc: targetLibc(libc),
   };
 }

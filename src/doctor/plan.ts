@@ -80,7 +80,7 @@ export function planProbes(o: {
   const absolute = names.map((n) => (n.endsWith('.') ? n : `${n}.`));
   // Raw queries wait as long as the resolver would (its timeout, 1 to 5 s): an answer after 2.5 s is slow, not lost.
   const rawTimeoutMs = Math.min(5000, Math.max(1000, conf.options.timeout * 1000));
-  const raw = (host: string, p: number, types: Array<'A' | 'AAAA'>): DnsbenchInput => ({
+  const rawQueries = (host: string, p: number, types: Array<'A' | 'AAAA'>): DnsbenchInput => ({
     server: host, port: p, queries: absolute.flatMap((n) => types.map((type) => ({ name: n, type }))), concurrency: 20, timeoutMs: rawTimeoutMs, slowMs: 3_600_000, tcpRetry: true,
   });
   const lookups = (c: ResolvConf, extra: Partial<NonNullable<DnsbenchInput['resolver']>>, queryNames: string[], to = servers): DnsbenchInput => ({
@@ -91,12 +91,12 @@ export function planProbes(o: {
   const specs: ProbeSpec[] = [];
   for (const s of servers) {
     for (const t of ['A', 'AAAA'] as const) {
-      specs.push({ label: `raw ${t} queries to ${formatHostPort(s.host, s.port)}`, kind: 'raw', mode: null, qtype: t, group: 'raw', units: RAW_QUERIES, input: raw(s.host, s.port, [t]) });
+      specs.push({ label: `raw ${t} queries to ${formatHostPort(s.host, s.port)}`, kind: 'raw', mode: null, qtype: t, group: 'raw', units: RAW_QUERIES, input: rawQueries(s.host, s.port, [t]) });
     }
   }
   // The same A queries at a low, fixed rate: loss that the fast probe shows and this one does not is a rate limit.
   for (const s of servers) {
-    specs.push({ label: `raw A queries to ${formatHostPort(s.host, s.port)} at ${PACED_QPS}/s`, qps: PACED_QPS, kind: 'raw', mode: null, qtype: 'A', group: 'rate', units: PACED_QUERIES, input: { ...raw(s.host, s.port, ['A']), concurrency: 2 } });
+    specs.push({ label: `raw A queries to ${formatHostPort(s.host, s.port)} at ${PACED_QPS}/s`, qps: PACED_QPS, kind: 'raw', mode: null, qtype: 'A', group: 'rate', units: PACED_QUERIES, input: { ...rawQueries(s.host, s.port, ['A']), concurrency: 2 } });
   }
   // The comparison modes are glibc's whatever the workload's libc: they are instruments, not emulations.
   const glibc: ResolvConf = { ...conf, libc: 'glibc' };
@@ -114,7 +114,7 @@ export function planProbes(o: {
     specs.push({ label: `lookups of the in-cluster name "${inCluster}"`, kind: 'lookups', mode: 'in-cluster', qtype: null, group: 'upstream', units: LOOKUPS, input: lookups(conf, {}, [inCluster]) });
   }
   for (const e of o.endpoints) {
-    specs.push({ label: `endpoint ${formatHostPort(e.host, e.port)} directly, A and AAAA`, kind: 'endpoint', mode: null, qtype: null, group: 'endpoints', units: ENDPOINT_QUERIES, input: raw(e.host, e.port, ['A', 'AAAA']) });
+    specs.push({ label: `endpoint ${formatHostPort(e.host, e.port)} directly, A and AAAA`, kind: 'endpoint', mode: null, qtype: null, group: 'endpoints', units: ENDPOINT_QUERIES, input: rawQueries(e.host, e.port, ['A', 'AAAA']) });
   }
   // The libc-default lookups again, each endpoint as the only nameserver: no DNAT on the way, so no NAT clash.
   for (const e of o.endpoints) {

@@ -5,7 +5,8 @@
  * socket and has single-request-reopen; musl sends both at once to every nameserver, reads resolv.conf its own way,
  * and retries truncated answers over TCP only from 1.2.4.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { elfInterpreter } from './elf.js';
 
 export type Libc = 'glibc' | 'musl' | 'unknown';
 
@@ -17,9 +18,13 @@ export interface LibcFacts {
   from: string;
 }
 
-/** Which libc a root filesystem carries, by its dynamic loader. */
+/**
+ * Which libc a root filesystem carries, by its dynamic loader. A root with both (a Debian node with the musl package,
+ * an Alpine image with gcompat) is Alpine's musl where /etc/alpine-release says so, glibc otherwise.
+ */
 export function libcOfRoot(root: string): Libc {
   const r = root.endsWith('/') ? root : `${root}/`;
+  let musl = false;
   for (const dir of ['lib', 'lib64', 'usr/lib']) {
     let names: string[] = [];
     try {
@@ -27,11 +32,46 @@ export function libcOfRoot(root: string): Libc {
     } catch {
       continue;
     }
-    if (names.some((n) => n.startsWith('ld-musl-'))) return 'musl';
+    if (names.some((n) => n.startsWith('ld-musl-'))) musl = true;
   }
-  const glibc = ['lib64/ld-linux-x86-64.so.2', 'lib/ld-linux-aarch64.so.1', 'lib/x86_64-linux-gnu/libc.so.6', 'lib/aarch64-linux-gnu/libc.so.6', 'lib64/libc.so.6', 'usr/lib64/libc.so.6'];
-  if (glibc.some((p) => existsSync(`${r}${p}`))) return 'glibc';
+  const glibc = ['lib64/ld-linux-x86-64.so.2', 'lib/ld-linux-aarch64.so.1', 'lib/x86_64-linux-gnu/libc.so.6', 'lib/aarch64-linux-gnu/libc.so.6', 'lib64/libc.so.6', 'usr/lib64/libc.so.6'].some((p) => existsSync(`${r}${p}`));
+  if (musl && glibc) return existsSync(`${r}etc/alpine-release`) ? 'musl' : 'glibc';
+  return musl ? 'musl' : glibc ? 'glibc' : 'unknown';
+}
+
+/** The libc a loader path names: musl's (or gcompat's, which runs glibc programs on musl) or glibc's. */
+export function libcOfLoader(path: string): Libc {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (/^ld-musl-|musl|gcompat/.test(name)) return 'musl';
+  if (/^ld-linux|^ld64\.so|^ld-\d/.test(name)) return 'glibc';
   return 'unknown';
+}
+
+/** `path` inside `root` with its symlinks followed there (at most 8), as the target's own loader would see it. */
+function resolveIn(root: string, path: string): string {
+  let p = path;
+  for (let hop = 0; hop < 8; hop++) {
+    let target: string;
+    try {
+      target = readlinkSync(`${root}${p.replace(/^\/+/, '')}`);
+    } catch {
+      return p;
+    }
+    p = target.startsWith('/') ? target : `${p.slice(0, p.lastIndexOf('/') + 1)}${target}`;
+  }
+  return p;
+}
+
+/**
+ * The libc a process's own program asked for: the loader in its executable's ELF header, read through
+ * /proc/<pid>/exe and followed inside the process's root. Unknown for a static program or an unreadable one.
+ */
+export function libcOfProcess(proc: string, pid: string): Libc {
+  const exe = head(`${proc}/${pid}/exe`, 64 << 10);
+  const interp = exe === undefined ? undefined : elfInterpreter(exe);
+  if (interp === undefined || interp === null) return 'unknown';
+  const byName = libcOfLoader(resolveIn(`${proc}/${pid}/root/`, interp));
+  return byName !== 'unknown' ? byName : libcOfLoader(interp);
 }
 
 /** The first `max` bytes of a file, or undefined. */
@@ -97,11 +137,14 @@ export function targetLibc(opts: { libc?: 'glibc' | 'musl' | 'auto'; pid?: numbe
   if (opts.pid !== undefined) {
     const root = `${proc}/${opts.pid}/root/`;
     if (rootId(root) === undefined) return { libc: 'unknown', version: null, from: `pid ${opts.pid}: its filesystem is not readable here (no such process, or no permission: kubectl debug --target shares it)` };
-    const libc = libcOfRoot(root);
+    const own = libcOfProcess(proc, String(opts.pid));
+    const libc = own !== 'unknown' ? own : libcOfRoot(root);
     return { libc, version: libcVersion(root, libc), from: `pid ${opts.pid} (${comm(proc, String(opts.pid))})` };
   }
   const own = rootId(`${proc}/self/root/`);
-  const byRoot = new Map<string, { pid: string; libc: Libc }>();
+  // Per filesystem, the libc of the first process whose program names one (a static init such as tini names none);
+  // where none does, the filesystem's loaders.
+  const byRoot = new Map<string, { pid: string; libc: Libc; fromProgram: boolean }>();
   let pids: string[] = [];
   try {
     pids = readdirSync(proc).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
@@ -110,8 +153,10 @@ export function targetLibc(opts: { libc?: 'glibc' | 'musl' | 'auto'; pid?: numbe
   }
   for (const pid of pids) {
     const id = rootId(`${proc}/${pid}/root/`);
-    if (id === undefined || id === own || byRoot.has(id)) continue;
-    byRoot.set(id, { pid, libc: libcOfRoot(`${proc}/${pid}/root/`) });
+    if (id === undefined || id === own || byRoot.get(id)?.fromProgram === true) continue;
+    const program = libcOfProcess(proc, pid);
+    if (program !== 'unknown') byRoot.set(id, { pid, libc: program, fromProgram: true });
+    else if (!byRoot.has(id)) byRoot.set(id, { pid, libc: libcOfRoot(`${proc}/${pid}/root/`), fromProgram: false });
   }
   // A filesystem with no libc (the pause container, a static binary's) says nothing about the workload's lookups.
   const known = [...byRoot.values()].filter((r) => r.libc !== 'unknown');

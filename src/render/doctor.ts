@@ -31,6 +31,6 @@ export function renderDoctor(style: Style, r: DoctorResult): string {
   out.push(c.dim(`plan: ${r.plan}`));
   out.push(c.dim(`sent: ${num(r.sent.queries)} queries (${num(r.sent.lookups)} lookups) in ${r.sent.probes} probe runs over ${r.sent.rounds} round(s)${r.interrupted ? ', interrupted' : ''}`));
   for (const s of r.steps) if (!s.ok) out.push(c.yellow(`could not: ${s.step}: ${s.note}`));
-  out.push(c.dim(`context: ${r.context.view === 'unknown' ? 'namespace unknown' : `a ${r.context.view}'s network namespace`}, kernel ${r.context.kernel.release} (clash fixes ${r.context.kernel.clashFixes.join(', ') || 'none'}), libc ${r.context.libc.libc}${r.context.libc.version ? ` ${r.context.libc.version}` : ''}${r.context.libc.libc !== 'unknown' ? ` (${r.context.libc.from})` : ''}, resolv.conf ${r.context.resolvFile}, NodeLocalDNS ${r.context.nodeLocalDNS ? 'yes' : 'no'}`));
+  out.push(c.dim(`context: ${r.context.view === 'unknown' ? 'namespace unknown' : `a ${r.context.view}'s network namespace`}, kernel ${r.context.kernel.release} (clash fixes ${r.context.kernel.clashFixes.join(', ') || 'none'}), libc ${r.context.workloadLibc.libc}${r.context.workloadLibc.version ? ` ${r.context.workloadLibc.version}` : ''}${r.context.workloadLibc.libc !== 'unknown' ? ` (${r.context.workloadLibc.from})` : ''}, resolv.conf ${r.context.resolvFile}, NodeLocalDNS ${r.context.nodeLocalDNS ? 'yes' : 'no'}`));
   return `${out.join('\n')}\n`;
 }

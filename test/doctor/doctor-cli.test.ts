@@ -20,7 +20,7 @@ describe('k8sdiag doctor on loopback', () => {
     expect(doc).toMatchObject({ schema: 'k8sdiag.doctor/1', command: 'doctor', couldNotRun: null });
     expect(doc.verdict).toEqual(['No cause of DNS stalls found: every probe was answered in time.']);
     // With the workload's libc unknown (no other container here), musl's lookups run beside glibc's.
-    const unknown = doc.context.libc.libc === 'unknown';
+    const unknown = doc.context.workloadLibc.libc === 'unknown';
     expect(doc.probes.map((p: { label: string }) => p.label)).toHaveLength(7 + (unknown ? 1 : 0));
     if (unknown) expect(doc.probes.map((p: { label: string }) => p.label)).toContain('lookups, A+AAAA at once (musl)');
     // What was sent is reported from what was sent: raw A and AAAA to the one nameserver, and the lookups.
@@ -127,7 +127,7 @@ describe('k8sdiag doctor on loopback', () => {
     const r = await startResponder();
     const res = await run(['doctor', '--json', '--libc', 'musl', '--resolv', '-', '-p', String(r.udpPort), '--budget', '3'], { input: 'nameserver 127.0.0.1\noptions ndots:1 timeout:1\n' });
     const doc = JSON.parse(res.stdout);
-    expect(doc.context.libc).toEqual({ libc: 'musl', version: null, from: '--libc' });
+    expect(doc.context.workloadLibc).toEqual({ libc: 'musl', version: null, from: '--libc' });
     expect(doc.probes.map((p: { label: string }) => p.label)).toContain('lookups, A+AAAA at once (musl)');
     expect(doc.steps.find((s: { step: string }) => s.step === 'resolv').note).toMatch(/read as musl reads it/);
   });

@@ -25,6 +25,13 @@ function tree(files: Record<string, string>): string {
   }
   return root;
 }
+const haveMusl = process.arch === 'x64' && (await execa('musl-gcc', ['--version'], { reject: false })).exitCode === 0;
+/** A program built by musl-gcc: its ELF header names musl's loader. */
+async function muslProgram(flags: string[]): Promise<string> {
+  const d = tree({ 'main.c': 'int main(void) { return 0; }\n' });
+  await execa('musl-gcc', [...flags, '-o', join(d, 'prog'), join(d, 'main.c')]);
+  return join(d, 'prog');
+}
 const MUSL = { 'lib/ld-musl-x86_64.so.1': '', 'lib/apk/db/installed': 'C:Q1abc\nP:busybox\nV:1.36.1-r2\n\nC:Q1def\nP:musl\nV:1.2.4-r2\nA:x86_64\n' };
 const GLIBC = { 'lib64/ld-linux-x86-64.so.2': '', 'lib/x86_64-linux-gnu/libc.so.6': '\x7fELF\0\0junk\0GNU C Library (Debian GLIBC 2.36-9+deb12u4) stable release version 2.36.\nCopyright\0' };
 
@@ -37,6 +44,10 @@ describe('a filesystem\'s libc', () => {
     expect(libcOfRoot(g)).toBe('glibc');
     expect(libcVersion(g, 'glibc')).toBe('2.36');
     expect(libcOfRoot(tree({ 'pause': '' }))).toBe('unknown');
+  });
+  it('both loaders (a Debian node with the musl package; Alpine with gcompat): glibc, unless it is Alpine', () => {
+    expect(libcOfRoot(tree({ ...GLIBC, ...MUSL }))).toBe('glibc');
+    expect(libcOfRoot(tree({ ...GLIBC, ...MUSL, 'etc/alpine-release': '3.19.1\n' }))).toBe('musl');
   });
 });
 
@@ -66,6 +77,17 @@ describe('the target\'s libc on a /proc tree', () => {
   it('nothing but doctor\'s own filesystem: unknown, never its own', () => {
     const own = tree(MUSL);
     expect(targetLibc({ proc: proc({ '5': own }, own) }).libc).toBe('unknown');
+  });
+  it.skipIf(!haveMusl)('a process\'s own program names its libc first; a static init (tini) names none, the next process does', async () => {
+    const dynamic = await muslProgram([]);
+    const stat = await muslProgram(['-static']);
+    const image = tree(GLIBC); // a glibc-looking filesystem running a musl program
+    const p = proc({ '1': image, '7': image }, tree({}));
+    symlinkSync(stat, join(p, '1', 'exe'));
+    symlinkSync(dynamic, join(p, '7', 'exe'));
+    expect(targetLibc({ proc: p })).toMatchObject({ libc: 'musl', from: 'pid 7 (proc7)' });
+    expect(targetLibc({ proc: p, pid: 7 }).libc).toBe('musl');
+    expect(targetLibc({ proc: p, pid: 1 }).libc).toBe('glibc'); // static: the filesystem's loader decides
   });
   it('--pid and --libc', () => {
     const p = proc({ '44': tree(MUSL) }, tree(GLIBC));
@@ -100,8 +122,8 @@ describe.skipIf(!root)('doctor in a container of another image', () => {
       `printf 'nameserver 127.0.0.1\\noptions ndots:1 timeout:1\\n' | chroot ${d} /usr/bin/env NO_COLOR=1 ${process.execPath} /app/bin/k8sdiag.js doctor --json --resolv - -p ${r.udpPort} --budget 2`,
     ].join('\n');
     const res = await execa('unshare', ['--mount', '--pid', '--fork', 'sh', '-c', script], { reject: false, timeout: 60_000 });
-    const doc = JSON.parse(String(res.stdout)) as { context: { libc: { libc: string; from: string } } };
-    expect(doc.context.libc.libc, String(res.stderr)).toBe('glibc');
-    expect(doc.context.libc.from).toMatch(/^pid \d+ \((sh|sleep)\)/);
+    const doc = JSON.parse(String(res.stdout)) as { context: { workloadLibc: { libc: string; from: string } } };
+    expect(doc.context.workloadLibc.libc, String(res.stderr)).toBe('glibc');
+    expect(doc.context.workloadLibc.from).toMatch(/^pid \d+ \((sh|sleep)\)/);
   }, 90_000);
 });
