@@ -21,6 +21,8 @@ export interface SplitterOptions {
   onJunk: (report: string) => void;
   /** An object longer than this many characters is read as junk (default 32 Mi). */
   maxDocument?: number | undefined;
+  /** How an object's text is read (default JSON.parse); it throws on text that is not JSON. */
+  parse?: (text: string) => unknown;
 }
 
 const PREFIX = /^\[[^\]\n]*\] ?/;
@@ -74,7 +76,10 @@ export class DocumentSplitter {
   /** Inside a line too long to keep: skipped to its newline. */
   private skipping = false;
 
+  private readonly parse: (text: string) => unknown;
+
   constructor(options: SplitterOptions) {
+    this.parse = options.parse ?? JSON.parse;
     this.onDocument = options.onDocument;
     this.onJunk = options.onJunk;
     this.maxDocument = options.maxDocument ?? 32 << 20;
@@ -122,6 +127,14 @@ export class DocumentSplitter {
     else this.inside(this.candidate, text);
   }
 
+  private tryParse(text: string): unknown {
+    try {
+      return this.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
+
   private drain(): void {
     for (;;) {
       while (this.head < this.queue.length) {
@@ -152,7 +165,7 @@ export class DocumentSplitter {
     let end = line.length;
     while (end > start && (line.charCodeAt(end - 1) === SPACE || line.charCodeAt(end - 1) === TAB || line.charCodeAt(end - 1) === CR)) end--;
     if (end - start > 1 && line.charCodeAt(end - 1) === CLOSE) {
-      const doc = tryParse(start === 0 && end === line.length ? line : line.slice(start, end));
+      const doc = this.tryParse(start === 0 && end === line.length ? line : line.slice(start, end));
       if (doc !== undefined) {
         this.document(doc);
         return;
@@ -173,7 +186,7 @@ export class DocumentSplitter {
       // Until such a line, or one that breaks the pattern, the brace scan waits; then it runs over every line kept.
       const closing = line === '}' || line === '}\r';
       if (closing) {
-        const doc = tryParse(joinLines(c.lines, c.start, c.lines.length - 1, line.length));
+        const doc = this.tryParse(joinLines(c.lines, c.start, c.lines.length - 1, line.length));
         if (doc !== undefined) {
           this.candidate = undefined;
           this.document(doc);
@@ -211,7 +224,7 @@ export class DocumentSplitter {
   /** The object's matching brace is at line `at`, column `col`. */
   private close(c: Candidate, at: number, col: number): void {
     this.candidate = undefined;
-    const doc = tryParse(joinLines(c.lines, c.start, at, col + 1));
+    const doc = this.tryParse(joinLines(c.lines, c.start, at, col + 1));
     if (doc === undefined) {
       // Not JSON after all: its first line is junk, and everything after that line is read again.
       this.junk(c.lines[0]!);
@@ -280,13 +293,6 @@ export class DocumentSplitter {
 /** A character count in MiB, as the caps are stated (a character of a document is a byte but for non-ASCII). */
 const mib = (chars: number): string => String(Math.round((chars / (1 << 20)) * 10) / 10);
 
-function tryParse(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The text of lines[0] from `start` to lines[last] up to `endCol`, joined by newlines. */
 function joinLines(lines: string[], start: number, last: number, endCol: number): string {

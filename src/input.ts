@@ -118,6 +118,9 @@ function fileError(path: string, err: unknown): InputError {
  * A file ("-": stdin) read in chunks of text, each handed to `onChunk` as it arrives, for inputs of any size: what
  * the reader keeps is its own business (merge keeps the document being read). UTF-8; a byte that is not becomes U+FFFD.
  */
+/** Text is handed on in pieces of at most this many bytes: short-lived strings, however large the reads. */
+const PIECE = 1 << 17;
+
 export async function streamText(path: string, onChunk: (text: string) => void, limit = Number.POSITIVE_INFINITY): Promise<void> {
   const decoder = new TextDecoder('utf-8');
   const consume = async (chunks: AsyncIterable<Buffer | string>): Promise<void> => {
@@ -128,7 +131,8 @@ export async function streamText(path: string, onChunk: (text: string) => void, 
         if (path === '-') process.stdin.destroy();
         throw new InputError(`${path === '-' ? 'stdin' : path}: more than the ${size(limit)} this input can be`, 'is this the right input?');
       }
-      onChunk(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+      if (typeof chunk === 'string') onChunk(chunk);
+      else for (let at = 0; at < chunk.length; at += PIECE) onChunk(decoder.decode(chunk.subarray(at, at + PIECE), { stream: true }));
     }
     const rest = decoder.decode();
     if (rest !== '') onChunk(rest);
@@ -138,7 +142,7 @@ export async function streamText(path: string, onChunk: (text: string) => void, 
   try {
     fh = await open(path, 'r');
     await checkedStat(fh, path, limit);
-    await consume(fh.createReadStream({ highWaterMark: 1 << 16, autoClose: false }));
+    await consume(fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false }));
   } catch (err) {
     throw fileError(path, err);
   } finally {

@@ -14,6 +14,7 @@ import { InputError } from '../errors.js';
 import type { Severity } from '../findings.js';
 
 import { DocumentSplitter } from '../documents.js';
+import { parseWithPackedBuckets } from '../stats/snapshot-json.js';
 import { SchemaSum, problemOf } from './merge-sums.js';
 import type { Doc } from './merge-sums.js';
 import { SCHEMAS, startHeader } from '../header.js';
@@ -116,7 +117,7 @@ export class Merger {
   /** A splitter for one source's text: feed it chunks, then end it. */
   source(origin: string, maxDocument?: number): DocumentSplitter {
     this.sources.push(origin);
-    return new DocumentSplitter({ onDocument: (d) => this.add(d, origin), onJunk: (g) => this.skipped.push(`${origin}: not JSON: ${g}`), maxDocument });
+    return new DocumentSplitter({ onDocument: (d) => this.add(d, origin), onJunk: (g) => this.skipped.push(`${origin}: not JSON: ${g}`), maxDocument, parse: parseWithPackedBuckets });
   }
 
   add(d: unknown, origin: string): void {

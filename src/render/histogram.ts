@@ -3,7 +3,7 @@
  * retries land: 1 s (musl/glibc retry with a short timeout), 5 s (the default
  * timeout: the conntrack race signature) and 10 s (two losses).
  */
-import { Histogram, LATENCY_MARKS_US, bucketMidpoint, percentOf } from '../stats/index.js';
+import { Histogram, LATENCY_MARKS_US, bucketMidpoint, bucketPairs, percentOf } from '../stats/index.js';
 import type { HistogramSnapshot } from '../stats/index.js';
 import type { Style } from './style.js';
 
@@ -35,7 +35,7 @@ function rowCounts(snap: HistogramSnapshot): { counts: number[]; exact: boolean 
     for (const [low, , c] of Histogram.fromJSON(snap).markRows()) counts[rowOf(low)]! += c;
     return { counts, exact: true };
   }
-  for (const [low, c] of snap.buckets) counts[rowOf(bucketMidpoint(low))]! += c;
+  for (const [low, c] of bucketPairs(snap.buckets)) counts[rowOf(bucketMidpoint(low))]! += c;
   return { counts, exact: false };
 }
 

@@ -17,6 +17,26 @@ import { BUCKETS, SUB, boundsOf, indexOf, regroup, sameMarks } from './layout.js
 export { LATENCY_MARKS_US, bucketMidpoint, nearestRank } from './layout.js';
 import { nearestRank } from './layout.js';
 
+/** A snapshot's buckets as `[low0, count0, low1, count1, ...]` in one array; written out as the pairs again. */
+export class PackedBuckets {
+  constructor(readonly pairs: Float64Array) {}
+
+  get length(): number {
+    return this.pairs.length / 2;
+  }
+
+  toJSON(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (let k = 0; k < this.pairs.length; k += 2) out.push([this.pairs[k]!, this.pairs[k + 1]!]);
+    return out;
+  }
+}
+
+/** Every bucket of a snapshot, packed or not, as [lower bound, count]. */
+export function bucketPairs(b: HistogramSnapshot['buckets']): ReadonlyArray<readonly [number, number]> {
+  return b instanceof PackedBuckets ? b.toJSON() : b;
+}
+
 export interface HistogramSnapshot {
   /** The layout, so a reader can refuse to merge incompatible histograms. */
   readonly layout: 'log-linear-v1';
@@ -26,8 +46,11 @@ export interface HistogramSnapshot {
   readonly min: number;
   readonly max: number;
   readonly sum: number;
-  /** Sparse buckets: [lower bound of the bucket (inclusive), count]. */
-  readonly buckets: ReadonlyArray<readonly [number, number]>;
+  /**
+   * Sparse buckets: [lower bound of the bucket (inclusive), count]; as read by merge, the same pairs packed in one
+   * array (PackedBuckets), so a fleet's documents do not cost an array per bucket.
+   */
+  readonly buckets: ReadonlyArray<readonly [number, number]> | PackedBuckets;
   /**
    * Exact counts between fixed marks (e.g. 1 s, 5 s): `marks` ascending, and
    * `markCounts[k]` the number of values in [marks[k-1], marks[k]) (k = 0: below
@@ -262,10 +285,7 @@ export class Histogram {
       snap.unit === this.unit && snap.layout === 'log-linear-v1' && snap.subBuckets === SUB && sameMarks(this.marks, marks) &&
       (marks.length === 0 || snap.markCounts?.length === this.markCounts.length);
     if (!same) return this.merge(Histogram.fromJSON(snap));
-    for (const [low, c] of snap.buckets) {
-      const i = indexOf(low);
-      this.counts[i] = (this.counts[i] ?? 0) + c;
-    }
+    this.addBuckets(snap.buckets);
     if (marks.length === 0) this.markCounts[0] = (this.markCounts[0] ?? 0) + snap.count;
     else {
       snap.markCounts!.forEach((c, k) => (this.markCounts[k] = (this.markCounts[k] ?? 0) + c));
@@ -280,6 +300,22 @@ export class Histogram {
       if (snap.max > this.hi) this.hi = snap.max;
     }
     return this;
+  }
+
+  /** A snapshot's bucket counts added in (n, sum, min and max are the caller's). */
+  private addBuckets(b: HistogramSnapshot['buckets']): void {
+    if (b instanceof PackedBuckets) {
+      const p = b.pairs;
+      for (let k = 0; k < p.length; k += 2) {
+        const i = indexOf(p[k]!);
+        this.counts[i] = (this.counts[i] ?? 0) + p[k + 1]!;
+      }
+      return;
+    }
+    for (const [low, c] of b) {
+      const i = indexOf(low);
+      this.counts[i] = (this.counts[i] ?? 0) + c;
+    }
   }
 
   toJSON(): HistogramSnapshot {
@@ -312,8 +348,19 @@ export class Histogram {
     if (s['layout'] !== 'log-linear-v1' || s['subBuckets'] !== SUB || typeof s['unit'] !== 'string') return false;
     if (!isCount(s['count']) || !isCount(s['min']) || !isCount(s['max']) || !isCount(s['sum'])) return false;
     const buckets = s['buckets'];
-    if (!Array.isArray(buckets) || !buckets.every((b) => Array.isArray(b) && b.length === 2 && isCount(b[0]) && isCount(b[1]))) return false;
-    if (total(buckets.map((b: number[]) => b[1] ?? 0)) !== s['count']) return false;
+    let inBuckets = 0;
+    if (buckets instanceof PackedBuckets) {
+      const p = buckets.pairs;
+      if (p.length % 2 !== 0) return false;
+      for (let k = 0; k < p.length; k += 2) {
+        if (!isCount(p[k]) || !isCount(p[k + 1])) return false;
+        inBuckets += p[k + 1]!;
+      }
+    } else {
+      if (!Array.isArray(buckets) || !buckets.every((b) => Array.isArray(b) && b.length === 2 && isCount(b[0]) && isCount(b[1]))) return false;
+      inBuckets = total(buckets.map((b: number[]) => b[1] ?? 0));
+    }
+    if (inBuckets !== s['count']) return false;
     const marks = s['marks'];
     const markCounts = s['markCounts'];
     const atMarks = s['atMarks'];
@@ -341,10 +388,7 @@ export class Histogram {
       h.markCounts = new Float64Array([snap.count]);
       h.atMarks = new Float64Array(0);
     }
-    for (const [low, c] of snap.buckets) {
-      const i = indexOf(low);
-      h.counts[i] = (h.counts[i] ?? 0) + c;
-    }
+    h.addBuckets(snap.buckets);
     h.n = snap.count;
     h.total = snap.sum;
     h.lo = snap.count === 0 ? Number.POSITIVE_INFINITY : snap.min;

@@ -1,4 +1,4 @@
-export { Histogram, bucketMidpoint, nearestRank, LATENCY_MARKS_US } from './histogram.js';
+export { Histogram, PackedBuckets, bucketPairs, bucketMidpoint, nearestRank, LATENCY_MARKS_US } from './histogram.js';
 export type { HistogramSnapshot, PercentileSummary } from './histogram.js';
 export { Counters, isCount, isWholeCount, rate, recordTotal, sumRecords, deltaRecords, deltaPerCpu, PER_CPU_COUNTER_RANGE } from './counters.js';
 export type { CounterRecord, CounterDelta } from './counters.js';
