@@ -114,10 +114,10 @@ export class Merger {
   private readonly seenOdd = new Set<string>();
   private readonly sources: string[] = [];
 
-  /** A splitter for one source's text: feed it chunks, then end it. */
+  /** A splitter for one source's text: feed it chunks, then end it. Each document is folded in before the next is read. */
   source(origin: string, maxDocument?: number): DocumentSplitter {
     this.sources.push(origin);
-    return new DocumentSplitter({ onDocument: (d) => this.add(d, origin), onJunk: (g) => this.skipped.push(`${origin}: not JSON: ${g}`), maxDocument, parse: parseWithPackedBuckets });
+    return new DocumentSplitter({ onDocument: (d) => this.add(d, origin), onJunk: (g) => this.skipped.push(`${origin}: not JSON: ${g}`), maxDocument, parse: (text) => parseWithPackedBuckets(text, true) });
   }
 
   add(d: unknown, origin: string): void {

@@ -16,6 +16,7 @@ const MARK_JSON = JSON.stringify(MARK).slice(0, -1); // without its closing quot
 const MAX_DIGITS = 15;
 
 let pairs: Float64Array = new Float64Array(4096);
+/** Where the next number goes in `pairs`: a scan writes from the `base` it is given up to here. */
 let np = 0;
 
 function grow(): Float64Array {
@@ -57,12 +58,12 @@ function wholeAt(t: string, p: number): number {
  * number reading is written out twice, with locals only: the scan runs over most of merge's input, and a call or a
  * module variable per number costs a third of its time.
  */
-function scanCompactPairs(t: string, p: number): number {
+function scanCompactPairs(t: string, p: number, base: number): number {
   let P = pairs;
-  let n = 0;
+  let n = base;
   let c = t.charCodeAt(++p);
   if (c === 93) {
-    np = 0;
+    np = base;
     return p + 1;
   }
   for (;;) {
@@ -119,10 +120,10 @@ function scanCompactPairs(t: string, p: number): number {
  * Scan `[[a, b], ...]` from the `[` at `p` into `pairs`; the index after its closing `]`, or -1 for any other shape.
  * Whitespace is allowed where JSON allows it (a pretty-printed document).
  */
-function scanPairs(t: string, p: number): number {
-  const compact = scanCompactPairs(t, p);
+function scanPairs(t: string, p: number, base: number): number {
+  const compact = scanCompactPairs(t, p, base);
   if (compact >= 0) return compact;
-  np = 0;
+  np = base;
   p++;
   while (isSpace(t.charCodeAt(p))) p++;
   if (t.charCodeAt(p) === 93) return p + 1; // []
@@ -174,11 +175,16 @@ function restore(v: unknown, packed: PackedBuckets[], left: number): number {
   return left;
 }
 
-/** JSON.parse(text), with every `buckets` list of whole-number pairs read as PackedBuckets. Throws as JSON.parse does. */
-export function parseWithPackedBuckets(text: string): unknown {
+/**
+ * JSON.parse(text), with every `buckets` list of whole-number pairs read as PackedBuckets. Throws as JSON.parse does.
+ * `transient`: the lists are views of one buffer that the next call writes over, for a caller that has used the
+ * document before it parses another (merge folds each in as it is read): no memory per list.
+ */
+export function parseWithPackedBuckets(text: string, transient = false): unknown {
   let k = text.indexOf(KEY);
   if (k < 0) return JSON.parse(text) as unknown;
   const packed: PackedBuckets[] = [];
+  let base = 0;
   let out = '';
   let from = 0;
   while (k >= 0) {
@@ -188,10 +194,11 @@ export function parseWithPackedBuckets(text: string): unknown {
       p++;
       while (isSpace(text.charCodeAt(p))) p++;
       if (text.charCodeAt(p) === 91 /* [ */) {
-        const end = scanPairs(text, p);
+        const end = scanPairs(text, p, base);
         if (end >= 0) {
           out += `${text.slice(from, p)}${MARK_JSON}${packed.length}"`;
-          packed.push(new PackedBuckets(pairs.slice(0, np)));
+          packed.push(new PackedBuckets(transient ? pairs.subarray(base, np) : pairs.slice(base, np)));
+          base = np;
           from = end;
           k = text.indexOf(KEY, end);
           continue;

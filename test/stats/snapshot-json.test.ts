@@ -7,8 +7,8 @@ import { Histogram, PackedBuckets, mulberry32 } from '../../src/stats/index.js';
 import { parseWithPackedBuckets } from '../../src/stats/snapshot-json.js';
 
 /** The parse with every PackedBuckets written out as its pairs: comparable with JSON.parse's result. */
-function unpacked(text: string): unknown {
-  return JSON.parse(JSON.stringify(parseWithPackedBuckets(text))) as unknown;
+function unpacked(text: string, transient: boolean): unknown {
+  return JSON.parse(JSON.stringify(parseWithPackedBuckets(text, transient))) as unknown;
 }
 /** Both read `text` to the same values (compared as JSON writes them: -0 is 0), or both throw. */
 function same(text: string): void {
@@ -20,7 +20,8 @@ function same(text: string): void {
     expect(() => parseWithPackedBuckets(text), label).toThrow();
     return;
   }
-  expect(unpacked(text), label).toEqual(want);
+  expect(unpacked(text, false), label).toEqual(want);
+  expect(unpacked(text, true), label).toEqual(want); // views of one buffer: each list where the one before ends
 }
 
 function doc(seed: number): Record<string, unknown> {
