@@ -29,7 +29,7 @@ export type Subject =
   /** One endpoint of a Service (host:port), probed directly. */
   | { kind: 'endpoint'; address: string; service: string | null };
 
-export type Command = 'dnsbench' | 'resolv' | 'conntrack' | 'svc' | 'doctor';
+export type Command = 'dnsbench' | 'resolv' | 'conntrack' | 'svc' | 'doctor' | 'watch';
 
 type Num = number;
 type OptNum = number | null;
@@ -101,6 +101,11 @@ export interface EvidenceByCode {
   NDOTS_COST: { queriesPerLookup: Num; queriesWithTrailingDot: Num; medianMs: Num; medianMsWithTrailingDot: Num; searchNames: Num; msPerSearchName: Num };
   STALLS_UNEXPLAINED: { stalledProbes: Num; stalled: Num; notProbed: string };
   PROBE_ERRORS: { probes: Num; errors: Num; codes: string };
+  // watch
+  CAPTURE_LOSS: { kernelDrops: OptNum; ifDrops: OptNum; damaged: string };
+  QUERY_STALLS: { stalled: Num; unanswered: Num; answeredAfterResend: Num; queries: Num; late: Num; timeoutS: Num };
+  WATCHED_ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; otherLost: Num; otherSent: Num; p: Num; cleanEndpoints: string };
+  RACE_SIGNATURE: { signature: Num; dnated: Num; pairs: Num; loneLost: Num; lone: Num; p: OptNum; client: string };
 }
 
 /** The race signature's numbers: lookups in the two UDP modes, straight to the endpoints, and insert_failed where NATed. */
@@ -190,6 +195,10 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   NDOTS_COST: { command: 'doctor', severities: ['warning'], rule: 'the name goes through the search list (resolv\'s NDOTS_AMPLIFICATION), measured against its trailing-dot form (queries and median time)', subject: 'name', means: 'what the search list costs per lookup, measured' },
   STALLS_UNEXPLAINED: { command: 'doctor', severities: ['warning'], rule: 'a probe lost beyond its background (at least 3, binomial test p < 0.001) and no rule that names a loss applies (a probe the budget left out, or a pattern none fits)', subject: 'nameserver', means: 'stalls measured that no pattern explains' },
   PROBE_ERRORS: { command: 'doctor', severities: ['warning'], rule: 'any probe query or lookup ended in an error (EPERM, ECONNREFUSED, ...)', subject: 'nameserver', means: 'queries failed at once instead of being answered or timing out' },
+  CAPTURE_LOSS: { command: 'watch', severities: ['warning'], rule: 'tcpdump reports packets dropped by the kernel or the interface, or the capture is damaged', subject: 'machine', means: 'the capture missed packets: an unanswered query may have had an answer it did not see' },
+  QUERY_STALLS: { command: 'watch', severities: ['warning'], rule: 'at least 3 real queries to a server waited the timeout: never answered, or answered only after the client sent them again', subject: 'nameserver', means: 'the pods\' own queries stalled: each one a lookup that waited its resolver timeout' },
+  WATCHED_ENDPOINT_LOSS: { command: 'watch', severities: ['critical'], rule: 'one endpoint leaves more of the real queries DNATed to it unanswered than the other endpoints together: at least 3, and Fisher\'s exact test p < 0.001', subject: 'endpoint', means: 'one DNS endpoint loses the real pods\' queries' },
+  RACE_SIGNATURE: { command: 'watch', severities: ['warning', 'critical'], rule: 'at least 3 lookups whose A and AAAA left together from one port with one answered and the other not; critical when at least 3 of them were seen DNATed, the capture missed nothing, and independent loss at the rate of queries sent alone does not explain them (binomial p < 0.001), else warning', subject: 'nameserver', means: 'the real pods show the conntrack race\'s signature: one of a parallel A/AAAA pair lost' },
 };
 
 /** One finding: its code's evidence shape, a subject, and what to do. */

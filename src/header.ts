@@ -27,6 +27,7 @@ export const SCHEMAS = {
   serve: 'k8sdiag.serve/1',
   doctor: 'k8sdiag.doctor/1',
   merge: 'k8sdiag.merge/1',
+  watch: 'k8sdiag.watch/1',
 } as const;
 
 export function hostName(): string {

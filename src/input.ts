@@ -22,6 +22,8 @@ export const LIMITS = {
   queries: 64 << 20,
   /** merge: one document (a dnsbench document is tens of KiB); the documents are streamed, any number of them. */
   merge: 32 << 20,
+  /** watch --pods: kubectl get pods -A -o json of a 10,000-pod cluster is about 100 MiB. */
+  pods: 256 << 20,
 } as const;
 
 const MIB = 1 << 20;

@@ -41,3 +41,14 @@ export const MISSING_CHAIN = 'restart kube-proxy so it rewrites its rules; check
 
 /** The conntrack table filling (drops, table full, pressure). */
 export const TABLE_FULL = 'raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets), shorten net.netfilter.nf_conntrack_udp_timeout (UDP DNS entries live 30 s each), or take DNS out of conntrack with NodeLocalDNS';
+
+/** A capture that missed packets (watch). */
+export const CAPTURE_LOSS =
+  'capture less (a narrower --interface, fewer ports) or on a less busy moment; tcpdump loses packets when its buffer fills';
+
+/** Real queries unanswered (watch): where to look next. */
+export const UNANSWERED_WATCHED =
+  'k8sdiag doctor on this node names the hop that loses them; check `k8sdiag conntrack` for insert_failed and drops meanwhile';
+
+/** One DNS endpoint losing queries (doctor's probes, watch's real traffic). */
+export const endpointLoss = (endpoint: string): string => `look at the DNS pod behind ${endpoint}: its logs, CPU throttling, its node; delete it to have it rescheduled`;

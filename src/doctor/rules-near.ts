@@ -11,6 +11,7 @@ import type { ProbeSummary } from './probes.js';
 import { decisive, explained, pct, suggestive } from './rule-kit.js';
 import type { Pending, Rule } from './rule-kit.js';
 import { finding, localDropsFinding } from '../findings.js';
+import { endpointLoss } from '../remedies.js';
 
 export const NEAR_RULES: readonly Rule[] = [
   { codes: ['LOOKUPS_DISABLED'], from: 'resolv' },
@@ -168,7 +169,7 @@ export const NEAR_RULES: readonly Rule[] = [
             code: 'ENDPOINT_LOSS', severity: 'critical', subject: { kind: 'endpoint', address: p.target, service: a.service?.id ?? null },
             message: `endpoint ${p.target} loses queries when probed directly (${show(stalls(p))}, ${pct(p.stalled, p.units)}) while ${others.map((o) => o.target).join(', ')} lose ${show(rest)} (${c.said}): that endpoint, not the path`,
             evidence: { endpoint: p.target, lost: p.stalled, sent: p.units, otherLost: rest.n, otherSent: rest.of, p: Number(c.p.toPrecision(3)), cleanEndpoints: others.filter((o) => o.stalled === 0).map((o) => o.target).join(' ') },
-            remedy: `look at the DNS pod behind ${p.target}: its logs, CPU throttling, its node; delete it to have it rescheduled`,
+            remedy: endpointLoss(p.target),
           }));
         } else if (suggestive(c)) {
           pending = { candidates: `endpoint ${p.target}, or chance loss on the way to it`, tellApart: `more queries to each endpoint (now ${c.said})`, more: ['endpoints'] };

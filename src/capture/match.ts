@@ -1,0 +1,431 @@
+/**
+ * Every DNS query seen on the wire paired with its answer, by (client address and port, ID, question), in capture time.
+ *
+ * - A query is answered, unanswered (no answer within the timeout after its last send), or in flight when the capture
+ *   ends. An answer that comes after its query was given up is `late`, not an answer.
+ * - A resend is the same client asking the same question again after a wait without an answer: from the same port
+ *   with the same ID (glibc, musl), or from a new port or ID (single-request-reopen, an application's retry); the
+ *   earlier query then ends unanswered.
+ * - On `tcpdump -i any` a query is seen twice within a moment: on its way to the Service address and again after
+ *   DNAT, on its way to the endpoint (answers likewise). Sightings within WINDOW_US are one query, attributed to the
+ *   endpoint it was DNATed to.
+ * - The race's signature: A and AAAA sent together from one port, one answered and the other not.
+ *
+ * Memory is bounded: queries leave the table when answered or given up; past MAX_PENDING the oldest are dropped and
+ * counted.
+ */
+import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
+import { rcodeName } from '../dns/wire.js';
+
+/** Two sightings of one packet (before and after DNAT, or on two interfaces) are this close, microseconds. */
+export const WINDOW_US = 50_000;
+/** A query from a new port or with a new ID is a resend of an unanswered one only after this wait (glibc waits at least 1 s). */
+const RESEND_MIN_US = 900_000;
+/** A and AAAA of one lookup leave together: within this, microseconds. */
+const PAIR_US = 10_000;
+export const MAX_PENDING = 200_000;
+const A = 1;
+const AAAA = 28;
+
+export interface Message {
+  tsUs: number;
+  transport: 'udp' | 'tcp';
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  msg: Buffer;
+}
+
+/** What a group of queries (one client, server or endpoint) came to. */
+export interface GroupStats {
+  queries: number;
+  answered: number;
+  unanswered: number;
+  /** Queries sent again after a wait without an answer. */
+  resends: number;
+  /** Queries answered only after they were sent again: the client waited its timeout (the 5 s stall). */
+  answeredAfterResend: number;
+  /** Answers that came after their query was given up. */
+  late: number;
+  truncated: number;
+  /** Queries that waited for one of A and AAAA sent together, while the other was answered. */
+  raceSignature: number;
+  aaaa: number;
+  rcodes: Record<string, number>;
+  latencyMs: ReturnType<Histogram['summaryIn']> | null;
+}
+
+class Group {
+  queries = 0;
+  answered = 0;
+  unanswered = 0;
+  resends = 0;
+  answeredAfterResend = 0;
+  late = 0;
+  truncated = 0;
+  raceSignature = 0;
+  aaaa = 0;
+  readonly rcodes = new Counters();
+  readonly hist = new Histogram('us', LATENCY_MARKS_US);
+
+  toJSON(): GroupStats {
+    return {
+      queries: this.queries,
+      answered: this.answered,
+      unanswered: this.unanswered,
+      resends: this.resends,
+      answeredAfterResend: this.answeredAfterResend,
+      late: this.late,
+      truncated: this.truncated,
+      raceSignature: this.raceSignature,
+      aaaa: this.aaaa,
+      rcodes: this.rcodes.toJSON(),
+      latencyMs: this.hist.count > 0 ? this.hist.summaryIn(1000) : null,
+    };
+  }
+}
+
+interface Query {
+  key: string;
+  client: string;
+  cport: number;
+  qname: string;
+  qtype: number;
+  /** Where it was first seen going: the Service address, or the server itself. */
+  server: string;
+  /** Where it was DNATed to, when a second sighting showed it. */
+  endpoint: string | null;
+  firstUs: number;
+  lastUs: number;
+  answeredUs: number;
+  state: 'pending' | 'answered';
+  partner: Query | undefined;
+  raced: boolean;
+  transport: 'udp' | 'tcp';
+}
+
+/** A stall as it happens: a query unanswered, or answered only after a resend. */
+export interface StallEvent {
+  event: 'stall';
+  tsUs: number;
+  client: string;
+  server: string;
+  endpoint: string | null;
+  name: string;
+  type: string;
+  /** How long the client waited: to the answer, or to the moment it was given up. */
+  waitedMs: number;
+  outcome: 'unanswered' | 'answered-after-resend' | 'slow';
+}
+
+export interface MatchResult {
+  messages: number;
+  malformed: number;
+  queries: number;
+  answered: number;
+  unanswered: number;
+  resends: number;
+  answeredAfterResend: number;
+  late: number;
+  /** Answers to queries this capture never saw (sent before it began, or dropped from the table). */
+  unmatchedAnswers: number;
+  /** Queries still waiting when the capture ended, within their timeout: neither answered nor lost. */
+  inFlightAtEnd: number;
+  /** Queries dropped from a full table. */
+  evicted: number;
+  truncated: number;
+  /** Queries over TCP that followed a truncated UDP answer to the same client and question. */
+  tcpAfterTruncated: number;
+  raceSignature: number;
+  /** Of those, the queries seen DNATed (to a Service address, then to an endpoint): the path the race needs. */
+  raceSignatureDnated: number;
+  /** A and AAAA sent together from one port: lookups as glibc and musl make them. */
+  pairs: number;
+  /** Queries sent alone that ended (answered or not), and of them unanswered: the loss a pair's two queries would each
+   * see if losses were independent. */
+  lone: number;
+  loneLost: number;
+  total: GroupStats;
+  byClient: Record<string, GroupStats>;
+  byServer: Record<string, GroupStats>;
+  byEndpoint: Record<string, GroupStats>;
+  histogram: ReturnType<Histogram['toJSON']>;
+}
+
+const TYPE_NAMES: Record<number, string> = { 1: 'A', 28: 'AAAA', 5: 'CNAME', 12: 'PTR', 15: 'MX', 16: 'TXT', 33: 'SRV', 2: 'NS', 6: 'SOA', 65: 'HTTPS', 64: 'SVCB', 255: 'ANY' };
+export const typeName = (t: number): string => TYPE_NAMES[t] ?? `TYPE${t}`;
+
+/** The first question's name (lower case, dotted, no trailing dot) and type; undefined when the bytes do not hold one. */
+export function question(msg: Buffer): { name: string; type: number } | undefined {
+  if (msg.length < 12 || msg.readUInt16BE(4) === 0) return undefined;
+  const labels: string[] = [];
+  let p = 12;
+  let end = -1;
+  for (let hops = 0; hops < 128; hops++) {
+    if (p >= msg.length) return undefined;
+    const len = msg[p]!;
+    if (len === 0) {
+      if (end < 0) end = p + 1;
+      break;
+    }
+    if ((len & 0xc0) === 0xc0) {
+      if (p + 1 >= msg.length) return undefined;
+      if (end < 0) end = p + 2;
+      const to = ((len & 0x3f) << 8) | msg[p + 1]!;
+      if (to >= p) return undefined; // a pointer must go back
+      p = to;
+      continue;
+    }
+    if ((len & 0xc0) !== 0 || p + 1 + len > msg.length) return undefined;
+    labels.push(msg.toString('latin1', p + 1, p + 1 + len).toLowerCase());
+    p += 1 + len;
+  }
+  if (end < 0 || end + 4 > msg.length) return undefined;
+  return { name: labels.join('.'), type: msg.readUInt16BE(end) };
+}
+
+export class Matcher {
+  private readonly pending = new Map<string, Query>();
+  /** The latest query of each client and question, for resends from a new port or with a new ID. */
+  private readonly byQuestion = new Map<string, Query>();
+  /** The latest A or AAAA of each client, port and name: its partner, if the other type follows at once. */
+  private readonly byLookup = new Map<string, Query>();
+  /** Queries given up lately, for late answers: key -> the query. */
+  private readonly given = new Map<string, Query>();
+  /** Truncated UDP answers lately: client|type|name -> time. */
+  private readonly truncatedAt = new Map<string, number>();
+  private readonly total = new Group();
+  private readonly clients = new Map<string, Group>();
+  private readonly servers = new Map<string, Group>();
+  private readonly endpoints = new Map<string, Group>();
+  private readonly hist = new Histogram('us', LATENCY_MARKS_US);
+  private nowUs = 0;
+  private lastSweepUs = 0;
+  private readonly r = { messages: 0, malformed: 0, unmatchedAnswers: 0, evicted: 0, tcpAfterTruncated: 0, pairs: 0, lone: 0, loneLost: 0, raceDnated: 0 };
+
+  /**
+   * A resolver resends when its timeout ends: the resend arrives a moment after it (glibc: the same packet, from the same
+   * port, with the same ID). A query is given up only this long after its timeout, so the resend is still its own.
+   */
+  private readonly graceUs: number;
+
+  constructor(
+    private readonly timeoutUs: number,
+    private readonly slowUs: number,
+    private readonly onStall?: (e: StallEvent) => void,
+    private readonly maxPending = MAX_PENDING,
+  ) {
+    this.graceUs = Math.max(200_000, timeoutUs / 5);
+  }
+
+  private group(map: Map<string, Group>, key: string): Group {
+    let g = map.get(key);
+    if (g === undefined) {
+      g = new Group();
+      map.set(key, g);
+    }
+    return g;
+  }
+
+  /** The groups a query counts in: all, its client, its server, its endpoint (the server when not DNATed). */
+  private each(q: Query, f: (g: Group) => void): void {
+    f(this.total);
+    f(this.group(this.clients, q.client));
+    f(this.group(this.servers, q.server));
+    f(this.group(this.endpoints, q.endpoint ?? q.server));
+  }
+
+  add(m: Message): void {
+    this.r.messages++;
+    if (m.tsUs > this.nowUs) this.nowUs = m.tsUs;
+    if (this.nowUs - this.lastSweepUs >= 250_000) this.sweep(false);
+    const q = question(m.msg);
+    if (q === undefined) {
+      this.r.malformed++;
+      return;
+    }
+    const id = m.msg.readUInt16BE(0);
+    if ((m.msg[2]! & 0x80) === 0) this.query(m, id, q.name, q.type);
+    else this.answer(m, id, q.name, q.type);
+  }
+
+  private query(m: Message, id: number, qname: string, qtype: number): void {
+    const key = `${m.src}|${m.sport}|${id}|${qtype}|${qname}`;
+    const server = `${m.dst}:${m.dport}`;
+    const had = this.pending.get(key);
+    if (had !== undefined) {
+      if (m.tsUs - had.lastUs < WINDOW_US) {
+        // The same packet again: after DNAT (a new destination), or on another interface.
+        if (server !== had.server && had.endpoint === null) had.endpoint = server;
+        return;
+      }
+      if (had.state === 'pending') {
+        had.lastUs = m.tsUs;
+        this.each(had, (g) => g.resends++);
+        this.raceCheck(had);
+        return;
+      }
+      this.pending.delete(key); // answered long ago: the same ID and question asked anew
+    }
+    const qKey = `${m.src}|${qtype}|${qname}`;
+    const before = this.byQuestion.get(qKey);
+    if (m.transport === 'tcp') {
+      const t = this.truncatedAt.get(qKey);
+      if (t !== undefined && m.tsUs - t < this.timeoutUs) {
+        this.truncatedAt.delete(qKey);
+        this.r.tcpAfterTruncated++;
+      }
+    }
+    const query: Query = { key, client: m.src, cport: m.sport, qname, qtype, server, endpoint: null, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, transport: m.transport };
+    if (before !== undefined && before.state === 'pending' && before.key !== key && m.tsUs - before.lastUs >= RESEND_MIN_US) {
+      // Asked again from a new port or with a new ID after a wait: a resend (single-request-reopen, an application's
+      // retry), or another process of the same pod asking the same name. Counted as a resend; the earlier query is
+      // still matched if its answer comes, and otherwise ends unanswered at its own timeout.
+      this.each(query, (g) => g.resends++);
+      this.raceCheck(before);
+    }
+    this.byQuestion.set(qKey, query);
+    if (qtype === A || qtype === AAAA) {
+      const lKey = `${m.src}|${m.sport}|${qname}`;
+      const other = this.byLookup.get(lKey);
+      if (other !== undefined && other.qtype !== qtype && other.partner === undefined && m.tsUs - other.firstUs < PAIR_US) {
+        other.partner = query;
+        query.partner = other;
+        this.r.pairs++;
+      }
+      this.byLookup.set(lKey, query);
+    }
+    this.pending.set(key, query);
+    this.each(query, (g) => {
+      g.queries++;
+      if (qtype === AAAA) g.aaaa++;
+    });
+    if (this.pending.size > this.maxPending) {
+      const oldest = this.pending.values().next().value as Query;
+      this.pending.delete(oldest.key);
+      this.forget(oldest);
+      if (oldest.state === 'pending') this.r.evicted++;
+    }
+  }
+
+  private answer(m: Message, id: number, qname: string, qtype: number): void {
+    const key = `${m.dst}|${m.dport}|${id}|${qtype}|${qname}`;
+    const q = this.pending.get(key);
+    if (q === undefined) {
+      const gone = this.given.get(key);
+      if (gone !== undefined && gone.answeredUs === 0) {
+        gone.answeredUs = m.tsUs; // later sightings of it are the same answer
+        this.each(gone, (g) => g.late++);
+      } else if (gone === undefined) this.r.unmatchedAnswers++;
+      return;
+    }
+    if (q.state === 'answered') return; // the same answer again (before and after un-DNAT), or a duplicate
+    q.state = 'answered';
+    q.answeredUs = m.tsUs;
+    if (q.partner === undefined) this.r.lone++;
+    const rcode = m.msg[3]! & 0x0f;
+    const tc = (m.msg[2]! & 0x02) !== 0;
+    const waited = m.tsUs - q.firstUs;
+    this.hist.record(waited);
+    const resent = q.lastUs > q.firstUs;
+    this.each(q, (g) => {
+      g.answered++;
+      if (resent) g.answeredAfterResend++;
+      g.rcodes.add(rcodeName(rcode));
+      g.hist.record(waited);
+      if (tc) g.truncated++;
+    });
+    if (tc && m.transport === 'udp') this.truncatedAt.set(`${q.client}|${q.qtype}|${q.qname}`, m.tsUs);
+    if (resent) this.stall(q, waited, 'answered-after-resend');
+    else if (waited >= this.slowUs) this.stall(q, waited, 'slow');
+  }
+
+  /** The race's signature: this query of an A/AAAA pair went unanswered while its partner was answered. */
+  private raceCheck(q: Query): void {
+    if (q.raced || q.partner === undefined || q.partner.state !== 'answered' || q.state === 'answered') return;
+    q.raced = true;
+    this.each(q, (g) => g.raceSignature++);
+    if (q.endpoint !== null) this.r.raceDnated++;
+  }
+
+  private giveUp(q: Query, atUs: number): void {
+    this.pending.delete(q.key);
+    if (q.partner === undefined) {
+      this.r.lone++;
+      this.r.loneLost++;
+    }
+    this.each(q, (g) => g.unanswered++);
+    this.stall(q, atUs - q.firstUs, 'unanswered', atUs);
+    this.given.set(q.key, q);
+    this.forget(q);
+  }
+
+  private forget(q: Query): void {
+    const qKey = `${q.client}|${q.qtype}|${q.qname}`;
+    if (this.byQuestion.get(qKey) === q) this.byQuestion.delete(qKey);
+    const lKey = `${q.client}|${q.cport}|${q.qname}`;
+    if (this.byLookup.get(lKey) === q) this.byLookup.delete(lKey);
+  }
+
+  private stall(q: Query, waitedUs: number, outcome: StallEvent['outcome'], atUs = this.nowUs): void {
+    if (waitedUs < this.slowUs && outcome !== 'unanswered') return;
+    this.onStall?.({ event: 'stall', tsUs: atUs, client: q.client, server: q.server, endpoint: q.endpoint, name: q.qname, type: typeName(q.qtype), waitedMs: Math.round(waitedUs / 100) / 10, outcome });
+  }
+
+  /** Give up queries past their timeout; forget answered ones and late-answer records past their use. */
+  private sweep(atEnd: boolean): void {
+    this.lastSweepUs = this.nowUs;
+    for (const q of this.pending.values()) {
+      if (q.state === 'answered') {
+        if (this.nowUs - q.answeredUs > WINDOW_US) {
+          this.pending.delete(q.key);
+          this.forget(q);
+        }
+      } else if (this.nowUs - q.lastUs > this.timeoutUs + this.graceUs) {
+        this.raceCheck(q);
+        this.giveUp(q, q.lastUs + this.timeoutUs + this.graceUs);
+      }
+    }
+    if (!atEnd) {
+      for (const [k, q] of this.given) if (this.nowUs - q.lastUs > 4 * this.timeoutUs) this.given.delete(k);
+      for (const [k, t] of this.truncatedAt) if (this.nowUs - t > this.timeoutUs) this.truncatedAt.delete(k);
+      for (const [k, q] of this.byLookup) if (this.nowUs - q.firstUs > PAIR_US && q.state === 'answered') this.byLookup.delete(k);
+    }
+  }
+
+  /** The summary. `endUs`: when the capture ended, if known (a live capture): queries past their timeout by then are lost. */
+  result(endUs?: number): MatchResult {
+    if (endUs !== undefined && endUs > this.nowUs) this.nowUs = endUs;
+    this.sweep(true);
+    let inFlight = 0;
+    for (const q of this.pending.values()) if (q.state === 'pending') inFlight++;
+    const t = this.total;
+    const groups = (m: Map<string, Group>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
+    return {
+      messages: this.r.messages,
+      malformed: this.r.malformed,
+      queries: t.queries,
+      answered: t.answered,
+      unanswered: t.unanswered,
+      resends: t.resends,
+      answeredAfterResend: t.answeredAfterResend,
+      late: t.late,
+      unmatchedAnswers: this.r.unmatchedAnswers,
+      inFlightAtEnd: inFlight,
+      evicted: this.r.evicted,
+      truncated: t.truncated,
+      tcpAfterTruncated: this.r.tcpAfterTruncated,
+      raceSignature: t.raceSignature,
+      raceSignatureDnated: this.r.raceDnated,
+      pairs: this.r.pairs,
+      lone: this.r.lone,
+      loneLost: this.r.loneLost,
+      total: t.toJSON(),
+      byClient: groups(this.clients),
+      byServer: groups(this.servers),
+      byEndpoint: groups(this.endpoints),
+      histogram: this.hist.toJSON(),
+    };
+  }
+}

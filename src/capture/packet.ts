@@ -1,0 +1,179 @@
+/**
+ * From a captured frame to a DNS message and its addresses: the link layer (Ethernet with VLAN tags, Linux cooked v1
+ * and v2 as `tcpdump -i any` writes them, raw IP, BSD loopback), IPv4 and IPv6 (extension headers skipped), UDP and
+ * TCP, and the overlays clusters use, taken off: VXLAN (4789, and 8472 as Linux and flannel use it), Geneve (6081),
+ * IP-in-IP and IPv6-in-IP. Every offset is checked against the frame; what cannot be read is a reason, not a throw.
+ */
+
+export interface Segment {
+  transport: 'udp' | 'tcp';
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  /** The UDP payload, or the TCP segment's data. */
+  payload: Buffer;
+  /** TCP only: the sequence number of the data's first byte, and SYN/FIN/RST. */
+  seq: number;
+  flags: number;
+}
+
+/** Why a frame was not read as DNS: counted by reason. */
+export type SkipReason = 'link-type' | 'not-ip' | 'short' | 'ip-fragment' | 'not-udp-tcp' | 'not-dns-port' | 'overlay-depth';
+
+const ETH_IPV4 = 0x0800;
+const ETH_IPV6 = 0x86dd;
+const ETH_VLAN = [0x8100, 0x88a8, 0x9100];
+const VXLAN_PORTS = new Set([4789, 8472]);
+const GENEVE_PORT = 6081;
+export const TCP_SYN = 0x02;
+export const TCP_FIN = 0x01;
+export const TCP_RST = 0x04;
+
+function ipv4(b: Buffer, p: number): string {
+  return `${b[p]}.${b[p + 1]}.${b[p + 2]}.${b[p + 3]}`;
+}
+
+function ipv6(b: Buffer, p: number): string {
+  const groups: string[] = [];
+  for (let k = 0; k < 8; k++) groups.push(b.readUInt16BE(p + 2 * k).toString(16));
+  // The longest run of zero groups (two or more) as ::, as RFC 5952 writes it.
+  let best = -1;
+  let bestLen = 1;
+  for (let k = 0; k < 8; ) {
+    if (groups[k] !== '0') {
+      k++;
+      continue;
+    }
+    let e = k;
+    while (e < 8 && groups[e] === '0') e++;
+    if (e - k > bestLen) {
+      best = k;
+      bestLen = e - k;
+    }
+    k = e;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+export class PacketDecoder {
+  constructor(private readonly dnsPorts: ReadonlySet<number>) {}
+
+  /** The DNS segment in a frame of `linkType`, or why there is none. */
+  decode(linkType: number, frame: Buffer): Segment | SkipReason {
+    switch (linkType) {
+      case 1:
+        return this.ethernet(frame, 0, 0);
+      case 113: // Linux cooked v1: protocol at 14, 16 bytes
+        return frame.length < 16 ? 'short' : this.byEtherType(frame.readUInt16BE(14), frame, 16, 0);
+      case 276: // Linux cooked v2: protocol at 0, 20 bytes
+        return frame.length < 20 ? 'short' : this.byEtherType(frame.readUInt16BE(0), frame, 20, 0);
+      case 101:
+      case 12:
+      case 14:
+        return this.ip(frame, 0, 0);
+      case 0: {
+        // BSD loopback: the address family in the capturing host's order
+        if (frame.length < 4) return 'short';
+        const af = frame.readUInt32LE(0) > 0xffff ? frame.readUInt32BE(0) : frame.readUInt32LE(0);
+        return af === 2 || af === 10 || af === 24 || af === 28 || af === 30 ? this.ip(frame, 4, 0) : 'not-ip';
+      }
+      default:
+        return 'link-type';
+    }
+  }
+
+  private ethernet(b: Buffer, p: number, depth: number): Segment | SkipReason {
+    if (b.length < p + 14) return 'short';
+    let type = b.readUInt16BE(p + 12);
+    p += 14;
+    while (ETH_VLAN.includes(type)) {
+      if (b.length < p + 4) return 'short';
+      type = b.readUInt16BE(p + 2);
+      p += 4;
+    }
+    return this.byEtherType(type, b, p, depth);
+  }
+
+  private byEtherType(type: number, b: Buffer, p: number, depth: number): Segment | SkipReason {
+    return type === ETH_IPV4 || type === ETH_IPV6 ? this.ip(b, p, depth) : 'not-ip';
+  }
+
+  private ip(b: Buffer, p: number, depth: number): Segment | SkipReason {
+    if (b.length < p + 1) return 'short';
+    const version = b[p]! >> 4;
+    let src: string;
+    let dst: string;
+    let proto: number;
+    let end: number;
+    if (version === 4) {
+      if (b.length < p + 20) return 'short';
+      const ihl = (b[p]! & 0x0f) * 4;
+      const total = b.readUInt16BE(p + 2);
+      if (ihl < 20 || b.length < p + ihl) return 'short';
+      const frag = b.readUInt16BE(p + 6);
+      if ((frag & 0x1fff) !== 0 || (frag & 0x2000) !== 0) return 'ip-fragment';
+      proto = b[p + 9]!;
+      src = ipv4(b, p + 12);
+      dst = ipv4(b, p + 16);
+      // A frame may carry padding past the IP packet (Ethernet's minimum), or be cut by the snap length.
+      end = Math.min(b.length, total >= ihl ? p + total : b.length);
+      p += ihl;
+    } else if (version === 6) {
+      if (b.length < p + 40) return 'short';
+      const payloadLen = b.readUInt16BE(p + 4);
+      proto = b[p + 6]!;
+      src = ipv6(b, p + 8);
+      dst = ipv6(b, p + 24);
+      end = Math.min(b.length, p + 40 + payloadLen);
+      p += 40;
+      // Extension headers: hop-by-hop, routing, destination options; a fragment header is a fragment.
+      for (let k = 0; k < 8 && (proto === 0 || proto === 43 || proto === 60 || proto === 44); k++) {
+        if (proto === 44) return 'ip-fragment';
+        if (end < p + 8) return 'short';
+        const next = b[p]!;
+        p += (b[p + 1]! + 1) * 8;
+        proto = next;
+      }
+    } else return 'not-ip';
+    if (proto === 4 || proto === 41) return depth >= 2 ? 'overlay-depth' : this.ip(b.subarray(0, end), p, depth + 1);
+    if (proto === 17) return this.udp(b, p, end, src, dst, depth);
+    if (proto === 6) return this.tcp(b, p, end, src, dst);
+    return 'not-udp-tcp';
+  }
+
+  private udp(b: Buffer, p: number, end: number, src: string, dst: string, depth: number): Segment | SkipReason {
+    if (end < p + 8) return 'short';
+    const sport = b.readUInt16BE(p);
+    const dport = b.readUInt16BE(p + 2);
+    const len = b.readUInt16BE(p + 4);
+    const stop = len >= 8 ? Math.min(end, p + len) : end;
+    if (this.dnsPorts.has(sport) || this.dnsPorts.has(dport)) {
+      return { transport: 'udp', src, dst, sport, dport, payload: b.subarray(p + 8, stop), seq: 0, flags: 0 };
+    }
+    if (VXLAN_PORTS.has(dport) || dport === GENEVE_PORT) {
+      if (depth >= 2) return 'overlay-depth';
+      const inner = b.subarray(0, stop);
+      if (dport === GENEVE_PORT) {
+        if (stop < p + 16) return 'short';
+        const optLen = (b[p + 8]! & 0x3f) * 4;
+        const protocol = b.readUInt16BE(p + 10);
+        const at = p + 16 + optLen;
+        return protocol === 0x6558 ? this.ethernet(inner, at, depth + 1) : this.byEtherType(protocol, inner, at, depth + 1);
+      }
+      return this.ethernet(inner, p + 16, depth + 1);
+    }
+    return 'not-dns-port';
+  }
+
+  private tcp(b: Buffer, p: number, end: number, src: string, dst: string): Segment | SkipReason {
+    if (end < p + 20) return 'short';
+    const sport = b.readUInt16BE(p);
+    const dport = b.readUInt16BE(p + 2);
+    if (!this.dnsPorts.has(sport) && !this.dnsPorts.has(dport)) return 'not-dns-port';
+    const off = (b[p + 12]! >> 4) * 4;
+    if (off < 20 || end < p + off) return 'short';
+    return { transport: 'tcp', src, dst, sport, dport, payload: b.subarray(p + off, end), seq: b.readUInt32BE(p + 4), flags: b[p + 13]! };
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * `k8sdiag watch`: the DNS of the real pods, seen passively. Packets come from tcpdump run here (`-i any`, DNS ports
+ * and the overlays' encapsulations) or from a capture taken elsewhere (`--pcap FILE`, `-` for stdin); each query is
+ * paired with its answer (../capture/match.ts), and the result says who waited, for what, and through which endpoint.
+ */
+import { createReadStream } from 'node:fs';
+import { execa } from 'execa';
+import { InputError, UserError } from '../errors.js';
+import type { Finding } from '../findings.js';
+import { startHeader } from '../header.js';
+import type { ResultHeader } from '../header.js';
+import type { RunControl } from '../input.js';
+import { CaptureReader } from '../capture/pcap.js';
+import { DnsExtractor } from '../capture/extract.js';
+import { Matcher } from '../capture/match.js';
+import type { MatchResult, StallEvent } from '../capture/match.js';
+import { readPods } from '../capture/pods.js';
+import { watchFindings } from './watch-findings.js';
+
+export interface WatchInput extends RunControl {
+  /** A capture file, `-` for stdin; undefined: capture live with tcpdump. */
+  pcap?: string;
+  /** The interface tcpdump captures on (default any). */
+  iface?: string;
+  /** Stop a live capture after this long. */
+  durationS?: number;
+  /** Ports that carry DNS (default 53). */
+  dnsPorts?: number[];
+  /** How long a query waits for its answer before it counts as unanswered: the resolver's timeout (default 5 s). */
+  timeoutS?: number;
+  /** Stall events for answers slower than this (default the timeout). */
+  slowS?: number;
+  /** `kubectl get pods -A -o json` (or `-o wide`) output: pod IPs to namespace/name. */
+  podsFile?: string;
+  onStall?: (e: StallEvent) => void;
+}
+
+export interface CaptureFacts {
+  /** Where the packets came from: `tcpdump -i any`, a file, or stdin. */
+  source: string;
+  format: 'pcap' | 'pcapng' | 'unknown';
+  packets: number;
+  /** Why reading stopped before the end (a damaged or cut capture), or null. */
+  damaged: string | null;
+  /** What tcpdump said it lost: dropped by the kernel, and by the interface (null: not known). */
+  kernelDrops: number | null;
+  ifDrops: number | null;
+  /** Frames that were not DNS, by reason. */
+  skipped: Record<string, number>;
+  /** From the first packet to the last, seconds. */
+  spanS: number;
+}
+
+export interface WatchResult extends ResultHeader, MatchResult {
+  command: 'watch';
+  capture: CaptureFacts;
+  timeoutS: number;
+  /** Pod IP -> namespace/name, for the addresses seen (with --pods). */
+  pods: Record<string, string>;
+  interrupted: boolean;
+  findings: Finding[];
+}
+
+const MAX_SPAN_S = 7 * 24 * 3600;
+
+/** tcpdump's filter: DNS over UDP and TCP on the DNS ports, and the encapsulations a pod's packets may travel in. */
+export function captureFilter(ports: number[]): string {
+  const dns = ports.map((p) => `port ${p}`).join(' or ');
+  return `(udp or tcp) and (${dns}) or udp port 4789 or udp port 8472 or udp port 6081 or ip proto 4 or ip6 proto 41`;
+}
+
+/** tcpdump's closing lines: "N packets dropped by kernel", "N packets dropped by interface". */
+export function tcpdumpDrops(stderr: string): { kernel: number | null; iface: number | null } {
+  const kernel = /(\d+) packets? dropped by kernel/.exec(stderr);
+  const iface = /(\d+) packets? dropped by interface/.exec(stderr);
+  return { kernel: kernel ? Number(kernel[1]) : null, iface: iface ? Number(iface[1]) : null };
+}
+
+export async function runWatch(input: WatchInput): Promise<WatchResult> {
+  const header = startHeader('watch');
+  const timeoutS = input.timeoutS ?? 5;
+  const ports = input.dnsPorts ?? [53];
+  const pods = input.podsFile !== undefined ? await readPods(input.podsFile) : new Map<string, string>();
+  const matcher = new Matcher(timeoutS * 1e6, (input.slowS ?? timeoutS) * 1e6, input.onStall);
+  const extractor = new DnsExtractor(new Set(ports), (m) => matcher.add(m));
+  let first = Number.NaN;
+  let last = Number.NaN;
+  const reader = new CaptureReader((p) => {
+    if (Number.isNaN(first)) first = p.tsUs;
+    last = p.tsUs;
+    extractor.add(p);
+  });
+  let source: string;
+  let kernelDrops: number | null = null;
+  let ifDrops: number | null = null;
+  let interrupted = false;
+  if (input.pcap !== undefined) {
+    source = input.pcap === '-' ? 'stdin' : input.pcap;
+    const stream = input.pcap === '-' ? process.stdin : createReadStream(input.pcap, { highWaterMark: 1 << 20 });
+    try {
+      for await (const chunk of stream) {
+        reader.feed(chunk as Buffer);
+        if (reader.damaged !== undefined) break;
+        if (input.signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new InputError(`${source}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a capture' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    } finally {
+      if (input.pcap === '-') process.stdin.pause();
+      else (stream as ReturnType<typeof createReadStream>).destroy();
+    }
+    reader.end();
+    if (reader.packets === 0 && reader.damaged !== undefined) throw new InputError(`${source}: ${reader.damaged}`, 'give a capture tcpdump wrote: tcpdump -i any -w FILE port 53');
+  } else {
+    const iface = input.iface ?? 'any';
+    source = `tcpdump -i ${iface}`;
+    const drops = await captureLive(iface, ports, input, reader);
+    kernelDrops = drops.kernel;
+    ifDrops = drops.iface;
+    interrupted = drops.interrupted;
+  }
+  // A live capture ended now; a file's end is its last packet.
+  const m = matcher.result(input.pcap === undefined ? Date.now() * 1000 : undefined);
+  const seen = new Set([...Object.keys(m.byClient), ...Object.keys(m.byEndpoint).map((e) => e.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''))]);
+  const podNames: Record<string, string> = {};
+  for (const ip of seen) {
+    const name = pods.get(ip);
+    if (name !== undefined) podNames[ip] = name;
+  }
+  const spanS = Number.isFinite(first) && Number.isFinite(last) ? Math.min(MAX_SPAN_S, Math.max(0, (last - first) / 1e6)) : 0;
+  const capture: CaptureFacts = {
+    source,
+    format: reader.formatName,
+    packets: reader.packets,
+    damaged: reader.damaged ?? null,
+    kernelDrops,
+    ifDrops: ifDrops ?? reader.stats.ifDrops,
+    skipped: Object.fromEntries(Object.entries(extractor.skipped).filter(([, n]) => n > 0)),
+    spanS: Number(spanS.toFixed(3)),
+  };
+  const result: WatchResult = { ...header.finish(), command: 'watch', ...m, capture, timeoutS, pods: podNames, interrupted, findings: [] };
+  result.findings = watchFindings(result);
+  return result;
+}
+
+/** Run tcpdump until the duration ends or the signal stops it; feed its capture to `reader` as it arrives. */
+async function captureLive(iface: string, ports: number[], input: WatchInput, reader: CaptureReader): Promise<{ kernel: number | null; iface: number | null; interrupted: boolean }> {
+  const child = execa('tcpdump', ['-i', iface, '--immediate-mode', '-U', '-w', '-', '-s', '512', '-n', captureFilter(ports)], { buffer: { stdout: false, stderr: true }, reject: false, stdin: 'ignore', maxBuffer: { stderr: 1 << 20 } });
+  let interrupted = false;
+  const stop = (): void => {
+    child.kill('SIGTERM');
+  };
+  const timer = input.durationS !== undefined ? setTimeout(stop, input.durationS * 1000) : undefined;
+  const onAbort = (): void => {
+    interrupted = true;
+    stop();
+  };
+  input.signal?.addEventListener('abort', onAbort, { once: true });
+  child.stdout?.on('data', (chunk: Buffer) => reader.feed(chunk));
+  try {
+    const r = await child;
+    const stderr = String(r.stderr ?? '');
+    if (r.failed && (r.exitCode === undefined || r.exitCode !== 0) && !r.isTerminated) {
+      if ((r as { code?: string }).code === 'ENOENT') throw new UserError('tcpdump is not installed here', 'install it (apt-get install tcpdump; the k8sdiag image has it), or capture elsewhere and give --pcap FILE');
+      const line = stderr.split('\n').find((l) => /tcpdump: /.test(l)) ?? stderr.split('\n')[0] ?? '';
+      if (/permission|not permitted/i.test(stderr)) {
+        throw new UserError(`tcpdump cannot capture: ${line.replace(/^tcpdump: /, '')}`, 'capture needs NET_RAW and NET_ADMIN: run as root on the node, or kubectl debug node/NAME --profile=sysadmin');
+      }
+      throw new UserError(`tcpdump failed: ${line.replace(/^tcpdump: /, '') || `exit ${String(r.exitCode)}`}`, 'check --interface (tcpdump -D lists them)');
+    }
+    reader.end();
+    const drops = tcpdumpDrops(stderr);
+    return { ...drops, interrupted };
+  } finally {
+    if (timer) clearTimeout(timer);
+    input.signal?.removeEventListener('abort', onAbort);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,62 @@
+/** watch for a human: what was captured, the queries' fate, per endpoint and per client, then the findings. */
+import type { StallEvent } from '../capture/match.js';
+import type { GroupStats } from '../capture/match.js';
+import type { WatchResult } from '../commands/watch.js';
+import { percentOf } from '../stats/index.js';
+import { renderFindings } from './findings.js';
+import { num, table } from './style.js';
+import type { Style } from './style.js';
+import { terminalSafe } from './terminal.js';
+
+const SHOWN = 20;
+
+export function stallLine(e: StallEvent, pods: ReadonlyMap<string, string> = new Map()): string {
+  const t = new Date(e.tsUs / 1000).toISOString();
+  const who = pods.get(e.client) ?? e.client;
+  const via = e.endpoint !== null ? `${e.server} -> ${e.endpoint}` : e.server;
+  const what = e.outcome === 'unanswered' ? `UNANSWERED after ${(e.waitedMs / 1000).toFixed(1)} s` : e.outcome === 'answered-after-resend' ? `answered after a resend, ${e.waitedMs.toFixed(1)} ms` : `slow, ${e.waitedMs.toFixed(1)} ms`;
+  return terminalSafe(`${t} STALL ${who} ${e.name} ${e.type} via ${via}: ${what}`);
+}
+
+const ms = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(1));
+
+function groupTable(style: Style, title: string, rows: Array<[string, GroupStats]>, pods: Record<string, string>): string {
+  const { c } = style;
+  const t = table(style, [title, 'pod', 'queries', 'answered', 'after resend', 'unanswered', 'late', 'race', 'p50 ms', 'p99 ms', 'max ms'], { align: ['left', 'left', ...Array<'right'>(9).fill('right')] });
+  for (const [k, g] of rows.slice(0, SHOWN)) {
+    const ip = k.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    t.push([terminalSafe(k), terminalSafe(pods[ip] ?? pods[k] ?? '-'), num(g.queries), num(g.answered), g.answeredAfterResend ? c.yellow(num(g.answeredAfterResend)) : '0', g.unanswered ? c.red(num(g.unanswered)) : '0', num(g.late),
+      g.raceSignature ? c.red(num(g.raceSignature)) : '0', ms(g.latencyMs?.p50), ms(g.latencyMs?.p99), ms(g.latencyMs?.max)]);
+  }
+  return t.toString() + (rows.length > SHOWN ? `\n${c.dim(`  ... and ${rows.length - SHOWN} more`)}` : '');
+}
+
+export function renderWatch(style: Style, r: WatchResult): string {
+  const { c } = style;
+  const out: string[] = [];
+  const cap = r.capture;
+  const lost = cap.kernelDrops === null ? '' : `, ${num(cap.kernelDrops)} dropped by the kernel${cap.ifDrops !== null ? `, ${num(cap.ifDrops)} by the interface` : ''}`;
+  out.push(c.bold(`watch ${terminalSafe(cap.source)}`) + ` (${cap.format}): ${num(cap.packets)} packets over ${cap.spanS.toFixed(1)} s${lost}; ${num(r.messages)} DNS messages` + (r.interrupted ? c.yellow('  [interrupted]') : ''));
+  if (cap.damaged !== null) out.push(c.yellow(`capture: ${terminalSafe(cap.damaged)}`));
+  out.push(
+    `queries ${num(r.queries)}: answered ${num(r.answered)}, unanswered within ${r.timeoutS} s ${r.unanswered ? c.red(num(r.unanswered)) : '0'} (${percentOf(r.unanswered, r.queries, 2)}), ` +
+      `answered only after a resend ${r.answeredAfterResend ? c.red(num(r.answeredAfterResend)) : '0'}, resends ${num(r.resends)}, answered late ${num(r.late)}, still waiting at the end ${num(r.inFlightAtEnd)}`,
+  );
+  out.push(`A/AAAA sent together: ${num(r.pairs)} lookups, ${r.raceSignature ? c.red(num(r.raceSignature)) : '0'} with one answered and the other not; queries sent alone: ${num(r.loneLost)} of ${num(r.lone)} unanswered`);
+  const l = r.total.latencyMs;
+  out.push(`latency of answered queries, ms: p50 ${ms(l?.p50)}, p90 ${ms(l?.p90)}, p99 ${ms(l?.p99)}, max ${ms(l?.max)}; rcodes: ${Object.entries(r.total.rcodes).map(([k, v]) => `${k} ${num(v)}`).join(', ') || '(none)'}`);
+  if (r.truncated > 0) out.push(`truncated answers ${num(r.truncated)}; TCP queries that followed one ${num(r.tcpAfterTruncated)}`);
+  const other = [
+    ...(r.unmatchedAnswers > 0 ? [`${num(r.unmatchedAnswers)} answers to queries sent before the capture`] : []),
+    ...(r.malformed > 0 ? [`${num(r.malformed)} malformed messages`] : []),
+    ...(r.evicted > 0 ? [`${num(r.evicted)} queries dropped from a full table`] : []),
+    ...Object.entries(cap.skipped).map(([k, v]) => `${num(v)} frames ${k}`),
+  ];
+  if (other.length > 0) out.push(c.dim(`not counted: ${other.join(', ')}`));
+  const endpoints = Object.entries(r.byEndpoint);
+  if (endpoints.length > 0) out.push(groupTable(style, 'endpoint', endpoints, r.pods));
+  const clients = Object.entries(r.byClient).sort((a, b) => b[1].unanswered + b[1].answeredAfterResend - (a[1].unanswered + a[1].answeredAfterResend) || b[1].queries - a[1].queries);
+  if (clients.length > 0) out.push(groupTable(style, 'client', clients, r.pods));
+  out.push(renderFindings(style, r.findings).trimEnd());
+  return `${out.join('\n')}\n`;
+}
