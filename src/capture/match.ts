@@ -102,6 +102,8 @@ interface Query {
   state: 'pending' | 'answered';
   partner: Query | undefined;
   raced: boolean;
+  /** Times it was sent again after a wait. */
+  resends: number;
   transport: 'udp' | 'tcp';
 }
 
@@ -228,12 +230,25 @@ export class Matcher {
     return g;
   }
 
-  /** The groups a query counts in: all, its client, its server, its endpoint (the server when not DNATed). */
+  /**
+   * The groups a query counts in as things happen to it: all, its client, its server. Its endpoint (the server when
+   * not DNATed) is known for sure only once the query ends: it counts there then, in `settle`.
+   */
   private each(q: Query, f: (g: Group) => void): void {
     f(this.total);
     f(this.group(this.clients, q.client));
     f(this.group(this.servers, q.server));
-    f(this.group(this.endpoints, q.endpoint ?? q.server));
+  }
+
+  /** The query has ended (answered, given up, still waiting at the end, or evicted): its endpoint's count. */
+  private settle(q: Query, f?: (g: Group) => void): Group {
+    const g = this.group(this.endpoints, q.endpoint ?? q.server);
+    g.queries++;
+    if (q.qtype === AAAA) g.aaaa++;
+    g.resends += q.resends;
+    if (q.raced) g.raceSignature++;
+    f?.(g);
+    return g;
   }
 
   add(m: Message): void {
@@ -262,6 +277,7 @@ export class Matcher {
       }
       if (had.state === 'pending') {
         had.lastUs = m.tsUs;
+        had.resends++;
         this.each(had, (g) => g.resends++);
         this.raceCheck(had);
         return;
@@ -277,11 +293,12 @@ export class Matcher {
         this.r.tcpAfterTruncated++;
       }
     }
-    const query: Query = { key, client: m.src, cport: m.sport, qname, qtype, server, endpoint: null, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, transport: m.transport };
+    const query: Query = { key, client: m.src, cport: m.sport, qname, qtype, server, endpoint: null, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, transport: m.transport };
     if (before !== undefined && before.state === 'pending' && before.key !== key && m.tsUs - before.lastUs >= RESEND_MIN_US) {
       // Asked again from a new port or with a new ID after a wait: a resend (single-request-reopen, an application's
       // retry), or another process of the same pod asking the same name. Counted as a resend; the earlier query is
       // still matched if its answer comes, and otherwise ends unanswered at its own timeout.
+      query.resends++;
       this.each(query, (g) => g.resends++);
       this.raceCheck(before);
     }
@@ -305,7 +322,10 @@ export class Matcher {
       const oldest = this.pending.values().next().value as Query;
       this.pending.delete(oldest.key);
       this.forget(oldest);
-      if (oldest.state === 'pending') this.r.evicted++;
+      if (oldest.state === 'pending') {
+        this.r.evicted++;
+        this.settle(oldest);
+      }
     }
   }
 
@@ -317,6 +337,7 @@ export class Matcher {
       if (gone !== undefined && gone.answeredUs === 0) {
         gone.answeredUs = m.tsUs; // later sightings of it are the same answer
         this.each(gone, (g) => g.late++);
+        this.group(this.endpoints, gone.endpoint ?? gone.server).late++;
       } else if (gone === undefined) this.r.unmatchedAnswers++;
       return;
     }
@@ -329,13 +350,15 @@ export class Matcher {
     const waited = m.tsUs - q.firstUs;
     this.hist.record(waited);
     const resent = q.lastUs > q.firstUs;
-    this.each(q, (g) => {
+    const answered = (g: Group): void => {
       g.answered++;
       if (resent) g.answeredAfterResend++;
       g.rcodes.add(rcodeName(rcode));
       g.hist.record(waited);
       if (tc) g.truncated++;
-    });
+    };
+    this.each(q, answered);
+    this.settle(q, answered);
     if (tc && m.transport === 'udp') this.truncatedAt.set(`${q.client}|${q.qtype}|${q.qname}`, m.tsUs);
     if (resent) this.stall(q, waited, 'answered-after-resend');
     else if (waited >= this.slowUs) this.stall(q, waited, 'slow');
@@ -346,7 +369,9 @@ export class Matcher {
     if (q.raced || q.partner === undefined || q.partner.state !== 'answered' || q.state === 'answered') return;
     q.raced = true;
     this.each(q, (g) => g.raceSignature++);
-    if (q.endpoint !== null) this.r.raceDnated++;
+    // DNATed: this query seen after DNAT, or its partner, which left from the same port and so shares its conntrack
+    // entry (the lost one of the pair may never have reached the endpoint's side).
+    if (q.endpoint !== null || q.partner.endpoint !== null) this.r.raceDnated++;
   }
 
   private giveUp(q: Query, atUs: number): void {
@@ -356,6 +381,7 @@ export class Matcher {
       this.r.loneLost++;
     }
     this.each(q, (g) => g.unanswered++);
+    this.settle(q, (g) => g.unanswered++);
     this.stall(q, atUs - q.firstUs, 'unanswered', atUs);
     this.given.set(q.key, q);
     this.forget(q);
@@ -399,7 +425,11 @@ export class Matcher {
     if (endUs !== undefined && endUs > this.nowUs) this.nowUs = endUs;
     this.sweep(true);
     let inFlight = 0;
-    for (const q of this.pending.values()) if (q.state === 'pending') inFlight++;
+    for (const q of this.pending.values()) {
+      if (q.state !== 'pending') continue;
+      inFlight++;
+      this.settle(q);
+    }
     const t = this.total;
     const groups = (m: Map<string, Group>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
     return {

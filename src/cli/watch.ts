@@ -55,6 +55,7 @@ Exit codes: 0 every query answered, 1 a finding (unanswered queries, the race's 
         ...(opts.slow !== undefined ? { slowS: opts.slow } : {}),
         ...(opts.pods !== undefined ? { podsFile: opts.pods } : {}),
         signal: stopper.signal,
+        onListening: (line) => process.stderr.write(`k8sdiag watch: tcpdump ${line}\n`),
         onStall: (e) => {
           if (format(opts) === 'human') process.stdout.write(`${stallLine(e)}\n`);
           else process.stderr.write(`${JSON.stringify(e)}\n`);

@@ -10,8 +10,24 @@ import type { WatchResult } from './watch.js';
 
 const MIN = 3;
 const P = 0.001;
-/** Lone queries needed to estimate their loss rate well enough to test the pairs against it. */
-const MIN_LONE = 30;
+/** Lone queries needed to bound their loss rate at all. */
+const MIN_LONE = 10;
+
+/**
+ * The 95% one-sided upper bound (Clopper-Pearson) of a loss rate seen as `k` of `n`: the highest rate at which seeing
+ * `k` or fewer still has a 5% chance. Testing against it, not against k/n, keeps a small sample's luck from deciding.
+ */
+export function lossUpperBound(k: number, n: number): number {
+  if (n === 0 || k >= n) return 1;
+  let lo = k / n;
+  let hi = 1;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (1 - binomialGreater(k + 1, n, mid) > 0.05) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
 
 export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
   const out: Finding[] = [];
@@ -63,14 +79,15 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
   }
   const sig = r.total.raceSignature;
   if (sig >= MIN) {
-    const q = r.lone > 0 ? r.loneLost / r.lone : 0;
-    const p = r.lone >= MIN_LONE ? binomialGreater(Math.min(sig, r.pairs), r.pairs, Math.min(1, 2 * q * (1 - q))) : null;
+    // Independent loss at rate q loses exactly one of a pair with chance 2q(1-q), at most 1/2.
+    const q = lossUpperBound(r.loneLost, r.lone);
+    const p = r.lone >= MIN_LONE ? binomialGreater(Math.min(sig, r.pairs), r.pairs, q >= 0.5 ? 0.5 : 2 * q * (1 - q)) : null;
     const dnated = r.raceSignatureDnated;
     const decisive = p !== null && p < P && !missed && dnated >= MIN;
     const clients = Object.entries(r.byClient).filter(([, g]) => g.raceSignature > 0).sort((a, b) => b[1].raceSignature - a[1].raceSignature);
     const who = clients.slice(0, 3).map(([ip, g]) => `${r.pods[ip] ?? ip} (${g.raceSignature})`).join(', ');
     const servers = Object.entries(r.byServer).filter(([, g]) => g.raceSignature > 0).map(([s]) => s);
-    const against = p === null ? '' : `independent loss at the rate of queries sent alone (${r.loneLost} of ${r.lone}) ${p < P ? 'does not explain them' : 'explains them'} (${formatP(p)})`;
+    const against = p === null ? '' : `independent loss at the rate of queries sent alone (${r.loneLost} of ${r.lone}: at most ${percentOf(q, 1, 1)}) ${p < P ? 'does not explain them' : 'may explain them'} (${formatP(p)})`;
     const why = decisive
       ? `${against}, and ${dnated} of them were DNATed: the conntrack race`
       : missed

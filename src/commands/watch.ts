@@ -33,6 +33,8 @@ export interface WatchInput extends RunControl {
   /** `kubectl get pods -A -o json` (or `-o wide`) output: pod IPs to namespace/name. */
   podsFile?: string;
   onStall?: (e: StallEvent) => void;
+  /** A live capture has begun: tcpdump listens (its own line, "listening on IF, link-type ..."). */
+  onListening?: (line: string) => void;
 }
 
 export interface CaptureFacts {
@@ -161,6 +163,17 @@ async function captureLive(iface: string, ports: number[], input: WatchInput, re
   };
   input.signal?.addEventListener('abort', onAbort, { once: true });
   child.stdout?.on('data', (chunk: Buffer) => reader.feed(chunk));
+  let said = '';
+  const onErr = (d: Buffer): void => {
+    said += d.toString('latin1');
+    const line = /^tcpdump: (listening on [^\n]*)/m.exec(said);
+    if (line !== null) {
+      child.stderr?.off('data', onErr);
+      input.onListening?.(line[1]!);
+    }
+    if (said.length > 4096) child.stderr?.off('data', onErr);
+  };
+  child.stderr?.on('data', onErr);
   try {
     const r = await child;
     const stderr = String(r.stderr ?? '');

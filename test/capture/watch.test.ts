@@ -133,7 +133,7 @@ describe.skipIf(!tools)('watch on real captures', () => {
     expect(doc.messages).toBe(t.queries + t.responses);
     expect(t.queries).toBe(seen.length);
     expect(code).toBe(1);
-    expect(doc.findings.map((f) => f.code)).toContain('UNANSWERED');
+    expect(doc.findings.map((f) => f.code)).toContain('QUERY_STALLS');
   });
 
   it('reads the same traffic in every link type and format: Linux cooked v1 and v2, nanosecond pcap, pcapng', async () => {

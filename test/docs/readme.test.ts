@@ -41,7 +41,7 @@ describe('README', () => {
 
   it('lists every flag of every command', async () => {
     const missing: string[] = [];
-    for (const cmd of ['dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge']) {
+    for (const cmd of ['dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge', 'watch']) {
       const help = await run(['help', cmd]);
       expect(help.exitCode).toBe(0);
       // Only the Options section: the examples may mention other tools' flags.
@@ -62,7 +62,7 @@ describe('README: the input caps', () => {
     const text = docs['commands.md']!;
     const line = text.slice(text.indexOf('Inputs are capped'), text.indexOf('Inputs are capped') + 400).replace(/\s+/g, ' ');
     const said: Record<keyof typeof LIMITS, RegExp> = {
-      conntrack: /conntrack's input (\d+) MiB/, svc: /svc's dumps (\d+) MiB/, resolv: /a resolv\.conf (\d+) MiB/, queries: /`--queries` file (\d+) MiB/, merge: /merge's documents (\d+) MiB/,
+      conntrack: /conntrack's input (\d+) MiB/, svc: /svc's dumps (\d+) MiB/, resolv: /a resolv\.conf (\d+) MiB/, queries: /`--queries` file (\d+) MiB/, merge: /merge's documents (\d+) MiB/, pods: /watch's `--pods` (\d+) MiB/,
     } as Record<keyof typeof LIMITS, RegExp>;
     for (const [k, v] of Object.entries(LIMITS)) {
       const re = said[k as keyof typeof LIMITS];
@@ -92,6 +92,7 @@ describe('README JSON sections', () => {
       ['resolv', ['resolv', '--json', '--file', '-', 'google.com'], 'nameserver 10.96.0.10\n'],
       ['merge', ['merge', '--json'], JSON.stringify({ schema: 'k8sdiag.conntrack/1', host: 'a', counters: { drop: 1 }, findings: [] })],
       ['doctor', ['doctor', '--json', '--resolv', '-', '-p', String(r.udpPort), '--budget', '5'], 'nameserver 127.0.0.1\noptions timeout:1\n'],
+      ['watch', ['watch', '--json', '--pcap', join(root, 'test/fixtures/capture/glibc-sll2.pcap')]],
     ];
     const missing: string[] = [];
     for (const [label, args, input] of docs) {
@@ -126,10 +127,10 @@ describe('README and docs/ name only what exists', () => {
     const notCodes = new Set(['NO_COLOR', 'NODE_NAME', 'LOCALDOMAIN', 'RES_OPTIONS', 'NET_ADMIN', 'NET_RAW', 'SYSLOG', 'BENCH_SECONDS', 'BENCH_ROUNDS', 'BENCH_ONLY', 'TYPE65', 'K8SDIAG_UDP', 'CI']);
     const named = [...readme.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!);
     expect(named.filter((c) => !Object.hasOwn(CATALOGUE, c) && !notCodes.has(c))).toEqual([]);
-    // Flags of other tools the docs quote: node's, kubectl's, iptables' statistic match, perf's.
-    const others = new Set(['--cpu-prof', '--perf-basic-prof', '--single-threaded', '--single-threaded-gc', '--test-udp-no-try-send', '--all-user', '--prefix', '--profile', '--target', '--image', '--mode', '--probability']);
+    // Flags of other tools the docs quote: node's, kubectl's, iptables' statistic match, perf's, tcpdump's.
+    const others = new Set(['--immediate-mode', '--cpu-prof', '--perf-basic-prof', '--single-threaded', '--single-threaded-gc', '--test-udp-no-try-send', '--all-user', '--prefix', '--profile', '--target', '--image', '--mode', '--probability']);
     const ours = new Set<string>(['--version', '--help']);
-    for (const cmd of ['', 'dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge']) {
+    for (const cmd of ['', 'dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge', 'watch']) {
       const help = (await run(cmd === '' ? ['--help'] : ['help', cmd])).stdout;
       for (const m of help.matchAll(/(?:^|[\s,])(--[a-z][a-z0-9-]+)/g)) ours.add(m[1]!);
     }

@@ -64,7 +64,7 @@ afterEach(async () => {
  * race: the node drops the second not-yet-replied packet of a DNATed flow it forwards; everywhere: of every flow it
  * forwards; nodeOutput: of a DNATed flow the node itself sends.
  */
-export async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean; rateLimit?: number }): Promise<Scene> {
+export async function scene(opts: { faultA?: string[]; faultB?: string[]; logA?: string; logB?: string; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean; rateLimit?: number }): Promise<Scene> {
   const tag = randomBytes(3).toString('hex');
   const pod = await createNetns(`dp${tag}`);
   const node = await createNetns(`dn${tag}`);
@@ -140,8 +140,9 @@ export async function scene(opts: { faultA?: string[]; faultB?: string[]; resolv
     await ok(node, 'iptables', ['-A', 'OUTPUT', '-p', 'udp', '--dport', '53', '-m', 'conntrack', '--ctstate', 'NEW', '-m', 'conntrack', '--ctstate', 'DNAT',
       '-m', 'connbytes', '--connbytes', '2:', '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'DROP']);
   }
-  for (const [i, [host, faults]] of ([[ENDPOINTS[0]!, opts.faultA ?? []], [ENDPOINTS[1]!, opts.faultB ?? []]] as const).entries()) {
-    s.servers.push(await serveIn(s.endpoints[i]!.name, ['--host', host, '--port', '53', '--zone', 'google.com', '--zone', 'kubernetes.default.svc.cluster.local', '--duration', '120', ...faults.flatMap((f) => ['--fault', f])]));
+  for (const [i, [host, faults, log]] of ([[ENDPOINTS[0]!, opts.faultA ?? [], opts.logA], [ENDPOINTS[1]!, opts.faultB ?? [], opts.logB]] as const).entries()) {
+    const logArgs = log !== undefined ? ['--log', log] : [];
+    s.servers.push(await serveIn(s.endpoints[i]!.name, ['--host', host, '--port', '53', '--zone', 'google.com', '--zone', 'kubernetes.default.svc.cluster.local', '--duration', '120', ...logArgs, ...faults.flatMap((f) => ['--fault', f])]));
   }
   return s;
 }

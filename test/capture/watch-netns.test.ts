@@ -1,0 +1,130 @@
+/**
+ * watch on the node of the namespace lab (../helpers/lab.ts), live, while real clients in the pod resolve through the
+ * Service's DNAT: glibc's getaddrinfo (getent ahosts) under the race stand-in, and dnsbench's raw queries with one
+ * endpoint dropping a third of what it gets. Counts are checked against the endpoints' own logs of every query they saw
+ * and dropped; the lost queries are attributed to the endpoint their flow was DNATed to.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BIN } from '../helpers/run.js';
+import { canUseNetns } from '../helpers/netns.js';
+import { ENDPOINTS, scene } from '../helpers/lab.js';
+import type { Scene } from '../helpers/lab.js';
+import { execa } from 'execa';
+
+const usable = (await canUseNetns()) && (await execa('tcpdump', ['--version'], { reject: false })).exitCode === 0;
+if (!usable && process.env.CI) throw new Error('the watch lab tests need root, iproute2, iptables and tcpdump');
+const NO_SEARCH = 'nameserver 198.18.0.10\noptions ndots:1 timeout:1 attempts:2\n';
+const logs = mkdtempSync(join(tmpdir(), 'k8sdiag-watchlab-'));
+afterAll(() => rmSync(logs, { recursive: true, force: true }));
+
+interface Group { queries: number; answered: number; unanswered: number; answeredAfterResend: number; raceSignature: number }
+interface Doc extends Group {
+  inFlightAtEnd: number;
+  raceSignatureDnated: number;
+  pairs: number;
+  lone: number;
+  byEndpoint: Record<string, Group>;
+  byClient: Record<string, Group>;
+  capture: { kernelDrops: number | null; source: string };
+  interrupted: boolean;
+  findings: Array<{ code: string; severity: string; message: string; subject: Record<string, unknown> }>;
+}
+
+/** `k8sdiag watch -i any` in the node's namespace, running once tcpdump listens; stop() ends it with SIGTERM. */
+async function watchOnNode(s: Scene, timeoutS: number): Promise<{ stop: () => Promise<{ doc: Doc; code: number; stderr: string }> }> {
+  const p = spawn('ip', ['netns', 'exec', s.node.name, process.execPath, BIN, 'watch', '-i', 'any', '--json', '--timeout', String(timeoutS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`watch did not start: ${err}`)), 20_000);
+    p.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/tcpdump listening on/.test(err)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    p.on('exit', () => reject(new Error(`watch exited: ${err}`)));
+  });
+  return {
+    stop: async () => {
+      const exited = new Promise<number>((resolve) => p.once('exit', (code) => resolve(code ?? -1)));
+      p.kill('SIGTERM');
+      const code = await exited;
+      if (out.trim() === '') throw new Error(`watch printed nothing: exit ${code}: ${err}`);
+      return { doc: JSON.parse(out) as Doc, code, stderr: err };
+    },
+  };
+}
+
+/** An endpoint's log of every query it saw: how many, and how many it dropped. */
+function served(file: string): { seen: number; dropped: number } {
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { action: string });
+  return { seen: lines.length, dropped: lines.filter((l) => l.action === 'drop').length };
+}
+
+describe.skipIf(!usable)('watch on the lab node', () => {
+  it("real glibc under the race stand-in: every lookup's AAAA lost once and answered after the resend, the race's signature on DNATed flows", async () => {
+    const s = await scene({ resolv: NO_SEARCH, race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
+    const w = await watchOnNode(s, 1);
+    const lookups = 16;
+    for (let k = 0; k < lookups; k++) {
+      const g = await s.pod.exec('getent', ['ahosts', 'google.com'], { timeout: 30_000 });
+      expect(g.exitCode, g.stderr).toBe(0);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const { doc, code } = await w.stop();
+    expect(code, 'SIGTERM: reported, then 143').toBe(143);
+    expect(doc.interrupted).toBe(true);
+    expect(doc.capture.kernelDrops).toBe(0);
+    expect(doc.pairs).toBeGreaterThanOrEqual(lookups);
+    expect(doc.raceSignature).toBe(lookups);
+    expect(doc.answeredAfterResend).toBe(lookups);
+    expect(doc.unanswered).toBe(0);
+    expect(doc.raceSignatureDnated).toBe(lookups);
+    const race = doc.findings.find((f) => f.code === 'RACE_SIGNATURE');
+    expect(race?.severity, race?.message).toBe('critical');
+    expect(Object.keys(doc.byClient)).toEqual(['198.18.7.1']);
+    // Every query attributed to one of the two endpoints it was DNATed to, none to the Service address itself.
+    expect(Object.keys(doc.byEndpoint).sort()).toEqual(ENDPOINTS.map((e) => `${e}:53`).sort());
+  }, 120_000);
+
+  it('one endpoint dropping a third of its queries: that endpoint named, the other clean; counts as the endpoints logged them', async () => {
+    const [la, lb] = [join(logs, 'a.ndjson'), join(logs, 'b.ndjson')];
+    const s = await scene({ resolv: NO_SEARCH, faultB: ['drop@fraction=0.33'], logA: la, logB: lb });
+    const w = await watchOnNode(s, 1);
+    const r = await s.pod.exec(process.execPath, [BIN, 'dnsbench', '--server', '198.18.0.10', '-n', '600', '-c', '50', '--timeout', '1', '--json', '-d', 'google.com', '--no-progress'], { timeout: 60_000 });
+    expect([0, 1]).toContain(r.exitCode);
+    await new Promise((res) => setTimeout(res, 1500));
+    const { doc } = await w.stop();
+    const a = served(la);
+    const b = served(lb);
+    expect(a.dropped).toBe(0);
+    expect(b.dropped).toBeGreaterThan(20);
+    const ea = doc.byEndpoint[`${ENDPOINTS[0]}:53`]!;
+    const eb = doc.byEndpoint[`${ENDPOINTS[1]}:53`]!;
+    expect([ea.queries, ea.unanswered]).toEqual([a.seen, 0]);
+    expect([eb.queries, eb.unanswered]).toEqual([b.seen, b.dropped]);
+    expect(doc.queries).toBe(600);
+    const lost = doc.findings.filter((f) => f.code === 'WATCHED_ENDPOINT_LOSS');
+    expect(lost.map((f) => f.subject['address'])).toEqual([`${ENDPOINTS[1]}:53`]);
+    expect(doc.findings.map((f) => f.code)).not.toContain('RACE_SIGNATURE');
+  }, 120_000);
+
+  it('a clean path: every query answered, nothing unanswered, no finding', async () => {
+    const s = await scene({ resolv: NO_SEARCH });
+    const w = await watchOnNode(s, 1);
+    for (let k = 0; k < 5; k++) expect((await s.pod.exec('getent', ['ahosts', 'google.com'])).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    const { doc } = await w.stop();
+    expect(doc.queries).toBeGreaterThanOrEqual(10);
+    expect(doc.answered + doc.inFlightAtEnd).toBe(doc.queries);
+    expect(doc.unanswered + doc.answeredAfterResend + doc.raceSignature).toBe(0);
+    expect(doc.findings).toEqual([]);
+  }, 120_000);
+});
