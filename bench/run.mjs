@@ -19,6 +19,8 @@
 //    peak RSS.
 // 4. Start-up: --version vs node -e 0.  5. dnsbench peak RSS vs queries.
 // 6. The histogram's bucket index.
+// 8. watch reading a capture of 1M and 10M real DNS packets against tcpdump -nn -r, each pinned to one core; peak RSS
+//    of both (targets: at least tcpdump's speed; flat memory, 10M within 10% of 1M).
 // 7. merge at fleet scale: 10k and 100k real dnsbench documents (NDJSON) from 1,000 nodes, against the floor
 //    (bench/floor-merge.mjs: the same file streamed, each line JSON.parse'd, nothing kept); peak RSS against the
 //    largest document (targets: 100k documents in under 10 s; peak RSS under merge's of one document + 64 MiB + 3x
@@ -29,7 +31,7 @@
 // bench/floor.c, per datagram and with recvmmsg/sendmmsg: what a native addon would buy).
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -465,5 +467,81 @@ if (want('7')) {
     rmSync(file);
   }
   console.log(`   one document: merge ${single.s.toFixed(2)} s, peak RSS ${single.rssMiB.toFixed(0)} MiB; the largest document ${(largest / 1024).toFixed(0)} KiB`);
+}
+
+if (want('8')) {
+  console.log('');
+  console.log('8. watch reading a capture: real DNS traffic (dnsbench against dnsmasq on loopback, tcpdump -w), against tcpdump -nn -r');
+  if (!has('tcpdump')) console.log('   skipped: no tcpdump');
+  else {
+    pinServer(dnsmasq, false);
+    const base = join(dir, 'watch-base.pcap');
+    const td = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-s', '512', '-w', base, 'udp', 'port', String(dnsmasq.port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise((resolve) => {
+      let err = '';
+      td.stderr.on('data', (d) => {
+        err += d;
+        if (/listening on/.test(err)) resolve();
+      });
+    });
+    // 500,000 queries and their answers: 1M packets.
+    spawnSync(process.execPath, [BIN, 'dnsbench', '--json', '--no-progress', '--server', '127.0.0.1', '-p', String(dnsmasq.port), '-d', 'bench.test', '-c', '100', '-n', '500000'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    await new Promise((r) => setTimeout(r, 500));
+    const tdDone = new Promise((r) => td.once('exit', r));
+    td.kill('SIGTERM');
+    await tdDone;
+    /** The capture again `times` over, each copy later by the span of the one before: 10M packets from 1M. */
+    const repeat = (file, times) => {
+      const bytes = readFileSync(base);
+      const head = bytes.subarray(0, 24);
+      const recs = [];
+      let first = -1;
+      let last = 0;
+      for (let p = 24; p + 16 <= bytes.length; ) {
+        const len = bytes.readUInt32LE(p + 8);
+        const sec = bytes.readUInt32LE(p);
+        if (first < 0) first = sec;
+        last = sec;
+        recs.push(p);
+        p += 16 + len;
+      }
+      const span = last - first + 10;
+      const fd = openSync(file, 'w');
+      writeSync(fd, head);
+      for (let t = 0; t < times; t++) {
+        const copy = Buffer.from(bytes.subarray(24));
+        for (const p of recs) copy.writeUInt32LE(copy.readUInt32LE(p - 24) + t * span, p - 24);
+        writeSync(fd, copy);
+      }
+      closeSync(fd);
+      return recs.length * times;
+    };
+    const one = join(dir, 'watch-1.pcap');
+    const ten = join(dir, 'watch-10.pcap');
+    const n1 = repeat(one, 1);
+    const n10 = repeat(ten, 10);
+    const pinned = (argv) => (CAN_PIN ? ['taskset', '-c', '1', ...argv] : argv);
+    const time = (argv, stdout = 'ignore') => {
+      const t = performance.now();
+      const [cmd, ...args] = pinned(argv);
+      const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', stdout, 'pipe'], maxBuffer: 256 << 20 });
+      return { s: (performance.now() - t) / 1000, rssMiB: Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr ?? '')?.[1] ?? 0) / 1024, out: r.stdout };
+    };
+    for (const [file, n] of [[one, n1], [ten, n10]]) {
+      const watches = [];
+      const dumps = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        // tcpdump decoding every packet (-nn: no name lookups) to /dev/null, the reference.
+        dumps.push(time(['sh', '-c', `tcpdump -nn -r ${file} > /dev/null 2>&1`]));
+        watches.push(time([process.execPath, '--import', HOOK, BIN, 'watch', '--pcap', file, '--dns-port', String(dnsmasq.port), '--json'], 'pipe'));
+      }
+      const doc = JSON.parse(watches[0].out);
+      console.log(`   ${(n / 1e6).toFixed(1)}M packets (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB), each on one core: watch ${spread(watches.map((x) => x.s))} s, tcpdump -nn -r ${spread(dumps.map((x) => x.s))} s: ` +
+        `${ratio(watches.map((x, k) => dumps[k].s / x.s))} tcpdump's speed (${doc.queries} queries, ${doc.answered} answered); peak RSS ${Math.max(...watches.map((x) => x.rssMiB)).toFixed(0)} MiB`);
+    }
+    rmSync(one);
+    rmSync(ten);
+    rmSync(base);
+  }
 }
 process.exit(0); // the servers are children: the exit handler stops them
