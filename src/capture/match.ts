@@ -69,6 +69,14 @@ class Group {
   readonly rcodes = new Counters();
   readonly hist = new Histogram('us', LATENCY_MARKS_US);
 
+  answer(rcode: string, waitedUs: number, resent: boolean, tc: boolean): void {
+    this.answered++;
+    if (resent) this.answeredAfterResend++;
+    this.rcodes.add(rcode);
+    this.hist.record(waitedUs);
+    if (tc) this.truncated++;
+  }
+
   toJSON(): GroupStats {
     return {
       queries: this.queries,
@@ -104,6 +112,11 @@ interface Query {
   raced: boolean;
   /** Times it was sent again after a wait. */
   resends: number;
+  /** The groups it counts in as things happen: all, its client, its server. */
+  groups: [Group, Group, Group];
+  /** Its keys in byQuestion and byLookup. */
+  qKey: string;
+  lKey: string;
   transport: 'udp' | 'tcp';
 }
 
@@ -158,10 +171,16 @@ export interface MatchResult {
 const TYPE_NAMES: Record<number, string> = { 1: 'A', 28: 'AAAA', 5: 'CNAME', 12: 'PTR', 15: 'MX', 16: 'TXT', 33: 'SRV', 2: 'NS', 6: 'SOA', 65: 'HTTPS', 64: 'SVCB', 255: 'ANY' };
 export const typeName = (t: number): string => TYPE_NAMES[t] ?? `TYPE${t}`;
 
-/** The first question's name (lower case, dotted, no trailing dot) and type; undefined when the bytes do not hold one. */
-export function question(msg: Buffer): { name: string; type: number } | undefined {
-  if (msg.length < 12 || msg.readUInt16BE(4) === 0) return undefined;
-  const labels: string[] = [];
+/** The first question's type, set by `questionName`. */
+let questionType = 0;
+
+/**
+ * The first question's name (lower case, dotted, no trailing dot), its type left in `questionType`; undefined when
+ * the bytes do not hold one. No object per message: this runs for every packet of a capture.
+ */
+export function questionName(msg: Buffer): string | undefined {
+  if (msg.length < 12 || msg[4] === undefined || (msg[4] === 0 && msg[5] === 0)) return undefined;
+  let name = '';
   let p = 12;
   let end = -1;
   for (let hops = 0; hops < 128; hops++) {
@@ -180,11 +199,19 @@ export function question(msg: Buffer): { name: string; type: number } | undefine
       continue;
     }
     if ((len & 0xc0) !== 0 || p + 1 + len > msg.length) return undefined;
-    labels.push(msg.toString('latin1', p + 1, p + 1 + len).toLowerCase());
+    const label = msg.toString('latin1', p + 1, p + 1 + len);
+    name = name === '' ? label : `${name}.${label}`;
     p += 1 + len;
   }
   if (end < 0 || end + 4 > msg.length) return undefined;
-  return { name: labels.join('.'), type: msg.readUInt16BE(end) };
+  questionType = (msg[end]! << 8) | msg[end + 1]!;
+  return name.toLowerCase();
+}
+
+/** The first question's name and type; undefined when the bytes do not hold one. */
+export function question(msg: Buffer): { name: string; type: number } | undefined {
+  const name = questionName(msg);
+  return name === undefined ? undefined : { name, type: questionType };
 }
 
 export class Matcher {
@@ -235,9 +262,7 @@ export class Matcher {
    * not DNATed) is known for sure only once the query ends: it counts there then, in `settle`.
    */
   private each(q: Query, f: (g: Group) => void): void {
-    f(this.total);
-    f(this.group(this.clients, q.client));
-    f(this.group(this.servers, q.server));
+    for (const g of q.groups) f(g);
   }
 
   /** The query has ended (answered, given up, still waiting at the end, or evicted): its endpoint's count. */
@@ -255,18 +280,18 @@ export class Matcher {
     this.r.messages++;
     if (m.tsUs > this.nowUs) this.nowUs = m.tsUs;
     if (this.nowUs - this.lastSweepUs >= 250_000) this.sweep(false);
-    const q = question(m.msg);
-    if (q === undefined) {
+    const name = questionName(m.msg);
+    if (name === undefined) {
       this.r.malformed++;
       return;
     }
-    const id = m.msg.readUInt16BE(0);
-    if ((m.msg[2]! & 0x80) === 0) this.query(m, id, q.name, q.type);
-    else this.answer(m, id, q.name, q.type);
+    const id = (m.msg[0]! << 8) | m.msg[1]!;
+    if ((m.msg[2]! & 0x80) === 0) this.query(m, id, name, questionType);
+    else this.answer(m, id, name, questionType);
   }
 
   private query(m: Message, id: number, qname: string, qtype: number): void {
-    const key = `${m.src}|${m.sport}|${id}|${qtype}|${qname}`;
+    const key = `${m.src}|${m.sport * 65536 + id}|${qtype}|${qname}`;
     const server = `${m.dst}:${m.dport}`;
     const had = this.pending.get(key);
     if (had !== undefined) {
@@ -293,7 +318,9 @@ export class Matcher {
         this.r.tcpAfterTruncated++;
       }
     }
-    const query: Query = { key, client: m.src, cport: m.sport, qname, qtype, server, endpoint: null, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, transport: m.transport };
+    const lKey = qtype === A || qtype === AAAA ? `${m.src}|${m.sport}|${qname}` : '';
+    const groups: [Group, Group, Group] = [this.total, this.group(this.clients, m.src), this.group(this.servers, server)];
+    const query: Query = { key, client: m.src, cport: m.sport, qname, qtype, server, endpoint: null, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, groups, qKey, lKey, transport: m.transport };
     if (before !== undefined && before.state === 'pending' && before.key !== key && m.tsUs - before.lastUs >= RESEND_MIN_US) {
       // Asked again from a new port or with a new ID after a wait: a resend (single-request-reopen, an application's
       // retry), or another process of the same pod asking the same name. Counted as a resend; the earlier query is
@@ -303,8 +330,7 @@ export class Matcher {
       this.raceCheck(before);
     }
     this.byQuestion.set(qKey, query);
-    if (qtype === A || qtype === AAAA) {
-      const lKey = `${m.src}|${m.sport}|${qname}`;
+    if (lKey !== '') {
       const other = this.byLookup.get(lKey);
       if (other !== undefined && other.qtype !== qtype && other.partner === undefined && m.tsUs - other.firstUs < PAIR_US) {
         other.partner = query;
@@ -314,10 +340,10 @@ export class Matcher {
       this.byLookup.set(lKey, query);
     }
     this.pending.set(key, query);
-    this.each(query, (g) => {
+    for (const g of groups) {
       g.queries++;
       if (qtype === AAAA) g.aaaa++;
-    });
+    }
     if (this.pending.size > this.maxPending) {
       const oldest = this.pending.values().next().value as Query;
       this.pending.delete(oldest.key);
@@ -330,7 +356,7 @@ export class Matcher {
   }
 
   private answer(m: Message, id: number, qname: string, qtype: number): void {
-    const key = `${m.dst}|${m.dport}|${id}|${qtype}|${qname}`;
+    const key = `${m.dst}|${m.dport * 65536 + id}|${qtype}|${qname}`;
     const q = this.pending.get(key);
     if (q === undefined) {
       const gone = this.given.get(key);
@@ -350,16 +376,10 @@ export class Matcher {
     const waited = m.tsUs - q.firstUs;
     this.hist.record(waited);
     const resent = q.lastUs > q.firstUs;
-    const answered = (g: Group): void => {
-      g.answered++;
-      if (resent) g.answeredAfterResend++;
-      g.rcodes.add(rcodeName(rcode));
-      g.hist.record(waited);
-      if (tc) g.truncated++;
-    };
-    this.each(q, answered);
-    this.settle(q, answered);
-    if (tc && m.transport === 'udp') this.truncatedAt.set(`${q.client}|${q.qtype}|${q.qname}`, m.tsUs);
+    const rc = rcodeName(rcode);
+    for (const g of q.groups) g.answer(rc, waited, resent, tc);
+    this.settle(q).answer(rc, waited, resent, tc);
+    if (tc && m.transport === 'udp') this.truncatedAt.set(q.qKey, m.tsUs);
     if (resent) this.stall(q, waited, 'answered-after-resend');
     else if (waited >= this.slowUs) this.stall(q, waited, 'slow');
   }
@@ -388,10 +408,8 @@ export class Matcher {
   }
 
   private forget(q: Query): void {
-    const qKey = `${q.client}|${q.qtype}|${q.qname}`;
-    if (this.byQuestion.get(qKey) === q) this.byQuestion.delete(qKey);
-    const lKey = `${q.client}|${q.cport}|${q.qname}`;
-    if (this.byLookup.get(lKey) === q) this.byLookup.delete(lKey);
+    if (this.byQuestion.get(q.qKey) === q) this.byQuestion.delete(q.qKey);
+    if (q.lKey !== '' && this.byLookup.get(q.lKey) === q) this.byLookup.delete(q.lKey);
   }
 
   private stall(q: Query, waitedUs: number, outcome: StallEvent['outcome'], atUs = this.nowUs): void {
