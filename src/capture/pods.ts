@@ -22,19 +22,24 @@ function fromJson(doc: unknown): Map<string, string> {
   return out;
 }
 
+/** A table as kubectl prints it: each column starts where its header does (tabwriter pads every row alike). */
 function fromWide(text: string): Map<string, string> {
   const out = new Map<string, string>();
   const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const head = (lines[0] ?? '').trim().split(/\s+/);
-  const ns = head.indexOf('NAMESPACE');
-  const name = head.indexOf('NAME');
-  const ip = head.indexOf('IP');
+  const head = lines[0] ?? '';
+  const at = (name: string): number => {
+    const m = new RegExp(`(^|\\s)${name}(\\s|$)`).exec(head);
+    return m === null ? -1 : m.index + m[1]!.length;
+  };
+  const ns = at('NAMESPACE');
+  const name = at('NAME');
+  const ip = at('IP');
   if (name < 0 || ip < 0) throw new InputError('--pods: neither JSON nor a table with NAME and IP columns: give kubectl get pods -A -o json (or -o wide)');
+  const cell = (line: string, from: number): string => line.slice(from).trimStart().split(/\s+/)[0] ?? '';
   for (const line of lines.slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    const addr = cols[ip];
-    if (addr === undefined || !/^[0-9a-f.:]+$/i.test(addr)) continue;
-    out.set(addr, ns >= 0 ? `${cols[ns]}/${cols[name]}` : `${cols[name]}`);
+    const addr = cell(line, ip);
+    if (!/^[0-9a-f.:]+$/i.test(addr) || !/[.:]/.test(addr)) continue;
+    out.set(addr, ns >= 0 ? `${cell(line, ns)}/${cell(line, name)}` : cell(line, name));
   }
   return out;
 }
