@@ -1,6 +1,7 @@
 /**
  * watch on the node of the namespace lab (../helpers/lab.ts), live, while real clients in the pod resolve through the
- * Service's DNAT: glibc's getaddrinfo (getent ahosts) under the race stand-in, and dnsbench's raw queries with one
+ * Service's DNAT: glibc's getaddrinfo (getent ahosts) and musl's (a static program built by musl-gcc) under the race
+ * stand-in, and dnsbench's raw queries with one
  * endpoint dropping a third of what it gets. Counts are checked against the endpoints' own logs of every query they saw
  * and dropped; the lost queries are attributed to the endpoint their flow was DNATed to.
  */
@@ -126,5 +127,47 @@ describe.skipIf(!usable)('watch on the lab node', () => {
     expect(doc.answered + doc.inFlightAtEnd).toBe(doc.queries);
     expect(doc.unanswered + doc.answeredAfterResend + doc.raceSignature).toBe(0);
     expect(doc.findings).toEqual([]);
+  }, 120_000);
+});
+
+const haveMusl = (await execa('musl-gcc', ['--version'], { reject: false })).exitCode === 0;
+if (!haveMusl && process.env.CI) throw new Error('the musl client test needs musl-gcc (musl-tools)');
+/** A static musl program that resolves its argument with getaddrinfo (AF_UNSPEC: A and AAAA), as an Alpine pod does. */
+const GAI_C = `#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  struct addrinfo hints, *res;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  int rc = getaddrinfo(argv[1], NULL, &hints, &res);
+  if (rc != 0) { fprintf(stderr, "%s\\n", gai_strerror(rc)); return 1; }
+  freeaddrinfo(res);
+  return 0;
+}
+`;
+
+describe.skipIf(!usable || !haveMusl)('watch on the lab node, a musl client', () => {
+  it("real musl under the race stand-in: its AAAA lost, resent from the same port, the race's signature on DNATed flows", async () => {
+    const src = join(logs, 'gai.c');
+    const bin = join(logs, 'gai-musl');
+    (await import('node:fs')).writeFileSync(src, GAI_C);
+    await execa('musl-gcc', ['-static', '-O2', '-o', bin, src]);
+    // musl reads the namespace's /etc/resolv.conf (ip netns exec binds /etc/netns/NAME/resolv.conf over it).
+    const s = await scene({ resolv: 'nameserver 198.18.0.10\noptions ndots:1 timeout:2 attempts:2\n', race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
+    const w = await watchOnNode(s, 2);
+    const lookups = 12;
+    for (let k = 0; k < lookups; k++) {
+      const g = await s.pod.exec(bin, ['google.com'], { timeout: 30_000 });
+      expect(g.exitCode, g.stderr).toBe(0);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const { doc } = await w.stop();
+    expect(doc.pairs).toBeGreaterThanOrEqual(lookups);
+    expect(doc.raceSignature).toBe(lookups);
+    expect(doc.answeredAfterResend).toBe(lookups);
+    expect(doc.raceSignatureDnated).toBe(lookups);
+    expect(Object.keys(doc.byEndpoint).sort()).toEqual(ENDPOINTS.map((e) => `${e}:53`).sort());
   }, 120_000);
 });
