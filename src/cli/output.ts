@@ -17,7 +17,7 @@ export interface CommonOptions {
 }
 
 /** The commands with a Prometheus rendering. */
-const PROM_COMMANDS = ['dnsbench', 'conntrack', 'svc', 'doctor'];
+const PROM_COMMANDS = ['dnsbench', 'conntrack', 'svc', 'doctor', 'watch'];
 
 /** The one place the output format is decided: -o json, or its shorthand --json. */
 export function format(opts: CommonOptions): 'human' | 'json' | 'prom' | 'line' {

@@ -61,7 +61,7 @@ Exit codes: 0 every query answered, 1 a finding (unanswered queries, the race's 
           else process.stderr.write(`${JSON.stringify(e)}\n`);
         },
       });
-      await emit(result, opts, renderWatch);
+      await emit(result, opts, renderWatch, process.stdout, (await import('../render/prom.js')).promWatch);
       const stopped = stopper.exitCode();
       if (stopped !== undefined) process.exitCode = stopped;
     } finally {

@@ -10,6 +10,7 @@ import type { ConntrackResult } from '../commands/conntrack.js';
 import type { DnsbenchResult } from '../commands/dnsbench.js';
 import type { DoctorResult } from '../commands/doctor.js';
 import type { SvcResult } from '../commands/svc.js';
+import type { WatchResult } from '../commands/watch.js';
 import type { Finding } from '../findings.js';
 import type { ResultHeader } from '../header.js';
 import { Histogram } from '../stats/index.js';
@@ -170,4 +171,29 @@ export function promDoctor(r: DoctorResult): string {
     e.sample('k8sdiag_doctor_probe_over_5s', p.over5s, l);
   }
   return e.findings(r.findings, 'doctor').toString();
+}
+
+/**
+ * watch: per endpoint (where each query was DNATed to, or the server asked) and in total, what the real pods' queries
+ * came to during the capture; per client only in JSON (a node's pods would make one series each).
+ */
+export function promWatch(r: WatchResult): string {
+  const e = new Exposition({ node: r.host });
+  e.info(r, 'watch');
+  const per = (name: string, help: string, pick: (g: WatchResult['total']) => number): void => {
+    e.family(name, 'gauge', help);
+    for (const [endpoint, g] of Object.entries(r.byEndpoint)) e.sample(name, pick(g), { endpoint });
+  };
+  per('k8sdiag_watch_queries', 'Queries seen during the capture, per endpoint.', (g) => g.queries);
+  per('k8sdiag_watch_answered', 'Queries answered, per endpoint.', (g) => g.answered);
+  per('k8sdiag_watch_unanswered', 'Queries never answered within the timeout, per endpoint.', (g) => g.unanswered);
+  per('k8sdiag_watch_answered_after_resend', 'Queries answered only after the client sent them again (it waited its timeout), per endpoint.', (g) => g.answeredAfterResend);
+  per('k8sdiag_watch_late_answers', 'Answers that came after the client had given up, per endpoint.', (g) => g.late);
+  per('k8sdiag_watch_race_signature', 'Queries of an A/AAAA pair from one port that went unanswered while the other was answered, per endpoint.', (g) => g.raceSignature);
+  e.histogram('k8sdiag_watch_query_duration_seconds', 'Latency of answered queries, from the first send: what the application waited.', r.histogram);
+  e.family('k8sdiag_watch_capture_packets', 'gauge', 'Packets read from the capture.').sample('k8sdiag_watch_capture_packets', r.capture.packets);
+  e.family('k8sdiag_watch_capture_dropped', 'gauge', 'Packets tcpdump reports it lost, by where.');
+  if (r.capture.kernelDrops !== null) e.sample('k8sdiag_watch_capture_dropped', r.capture.kernelDrops, { by: 'kernel' });
+  if (r.capture.ifDrops !== null) e.sample('k8sdiag_watch_capture_dropped', r.capture.ifDrops, { by: 'interface' });
+  return e.findings(r.findings, 'watch').toString();
 }

@@ -58,6 +58,11 @@ describe('deploy/ manifests', () => {
     expect(c.securityContext?.capabilities?.add?.sort()).toEqual(['NET_ADMIN', 'SYSLOG']);
     expect(spec.volumes.map((v) => v.hostPath?.path)).toEqual(['/var/lib/node_exporter/textfile']);
     expect(c.args?.join(' ')).toMatch(/conntrack --live -o prom .* dnsbench --resolv .* -o prom/);
+    // watch beside it: the capabilities tcpdump needs, and nothing else.
+    const w = spec.containers[1]!;
+    checkContainer(w);
+    expect(w.securityContext?.capabilities?.add?.sort()).toEqual(['NET_ADMIN', 'NET_RAW']);
+    expect(w.args?.join(' ')).toMatch(/k8sdiag watch --duration 60 -o prom/);
   });
 
   it('the DaemonSet: valid; host network, the two capabilities it needs and no others, every node', () => {
@@ -94,7 +99,7 @@ describe('deploy/ manifests', () => {
     for (const file of ['job.yaml', 'cronjob.yaml']) lines.push(JSON.parse(/"args":(\[[^\]]*\])/.exec(JSON.stringify(manifest(file)))?.[1] ?? '[]') as string[]);
     const daemon = /k8sdiag (doctor[^;]*);/.exec(JSON.stringify(manifest('daemonset.yaml')))?.[1];
     lines.push(daemon!.trim().split(/\s+/));
-    for (const m of JSON.stringify(manifest('daemonset-prometheus.yaml')).matchAll(/k8sdiag ((?:conntrack|dnsbench)[^>]*)>/g)) lines.push(m[1]!.trim().split(/\s+/));
+    for (const m of JSON.stringify(manifest('daemonset-prometheus.yaml')).matchAll(/k8sdiag ((?:conntrack|dnsbench|watch)[^>]*)>/g)) lines.push(m[1]!.trim().split(/\s+/));
     for (const args of lines) {
       const program = buildProgram();
       let ran = '';

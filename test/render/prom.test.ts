@@ -137,3 +137,18 @@ describe('-o prom', () => {
     expect(no.stderr.trim()).toBe("k8sdiag: option '-o, --output <format>' argument 'prom' is invalid. Allowed choices are human, json, line.");
   });
 });
+
+describe('-o prom of watch', () => {
+  it('a real capture: per endpoint, no series twice, the latency histogram counting the answered queries', async () => {
+    const capture = new URL('../fixtures/capture/glibc-sll2.pcap', import.meta.url).pathname;
+    const prom = await run(['watch', '--pcap', capture, '--timeout', '1', '-o', 'prom']);
+    const json = JSON.parse((await run(['watch', '--pcap', capture, '--timeout', '1', '--json'])).stdout) as { answered: number; byEndpoint: Record<string, { queries: number; unanswered: number }> };
+    const fams = families(prom.stdout);
+    const queries = fams.get('k8sdiag_watch_queries')!.metrics.map((m) => [m.labels!['endpoint'], Number(m.value)]);
+    expect(queries).toEqual(Object.entries(json.byEndpoint).map(([e, g]) => [e, g.queries]));
+    // The parser keeps a histogram's buckets, not its _count: read that line directly.
+    expect(Number(/^k8sdiag_watch_query_duration_seconds_count\{[^}]*\} (\d+)$/m.exec(prom.stdout)?.[1])).toBe(json.answered);
+    expect(fams.get('k8sdiag_watch_query_duration_seconds')!.metrics[0]!.buckets!['+Inf']).toBe(String(json.answered));
+    expect(fams.get('k8sdiag_finding')!.metrics.map((m) => m.labels!['code']).sort()).toEqual(['QUERY_STALLS', 'RACE_SIGNATURE']);
+  });
+});
