@@ -125,6 +125,8 @@ export interface StallEvent {
   event: 'stall';
   tsUs: number;
   client: string;
+  /** The client's pod (namespace/name), where --pods names it. */
+  pod: string | null;
   server: string;
   endpoint: string | null;
   name: string;
@@ -404,6 +406,7 @@ export class Matcher {
     this.settle(q, (g) => g.unanswered++);
     this.stall(q, atUs - q.firstUs, 'unanswered', atUs);
     this.given.set(q.key, q);
+    if (this.given.size > this.maxPending) this.given.delete(this.given.keys().next().value as string);
     this.forget(q);
   }
 
@@ -414,7 +417,7 @@ export class Matcher {
 
   private stall(q: Query, waitedUs: number, outcome: StallEvent['outcome'], atUs = this.nowUs): void {
     if (waitedUs < this.slowUs && outcome !== 'unanswered') return;
-    this.onStall?.({ event: 'stall', tsUs: atUs, client: q.client, server: q.server, endpoint: q.endpoint, name: q.qname, type: typeName(q.qtype), waitedMs: Math.round(waitedUs / 100) / 10, outcome });
+    this.onStall?.({ event: 'stall', tsUs: atUs, client: q.client, pod: null, server: q.server, endpoint: q.endpoint, name: q.qname, type: typeName(q.qtype), waitedMs: Math.round(waitedUs / 100) / 10, outcome });
   }
 
   /** Give up queries past their timeout; forget answered ones and late-answer records past their use. */

@@ -83,7 +83,8 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   const timeoutS = input.timeoutS ?? 5;
   const ports = input.dnsPorts ?? [53];
   const pods = input.podsFile !== undefined ? await readPods(input.podsFile) : new Map<string, string>();
-  const matcher = new Matcher(timeoutS * 1e6, (input.slowS ?? timeoutS) * 1e6, input.onStall);
+  const onStall = input.onStall;
+  const matcher = new Matcher(timeoutS * 1e6, (input.slowS ?? timeoutS) * 1e6, onStall === undefined ? undefined : (e) => onStall({ ...e, pod: pods.get(e.client) ?? null }));
   const extractor = new DnsExtractor(new Set(ports), (m) => matcher.add(m));
   let first = Number.NaN;
   let last = Number.NaN;

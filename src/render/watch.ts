@@ -10,9 +10,9 @@ import { terminalSafe } from './terminal.js';
 
 const SHOWN = 20;
 
-export function stallLine(e: StallEvent, pods: ReadonlyMap<string, string> = new Map()): string {
+export function stallLine(e: StallEvent): string {
   const t = new Date(e.tsUs / 1000).toISOString();
-  const who = pods.get(e.client) ?? e.client;
+  const who = e.pod !== null ? `${e.pod} (${e.client})` : e.client;
   const via = e.endpoint !== null ? `${e.server} -> ${e.endpoint}` : e.server;
   const what = e.outcome === 'unanswered' ? `UNANSWERED after ${(e.waitedMs / 1000).toFixed(1)} s` : e.outcome === 'answered-after-resend' ? `answered after a resend, ${e.waitedMs.toFixed(1)} ms` : `slow, ${e.waitedMs.toFixed(1)} ms`;
   return terminalSafe(`${t} STALL ${who} ${e.name} ${e.type} via ${via}: ${what}`);
