@@ -14,8 +14,14 @@
  * Memory is bounded: queries leave the table when answered or given up; past MAX_PENDING the oldest are dropped and
  * counted.
  */
-import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
+import { Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import { rcodeName } from '../dns/wire.js';
+import { Group } from './groups.js';
+import type { GroupStats } from './groups.js';
+import { lastQuestionType, questionName, typeName } from './question.js';
+
+export type { GroupStats } from './groups.js';
+export { question, questionName, typeName } from './question.js';
 
 /** Two sightings of one packet (before and after DNAT, or on two interfaces) are this close, microseconds. */
 export const WINDOW_US = 50_000;
@@ -35,63 +41,6 @@ export interface Message {
   dst: string;
   dport: number;
   msg: Buffer;
-}
-
-/** What a group of queries (one client, server or endpoint) came to. */
-export interface GroupStats {
-  queries: number;
-  answered: number;
-  unanswered: number;
-  /** Queries sent again after a wait without an answer. */
-  resends: number;
-  /** Queries answered only after they were sent again: the client waited its timeout (the 5 s stall). */
-  answeredAfterResend: number;
-  /** Answers that came after their query was given up. */
-  late: number;
-  truncated: number;
-  /** Queries that waited for one of A and AAAA sent together, while the other was answered. */
-  raceSignature: number;
-  aaaa: number;
-  rcodes: Record<string, number>;
-  latencyMs: ReturnType<Histogram['summaryIn']> | null;
-}
-
-class Group {
-  queries = 0;
-  answered = 0;
-  unanswered = 0;
-  resends = 0;
-  answeredAfterResend = 0;
-  late = 0;
-  truncated = 0;
-  raceSignature = 0;
-  aaaa = 0;
-  readonly rcodes = new Counters();
-  readonly hist = new Histogram('us', LATENCY_MARKS_US);
-
-  answer(rcode: string, waitedUs: number, resent: boolean, tc: boolean): void {
-    this.answered++;
-    if (resent) this.answeredAfterResend++;
-    this.rcodes.add(rcode);
-    this.hist.record(waitedUs);
-    if (tc) this.truncated++;
-  }
-
-  toJSON(): GroupStats {
-    return {
-      queries: this.queries,
-      answered: this.answered,
-      unanswered: this.unanswered,
-      resends: this.resends,
-      answeredAfterResend: this.answeredAfterResend,
-      late: this.late,
-      truncated: this.truncated,
-      raceSignature: this.raceSignature,
-      aaaa: this.aaaa,
-      rcodes: this.rcodes.toJSON(),
-      latencyMs: this.hist.count > 0 ? this.hist.summaryIn(1000) : null,
-    };
-  }
 }
 
 interface Query {
@@ -170,52 +119,6 @@ export interface MatchResult {
   histogram: ReturnType<Histogram['toJSON']>;
 }
 
-const TYPE_NAMES: Record<number, string> = { 1: 'A', 28: 'AAAA', 5: 'CNAME', 12: 'PTR', 15: 'MX', 16: 'TXT', 33: 'SRV', 2: 'NS', 6: 'SOA', 65: 'HTTPS', 64: 'SVCB', 255: 'ANY' };
-export const typeName = (t: number): string => TYPE_NAMES[t] ?? `TYPE${t}`;
-
-/** The first question's type, set by `questionName`. */
-let questionType = 0;
-
-/**
- * The first question's name (lower case, dotted, no trailing dot), its type left in `questionType`; undefined when
- * the bytes do not hold one. No object per message: this runs for every packet of a capture.
- */
-export function questionName(msg: Buffer): string | undefined {
-  if (msg.length < 12 || msg[4] === undefined || (msg[4] === 0 && msg[5] === 0)) return undefined;
-  let name = '';
-  let p = 12;
-  let end = -1;
-  for (let hops = 0; hops < 128; hops++) {
-    if (p >= msg.length) return undefined;
-    const len = msg[p]!;
-    if (len === 0) {
-      if (end < 0) end = p + 1;
-      break;
-    }
-    if ((len & 0xc0) === 0xc0) {
-      if (p + 1 >= msg.length) return undefined;
-      if (end < 0) end = p + 2;
-      const to = ((len & 0x3f) << 8) | msg[p + 1]!;
-      if (to >= p) return undefined; // a pointer must go back
-      p = to;
-      continue;
-    }
-    if ((len & 0xc0) !== 0 || p + 1 + len > msg.length) return undefined;
-    const label = msg.toString('latin1', p + 1, p + 1 + len);
-    name = name === '' ? label : `${name}.${label}`;
-    p += 1 + len;
-  }
-  if (end < 0 || end + 4 > msg.length) return undefined;
-  questionType = (msg[end]! << 8) | msg[end + 1]!;
-  return name.toLowerCase();
-}
-
-/** The first question's name and type; undefined when the bytes do not hold one. */
-export function question(msg: Buffer): { name: string; type: number } | undefined {
-  const name = questionName(msg);
-  return name === undefined ? undefined : { name, type: questionType };
-}
-
 export class Matcher {
   private readonly pending = new Map<string, Query>();
   /** The latest query of each client and question, for resends from a new port or with a new ID. */
@@ -288,8 +191,8 @@ export class Matcher {
       return;
     }
     const id = (m.msg[0]! << 8) | m.msg[1]!;
-    if ((m.msg[2]! & 0x80) === 0) this.query(m, id, name, questionType);
-    else this.answer(m, id, name, questionType);
+    if ((m.msg[2]! & 0x80) === 0) this.query(m, id, name, lastQuestionType());
+    else this.answer(m, id, name, lastQuestionType());
   }
 
   private query(m: Message, id: number, qname: string, qtype: number): void {

@@ -1,9 +1,9 @@
 /**
  * watch on the node of the namespace lab (../helpers/lab.ts), live, while real clients in the pod resolve through the
  * Service's DNAT: glibc's getaddrinfo (getent ahosts) and musl's (a static program built by musl-gcc) under the race
- * stand-in, and dnsbench's raw queries with one
- * endpoint dropping a third of what it gets. Counts are checked against the endpoints' own logs of every query they saw
- * and dropped; the lost queries are attributed to the endpoint their flow was DNATed to.
+ * stand-in, and dnsbench's raw queries with one endpoint dropping a third of what it gets. Counts are checked against
+ * the endpoints' own logs of every query they saw and dropped; the lost queries are attributed to the endpoint their
+ * flow was DNATed to.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -1,0 +1,59 @@
+/** What the queries of one client, server or endpoint came to: counted as they end, summarised for the result. */
+import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
+
+/** What a group of queries (one client, server or endpoint) came to. */
+export interface GroupStats {
+  queries: number;
+  answered: number;
+  unanswered: number;
+  /** Queries sent again after a wait without an answer. */
+  resends: number;
+  /** Queries answered only after they were sent again: the client waited its timeout (the 5 s stall). */
+  answeredAfterResend: number;
+  /** Answers that came after their query was given up. */
+  late: number;
+  truncated: number;
+  /** Queries that waited for one of A and AAAA sent together, while the other was answered. */
+  raceSignature: number;
+  aaaa: number;
+  rcodes: Record<string, number>;
+  latencyMs: ReturnType<Histogram['summaryIn']> | null;
+}
+
+export class Group {
+  queries = 0;
+  answered = 0;
+  unanswered = 0;
+  resends = 0;
+  answeredAfterResend = 0;
+  late = 0;
+  truncated = 0;
+  raceSignature = 0;
+  aaaa = 0;
+  readonly rcodes = new Counters();
+  readonly hist = new Histogram('us', LATENCY_MARKS_US);
+
+  answer(rcode: string, waitedUs: number, resent: boolean, tc: boolean): void {
+    this.answered++;
+    if (resent) this.answeredAfterResend++;
+    this.rcodes.add(rcode);
+    this.hist.record(waitedUs);
+    if (tc) this.truncated++;
+  }
+
+  toJSON(): GroupStats {
+    return {
+      queries: this.queries,
+      answered: this.answered,
+      unanswered: this.unanswered,
+      resends: this.resends,
+      answeredAfterResend: this.answeredAfterResend,
+      late: this.late,
+      truncated: this.truncated,
+      raceSignature: this.raceSignature,
+      aaaa: this.aaaa,
+      rcodes: this.rcodes.toJSON(),
+      latencyMs: this.hist.count > 0 ? this.hist.summaryIn(1000) : null,
+    };
+  }
+}
