@@ -99,6 +99,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   let interrupted = false;
   if (input.pcap !== undefined) {
     source = input.pcap === '-' ? 'stdin' : input.pcap;
+    if (input.pcap === '-' && process.stdin.isTTY === true) throw new UserError('--pcap -: stdin is a terminal, not a capture', 'pipe one in: tcpdump -i any -w - port 53 | k8sdiag watch --pcap -');
     const stream = input.pcap === '-' ? process.stdin : createReadStream(input.pcap, { highWaterMark: 1 << 20 });
     try {
       for await (const chunk of stream) {
