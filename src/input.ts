@@ -117,27 +117,21 @@ function fileError(path: string, err: unknown): InputError {
 }
 
 /**
- * A file ("-": stdin) read in chunks of text, each handed to `onChunk` as it arrives, for inputs of any size: what
- * the reader keeps is its own business (merge keeps the document being read). UTF-8; a byte that is not becomes U+FFFD.
+ * A file ("-": stdin) read in blocks of bytes, each handed to `onChunk` as it arrives, for inputs of any size; `onChunk`
+ * returning false stops the reading there. A missing, unreadable or oversized file is one InputError.
  */
-/** Text is handed on in pieces of at most this many bytes: short-lived strings, however large the reads. */
-const PIECE = 1 << 17;
-
-export async function streamText(path: string, onChunk: (text: string) => void, limit = Number.POSITIVE_INFINITY): Promise<void> {
-  const decoder = new TextDecoder('utf-8');
+export async function streamBytes(path: string, onChunk: (chunk: Buffer) => boolean | void, limit = Number.POSITIVE_INFINITY): Promise<void> {
   const consume = async (chunks: AsyncIterable<Buffer | string>): Promise<void> => {
     let total = 0;
-    for await (const chunk of chunks) {
+    for await (const c of chunks) {
+      const chunk = typeof c === 'string' ? Buffer.from(c) : c;
       total += chunk.length;
       if (total > limit) {
         if (path === '-') process.stdin.destroy();
         throw new InputError(`${path === '-' ? 'stdin' : path}: more than the ${size(limit)} this input can be`, 'is this the right input?');
       }
-      if (typeof chunk === 'string') onChunk(chunk);
-      else for (let at = 0; at < chunk.length; at += PIECE) onChunk(decoder.decode(chunk.subarray(at, at + PIECE), { stream: true }));
+      if (onChunk(chunk) === false) return;
     }
-    const rest = decoder.decode();
-    if (rest !== '') onChunk(rest);
   };
   if (path === '-') return consume(process.stdin);
   let fh: Awaited<ReturnType<typeof open>> | undefined;
@@ -150,6 +144,26 @@ export async function streamText(path: string, onChunk: (text: string) => void, 
   } finally {
     await fh?.close();
   }
+}
+
+/** Text is handed on in pieces of at most this many bytes: short-lived strings, however large the reads. */
+const PIECE = 1 << 16;
+
+/**
+ * A file ("-": stdin) read in chunks of text, each handed to `onChunk` as it arrives, for inputs of any size: what
+ * the reader keeps is its own business (merge keeps the document being read). UTF-8; a byte that is not becomes U+FFFD.
+ */
+export async function streamText(path: string, onChunk: (text: string) => void, limit = Number.POSITIVE_INFINITY): Promise<void> {
+  const decoder = new TextDecoder('utf-8');
+  await streamBytes(
+    path,
+    (chunk) => {
+      for (let at = 0; at < chunk.length; at += PIECE) onChunk(decoder.decode(chunk.subarray(at, at + PIECE), { stream: true }));
+    },
+    limit,
+  );
+  const rest = decoder.decode();
+  if (rest !== '') onChunk(rest);
 }
 
 /**

@@ -3,6 +3,7 @@
  * in order and cut at DNS's two-byte length prefixes (RFC 1035 4.2.2). Frames that are not DNS are counted by reason.
  * Bounded: at most MAX_STREAMS TCP streams at once, each holding at most one message's bytes.
  */
+import { readFramed } from '../dns/wire.js';
 import type { CapturedPacket } from './pcap.js';
 import { PacketDecoder, TCP_FIN, TCP_RST, TCP_SYN } from './packet.js';
 import type { Segment, SkipReason } from './packet.js';
@@ -64,11 +65,9 @@ export class DnsExtractor {
       if (data.length > 0) {
         st.next = (st.next + data.length) >>> 0;
         st.buf = st.buf.length === 0 ? Buffer.from(data) : Buffer.concat([st.buf, data]);
-        while (st.buf.length >= 2) {
-          const len = st.buf.readUInt16BE(0);
-          if (st.buf.length < 2 + len) break;
-          this.onMessage({ tsUs, transport: 'tcp', src: s.src, sport: s.sport, dst: s.dst, dport: s.dport, msg: st.buf.subarray(2, 2 + len) });
-          st.buf = st.buf.subarray(2 + len);
+        for (let f = readFramed(st.buf); f !== undefined; f = readFramed(st.buf)) {
+          this.onMessage({ tsUs, transport: 'tcp', src: s.src, sport: s.sport, dst: s.dst, dport: s.dport, msg: f.message });
+          st.buf = f.rest;
         }
         if (st.buf.length > MAX_MESSAGE) this.streams.delete(key);
       }

@@ -1,4 +1,4 @@
-/** What the queries of one client, server or endpoint came to: counted as they end, summarised for the result. */
+/** What the queries of one client, server or endpoint came to, and its summary in the result. */
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 
 /** What a group of queries (one client, server or endpoint) came to. */

@@ -5,7 +5,7 @@
  *   ends. An answer that comes after its query was given up is `late`, not an answer.
  * - A resend is the same client asking the same question again after a wait without an answer: from the same port
  *   with the same ID (glibc, musl), or from a new port or ID (single-request-reopen, an application's retry); the
- *   earlier query then ends unanswered.
+ *   earlier query is still matched if its answer comes.
  * - On `tcpdump -i any` a query is seen twice within a moment: on its way to the Service address and again after
  *   DNAT, on its way to the endpoint (answers likewise). Sightings within WINDOW_US are one query, attributed to the
  *   endpoint it was DNATed to.
@@ -14,7 +14,7 @@
  * Memory is bounded: queries leave the table when answered or given up; past MAX_PENDING the oldest are dropped and
  * counted.
  */
-import { Histogram, LATENCY_MARKS_US } from '../stats/index.js';
+import type { Histogram } from '../stats/index.js';
 import { rcodeName } from '../dns/wire.js';
 import { Group } from './groups.js';
 import type { GroupStats } from './groups.js';
@@ -33,6 +33,9 @@ export const MAX_PENDING = 200_000;
 const A = 1;
 const AAAA = 28;
 
+/** The address of a server or endpoint key (`host:port`, as `query` writes them). */
+export const hostOfKey = (key: string): string => key.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+
 export interface Message {
   tsUs: number;
   transport: 'udp' | 'tcp';
@@ -46,7 +49,6 @@ export interface Message {
 interface Query {
   key: string;
   client: string;
-  cport: number;
   qname: string;
   qtype: number;
   /** Where it was first seen going: the Service address, or the server itself. */
@@ -66,7 +68,6 @@ interface Query {
   /** Its keys in byQuestion and byLookup. */
   qKey: string;
   lKey: string;
-  transport: 'udp' | 'tcp';
 }
 
 /** A stall as it happens: a query unanswered, or answered only after a resend. */
@@ -85,26 +86,21 @@ export interface StallEvent {
   outcome: 'unanswered' | 'answered-after-resend' | 'slow';
 }
 
-export interface MatchResult {
+/** The counts of all queries together, written at the top of the result as well as in `total`. */
+const TOTALS = ['queries', 'answered', 'unanswered', 'resends', 'answeredAfterResend', 'late', 'truncated', 'raceSignature'] as const;
+
+export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
   messages: number;
   malformed: number;
-  queries: number;
-  answered: number;
-  unanswered: number;
-  resends: number;
-  answeredAfterResend: number;
-  late: number;
   /** Answers to queries this capture never saw (sent before it began, or dropped from the table). */
   unmatchedAnswers: number;
   /** Queries still waiting when the capture ended, within their timeout: neither answered nor lost. */
   inFlightAtEnd: number;
   /** Queries dropped from a full table. */
   evicted: number;
-  truncated: number;
   /** Queries over TCP that followed a truncated UDP answer to the same client and question. */
   tcpAfterTruncated: number;
-  raceSignature: number;
-  /** Of those, the queries seen DNATed (to a Service address, then to an endpoint): the path the race needs. */
+  /** Of the raceSignature queries, the queries seen DNATed (to a Service address, then to an endpoint): the path the race needs. */
   raceSignatureDnated: number;
   /** A and AAAA sent together from one port: lookups as glibc and musl make them. */
   pairs: number;
@@ -133,7 +129,6 @@ export class Matcher {
   private readonly clients = new Map<string, Group>();
   private readonly servers = new Map<string, Group>();
   private readonly endpoints = new Map<string, Group>();
-  private readonly hist = new Histogram('us', LATENCY_MARKS_US);
   private nowUs = 0;
   private lastSweepUs = 0;
   private readonly r = { messages: 0, malformed: 0, unmatchedAnswers: 0, evicted: 0, tcpAfterTruncated: 0, pairs: 0, lone: 0, loneLost: 0, raceDnated: 0 };
@@ -170,9 +165,14 @@ export class Matcher {
     for (const g of q.groups) f(g);
   }
 
+  /** Its endpoint's group: where it was DNATed to, or the server it was sent to. */
+  private endpointGroup(q: Query): Group {
+    return this.group(this.endpoints, q.endpoint ?? q.server);
+  }
+
   /** The query has ended (answered, given up, still waiting at the end, or evicted): its endpoint's count. */
   private settle(q: Query, f?: (g: Group) => void): Group {
-    const g = this.group(this.endpoints, q.endpoint ?? q.server);
+    const g = this.endpointGroup(q);
     g.queries++;
     if (q.qtype === AAAA) g.aaaa++;
     g.resends += q.resends;
@@ -225,7 +225,7 @@ export class Matcher {
     }
     const lKey = qtype === A || qtype === AAAA ? `${m.src}|${m.sport}|${qname}` : '';
     const groups: [Group, Group, Group] = [this.total, this.group(this.clients, m.src), this.group(this.servers, server)];
-    const query: Query = { key, client: m.src, cport: m.sport, qname, qtype, server, endpoint: null, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, groups, qKey, lKey, transport: m.transport };
+    const query: Query = { key, client: m.src, qname, qtype, server, endpoint: null, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, groups, qKey, lKey };
     if (before !== undefined && before.state === 'pending' && before.key !== key && m.tsUs - before.lastUs >= RESEND_MIN_US) {
       // Asked again from a new port or with a new ID after a wait: a resend (single-request-reopen, an application's
       // retry), or another process of the same pod asking the same name. Counted as a resend; the earlier query is
@@ -268,7 +268,7 @@ export class Matcher {
       if (gone !== undefined && gone.answeredUs === 0) {
         gone.answeredUs = m.tsUs; // later sightings of it are the same answer
         this.each(gone, (g) => g.late++);
-        this.group(this.endpoints, gone.endpoint ?? gone.server).late++;
+        this.endpointGroup(gone).late++;
       } else if (gone === undefined) this.r.unmatchedAnswers++;
       return;
     }
@@ -279,7 +279,6 @@ export class Matcher {
     const rcode = m.msg[3]! & 0x0f;
     const tc = (m.msg[2]! & 0x02) !== 0;
     const waited = m.tsUs - q.firstUs;
-    this.hist.record(waited);
     const resent = q.lastUs > q.firstUs;
     const rc = rcodeName(rcode);
     for (const g of q.groups) g.answer(rc, waited, resent, tc);
@@ -355,31 +354,25 @@ export class Matcher {
       this.settle(q);
     }
     const t = this.total;
+    const total = t.toJSON();
     const groups = (m: Map<string, Group>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
     return {
       messages: this.r.messages,
       malformed: this.r.malformed,
-      queries: t.queries,
-      answered: t.answered,
-      unanswered: t.unanswered,
-      resends: t.resends,
-      answeredAfterResend: t.answeredAfterResend,
-      late: t.late,
+      ...(Object.fromEntries(TOTALS.map((k) => [k, total[k]])) as Pick<GroupStats, (typeof TOTALS)[number]>),
       unmatchedAnswers: this.r.unmatchedAnswers,
       inFlightAtEnd: inFlight,
       evicted: this.r.evicted,
-      truncated: t.truncated,
       tcpAfterTruncated: this.r.tcpAfterTruncated,
-      raceSignature: t.raceSignature,
       raceSignatureDnated: this.r.raceDnated,
       pairs: this.r.pairs,
       lone: this.r.lone,
       loneLost: this.r.loneLost,
-      total: t.toJSON(),
+      total,
       byClient: groups(this.clients),
       byServer: groups(this.servers),
       byEndpoint: groups(this.endpoints),
-      histogram: this.hist.toJSON(),
+      histogram: t.hist.toJSON(),
     };
   }
 }

@@ -3,16 +3,16 @@
  * and the overlays' encapsulations) or from a capture taken elsewhere (`--pcap FILE`, `-` for stdin); each query is
  * paired with its answer (../capture/match.ts), and the result says who waited, for what, and through which endpoint.
  */
-import { createReadStream } from 'node:fs';
 import { execa } from 'execa';
 import { InputError, UserError } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
+import { streamBytes } from '../input.js';
 import type { RunControl } from '../input.js';
 import { CaptureReader } from '../capture/pcap.js';
 import { DnsExtractor } from '../capture/extract.js';
-import { Matcher } from '../capture/match.js';
+import { Matcher, hostOfKey } from '../capture/match.js';
 import type { MatchResult, StallEvent } from '../capture/match.js';
 import { readPods } from '../capture/pods.js';
 import { watchFindings } from './watch-findings.js';
@@ -100,23 +100,15 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   if (input.pcap !== undefined) {
     source = input.pcap === '-' ? 'stdin' : input.pcap;
     if (input.pcap === '-' && process.stdin.isTTY === true) throw new UserError('--pcap -: stdin is a terminal, not a capture', 'pipe one in: tcpdump -i any -w - port 53 | k8sdiag watch --pcap -');
-    const stream = input.pcap === '-' ? process.stdin : createReadStream(input.pcap, { highWaterMark: 1 << 20 });
-    try {
-      for await (const chunk of stream) {
-        reader.feed(chunk as Buffer);
-        if (reader.damaged !== undefined) break;
-        if (input.signal?.aborted) {
-          interrupted = true;
-          break;
-        }
+    await streamBytes(input.pcap, (chunk) => {
+      reader.feed(chunk);
+      if (reader.damaged !== undefined) return false;
+      if (input.signal?.aborted) {
+        interrupted = true;
+        return false;
       }
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new InputError(`${source}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a capture' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
-    } finally {
-      if (input.pcap === '-') process.stdin.pause();
-      else (stream as ReturnType<typeof createReadStream>).destroy();
-    }
+      return true;
+    });
     reader.end();
     if (reader.packets === 0 && reader.damaged !== undefined) throw new InputError(`${source}: ${reader.damaged}`, 'give a capture tcpdump wrote: tcpdump -i any -w FILE port 53');
   } else {
@@ -129,7 +121,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   }
   // A live capture ended now; a file's end is its last packet.
   const m = matcher.result(input.pcap === undefined ? Date.now() * 1000 : undefined);
-  const seen = new Set([...Object.keys(m.byClient), ...Object.keys(m.byEndpoint).map((e) => e.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''))]);
+  const seen = new Set([...Object.keys(m.byClient), ...Object.keys(m.byEndpoint).map(hostOfKey)]);
   const podNames: Record<string, string> = {};
   for (const ip of seen) {
     const name = pods.get(ip);

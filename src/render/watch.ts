@@ -1,4 +1,5 @@
 /** watch for a human: what was captured, the queries' fate, per endpoint and per client, then the findings. */
+import { hostOfKey } from '../capture/match.js';
 import type { StallEvent } from '../capture/match.js';
 import type { GroupStats } from '../capture/match.js';
 import type { WatchResult } from '../commands/watch.js';
@@ -24,7 +25,7 @@ function groupTable(style: Style, title: string, rows: Array<[string, GroupStats
   const { c } = style;
   const t = table(style, [title, 'pod', 'queries', 'answered', 'after resend', 'unanswered', 'late', 'race', 'p50 ms', 'p99 ms', 'max ms'], { align: ['left', 'left', ...Array<'right'>(9).fill('right')] });
   for (const [k, g] of rows.slice(0, SHOWN)) {
-    const ip = k.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const ip = hostOfKey(k);
     t.push([terminalSafe(k), terminalSafe(pods[ip] ?? pods[k] ?? '-'), num(g.queries), num(g.answered), g.answeredAfterResend ? c.yellow(num(g.answeredAfterResend)) : '0', g.unanswered ? c.red(num(g.unanswered)) : '0', num(g.late),
       g.raceSignature ? c.red(num(g.raceSignature)) : '0', ms(g.latencyMs?.p50), ms(g.latencyMs?.p99), ms(g.latencyMs?.max)]);
   }
