@@ -26,8 +26,10 @@ export type Subject =
   | { kind: 'service'; id: string }
   /** A kube-proxy chain, with the Service it belongs to where the rules tell. */
   | { kind: 'chain'; name: string; service: string | null }
-  /** One endpoint of a Service (host:port), probed directly. */
-  | { kind: 'endpoint'; address: string; service: string | null };
+  /** One endpoint of a Service (host:port), probed directly or seen as where queries were DNATed to. */
+  | { kind: 'endpoint'; address: string; service: string | null }
+  /** A client seen sending queries (watch): its address, and its pod (namespace/name) where --pods names it. */
+  | { kind: 'client'; address: string; pod: string | null };
 
 export type Command = 'dnsbench' | 'resolv' | 'conntrack' | 'svc' | 'doctor' | 'watch';
 
@@ -106,6 +108,10 @@ export interface EvidenceByCode {
   QUERY_STALLS: { stalled: Num; unanswered: Num; answeredAfterResend: Num; queries: Num; late: Num; timeoutS: Num };
   WATCHED_ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; otherLost: Num; otherSent: Num; p: Num; cleanEndpoints: string };
   RACE_SIGNATURE: { signature: Num; dnated: Num; pairs: Num; loneLost: Num; lone: Num; p: OptNum; client: string };
+  WATCHED_SERVER_FAILURES: { servfail: Num; refused: Num; answered: Num; share: Num; p: Num; otherFailed: OptNum; otherAnswered: OptNum };
+  TRUNCATED_NOT_RETRIED: { truncated: Num; notRetried: Num; tcpAfterTruncated: Num; clients: string };
+  TCP_FALLBACK_FAILING: { retriesFailed: Num; tcpLost: Num; tcpQueries: Num; udpLost: Num; udpQueries: Num; p: OptNum };
+  SEARCH_LIST_WASTE: { searchQueries: Num; queries: Num; share: Num; queriesPerName: Num };
 }
 
 /** The race signature's numbers: lookups in the two UDP modes, straight to the endpoints, and insert_failed where NATed. */
@@ -198,6 +204,10 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   CAPTURE_LOSS: { command: 'watch', severities: ['warning'], rule: 'tcpdump reports packets dropped by the kernel or the interface, or the capture is damaged', subject: 'machine', means: 'the capture missed packets: an unanswered query may have had an answer it did not see' },
   QUERY_STALLS: { command: 'watch', severities: ['warning'], rule: 'at least 3 real queries to a server waited the timeout: never answered, or answered only after the client sent them again', subject: 'nameserver', means: 'the pods\' own queries stalled: each one a lookup that waited its resolver timeout' },
   WATCHED_ENDPOINT_LOSS: { command: 'watch', severities: ['critical'], rule: 'one endpoint leaves more of the real queries DNATed to it unanswered than the other endpoints together: at least 3, and Fisher\'s exact test p < 0.001', subject: 'endpoint', means: 'one DNS endpoint loses the real pods\' queries' },
+  WATCHED_SERVER_FAILURES: { command: 'watch', severities: ['warning', 'critical'], rule: 'SERVFAIL or REFUSED answers to the real queries of an endpoint (or a server asked directly) beyond 1% of its answers: at least 3, binomial test p < 0.001; critical from half of them', subject: 'endpoint', means: 'a DNS server answers the pods with failures' },
+  TRUNCATED_NOT_RETRIED: { command: 'watch', severities: ['warning'], rule: 'at least 3 truncated UDP answers that no TCP query of the same client and question followed within the timeout', subject: 'client', means: 'clients took truncated answers without retrying over TCP (musl before 1.2.4 does not), or could not' },
+  TCP_FALLBACK_FAILING: { command: 'watch', severities: ['warning'], rule: 'at least 3 truncated answers after which the client opened a TCP connection to port 53 and no query came through it, or at least 3 real queries over TCP unanswered more often than those over UDP (Fisher\'s exact test p < 0.001)', subject: 'nameserver', means: 'DNS over TCP fails: truncated answers cannot be retried' },
+  SEARCH_LIST_WASTE: { command: 'watch', severities: ['warning'], rule: 'a client whose NXDOMAIN queries for search-list names are at least half its queries, at least 20 of them', subject: 'client', means: 'the search list (ndots) multiplies the pod\'s queries: most of them are names that do not exist' },
   RACE_SIGNATURE: { command: 'watch', severities: ['warning', 'critical'], rule: 'at least 3 lookups whose A and AAAA left together from one port with one answered and the other not; critical when at least 3 of them were seen DNATed, the capture missed nothing, and independent loss at the rate of queries sent alone does not explain them (binomial p < 0.001), else warning', subject: 'nameserver', means: 'the real pods show the conntrack race\'s signature: one of a parallel A/AAAA pair lost' },
 };
 

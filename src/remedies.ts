@@ -50,5 +50,21 @@ export const CAPTURE_LOSS =
 export const UNANSWERED_WATCHED =
   'k8sdiag doctor on this node names the hop that loses them; check `k8sdiag conntrack` for insert_failed and drops meanwhile';
 
+/** Truncated answers not retried over TCP (watch). */
+export const TRUNCATED_NOT_RETRIED =
+  'a musl image (Alpine) before musl 1.2.4 never retries over TCP: update it, or keep answers under 512 bytes; otherwise check that TCP port 53 reaches the server';
+
+/** DNS over TCP failing (doctor, watch). */
+export const TCP_BLOCKED = 'allow TCP port 53 to the DNS pods wherever UDP 53 is allowed: NetworkPolicies (egress to kube-dns), security groups, host firewalls';
+
+/** A server answering with failures (doctor, watch): REFUSED, or SERVFAIL. */
+export const SERVER_REFUSED = 'REFUSED: the server will not serve this client or zone (its ACL, a policy plugin, a view)';
+export const SERVER_SERVFAIL =
+  "SERVFAIL: the server could not get an answer from upstream (CoreDNS: its forward plugin's upstreams, their reachability and latency; DNSSEC validation failures)";
+
+/** The search list multiplying queries (watch). */
+export const SEARCH_LIST_WASTE =
+  'end external names with a dot (example.com.) in the pod\'s configuration, or lower ndots in the pod\'s dnsConfig (options: [{name: ndots, value: "1"}]); NodeLocalDNS makes the NXDOMAINs cheap';
+
 /** One DNS endpoint losing queries (doctor's probes, watch's real traffic). */
 export const endpointLoss = (endpoint: string): string => `look at the DNS pod behind ${endpoint}: its logs, CPU throttling, its node; delete it to have it rescheduled`;

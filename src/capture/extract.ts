@@ -5,7 +5,7 @@
  */
 import { readFramed } from '../dns/wire.js';
 import type { CapturedPacket } from './pcap.js';
-import { PacketDecoder, TCP_FIN, TCP_RST, TCP_SYN } from './packet.js';
+import { PacketDecoder, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './packet.js';
 import type { Segment, SkipReason } from './packet.js';
 import type { Message } from './match.js';
 
@@ -20,12 +20,15 @@ interface Stream {
 export class DnsExtractor {
   private readonly decoder: PacketDecoder;
   private readonly streams = new Map<string, Stream>();
+  private readonly dnsPorts: ReadonlySet<number>;
   readonly skipped: Record<SkipReason | 'tcp-gap' | 'tcp-streams-full', number> = {
     'link-type': 0, 'not-ip': 0, short: 0, 'ip-fragment': 0, 'not-udp-tcp': 0, 'not-dns-port': 0, 'overlay-depth': 0, 'tcp-gap': 0, 'tcp-streams-full': 0,
   };
 
-  constructor(dnsPorts: ReadonlySet<number>, private readonly onMessage: (m: Message) => void) {
+  /** `onConnect`: a client's TCP connection attempt (SYN without ACK) to a DNS port, with or without a message after it. */
+  constructor(dnsPorts: ReadonlySet<number>, private readonly onMessage: (m: Message) => void, private readonly onConnect?: (client: string, tsUs: number) => void) {
     this.decoder = new PacketDecoder(dnsPorts);
+    this.dnsPorts = dnsPorts;
   }
 
   add(p: CapturedPacket): void {
@@ -45,6 +48,7 @@ export class DnsExtractor {
     const key = `${s.src}|${s.sport}|${s.dst}|${s.dport}`;
     let st = this.streams.get(key);
     if ((s.flags & TCP_SYN) !== 0) {
+      if ((s.flags & TCP_ACK) === 0 && this.dnsPorts.has(s.dport)) this.onConnect?.(s.src, tsUs);
       if (st === undefined && this.streams.size >= MAX_STREAMS) {
         this.skipped['tcp-streams-full']++;
         return;

@@ -13,6 +13,16 @@ export interface GroupStats {
   /** Answers that came after their query was given up. */
   late: number;
   truncated: number;
+  /** Of the truncated UDP answers, those no TCP query of the same client and question followed within the timeout. */
+  truncatedNoTcp: number;
+  /** Of the truncated UDP answers, those after which the client opened a TCP connection to port 53 but no TCP query of
+   * the question came through within the timeout: the retry was tried and failed (TCP blocked on the way). */
+  truncatedTcpFailed: number;
+  /** Queries over TCP, and of them unanswered. */
+  tcp: number;
+  tcpUnanswered: number;
+  /** Queries answered NXDOMAIN whose name was a name the client asked next plus a search domain (./search.ts). */
+  searchQueries: number;
   /** Queries that waited for one of A and AAAA sent together, while the other was answered. */
   raceSignature: number;
   aaaa: number;
@@ -28,6 +38,11 @@ export class Group {
   answeredAfterResend = 0;
   late = 0;
   truncated = 0;
+  truncatedNoTcp = 0;
+  truncatedTcpFailed = 0;
+  tcp = 0;
+  tcpUnanswered = 0;
+  searchQueries = 0;
   raceSignature = 0;
   aaaa = 0;
   readonly rcodes = new Counters();
@@ -50,6 +65,11 @@ export class Group {
       answeredAfterResend: this.answeredAfterResend,
       late: this.late,
       truncated: this.truncated,
+      truncatedNoTcp: this.truncatedNoTcp,
+      truncatedTcpFailed: this.truncatedTcpFailed,
+      tcp: this.tcp,
+      tcpUnanswered: this.tcpUnanswered,
+      searchQueries: this.searchQueries,
       raceSignature: this.raceSignature,
       aaaa: this.aaaa,
       rcodes: this.rcodes.toJSON(),

@@ -15,10 +15,11 @@
  * counted.
  */
 import type { Histogram } from '../stats/index.js';
-import { rcodeName } from '../dns/wire.js';
+import { formatHostPort, rcodeName } from '../dns/wire.js';
 import { Group } from './groups.js';
 import type { GroupStats } from './groups.js';
 import { lastQuestionType, questionName, typeName } from './question.js';
+import { SearchList } from './search.js';
 
 export type { GroupStats } from './groups.js';
 export { question, questionName, typeName } from './question.js';
@@ -33,7 +34,7 @@ export const MAX_PENDING = 200_000;
 const A = 1;
 const AAAA = 28;
 
-/** The address of a server or endpoint key (`host:port`, as `query` writes them). */
+/** The address of a server or endpoint key (`host:port`, `[v6]:port`, as `query` writes them). */
 export const hostOfKey = (key: string): string => key.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
 
 export interface Message {
@@ -55,6 +56,7 @@ interface Query {
   server: string;
   /** Where it was DNATed to, when a second sighting showed it. */
   endpoint: string | null;
+  tcp: boolean;
   firstUs: number;
   lastUs: number;
   answeredUs: number;
@@ -87,7 +89,7 @@ export interface StallEvent {
 }
 
 /** The counts of all queries together, written at the top of the result as well as in `total`. */
-const TOTALS = ['queries', 'answered', 'unanswered', 'resends', 'answeredAfterResend', 'late', 'truncated', 'raceSignature'] as const;
+const TOTALS = ['queries', 'answered', 'unanswered', 'resends', 'answeredAfterResend', 'late', 'truncated', 'truncatedNoTcp', 'truncatedTcpFailed', 'tcp', 'tcpUnanswered', 'searchQueries', 'raceSignature'] as const;
 
 export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
   messages: number;
@@ -100,6 +102,8 @@ export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
   evicted: number;
   /** Queries over TCP that followed a truncated UDP answer to the same client and question. */
   tcpAfterTruncated: number;
+  /** NXDOMAIN answers not weighed as search-list names: the table of them was full. */
+  searchOverflow: number;
   /** Of the raceSignature queries, the queries seen DNATed (to a Service address, then to an endpoint): the path the race needs. */
   raceSignatureDnated: number;
   /** A and AAAA sent together from one port: lookups as glibc and musl make them. */
@@ -123,8 +127,11 @@ export class Matcher {
   private readonly byLookup = new Map<string, Query>();
   /** Queries given up lately, for late answers: key -> the query. */
   private readonly given = new Map<string, Query>();
-  /** Truncated UDP answers lately: client|type|name -> time. */
-  private readonly truncatedAt = new Map<string, number>();
+  /** Truncated UDP answers lately, awaiting a TCP query: client|type|name -> the query (answered then). */
+  private readonly truncatedAt = new Map<string, Query>();
+  private readonly search: SearchList;
+  /** Each client's latest TCP connection attempt (SYN) to a DNS port: a truncated answer's retry that may not get through. */
+  private readonly connects = new Map<string, number>();
   private readonly total = new Group();
   private readonly clients = new Map<string, Group>();
   private readonly servers = new Map<string, Group>();
@@ -146,6 +153,7 @@ export class Matcher {
     private readonly maxPending = MAX_PENDING,
   ) {
     this.graceUs = Math.max(200_000, timeoutUs / 5);
+    this.search = new SearchList(maxPending);
   }
 
   private group(map: Map<string, Group>, key: string): Group {
@@ -177,6 +185,7 @@ export class Matcher {
     if (q.qtype === AAAA) g.aaaa++;
     g.resends += q.resends;
     if (q.raced) g.raceSignature++;
+    if (q.tcp) g.tcp++;
     f?.(g);
     return g;
   }
@@ -197,7 +206,7 @@ export class Matcher {
 
   private query(m: Message, id: number, qname: string, qtype: number): void {
     const key = `${m.src}|${m.sport * 65536 + id}|${qtype}|${qname}`;
-    const server = `${m.dst}:${m.dport}`;
+    const server = formatHostPort(m.dst, m.dport);
     const had = this.pending.get(key);
     if (had !== undefined) {
       if (m.tsUs - had.lastUs < WINDOW_US) {
@@ -216,16 +225,18 @@ export class Matcher {
     }
     const qKey = `${m.src}|${qtype}|${qname}`;
     const before = this.byQuestion.get(qKey);
-    if (m.transport === 'tcp') {
+    const tcp = m.transport === 'tcp';
+    if (tcp) {
       const t = this.truncatedAt.get(qKey);
-      if (t !== undefined && m.tsUs - t < this.timeoutUs) {
+      if (t !== undefined && m.tsUs - t.answeredUs < this.timeoutUs) {
         this.truncatedAt.delete(qKey);
         this.r.tcpAfterTruncated++;
       }
     }
+    this.search.asked(m.src, qname, m.tsUs);
     const lKey = qtype === A || qtype === AAAA ? `${m.src}|${m.sport}|${qname}` : '';
     const groups: [Group, Group, Group] = [this.total, this.group(this.clients, m.src), this.group(this.servers, server)];
-    const query: Query = { key, client: m.src, qname, qtype, server, endpoint: null, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, groups, qKey, lKey };
+    const query: Query = { key, client: m.src, qname, qtype, server, endpoint: null, tcp, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, groups, qKey, lKey };
     if (before !== undefined && before.state === 'pending' && before.key !== key && m.tsUs - before.lastUs >= RESEND_MIN_US) {
       // Asked again from a new port or with a new ID after a wait: a resend (single-request-reopen, an application's
       // retry), or another process of the same pod asking the same name. Counted as a resend; the earlier query is
@@ -248,6 +259,7 @@ export class Matcher {
     for (const g of groups) {
       g.queries++;
       if (qtype === AAAA) g.aaaa++;
+      if (tcp) g.tcp++;
     }
     if (this.pending.size > this.maxPending) {
       const oldest = this.pending.values().next().value as Query;
@@ -282,10 +294,17 @@ export class Matcher {
     const resent = q.lastUs > q.firstUs;
     const rc = rcodeName(rcode);
     for (const g of q.groups) g.answer(rc, waited, resent, tc);
-    this.settle(q).answer(rc, waited, resent, tc);
-    if (tc && m.transport === 'udp') this.truncatedAt.set(q.qKey, m.tsUs);
+    const endpoint = this.settle(q);
+    endpoint.answer(rc, waited, resent, tc);
+    if (tc && m.transport === 'udp' && this.truncatedAt.size < this.maxPending) this.truncatedAt.set(q.qKey, q);
+    if (rcode === 3) this.search.nxdomain(q.client, q.qname, m.tsUs, [...q.groups, endpoint]);
     if (resent) this.stall(q, waited, 'answered-after-resend');
     else if (waited >= this.slowUs) this.stall(q, waited, 'slow');
+  }
+
+  /** A client opened a TCP connection to a DNS port (its SYN). */
+  connect(client: string, tsUs: number): void {
+    if (this.connects.size < this.maxPending || this.connects.has(client)) this.connects.set(client, tsUs);
   }
 
   /** The race's signature: this query of an A/AAAA pair went unanswered while its partner was answered. */
@@ -304,8 +323,15 @@ export class Matcher {
       this.r.lone++;
       this.r.loneLost++;
     }
-    this.each(q, (g) => g.unanswered++);
-    this.settle(q, (g) => g.unanswered++);
+    const tcp = q.tcp ? 1 : 0;
+    this.each(q, (g) => {
+      g.unanswered++;
+      g.tcpUnanswered += tcp;
+    });
+    this.settle(q, (g) => {
+      g.unanswered++;
+      g.tcpUnanswered += tcp;
+    });
     this.stall(q, atUs - q.firstUs, 'unanswered', atUs);
     this.given.set(q.key, q);
     if (this.given.size > this.maxPending) this.given.delete(this.given.keys().next().value as string);
@@ -336,9 +362,24 @@ export class Matcher {
         this.giveUp(q, q.lastUs + this.timeoutUs + this.graceUs);
       }
     }
+    for (const [k, q] of this.truncatedAt) {
+      if (this.nowUs - q.answeredUs <= this.timeoutUs) continue;
+      // No TCP query followed within the timeout: the client tried and its connection never carried the query, or it
+      // never tried (it took the truncated answer, or gave up).
+      this.truncatedAt.delete(k);
+      const syn = this.connects.get(q.client);
+      const tried = syn !== undefined && syn >= q.answeredUs;
+      const count = (g: Group): void => {
+        if (tried) g.truncatedTcpFailed++;
+        else g.truncatedNoTcp++;
+      };
+      this.each(q, count);
+      count(this.endpointGroup(q));
+    }
     if (!atEnd) {
       for (const [k, q] of this.given) if (this.nowUs - q.lastUs > 4 * this.timeoutUs) this.given.delete(k);
-      for (const [k, t] of this.truncatedAt) if (this.nowUs - t > this.timeoutUs) this.truncatedAt.delete(k);
+      this.search.sweep(this.nowUs);
+      for (const [k, t] of this.connects) if (this.nowUs - t > 2 * this.timeoutUs) this.connects.delete(k);
       for (const [k, q] of this.byLookup) if (this.nowUs - q.firstUs > PAIR_US && q.state === 'answered') this.byLookup.delete(k);
     }
   }
@@ -364,6 +405,7 @@ export class Matcher {
       inFlightAtEnd: inFlight,
       evicted: this.r.evicted,
       tcpAfterTruncated: this.r.tcpAfterTruncated,
+      searchOverflow: this.search.overflow,
       raceSignatureDnated: this.r.raceDnated,
       pairs: this.r.pairs,
       lone: this.r.lone,

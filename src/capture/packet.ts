@@ -29,6 +29,7 @@ const GENEVE_PORT = 6081;
 export const TCP_SYN = 0x02;
 export const TCP_FIN = 0x01;
 export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
 
 function ipv4(b: Buffer, p: number): string {
   return `${b[p]}.${b[p + 1]}.${b[p + 2]}.${b[p + 3]}`;

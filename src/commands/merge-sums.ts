@@ -10,6 +10,7 @@ import { SCHEMAS } from '../header.js';
 import { Counters, Histogram, isWholeCount } from '../stats/index.js';
 import type { HistogramSnapshot } from '../stats/index.js';
 import type { FindingGroup, MergeGroup, MergedConntrack, MergedDnsbench, NodeSummary } from './merge.js';
+import { WatchSum, watchProblem } from './merge-watch.js';
 
 export type Doc = Record<string, unknown> & { schema?: unknown; host?: unknown; findings?: unknown };
 
@@ -54,6 +55,7 @@ export function problemOf(schema: string, d: Doc): string | undefined {
       if (!isRecord(d.resolver) || !Histogram.isSnapshot(d.resolver['histogram'])) return "its resolver's histogram is missing or does not add up";
     }
   }
+  if (schema === SCHEMAS.watch) return watchProblem(d);
   if (schema === SCHEMAS.conntrack) {
     if (!isRecord(d.counters) || !Object.values(d.counters).every(isWholeCount)) return 'counters are missing or not counts (whole numbers from 0 to 2^53)';
   }
@@ -158,6 +160,7 @@ export class SchemaSum {
   documents = 0;
   readonly dnsbench: DnsbenchSum | undefined;
   readonly conntrack: ConntrackSum | undefined;
+  readonly watch: WatchSum | undefined;
   private readonly nodes = new Map<string, NodeSum>();
   private readonly findings = new Map<string, { group: Omit<FindingGroup, 'nodes' | 'of'>; nodes: Set<string> }>();
 
@@ -165,12 +168,14 @@ export class SchemaSum {
     // Only the versions this k8sdiag writes have their figures merged: another's fields may mean something else.
     this.dnsbench = schema === SCHEMAS.dnsbench ? new DnsbenchSum() : undefined;
     this.conntrack = schema === SCHEMAS.conntrack ? new ConntrackSum() : undefined;
+    this.watch = schema === SCHEMAS.watch ? new WatchSum() : undefined;
   }
 
   add(d: Doc): void {
     this.documents++;
     this.dnsbench?.add(d);
     this.conntrack?.add(d);
+    this.watch?.add(d);
     const host = String(d.host);
     let node = this.nodes.get(host);
     if (node === undefined) {
@@ -178,8 +183,14 @@ export class SchemaSum {
       this.nodes.set(host, node);
     }
     node.documents++;
-    node.sent += num(d.sent);
-    node.timeouts += num(d.timeouts);
+    if (this.watch !== undefined) {
+      // The real pods' queries, and those that waited the timeout: unanswered, or answered only after a resend.
+      node.sent += num(d['queries']);
+      node.timeouts += num(d['unanswered']) + num(d['answeredAfterResend']);
+    } else {
+      node.sent += num(d.sent);
+      node.timeouts += num(d.timeouts);
+    }
     const over5 = (d.lookupStalls as { over5s?: number } | null | undefined)?.over5s;
     if (typeof over5 === 'number') node.over5s = (node.over5s ?? 0) + over5;
     for (const f of Array.isArray(d.findings) ? (d.findings as Finding[]) : []) {
@@ -213,6 +224,7 @@ export class SchemaSum {
       nodes,
       dnsbench: this.dnsbench?.result() ?? null,
       conntrack: this.conntrack?.result() ?? null,
+      watch: this.watch?.result() ?? null,
       findings,
     };
   }

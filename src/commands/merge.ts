@@ -20,6 +20,7 @@ import type { Doc } from './merge-sums.js';
 import { SCHEMAS, startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
+import type { MergedWatch } from './merge-watch.js';
 
 export { splitDocuments } from '../documents.js';
 
@@ -63,7 +64,7 @@ export interface MergedConntrack {
 export interface NodeSummary {
   host: string;
   documents: number;
-  /** Timeouts / sent (dnsbench), or null. */
+  /** Timeouts / sent (dnsbench); queries unanswered or answered only after a resend / queries (watch); or null. */
   stallRate: number | null;
   /** Lookups of 5 s or more (dnsbench --resolv), or null. */
   lookupsOver5s: number | null;
@@ -87,6 +88,7 @@ export interface MergeGroup {
   nodes: NodeSummary[];
   dnsbench: MergedDnsbench | null;
   conntrack: MergedConntrack | null;
+  watch: MergedWatch | null;
   findings: FindingGroup[];
 }
 
@@ -193,8 +195,8 @@ export class Merger {
     }
     const groups: MergeGroup[] = [];
     for (const schema of schemas) {
-      if (schema !== SCHEMAS.dnsbench && schema !== SCHEMAS.conntrack && /^k8sdiag\.(dnsbench|conntrack)\//.test(schema)) {
-        skipped.push(`${schema}: a version this k8sdiag (${SCHEMAS.dnsbench}, ${SCHEMAS.conntrack}) does not know: its nodes and findings are listed, its figures not merged`);
+      if (schema !== SCHEMAS.dnsbench && schema !== SCHEMAS.conntrack && schema !== SCHEMAS.watch && /^k8sdiag\.(dnsbench|conntrack|watch)\//.test(schema)) {
+        skipped.push(`${schema}: a version this k8sdiag (${SCHEMAS.dnsbench}, ${SCHEMAS.conntrack}, ${SCHEMAS.watch}) does not know: its nodes and findings are listed, its figures not merged`);
       }
       groups.push(this.bySchema.get(schema)!.result());
     }

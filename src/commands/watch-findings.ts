@@ -4,14 +4,20 @@
  */
 import { finding } from '../findings.js';
 import type { Finding } from '../findings.js';
-import { CAPTURE_LOSS, RACE, UNANSWERED_WATCHED, endpointLoss } from '../remedies.js';
+import { CAPTURE_LOSS, RACE, SEARCH_LIST_WASTE, SERVER_REFUSED, SERVER_SERVFAIL, TCP_BLOCKED, TRUNCATED_NOT_RETRIED, UNANSWERED_WATCHED, endpointLoss } from '../remedies.js';
 import { binomialGreater, fisherGreater, formatP, percentOf } from '../stats/index.js';
+import type { GroupStats } from '../capture/match.js';
 import type { WatchResult } from './watch.js';
 
 const MIN = 3;
 const P = 0.001;
 /** Lone queries needed to bound their loss rate at all. */
 const MIN_LONE = 10;
+/** Failures (SERVFAIL, REFUSED) a server may give as a matter of course: names whose own servers fail. */
+const FAILURE_BACKGROUND = 0.01;
+/** Search-list queries a client must send, and their share of its queries, before the waste is called out. */
+const MIN_SEARCH = 20;
+const SEARCH_SHARE = 0.5;
 
 /**
  * The 95% one-sided upper bound (Clopper-Pearson) of a loss rate seen as `k` of `n`: the highest rate at which seeing
@@ -77,6 +83,7 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
       }));
     }
   }
+  out.push(...serverFailures(r), ...tcpFindings(r), ...searchWaste(r));
   const sig = r.total.raceSignature;
   if (sig >= MIN) {
     // Independent loss at rate q loses exactly one of a pair with chance 2q(1-q), at most 1/2.
@@ -107,4 +114,104 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
     }));
   }
   return out;
+}
+
+const failed = (g: GroupStats): number => (g.rcodes['SERVFAIL'] ?? 0) + (g.rcodes['REFUSED'] ?? 0);
+
+/** Each endpoint (or server asked directly) answering with failures beyond the background, against the others. */
+function serverFailures(r: Omit<WatchResult, 'findings'>): Finding[] {
+  const out: Finding[] = [];
+  const all = Object.entries(r.byEndpoint);
+  for (const [e, g] of all) {
+    const f = failed(g);
+    if (f < MIN) continue;
+    const p = binomialGreater(f, g.answered, FAILURE_BACKGROUND);
+    if (p >= P) continue;
+    const others = all.filter(([o]) => o !== e);
+    const otherFailed = others.length > 0 ? others.reduce((n, [, o]) => n + failed(o), 0) : null;
+    const otherAnswered = others.length > 0 ? others.reduce((n, [, o]) => n + o.answered, 0) : null;
+    const servfail = g.rcodes['SERVFAIL'] ?? 0;
+    const refused = g.rcodes['REFUSED'] ?? 0;
+    const share = f / g.answered;
+    const beside =
+      otherFailed === null || otherAnswered === null
+        ? ''
+        : otherAnswered === 0
+          ? '; the other servers answered nothing to compare'
+          : `; the others answered ${otherFailed} of ${otherAnswered} so (${percentOf(otherFailed, otherAnswered, 2)})${otherFailed / otherAnswered >= share / 2 ? ': all alike, what they ask upstream, not one pod' : ''}`;
+    out.push(finding({
+      code: 'WATCHED_SERVER_FAILURES',
+      severity: share >= 0.5 ? 'critical' : 'warning',
+      subject: { kind: 'endpoint', address: e, service: null },
+      message: `${e} answered ${f} of the ${g.answered} real queries it answered with failures (${percentOf(f, g.answered, 2)}: SERVFAIL ${servfail}, REFUSED ${refused}; p ${formatP(p)} against ${percentOf(FAILURE_BACKGROUND, 1, 0)})${beside}`,
+      evidence: { servfail, refused, answered: g.answered, share: Number(share.toFixed(4)), p: Number(p.toPrecision(3)), otherFailed, otherAnswered },
+      remedy: refused > servfail ? SERVER_REFUSED : SERVER_SERVFAIL,
+    }));
+  }
+  return out;
+}
+
+const who = (r: Omit<WatchResult, 'findings'>, ip: string): string => r.pods[ip] ?? ip;
+
+/** Truncated answers nobody retried over TCP; TCP queries lost more often than UDP ones. */
+function tcpFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
+  const out: Finding[] = [];
+  const t = r.total;
+  if (t.truncatedNoTcp >= MIN) {
+    const clients = Object.entries(r.byClient).filter(([, g]) => g.truncatedNoTcp > 0).sort((a, b) => b[1].truncatedNoTcp - a[1].truncatedNoTcp);
+    const top = clients[0]!;
+    out.push(finding({
+      code: 'TRUNCATED_NOT_RETRIED',
+      severity: 'warning',
+      subject: { kind: 'client', address: top[0], pod: r.pods[top[0]] ?? null },
+      message:
+        `${t.truncatedNoTcp} of ${t.truncated} truncated answers were not followed by a TCP query for the same name within ${r.timeoutS} s ` +
+        `(${clients.slice(0, 3).map(([ip, g]) => `${who(r, ip)} ${g.truncatedNoTcp}`).join(', ')}): those clients used a partial answer or none`,
+      evidence: { truncated: t.truncated, notRetried: t.truncatedNoTcp, tcpAfterTruncated: r.tcpAfterTruncated, clients: clients.map(([ip]) => ip).join(' ') },
+      remedy: TRUNCATED_NOT_RETRIED,
+    }));
+  }
+  const udpLost = t.unanswered - t.tcpUnanswered;
+  const udpQueries = t.queries - t.tcp;
+  const p = t.tcpUnanswered >= MIN ? fisherGreater(t.tcpUnanswered, t.tcp, udpLost, udpQueries) : null;
+  const lost = p !== null && p < P;
+  if (t.truncatedTcpFailed >= MIN || lost) {
+    const servers = Object.entries(r.byServer).filter(([, g]) => g.tcpUnanswered + g.truncatedTcpFailed > 0).map(([s]) => s);
+    const parts = [
+      ...(t.truncatedTcpFailed > 0 ? [`${t.truncatedTcpFailed} truncated answers were followed by a TCP connection attempt to port 53 that never carried the query`] : []),
+      ...(p !== null ? [`${t.tcpUnanswered} of ${t.tcp} real queries over TCP went unanswered (${percentOf(t.tcpUnanswered, t.tcp, 2)}) against ${udpLost} of ${udpQueries} over UDP (p ${formatP(p)})`] : []),
+    ];
+    out.push(finding({
+      code: 'TCP_FALLBACK_FAILING',
+      severity: 'warning',
+      subject: { kind: 'nameserver', address: servers.join(', ') },
+      message: `${parts.join('; ')}: DNS over TCP fails on this path, and answers too large for UDP cannot be had`,
+      evidence: { retriesFailed: t.truncatedTcpFailed, tcpLost: t.tcpUnanswered, tcpQueries: t.tcp, udpLost, udpQueries, p: p === null ? null : Number(p.toPrecision(3)) },
+      remedy: TCP_BLOCKED,
+    }));
+  }
+  return out;
+}
+
+/** Clients most of whose queries are search-list names that do not exist: the ndots cost, in real traffic. */
+function searchWaste(r: Omit<WatchResult, 'findings'>): Finding[] {
+  const clients = Object.entries(r.byClient)
+    .filter(([, g]) => g.searchQueries >= MIN_SEARCH && g.searchQueries >= SEARCH_SHARE * g.queries)
+    .sort((a, b) => b[1].searchQueries - a[1].searchQueries);
+  if (clients.length === 0) return [];
+  const search = clients.reduce((n, [, g]) => n + g.searchQueries, 0);
+  const queries = clients.reduce((n, [, g]) => n + g.queries, 0);
+  const perName = queries / (queries - search);
+  const top = clients[0]!;
+  const list = clients.slice(0, 3).map(([ip, g]) => `${who(r, ip)} ${g.searchQueries} of ${g.queries}`).join(', ');
+  return [finding({
+    code: 'SEARCH_LIST_WASTE',
+    severity: 'warning',
+    subject: { kind: 'client', address: top[0], pod: r.pods[top[0]] ?? null },
+    message:
+      `${search} of ${queries} queries (${percentOf(search, queries, 1)}) from ${clients.length === 1 ? 'one client' : `${clients.length} clients`} were search-list names answered NXDOMAIN before the name itself ` +
+      `(${list}${clients.length > 3 ? ', ...' : ''}): ${perName.toFixed(1)} queries per name asked`,
+    evidence: { searchQueries: search, queries, share: Number((search / queries).toFixed(4)), queriesPerName: Number(perName.toFixed(2)) },
+    remedy: SEARCH_LIST_WASTE,
+  })];
 }

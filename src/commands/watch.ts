@@ -85,7 +85,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   const pods = input.podsFile !== undefined ? await readPods(input.podsFile) : new Map<string, string>();
   const onStall = input.onStall;
   const matcher = new Matcher(timeoutS * 1e6, (input.slowS ?? timeoutS) * 1e6, onStall === undefined ? undefined : (e) => onStall({ ...e, pod: pods.get(e.client) ?? null }));
-  const extractor = new DnsExtractor(new Set(ports), (m) => matcher.add(m));
+  const extractor = new DnsExtractor(new Set(ports), (m) => matcher.add(m), (client, ts) => matcher.connect(client, ts));
   let first = Number.NaN;
   let last = Number.NaN;
   const reader = new CaptureReader((p) => {

@@ -10,6 +10,7 @@ import type { CorednsDelta } from '../host/coredns.js';
 import { decisive, explained, failures, pct, suggestive } from './rule-kit.js';
 import type { Rule } from './rule-kit.js';
 import { finding } from '../findings.js';
+import { SERVER_REFUSED, SERVER_SERVFAIL, TCP_BLOCKED } from '../remedies.js';
 
 export const PATH_RULES: readonly Rule[] = [
   {
@@ -168,7 +169,7 @@ export const PATH_RULES: readonly Rule[] = [
           code: 'TCP_FALLBACK_BLOCKED', severity: 'warning', subject: { kind: 'nameserver', address: ns },
           message: `lookups over TCP fail (${show(failures(tcp))}: ${tcp.stalled} timed out, ${tcp.failed} failed at once${codes ? `, ${codes}` : ''}) while the same over UDP succeed (${show(failures(reopen))}; ${c.said}): answers too large for UDP (truncated, TC) will fail, since the resolver retries them over TCP`,
           evidence: { tcpFailed: tcp.stalled + tcp.failed, tcpLookups: tcp.units, udpFailed: reopen.stalled + reopen.failed, udpLookups: reopen.units },
-          remedy: 'allow TCP port 53 to the DNS pods wherever UDP 53 is allowed: NetworkPolicies (egress to kube-dns), security groups, host firewalls',
+          remedy: TCP_BLOCKED,
         })],
       };
     },
@@ -189,9 +190,7 @@ export const PATH_RULES: readonly Rule[] = [
           code: 'SERVER_FAILURES', severity: share >= 0.5 ? 'critical' : 'warning', subject: { kind: 'nameserver', address: ns },
           message: `${pct(servfail + refused, answered)} of the answers are failures (SERVFAIL ${servfail}, REFUSED ${refused} of ${answered} answers): the server answers, but cannot resolve; failures, not stalls`,
           evidence: { servfail, refused, answered, share: Number(share.toFixed(4)) },
-          remedy: refused > servfail
-            ? 'REFUSED: the server will not serve this client or zone (its ACL, a policy plugin, a view)'
-            : 'SERVFAIL: the server could not get an answer from upstream (CoreDNS: its forward plugin\'s upstreams, their reachability and latency; DNSSEC validation failures)',
+          remedy: refused > servfail ? SERVER_REFUSED : SERVER_SERVFAIL,
         })],
       };
     },

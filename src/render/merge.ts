@@ -2,7 +2,9 @@
 import type { MergeResult } from '../commands/merge.js';
 import { severityLabel, num, table } from './style.js';
 import type { Style } from './style.js';
-import { percent } from '../stats/index.js';
+import { formatP, percent, percentOf } from '../stats/index.js';
+import type { MergedWatch } from '../commands/merge-watch.js';
+import { terminalSafe } from './terminal.js';
 
 const ms = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(3));
 
@@ -26,6 +28,7 @@ export function renderMerge(style: Style, r: MergeResult): string {
       out.push(`  conntrack (since boot, each node's latest document, summed over nodes): insert_failed ${num(k.insert_failed ?? 0)}, drop ${num(k.drop ?? 0)}, early_drop ${num(k.early_drop ?? 0)}` +
         `${g.conntrack.maxTableUsage !== null ? `; fullest table ${percent(g.conntrack.maxTableUsage)}` : ''}`);
     }
+    if (g.watch) out.push(...watchLines(style, g.watch));
     const t = table(style, ['node', 'documents', 'stall rate', 'lookups over 5 s', 'problems'], { align: ['left', 'right', 'right', 'right', 'left'] });
     for (const n of g.nodes.slice(0, 20)) {
       t.push([n.host, num(n.documents), n.stallRate === null ? 'n/a' : percent(n.stallRate, 2), n.lookupsOver5s === null ? 'n/a' : num(n.lookupsOver5s), n.problems.join(' ') || '-']);
@@ -39,4 +42,27 @@ export function renderMerge(style: Style, r: MergeResult): string {
     out.push('');
   }
   return `${out.join('\n')}`;
+}
+
+/** The real pods' queries of all the nodes together, and the endpoints worst first. */
+function watchLines(style: Style, w: MergedWatch): string[] {
+  const { c } = style;
+  const l = w.latencyMs;
+  const stalled = w.unanswered + w.answeredAfterResend;
+  const out = [
+    `  real queries: ${num(w.queries)}, answered ${num(w.answered)}, waited the timeout ${stalled ? c.red(num(stalled)) : '0'} (${percentOf(stalled, w.queries, 2)}: ${num(w.unanswered)} unanswered, ${num(w.answeredAfterResend)} answered only after a resend); ` +
+      `race signature ${num(w.raceSignature)} of ${num(w.pairs)} pairs; search-list NXDOMAIN ${num(w.searchQueries)}; latency ms p50 ${ms(l?.p50)} p99 ${ms(l?.p99)} max ${ms(l?.max)}`,
+  ];
+  const lost = (w.kernelDrops ?? 0) + (w.ifDrops ?? 0);
+  if (lost > 0 || w.damagedCaptures > 0) out.push(c.yellow(`  the captures missed packets: ${num(w.kernelDrops ?? 0)} dropped by the kernel, ${num(w.ifDrops ?? 0)} by the interface, ${w.damagedCaptures} damaged`));
+  if (w.endpoints.length > 0) {
+    const t = table(style, ['endpoint', 'nodes', 'queries', 'stall rate', 'unanswered', 'after resend', 'failures', 'race', 'p (vs the others)'], { align: ['left', ...Array<'right'>(8).fill('right')] });
+    for (const e of w.endpoints.slice(0, 20)) {
+      t.push([terminalSafe(e.endpoint), num(e.nodes), num(e.queries), percent(e.stallRate, 2), num(e.unanswered), num(e.answeredAfterResend), num(e.failures), num(e.raceSignature), e.p === null ? '-' : formatP(e.p)]);
+    }
+    out.push(t.toString());
+    const more = w.endpoints.length - 20 + w.endpointsNotListed;
+    if (more > 0) out.push(c.dim(`  ... and ${more} more endpoints`));
+  }
+  return out;
 }

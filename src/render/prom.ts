@@ -189,6 +189,11 @@ export function promWatch(r: WatchResult): string {
   per('k8sdiag_watch_unanswered', 'Queries never answered within the timeout, per endpoint.', (g) => g.unanswered);
   per('k8sdiag_watch_answered_after_resend', 'Queries answered only after the client sent them again (it waited its timeout), per endpoint.', (g) => g.answeredAfterResend);
   per('k8sdiag_watch_late_answers', 'Answers that came after the client had given up, per endpoint.', (g) => g.late);
+  per('k8sdiag_watch_failures', 'Answers SERVFAIL or REFUSED, per endpoint.', (g) => (g.rcodes['SERVFAIL'] ?? 0) + (g.rcodes['REFUSED'] ?? 0));
+  per('k8sdiag_watch_search_queries', 'Queries answered NXDOMAIN for a search-list name of the name the client asked next, per endpoint.', (g) => g.searchQueries);
+  per('k8sdiag_watch_truncated_not_retried', 'Truncated answers no TCP query of the same client and name followed within the timeout, per endpoint.', (g) => g.truncatedNoTcp);
+  per('k8sdiag_watch_truncated_tcp_failed', 'Truncated answers after which the client opened a TCP connection to a DNS port that never carried the query, per endpoint.', (g) => g.truncatedTcpFailed);
+  per('k8sdiag_watch_tcp_unanswered', 'Queries over TCP never answered within the timeout, per endpoint.', (g) => g.tcpUnanswered);
   per('k8sdiag_watch_race_signature', 'Queries of an A/AAAA pair from one port that went unanswered while the other was answered, per endpoint.', (g) => g.raceSignature);
   e.histogram('k8sdiag_watch_query_duration_seconds', 'Latency of answered queries, from the first send: what the application waited.', r.histogram);
   e.family('k8sdiag_watch_capture_packets', 'gauge', 'Packets read from the capture.').sample('k8sdiag_watch_capture_packets', r.capture.packets);

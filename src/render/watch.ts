@@ -46,7 +46,13 @@ export function renderWatch(style: Style, r: WatchResult): string {
   out.push(`A/AAAA sent together: ${num(r.pairs)} lookups, ${r.raceSignature ? c.red(num(r.raceSignature)) : '0'} with one answered and the other not; queries sent alone: ${num(r.loneLost)} of ${num(r.lone)} unanswered`);
   const l = r.total.latencyMs;
   out.push(`latency of answered queries, ms: p50 ${ms(l?.p50)}, p90 ${ms(l?.p90)}, p99 ${ms(l?.p99)}, max ${ms(l?.max)}; rcodes: ${Object.entries(r.total.rcodes).map(([k, v]) => `${k} ${num(v)}`).join(', ') || '(none)'}`);
-  if (r.truncated > 0) out.push(`truncated answers ${num(r.truncated)}; TCP queries that followed one ${num(r.tcpAfterTruncated)}`);
+  const t = r.total;
+  if (r.truncated > 0 || t.tcp > 0) {
+    out.push(`truncated answers ${num(r.truncated)}: followed by a TCP query ${num(r.tcpAfterTruncated)}, by a TCP connection that carried none ${t.truncatedTcpFailed ? c.red(num(t.truncatedTcpFailed)) : '0'}, by nothing ${t.truncatedNoTcp ? c.yellow(num(t.truncatedNoTcp)) : '0'}; queries over TCP ${num(t.tcp)}, unanswered ${t.tcpUnanswered ? c.red(num(t.tcpUnanswered)) : '0'}`);
+  }
+  if (t.searchQueries > 0) {
+    out.push(`search-list names answered NXDOMAIN before the name itself: ${num(t.searchQueries)} of ${num(t.queries)} queries (${percentOf(t.searchQueries, t.queries, 1)}), ${(t.queries / (t.queries - t.searchQueries)).toFixed(1)} queries per name asked`);
+  }
   const other = [
     ...(r.unmatchedAnswers > 0 ? [`${num(r.unmatchedAnswers)} answers to queries sent before the capture`] : []),
     ...(r.malformed > 0 ? [`${num(r.malformed)} malformed messages`] : []),

@@ -6,7 +6,7 @@
  * flow was DNATed to.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,8 +22,9 @@ const NO_SEARCH = 'nameserver 198.18.0.10\noptions ndots:1 timeout:1 attempts:2\
 const logs = mkdtempSync(join(tmpdir(), 'k8sdiag-watchlab-'));
 afterAll(() => rmSync(logs, { recursive: true, force: true }));
 
-interface Group { queries: number; answered: number; unanswered: number; answeredAfterResend: number; raceSignature: number }
+interface Group { queries: number; answered: number; unanswered: number; answeredAfterResend: number; raceSignature: number; searchQueries: number; truncated: number; truncatedNoTcp: number; truncatedTcpFailed: number; rcodes: Record<string, number> }
 interface Doc extends Group {
+  tcpAfterTruncated: number;
   inFlightAtEnd: number;
   raceSignatureDnated: number;
   pairs: number;
@@ -61,6 +62,11 @@ async function watchOnNode(s: Scene, timeoutS: number): Promise<{ stop: () => Pr
       return { doc: JSON.parse(out) as Doc, code, stderr: err };
     },
   };
+}
+
+/** An endpoint's log of every query it saw, one record each. */
+function seenBy(file: string): Array<{ action: string; name: string; type: string; proto: string }> {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { action: string; name: string; type: string; proto: string });
 }
 
 /** An endpoint's log of every query it saw: how many, and how many it dropped. */
@@ -130,6 +136,84 @@ describe.skipIf(!usable)('watch on the lab node', () => {
   }, 120_000);
 });
 
+describe.skipIf(!usable)('watch on the lab node: what the real traffic costs and fails', () => {
+  it('real glibc with ndots:5 and three search domains: the NXDOMAIN search names counted as the endpoints logged them; none with a trailing dot', async () => {
+    const [la, lb] = [join(logs, 'sa.ndjson'), join(logs, 'sb.ndjson')];
+    const resolv = 'nameserver 198.18.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:1 attempts:2\n';
+    const s = await scene({ resolv, faultA: ['nxdomain:cluster.local'], faultB: ['nxdomain:cluster.local'], logA: la, logB: lb });
+    const w = await watchOnNode(s, 1);
+    for (let k = 0; k < 5; k++) expect((await s.pod.exec('getent', ['ahosts', 'google.com'])).exitCode).toBe(0);
+    for (let k = 0; k < 5; k++) expect((await s.pod.exec('getent', ['ahosts', 'google.com.'])).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    const { doc } = await w.stop();
+    const seen = [...seenBy(la), ...seenBy(lb)];
+    const searchNames = seen.filter((q) => q.name.endsWith('.cluster.local'));
+    // glibc tries each of the three search domains, A and AAAA, before the name itself: 6 per lookup without the dot.
+    expect(searchNames.length).toBe(5 * 3 * 2);
+    expect(doc.queries).toBe(seen.length);
+    expect(doc.searchQueries).toBe(searchNames.length);
+    expect(doc.byClient['198.18.7.1']!.searchQueries).toBe(searchNames.length);
+    const waste = doc.findings.find((f) => f.code === 'SEARCH_LIST_WASTE');
+    expect(waste?.subject).toEqual({ kind: 'client', address: '198.18.7.1', pod: null });
+    // 50 queries for 20 names asked: 2.5 per name (4.0 for the five lookups without the dot, 1.0 for those with it).
+    expect(waste?.message).toContain(`${(seen.length / (seen.length - searchNames.length)).toFixed(1)} queries per name asked`);
+  }, 120_000);
+
+  it('truncated answers: dig retries over TCP, static musl 1.2.3 does not; with TCP blocked, dig tries and gets nothing through', async () => {
+    const [la, lb] = [join(logs, 'ta.ndjson'), join(logs, 'tb.ndjson')];
+    const s = await scene({ resolv: NO_SEARCH, faultA: ['truncate'], faultB: ['truncate'], logA: la, logB: lb });
+    const bin = await muslGai();
+    const w = await watchOnNode(s, 1);
+    for (let k = 0; k < 4; k++) {
+      const d = await s.pod.exec('dig', ['@198.18.0.10', `d${k}.example`, 'A', '+tries=1', '+time=2']);
+      expect(d.stdout).toMatch(/Truncated, retrying in TCP mode[\s\S]*\(TCP\)/);
+    }
+    // musl's turn after dig's last TCP connection has settled: a connection is a client's, not a question's.
+    for (let k = 0; k < 3; k++) await s.pod.exec(bin, [`m${k}.example`], { timeout: 30_000 });
+    await new Promise((r) => setTimeout(r, 2500));
+    const { doc } = await w.stop();
+    const seen = [...seenBy(la), ...seenBy(lb)];
+    const digTcp = seen.filter((q) => q.proto === 'tcp' && q.name.startsWith('d'));
+    const muslUdp = seen.filter((q) => q.proto === 'udp' && q.name.startsWith('m'));
+    expect(digTcp.length).toBe(4);
+    expect(seen.filter((q) => q.name.startsWith('m') && q.proto === 'tcp')).toEqual([]);
+    expect(doc.truncated).toBe(seen.filter((q) => q.proto === 'udp').length);
+    expect(doc.tcpAfterTruncated).toBe(4);
+    expect(doc.truncatedNoTcp).toBe(muslUdp.length);
+    expect(doc.truncatedTcpFailed).toBe(0);
+    const f = doc.findings.find((x) => x.code === 'TRUNCATED_NOT_RETRIED');
+    expect(f?.subject['address']).toBe('198.18.7.1');
+    expect(doc.findings.map((x) => x.code)).not.toContain('TCP_FALLBACK_FAILING');
+
+    const blocked = await scene({ resolv: NO_SEARCH, faultA: ['truncate'], faultB: ['truncate'], blockTcp: true });
+    const w2 = await watchOnNode(blocked, 1);
+    for (let k = 0; k < 3; k++) await blocked.pod.exec('dig', ['@198.18.0.10', `b${k}.example`, 'A', '+tries=1', '+time=1']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const d2 = (await w2.stop()).doc;
+    expect(d2.truncated).toBe(3);
+    expect(d2.truncatedTcpFailed).toBe(3);
+    expect(d2.tcpAfterTruncated).toBe(0);
+    expect(d2.findings.map((x) => x.code)).toContain('TCP_FALLBACK_FAILING');
+    expect(d2.findings.map((x) => x.code)).not.toContain('TRUNCATED_NOT_RETRIED');
+  }, 180_000);
+
+  it('one endpoint answering SERVFAIL: that endpoint named, its count as it logged it; the other not', async () => {
+    const [la, lb] = [join(logs, 'fa.ndjson'), join(logs, 'fb.ndjson')];
+    const s = await scene({ resolv: NO_SEARCH, faultB: ['servfail'], logA: la, logB: lb });
+    const w = await watchOnNode(s, 1);
+    const r = await s.pod.exec(process.execPath, [BIN, 'dnsbench', '--server', '198.18.0.10', '-n', '200', '-c', '20', '--timeout', '1', '--json', '-d', 'google.com', '--no-progress'], { timeout: 60_000 });
+    expect([0, 1]).toContain(r.exitCode);
+    await new Promise((res) => setTimeout(res, 300));
+    const { doc } = await w.stop();
+    const b = seenBy(lb);
+    expect(b.length).toBeGreaterThan(20);
+    expect(doc.byEndpoint[`${ENDPOINTS[1]}:53`]!.rcodes['SERVFAIL']).toBe(b.length);
+    expect(doc.byEndpoint[`${ENDPOINTS[0]}:53`]!.rcodes['SERVFAIL'] ?? 0).toBe(0);
+    const f = doc.findings.filter((x) => x.code === 'WATCHED_SERVER_FAILURES');
+    expect(f.map((x) => [x.subject['address'], x.severity])).toEqual([[`${ENDPOINTS[1]}:53`, 'critical']]);
+  }, 120_000);
+});
+
 const haveMusl = (await execa('musl-gcc', ['--version'], { reject: false })).exitCode === 0;
 if (!haveMusl && process.env.CI) throw new Error('the musl client test needs musl-gcc (musl-tools)');
 /** A static musl program that resolves its argument with getaddrinfo (AF_UNSPEC: A and AAAA), as an Alpine pod does. */
@@ -148,12 +232,22 @@ int main(int argc, char **argv) {
 }
 `;
 
-describe.skipIf(!usable || !haveMusl)('watch on the lab node, a musl client', () => {
-  it("real musl under the race stand-in: its AAAA lost, resent from the same port, the race's signature on DNATed flows", async () => {
+/** The musl program, built once. */
+let built: Promise<string> | undefined;
+function muslGai(): Promise<string> {
+  built ??= (async () => {
     const src = join(logs, 'gai.c');
     const bin = join(logs, 'gai-musl');
-    (await import('node:fs')).writeFileSync(src, GAI_C);
+    writeFileSync(src, GAI_C);
     await execa('musl-gcc', ['-static', '-O2', '-o', bin, src]);
+    return bin;
+  })();
+  return built;
+}
+
+describe.skipIf(!usable || !haveMusl)('watch on the lab node, a musl client', () => {
+  it("real musl under the race stand-in: its AAAA lost, resent from the same port, the race's signature on DNATed flows", async () => {
+    const bin = await muslGai();
     // musl reads the namespace's /etc/resolv.conf (ip netns exec binds /etc/netns/NAME/resolv.conf over it).
     const s = await scene({ resolv: 'nameserver 198.18.0.10\noptions ndots:1 timeout:2 attempts:2\n', race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
     const w = await watchOnNode(s, 2);

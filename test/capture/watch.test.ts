@@ -17,7 +17,7 @@ import { mulberry32 } from '../../src/stats/index.js';
 import type { Responder } from '../../src/dns/responder.js';
 import { Responder as ResponderClass } from '../../src/dns/responder.js';
 import { ask } from '../helpers/udp.js';
-import { run } from '../helpers/run.js';
+import { fixture, run } from '../helpers/run.js';
 
 const has = async (cmd: string, args: string[]): Promise<boolean> => (await execa(cmd, args, { reject: false })).exitCode === 0;
 const root = process.getuid?.() === 0;
@@ -181,6 +181,22 @@ describe.skipIf(!tools)('watch on real captures', () => {
   });
 });
 
+describe.skipIf(!tools)('watch: the search list in real traffic', () => {
+  it('real glibc with three search domains and ndots:5: the search names are the NXDOMAIN answers tshark finds under the search domains', async () => {
+    const file = fixture('capture/glibc-sll2.pcap');
+    const r = await run(['watch', '--pcap', file, '--json']);
+    const doc = JSON.parse(r.stdout) as Omit<WatchDoc, 'findings'> & { searchQueries: number; queries: number; findings: Array<{ code: string; evidence: Record<string, number> }> };
+    const t = await execa('tshark', ['-n', '-r', file, '-Y', 'dns.flags.response == 1', '-T', 'fields', '-e', 'dns.qry.name', '-e', 'dns.flags.rcode']);
+    const answers = t.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t') as [string, string]);
+    const suffixes = ['.default.svc.cluster.local', '.svc.cluster.local', '.cluster.local'];
+    const search = answers.filter(([name, rcode]) => rcode === '3' && suffixes.some((x) => name.endsWith(x)));
+    expect(search.length).toBeGreaterThan(20);
+    expect(doc.searchQueries).toBe(search.length);
+    const waste = doc.findings.find((f) => f.code === 'SEARCH_LIST_WASTE');
+    expect(waste?.evidence['queriesPerName']).toBe(Number((doc.queries / (doc.queries - search.length)).toFixed(2)));
+  });
+});
+
 describe.skipIf(!tools)('watch over IPv6 and TCP', () => {
   it('queries to ::1, over UDP and over TCP (dig +tcp, a message split across segments or not): each counted once, answered', async () => {
     const r = new ResponderClass({ host: '::1', port: 0, record: true, tcp: true });
@@ -200,6 +216,9 @@ describe.skipIf(!tools)('watch over IPv6 and TCP', () => {
     expect(doc.queries).toBe(r.seen.length);
     expect(doc.answered).toBe(r.seen.length);
     expect(doc.unanswered).toBe(0);
+    // An IPv6 server is written [address]:port, so its address and port read apart unambiguously.
+    expect(Object.keys(doc.byServer)).toEqual([`[::1]:${r.udpPort}`]);
+    expect(doc.byServer[`[::1]:${r.udpPort}`]!.queries).toBe(r.seen.length);
     const t = await tsharkCounts(file, r.udpPort);
     expect(doc.messages).toBe(t.queries + t.responses);
   });

@@ -149,6 +149,6 @@ describe('-o prom of watch', () => {
     // The parser keeps a histogram's buckets, not its _count: read that line directly.
     expect(Number(/^k8sdiag_watch_query_duration_seconds_count\{[^}]*\} (\d+)$/m.exec(prom.stdout)?.[1])).toBe(json.answered);
     expect(fams.get('k8sdiag_watch_query_duration_seconds')!.metrics[0]!.buckets!['+Inf']).toBe(String(json.answered));
-    expect(fams.get('k8sdiag_finding')!.metrics.map((m) => m.labels!['code']).sort()).toEqual(['QUERY_STALLS', 'RACE_SIGNATURE']);
+    expect(fams.get('k8sdiag_finding')!.metrics.map((m) => m.labels!['code']).sort()).toEqual(['QUERY_STALLS', 'RACE_SIGNATURE', 'SEARCH_LIST_WASTE']);
   });
 });
