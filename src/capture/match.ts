@@ -100,6 +100,8 @@ export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
   inFlightAtEnd: number;
   /** Queries dropped from a full table. */
   evicted: number;
+  /** Messages of the clients left out (MatcherOptions.exclude). */
+  excluded: number;
   /** Queries over TCP that followed a truncated UDP answer to the same client and question. */
   tcpAfterTruncated: number;
   /** NXDOMAIN answers not weighed as search-list names: the table of them was full. */
@@ -117,6 +119,18 @@ export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
   byServer: Record<string, GroupStats>;
   byEndpoint: Record<string, GroupStats>;
   histogram: ReturnType<Histogram['toJSON']>;
+}
+
+export interface MatcherOptions {
+  /** How long a query waits for its answer before it is unanswered: the resolver's timeout. */
+  timeoutUs: number;
+  /** Stall events for answers at least this slow. */
+  slowUs: number;
+  onStall?: (e: StallEvent) => void;
+  /** Queries kept waiting at most (default MAX_PENDING). */
+  maxPending?: number;
+  /** Clients whose queries and answers are left out (counted in `excluded`): doctor's own addresses while it probes. */
+  exclude?: ReadonlySet<string>;
 }
 
 export class Matcher {
@@ -138,7 +152,7 @@ export class Matcher {
   private readonly endpoints = new Map<string, Group>();
   private nowUs = 0;
   private lastSweepUs = 0;
-  private readonly r = { messages: 0, malformed: 0, unmatchedAnswers: 0, evicted: 0, tcpAfterTruncated: 0, pairs: 0, lone: 0, loneLost: 0, raceDnated: 0 };
+  private readonly r = { messages: 0, malformed: 0, unmatchedAnswers: 0, excluded: 0, evicted: 0, tcpAfterTruncated: 0, pairs: 0, lone: 0, loneLost: 0, raceDnated: 0 };
 
   /**
    * A resolver resends when its timeout ends: the resend arrives a moment after it (glibc: the same packet, from the same
@@ -146,14 +160,20 @@ export class Matcher {
    */
   private readonly graceUs: number;
 
-  constructor(
-    private readonly timeoutUs: number,
-    private readonly slowUs: number,
-    private readonly onStall?: (e: StallEvent) => void,
-    private readonly maxPending = MAX_PENDING,
-  ) {
-    this.graceUs = Math.max(200_000, timeoutUs / 5);
-    this.search = new SearchList(maxPending);
+  private readonly timeoutUs: number;
+  private readonly slowUs: number;
+  private readonly onStall: ((e: StallEvent) => void) | undefined;
+  private readonly maxPending: number;
+  private readonly exclude: ReadonlySet<string> | undefined;
+
+  constructor(o: MatcherOptions) {
+    this.timeoutUs = o.timeoutUs;
+    this.slowUs = o.slowUs;
+    this.onStall = o.onStall;
+    this.maxPending = o.maxPending ?? MAX_PENDING;
+    this.exclude = o.exclude !== undefined && o.exclude.size > 0 ? o.exclude : undefined;
+    this.graceUs = Math.max(200_000, this.timeoutUs / 5);
+    this.search = new SearchList(this.maxPending);
   }
 
   private group(map: Map<string, Group>, key: string): Group {
@@ -200,7 +220,12 @@ export class Matcher {
       return;
     }
     const id = (m.msg[0]! << 8) | m.msg[1]!;
-    if ((m.msg[2]! & 0x80) === 0) this.query(m, id, name, lastQuestionType());
+    const isQuery = (m.msg[2]! & 0x80) === 0;
+    if (this.exclude !== undefined && this.exclude.has(isQuery ? m.src : m.dst)) {
+      this.r.excluded++;
+      return;
+    }
+    if (isQuery) this.query(m, id, name, lastQuestionType());
     else this.answer(m, id, name, lastQuestionType());
   }
 
@@ -404,6 +429,7 @@ export class Matcher {
       unmatchedAnswers: this.r.unmatchedAnswers,
       inFlightAtEnd: inFlight,
       evicted: this.r.evicted,
+      excluded: this.r.excluded,
       tcpAfterTruncated: this.r.tcpAfterTruncated,
       searchOverflow: this.search.overflow,
       raceSignatureDnated: this.r.raceDnated,

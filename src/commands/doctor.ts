@@ -35,6 +35,8 @@ import type { ConntrackResult } from './conntrack.js';
 import { runResolv } from './resolv.js';
 import { runSvc } from './svc.js';
 import { percent } from '../stats/index.js';
+import { beginWatch, finishWatch, realTrafficLine } from '../doctor/watched.js';
+import type { Watched } from '../doctor/watched.js';
 
 export interface DoctorInput extends RunControl {
   /** The pod's resolv.conf (default /etc/resolv.conf). */
@@ -53,10 +55,15 @@ export interface DoctorInput extends RunControl {
   pid?: number;
   /** CoreDNS /metrics pages to read before and after the probes (default: each endpoint's :9153/metrics). */
   corednsMetrics?: string[];
+  /**
+   * Watch the real pods' DNS (../doctor/watched.ts): S seconds before the probes; 0 not at all. Unset: during the
+   * probes, on a node where tcpdump is installed.
+   */
+  watchS?: number;
 }
 
 export interface DoctorStep {
-  step: 'context' | 'resolv' | 'path' | 'conntrack' | 'nic' | 'coredns' | 'probes';
+  step: 'context' | 'resolv' | 'path' | 'conntrack' | 'nic' | 'coredns' | 'watch' | 'probes';
   ok: boolean;
   /** What it found, or what it could not do and why. */
   note: string;
@@ -64,7 +71,7 @@ export interface DoctorStep {
 
 export interface DoctorResult extends ResultHeader {
   command: 'doctor';
-  /** One to three lines: the cause and its remedy, or that nothing is wrong. */
+  /** One to three lines: the cause and its remedy, or that nothing is wrong; then whether the real pods' traffic shows it. */
   verdict: string[];
   context: TargetFacts & {
     /**
@@ -91,6 +98,8 @@ export interface DoctorResult extends ResultHeader {
   } | null;
   /** What each CoreDNS counted during the probes (its /metrics page read before and after). */
   coredns: CorednsDelta[];
+  /** The real pods' DNS as a capture saw it (null: not watched; the step says why). */
+  watched: Watched | null;
   /** What doctor said it would send, before sending. */
   plan: string;
   /** What it sent: queries and lookups by probe kind, and the rounds. */
@@ -208,6 +217,11 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS, clusterDomain: clusterDomainOf(conf.search), ...(libc === 'unknown' ? { muslConf: parseResolvConf(loaded.text, { libc: 'musl' }) } : {}) });
   say(`doctor: will send ${plan.said}`);
 
+  // The real pods' DNS: --watch S seconds of it before the probes, or by default on a node, during them.
+  const begun = await beginWatch(input.watchS, view, input.signal, say);
+  steps.push(...begun.steps);
+  let watched = begun.watched;
+
   // The cloud interface's allowance counters, where the node's interfaces are visible (ethtool -S).
   const nicBefore = view === 'node' ? await readNicCounters() : undefined;
   // CoreDNS's own counters: the pages given, else each endpoint's metrics port.
@@ -243,6 +257,11 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     decide: (probes, final) => attribute(attributionInput(probes, final)).more,
   });
   steps.push(...run.steps);
+  if (begun.watching !== undefined) {
+    const f = await finishWatch(begun.watching);
+    watched = f.watched;
+    steps.push(f.step);
+  }
 
   // 6. Conntrack after, and what moved, per CPU; the interface's counters likewise.
   const after = await conntrackSample();
@@ -305,8 +324,10 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   }
   const couldNotRun = run.probes.length === 0 && !run.interrupted ? `no probe could run: ${run.steps.map((s) => s.note).join('; ') || 'the budget was spent before the first'}` : null;
   if (couldNotRun === null) findings.push(...attribute(attributionInput(run.probes, true)).findings);
+  if (watched !== null) findings.push(...watched.findings.filter((f) => f.severity !== 'info'));
   const sorted = sortFindings(findings);
   const verdict = verdictOf(sorted, couldNotRun, run.probes, run.notRun.length);
+  if (watched !== null && couldNotRun === null) verdict.push(realTrafficLine(causesOf(sorted), watched));
   if (run.interrupted) verdict.unshift('Interrupted: the verdict rests on the probes that ran until then.');
   return {
     ...header.finish(),
@@ -316,6 +337,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     path,
     conntrack,
     coredns: coredns ?? [],
+    watched,
     plan: plan.said,
     sent: run.sent,
     probes: run.probes,
@@ -335,12 +357,18 @@ export function clusterDomainOf(search: readonly string[]): string | null {
   return null;
 }
 
+/** The findings that name a cause of stalls, in the rules table's order. */
+function causesOf(findings: readonly Finding[]): Finding[] {
+  return findings.filter((f) => f.severity !== 'info' && VERDICT_ORDER.includes(f.code)).sort((a, b) => VERDICT_ORDER.indexOf(a.code) - VERDICT_ORDER.indexOf(b.code));
+}
+
 /** One to three lines: the causes found, in the rules table's order, with the first remedy; or that nothing is wrong. */
 export function verdictOf(findings: readonly Finding[], couldNotRun: string | null, probes: readonly ProbeSummary[] = [], notRun = 0): string[] {
   if (couldNotRun !== null) return [`Could not probe DNS: ${couldNotRun}`];
-  const causes = findings.filter((f) => f.severity !== 'info' && VERDICT_ORDER.includes(f.code)).sort((a, b) => VERDICT_ORDER.indexOf(a.code) - VERDICT_ORDER.indexOf(b.code));
+  const causes = causesOf(findings);
   if (causes.length === 0) {
-    const other = findings.filter((f) => f.severity !== 'info');
+    // The real traffic's own findings have their line after the verdict.
+    const other = findings.filter((f) => f.severity !== 'info' && CATALOGUE[f.code].command !== 'watch');
     const stalled = probes.reduce((n, p) => n + p.stalled, 0);
     const units = probes.reduce((n, p) => n + p.units, 0);
     const none =

@@ -33,6 +33,8 @@ export interface WatchInput extends RunControl {
   /** `kubectl get pods -A -o json` (or `-o wide`) output: pod IPs to namespace/name. */
   podsFile?: string;
   onStall?: (e: StallEvent) => void;
+  /** Clients left out: their queries and answers are not counted (doctor's own addresses while it probes). */
+  excludeClients?: ReadonlySet<string>;
   /** A live capture has begun: tcpdump listens (its own line, "listening on IF, link-type ..."). */
   onListening?: (line: string) => void;
 }
@@ -84,7 +86,12 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   const ports = input.dnsPorts ?? [53];
   const pods = input.podsFile !== undefined ? await readPods(input.podsFile) : new Map<string, string>();
   const onStall = input.onStall;
-  const matcher = new Matcher(timeoutS * 1e6, (input.slowS ?? timeoutS) * 1e6, onStall === undefined ? undefined : (e) => onStall({ ...e, pod: pods.get(e.client) ?? null }));
+  const matcher = new Matcher({
+    timeoutUs: timeoutS * 1e6,
+    slowUs: (input.slowS ?? timeoutS) * 1e6,
+    ...(onStall !== undefined ? { onStall: (e: StallEvent) => onStall({ ...e, pod: pods.get(e.client) ?? null }) } : {}),
+    ...(input.excludeClients !== undefined ? { exclude: input.excludeClients } : {}),
+  });
   const extractor = new DnsExtractor(new Set(ports), (m) => matcher.add(m), (client, ts) => matcher.connect(client, ts));
   let first = Number.NaN;
   let last = Number.NaN;

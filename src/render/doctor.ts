@@ -4,6 +4,7 @@ import { renderFindings } from './findings.js';
 import type { Style } from './style.js';
 import { num, table } from './style.js';
 import { percent } from '../stats/index.js';
+import { terminalSafe } from './terminal.js';
 
 export function renderDoctor(style: Style, r: DoctorResult): string {
   const { c } = style;
@@ -27,6 +28,13 @@ export function renderDoctor(style: Style, r: DoctorResult): string {
     const whose = r.context.view === 'node' ? '' : r.context.view === 'pod' ? " (this pod's namespace: not the node's, where its Service traffic is NATed)" : ' (this namespace)';
     out.push(`conntrack during the probes${whose}: ${rising.length === 0 ? 'insert_failed, drop, early_drop unchanged' : rising.map(([k, d]) => `${k} +${d.delta}`).join(', ')}` +
       (r.conntrack.table?.usage !== undefined ? `; table ${percent(r.conntrack.table.usage)} full` : ''));
+  }
+  const w = r.watched;
+  if (w !== null) {
+    const eps = Object.entries(w.byEndpoint).sort((a, b) => b[1].unanswered + b[1].answeredAfterResend - (a[1].unanswered + a[1].answeredAfterResend)).slice(0, 5);
+    out.push(`the pods' DNS (${w.mode === 'before' ? `${w.seconds} s before the probes` : `${w.seconds} s during the probes`}): ${num(w.queries)} queries of ${num(w.clients)} clients, ` +
+      `${num(w.unanswered)} unanswered, ${num(w.answeredAfterResend)} answered only after a resend, race signature ${num(w.raceSignature)} of ${num(w.pairs)} pairs` +
+      (eps.length > 0 ? `; by endpoint: ${eps.map(([e, g]) => `${terminalSafe(e)} ${num(g.unanswered + g.answeredAfterResend)}/${num(g.queries)}`).join(', ')}` : ''));
   }
   out.push(c.dim(`plan: ${r.plan}`));
   out.push(c.dim(`sent: ${num(r.sent.queries)} queries (${num(r.sent.lookups)} lookups) in ${r.sent.probes} probe runs over ${r.sent.rounds} round(s)${r.interrupted ? ', interrupted' : ''}`));

@@ -170,6 +170,12 @@ export function promDoctor(r: DoctorResult): string {
     e.sample('k8sdiag_doctor_probe_stalled', p.stalled, l);
     e.sample('k8sdiag_doctor_probe_over_5s', p.over5s, l);
   }
+  if (r.watched !== null) {
+    e.family('k8sdiag_doctor_watched_queries', 'gauge', "The real pods' DNS queries seen while doctor watched, per endpoint.");
+    for (const [endpoint, g] of Object.entries(r.watched.byEndpoint)) e.sample('k8sdiag_doctor_watched_queries', g.queries, { endpoint });
+    e.family('k8sdiag_doctor_watched_stalled', 'gauge', "The real pods' queries that waited the timeout (unanswered, or answered only after a resend), per endpoint.");
+    for (const [endpoint, g] of Object.entries(r.watched.byEndpoint)) e.sample('k8sdiag_doctor_watched_stalled', g.unanswered + g.answeredAfterResend, { endpoint });
+  }
   return e.findings(r.findings, 'doctor').toString();
 }
 

@@ -1,0 +1,94 @@
+/**
+ * doctor with the real pods' DNS beside its probes, in the namespace lab (../helpers/lab.ts): real glibc clients in the
+ * pod resolve through the Service's DNAT under the race stand-in while doctor watches.
+ * - From the pod with --watch S: S seconds of the pod's own lookups before the probes, then the probes name the race,
+ *   and the verdict says the real traffic shows the same.
+ * - From the node, by default: a capture during the probes with the node's own addresses left out. The node's probes
+ *   leave through OUTPUT, past the stand-in (it drops forwarded packets), and find no cause; the pod's lookups stall,
+ *   and the verdict says so rather than "healthy".
+ */
+import { spawn } from 'node:child_process';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { BIN } from '../helpers/run.js';
+import { canUseNetns } from '../helpers/netns.js';
+import { ENDPOINTS, scene } from '../helpers/lab.js';
+import type { Scene } from '../helpers/lab.js';
+
+const usable = (await canUseNetns()) && (await execa('tcpdump', ['--version'], { reject: false })).exitCode === 0;
+if (!usable && process.env.CI) throw new Error('the doctor --watch lab tests need root, iproute2, iptables and tcpdump');
+const NO_SEARCH = 'nameserver 198.18.0.10\noptions ndots:1 timeout:1 attempts:2\n';
+
+interface Doc {
+  verdict: string[];
+  findings: Array<{ code: string; severity: string }>;
+  steps: Array<{ step: string; ok: boolean; note: string }>;
+  watched: { mode: string; queries: number; clients: number; raceSignature: number; answeredAfterResend: number; excluded: string[]; byEndpoint: Record<string, { queries: number }>; findings: Array<{ code: string }> } | null;
+}
+
+/** doctor in `where`, with `lookups` real glibc lookups in the pod, at once, as soon as it says it watches. */
+async function doctorWhileResolving(s: Scene, where: 'pod' | 'node', args: string[], lookups: number): Promise<{ code: number; doc: Doc; stderr: string }> {
+  const ns = where === 'pod' ? s.pod : s.node;
+  const p = spawn('ip', ['netns', 'exec', ns.name, process.execPath, BIN, 'doctor', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number>((resolve) => p.once('exit', (c) => resolve(c ?? -1)));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`doctor did not start watching: ${err}`)), 30_000);
+    p.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/watching the pods' DNS/.test(err)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    void exited.then(() => reject(new Error(`doctor exited before watching: ${err}`)));
+  });
+  // At once, each its own socket: done within one resolver timeout, well inside the capture.
+  const done = await Promise.all(Array.from({ length: lookups }, () => s.pod.exec('getent', ['ahosts', 'google.com'], { timeout: 30_000 })));
+  for (const g of done) expect(g.exitCode, g.stderr).toBe(0);
+  const code = await exited;
+  if (out.trim() === '') throw new Error(`doctor printed nothing: exit ${code}: ${err}`);
+  return { code, doc: JSON.parse(out) as Doc, stderr: err };
+}
+
+describe.skipIf(!usable)('doctor and the real pods\' DNS', () => {
+  it('from the pod, --watch 8: the pod\'s own lookups lose one of each pair first, the probes name the race, the verdict says the real traffic shows it too', async () => {
+    const s = await scene({ resolv: NO_SEARCH, race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
+    const { code, doc } = await doctorWhileResolving(s, 'pod', ['--watch', '8', '--budget', '8', '--endpoints', ...ENDPOINTS], 4);
+    expect(code).toBe(1);
+    const w = doc.watched!;
+    expect(w.mode).toBe('before');
+    expect(w.clients).toBe(1);
+    expect(w.raceSignature).toBe(4);
+    expect(w.answeredAfterResend).toBe(4);
+    expect(doc.findings.map((f) => f.code)).toContain('CONNTRACK_RACE');
+    expect(doc.verdict.at(-1)).toMatch(/^Real traffic shows the same cause \(RACE_SIGNATURE\): 4 of \d+ queries from 1 client waited the timeout .*; 4 of \d+ A\/AAAA pairs lost one\.$/);
+  }, 120_000);
+
+  it("from the node, by default during the probes: the node's own probes left out, the pods' stalls found though the probes find no cause", async () => {
+    const s = await scene({ resolv: NO_SEARCH, race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
+    const { code, doc } = await doctorWhileResolving(s, 'node', ['--budget', '10'], 4);
+    const w = doc.watched!;
+    expect(w.mode).toBe('during');
+    expect(w.excluded).toContain('198.18.7.2');
+    // Only the pod's queries: the node's own probes (hundreds of queries) are not among them.
+    expect(w.clients).toBe(1);
+    expect(w.raceSignature).toBe(4);
+    expect(Object.keys(w.byEndpoint).sort()).toEqual(ENDPOINTS.map((e) => `${e}:53`).sort());
+    expect(doc.findings.map((f) => f.code)).not.toContain('CONNTRACK_RACE');
+    expect(doc.findings.map((f) => f.code)).toContain('RACE_SIGNATURE');
+    expect(code).toBe(1);
+    expect(doc.verdict.at(-1)).toMatch(/^Real traffic stalls though the probes found no cause: 4 of \d+ queries from 1 client waited the timeout \(.*\) during the probes \(.*own addresses left out\)/);
+  }, 120_000);
+
+  it('--watch 0: no capture, no watch step, no line', async () => {
+    const s = await scene({ resolv: NO_SEARCH });
+    const r = await s.node.exec(process.execPath, [BIN, 'doctor', '--json', '--budget', '3', '--watch', '0'], { timeout: 60_000 });
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc.watched).toBeNull();
+    expect(doc.steps.map((x) => x.step)).not.toContain('watch');
+    expect(doc.verdict.join('\n')).not.toMatch(/Real traffic/);
+  }, 60_000);
+});

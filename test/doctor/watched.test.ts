@@ -1,0 +1,48 @@
+/** doctor's watch: the addresses it leaves out (against `ip -o addr`), and the verdict's real-traffic line per case. */
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { ownAddresses, realTrafficLine } from '../../src/doctor/watched.js';
+import type { Watched } from '../../src/doctor/watched.js';
+import { finding } from '../../src/findings.js';
+import type { Finding } from '../../src/findings.js';
+
+const haveIp = (await execa('ip', ['-V'], { reject: false })).exitCode === 0;
+
+describe('ownAddresses', () => {
+  it.skipIf(!haveIp)("is every address `ip -o addr` lists in this namespace", async () => {
+    const r = await execa('ip', ['-o', 'addr']);
+    const listed = new Set(r.stdout.split('\n').map((l) => /\binet6? ([^/ ]+)/.exec(l)?.[1]).filter((a): a is string => a !== undefined));
+    expect([...ownAddresses()].sort()).toEqual([...listed].sort());
+  });
+});
+
+const watched = (o: Partial<Watched>): Watched => ({
+  mode: 'during', seconds: 12, excluded: [], queries: 0, answered: 0, unanswered: 0, answeredAfterResend: 0, raceSignature: 0, raceSignatureDnated: 0, pairs: 0, clients: 0,
+  kernelDrops: 0, byEndpoint: {}, findings: [], ...o,
+});
+
+const endpointLoss: Finding = finding({
+  code: 'ENDPOINT_LOSS', severity: 'critical', subject: { kind: 'endpoint', address: '10.0.0.7:53', service: null }, message: 'm',
+  evidence: { endpoint: '10.0.0.7:53', lost: 30, sent: 100, otherLost: 0, otherSent: 100, p: 1e-9, cleanEndpoints: '10.0.0.8:53' },
+});
+
+describe('realTrafficLine', () => {
+  it('no query seen: nothing to compare', () => {
+    expect(realTrafficLine([endpointLoss], watched({}))).toMatch(/^Real traffic: no pod's DNS query was seen during the probes/);
+  });
+  it('a cause, and the pods\' queries all answered in time: it does not show it', () => {
+    expect(realTrafficLine([endpointLoss], watched({ queries: 250, answered: 250, clients: 3 }))).toBe(
+      "Real traffic does not show it: none of the 250 pods' queries seen during the probes (12 s, this namespace's own addresses left out) waited the timeout.",
+    );
+  });
+  it("the same endpoint named by the pods' traffic: the same cause, with that endpoint's count", () => {
+    const w = watched({
+      queries: 90, answered: 80, unanswered: 10, clients: 2, byEndpoint: { '10.0.0.7:53': { queries: 45, unanswered: 10, answeredAfterResend: 0, raceSignature: 0 } },
+      findings: [finding({ code: 'WATCHED_ENDPOINT_LOSS', severity: 'critical', subject: { kind: 'endpoint', address: '10.0.0.7:53', service: null }, message: 'm', evidence: { endpoint: '10.0.0.7:53', lost: 10, sent: 45, otherLost: 0, otherSent: 45, p: 1e-4, cleanEndpoints: '' } })],
+    });
+    expect(realTrafficLine([endpointLoss], w)).toMatch(/^Real traffic shows the same cause \(WATCHED_ENDPOINT_LOSS\): 10 of 90 queries from 2 clients waited the timeout \(11\.11%\) .*; 10\.0\.0\.7:53: 10 of 45 of the pods' queries waited\.$/);
+  });
+  it('no cause, a stall or two: agrees; packets tcpdump lost are said', () => {
+    expect(realTrafficLine([], watched({ queries: 400, answered: 399, unanswered: 1, clients: 5, kernelDrops: 7 }))).toMatch(/^Real traffic agrees: 1 of 400 .*; tcpdump lost 7 packets, so some may have been answered\.$/);
+  });
+});
