@@ -217,10 +217,10 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS, clusterDomain: clusterDomainOf(conf.search), ...(libc === 'unknown' ? { muslConf: parseResolvConf(loaded.text, { libc: 'musl' }) } : {}) });
   say(`doctor: will send ${plan.said}`);
 
-  // The real pods' DNS: --watch S seconds of it before the probes, or by default on a node, during them.
-  const begun = await beginWatch(input.watchS, view, input.signal, say);
-  steps.push(...begun.steps);
-  let watched = begun.watched;
+  // The real pods' DNS: --watch S seconds of it now, or by default on a node, during the probes (below).
+  const early = await beginWatch('before', input.watchS, view, input.signal, say);
+  steps.push(...early.steps);
+  let watched = early.watched;
 
   // The cloud interface's allowance counters, where the node's interfaces are visible (ethtool -S).
   const nicBefore = view === 'node' ? await readNicCounters() : undefined;
@@ -251,17 +251,24 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const ndots = resolv.findings.find((f) => f.code === 'NDOTS_AMPLIFICATION');
 
   // 5. The probes, in rounds: a first round of every probe, then more of those that would decide a suggestive pattern.
-  const run = await runProbes(plan, {
-    ...(input.signal ? { signal: input.signal } : {}),
-    say,
-    decide: (probes, final) => attribute(attributionInput(probes, final)).more,
-  });
-  steps.push(...run.steps);
-  if (begun.watching !== undefined) {
-    const f = await finishWatch(begun.watching);
-    watched = f.watched;
-    steps.push(f.step);
+  const during = await beginWatch('during', input.watchS, view, input.signal, say);
+  steps.push(...during.steps);
+  let run: Awaited<ReturnType<typeof runProbes>>;
+  try {
+    run = await runProbes(plan, {
+      ...(input.signal ? { signal: input.signal } : {}),
+      say,
+      decide: (probes, final) => attribute(attributionInput(probes, final)).more,
+    });
+  } finally {
+    // Stopped on every path: a tcpdump left running would keep doctor from exiting.
+    if (during.watching !== undefined) {
+      const f = await finishWatch(during.watching);
+      watched = f.watched;
+      steps.push(f.step);
+    }
   }
+  steps.push(...run.steps);
 
   // 6. Conntrack after, and what moved, per CPU; the interface's counters likewise.
   const after = await conntrackSample();

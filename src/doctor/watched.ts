@@ -105,12 +105,14 @@ export async function startWatch(o: { mode: 'before' | 'during'; seconds?: numbe
 type Step = { step: 'watch'; ok: boolean; note: string };
 
 /**
- * doctor's watch, begun: `--watch S` watches S seconds now, before the probes (done when this returns); unset, on a
- * node where tcpdump is installed, a watch starts that runs during the probes (`watching`, for finishWatch); 0: none.
+ * doctor's watch, at one of its two moments. `before` (ahead of the conntrack baseline): `--watch S` watches S seconds,
+ * done when this returns. `during` (just before the probes): unset `--watch`, on a node where tcpdump is installed, a
+ * watch starts that runs while they do (`watching`: finishWatch it on every path, or tcpdump outlives doctor). `--watch
+ * 0`: none.
  */
-export async function beginWatch(watchS: number | undefined, view: string, signal: AbortSignal | undefined, say: (m: string) => void): Promise<{ watched: Watched | null; watching?: WatchHandle; steps: Step[] }> {
+export async function beginWatch(at: 'before' | 'during', watchS: number | undefined, view: string, signal: AbortSignal | undefined, say: (m: string) => void): Promise<{ watched: Watched | null; watching?: WatchHandle; steps: Step[] }> {
   const before = watchS !== undefined && watchS > 0;
-  if (!before && !(watchS === undefined && view === 'node' && (await tcpdumpInstalled()))) return { watched: null, steps: [] };
+  if (at === 'before' ? !before : before || watchS !== undefined || view !== 'node' || !(await tcpdumpInstalled())) return { watched: null, steps: [] };
   const sig = signal !== undefined ? { signal } : {};
   const h = await startWatch(before ? { mode: 'before', seconds: watchS, ...sig } : { mode: 'during', ...sig });
   if ('error' in h) return { watched: null, steps: [{ step: 'watch', ok: false, note: `the pods' DNS not watched: ${h.error}` }] };
