@@ -14,14 +14,19 @@
  * Memory is bounded: queries leave the table when answered or given up; past MAX_PENDING the oldest are dropped and
  * counted.
  */
-import type { Histogram } from '../stats/index.js';
 import { formatHostPort, rcodeName } from '../dns/wire.js';
 import { Group } from './groups.js';
 import type { GroupStats } from './groups.js';
+import { dropIfEmpty, nameState, newClient, without } from './clients.js';
+import type { ClientState } from './clients.js';
 import { lastQuestionType, questionName, typeName } from './question.js';
 import { SearchList } from './search.js';
 
 export type { GroupStats } from './groups.js';
+export { TOTALS, hostOfKey } from './match-types.js';
+export type { MatchResult, MatcherOptions, Message, StallEvent } from './match-types.js';
+import { TOTALS } from './match-types.js';
+import type { MatchResult, MatcherOptions, Message, Query, StallEvent } from './match-types.js';
 export { question, questionName, typeName } from './question.js';
 
 /** Two sightings of one packet (before and after DNAT, or on two interfaces) are this close, microseconds. */
@@ -34,120 +39,18 @@ export const MAX_PENDING = 200_000;
 const A = 1;
 const AAAA = 28;
 
-/** The address of a server or endpoint key (`host:port`, `[v6]:port`, as `query` writes them). */
-export const hostOfKey = (key: string): string => key.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-
-export interface Message {
-  tsUs: number;
-  transport: 'udp' | 'tcp';
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
-  msg: Buffer;
-}
-
-interface Query {
-  key: string;
-  client: string;
-  qname: string;
-  qtype: number;
-  /** Where it was first seen going: the Service address, or the server itself. */
-  server: string;
-  /** Where it was DNATed to, when a second sighting showed it. */
-  endpoint: string | null;
-  tcp: boolean;
-  firstUs: number;
-  lastUs: number;
-  answeredUs: number;
-  state: 'pending' | 'answered';
-  partner: Query | undefined;
-  raced: boolean;
-  /** Times it was sent again after a wait. */
-  resends: number;
-  /** The groups it counts in as things happen: all, its client, its server. */
-  groups: [Group, Group, Group];
-  /** Its keys in byQuestion and byLookup. */
-  qKey: string;
-  lKey: string;
-}
-
-/** A stall as it happens: a query unanswered, or answered only after a resend. */
-export interface StallEvent {
-  event: 'stall';
-  tsUs: number;
-  client: string;
-  /** The client's pod (namespace/name), where --pods names it. */
-  pod: string | null;
-  server: string;
-  endpoint: string | null;
-  name: string;
-  type: string;
-  /** How long the client waited: to the answer, or to the moment it was given up. */
-  waitedMs: number;
-  outcome: 'unanswered' | 'answered-after-resend' | 'slow';
-}
-
-/** The counts of all queries together, written at the top of the result as well as in `total`. */
-const TOTALS = ['queries', 'answered', 'unanswered', 'resends', 'answeredAfterResend', 'late', 'truncated', 'truncatedNoTcp', 'truncatedTcpFailed', 'tcp', 'tcpUnanswered', 'searchQueries', 'raceSignature'] as const;
-
-export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
-  messages: number;
-  malformed: number;
-  /** Answers to queries this capture never saw (sent before it began, or dropped from the table). */
-  unmatchedAnswers: number;
-  /** Queries still waiting when the capture ended, within their timeout: neither answered nor lost. */
-  inFlightAtEnd: number;
-  /** Queries dropped from a full table. */
-  evicted: number;
-  /** Messages of the clients left out (MatcherOptions.exclude). */
-  excluded: number;
-  /** Queries over TCP that followed a truncated UDP answer to the same client and question. */
-  tcpAfterTruncated: number;
-  /** NXDOMAIN answers not weighed as search-list names: the table of them was full. */
-  searchOverflow: number;
-  /** Of the raceSignature queries, the queries seen DNATed (to a Service address, then to an endpoint): the path the race needs. */
-  raceSignatureDnated: number;
-  /** A and AAAA sent together from one port: lookups as glibc and musl make them. */
-  pairs: number;
-  /** Queries sent alone that ended (answered or not), and of them unanswered: the loss a pair's two queries would each
-   * see if losses were independent. */
-  lone: number;
-  loneLost: number;
-  total: GroupStats;
-  byClient: Record<string, GroupStats>;
-  byServer: Record<string, GroupStats>;
-  byEndpoint: Record<string, GroupStats>;
-  histogram: ReturnType<Histogram['toJSON']>;
-}
-
-export interface MatcherOptions {
-  /** How long a query waits for its answer before it is unanswered: the resolver's timeout. */
-  timeoutUs: number;
-  /** Stall events for answers at least this slow. */
-  slowUs: number;
-  onStall?: (e: StallEvent) => void;
-  /** Queries kept waiting at most (default MAX_PENDING). */
-  maxPending?: number;
-  /** Clients whose queries and answers are left out (counted in `excluded`): doctor's own addresses while it probes. */
-  exclude?: ReadonlySet<string>;
-}
-
 export class Matcher {
-  private readonly pending = new Map<string, Query>();
-  /** The latest query of each client and question, for resends from a new port or with a new ID. */
-  private readonly byQuestion = new Map<string, Query>();
-  /** The latest A or AAAA of each client, port and name: its partner, if the other type follows at once. */
-  private readonly byLookup = new Map<string, Query>();
-  /** Queries given up lately, for late answers: key -> the query. */
-  private readonly given = new Map<string, Query>();
-  /** Truncated UDP answers lately, awaiting a TCP query: client|type|name -> the query (answered then). */
-  private readonly truncatedAt = new Map<string, Query>();
+  /** Queries waiting or just answered, oldest first: swept, and evicted from the front past maxPending. */
+  private readonly pending = new Set<Query>();
+  /** Queries given up lately, oldest first, for late answers (found through their client's `given`). */
+  private readonly given = new Set<Query>();
+  /** Queries whose UDP answer was truncated, awaiting a TCP query (found through their name's `truncated`). */
+  private readonly truncated = new Set<Query>();
+  private readonly clients = new Map<string, ClientState<Query>>();
   private readonly search: SearchList;
   /** Each client's latest TCP connection attempt (SYN) to a DNS port: a truncated answer's retry that may not get through. */
   private readonly connects = new Map<string, number>();
   private readonly total = new Group();
-  private readonly clients = new Map<string, Group>();
   private readonly servers = new Map<string, Group>();
   private readonly endpoints = new Map<string, Group>();
   private nowUs = 0;
@@ -174,6 +77,19 @@ export class Matcher {
     this.exclude = o.exclude !== undefined && o.exclude.size > 0 ? o.exclude : undefined;
     this.graceUs = Math.max(200_000, this.timeoutUs / 5);
     this.search = new SearchList(this.maxPending);
+  }
+
+  /** The server's key, the same string while the server is (most queries of a capture go to one or two). */
+  private lastDst = '';
+  private lastDport = -1;
+  private lastServer = '';
+  private serverKey(dst: string, dport: number): string {
+    if (dst !== this.lastDst || dport !== this.lastDport) {
+      this.lastDst = dst;
+      this.lastDport = dport;
+      this.lastServer = formatHostPort(dst, dport);
+    }
+    return this.lastServer;
   }
 
   private group(map: Map<string, Group>, key: string): Group {
@@ -230,9 +146,14 @@ export class Matcher {
   }
 
   private query(m: Message, id: number, qname: string, qtype: number): void {
-    const key = `${m.src}|${m.sport * 65536 + id}|${qtype}|${qname}`;
-    const server = formatHostPort(m.dst, m.dport);
-    const had = this.pending.get(key);
+    let c = this.clients.get(m.src);
+    if (c === undefined) {
+      c = newClient<Query>(m.src);
+      this.clients.set(m.src, c);
+    }
+    const wire = m.sport * 65536 + id;
+    const server = this.serverKey(m.dst, m.dport);
+    const had = c.wire.get(wire, qtype, qname);
     if (had !== undefined) {
       if (m.tsUs - had.lastUs < WINDOW_US) {
         // The same packet again: after DNAT (a new destination), or on another interface.
@@ -246,23 +167,25 @@ export class Matcher {
         this.raceCheck(had);
         return;
       }
-      this.pending.delete(key); // answered long ago: the same ID and question asked anew
+      // Answered long ago: the same ID and question asked anew.
+      this.pending.delete(had);
+      c.wire.delete(had);
     }
-    const qKey = `${m.src}|${qtype}|${qname}`;
-    const before = this.byQuestion.get(qKey);
+    const ns = nameState(c, qname);
+    const before = ns.latest.find((q) => q.qtype === qtype);
     const tcp = m.transport === 'tcp';
     if (tcp) {
-      const t = this.truncatedAt.get(qKey);
+      const t = ns.truncated.find((q) => q.qtype === qtype);
       if (t !== undefined && m.tsUs - t.answeredUs < this.timeoutUs) {
-        this.truncatedAt.delete(qKey);
+        without(ns.truncated, t);
+        this.truncated.delete(t);
         this.r.tcpAfterTruncated++;
       }
     }
     this.search.asked(m.src, qname, m.tsUs);
-    const lKey = qtype === A || qtype === AAAA ? `${m.src}|${m.sport}|${qname}` : '';
-    const groups: [Group, Group, Group] = [this.total, this.group(this.clients, m.src), this.group(this.servers, server)];
-    const query: Query = { key, client: m.src, qname, qtype, server, endpoint: null, tcp, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, groups, qKey, lKey };
-    if (before !== undefined && before.state === 'pending' && before.key !== key && m.tsUs - before.lastUs >= RESEND_MIN_US) {
+    const groups: [Group, Group, Group] = [this.total, c.group, this.group(this.servers, server)];
+    const query: Query = { client: c, qname, qtype, wire, sport: m.sport, server, endpoint: null, tcp, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, groups, ns };
+    if (before !== undefined && before.state === 'pending' && before.wire !== wire && m.tsUs - before.lastUs >= RESEND_MIN_US) {
       // Asked again from a new port or with a new ID after a wait: a resend (single-request-reopen, an application's
       // retry), or another process of the same pod asking the same name. Counted as a resend; the earlier query is
       // still matched if its answer comes, and otherwise ends unanswered at its own timeout.
@@ -270,17 +193,19 @@ export class Matcher {
       this.each(query, (g) => g.resends++);
       this.raceCheck(before);
     }
-    this.byQuestion.set(qKey, query);
-    if (lKey !== '') {
-      const other = this.byLookup.get(lKey);
+    if (before !== undefined) without(ns.latest, before);
+    ns.latest.push(query);
+    if (qtype === A || qtype === AAAA) {
+      const other = ns.lookups.get(m.sport);
       if (other !== undefined && other.qtype !== qtype && other.partner === undefined && m.tsUs - other.firstUs < PAIR_US) {
         other.partner = query;
         query.partner = other;
         this.r.pairs++;
       }
-      this.byLookup.set(lKey, query);
+      ns.lookups.set(m.sport, query);
     }
-    this.pending.set(key, query);
+    c.wire.set(query);
+    this.pending.add(query);
     for (const g of groups) {
       g.queries++;
       if (qtype === AAAA) g.aaaa++;
@@ -288,8 +213,7 @@ export class Matcher {
     }
     if (this.pending.size > this.maxPending) {
       const oldest = this.pending.values().next().value as Query;
-      this.pending.delete(oldest.key);
-      this.forget(oldest);
+      this.remove(oldest);
       if (oldest.state === 'pending') {
         this.r.evicted++;
         this.settle(oldest);
@@ -298,10 +222,11 @@ export class Matcher {
   }
 
   private answer(m: Message, id: number, qname: string, qtype: number): void {
-    const key = `${m.dst}|${m.dport * 65536 + id}|${qtype}|${qname}`;
-    const q = this.pending.get(key);
+    const c = this.clients.get(m.dst);
+    const wire = m.dport * 65536 + id;
+    const q = c?.wire.get(wire, qtype, qname);
     if (q === undefined) {
-      const gone = this.given.get(key);
+      const gone = c?.given.get(wire, qtype, qname);
       if (gone !== undefined && gone.answeredUs === 0) {
         gone.answeredUs = m.tsUs; // later sightings of it are the same answer
         this.each(gone, (g) => g.late++);
@@ -321,8 +246,17 @@ export class Matcher {
     for (const g of q.groups) g.answer(rc, waited, resent, tc);
     const endpoint = this.settle(q);
     endpoint.answer(rc, waited, resent, tc);
-    if (tc && m.transport === 'udp' && this.truncatedAt.size < this.maxPending) this.truncatedAt.set(q.qKey, q);
-    if (rcode === 3) this.search.nxdomain(q.client, q.qname, m.tsUs, [...q.groups, endpoint]);
+    if (tc && m.transport === 'udp' && this.truncated.size < this.maxPending) {
+      const ns = q.ns;
+      const old = ns.truncated.find((x) => x.qtype === q.qtype);
+      if (old !== undefined) {
+        without(ns.truncated, old);
+        this.truncated.delete(old);
+      }
+      ns.truncated.push(q);
+      this.truncated.add(q);
+    }
+    if (rcode === 3) this.search.nxdomain(q.client.address, q.qname, m.tsUs, [...q.groups, endpoint]);
     if (resent) this.stall(q, waited, 'answered-after-resend');
     else if (waited >= this.slowUs) this.stall(q, waited, 'slow');
   }
@@ -343,7 +277,7 @@ export class Matcher {
   }
 
   private giveUp(q: Query, atUs: number): void {
-    this.pending.delete(q.key);
+    this.remove(q);
     if (q.partner === undefined) {
       this.r.lone++;
       this.r.loneLost++;
@@ -358,41 +292,49 @@ export class Matcher {
       g.tcpUnanswered += tcp;
     });
     this.stall(q, atUs - q.firstUs, 'unanswered', atUs);
-    this.given.set(q.key, q);
-    if (this.given.size > this.maxPending) this.given.delete(this.given.keys().next().value as string);
-    this.forget(q);
+    q.client.given.set(q);
+    this.given.add(q);
+    if (this.given.size > this.maxPending) this.ungive(this.given.values().next().value as Query);
   }
 
-  private forget(q: Query): void {
-    if (this.byQuestion.get(q.qKey) === q) this.byQuestion.delete(q.qKey);
-    if (q.lKey !== '' && this.byLookup.get(q.lKey) === q) this.byLookup.delete(q.lKey);
+  private ungive(q: Query): void {
+    this.given.delete(q);
+    q.client.given.delete(q);
+  }
+
+  /** The query leaves the tables of waiting queries: its wire key, and its name's latest and lookups. */
+  private remove(q: Query): void {
+    this.pending.delete(q);
+    q.client.wire.delete(q);
+    without(q.ns.latest, q);
+    if (q.ns.lookups.get(q.sport) === q) q.ns.lookups.delete(q.sport);
+    dropIfEmpty(q.client, q.qname, q.ns);
   }
 
   private stall(q: Query, waitedUs: number, outcome: StallEvent['outcome'], atUs = this.nowUs): void {
     if (waitedUs < this.slowUs && outcome !== 'unanswered') return;
-    this.onStall?.({ event: 'stall', tsUs: atUs, client: q.client, pod: null, server: q.server, endpoint: q.endpoint, name: q.qname, type: typeName(q.qtype), waitedMs: Math.round(waitedUs / 100) / 10, outcome });
+    this.onStall?.({ event: 'stall', tsUs: atUs, client: q.client.address, pod: null, server: q.server, endpoint: q.endpoint, name: q.qname, type: typeName(q.qtype), waitedMs: Math.round(waitedUs / 100) / 10, outcome });
   }
 
   /** Give up queries past their timeout; forget answered ones and late-answer records past their use. */
   private sweep(atEnd: boolean): void {
     this.lastSweepUs = this.nowUs;
-    for (const q of this.pending.values()) {
+    for (const q of this.pending) {
       if (q.state === 'answered') {
-        if (this.nowUs - q.answeredUs > WINDOW_US) {
-          this.pending.delete(q.key);
-          this.forget(q);
-        }
+        if (this.nowUs - q.answeredUs > WINDOW_US) this.remove(q);
       } else if (this.nowUs - q.lastUs > this.timeoutUs + this.graceUs) {
         this.raceCheck(q);
         this.giveUp(q, q.lastUs + this.timeoutUs + this.graceUs);
       }
     }
-    for (const [k, q] of this.truncatedAt) {
+    for (const q of this.truncated) {
       if (this.nowUs - q.answeredUs <= this.timeoutUs) continue;
       // No TCP query followed within the timeout: the client tried and its connection never carried the query, or it
       // never tried (it took the truncated answer, or gave up).
-      this.truncatedAt.delete(k);
-      const syn = this.connects.get(q.client);
+      this.truncated.delete(q);
+      without(q.ns.truncated, q);
+      dropIfEmpty(q.client, q.qname, q.ns);
+      const syn = this.connects.get(q.client.address);
       const tried = syn !== undefined && syn >= q.answeredUs;
       const count = (g: Group): void => {
         if (tried) g.truncatedTcpFailed++;
@@ -402,10 +344,9 @@ export class Matcher {
       count(this.endpointGroup(q));
     }
     if (!atEnd) {
-      for (const [k, q] of this.given) if (this.nowUs - q.lastUs > 4 * this.timeoutUs) this.given.delete(k);
+      for (const q of this.given) if (this.nowUs - q.lastUs > 4 * this.timeoutUs) this.ungive(q);
       this.search.sweep(this.nowUs);
       for (const [k, t] of this.connects) if (this.nowUs - t > 2 * this.timeoutUs) this.connects.delete(k);
-      for (const [k, q] of this.byLookup) if (this.nowUs - q.firstUs > PAIR_US && q.state === 'answered') this.byLookup.delete(k);
     }
   }
 
@@ -414,14 +355,14 @@ export class Matcher {
     if (endUs !== undefined && endUs > this.nowUs) this.nowUs = endUs;
     this.sweep(true);
     let inFlight = 0;
-    for (const q of this.pending.values()) {
+    for (const q of this.pending) {
       if (q.state !== 'pending') continue;
       inFlight++;
       this.settle(q);
     }
     const t = this.total;
     const total = t.toJSON();
-    const groups = (m: Map<string, Group>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
+    const groups = (m: Iterable<[string, Group]>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
     return {
       messages: this.r.messages,
       malformed: this.r.malformed,
@@ -437,7 +378,7 @@ export class Matcher {
       lone: this.r.lone,
       loneLost: this.r.loneLost,
       total,
-      byClient: groups(this.clients),
+      byClient: groups([...this.clients.values()].map((c): [string, Group] => [c.address, c.group])),
       byServer: groups(this.servers),
       byEndpoint: groups(this.endpoints),
       histogram: t.hist.toJSON(),
