@@ -9,13 +9,17 @@ let questionType = 0;
 /** The type of the question `questionName` read last. */
 export const lastQuestionType = (): number => questionType;
 
+/** The name's bytes, lower-cased and dotted, before one decode: 128 labels of at most 63 bytes and their dots. */
+const SCRATCH = Buffer.alloc(128 * 64);
+
 /**
- * The first question's name (lower case, dotted, no trailing dot), its type then in `lastQuestionType()`; undefined when
- * the bytes do not hold one. No object per message: this runs for every packet of a capture.
+ * The first question's name (ASCII lower case, as RFC 4343 compares names; dotted, no trailing dot), its type then in
+ * `lastQuestionType()`; undefined when the bytes do not hold one. The labels are copied into one buffer and decoded
+ * once: no string per label, no object per message, for every packet of a capture.
  */
 export function questionName(msg: Buffer): string | undefined {
   if (msg.length < 12 || msg[4] === undefined || (msg[4] === 0 && msg[5] === 0)) return undefined;
-  let name = '';
+  let n = 0;
   let p = 12;
   let end = -1;
   for (let hops = 0; hops < 128; hops++) {
@@ -34,13 +38,16 @@ export function questionName(msg: Buffer): string | undefined {
       continue;
     }
     if ((len & 0xc0) !== 0 || p + 1 + len > msg.length) return undefined;
-    const label = msg.toString('latin1', p + 1, p + 1 + len);
-    name = name === '' ? label : `${name}.${label}`;
+    if (n > 0) SCRATCH[n++] = 0x2e;
+    for (let i = p + 1, stop = p + 1 + len; i < stop; i++) {
+      const b = msg[i]!;
+      SCRATCH[n++] = b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+    }
     p += 1 + len;
   }
   if (end < 0 || end + 4 > msg.length) return undefined;
   questionType = (msg[end]! << 8) | msg[end + 1]!;
-  return name.toLowerCase();
+  return SCRATCH.toString('latin1', 0, n);
 }
 
 /** The first question's name and type; undefined when the bytes do not hold one. */
