@@ -2,11 +2,11 @@
  * The search list's cost in real traffic. A resolver whose name has fewer dots than `ndots` asks it with each search
  * domain first (`google.com.default.svc.cluster.local`, then `google.com.svc.cluster.local`, ...) and the name itself
  * last. The answers to those are NXDOMAIN; the client then asks the name they were built from. A query answered
- * NXDOMAIN whose name is the client's next name plus a suffix, asked within WINDOW_US, was a search-list name.
+ * NXDOMAIN whose name is the client's next name plus a suffix, asked within SEARCH_WINDOW_US, was a search-list name.
  *
  * Found by the first label: NXDOMAIN names wait under (client, first label) until the client asks a name with that
  * first label; then those that start with that name and a dot were its search names. Bounded: at most `max` names
- * wait, and they leave after WINDOW_US.
+ * wait, and they leave after SEARCH_WINDOW_US.
  */
 import type { Group } from './groups.js';
 
