@@ -256,7 +256,7 @@ export class Matcher {
       ns.truncated.push(q);
       this.truncated.add(q);
     }
-    if (rcode === 3) this.search.nxdomain(q.client.address, q.qname, m.tsUs, [...q.groups, endpoint]);
+    if (rcode === 3) this.search.nxdomain(q.client.address, q.qname, m.tsUs, q.groups, endpoint);
     if (resent) this.stall(q, waited, 'answered-after-resend');
     else if (waited >= this.slowUs) this.stall(q, waited, 'slow');
   }

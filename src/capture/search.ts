@@ -16,8 +16,10 @@ export const SEARCH_WINDOW_US = 30_000_000;
 interface Waiting {
   name: string;
   tsUs: number;
-  /** The groups the NXDOMAIN query counted in: they count it as a search-list query once its name is known. */
+  /** The groups the NXDOMAIN query counted in (all, client, server; its endpoint): they count it as a search-list query
+   * once its name is known. */
   groups: readonly Group[];
+  endpoint: Group;
 }
 
 export class SearchList {
@@ -29,7 +31,7 @@ export class SearchList {
   constructor(private readonly max: number) {}
 
   /** A query of `name` was answered NXDOMAIN: it may have been a search-list name. */
-  nxdomain(client: string, name: string, tsUs: number, groups: readonly Group[]): void {
+  nxdomain(client: string, name: string, tsUs: number, groups: readonly Group[], endpoint: Group): void {
     const dot = name.indexOf('.');
     if (dot < 0) return; // a single label is no name plus a search domain
     if (this.size >= this.max) {
@@ -38,7 +40,7 @@ export class SearchList {
     }
     const key = `${client}|${name.slice(0, dot)}`;
     const list = this.waiting.get(key);
-    const w: Waiting = { name, tsUs, groups };
+    const w: Waiting = { name, tsUs, groups, endpoint };
     if (list === undefined) this.waiting.set(key, [w]);
     else list.push(w);
     this.size++;
@@ -56,6 +58,7 @@ export class SearchList {
     for (const w of list) {
       if (w.name.startsWith(prefix) && tsUs - w.tsUs <= SEARCH_WINDOW_US) {
         for (const g of w.groups) g.searchQueries++;
+        w.endpoint.searchQueries++;
         this.size--;
       } else list[kept++] = w;
     }

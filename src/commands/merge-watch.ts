@@ -81,7 +81,7 @@ export class WatchSum {
   private ifDrops: number | null = null;
   private damaged = 0;
   private readonly endpoints = new Map<string, EndpointSum>();
-  private notListed = new Set<string>();
+  private readonly notListed = new Set<string>();
 
   add(d: Record<string, unknown>): void {
     for (const k of WATCH_SUMMED) this.sums[k] += count(d[k]);

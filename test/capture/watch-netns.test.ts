@@ -64,6 +64,12 @@ async function watchOnNode(s: Scene, timeoutS: number): Promise<{ stop: () => Pr
   };
 }
 
+/** dnsbench's raw A queries from the pod to the Service address: `n` of them, `c` at a time. */
+async function rawQueriesFromPod(s: Scene, n: number, c: number): Promise<void> {
+  const r = await s.pod.exec(process.execPath, [BIN, 'dnsbench', '--server', '198.18.0.10', '-n', String(n), '-c', String(c), '--timeout', '1', '--json', '-d', 'google.com', '--no-progress'], { timeout: 60_000 });
+  expect([0, 1]).toContain(r.exitCode);
+}
+
 /** An endpoint's log of every query it saw, one record each. */
 function seenBy(file: string): Array<{ action: string; name: string; type: string; proto: string }> {
   return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { action: string; name: string; type: string; proto: string });
@@ -105,8 +111,7 @@ describe.skipIf(!usable)('watch on the lab node', () => {
     const [la, lb] = [join(logs, 'a.ndjson'), join(logs, 'b.ndjson')];
     const s = await scene({ resolv: NO_SEARCH, faultB: ['drop@fraction=0.33'], logA: la, logB: lb });
     const w = await watchOnNode(s, 1);
-    const r = await s.pod.exec(process.execPath, [BIN, 'dnsbench', '--server', '198.18.0.10', '-n', '600', '-c', '50', '--timeout', '1', '--json', '-d', 'google.com', '--no-progress'], { timeout: 60_000 });
-    expect([0, 1]).toContain(r.exitCode);
+    await rawQueriesFromPod(s, 600, 50);
     await new Promise((res) => setTimeout(res, 1500));
     const { doc } = await w.stop();
     const a = served(la);
@@ -201,8 +206,7 @@ describe.skipIf(!usable)('watch on the lab node: what the real traffic costs and
     const [la, lb] = [join(logs, 'fa.ndjson'), join(logs, 'fb.ndjson')];
     const s = await scene({ resolv: NO_SEARCH, faultB: ['servfail'], logA: la, logB: lb });
     const w = await watchOnNode(s, 1);
-    const r = await s.pod.exec(process.execPath, [BIN, 'dnsbench', '--server', '198.18.0.10', '-n', '200', '-c', '20', '--timeout', '1', '--json', '-d', 'google.com', '--no-progress'], { timeout: 60_000 });
-    expect([0, 1]).toContain(r.exitCode);
+    await rawQueriesFromPod(s, 200, 20);
     await new Promise((res) => setTimeout(res, 300));
     const { doc } = await w.stop();
     const b = seenBy(lb);
