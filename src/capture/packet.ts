@@ -31,8 +31,22 @@ export const TCP_FIN = 0x01;
 export const TCP_RST = 0x04;
 export const TCP_ACK = 0x10;
 
+/**
+ * IPv4 addresses already written, by their 32 bits: one string per address, so the matcher's tables find a client by a
+ * hash computed once, and a capture makes a string per address, not per packet. Bounded.
+ */
+const V4 = new Map<number, string>();
+const V4_MAX = 1 << 16;
+
 function ipv4(b: Buffer, p: number): string {
-  return `${b[p]}.${b[p + 1]}.${b[p + 2]}.${b[p + 3]}`;
+  const n = (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
+  let s = V4.get(n);
+  if (s === undefined) {
+    if (V4.size >= V4_MAX) V4.clear();
+    s = `${b[p]}.${b[p + 1]}.${b[p + 2]}.${b[p + 3]}`;
+    V4.set(n, s);
+  }
+  return s;
 }
 
 function ipv6(b: Buffer, p: number): string {
