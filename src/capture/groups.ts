@@ -30,6 +30,12 @@ export interface GroupStats {
   latencyMs: ReturnType<Histogram['summaryIn']> | null;
 }
 
+/** Answers that were failures: SERVFAIL and REFUSED. */
+export const failures = (rcodes: Readonly<Record<string, number>>): number => (rcodes['SERVFAIL'] ?? 0) + (rcodes['REFUSED'] ?? 0);
+
+/** Queries per name a client asked: its queries over those that were not search-list names (./search.ts). */
+export const queriesPerName = (queries: number, searchQueries: number): number => queries / (queries - searchQueries);
+
 export class Group {
   queries = 0;
   answered = 0;

@@ -11,23 +11,12 @@ import { Counters, Histogram, isWholeCount } from '../stats/index.js';
 import type { HistogramSnapshot } from '../stats/index.js';
 import type { FindingGroup, MergeGroup, MergedConntrack, MergedDnsbench, NodeSummary } from './merge.js';
 import { WatchSum, watchProblem } from './merge-watch.js';
+import { isRecord, num, record } from './merge-fields.js';
 
 export type Doc = Record<string, unknown> & { schema?: unknown; host?: unknown; findings?: unknown };
 
 /** The counters of QueryStats that add across runs: the list beside the type, checked against it there. */
 const SUMMED = QUERY_COUNTERS;
-
-function num(v: unknown): number {
-  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
-}
-
-function record(v: unknown): Record<string, number> {
-  const out: Record<string, number> = {};
-  if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) if (typeof x === 'number') out[k] = x;
-  return out;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Why a document of `schema` cannot be merged, or undefined when it can: every field the merge reads is checked here,

@@ -5,6 +5,8 @@
  * each tested against the others together.
  */
 import { Histogram, fisherGreater, isWholeCount } from '../stats/index.js';
+import { failures } from '../capture/groups.js';
+import { isRecord, num, record } from './merge-fields.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 
 /** The counts of a watch document that add across documents (its top level). */
@@ -44,7 +46,6 @@ export interface MergedWatch extends Record<(typeof WATCH_SUMMED)[number], numbe
   endpointsNotListed: number;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Why a watch document cannot be merged, or undefined. */
 export function watchProblem(d: Record<string, unknown>): string | undefined {
@@ -66,7 +67,6 @@ export function watchProblem(d: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-const count = (v: unknown): number => (typeof v === 'number' ? v : 0);
 
 interface EndpointSum {
   sums: Record<(typeof ENDPOINT_SUMMED)[number], number>;
@@ -84,7 +84,7 @@ export class WatchSum {
   private readonly notListed = new Set<string>();
 
   add(d: Record<string, unknown>): void {
-    for (const k of WATCH_SUMMED) this.sums[k] += count(d[k]);
+    for (const k of WATCH_SUMMED) this.sums[k] += num(d[k]);
     const snap = d['histogram'] as HistogramSnapshot;
     this.hist = this.hist === undefined ? Histogram.fromJSON(snap) : this.hist.mergeSnapshot(snap);
     const cap = (d['capture'] ?? {}) as Record<string, unknown>;
@@ -102,9 +102,8 @@ export class WatchSum {
         e = { sums: Object.fromEntries(ENDPOINT_SUMMED.map((k) => [k, 0])) as EndpointSum['sums'], failures: 0, nodes: new Set() };
         this.endpoints.set(key, e);
       }
-      for (const k of ENDPOINT_SUMMED) e.sums[k] += count(raw[k]);
-      const rc = (raw['rcodes'] ?? {}) as Record<string, number>;
-      e.failures += (rc['SERVFAIL'] ?? 0) + (rc['REFUSED'] ?? 0);
+      for (const k of ENDPOINT_SUMMED) e.sums[k] += num(raw[k]);
+      e.failures += failures(record(raw['rcodes']));
       e.nodes.add(host);
     }
   }

@@ -6,7 +6,7 @@ import { finding } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { CAPTURE_LOSS, RACE, SEARCH_LIST_WASTE, SERVER_REFUSED, SERVER_SERVFAIL, TCP_BLOCKED, TRUNCATED_NOT_RETRIED, UNANSWERED_WATCHED, endpointLoss } from '../remedies.js';
 import { binomialGreater, fisherGreater, formatP, percentOf } from '../stats/index.js';
-import type { GroupStats } from '../capture/match.js';
+import { failures, queriesPerName } from '../capture/groups.js';
 import type { WatchResult } from './watch.js';
 
 const MIN = 3;
@@ -116,19 +116,17 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
   return out;
 }
 
-const failed = (g: GroupStats): number => (g.rcodes['SERVFAIL'] ?? 0) + (g.rcodes['REFUSED'] ?? 0);
-
 /** Each endpoint (or server asked directly) answering with failures beyond the background, against the others. */
 function serverFailures(r: Omit<WatchResult, 'findings'>): Finding[] {
   const out: Finding[] = [];
   const all = Object.entries(r.byEndpoint);
   for (const [e, g] of all) {
-    const f = failed(g);
+    const f = failures(g.rcodes);
     if (f < MIN) continue;
     const p = binomialGreater(f, g.answered, FAILURE_BACKGROUND);
     if (p >= P) continue;
     const others = all.filter(([o]) => o !== e);
-    const otherFailed = others.length > 0 ? others.reduce((n, [, o]) => n + failed(o), 0) : null;
+    const otherFailed = others.length > 0 ? others.reduce((n, [, o]) => n + failures(o.rcodes), 0) : null;
     const otherAnswered = others.length > 0 ? others.reduce((n, [, o]) => n + o.answered, 0) : null;
     const servfail = g.rcodes['SERVFAIL'] ?? 0;
     const refused = g.rcodes['REFUSED'] ?? 0;
@@ -201,7 +199,7 @@ function searchWaste(r: Omit<WatchResult, 'findings'>): Finding[] {
   if (clients.length === 0) return [];
   const search = clients.reduce((n, [, g]) => n + g.searchQueries, 0);
   const queries = clients.reduce((n, [, g]) => n + g.queries, 0);
-  const perName = queries / (queries - search);
+  const perName = queriesPerName(queries, search);
   const top = clients[0]!;
   const list = clients.slice(0, 3).map(([ip, g]) => `${who(r, ip)} ${g.searchQueries} of ${g.queries}`).join(', ');
   return [finding({

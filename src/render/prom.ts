@@ -13,6 +13,7 @@ import type { SvcResult } from '../commands/svc.js';
 import type { WatchResult } from '../commands/watch.js';
 import type { Finding } from '../findings.js';
 import type { ResultHeader } from '../header.js';
+import { failures } from '../capture/groups.js';
 import { Histogram } from '../stats/index.js';
 import type { HistogramSnapshot } from '../stats/index.js';
 
@@ -195,7 +196,7 @@ export function promWatch(r: WatchResult): string {
   per('k8sdiag_watch_unanswered', 'Queries never answered within the timeout, per endpoint.', (g) => g.unanswered);
   per('k8sdiag_watch_answered_after_resend', 'Queries answered only after the client sent them again (it waited its timeout), per endpoint.', (g) => g.answeredAfterResend);
   per('k8sdiag_watch_late_answers', 'Answers that came after the client had given up, per endpoint.', (g) => g.late);
-  per('k8sdiag_watch_failures', 'Answers SERVFAIL or REFUSED, per endpoint.', (g) => (g.rcodes['SERVFAIL'] ?? 0) + (g.rcodes['REFUSED'] ?? 0));
+  per('k8sdiag_watch_failures', 'Answers SERVFAIL or REFUSED, per endpoint.', (g) => failures(g.rcodes));
   per('k8sdiag_watch_search_queries', 'Queries answered NXDOMAIN for a search-list name of the name the client asked next, per endpoint.', (g) => g.searchQueries);
   per('k8sdiag_watch_truncated_not_retried', 'Truncated answers no TCP query of the same client and name followed within the timeout, per endpoint.', (g) => g.truncatedNoTcp);
   per('k8sdiag_watch_truncated_tcp_failed', 'Truncated answers after which the client opened a TCP connection to a DNS port that never carried the query, per endpoint.', (g) => g.truncatedTcpFailed);

@@ -2,6 +2,7 @@
 import { hostOfKey } from '../capture/match.js';
 import type { StallEvent } from '../capture/match.js';
 import type { GroupStats } from '../capture/match.js';
+import { queriesPerName } from '../capture/groups.js';
 import type { WatchResult } from '../commands/watch.js';
 import { percentOf } from '../stats/index.js';
 import { renderFindings } from './findings.js';
@@ -51,7 +52,7 @@ export function renderWatch(style: Style, r: WatchResult): string {
     out.push(`truncated answers ${num(r.truncated)}: followed by a TCP query ${num(r.tcpAfterTruncated)}, by a TCP connection that carried none ${t.truncatedTcpFailed ? c.red(num(t.truncatedTcpFailed)) : '0'}, by nothing ${t.truncatedNoTcp ? c.yellow(num(t.truncatedNoTcp)) : '0'}; queries over TCP ${num(t.tcp)}, unanswered ${t.tcpUnanswered ? c.red(num(t.tcpUnanswered)) : '0'}`);
   }
   if (t.searchQueries > 0) {
-    out.push(`search-list names answered NXDOMAIN before the name itself: ${num(t.searchQueries)} of ${num(t.queries)} queries (${percentOf(t.searchQueries, t.queries, 1)}), ${(t.queries / (t.queries - t.searchQueries)).toFixed(1)} queries per name asked`);
+    out.push(`search-list names answered NXDOMAIN before the name itself: ${num(t.searchQueries)} of ${num(t.queries)} queries (${percentOf(t.searchQueries, t.queries, 1)}), ${queriesPerName(t.queries, t.searchQueries).toFixed(1)} queries per name asked`);
   }
   const other = [
     ...(r.unmatchedAnswers > 0 ? [`${num(r.unmatchedAnswers)} answers to queries sent before the capture`] : []),
