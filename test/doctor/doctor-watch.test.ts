@@ -76,7 +76,12 @@ describe.skipIf(!usable)('doctor and the real pods\' DNS', () => {
     // Only the pod's queries: the node's own probes (hundreds of queries) are not among them.
     expect(w.clients).toBe(1);
     expect(w.raceSignature).toBe(4);
-    expect(Object.keys(w.byEndpoint).sort()).toEqual(ENDPOINTS.map((e) => `${e}:53`).sort());
+    // Each of the 4 flows is DNATed to one endpoint at random (1 in 8 runs they all go to one): every query is counted
+    // under an endpoint, none under the Service address.
+    const keys = Object.keys(w.byEndpoint);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const k of keys) expect(ENDPOINTS.map((e) => `${e}:53`)).toContain(k);
+    expect(Object.values(w.byEndpoint).reduce((n, e) => n + e.queries, 0)).toBe(w.queries);
     expect(doc.findings.map((f) => f.code)).not.toContain('CONNTRACK_RACE');
     expect(doc.findings.map((f) => f.code)).toContain('RACE_SIGNATURE');
     expect(code).toBe(1);
