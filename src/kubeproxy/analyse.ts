@@ -107,7 +107,7 @@ export function analyseDumps(d: ParsedDumps): SvcAnalysis {
     const a = new IptablesAnalyser(rs);
     const svc = a.analyse();
     findings.push(...a.findings);
-    if ((svc.length > 0 || rs.chains.get('nat')?.has('KUBE-SERVICES')) && !modes.includes('iptables')) modes.push('iptables');
+    if ((svc.length > 0 || rs.tables.get('nat')?.hasRules('KUBE-SERVICES')) && !modes.includes('iptables')) modes.push('iptables');
     services.push(...svc);
   }
   for (const kp of d.nft) {

@@ -3,7 +3,9 @@
  * iptables-nft's translation), kube-proxy's nftables tables, IPVS services. Types only: the readers (formats/) and
  * the parser (rules.ts) both import it, neither imports the other's module for them.
  */
+import type { RuleTable } from './rule-table.js';
 
+/** One rule as read; a RuleTable keeps rules as columns and gives one back as this with `rule(i)`. */
 export interface Rule {
   table: string;
   chain: string;
@@ -32,10 +34,9 @@ export interface Rule {
 }
 
 export interface RuleSet {
-  /** table -> chain -> rules in order. */
-  chains: Map<string, Map<string, Rule[]>>;
-  /** table -> declared chain names. */
-  declared: Map<string, Set<string>>;
+  /** table name (nat, filter, ...) -> its rules, and its chains declared. */
+  tables: Map<string, RuleTable>;
+  /** Rules read. */
   lines: number;
 }
 

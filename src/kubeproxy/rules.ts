@@ -18,11 +18,13 @@ import { looksBinary } from '../text.js';
 import { IptablesSaveReader, ruleSetBuilder } from './formats/iptables-save.js';
 import { IpvsadmReader } from './formats/ipvsadm.js';
 import { NftReader } from './formats/nft.js';
+import { Names } from './rule-table.js';
 
 export { tokenize } from './formats/iptables-save.js';
 export { parseNftTranslatedRule, nftDurationSeconds } from './formats/nft.js';
 
 export type { IpvsService, NftKubeProxy, ParsedDumps, Rule, RuleSet } from './dump.js';
+export type { RuleTable } from './rule-table.js';
 import type { ParsedDumps } from './dump.js';
 
 export const EXPECTED = 'expected iptables-save output, `nft list ruleset` or `ipvsadm -Ln`';
@@ -32,10 +34,12 @@ export const EXPECTED = 'expected iptables-save output, `nft list ruleset` or `i
  * text (a 200 MiB dump is not held whole).
  */
 export class DumpParser {
-  private readonly v4 = ruleSetBuilder();
-  private readonly v6 = ruleSetBuilder();
-  private readonly iptables = new IptablesSaveReader(this.v4, this.v6);
-  private readonly nft = new NftReader(this.v4, this.v6);
+  /** Every string of the dump once: chain names, targets, comments, addresses. */
+  private readonly names = new Names();
+  private readonly v4 = ruleSetBuilder(this.names);
+  private readonly v6 = ruleSetBuilder(this.names);
+  private readonly iptables = new IptablesSaveReader(this.v4, this.v6, this.names);
+  private readonly nft = new NftReader(this.v4, this.v6, this.names);
   private readonly ipvs = new IpvsadmReader();
   private unrecognised = 0;
   private last = '';
@@ -67,8 +71,7 @@ export class DumpParser {
     if (this.last === '') throw new InputError(`empty input: ${EXPECTED}`);
     const { iptables, nft, ipvs, v4, v6, last, unrecognised } = this;
     iptables.end();
-    // Each chain's list was grown by push, with room to spare; kept for the analysis, it is cut to its length.
-    for (const rs of [v4.rs, v6.rs]) for (const chains of rs.chains.values()) for (const [name, rules] of chains) chains.set(name, rules.slice());
+    for (const rs of [v4.rs, v6.rs]) for (const t of rs.tables.values()) t.seal();
     const opens = (s: string): number => s.split('{').length - s.split('}').length;
     const truncated =
       iptables.cutIn !== null

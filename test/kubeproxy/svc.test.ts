@@ -167,7 +167,10 @@ describe('parsing', () => {
 
   it('reads counters from iptables-save -c', () => {
     const d = parseDumps('*nat\n[12:3456] -A KUBE-SVC-X -j KUBE-SEP-Y\nCOMMIT\n');
-    expect(d.iptables?.chains.get('nat')?.get('KUBE-SVC-X')?.[0]?.counters).toEqual({ packets: 12, bytes: 3456 });
+    const nat = d.iptables?.tables.get('nat');
+    const first = nat?.rules('KUBE-SVC-X')[0];
+    expect(first).toBe(0);
+    expect(nat?.rule(0).counters).toEqual({ packets: 12, bytes: 3456 });
   });
 
   it('rejects empty, binary and unrecognisable input', () => {

@@ -6,7 +6,8 @@
  * is left after the last rule falls through.
  */
 import type { Finding } from '../../findings.js';
-import type { Rule, RuleSet } from '../dump.js';
+import type { RuleSet } from '../dump.js';
+import { Names, RuleTable } from '../rule-table.js';
 import { EPS, entryKind, hashOf, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, PathReport, ServiceEntry, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
@@ -24,10 +25,14 @@ interface Acc {
   externalChain: string | undefined;
 }
 
+function sameShares(x: EndpointShare[] | undefined, y: EndpointShare[] | undefined): boolean {
+  return x !== undefined && y !== undefined && x.length === y.length && x.every((e, i) => e.address === y[i]?.address && Math.abs(e.share - (y[i]?.share ?? 0)) < 1e-9);
+}
+
 export class IptablesAnalyser {
-  readonly nat: Map<string, Rule[]>;
-  readonly filter: Map<string, Rule[]>;
-  readonly declared: Set<string>;
+  /** nat and filter rules; a rule is an index into its table. */
+  readonly nat: RuleTable;
+  readonly filter: RuleTable;
   readonly findings: Finding[] = [];
   private readonly referenced = new Set<string>();
   private readonly reportedUnreachable = new Set<string>();
@@ -37,36 +42,46 @@ export class IptablesAnalyser {
 
   /** The Service a chain belongs to, by the `ns/name:port` comment on its rules. */
   serviceOfChain(chain: string): string | undefined {
-    for (const r of this.nat.get(chain) ?? []) {
-      const id = identityFromComment(r.comment)?.id;
+    const nat = this.nat;
+    for (const r of nat.rules(chain)) {
+      const id = identityFromComment(nat.comment(r))?.id;
       if (id !== undefined) return id;
     }
     return undefined;
   }
 
   constructor(rs: RuleSet) {
-    this.nat = rs.chains.get('nat') ?? new Map();
-    this.filter = rs.chains.get('filter') ?? new Map();
-    this.declared = new Set(rs.declared.get('nat'));
-    for (const chain of this.nat.keys()) this.declared.add(chain);
+    const empty = (name: string): RuleTable => {
+      const t = new RuleTable(name, new Names());
+      t.seal();
+      return t;
+    };
+    this.nat = rs.tables.get('nat') ?? empty('nat');
+    this.filter = rs.tables.get('filter') ?? empty('filter');
     // Only endpoint chains can be orphans: the targets that matter are KUBE-SEP-*.
-    for (const rules of this.nat.values()) for (const r of rules) if (r.target !== undefined && r.target.startsWith('KUBE-SEP-')) this.referenced.add(r.target);
+    const nat = this.nat;
+    for (let r = 0; r < nat.count; r++) {
+      const t = nat.target(r);
+      if (t !== undefined && t.startsWith('KUBE-SEP-')) this.referenced.add(t);
+    }
   }
 
   private exists(chain: string): boolean {
-    return this.declared.has(chain);
+    return this.nat.has(chain);
   }
 
-  private missing(chain: string, from: Rule): void {
+  private missing(chain: string, from: number): void {
     if (this.reportedMissing.has(chain)) return;
     this.reportedMissing.add(chain);
     // The missing chain has no rules to name its Service: the chain that jumps to it does.
-    const service = this.serviceOfChain(from.chain) ?? null;
+    const nat = this.nat;
+    const fromChain = nat.chain(from);
+    const service = this.serviceOfChain(fromChain) ?? null;
     this.findings.push(finding({
       code: 'MISSING_CHAIN',
       severity: 'critical', subject: { kind: 'chain', name: chain, service },
-      message: `${from.chain} jumps to ${chain}, which does not exist: connections taking that rule are not load-balanced (iptables-restore would have refused this rule set)`,
-      evidence: { chain, from: from.chain, line: from.line, comment: from.comment ?? null, ...ownedBy(service) },
+      message: `${fromChain} jumps to ${chain}, which does not exist: connections taking that rule are not load-balanced (iptables-restore would have refused this rule set)`,
+      evidence: { chain, from: fromChain, line: nat.line(from), comment: nat.comment(from) ?? null, ...ownedBy(service) },
       remedy: MISSING_CHAIN,
     }));
   }
@@ -75,21 +90,26 @@ export class IptablesAnalyser {
    * The DNAT destination of a KUBE-SEP chain; 'returns' for a chain that exists and DNATs nothing (empty, or no DNAT
    * rule): iptables returns from it to the next rule, which takes the traffic; undefined for a missing chain.
    */
-  private sepDestination(sep: string, from: Rule): string | 'returns' | undefined {
-    const rules = this.nat.get(sep);
-    if (rules === undefined && !this.exists(sep)) {
+  private sepDestination(sep: string, from: number): string | 'returns' | undefined {
+    const nat = this.nat;
+    if (!nat.has(sep)) {
       this.missing(sep, from);
       return undefined;
     }
-    for (const r of rules ?? []) if (r.dnat !== undefined) return r.dnat;
+    const rules = nat.rules(sep);
+    for (const r of rules) {
+      const dnat = nat.dnat(r);
+      if (dnat !== undefined) return dnat;
+    }
     if (!this.reportedEmpty.has(sep)) {
       this.reportedEmpty.add(sep);
-      const service = this.serviceOfChain(from.chain) ?? null;
+      const fromChain = nat.chain(from);
+      const service = this.serviceOfChain(fromChain) ?? null;
       this.findings.push(finding({
         code: 'EMPTY_ENDPOINT_CHAIN',
         severity: 'warning', subject: { kind: 'chain', name: sep, service },
-        message: `${from.chain} jumps to ${sep}, which DNATs nothing${(rules ?? []).length === 0 ? ' (declared, no rules)' : ''}: the jump returns, and the rules after it take the connections it would have had`,
-        evidence: { chain: sep, from: from.chain, line: from.line, ...ownedBy(service) },
+        message: `${fromChain} jumps to ${sep}, which DNATs nothing${rules.length === 0 ? ' (declared, no rules)' : ''}: the jump returns, and the rules after it take the connections it would have had`,
+        evidence: { chain: sep, from: fromChain, line: nat.line(from), ...ownedBy(service) },
         remedy: 'the endpoint behind it gets no traffic and the others more: restart kube-proxy so it rewrites its chains',
       }));
     }
@@ -102,11 +122,12 @@ export class IptablesAnalyser {
     let remaining = 1;
     let dropped = 0;
     let affinity: number | null = null;
-    const rules = this.nat.get(chain) ?? [];
-    let lastSep: Rule | undefined;
+    const nat = this.nat;
+    const rules = nat.rules(chain);
+    let lastSep = -1;
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
-      const t = r.target ?? '';
+      const t = nat.target(r) ?? '';
       if (remaining <= EPS) {
         const after = rules.length - i;
         if (!this.reportedUnreachable.has(chain)) {
@@ -116,19 +137,21 @@ export class IptablesAnalyser {
             code: 'UNREACHABLE_RULE',
             severity: 'warning', subject: { kind: 'chain', name: chain, service },
             message: `${after} rule${after === 1 ? '' : 's'} in ${chain} after an unconditional jump can never match`,
-            evidence: { chain, firstUnreachableLine: r.line, rules: after, ...ownedBy(service) },
+            evidence: { chain, firstUnreachableLine: nat.line(r), rules: after, ...ownedBy(service) },
             remedy: 'the endpoints behind them get no traffic from this node; restart kube-proxy to rewrite the chain',
           }));
         }
         break;
       }
-      if (r.recent?.mode === 'rcheck') {
-        affinity = r.recent.seconds ?? affinity ?? 0;
+      const recent = nat.recent(r);
+      if (recent?.mode === 'rcheck') {
+        affinity = recent.seconds ?? affinity ?? 0;
         continue; // only returning clients match: not a share of new connections
       }
       if (t === 'KUBE-MARK-MASQ' || t === 'MARK' || t === '') continue;
-      const p = r.probability ?? 1;
-      const conditional = r.conditional;
+      const probability = nat.probability(r);
+      const p = probability ?? 1;
+      const conditional = nat.conditional(r);
       if (/^KUBE-SEP-/.test(t)) {
         if (conditional) continue;
         lastSep = r;
@@ -136,7 +159,7 @@ export class IptablesAnalyser {
         // A chain that DNATs nothing returns: its share goes on to the next rules, as if the rule were not there.
         if (dest === 'returns') continue;
         const share = remaining * p;
-        if (dest !== undefined) endpoints.push({ address: dest, share, probability: r.probability ?? null, chain: t });
+        if (dest !== undefined) endpoints.push({ address: dest, share, probability: probability ?? null, chain: t });
         else dropped += share; // a jump into a missing chain: DNAT never happens
         remaining *= 1 - p;
         continue;
@@ -164,14 +187,16 @@ export class IptablesAnalyser {
       }
       if (t === 'RETURN' && !conditional) break;
     }
-    if (lastSep && lastSep.probability !== undefined && remaining > EPS && /^KUBE-(SVC|SVL|XLB)-/.test(chain) && !this.reportedFallthrough.has(chain)) {
+    const lastP = lastSep < 0 ? undefined : nat.probability(lastSep);
+    if (lastP !== undefined && remaining > EPS && /^KUBE-(SVC|SVL|XLB)-/.test(chain) && !this.reportedFallthrough.has(chain)) {
       this.reportedFallthrough.add(chain);
       const service = this.serviceOfChain(chain) ?? null;
+      const text = nat.probabilityText(lastSep);
       this.findings.push(finding({
         code: 'FALLTHROUGH',
         severity: 'warning', subject: { kind: 'chain', name: chain, service },
-        message: `the last rule of ${chain} still has a probability (${lastSep.probabilityText ?? lastSep.probability}): ${percent(remaining, 2)} of new connections match no endpoint and leave the chain un-DNATed`,
-        evidence: { chain, line: lastSep.line, fallthrough: Number(remaining.toFixed(6)), lastProbability: lastSep.probabilityText ?? null, ...ownedBy(service) },
+        message: `the last rule of ${chain} still has a probability (${text ?? lastP}): ${percent(remaining, 2)} of new connections match no endpoint and leave the chain un-DNATed`,
+        evidence: { chain, line: nat.line(lastSep), fallthrough: Number(remaining.toFixed(6)), lastProbability: text ?? null, ...ownedBy(service) },
         remedy: 'kube-proxy writes the last endpoint rule without a probability; this chain was edited or truncated: restart kube-proxy',
       }));
     }
@@ -188,35 +213,39 @@ export class IptablesAnalyser {
       }
       return a;
     };
-    for (const r of this.nat.get('KUBE-SERVICES') ?? []) {
-      const t = r.target ?? '';
+    const nat = this.nat;
+    for (const r of nat.rules('KUBE-SERVICES')) {
+      const t = nat.target(r) ?? '';
       if (!/^KUBE-(SVC|SVL|EXT|FW|XLB)-/.test(t)) continue;
       const a = acc(hashOf(t));
-      a.ident ??= identityFromComment(r.comment);
-      a.protocol ??= r.proto ?? null;
-      const kind = entryKind(r.comment, t);
-      a.entries.push({ kind, address: r.dest ?? null, port: r.dport ?? null });
+      const comment = nat.comment(r);
+      a.ident ??= identityFromComment(comment);
+      a.protocol ??= nat.proto(r) ?? null;
+      const kind = entryKind(comment, t);
+      const dest = nat.dest(r) ?? null;
+      const port = nat.dport(r) ?? null;
+      a.entries.push({ kind, address: dest, port });
       if (kind === 'clusterIP') {
         a.clusterChain = t;
-        a.clusterIP = r.dest ?? null;
-        a.port = r.dport ?? null;
+        a.clusterIP = dest;
+        a.port = port;
       } else a.externalChain ??= t;
     }
-    for (const r of this.nat.get('KUBE-NODEPORTS') ?? []) {
-      const t = r.target ?? '';
-      if (!/^KUBE-(SVC|SVL|EXT|FW|XLB)-/.test(t) || r.dest === '127.0.0.0/8') continue;
+    for (const r of nat.rules('KUBE-NODEPORTS')) {
+      const t = nat.target(r) ?? '';
+      if (!/^KUBE-(SVC|SVL|EXT|FW|XLB)-/.test(t) || nat.dest(r) === '127.0.0.0/8') continue;
       const a = acc(hashOf(t));
-      a.ident ??= identityFromComment(r.comment);
-      a.protocol ??= r.proto ?? null;
-      a.entries.push({ kind: 'nodePort', address: null, port: r.dport ?? null });
+      a.ident ??= identityFromComment(nat.comment(r));
+      a.protocol ??= nat.proto(r) ?? null;
+      a.entries.push({ kind: 'nodePort', address: null, port: nat.dport(r) ?? null });
       a.externalChain ??= t;
     }
     // Chains that exist without a KUBE-SERVICES entry: identity from their own comments.
-    for (const [chain, rules] of this.nat) {
+    for (const chain of nat.chains()) {
       if (!/^KUBE-SVC-/.test(chain)) continue;
       const a = accs.get(hashOf(chain));
       if (!a) continue;
-      if (a.ident === undefined) for (const r of rules) a.ident ??= identityFromComment(r.comment);
+      if (a.ident === undefined) for (const r of nat.rules(chain)) a.ident ??= identityFromComment(nat.comment(r));
       a.clusterChain ??= chain;
     }
 
@@ -240,26 +269,26 @@ export class IptablesAnalyser {
         a.externalChain = extChain;
         const res = this.evalPath(extChain);
         if (res.affinity !== null) affinity = res.affinity;
-        const extRules = this.nat.get(extChain) ?? [];
         // Only a Local policy writes the short-circuit rules (pod and node-local traffic to KUBE-SVC)
         // or jumps to KUBE-SVL; KUBE-XLB is the pre-1.24 Local chain.
         const local =
           extChain.startsWith('KUBE-XLB-') ||
-          extRules.some((r) => (r.target ?? '').startsWith('KUBE-SVL-') || ((r.target ?? '').startsWith('KUBE-SVC-') && r.conditional));
+          nat.rules(extChain).some((r) => (nat.target(r) ?? '').startsWith('KUBE-SVL-') || ((nat.target(r) ?? '').startsWith('KUBE-SVC-') && nat.conditional(r)));
         external = { chain: extChain, policy: local ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: res.dropped };
       }
       const ident = a.ident ?? { id: a.hash, namespace: null, name: null, portName: null };
-      const same = (x: EndpointShare[] | undefined, y: EndpointShare[] | undefined): boolean =>
-        x !== undefined && y !== undefined && x.length === y.length && x.every((e, i) => e.address === y[i]?.address && Math.abs(e.share - (y[i]?.share ?? 0)) < 1e-9);
       reports.push({
-        ...ident,
+        id: ident.id,
+        namespace: ident.namespace,
+        name: ident.name,
+        portName: ident.portName,
         protocol: a.protocol,
         mode: 'iptables',
         clusterIP: a.clusterIP,
         port: a.port,
         entries: a.entries,
         endpoints: cluster?.endpoints ?? [],
-        externalEndpoints: external && !same(external.endpoints, cluster?.endpoints) ? external.endpoints : null,
+        externalEndpoints: external && !sameShares(external.endpoints, cluster?.endpoints) ? external.endpoints : null,
         cluster,
         external,
         sessionAffinitySeconds: affinity,
@@ -285,14 +314,18 @@ export class IptablesAnalyser {
   }
 
   private orphans(): void {
-    for (const chain of this.declared) {
+    const nat = this.nat;
+    for (const chain of nat.declared()) {
       if (!chain.startsWith('KUBE-SEP-') || this.referenced.has(chain)) continue;
-      const ident = identityFromComment((this.nat.get(chain) ?? []).find((r) => r.comment)?.comment);
+      const rules = nat.rules(chain);
+      const withComment = rules.find((r) => nat.comment(r) !== undefined);
+      const withDnat = rules.find((r) => nat.dnat(r) !== undefined);
+      const ident = identityFromComment(withComment === undefined ? undefined : nat.comment(withComment));
       this.findings.push(finding({
         code: 'ORPHAN_CHAIN',
         severity: 'warning', subject: { kind: 'chain', name: chain, service: ident?.id ?? null },
         message: `${chain}${ident ? ` (${ident.id})` : ''} exists but nothing jumps to it: a stale endpoint chain`,
-        evidence: { chain, dnat: (this.nat.get(chain) ?? []).find((r) => r.dnat)?.dnat ?? null, ...ownedBy(ident?.id ?? null) },
+        evidence: { chain, dnat: withDnat === undefined ? null : (nat.dnat(withDnat) ?? null), ...ownedBy(ident?.id ?? null) },
         remedy: 'harmless for traffic, but kube-proxy normally deletes these: a failed or partial sync; check kube-proxy logs',
       }));
     }
@@ -301,12 +334,16 @@ export class IptablesAnalyser {
   /** filter-table REJECT/DROP rules kube-proxy writes for services without (local) endpoints. */
   private filterFindings(reports: ServiceReport[]): void {
     const seen = new Set<string>();
-    for (const [chain, rules] of this.filter) {
-      for (const r of rules) {
-        const c = r.comment ?? '';
+    const reported = new Set(reports.map((s) => s.id));
+    const filter = this.filter;
+    for (const chain of filter.chains()) {
+      for (const r of filter.rules(chain)) {
+        const c = filter.comment(r) ?? '';
         const ident = identityFromComment(c);
         if (!ident) continue;
         const key = `${ident.id}|${c.endsWith('has no local endpoints') ? 'local' : 'none'}`;
+        const dest = filter.dest(r) ?? null;
+        const port = filter.dport(r) ?? null;
         if (c.endsWith('has no endpoints') && !seen.has(key)) {
           seen.add(key);
           this.findings.push(finding({
@@ -314,11 +351,12 @@ export class IptablesAnalyser {
             severity: 'warning',
             message: `${ident.id} has no endpoints: connections to it are rejected`,
             subject: { kind: 'service', id: ident.id },
-            evidence: { service: ident.id, chain, rule: r.target ?? null, destination: r.dest ?? null, port: r.dport ?? null },
+            evidence: { service: ident.id, chain, rule: filter.target(r) ?? null, destination: dest, port },
             remedy: NO_ENDPOINTS,
           }));
-          if (!reports.some((s) => s.id === ident.id)) {
-            reports.push({ ...ident, protocol: r.proto ?? null, mode: 'iptables', clusterIP: r.dest ?? null, port: r.dport ?? null, entries: [{ kind: 'clusterIP', address: r.dest ?? null, port: r.dport ?? null }], endpoints: [], externalEndpoints: null, cluster: null, external: null, sessionAffinitySeconds: null });
+          if (!reported.has(ident.id)) {
+            reported.add(ident.id);
+            reports.push({ ...ident, protocol: filter.proto(r) ?? null, mode: 'iptables', clusterIP: dest, port, entries: [{ kind: 'clusterIP', address: dest, port }], endpoints: [], externalEndpoints: null, cluster: null, external: null, sessionAffinitySeconds: null });
           }
         } else if (c.endsWith('has no local endpoints') && !seen.has(key)) {
           seen.add(key);
@@ -327,7 +365,7 @@ export class IptablesAnalyser {
             severity: 'warning',
             message: `${ident.id} has externalTrafficPolicy: Local and no endpoint on this node: external traffic arriving here is dropped`,
             subject: { kind: 'service', id: ident.id },
-            evidence: { service: ident.id, chain, destination: r.dest ?? null, port: r.dport ?? null },
+            evidence: { service: ident.id, chain, destination: dest, port },
             remedy: NO_LOCAL_ENDPOINTS,
           }));
         }

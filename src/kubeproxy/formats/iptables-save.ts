@@ -6,9 +6,25 @@
  * fills its own rule set.
  */
 import type { Rule, RuleSet } from '../dump.js';
+import { Names, RuleTable } from '../rule-table.js';
 
-/** An IPv6 address as the argument of -d, -s or --to-destination (ip6tables-save). */
-const IPV6_ADDRESS_ARG = /(?:^|\s)(?:-d|-s|--to-destination|--destination|--source) \[?[0-9a-fA-F]*:[0-9a-fA-F]*:/;
+export { detach } from '../rule-table.js';
+
+/** An IPv6 address as the argument of --destination or --source, which iptables-save never writes (ip6tables-save). */
+const IPV6_ADDRESS_ARG = /(?:^|\s)(?:--destination|--source) \[?[0-9a-fA-F]*:[0-9a-fA-F]*:/;
+const LONG_ADDRESS_OPTION = /--destination |--source /;
+
+/** Two colons or more: an IPv6 address (with a port, in brackets: `[fd00::1]:80`), where IPv4 has one at most. */
+function twoColons(s: string | undefined): boolean {
+  if (s === undefined) return false;
+  const first = s.indexOf(':');
+  return first >= 0 && s.indexOf(':', first + 1) > 0;
+}
+
+/** The rule's -d, -s or --to-destination is an IPv6 address. */
+function hasIpv6Address(rule: Rule): boolean {
+  return twoColons(rule.dest) || twoColons(rule.source) || twoColons(rule.dnat);
+}
 
 /**
  * The words of one iptables-save rule, one at a time, honouring "double quotes" and \\ escapes.
@@ -66,43 +82,6 @@ export function tokenize(line: string): string[] {
   return out;
 }
 
-/**
- * A string that is not a slice of a larger one: V8 keeps a slice of 13 characters or more as a view of its parent,
- * so one kept word would keep the whole dump alive. Shorter slices are copies already.
- */
-export function detach(s: string): string {
-  return s.length < 13 ? s : (' ' + s).slice(1);
-}
-
-/**
- * Every string of a rule made the dump's own copy, not a slice of its text, so the text can go once it is read.
- * Names that repeat (chains, targets, the comment that names a Service in each of its rules) go through `name`, which
- * keeps one string each.
- */
-export function ownStrings(rule: Rule, name: (w: string) => string): void {
-  rule.chain = name(rule.chain);
-  if (rule.target !== undefined) rule.target = name(rule.target);
-  if (rule.comment !== undefined) rule.comment = name(rule.comment);
-  if (rule.proto !== undefined) rule.proto = name(rule.proto);
-  if (rule.recent !== undefined) rule.recent.name = name(rule.recent.name);
-  if (rule.dnat !== undefined) rule.dnat = detach(rule.dnat);
-  if (rule.dest !== undefined) rule.dest = detach(rule.dest);
-  if (rule.source !== undefined) rule.source = detach(rule.source);
-  if (rule.probabilityText !== undefined) rule.probabilityText = detach(rule.probabilityText);
-}
-
-/** One string per distinct name, each the dump's own copy. */
-export function nameTable(): (w: string) => string {
-  const names = new Map<string, string>();
-  return (w) => {
-    const known = names.get(w);
-    if (known !== undefined) return known;
-    const own = detach(w);
-    names.set(own, own);
-    return own;
-  };
-}
-
 export function stripHostMask(addr: string): string {
   const n = addr.length;
   if (n > 3 && addr.charCodeAt(n - 3) === 47 /* / */ && addr.endsWith('/32')) return addr.slice(0, n - 3);
@@ -110,19 +89,38 @@ export function stripHostMask(addr: string): string {
   return addr;
 }
 
-/** A rule with every field present from the start: one object shape for 100,000s of rules. */
-function newRule(table: string, chain: string, line: number): Rule {
-  return {
-    table, chain, target: undefined, goto: false, probability: undefined, probabilityText: undefined, comment: undefined, recent: undefined,
-    dnat: undefined, dest: undefined, destNegated: undefined, source: undefined, sourceNegated: undefined, proto: undefined, dport: undefined,
-    conditional: false, counters: undefined, line,
-  };
+/** Reset a rule to its blank state: one object is reused for every rule read, its fields copied into the table's columns. */
+function resetRule(rule: Rule, table: string, chain: string, line: number): Rule {
+  rule.table = table;
+  rule.chain = chain;
+  rule.target = undefined;
+  rule.goto = false;
+  rule.probability = undefined;
+  rule.probabilityText = undefined;
+  rule.comment = undefined;
+  rule.recent = undefined;
+  rule.dnat = undefined;
+  rule.dest = undefined;
+  rule.destNegated = undefined;
+  rule.source = undefined;
+  rule.sourceNegated = undefined;
+  rule.proto = undefined;
+  rule.dport = undefined;
+  rule.conditional = false;
+  rule.counters = undefined;
+  rule.line = line;
+  return rule;
 }
 
-/** Parse a rule from its words: `-A`, the chain, then matches and the target in any order. */
-function parseRuleWords(table: string, words: RuleWords, line: number): Rule {
+/** A blank rule with every field present from the start. */
+export function blankRule(): Rule {
+  return resetRule({ table: '', chain: '', goto: false, conditional: false, line: 0 }, '', '', 0);
+}
+
+/** Parse a rule from its words into `rule` (reset first): `-A`, the chain, then matches and the target in any order. */
+function parseRuleWords(rule: Rule, table: string, words: RuleWords, line: number): Rule {
   words.next(); // -A
-  const rule = newRule(table, words.next() ?? '', line);
+  resetRule(rule, table, words.next() ?? '', line);
   let negate = false;
   // An option's value read ahead that is an option itself: the next word to handle.
   let pending: string | undefined;
@@ -221,25 +219,29 @@ export function ensure<K, V>(m: Map<K, V>, k: K, make: () => V): V {
   return v;
 }
 
-/** A RuleSet being filled; rules of one chain come together, so the last chain's list is kept at hand. */
-export function ruleSetBuilder(): { rs: RuleSet; add: (rule: Rule) => void } {
-  const rs: RuleSet = { chains: new Map(), declared: new Map(), lines: 0 };
-  let last: { table: string; chain: string; rules: Rule[] } | undefined;
+/** A family's RuleSet being filled: a table is taken whole (iptables-save's sections) or filled rule by rule (nft). */
+export function ruleSetBuilder(names: Names): { rs: RuleSet; table: (name: string) => RuleTable; add: (rule: Rule) => void; adopt: (t: RuleTable) => void } {
+  const rs: RuleSet = { tables: new Map(), lines: 0 };
+  const table = (name: string): RuleTable => ensure(rs.tables, name, () => new RuleTable(name, names));
   const add = (rule: Rule): void => {
     rs.lines++;
-    if (last !== undefined && last.table === rule.table && last.chain === rule.chain) {
-      last.rules.push(rule);
-      return;
-    }
-    const chains = ensure(rs.chains, rule.table, () => new Map<string, Rule[]>());
-    const rules = ensure(chains, rule.chain, () => []);
-    rules.push(rule);
-    last = { table: rule.table, chain: rule.chain, rules };
+    table(rule.table).push(rule);
   };
-  return { rs, add };
+  const adopt = (t: RuleTable): void => {
+    rs.lines += t.count;
+    const had = rs.tables.get(t.name);
+    if (had === undefined) rs.tables.set(t.name, t);
+    else had.append(t);
+  };
+  return { rs, table, add, adopt };
 }
 
 export type RuleSetBuilder = ReturnType<typeof ruleSetBuilder>;
+
+interface Section {
+  rules: RuleTable;
+  v6: boolean;
+}
 
 export class IptablesSaveReader {
   /** Any iptables-save line was read. */
@@ -248,18 +250,16 @@ export class IptablesSaveReader {
   cutIn: string | null = null;
   private opened = false;
   private table = '';
-  private section: { table: string; rules: Rule[]; declared: Set<string>; v6: boolean } | undefined;
+  /** The open table's rules, kept apart until the family is known: from a "# Generated by" line, else its addresses. */
+  private section: Section | undefined;
   private familyHint: 'ipv4' | 'ipv6' | undefined;
-  /**
-   * One string per name in this dump (chains, targets, comments): it names each chain three or four times (declared, its rules, the
-   * jumps to it), and the analysis looks chains up by name in maps and sets, which then compare a string with
-   * itself (about a sixth of the analysis time on 5000 Services).
-   */
-  private readonly name = nameTable();
+  /** The one rule object every line is parsed into before its fields go to the table's columns. */
+  private readonly draft = blankRule();
 
   constructor(
     private readonly v4: RuleSetBuilder,
     private readonly v6: RuleSetBuilder,
+    private readonly names: Names,
   ) {}
 
   /** Take the line if it is iptables-save's; false otherwise. */
@@ -280,24 +280,23 @@ export class IptablesSaveReader {
     }
     if (c0 === 58 /* : */ && this.table !== '') {
       const sp = line.indexOf(' ');
-      (this.section ??= this.open()).declared.add(this.name(line.slice(1, sp < 0 ? undefined : sp)));
+      (this.section ??= this.open()).rules.declare(line.slice(1, sp < 0 ? undefined : sp));
       return true;
     }
     if ((c0 === 91 /* [ */ && /^\[\d+:\d+\] -A /.test(line)) || line.startsWith('-A ')) {
       if (this.table === '') this.table = 'nat';
-      let rule: Rule;
+      const rule = this.draft;
       if (c0 === 91) {
         const close = line.indexOf(']');
         const [p, b] = line.slice(1, close).split(':');
-        rule = parseRuleWords(this.table, new RuleWords(line, close + 2), lineNo);
+        parseRuleWords(rule, this.table, new RuleWords(line, close + 2), lineNo);
         rule.counters = { packets: Number(p), bytes: Number(b) };
       } else {
-        rule = parseRuleWords(this.table, new RuleWords(line), lineNo);
+        parseRuleWords(rule, this.table, new RuleWords(line), lineNo);
       }
-      ownStrings(rule, (w) => this.name(w));
       this.seen = true;
       const section = (this.section ??= this.open());
-      if (!section.v6 && IPV6_ADDRESS_ARG.test(line)) section.v6 = true;
+      if (!section.v6 && this.familyHint === undefined && (hasIpv6Address(rule) || (LONG_ADDRESS_OPTION.test(line) && IPV6_ADDRESS_ARG.test(line)))) section.v6 = true;
       section.rules.push(rule);
       return true;
     }
@@ -323,13 +322,11 @@ export class IptablesSaveReader {
     const s = this.section;
     if (s === undefined) return;
     const target = this.familyHint === 'ipv6' || (this.familyHint === undefined && s.v6) ? this.v6 : this.v4;
-    const declared = ensure(target.rs.declared, s.table, () => new Set());
-    for (const c of s.declared) declared.add(c);
-    for (const r of s.rules) target.add(r);
+    target.adopt(s.rules);
     this.section = undefined;
   }
 
-  private open(): { table: string; rules: Rule[]; declared: Set<string>; v6: boolean } {
-    return { table: this.table, rules: [], declared: new Set(), v6: false };
+  private open(): Section {
+    return { rules: new RuleTable(this.table, this.names), v6: false };
   }
 }

@@ -5,8 +5,9 @@
  * nat`) becomes iptables rules in the rule set of the table's family.
  */
 import type { NftKubeProxy, Rule } from '../dump.js';
-import { detach, ensure, nameTable, ownStrings, stripHostMask } from './iptables-save.js';
+import { detach, stripHostMask } from './iptables-save.js';
 import type { RuleSetBuilder } from './iptables-save.js';
+import type { Names } from '../rule-table.js';
 
 /** nft's time format: 3h, 10800s, 1h30m, 2d, 500ms -> seconds. */
 export function nftDurationSeconds(text: string): number | undefined {
@@ -77,7 +78,7 @@ export class NftReader {
   /** iptables-nft rules were translated into the iptables model. */
   translated = false;
   /** Chain and map names, each kept once as the dump's own copy (the text goes once it is read). */
-  private readonly name = nameTable();
+  private readonly name: (w: string) => string;
   private table: { family: string; name: string } | undefined;
   private chain: string | undefined;
   private map: string | undefined;
@@ -88,7 +89,10 @@ export class NftReader {
   constructor(
     private readonly v4: RuleSetBuilder,
     private readonly v6: RuleSetBuilder,
-  ) {}
+    names: Names,
+  ) {
+    this.name = (w) => names.list[names.id(w)] ?? w;
+  }
 
   inTable(): boolean {
     return this.table !== undefined;
@@ -104,7 +108,6 @@ export class NftReader {
         this.kp = { family: tableOpen[1], chains: new Map(), maps: new Map(), setTimeouts: new Map() };
         this.kubeProxyTables.push(this.kp);
       } else this.kp = undefined;
-      ensure(this.builder().rs.declared, this.table.name, () => new Set());
       return true;
     }
     const table = this.table;
@@ -121,7 +124,7 @@ export class NftReader {
     if (chainOpen?.[1] !== undefined) {
       this.chain = this.name(chainOpen[1] ?? '');
       if (kp) kp.chains.set(this.chain, []);
-      else ensure(this.builder().rs.declared, table.name, () => new Set()).add(this.chain);
+      else this.builder().table(table.name).declare(this.chain);
       return true;
     }
     const mapOpen = /^(map|set) (\S+) \{$/.exec(line);
@@ -162,9 +165,7 @@ export class NftReader {
       if (/^type \S+ hook/.test(line) || line.startsWith('policy ') || line.startsWith('comment ')) return true;
       if (kp) kp.chains.get(this.chain)?.push(detach(line));
       else if (this.chain.startsWith('KUBE-') || /^(PREROUTING|OUTPUT|POSTROUTING|INPUT|FORWARD)$/.test(this.chain)) {
-        const rule = parseNftTranslatedRule(table.name, this.chain, line, lineNo);
-        ownStrings(rule, this.name);
-        this.builder().add(rule);
+        this.builder().add(parseNftTranslatedRule(table.name, this.chain, line, lineNo));
         this.translated = true;
       }
       return true;
