@@ -102,7 +102,7 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
     });
   }
   let rules = (dumps.iptables?.lines ?? 0) + (dumps.iptables6?.lines ?? 0);
-  for (const kp of dumps.nft) for (const r of kp.chains.values()) rules += r.length;
+  for (const kp of dumps.nft) rules += kp.chains.items;
   rules += dumps.ipvs?.reduce((n, s) => n + 1 + s.reals.length, 0) ?? 0;
   return {
     ...header.finish(),

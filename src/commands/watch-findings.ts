@@ -83,7 +83,8 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
       }));
     }
   }
-  out.push(...serverFailures(r), ...tcpFindings(r), ...searchWaste(r));
+  // One at a time: a capture of a large cluster can name more clients than a call has room for arguments.
+  for (const more of [serverFailures(r), tcpFindings(r), searchWaste(r)]) for (const f of more) out.push(f);
   const sig = r.total.raceSignature;
   if (sig >= MIN) {
     // Independent loss at rate q loses exactly one of a pair with chance 2q(1-q), at most 1/2.

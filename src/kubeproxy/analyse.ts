@@ -101,22 +101,23 @@ export function analyseDumps(d: ParsedDumps): SvcAnalysis {
   const findings: Finding[] = [];
   const services: ServiceReport[] = [];
   const modes: ProxyMode[] = [];
+  // Appended one at a time, never spread into push: a node has more Services than a call has room for arguments.
   // IPv4 and IPv6 rules apart: a dual-stack Service has chains of the same name in both.
   for (const rs of [d.iptables, d.iptables6]) {
     if (rs === null) continue;
     const a = new IptablesAnalyser(rs);
     const svc = a.analyse();
-    findings.push(...a.findings);
+    for (const f of a.findings) findings.push(f);
     if ((svc.length > 0 || rs.tables.get('nat')?.hasRules('KUBE-SERVICES')) && !modes.includes('iptables')) modes.push('iptables');
-    services.push(...svc);
+    for (const s of svc) services.push(s);
   }
   for (const kp of d.nft) {
     modes.push('nftables');
-    services.push(...nftAnalyse(kp, findings));
+    for (const s of nftAnalyse(kp, findings)) services.push(s);
   }
   if (d.ipvs) {
     modes.push('ipvs');
-    services.push(...ipvsAnalyse(d.ipvs, findings));
+    for (const s of ipvsAnalyse(d.ipvs, findings)) services.push(s);
   }
   for (const s of services) serviceFindings(s, findings);
   // The order localeCompare gives, through one collator: a fresh comparison per call costs 10x more.

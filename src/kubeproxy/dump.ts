@@ -4,6 +4,7 @@
  * the parser (rules.ts) both import it, neither imports the other's module for them.
  */
 import type { RuleTable } from './rule-table.js';
+import type { TextLists } from './texts.js';
 
 /** One rule as read; a RuleTable keeps rules as columns and gives one back as this with `rule(i)`. */
 export interface Rule {
@@ -43,9 +44,9 @@ export interface RuleSet {
 export interface NftKubeProxy {
   family: string;
   /** chain name -> rule texts. */
-  chains: Map<string, string[]>;
+  chains: TextLists;
   /** map/set name -> element texts. */
-  maps: Map<string, string[]>;
+  maps: TextLists;
   /** set name -> its `timeout` in seconds (the affinity sets: sessionAffinity timeoutSeconds). */
   setTimeouts: Map<string, number>;
 }

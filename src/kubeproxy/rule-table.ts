@@ -6,6 +6,9 @@
  * want one.
  */
 import type { Rule } from './dump.js';
+import { detach, Texts } from './texts.js';
+
+export { detach } from './texts.js';
 
 /** Each distinct string of a dump once, by id. */
 export class Names {
@@ -31,59 +34,6 @@ export class Names {
   get(id: number): string | undefined {
     return id < 0 ? undefined : this.list[id];
   }
-}
-
-/**
- * Strings that seldom repeat (comments, addresses), as UTF-8 bytes in one growing buffer outside the heap: a
- * million of them as strings would cost the heap ~100 MiB and a Map to share them more. A string equal to the last
- * one added to the same column shares its id (a chain's rules repeat their comment).
- */
-export class Texts {
-  private bytes = Buffer.alloc(0);
-  private used = 0;
-  private starts = new Int32Array(0);
-  private ends = new Int32Array(0);
-  private n = 0;
-  /** Per column, the last string added and its id. */
-  private readonly last: Array<string | undefined> = [];
-  private readonly lastId: number[] = [];
-
-  add(s: string, column: number): number {
-    if (s === this.last[column]) return this.lastId[column]!;
-    if (this.n === this.starts.length) {
-      const cap = Math.max(1024, this.n * 2);
-      const starts = new Int32Array(cap);
-      starts.set(this.starts);
-      const ends = new Int32Array(cap);
-      ends.set(this.ends);
-      this.starts = starts;
-      this.ends = ends;
-    }
-    const room = s.length * 3;
-    if (this.used + room > this.bytes.length) {
-      const bytes = Buffer.alloc(Math.max(1 << 16, (this.used + room) * 2));
-      this.bytes.copy(bytes, 0, 0, this.used);
-      this.bytes = bytes;
-    }
-    this.starts[this.n] = this.used;
-    this.used += this.bytes.write(s, this.used, 'utf8');
-    this.ends[this.n] = this.used;
-    this.last[column] = s;
-    this.lastId[column] = this.n;
-    return this.n++;
-  }
-
-  get(id: number): string | undefined {
-    return id < 0 ? undefined : this.bytes.toString('utf8', this.starts[id], this.ends[id]);
-  }
-}
-
-/**
- * A string that is not a slice of a larger one: V8 keeps a slice of 13 characters or more as a view of its parent,
- * so one kept word would keep the whole dump alive. Shorter slices are copies already.
- */
-export function detach(s: string): string {
-  return s.length < 13 ? s : (' ' + s).slice(1);
 }
 
 const GOTO = 1;

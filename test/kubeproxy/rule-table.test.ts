@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Rule } from '../../src/kubeproxy/dump.js';
 import { Names, RuleTable } from '../../src/kubeproxy/rule-table.js';
+import { detach, TextLists } from '../../src/kubeproxy/texts.js';
+import { analyseDumps } from '../../src/kubeproxy/analyse.js';
 import { parseDumps } from '../../src/kubeproxy/rules.js';
 import { readFixture } from '../helpers/run.js';
 
@@ -125,5 +127,44 @@ describe('rule columns', () => {
       for (const [chain, lineNos] of byChain) expect([...nat.rules(chain)].map((i) => nat.line(i)), `${file} ${chain}`).toEqual(lineNos);
       expect(new Set(nat.chains())).toEqual(new Set(byChain.keys()));
     }
+  });
+});
+
+describe('texts kept outside the heap', () => {
+  it('named lists give back each list\'s lines in order, however the pushes interleave (against plain arrays)', () => {
+    const r = random(11);
+    const lists = new TextLists();
+    const reference = new Map<string, string[]>();
+    const names = ['service-A-ns/a/tcp/http', 'endpoint-B-ns/a/tcp/http__10.0.0.1/80', 'chain ü ✓', 'x'];
+    for (let i = 0; i < 2000; i++) {
+      const name = names[Math.floor(r() * names.length)]!;
+      // Repeated lines stay apart: a chain may hold the same rule twice.
+      const line = r() < 0.2 ? 'jump mark-for-masquerade' : `rule ${i} dnat to 10.244.${i % 256}.1:80 comment "ü ${i}"`;
+      lists.push(name, line);
+      reference.set(name, [...(reference.get(name) ?? []), line]);
+    }
+    lists.add('empty-chain');
+    reference.set('empty-chain', []);
+    for (const [name, lines] of reference) expect(lists.get(name), name).toEqual(lines);
+    expect(lists.get('never-added')).toBeUndefined();
+    expect(lists.items).toBe(2000);
+    expect(new Set(lists.keys())).toEqual(new Set(reference.keys()));
+    expect(lists.key('x' + '')).toBe('x');
+  });
+
+  it('detach copies a slice of a line into a string of its own, equal to it, whatever the characters', () => {
+    const line = 'add rule ip kube-proxy endpoint-ÄÖÜ-ns/naïve/tcp/p✓__10.1.1.1/80 ip saddr 10.1.1.1';
+    const word = line.slice(23, 67);
+    expect(detach(word)).toBe(word);
+    expect(detach('short')).toBe('short');
+  });
+});
+
+describe('many Services', () => {
+  it('200,000 IPVS virtual services are all reported: none is lost to a call with too many arguments', () => {
+    const lines = ['IP Virtual Server version 1.2.1 (size=4096)', 'Prot LocalAddress:Port Scheduler Flags', '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn'];
+    for (let i = 0; i < 200_000; i++) lines.push(`TCP  10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}:80 rr`);
+    const a = analyseDumps(parseDumps(lines.join('\n')));
+    expect(a.services).toHaveLength(200_000);
   });
 });

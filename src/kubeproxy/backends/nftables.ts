@@ -12,13 +12,14 @@ import type { EndpointShare, Identity, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
 import { finding } from '../../findings.js';
 import { percent } from '../../stats/index.js';
+import { detach } from '../texts.js';
 
 export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport[] {
   const chainExists = (c: string): boolean => kp.chains.has(c);
   const endpointAddress = (chain: string): string | undefined => {
     for (const r of kp.chains.get(chain) ?? []) {
       const m = /dnat (?:ip6? )?to (\S+)/.exec(r);
-      if (m?.[1] !== undefined) return m[1];
+      if (m?.[1] !== undefined) return detach(m[1]);
     }
     const tail = /__(.+)\/(\d+)$/.exec(chain);
     return tail ? `${tail[1]}:${tail[2]}` : undefined;
@@ -46,7 +47,8 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
           const hi = m[2] !== undefined ? Number(m[2]) : lo;
           const frac = (hi - lo + 1) / mod;
           covered += frac;
-          const target = m[3];
+          // The name kept with the chains: a slice of the rule line would keep the line alive in the report.
+          const target = kp.chains.key(m[3]) ?? m[3];
           if (!chainExists(target)) {
             const service = nftServiceOfChain(chain) ?? null;
             findings.push(finding({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${percent(frac)} to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN }));
@@ -72,7 +74,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
       if (go?.[2] !== undefined && depth < 4) {
         const conditional = go[1] !== undefined && /saddr|daddr|fib|dport|mark/.test(go[1]);
         if (conditional) continue;
-        const target = go[2];
+        const target = kp.chains.key(go[2]) ?? go[2];
         if (!chainExists(target)) {
           const service = nftServiceOfChain(chain) ?? null;
           findings.push(finding({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN }));
@@ -105,7 +107,8 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
     if (!idn) return undefined;
     let rep = reports.get(idn.key);
     if (!rep) {
-      rep = { ...idn.ident, protocol: idn.protocol, mode: 'nftables', clusterIP: null, port: null, entries: [], endpoints: [], externalEndpoints: null, cluster: null, external: null, sessionAffinitySeconds: null };
+      const { id, namespace, name, portName } = idn.ident;
+      rep = { id, namespace, name, portName, protocol: idn.protocol, mode: 'nftables', clusterIP: null, port: null, entries: [], endpoints: [], externalEndpoints: null, cluster: null, external: null, sessionAffinitySeconds: null };
       reports.set(idn.key, rep);
     }
     return rep;
@@ -157,6 +160,9 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
     const ext = rep.external?.endpoints;
     if (ext && (ext.length !== rep.endpoints.length || ext.some((e, i) => e.address !== rep.endpoints[i]?.address))) rep.externalEndpoints = ext;
   }
+  // One finding per Service and code, whatever the elements (an IP and a node port of one Service each have one).
+  const said = new Set<string>();
+  for (const f of findings) if (f.code === 'NO_ENDPOINTS' || f.code === 'NO_LOCAL_ENDPOINTS') said.add(`${f.code}|${serviceOf(f) ?? ''}`);
   for (const mapName of ['no-endpoint-services', 'no-endpoint-nodeports']) {
     for (const el of kp.maps.get(mapName) ?? []) {
       const m = /comment "([^"]*)" : (\S+(?: \S+)?)$/.exec(el);
@@ -164,7 +170,9 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
       if (!ident) continue;
       const verdict = m?.[2] ?? '';
       const local = verdict === 'drop';
-      if (findings.some((f) => serviceOf(f) === ident.id && f.code === (local ? 'NO_LOCAL_ENDPOINTS' : 'NO_ENDPOINTS'))) continue;
+      const key = `${local ? 'NO_LOCAL_ENDPOINTS' : 'NO_ENDPOINTS'}|${ident.id}`;
+      if (said.has(key)) continue;
+      said.add(key);
       findings.push(
         local
           ? finding({

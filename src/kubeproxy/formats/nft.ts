@@ -5,9 +5,10 @@
  * nat`) becomes iptables rules in the rule set of the table's family.
  */
 import type { NftKubeProxy, Rule } from '../dump.js';
-import { detach, stripHostMask } from './iptables-save.js';
+import { stripHostMask } from './iptables-save.js';
 import type { RuleSetBuilder } from './iptables-save.js';
 import type { Names } from '../rule-table.js';
+import { TextLists } from '../texts.js';
 
 /** nft's time format: 3h, 10800s, 1h30m, 2d, 500ms -> seconds. */
 export function nftDurationSeconds(text: string): number | undefined {
@@ -82,7 +83,6 @@ export class NftReader {
   private table: { family: string; name: string } | undefined;
   private chain: string | undefined;
   private map: string | undefined;
-  private elems: string[] | undefined;
   private inElements = false;
   private kp: NftKubeProxy | undefined;
 
@@ -105,7 +105,7 @@ export class NftReader {
     if (tableOpen && tableOpen[1] !== undefined && tableOpen[2] !== undefined) {
       this.table = { family: tableOpen[1], name: tableOpen[2] };
       if (tableOpen[2] === 'kube-proxy') {
-        this.kp = { family: tableOpen[1], chains: new Map(), maps: new Map(), setTimeouts: new Map() };
+        this.kp = { family: tableOpen[1], chains: new TextLists(), maps: new TextLists(), setTimeouts: new Map() };
         this.kubeProxyTables.push(this.kp);
       } else this.kp = undefined;
       return true;
@@ -113,39 +113,35 @@ export class NftReader {
     const table = this.table;
     if (table === undefined) return false;
     const kp = this.kp;
-    if (this.inElements && this.elems) {
+    if (this.inElements && this.map !== undefined) {
       // elements = { a, b,\n c }
       const closing = line.endsWith('}');
-      for (const e of splitElements(closing ? line.slice(0, -1) : line)) this.elems.push(detach(e));
+      if (kp) for (const e of splitElements(closing ? line.slice(0, -1) : line)) kp.maps.push(this.map, e);
       if (closing) this.inElements = false;
       return true;
     }
     const chainOpen = /^chain (\S+) \{$/.exec(line);
     if (chainOpen?.[1] !== undefined) {
-      this.chain = this.name(chainOpen[1] ?? '');
-      if (kp) kp.chains.set(this.chain, []);
-      else this.builder().table(table.name).declare(this.chain);
+      // kube-proxy's own chains are kept once, by their lists; iptables-nft's through the rule sets' names.
+      this.chain = kp ? kp.chains.add(chainOpen[1]) : this.name(chainOpen[1]);
+      if (!kp) this.builder().table(table.name).declare(this.chain);
       return true;
     }
     const mapOpen = /^(map|set) (\S+) \{$/.exec(line);
     if (mapOpen?.[2] !== undefined) {
-      this.map = this.name(mapOpen[2] ?? '');
-      this.elems = [];
-      if (kp) kp.maps.set(this.map, this.elems);
+      this.map = kp ? kp.maps.add(mapOpen[2]) : this.name(mapOpen[2]);
       return true;
     }
     if (line === '}') {
       if (this.chain !== undefined) this.chain = undefined;
-      else if (this.map !== undefined) {
-        this.map = undefined;
-        this.elems = undefined;
-      } else {
+      else if (this.map !== undefined) this.map = undefined;
+      else {
         this.table = undefined;
         this.kp = undefined;
       }
       return true;
     }
-    if (this.map !== undefined && this.elems) {
+    if (this.map !== undefined) {
       const timeout = /^timeout (\S+)$/.exec(line);
       if (timeout?.[1] !== undefined && kp) {
         const secs = nftDurationSeconds(timeout[1]);
@@ -156,14 +152,14 @@ export class NftReader {
       if (el?.[1] !== undefined) {
         line = el[1];
         const closing = line.endsWith('}');
-        for (const e of splitElements(closing ? line.slice(0, -1) : line)) this.elems.push(detach(e));
+        if (kp) for (const e of splitElements(closing ? line.slice(0, -1) : line)) kp.maps.push(this.map, e);
         this.inElements = !closing;
       }
       return true;
     }
     if (this.chain !== undefined) {
       if (/^type \S+ hook/.test(line) || line.startsWith('policy ') || line.startsWith('comment ')) return true;
-      if (kp) kp.chains.get(this.chain)?.push(detach(line));
+      if (kp) kp.chains.push(this.chain, line);
       else if (this.chain.startsWith('KUBE-') || /^(PREROUTING|OUTPUT|POSTROUTING|INPUT|FORWARD)$/.test(this.chain)) {
         this.builder().add(parseNftTranslatedRule(table.name, this.chain, line, lineNo));
         this.translated = true;
