@@ -200,7 +200,8 @@ export class IptablesAnalyser {
         remedy: 'kube-proxy writes the last endpoint rule without a probability; this chain was edited or truncated: restart kube-proxy',
       }));
     }
-    return { endpoints, fallthrough: remaining, dropped, affinity };
+    // Cut to its length: grown by push, a list keeps room for 16 (a node's 100,000s of reports keep it).
+    return { endpoints: endpoints.slice(), fallthrough: remaining, dropped, affinity };
   }
 
   analyse(): ServiceReport[] {
@@ -286,7 +287,7 @@ export class IptablesAnalyser {
         mode: 'iptables',
         clusterIP: a.clusterIP,
         port: a.port,
-        entries: a.entries,
+        entries: a.entries.slice(),
         endpoints: cluster?.endpoints ?? [],
         externalEndpoints: external && !sameShares(external.endpoints, cluster?.endpoints) ? external.endpoints : null,
         cluster,

@@ -93,7 +93,8 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
         remaining = 0;
       }
     }
-    return { endpoints, fallthrough: remaining, affinity };
+    // Cut to its length: grown by push, a list keeps room for 16 (a node's 100,000s of reports keep it).
+    return { endpoints: endpoints.slice(), fallthrough: remaining, affinity };
   };
 
   const reports = new Map<string, ServiceReport>();
@@ -156,6 +157,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
     }
   }
   for (const rep of reports.values()) {
+    rep.entries = rep.entries.slice();
     rep.endpoints = rep.cluster?.endpoints ?? [];
     const ext = rep.external?.endpoints;
     if (ext && (ext.length !== rep.endpoints.length || ext.some((e, i) => e.address !== rep.endpoints[i]?.address))) rep.externalEndpoints = ext;
