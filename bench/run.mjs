@@ -17,6 +17,7 @@
 // 3. svc vs iptables-legacy-save printing the same rules (root), 2,500 to
 //    10,000 Services, pinned (each on CPU 1) and unpinned; time per doubling;
 //    peak RSS.
+//    3b. svc on iptables-save and nft dumps up to the 256 MiB input cap: peak RSS against the dump's size.
 // 4. Start-up: --version vs node -e 0.  5. dnsbench peak RSS vs queries.
 // 6. The histogram's bucket index.
 // 8. watch reading a capture of 1M and 10M real DNS packets against tcpdump -nn -r, each pinned to one core; peak RSS
@@ -378,6 +379,39 @@ for (const services of [2500, 5000, 10000]) {
   }
 }
 console.log(`   time per doubling${CAN_PIN ? ', pinned' : ''}: 2500 -> 5000 ${(svcMs[5000] / svcMs[2500]).toFixed(2)}x, 5000 -> 10000 ${(svcMs[10000] / svcMs[5000]).toFixed(2)}x (linear: 2x; a fixed start-up cost makes it less)`);
+
+// At the input cap (256 MiB, LIMITS.svc): peak RSS against the dump's size, both kube-proxy modes; unpinned, one run
+// each per round (a run takes 10 s or more).
+console.log('');
+console.log('3b. svc on dumps up to the input cap (256 MiB): peak RSS / dump size (target: at most 3x at the cap)');
+const { generateNftRuleset } = await import('./gen-kube-proxy.mjs');
+const big = [
+  ['iptables-save', 50000, () => generateRules(50000, 5)],
+  ['iptables-save', 100000, () => generateRules(100000, 5)],
+  ['nft list ruleset', 50000, () => generateNftRuleset(50000, 5)],
+  ['nft list ruleset', 170000, () => generateNftRuleset(170000, 5)],
+];
+for (const [kind, services, make] of big) {
+  const file = join(dir, `big-${services}.txt`);
+  writeFileSync(file, make());
+  const mib = statSync(file).size / 2 ** 20;
+  const runs = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    let rss = 0;
+    const ms = timeIt(() => {
+      const r = spawnSync(process.execPath, ['--import', HOOK, BIN, 'svc', '--file', file], { encoding: 'utf8', maxBuffer: 1 << 30 });
+      if (r.status !== 0) console.log(`      svc exited ${r.status}: ${r.stderr.split('\n')[0]}`);
+      rss = Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
+    }, 1);
+    runs.push({ ms, rss });
+  }
+  rmSync(file);
+  const rss = runs.map((r) => r.rss);
+  const secs = runs.map((r) => (r.ms / 1000).toFixed(1)).join(', ');
+  const times = Math.max(...rss) / mib;
+  const atCap = mib > 200 ? `  ${times <= 3 ? 'MEETS' : 'OVER'} (<= 3x at the cap)` : '';
+  console.log(`   ${kind} ${services} Services x 5 endpoints (${mib.toFixed(0)} MiB): peak RSS ${Math.min(...rss).toFixed(0)}..${Math.max(...rss).toFixed(0)} MiB = ${times.toFixed(2)}x the dump; ${secs} s${atCap}`);
+}
 
 }
 

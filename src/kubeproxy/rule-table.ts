@@ -6,35 +6,9 @@
  * want one.
  */
 import type { Rule } from './dump.js';
-import { detach, Texts } from './texts.js';
+import { detach, Names, Texts } from './texts.js';
 
-export { detach } from './texts.js';
-
-/** Each distinct string of a dump once, by id. */
-export class Names {
-  private readonly ids = new Map<string, number>();
-  readonly list: string[] = [];
-
-  /** The id of `s`; a first sight keeps the dump's own copy, never a slice of a larger text. */
-  id(s: string): number {
-    const known = this.ids.get(s);
-    if (known !== undefined) return known;
-    const own = detach(s);
-    const id = this.list.length;
-    this.list.push(own);
-    this.ids.set(own, id);
-    return id;
-  }
-
-  /** The id of a string already seen, or -1 (a lookup that adds nothing). */
-  find(s: string): number {
-    return this.ids.get(s) ?? -1;
-  }
-
-  get(id: number): string | undefined {
-    return id < 0 ? undefined : this.list[id];
-  }
-}
+export { detach, Names } from './texts.js';
 
 const GOTO = 1;
 const CONDITIONAL = 2;
@@ -128,7 +102,7 @@ export class RuleTable {
       this.packetsCol[i] = r.counters.packets;
       this.bytesCol[i] = r.counters.bytes;
     }
-    if (r.recent !== undefined) this.recents.set(i, { ...r.recent, name: n.list[n.id(r.recent.name)] ?? r.recent.name });
+    if (r.recent !== undefined) this.recents.set(i, { ...r.recent, name: detach(r.recent.name) });
   }
 
   /** A chain declared (`:KUBE-SEP-X - [0:0]`, nft's `chain X {`), with or without rules. */
@@ -197,17 +171,17 @@ export class RuleTable {
 
   /** Names of the chains with rules, in the order of the dump's names. */
   *chains(): Generator<string> {
-    for (const c of this.chainIds) yield this.names.list[c]!;
+    for (const c of this.chainIds) yield this.names.get(c)!;
   }
 
   /** Names of the chains declared, or with rules. */
   *declared(): Generator<string> {
     const n = this.size.length;
-    for (let c = 0; c < n; c++) if (this.declaredBits[c] === 1 || this.size[c]! > 0) yield this.names.list[c]!;
+    for (let c = 0; c < n; c++) if (this.declaredBits[c] === 1 || this.size[c]! > 0) yield this.names.get(c)!;
   }
 
   chain(i: number): string {
-    return this.names.list[this.chainCol[i]!]!;
+    return this.names.get(this.chainCol[i]!)!;
   }
   target(i: number): string | undefined {
     return this.names.get(this.targetCol[i]!);

@@ -39,7 +39,7 @@ export class DumpParser {
   private readonly v4 = ruleSetBuilder(this.names);
   private readonly v6 = ruleSetBuilder(this.names);
   private readonly iptables = new IptablesSaveReader(this.v4, this.v6, this.names);
-  private readonly nft = new NftReader(this.v4, this.v6, this.names);
+  private readonly nft = new NftReader(this.v4, this.v6);
   private readonly ipvs = new IpvsadmReader();
   private unrecognised = 0;
   private last = '';

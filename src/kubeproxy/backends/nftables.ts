@@ -47,8 +47,8 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
           const hi = m[2] !== undefined ? Number(m[2]) : lo;
           const frac = (hi - lo + 1) / mod;
           covered += frac;
-          // The name kept with the chains: a slice of the rule line would keep the line alive in the report.
-          const target = kp.chains.key(m[3]) ?? m[3];
+          // A copy: a slice of the rule line would keep the line alive in the report.
+          const target = detach(m[3]);
           if (!chainExists(target)) {
             const service = nftServiceOfChain(chain) ?? null;
             findings.push(finding({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} sends ${percent(frac)} to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN }));
@@ -74,7 +74,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
       if (go?.[2] !== undefined && depth < 4) {
         const conditional = go[1] !== undefined && /saddr|daddr|fib|dport|mark/.test(go[1]);
         if (conditional) continue;
-        const target = kp.chains.key(go[2]) ?? go[2];
+        const target = detach(go[2]);
         if (!chainExists(target)) {
           const service = nftServiceOfChain(chain) ?? null;
           findings.push(finding({ code: 'MISSING_CHAIN', severity: 'critical', subject: { kind: 'chain', name: target, service }, message: `${chain} goes to ${target}, which does not exist`, evidence: { chain: target, from: chain, ...ownedBy(service) }, remedy: MISSING_CHAIN }));
@@ -114,9 +114,11 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
     }
     return rep;
   };
-  for (const el of kp.maps.get('service-ips') ?? []) {
+  // Elements one at a time; each chain name a copy, so a report never keeps its element's text alive.
+  for (const el of kp.maps.lines('service-ips')) {
     const m = /^(\S+) \. (\S+) \. (\d+)(?: comment "[^"]*")? : (?:goto|jump) (\S+)$/.exec(el);
     if (!m || m[4] === undefined) continue;
+    m[4] = detach(m[4]);
     const rep = report(m[4]);
     if (!rep) continue;
     const isCluster = m[4].startsWith('service-') || m[4].startsWith('local-');
@@ -144,9 +146,10 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
       if (res.affinity !== null) rep.sessionAffinitySeconds = res.affinity;
     }
   }
-  for (const el of kp.maps.get('service-nodeports') ?? []) {
+  for (const el of kp.maps.lines('service-nodeports')) {
     const m = /^(\S+) \. (\d+)(?: comment "[^"]*")? : (?:goto|jump) (\S+)$/.exec(el);
     if (!m || m[3] === undefined) continue;
+    m[3] = detach(m[3]);
     const rep = report(m[3]);
     if (!rep) continue;
     rep.entries.push({ kind: 'nodePort', address: null, port: Number(m[2]) });
@@ -166,7 +169,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
   const said = new Set<string>();
   for (const f of findings) if (f.code === 'NO_ENDPOINTS' || f.code === 'NO_LOCAL_ENDPOINTS') said.add(`${f.code}|${serviceOf(f) ?? ''}`);
   for (const mapName of ['no-endpoint-services', 'no-endpoint-nodeports']) {
-    for (const el of kp.maps.get(mapName) ?? []) {
+    for (const el of kp.maps.lines(mapName)) {
       const m = /comment "([^"]*)" : (\S+(?: \S+)?)$/.exec(el);
       const ident = identityFromComment(m?.[1]);
       if (!ident) continue;

@@ -7,7 +7,6 @@
 import type { NftKubeProxy, Rule } from '../dump.js';
 import { stripHostMask } from './iptables-save.js';
 import type { RuleSetBuilder } from './iptables-save.js';
-import type { Names } from '../rule-table.js';
 import { TextLists } from '../texts.js';
 
 /** nft's time format: 3h, 10800s, 1h30m, 2d, 500ms -> seconds. */
@@ -78,8 +77,6 @@ export class NftReader {
   readonly kubeProxyTables: NftKubeProxy[] = [];
   /** iptables-nft rules were translated into the iptables model. */
   translated = false;
-  /** Chain and map names, each kept once as the dump's own copy (the text goes once it is read). */
-  private readonly name: (w: string) => string;
   private table: { family: string; name: string } | undefined;
   private chain: string | undefined;
   private map: string | undefined;
@@ -89,10 +86,7 @@ export class NftReader {
   constructor(
     private readonly v4: RuleSetBuilder,
     private readonly v6: RuleSetBuilder,
-    names: Names,
-  ) {
-    this.name = (w) => names.list[names.id(w)] ?? w;
-  }
+  ) {}
 
   inTable(): boolean {
     return this.table !== undefined;
@@ -122,14 +116,16 @@ export class NftReader {
     }
     const chainOpen = /^chain (\S+) \{$/.exec(line);
     if (chainOpen?.[1] !== undefined) {
-      // kube-proxy's own chains are kept once, by their lists; iptables-nft's through the rule sets' names.
-      this.chain = kp ? kp.chains.add(chainOpen[1]) : this.name(chainOpen[1]);
-      if (!kp) this.builder().table(table.name).declare(this.chain);
+      // kube-proxy's own chains are kept by their lists; iptables-nft's through the rule sets' names.
+      this.chain = chainOpen[1];
+      if (kp) kp.chains.add(this.chain);
+      else this.builder().table(table.name).declare(this.chain);
       return true;
     }
     const mapOpen = /^(map|set) (\S+) \{$/.exec(line);
     if (mapOpen?.[2] !== undefined) {
-      this.map = kp ? kp.maps.add(mapOpen[2]) : this.name(mapOpen[2]);
+      this.map = mapOpen[2];
+      if (kp) kp.maps.add(this.map);
       return true;
     }
     if (line === '}') {
