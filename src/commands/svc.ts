@@ -2,7 +2,7 @@
 import { analyseDumps } from '../kubeproxy/analyse.js';
 import type { ProxyMode, ServiceReport } from '../kubeproxy/analyse.js';
 import { readRulesLive } from '../host/kubeproxy.js';
-import { DumpParser, parseDumps } from '../kubeproxy/rules.js';
+import { DumpParser, feedText, parseDumps } from '../kubeproxy/rules.js';
 import type { ParsedDumps } from '../kubeproxy/rules.js';
 import type { Unavailable } from '../tool.js';
 import { InputError } from '../errors.js';
@@ -69,10 +69,16 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
     const live = await readRulesLive();
     sources = live.sources;
     unavailable = live.unavailable;
-    if (live.text.trim() === '') {
+    if (live.parts.every((t) => t.trim() === '')) {
       throw new InputError(`could not read any rules on this machine: ${unavailable.map((u) => `${u.source}: ${u.reason}`).join('; ')}`, 'pipe a dump instead: iptables-save | k8sdiag svc');
     }
-    dumps = parseDumps(live.text);
+    // One dump after another into one parser; each text let go once read, so the analysis never holds them.
+    const parser = new DumpParser();
+    for (let k = 0; k < live.parts.length; k++) {
+      feedText(parser, live.parts[k]!);
+      live.parts[k] = '';
+    }
+    dumps = parser.finish();
   }
   const analysis = analyseDumps(dumps);
   const warnings = [...dumps.warnings];

@@ -9,7 +9,8 @@ import { runTool } from '../tool.js';
 import type { Unavailable } from '../tool.js';
 
 export interface RulesSample {
-  text: string;
+  /** Each dump's text, in the order read: parsed one after another, never joined into a copy of them all. */
+  parts: string[];
   sources: string[];
   unavailable: Unavailable[];
 }
@@ -74,26 +75,35 @@ export async function readRulesLive(): Promise<RulesSample> {
     parts.push(ipvs.stdout);
     sources.push('ipvsadm -Ln');
   }
-  return { text: parts.join('\n'), sources, unavailable };
+  return { parts, sources, unavailable };
 }
 
-/** Only the `table ip|ip6 kube-proxy { ... }` blocks of an nft ruleset. */
+/**
+ * Only the `table ip|ip6 kube-proxy { ... }` blocks of an nft ruleset. Lines found with indexOf and the blocks cut out
+ * as slices: no array of every line, no copy line by line.
+ */
 export function keepKubeProxyTable(ruleset: string): string {
-  const out: string[] = [];
-  let keep = false;
+  const blocks: string[] = [];
   let depth = 0;
-  for (const line of ruleset.split('\n')) {
+  let keepFrom = -1;
+  for (let at = 0; at < ruleset.length; ) {
+    let nl = ruleset.indexOf('\n', at);
+    if (nl < 0) nl = ruleset.length;
+    const line = ruleset.slice(at, nl);
     const t = line.trim();
-    if (depth === 0) keep = /^table (ip|ip6) kube-proxy \{$/.test(t);
-    if (keep) out.push(line);
-    for (const ch of t) {
-      if (ch === '{') depth++;
-      else if (ch === '}') depth--;
+    if (depth === 0 && /^table (ip|ip6) kube-proxy \{$/.test(t)) keepFrom = at;
+    for (let k = 0; k < t.length; k++) {
+      const ch = t.charCodeAt(k);
+      if (ch === 123 /* { */) depth++;
+      else if (ch === 125 /* } */) depth--;
     }
     if (depth <= 0) {
       depth = 0;
-      keep = false;
+      if (keepFrom >= 0) blocks.push(ruleset.slice(keepFrom, nl));
+      keepFrom = -1;
     }
+    at = nl + 1;
   }
-  return out.join('\n');
+  if (keepFrom >= 0) blocks.push(ruleset.slice(keepFrom));
+  return blocks.join('\n');
 }

@@ -105,18 +105,22 @@ export class DumpParser {
   }
 }
 
-/** A whole text's dumps (the live reader's, and the tests'). */
-export function parseDumps(text: string): ParsedDumps {
-  if (text.trim() === '') throw new InputError(`empty input: ${EXPECTED}`);
-  const p = new DumpParser();
+/** A whole text into the parser, line by line with indexOf, not split: only the line at hand is alive. */
+export function feedText(p: DumpParser, text: string): void {
   p.check(text);
-  // Line by line with indexOf, not split: only the line at hand is alive, not an array of 100,000s.
   for (let at = 0; at <= text.length; ) {
     let nl = text.indexOf('\n', at);
     if (nl < 0) nl = text.length;
     p.line(text.slice(at, nl));
     at = nl + 1;
   }
+}
+
+/** A whole text's dumps (text handed over, and the tests'). */
+export function parseDumps(text: string): ParsedDumps {
+  if (text.trim() === '') throw new InputError(`empty input: ${EXPECTED}`);
+  const p = new DumpParser();
+  feedText(p, text);
   return p.finish();
 }
 

@@ -192,4 +192,29 @@ describe('live reading helpers', () => {
     expect(a.modes).toEqual(['nftables']);
     expect(a.services).toHaveLength(5);
   });
+
+  it('keeps the same lines as a line-by-line reading, for whole and cut rulesets', async () => {
+    const { keepKubeProxyTable } = await import('../../src/host/kubeproxy.js');
+    // The reference: every line from a `table ip|ip6 kube-proxy {` at depth 0 to the line that closes it.
+    const reference = (ruleset: string): string => {
+      const out: string[] = [];
+      let keep = false;
+      let depth = 0;
+      for (const line of ruleset.split('\n')) {
+        const t = line.trim();
+        if (depth === 0) keep = /^table (ip|ip6) kube-proxy \{$/.test(t);
+        if (keep) out.push(line);
+        depth += t.split('{').length - t.split('}').length;
+        if (depth <= 0) {
+          depth = 0;
+          keep = false;
+        }
+      }
+      return out.join('\n');
+    };
+    const ruleset = `${readFixture('svc/nft-iptables-nft-cluster-shapes.txt')}\n${readFixture('svc/nft-kube-proxy-overall.txt')}\n${readFixture('svc/nft-iptables-nft-dual-stack.txt')}`;
+    for (const text of [ruleset, ruleset.slice(0, Math.floor(ruleset.length * 0.7)), `${readFixture('svc/nft-kube-proxy-overall.txt')}\n${readFixture('svc/nft-kube-proxy-overall.txt').replace('table ip kube-proxy', 'table ip6 kube-proxy')}`]) {
+      expect(keepKubeProxyTable(text)).toBe(reference(text));
+    }
+  });
 });
