@@ -1,14 +1,14 @@
 /**
  * The rules of one iptables table (nat, filter) of one family, a column per field: a node with 50,000 Services has
  * a million rules, and a million objects cost the heap ~200 bytes each and the garbage collector every promotion
- * (docs/performance.md). Here a rule is an index: its strings are ids in one table of names shared by the dump, its
- * numbers sit in typed arrays outside the heap. `rule(i)` gives one rule as an object, for tests and for callers that
- * want one.
+ * (docs/performance.md). Here a rule is an index: its chain, target and protocol are ids in the dump's table of
+ * names, its comment and addresses ids in the table's own texts (both UTF-8 bytes outside the heap), its numbers sit
+ * in typed arrays. `rule(i)` gives one rule as an object, for tests and for callers that want one.
  */
 import type { Rule } from './dump.js';
 import { detach, Names, Texts } from './texts.js';
 
-export { detach, Names } from './texts.js';
+export { Names } from './texts.js';
 
 const GOTO = 1;
 const CONDITIONAL = 2;
@@ -114,7 +114,8 @@ export class RuleTable {
   /** Another table of the same name read later (a second dump of the family): its rules after these. */
   append(other: RuleTable): void {
     for (let i = 0; i < other.count; i++) this.push(other.rule(i));
-    for (const d of other.declaredIds) this.declaredIds.push(d);
+    // By name: the other table may keep its names apart.
+    for (const d of other.declaredIds) this.declaredIds.push(this.names.id(other.names.get(d) ?? ''));
   }
 
   /** Done reading: index each chain's rules (a counting sort by chain, stable, so each chain keeps its order). */

@@ -99,7 +99,8 @@ describe('rule columns', () => {
     const first = new RuleTable('nat', names);
     for (const r of a) first.push(r);
     first.declare('KUBE-SEP-A');
-    const second = new RuleTable('nat', names);
+    // Its own names: what the second table holds goes over by name, not by id.
+    const second = new RuleTable('nat', new Names());
     for (const r of b) second.push(r);
     second.declare('KUBE-SEP-B');
     first.append(second);

@@ -6,9 +6,8 @@
  * fills its own rule set.
  */
 import type { Rule, RuleSet } from '../dump.js';
-import { Names, RuleTable } from '../rule-table.js';
-
-export { detach } from '../rule-table.js';
+import { RuleTable } from '../rule-table.js';
+import type { Names } from '../rule-table.js';
 
 /** An IPv6 address as the argument of --destination or --source, which iptables-save never writes (ip6tables-save). */
 const IPV6_ADDRESS_ARG = /(?:^|\s)(?:--destination|--source) \[?[0-9a-fA-F]*:[0-9a-fA-F]*:/;
