@@ -136,6 +136,8 @@ export class Names {
   /** A name with characters past ASCII, as UTF-8 (rare: kube-proxy's names are ASCII). */
   private scratch = Buffer.allocUnsafe(256);
   private scratchLen = 0;
+  private seekHash = 0;
+  private seekSlot = 0;
 
   get count(): number {
     return this.n;
@@ -143,28 +145,30 @@ export class Names {
 
   /** The id of `s`, added if new. */
   id(s: string): number {
-    const h = this.hash(s);
-    const mask = this.slots.length - 1;
-    let i = h & mask;
-    for (let slot = this.slots[i]!; slot !== 0; slot = this.slots[i]!) {
-      if (this.hashes[slot - 1] === h && this.equals(slot - 1, s)) return slot - 1;
-      i = (i + 1) & mask;
-    }
-    const id = this.append(s, h);
-    this.slots[i] = id + 1;
+    const found = this.seek(s);
+    if (found >= 0) return found;
+    const id = this.append(s, this.seekHash);
+    this.slots[this.seekSlot] = id + 1;
     if (this.n * 2 > this.slots.length) this.rehash();
     return id;
   }
 
   /** The id of a name already seen, or -1 (a lookup that adds nothing). */
   find(s: string): number {
+    return this.seek(s);
+  }
+
+  /** The id of `s`, or -1 with `seekSlot` the empty slot where it would go; `seekHash` its hash either way. */
+  private seek(s: string): number {
     const h = this.hash(s);
     const mask = this.slots.length - 1;
     let i = h & mask;
+    this.seekHash = h;
     for (let slot = this.slots[i]!; slot !== 0; slot = this.slots[i]!) {
       if (this.hashes[slot - 1] === h && this.equals(slot - 1, s)) return slot - 1;
       i = (i + 1) & mask;
     }
+    this.seekSlot = i;
     return -1;
   }
 
