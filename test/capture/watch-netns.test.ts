@@ -253,7 +253,10 @@ describe.skipIf(!usable || !haveMusl)('watch on the lab node, a musl client', ()
   it("real musl under the race stand-in: its AAAA lost, resent from the same port, the race's signature on DNATed flows", async () => {
     const bin = await muslGai();
     // musl reads the namespace's /etc/resolv.conf (ip netns exec binds /etc/netns/NAME/resolv.conf over it).
-    const s = await scene({ resolv: 'nameserver 198.18.0.10\noptions ndots:1 timeout:2 attempts:2\n', race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
+    // musl sends the A and the AAAA with two calls: the A answered 250 ms late, so the AAAA leaves while the flow has no
+    // reply yet even on a loaded machine, where the process may wait tens of milliseconds between the two (at 40 ms a
+    // CPU-bound job beside it can leave a lookup unraced); well before musl's resend, every 1 s (timeout 2 s, 2 attempts).
+    const s = await scene({ resolv: 'nameserver 198.18.0.10\noptions ndots:1 timeout:2 attempts:2\n', race: true, faultA: ['delay:250@type=A'], faultB: ['delay:250@type=A'] });
     const w = await watchOnNode(s, 2);
     const lookups = 12;
     for (let k = 0; k < lookups; k++) {
