@@ -1,7 +1,7 @@
 /**
- * Text kept outside the heap: a dump's comments, addresses and nft rule lines as UTF-8 bytes in one growing buffer,
- * each string by id. Millions of short strings cost the heap more than their text, and the garbage collector every
- * time it looks at them (docs/performance.md).
+ * Text kept outside the heap: a dump's names, comments, addresses and nft rule lines as UTF-8 bytes in chunks that
+ * never move, each string by id. Millions of short strings cost the heap more than their text, and the garbage
+ * collector every time it looks at them (docs/performance.md).
  */
 
 /**
