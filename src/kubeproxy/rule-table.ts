@@ -67,28 +67,14 @@ export class RuleTable {
     if (this.sealed) throw new Error('rule table sealed');
     if (this.count === this.cap) this.grow();
     const i = this.count++;
-    // A chain's rules come together and most share their target, protocol and probability with the rule before:
-    // comparing with the last string of the column is cheaper than hashing a new one.
-    const last = this.last;
-    const ids = this.lastIds;
-    const n = this.names;
-    const id = (s: string | undefined, column: number): number => {
-      if (s === undefined) return -1;
-      if (s !== last[column]) {
-        last[column] = s;
-        ids[column] = n.id(s);
-      }
-      return ids[column]!;
-    };
-    const text = (s: string | undefined, column: number): number => (s === undefined ? -1 : this.texts.add(s, column));
-    this.chainCol[i] = id(r.chain, 0);
-    this.targetCol[i] = id(r.target, 1);
-    this.commentCol[i] = text(r.comment, 0);
-    this.protoCol[i] = id(r.proto, 2);
-    this.dnatCol[i] = text(r.dnat, 1);
-    this.destCol[i] = text(r.dest, 2);
-    this.sourceCol[i] = text(r.source, 3);
-    this.probTextCol[i] = id(r.probabilityText, 3);
+    this.chainCol[i] = this.nameId(r.chain, 0);
+    this.targetCol[i] = this.nameId(r.target, 1);
+    this.commentCol[i] = this.textId(r.comment, 0);
+    this.protoCol[i] = this.nameId(r.proto, 2);
+    this.dnatCol[i] = this.textId(r.dnat, 1);
+    this.destCol[i] = this.textId(r.dest, 2);
+    this.sourceCol[i] = this.textId(r.source, 3);
+    this.probTextCol[i] = this.nameId(r.probabilityText, 3);
     this.probCol[i] = r.probability ?? NaN;
     const p = r.dport;
     this.dportCol[i] = p === undefined ? NO_PORT : Number.isInteger(p) && p >= 0 && p <= 0x7fffffff ? p : BAD_PORT;
@@ -103,6 +89,23 @@ export class RuleTable {
       this.bytesCol[i] = r.counters.bytes;
     }
     if (r.recent !== undefined) this.recents.set(i, { ...r.recent, name: detach(r.recent.name) });
+  }
+
+  /**
+   * The id of a name in column `column`. A chain's rules come together and most share their target, protocol and
+   * probability with the rule before: comparing with the column's last string is cheaper than hashing a new one.
+   */
+  private nameId(s: string | undefined, column: number): number {
+    if (s === undefined) return -1;
+    if (s !== this.last[column]) {
+      this.last[column] = s;
+      this.lastIds[column] = this.names.id(s);
+    }
+    return this.lastIds[column]!;
+  }
+
+  private textId(s: string | undefined, column: number): number {
+    return s === undefined ? -1 : this.texts.add(s, column);
   }
 
   /** A chain declared (`:KUBE-SEP-X - [0:0]`, nft's `chain X {`), with or without rules. */

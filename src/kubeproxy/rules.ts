@@ -34,7 +34,7 @@ export const EXPECTED = 'expected iptables-save output, `nft list ruleset` or `i
  * text (a 200 MiB dump is not held whole).
  */
 export class DumpParser {
-  /** Every string of the dump once: chain names, targets, comments, addresses. */
+  /** Every name of the dump once (chains, targets, protocols); each table keeps its comments and addresses. */
   private readonly names = new Names();
   private readonly v4 = ruleSetBuilder(this.names);
   private readonly v6 = ruleSetBuilder(this.names);

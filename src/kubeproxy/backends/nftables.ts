@@ -118,21 +118,21 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
   for (const el of kp.maps.lines('service-ips')) {
     const m = /^(\S+) \. (\S+) \. (\d+)(?: comment "[^"]*")? : (?:goto|jump) (\S+)$/.exec(el);
     if (!m || m[4] === undefined) continue;
-    m[4] = detach(m[4]);
-    const rep = report(m[4]);
+    const chain = detach(m[4]);
+    const rep = report(chain);
     if (!rep) continue;
-    const isCluster = m[4].startsWith('service-') || m[4].startsWith('local-');
+    const isCluster = chain.startsWith('service-') || chain.startsWith('local-');
     rep.entries.push({ kind: isCluster ? 'clusterIP' : 'externalIP', address: m[1] ?? null, port: Number(m[3]) });
     if (isCluster) {
       rep.clusterIP = m[1] ?? null;
       rep.port = Number(m[3]);
-      const res = evalChain(m[4]);
-      rep.cluster = { chain: m[4], policy: m[4].startsWith('local-') ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
+      const res = evalChain(chain);
+      rep.cluster = { chain, policy: chain.startsWith('local-') ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
       if (res.affinity !== null) rep.sessionAffinitySeconds = res.affinity;
     } else if (!rep.external) {
-      const res = evalChain(m[4]);
-      const local = (kp.chains.get(m[4]) ?? []).some((r) => /^goto local-/.test(r) || /saddr .* goto service-/.test(r));
-      rep.external = { chain: m[4], policy: local ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
+      const res = evalChain(chain);
+      const local = (kp.chains.get(chain) ?? []).some((r) => /^goto local-/.test(r) || /saddr .* goto service-/.test(r));
+      rep.external = { chain, policy: local ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
     }
   }
   // Without the service-ips map (a partial dump) the Service chains that exist are still read.
@@ -149,14 +149,14 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
   for (const el of kp.maps.lines('service-nodeports')) {
     const m = /^(\S+) \. (\d+)(?: comment "[^"]*")? : (?:goto|jump) (\S+)$/.exec(el);
     if (!m || m[3] === undefined) continue;
-    m[3] = detach(m[3]);
-    const rep = report(m[3]);
+    const chain = detach(m[3]);
+    const rep = report(chain);
     if (!rep) continue;
     rep.entries.push({ kind: 'nodePort', address: null, port: Number(m[2]) });
     if (!rep.external) {
-      const res = evalChain(m[3]);
-      const local = (kp.chains.get(m[3]) ?? []).some((r) => /^goto local-/.test(r) || /saddr .* goto service-/.test(r));
-      rep.external = { chain: m[3], policy: local ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
+      const res = evalChain(chain);
+      const local = (kp.chains.get(chain) ?? []).some((r) => /^goto local-/.test(r) || /saddr .* goto service-/.test(r));
+      rep.external = { chain, policy: local ? 'Local' : 'Cluster', endpoints: res.endpoints, fallthrough: res.fallthrough, dropped: 0 };
     }
   }
   for (const rep of reports.values()) {

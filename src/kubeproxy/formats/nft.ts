@@ -7,7 +7,7 @@
 import type { NftKubeProxy, Rule } from '../dump.js';
 import { stripHostMask } from './iptables-save.js';
 import type { RuleSetBuilder } from './iptables-save.js';
-import { TextLists } from '../texts.js';
+import { detach, TextLists } from '../texts.js';
 
 /** nft's time format: 3h, 10800s, 1h30m, 2d, 500ms -> seconds. */
 export function nftDurationSeconds(text: string): number | undefined {
@@ -141,7 +141,7 @@ export class NftReader {
       const timeout = /^timeout (\S+)$/.exec(line);
       if (timeout?.[1] !== undefined && kp) {
         const secs = nftDurationSeconds(timeout[1]);
-        if (secs !== undefined) kp.setTimeouts.set(this.map, secs);
+        if (secs !== undefined) kp.setTimeouts.set(detach(this.map), secs);
         return true;
       }
       const el = /^elements = \{ ?(.*)$/.exec(line);
