@@ -5,7 +5,6 @@
  * probes of ../doctor/plan.ts). Bounded: it says what it will send before sending, and reports what it sent.
  */
 import { isIP } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { conntrackFindings } from '../conntrack/analyse.js';
 import type { TableState } from '../conntrack/analyse.js';
 import { hasPodNetworkInterfaces, readInterfaces } from '../host/conntrack.js';
@@ -14,11 +13,12 @@ import type { TargetFacts } from '../doctor/context.js';
 import { planProbes, runProbes } from '../doctor/plan.js';
 import type { ProbeSummary } from '../doctor/probes.js';
 import { VERDICT_ORDER, attribute } from '../doctor/rules.js';
+import type { AttributionInput } from '../doctor/rules.js';
+import type { CorednsEvidence } from '../doctor/rule-kit.js';
+import type { CounterEvidence } from '../doctor/background.js';
+import { conntrackEvidence, corednsEvidence, nicEvidence, readable, sampleBaseline, takeSample } from './doctor-counters.js';
 import type { InsertFailedEvidence } from '../doctor/race.js';
 import { UsageError, UserError } from '../errors.js';
-import { nicDeltas, readNicCounters } from '../host/nic.js';
-import { corednsDelta, fetchCorednsMetrics } from '../host/coredns.js';
-import type { CorednsDelta } from '../host/coredns.js';
 import { formatHostPort } from '../dns/wire.js';
 import { CATALOGUE, sortFindings } from '../findings.js';
 import type { Finding } from '../findings.js';
@@ -30,8 +30,7 @@ import { NODELOCALDNS_IP } from '../kubernetes.js';
 import { parseResolvConf } from '../resolv/parse.js';
 import type { CounterDelta, CounterRecord } from '../stats/index.js';
 import { parseServer } from './dnsbench.js';
-import { counterDeltas, runConntrack } from './conntrack.js';
-import type { ConntrackResult } from './conntrack.js';
+import { counterDeltas } from './conntrack.js';
 import { runResolv } from './resolv.js';
 import { runSvc } from './svc.js';
 import { percent } from '../stats/index.js';
@@ -96,8 +95,8 @@ export interface DoctorResult extends ResultHeader {
     baseline: { seconds: number; deltas: Record<string, CounterDelta> } | null;
     table: TableState | null;
   } | null;
-  /** What each CoreDNS counted during the probes (its /metrics page read before and after). */
-  coredns: CorednsDelta[];
+  /** What each CoreDNS counted during the probes (its /metrics page read before and after), and over the baseline before them. */
+  coredns: CorednsEvidence[];
   /** The real pods' DNS as a capture saw it (null: not watched; the step says why). */
   watched: Watched | null;
   /** What doctor said it would send, before sending. */
@@ -111,16 +110,6 @@ export interface DoctorResult extends ResultHeader {
   interrupted: boolean;
   /** Set when doctor could not probe at all (no socket, nothing to send to): exit 2. */
   couldNotRun: string | null;
-}
-
-/** This machine's conntrack counters and table, as `k8sdiag conntrack --live` reads them, or why it could not. */
-async function conntrackSample(): Promise<ConntrackResult | { error: string }> {
-  try {
-    return await runConntrack({ source: { kind: 'live' } });
-  } catch (err) {
-    if (err instanceof UserError) return { error: err.message };
-    throw err;
-  }
 }
 
 /** --endpoints values, checked before anything is sent: an IP address, [v6]:port or v4:port. */
@@ -211,43 +200,38 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   });
 
   // 4. Where kube-proxy's iptables or nftables rules are (the node's namespace), netfilter NATs the probes here and the
-  // race counts each packet it drops in insert_failed; IPVS drops its own way. There, a baseline before the probes.
+  // race counts each packet it drops in insert_failed; IPVS drops its own way.
   const natHere = rules !== undefined && !rules.modes.includes('ipvs') && rules.modes.some((m) => m === 'iptables' || m === 'nftables');
-  const baselineS = natHere ? Math.min(10, Math.max(1, budgetMs / 3000)) : 0;
-  const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS, clusterDomain: clusterDomainOf(conf.search), ...(libc === 'unknown' ? { muslConf: parseResolvConf(loaded.text, { libc: 'musl' }) } : {}) });
-  say(`doctor: will send ${plan.said}`);
 
-  // The real pods' DNS: --watch S seconds of it now, or by default on a node, during the probes (below).
+  // The real pods' DNS: --watch S seconds of it now (before the counters, so their deltas do not include it), or by
+  // default on a node, during the probes (below).
   const early = await beginWatch('before', input.watchS, view, input.signal, say);
   steps.push(...early.steps);
   let watched = early.watched;
 
-  // The cloud interface's allowance counters, where the node's interfaces are visible (ethtool -S).
-  const nicBefore = view === 'node' ? await readNicCounters() : undefined;
-  // CoreDNS's own counters: the pages given, else each endpoint's metrics port.
+  // The counters read against their own background: conntrack's where the probes are NATed here, the cloud interface's
+  // allowances where the node's interfaces are visible (ethtool -S), CoreDNS's pages (given, else each endpoint's
+  // metrics port). Wherever one can be read, an interval before the probes gives its background.
   const pages = input.corednsMetrics && input.corednsMetrics.length > 0 ? input.corednsMetrics : endpoints.map((e) => `http://${formatHostPort(e.host, 9153)}/metrics`);
-  const corednsBefore = await Promise.all(pages.map((u) => fetchCorednsMetrics(u)));
-  const first = await conntrackSample();
-  if ('error' in first) steps.push({ step: 'conntrack', ok: false, note: `conntrack not readable: ${first.error}` });
-  let before = first;
+  const sources = { nic: view === 'node', pages, ...(input.signal ? { signal: input.signal } : {}) };
+  const first = await takeSample(sources);
+  if ('error' in first.conntrack) steps.push({ step: 'conntrack', ok: false, note: `conntrack not readable: ${first.conntrack.error}` });
+  const baselineS = readable(first, natHere) ? Math.min(10, Math.max(1, budgetMs / 3000)) : 0;
+  const plan = planProbes({ conf, names, nameservers, port, endpoints, budgetMs, baselineS, clusterDomain: clusterDomainOf(conf.search), ...(libc === 'unknown' ? { muslConf: parseResolvConf(loaded.text, { libc: 'musl' }) } : {}) });
+  say(`doctor: will send ${plan.said}`);
+  const samples = baselineS > 0 ? await sampleBaseline(first, baselineS, sources) : [first];
+  const before = samples[samples.length - 1]!;
   let baseline: NonNullable<DoctorResult['conntrack']>['baseline'] = null;
-  if (natHere && !('error' in first)) {
-    const t = performance.now();
-    try {
-      await sleep(baselineS * 1000, undefined, input.signal ? { signal: input.signal } : {});
-    } catch {
-      // interrupted: the probes below see the signal and stop at once
-    }
-    before = await conntrackSample();
-    const seconds = (performance.now() - t) / 1000;
-    if (!('error' in before)) baseline = { seconds: Number(seconds.toFixed(3)), deltas: counterDeltas(first, before, seconds) };
+  if (natHere && samples.length > 1 && !('error' in first.conntrack) && !('error' in before.conntrack)) {
+    const seconds = (before.at - first.at) / 1000;
+    baseline = { seconds: Number(seconds.toFixed(3)), deltas: counterDeltas(first.conntrack, before.conntrack, seconds) };
   }
-  const t0 = performance.now();
-  // Known once the probes are done: the rounds decide without it.
+  // Known once the probes are done: the rounds decide without them.
   let insertFailed: InsertFailedEvidence | null = null;
-  let nic: Array<{ iface: string; counter: string; delta: number }> | null = null;
+  let counters: CounterEvidence[] | null = null;
+  let nic: AttributionInput['nic'] = null;
   /** What CoreDNS counted during the probes: null until read (and where no page is). */
-  let coredns: CorednsDelta[] | null = null;
+  let coredns: CorednsEvidence[] | null = null;
   const ndots = resolv.findings.find((f) => f.code === 'NDOTS_AMPLIFICATION');
 
   // 5. The probes, in rounds: a first round of every probe, then more of those that would decide a suggestive pattern.
@@ -270,57 +254,49 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   }
   steps.push(...run.steps);
 
-  // 6. Conntrack after, and what moved, per CPU; the interface's counters likewise.
-  const after = await conntrackSample();
+  // 6. The counters after, and what moved, per CPU, each against its background.
+  const after = await takeSample(sources);
   if (pages.length > 0) {
-    const deltas: CorednsDelta[] = [];
-    const corednsAfter = await Promise.all(pages.map((u) => fetchCorednsMetrics(u)));
-    const errors: string[] = [];
-    pages.forEach((u, i) => {
-      const b = corednsBefore[i]!;
-      const a = corednsAfter[i]!;
-      if ('error' in b || 'error' in a) errors.push('error' in b ? b.error : (a as { error: string }).error);
-      else {
-        const d = corednsDelta(u, b.figures, a.figures);
-        if (d === null) errors.push(`${u}: its counters fell (CoreDNS restarted during the probes)`);
-        else deltas.push(d);
-      }
-    });
-    coredns = deltas;
-    const read = deltas.map((d) => d.url);
-    steps.push({ step: 'coredns', ok: errors.length === 0, note: [read.length > 0 ? `metrics read from ${read.join(', ')}` : '', errors.length > 0 ? `not read: ${errors.join('; ')}` : ''].filter((x) => x !== '').join('; ') });
+    const c = corednsEvidence(pages, samples, after);
+    coredns = c.read;
+    const read = c.read.map((d) => d.url);
+    steps.push({ step: 'coredns', ok: c.errors.length === 0, note: [read.length > 0 ? `metrics read from ${read.join(', ')}${baselineS > 0 ? ` (and over ${baselineS.toFixed(0)} s before the probes)` : ''}` : '', c.errors.length > 0 ? `not read: ${c.errors.join('; ')}` : ''].filter((x) => x !== '').join('; ') });
   }
-  if (nicBefore !== undefined) {
-    const nicAfter = await readNicCounters();
-    nic = nicDeltas(nicBefore, nicAfter);
-    const read = nicAfter.samples.filter((x) => Object.keys(x.counters).length > 0).map((x) => x.iface);
-    steps.push({ step: 'nic', ok: read.length > 0, note: read.length > 0 ? `allowance counters read on ${read.join(', ')}` : `no allowance counters: ${nicAfter.unavailable.join('; ')}` });
+  if (first.nic !== undefined && after.nic !== undefined) {
+    nic = nicEvidence(samples, after);
+    const read = after.nic.samples.filter((x) => Object.keys(x.counters).length > 0).map((x) => x.iface);
+    steps.push({ step: 'nic', ok: read.length > 0, note: read.length > 0 ? `allowance counters read on ${read.join(', ')}` : `no allowance counters: ${after.nic.unavailable.join('; ')}` });
   }
   let conntrack: DoctorResult['conntrack'] = null;
   const findings: Finding[] = [];
-  if (!('error' in before) && !('error' in after)) {
-    const seconds = (performance.now() - t0) / 1000;
-    const deltas = counterDeltas(before, after, seconds);
-    conntrack = { before: before.counters, after: after.counters, deltas, baseline, table: after.table };
-    if (natHere && baseline !== null) {
-      insertFailed = { during: deltas['insert_failed']?.delta ?? 0, seconds, baseline: baseline.deltas['insert_failed']?.delta ?? 0, baselineSeconds: baseline.seconds };
+  if (!('error' in before.conntrack) && !('error' in after.conntrack)) {
+    const seconds = (after.at - before.at) / 1000;
+    const deltas = counterDeltas(before.conntrack, after.conntrack, seconds);
+    conntrack = { before: before.conntrack.counters, after: after.conntrack.counters, deltas, baseline, table: after.conntrack.table };
+    // The counters' background is this namespace's own traffic before the probes: read only where the probes are
+    // NATed here (elsewhere a rise is a note: nothing to tell it from the namespace's own traffic).
+    counters = conntrackEvidence(natHere ? samples : [before], after);
+    const ifd = counters?.find((c) => c.name === 'insert_failed');
+    if (natHere && baseline !== null && ifd !== undefined && ifd.baseline !== null) {
+      insertFailed = { during: ifd.during, seconds: ifd.seconds, baseline: ifd.baseline, baselineSeconds: ifd.baselineSeconds, ...(ifd.baselineSteps ? { baselineSteps: ifd.baselineSteps } : {}) };
     }
-    // The kernel log is left out: its lines are history unless dated, and doctor reports what moved during its probes.
-    const v = { counters: after.counters, table: after.table, cpus: after.cpus, perCpu: after.perCpu, kernelLog: { tableFullLines: 0, tableFull: [], netns: [], suppressed: 0 } };
+    // The table's fill is a state read, not a rise: said as conntrack says it.
+    const v = { counters: after.conntrack.counters, table: after.conntrack.table, cpus: after.conntrack.cpus, perCpu: after.conntrack.perCpu, kernelLog: { tableFullLines: 0, tableFull: [], netns: [], suppressed: 0 } };
     for (const f of conntrackFindings(v, { origin: 'watch', seconds: Number(seconds.toFixed(3)), deltas, newTableFullLines: 0 })) {
-      if (f.code === 'TABLE_PRESSURE' || f.severity === 'critical') findings.push(f);
+      if (f.code === 'TABLE_PRESSURE') findings.push(f);
     }
   }
 
   // 7. Attribution, with resolv's own findings about the file.
   findings.push(...resolv.findings.filter((f) => f.code !== 'NDOTS_AMPLIFICATION'));
-  function attributionInput(probes: ProbeSummary[], final: boolean) {
+  function attributionInput(probes: ProbeSummary[], final: boolean): AttributionInput {
     return {
       probes,
       service: path.endpoints.length > 0 ? { id: path.service, clusterIP: path.clusterIP ?? '', endpoints: path.endpoints.map((e) => e.address) } : null,
       libc,
       clashFixes: ctx.kernel.clashFixes,
       insertFailed,
+      conntrack: counters,
       nodeLocalDNS: nameservers[0] === NODELOCALDNS_IP,
       name,
       ndots,

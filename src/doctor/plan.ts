@@ -4,7 +4,6 @@
  * suggestive but not decisive. New probes start only within the budget; a lookup in flight then still finishes, as an
  * application's would, so the whole run is bounded by the budget plus the longest lookup.
  */
-import pLimit from 'p-limit';
 import { runDnsbench } from '../commands/dnsbench.js';
 import type { DnsbenchInput } from '../commands/dnsbench.js';
 import { formatHostPort } from '../dns/wire.js';
@@ -17,15 +16,30 @@ import type { ProbeKind, ProbeMode, ProbeSummary } from './probes.js';
 import type { MoreProbes } from './rules.js';
 
 /** First-round sizes; a further round sends ROUND_GROWTH times as many of the probes it repeats. */
-const RAW_QUERIES = 100;
-const ENDPOINT_QUERIES = 100;
-const LOOKUPS = 8;
-const ROUND_GROWTH = 3;
+export const RAW_QUERIES = 100;
+export const ENDPOINT_QUERIES = 100;
+export const LOOKUPS = 8;
+export const ROUND_GROWTH = 3;
 /** The paced probe: a rate far under any server's or network's limit (AWS's VPC resolver allows 1024 packets/s). */
-const PACED_QPS = 20;
-const PACED_QUERIES = 40;
-/** Rounds after the first, at most. */
-const EXTRA_ROUNDS = 2;
+export const PACED_QPS = 20;
+export const PACED_QUERIES = 40;
+/** Rounds after the first, at most, in each phase. */
+export const EXTRA_ROUNDS = 2;
+
+/**
+ * The order the probes run in: two phases, each of waves. A wave's probes run at once (their queries interleaved in
+ * time, so a burst of loss hits each alike); a wave starts when the one before ends and has its share of what is
+ * left of its phase. The short raw probes that decide the most come first, with their own further rounds, within the
+ * first 40% of the budget, so no budget spent on stalling lookups can leave them out: the nameservers' A and AAAA and
+ * each endpoint directly, side by side; then the paced probe alone (a burst beside it would reach the same limit and
+ * hide it). Then the lookups, with theirs, until the budget's end: every mode side by side; the external name
+ * absolute beside the in-cluster name; the lookups straight to each endpoint. Keyed by the probes' groups (what a
+ * further round repeats them for); `until`: the phase ends at this share of the budget.
+ */
+export const PHASES: ReadonlyArray<{ waves: ReadonlyArray<readonly MoreProbes[]>; until: number }> = [
+  { waves: [['raw', 'endpoints'], ['rate']], until: 0.4 },
+  { waves: [['lookup-modes'], ['upstream'], ['direct']], until: 1 },
+];
 
 interface ProbeSpec {
   label: string;
@@ -38,6 +52,8 @@ interface ProbeSpec {
   group: MoreProbes | null;
   /** Units (queries or lookups) in the first round. */
   units: number;
+  /** Datagrams, both ways, one unit carries when nothing is lost (ProbeSummary.datagramsPerUnit). */
+  datagrams: number;
   input: DnsbenchInput;
 }
 
@@ -60,6 +76,15 @@ function worstLookupMs(conf: ResolvConf, name: string, nscount: number): number 
   resSend *= conf.options.attempts;
   const sent = expandName(name, conf).candidates.filter((c) => c.sent).length;
   return (sent + 1) * resSend;
+}
+
+/**
+ * Datagrams, both ways, that one lookup carries when nothing is lost: two per query it sends until its answer, each
+ * name of the search list expected NXDOMAIN (the mean over the names looked up).
+ */
+function carried(conf: ResolvConf, names: readonly string[]): number {
+  const each = names.map((n) => 2 * expandName(n, conf).queriesToAnswer);
+  return Math.max(2, Math.round(each.reduce((a, b) => a + b, 0) / Math.max(1, each.length)));
 }
 
 export function planProbes(o: {
@@ -91,42 +116,46 @@ export function planProbes(o: {
   const specs: ProbeSpec[] = [];
   for (const s of servers) {
     for (const t of ['A', 'AAAA'] as const) {
-      specs.push({ label: `raw ${t} queries to ${formatHostPort(s.host, s.port)}`, kind: 'raw', mode: null, qtype: t, group: 'raw', units: RAW_QUERIES, input: rawQueries(s.host, s.port, [t]) });
+      specs.push({ label: `raw ${t} queries to ${formatHostPort(s.host, s.port)}`, kind: 'raw', mode: null, qtype: t, group: 'raw', units: RAW_QUERIES, datagrams: 2, input: rawQueries(s.host, s.port, [t]) });
     }
   }
   // The same A queries at a low, fixed rate: loss that the fast probe shows and this one does not is a rate limit.
   for (const s of servers) {
-    specs.push({ label: `raw A queries to ${formatHostPort(s.host, s.port)} at ${PACED_QPS}/s`, qps: PACED_QPS, kind: 'raw', mode: null, qtype: 'A', group: 'rate', units: PACED_QUERIES, input: { ...rawQueries(s.host, s.port, ['A']), concurrency: 2 } });
+    specs.push({ label: `raw A queries to ${formatHostPort(s.host, s.port)} at ${PACED_QPS}/s`, qps: PACED_QPS, kind: 'raw', mode: null, qtype: 'A', group: 'rate', units: PACED_QUERIES, datagrams: 2, input: { ...rawQueries(s.host, s.port, ['A']), concurrency: 2 } });
   }
   // The comparison modes are glibc's whatever the workload's libc: they are instruments, not emulations.
   const glibc: ResolvConf = { ...conf, libc: 'glibc' };
-  specs.push({ label: defaultLabel, kind: 'lookups', mode: 'parallel', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(conf, {}, names) });
+  specs.push({ label: defaultLabel, kind: 'lookups', mode: 'parallel', qtype: null, group: 'lookup-modes', units: LOOKUPS, datagrams: carried(conf, names), input: lookups(conf, {}, names) });
   // musl sends nothing at timeout:0 and divides by zero at attempts:0 (LOOKUPS_DISABLED says so): no lookups to emulate.
   if (o.muslConf !== undefined && o.muslConf.options.attempts > 0 && o.muslConf.options.timeout > 0) {
-    specs.push({ label: 'lookups, A+AAAA at once (musl)', kind: 'lookups', mode: 'parallel-musl', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(o.muslConf, {}, names) });
+    specs.push({ label: 'lookups, A+AAAA at once (musl)', kind: 'lookups', mode: 'parallel-musl', qtype: null, group: 'lookup-modes', units: LOOKUPS, datagrams: carried(o.muslConf, names), input: lookups(o.muslConf, {}, names) });
   }
-  specs.push({ label: 'lookups with single-request-reopen', kind: 'lookups', mode: 'single-request-reopen', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups(glibc, { singleRequest: true, singleRequestReopen: true }, names) });
-  specs.push({ label: 'lookups over TCP (use-vc)', kind: 'lookups', mode: 'tcp', qtype: null, group: 'lookup-modes', units: LOOKUPS, input: lookups({ ...glibc, options: { ...glibc.options, useVc: true } }, {}, names) });
-  specs.push({ label: `lookups of "${absolute[0]}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, kind: 'lookups', mode: 'trailing-dot', qtype: null, group: null, units: LOOKUPS, input: lookups(conf, {}, absolute) });
+  specs.push({ label: 'lookups with single-request-reopen', kind: 'lookups', mode: 'single-request-reopen', qtype: null, group: 'lookup-modes', units: LOOKUPS, datagrams: carried(glibc, names), input: lookups(glibc, { singleRequest: true, singleRequestReopen: true }, names) });
+  specs.push({ label: 'lookups over TCP (use-vc)', kind: 'lookups', mode: 'tcp', qtype: null, group: 'lookup-modes', units: LOOKUPS, datagrams: carried(glibc, names), input: lookups({ ...glibc, options: { ...glibc.options, useVc: true } }, {}, names) });
+  specs.push({ label: `lookups of "${absolute[0]}"${names.length > 1 ? ' (and the others)' : ''} with a trailing dot: no search list`, kind: 'lookups', mode: 'trailing-dot', qtype: null, group: 'upstream', units: LOOKUPS, datagrams: carried(conf, absolute), input: lookups(conf, {}, absolute) });
   // A name the cluster's DNS answers itself, beside the external one: what fails for one and not the other is upstream.
   if (o.clusterDomain !== null) {
     const inCluster = `kubernetes.default.svc.${o.clusterDomain}.`;
-    specs.push({ label: `lookups of the in-cluster name "${inCluster}"`, kind: 'lookups', mode: 'in-cluster', qtype: null, group: 'upstream', units: LOOKUPS, input: lookups(conf, {}, [inCluster]) });
+    specs.push({ label: `lookups of the in-cluster name "${inCluster}"`, kind: 'lookups', mode: 'in-cluster', qtype: null, group: 'upstream', units: LOOKUPS, datagrams: carried(conf, [inCluster]), input: lookups(conf, {}, [inCluster]) });
   }
   for (const e of o.endpoints) {
-    specs.push({ label: `endpoint ${formatHostPort(e.host, e.port)} directly, A and AAAA`, kind: 'endpoint', mode: null, qtype: null, group: 'endpoints', units: ENDPOINT_QUERIES, input: rawQueries(e.host, e.port, ['A', 'AAAA']) });
+    specs.push({ label: `endpoint ${formatHostPort(e.host, e.port)} directly, A and AAAA`, kind: 'endpoint', mode: null, qtype: null, group: 'endpoints', units: ENDPOINT_QUERIES, datagrams: 2, input: rawQueries(e.host, e.port, ['A', 'AAAA']) });
   }
   // The libc-default lookups again, each endpoint as the only nameserver: no DNAT on the way, so no NAT clash.
   for (const e of o.endpoints) {
-    specs.push({ label: `lookups, A+AAAA from one socket, to ${formatHostPort(e.host, e.port)} directly`, kind: 'lookups', mode: 'parallel-direct', qtype: null, group: 'direct', units: LOOKUPS, input: lookups(conf, {}, names, [e]) });
+    specs.push({ label: `lookups, A+AAAA from one socket, to ${formatHostPort(e.host, e.port)} directly`, kind: 'lookups', mode: 'parallel-direct', qtype: null, group: 'direct', units: LOOKUPS, datagrams: carried(conf, names), input: lookups(conf, {}, names, [e]) });
   }
   const lingerMs = Math.max(rawTimeoutMs, ...names.map((n) => worstLookupMs(conf, n, servers.length)));
+  const eps = o.endpoints.map((e) => formatHostPort(e.host, e.port)).join(', ');
   const said =
-    `${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s) (${servers.map((s) => formatHostPort(s.host, s.port)).join(', ')}), and ${PACED_QUERIES} A at ${PACED_QPS}/s; ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes${o.muslConf !== undefined ? ' (and as musl makes them: the libc is not known)' : ''} and with a trailing dot; ` +
-    (o.clusterDomain !== null ? `${LOOKUPS} of kubernetes.default.svc.${o.clusterDomain}; ` : '') +
-    (o.endpoints.length > 0 ? `${ENDPOINT_QUERIES} queries and ${LOOKUPS} lookups to each of ${o.endpoints.length} endpoint(s) (${o.endpoints.map((e) => formatHostPort(e.host, e.port)).join(', ')}); ` : '') +
-    `then up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of the probes that would decide a suggestive pattern; ` +
-    (o.baselineS > 0 ? `conntrack counters read over ${o.baselineS.toFixed(0)} s before the probes (their background); ` : '') +
+    `first, within ${Math.round(PHASES[0]!.until * 100)}% of the budget: ${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s) (${servers.map((s) => formatHostPort(s.host, s.port)).join(', ')})` +
+    (o.endpoints.length > 0 ? ` and ${ENDPOINT_QUERIES} to each of ${o.endpoints.length} endpoint(s) directly (${eps}), side by side` : '') +
+    `, then ${PACED_QUERIES} A at ${PACED_QPS}/s alone, and up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of those that would decide a pattern; ` +
+    `then ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes side by side${o.muslConf !== undefined ? ' (and as musl makes them: the libc is not known)' : ''}, ` +
+    `${LOOKUPS} with a trailing dot${o.clusterDomain !== null ? ` beside ${LOOKUPS} of kubernetes.default.svc.${o.clusterDomain}` : ''}` +
+    (o.endpoints.length > 0 ? `, ${LOOKUPS} to each endpoint directly` : '') +
+    `, and up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of those that would decide a pattern; ` +
+    (o.baselineS > 0 ? `the counters (conntrack, the network interface, CoreDNS) read over ${o.baselineS.toFixed(0)} s before the probes (their background); ` : '') +
     `new probes for at most ${Math.round(o.budgetMs / 1000)} s, then up to ${(lingerMs / 1000).toFixed(0)} s for lookups in flight (this resolv.conf's longest lookup)`;
   return { specs, budgetMs: o.budgetMs, lingerMs, said };
 }
@@ -140,21 +169,24 @@ export interface ProbeRun {
   interrupted: boolean;
 }
 
-/** Run the plan: rounds while the budget lasts and `decide` asks for more; each probe's failure is its own. */
+/**
+ * Run the plan: its phases (PHASES), each a first round of its waves and further rounds of the groups `decide` asks
+ * for, while the phase's share of the budget lasts. Each wave has its share of what is left of its phase; its probes
+ * start no query past it. Each probe's failure is its own.
+ */
 export async function runProbes(
   plan: ProbePlan,
   o: { signal?: AbortSignal; say: (m: string) => void; decide: (probes: ProbeSummary[], final: boolean) => MoreProbes[] },
 ): Promise<ProbeRun> {
-  const deadline = performance.now() + plan.budgetMs;
+  const start = performance.now();
   const byLabel = new Map<string, ProbeSummary>();
   const steps: ProbeRun['steps'] = [];
   const notRun: string[] = [];
   const failed: string[] = [];
   const sent = { queries: 0, lookups: 0, probes: 0, rounds: 0 };
-  const limit = pLimit(2);
   let interrupted = false;
 
-  const one = async (s: ProbeSpec, scale: number, share: number, cut = deadline): Promise<void> => {
+  const one = async (s: ProbeSpec, scale: number, cut: number): Promise<void> => {
     const left = cut - performance.now();
     if (o.signal?.aborted) {
       interrupted = true;
@@ -165,9 +197,9 @@ export async function runProbes(
       return;
     }
     try {
-      const r = await runDnsbench({ ...s.input, total: s.units * scale, durationMs: Math.min(share, left), ...(s.qps !== undefined ? { qps: s.qps } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+      const r = await runDnsbench({ ...s.input, total: s.units * scale, durationMs: left, ...(s.qps !== undefined ? { qps: s.qps } : {}), ...(o.signal ? { signal: o.signal } : {}) });
       if (r.interrupted) interrupted = true;
-      const p = summarise(s.label, s.kind, s.mode, s.qtype, r, s.qps !== undefined);
+      const p = summarise(s.label, s.kind, s.mode, s.qtype, r, s.qps !== undefined, s.datagrams);
       sent.probes++;
       sent.queries += p.sent;
       if (p.kind === 'lookups') sent.lookups += p.units;
@@ -178,25 +210,29 @@ export async function runProbes(
       failed.push(`${s.label}: ${err.message}`);
     }
   };
-  const round = async (specs: ProbeSpec[], scale: number, share: number): Promise<void> => {
-    sent.rounds++;
-    // The paced probes run alone, after the others (a burst beside them would reach the same limit and hide it), in time
-    // kept for them at the end of the budget: up to a quarter of it.
-    const paced = specs.filter((x) => x.qps !== undefined);
-    const pacedMs = paced.reduce((n, x) => n + ((x.units * scale) / x.qps!) * 1000, 0);
-    const reserve = Math.min(pacedMs, plan.budgetMs / 4);
-    await Promise.all(specs.filter((x) => x.qps === undefined).map((s) => limit(() => one(s, scale, share, deadline - reserve))));
-    for (const s of paced) await one(s, scale, share);
+  /** One round of `specs` through the phase's waves, each wave's probes at once. */
+  const round = async (specs: readonly ProbeSpec[], scale: number, waves: ReadonlyArray<readonly MoreProbes[]>, end: number): Promise<void> => {
+    const todo = waves.map((w) => specs.filter((s) => s.group !== null && w.includes(s.group))).filter((x) => x.length > 0);
+    for (let i = 0; i < todo.length && !interrupted; i++) {
+      const cut = performance.now() + (end - performance.now()) / (todo.length - i);
+      await Promise.all(todo[i]!.map((s) => one(s, scale, cut)));
+    }
   };
 
-  await round(plan.specs, 1, Math.max(1000, plan.budgetMs / 3));
-  for (let i = 0; i < EXTRA_ROUNDS && !interrupted; i++) {
-    const more = new Set(o.decide(ordered(plan, byLabel), false));
-    const left = deadline - performance.now();
-    if (more.size === 0 || left < 1000) break;
-    const specs = plan.specs.filter((s) => s.group !== null && more.has(s.group));
-    o.say(`doctor: a pattern is suggestive, not decisive: probing more (${[...more].join(', ')})`);
-    await round(specs, ROUND_GROWTH, Math.max(1000, left / 2));
+  for (const phase of PHASES) {
+    if (interrupted || o.signal?.aborted) break;
+    const end = start + plan.budgetMs * phase.until;
+    const groups = new Set(phase.waves.flat());
+    await round(plan.specs, 1, phase.waves, end);
+    let rounds = 1;
+    for (let i = 0; i < EXTRA_ROUNDS && !interrupted; i++) {
+      const more = new Set(o.decide(ordered(plan, byLabel), false).filter((g) => groups.has(g)));
+      if (more.size === 0 || end - performance.now() < 1000) break;
+      o.say(`doctor: a pattern is suggestive, not decisive: probing more (${[...more].join(', ')})`);
+      await round(plan.specs.filter((s) => s.group !== null && more.has(s.group)), ROUND_GROWTH, phase.waves, end);
+      rounds++;
+    }
+    sent.rounds = Math.max(sent.rounds, rounds);
   }
   if (failed.length > 0) steps.push({ step: 'probes', ok: false, note: `failed: ${failed.join('; ')}` });
   if (notRun.length > 0) steps.push({ step: 'probes', ok: false, note: `not run, the budget (${Math.round(plan.budgetMs / 1000)} s) spent: ${[...new Set(notRun)].join('; ')}` });

@@ -52,8 +52,14 @@ export interface ProbeSummary {
   meanMs: number | null;
   /** Median per unit, ms: what a lookup costs without the stalls (null when nothing completed). */
   medianMs: number | null;
-  /** Datagrams (queries) sent per lookup. */
+  /** Datagrams (queries) sent per lookup, resends included. */
   queriesPerUnit: number;
+  /**
+   * Datagrams, both ways, that one unit carries when nothing is lost: what chance loss has to hit to stall it. A raw
+   * query 2; a lookup 2 per query it sends until its answer (4 for an absolute name, 16 for google.com through a
+   * three-domain search list), as planned, or as measured where fewer were sent.
+   */
+  datagramsPerUnit: number;
   /** glibc's fallback to single-request during the probe. */
   singleRequestSwitches: number;
   /** Lookups that ended in SERVFAIL (lookup probes), or SERVFAIL answers (raw and endpoint probes). */
@@ -64,9 +70,11 @@ export interface ProbeSummary {
   paced: boolean;
   /** Rounds this probe ran (more are added when a first round is suggestive but not decisive). */
   rounds: number;
+  /** Each round's own units and stalls, in order: a pattern that must show again in a round of its own reads them. */
+  byRound: Array<{ units: number; stalled: number }>;
 }
 
-export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null, qtype: ProbeSummary['qtype'], r: DnsbenchResult, paced = false): ProbeSummary {
+export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null, qtype: ProbeSummary['qtype'], r: DnsbenchResult, paced = false, plannedDatagrams = 2): ProbeSummary {
   const errors = recordTotal(r.errors);
   const lookups = r.lookups ?? 0;
   const isLookup = kind === 'lookups';
@@ -93,11 +101,13 @@ export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null
     meanMs: lat?.mean ?? null,
     medianMs: lat?.p50 ?? null,
     queriesPerUnit: isLookup ? (lookups > 0 ? r.sent / lookups : 0) : 1,
+    datagramsPerUnit: isLookup && lookups > 0 ? Math.max(2, Math.min(plannedDatagrams, Math.round((2 * r.sent) / lookups))) : isLookup ? plannedDatagrams : 2,
     singleRequestSwitches: r.resolver?.modeSwitches.singleRequest ?? 0,
     servfailed: isLookup ? (r.resolver?.outcomes['servfail'] ?? 0) : (r.rcodes['SERVFAIL'] ?? 0),
     rate: r.durationMs > 0 && r.sent > 0 ? Number(((r.sent * 1000) / r.durationMs).toFixed(1)) : null,
     paced,
     rounds: 1,
+    byRound: [{ units: isLookup ? lookups : r.sent, stalled: isLookup ? (r.lookupStalls?.overTimeout ?? 0) : r.timeouts }],
   };
 }
 
@@ -132,5 +142,6 @@ export function mergeProbes(a: ProbeSummary, b: ProbeSummary): ProbeSummary {
     servfailed: a.servfailed + b.servfailed,
     rate: b.units > a.units ? b.rate : a.rate,
     rounds: a.rounds + b.rounds,
+    byRound: [...a.byRound, ...b.byRound],
   };
 }

@@ -17,10 +17,11 @@
  */
 import type { Finding, RaceEvidence } from '../findings.js';
 import type { Libc } from '../host/libc.js';
-import { MIN_COUNT, ALPHA, pool, show, stalls, tally, worseThan } from './evidence.js';
+import { pool, show, stalls, tally, worseThan } from './evidence.js';
+import { readCounter } from './background.js';
+import type { CounterVerdict } from './background.js';
 import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
-import { poissonGreater, formatP } from '../stats/index.js';
 import { RACE_ELSEWHERE, RACE_LIBC } from '../remedies.js';
 import { finding } from '../findings.js';
 
@@ -32,22 +33,17 @@ export interface InsertFailedEvidence {
   /** The rise during an interval just before them, and its length. */
   baseline: number;
   baselineSeconds: number;
+  /** The baseline's rise per step (about 1 s), where sampled. */
+  baselineSteps?: readonly number[];
 }
 
-export type CounterVerdict = 'rose' | 'flat' | 'unclear' | 'unknown';
+export type { CounterVerdict } from './background.js';
 
-/**
- * insert_failed rose beyond its own background: at least MIN_COUNT, and a Poisson test against the baseline's rate
- * (one event added to the baseline, so a quiet baseline is not taken as a rate of zero) below ALPHA. Flat: it did not
- * move at all.
- */
+/** insert_failed where the probes are NATed, read against its own background (./background.ts). */
 export function readInsertFailed(e: InsertFailedEvidence | null): { verdict: CounterVerdict; said: string } {
   if (e === null) return { verdict: 'unknown', said: 'insert_failed not readable where the probes are NATed' };
-  if (e.during === 0) return { verdict: 'flat', said: `insert_failed did not move during the probes (${e.seconds.toFixed(1)} s)` };
-  const expected = e.baselineSeconds > 0 ? ((e.baseline + 1) * e.seconds) / e.baselineSeconds : Number.POSITIVE_INFINITY;
-  const p = Number.isFinite(expected) ? poissonGreater(e.during, expected) : 1;
-  const said = `insert_failed rose by ${e.during} in ${e.seconds.toFixed(1)} s of probes against ${e.baseline} in ${e.baselineSeconds.toFixed(1)} s before them (${formatP(p)})`;
-  return { verdict: e.during >= MIN_COUNT && p < ALPHA ? 'rose' : 'unclear', said };
+  const r = readCounter({ name: 'insert_failed', ...e });
+  return { verdict: r.verdict, said: r.said };
 }
 
 export interface RaceInput {

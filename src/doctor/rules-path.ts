@@ -3,30 +3,41 @@
  * server losing, DNAT, UDP, TCP fallback, server failures). In the verdict's order; rules.ts puts the parts together.
  */
 import { formatP } from '../stats/index.js';
-import { BACKGROUND_LOSS, MIN_COUNT, aboveBackground, lossy, pool, show, stalls, tally, worseThan } from './evidence.js';
+import { BACKGROUND_LOSS, MIN_COUNT, aboveBackground, lossy, lossyPool, pool, show, stalls, tally, worseThan } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { raceFromSendErrors, raceOrNot } from './race.js';
-import type { CorednsDelta } from '../host/coredns.js';
 import { decisive, explained, failures, pct, suggestive } from './rule-kit.js';
-import type { Rule } from './rule-kit.js';
+import type { CorednsEvidence, Pending, Rule } from './rule-kit.js';
+import { probesAffected, serviceTarget } from './rule-kit.js';
+import { readCounter } from './background.js';
 import { finding } from '../findings.js';
+import type { Finding } from '../findings.js';
 import { SERVER_REFUSED, SERVER_SERVFAIL, TCP_BLOCKED } from '../remedies.js';
 
 export const PATH_RULES: readonly Rule[] = [
   {
     codes: ['COREDNS_UPSTREAM'],
     from: 'doctor',
-    decide: ({ a, ns, named }) => {
-      const slow = (d: CorednsDelta): boolean => d.forwarded >= MIN_COUNT && (d.forwardMeanSeconds ?? 0) >= 0.5;
-      const hit = (a.coredns ?? []).filter((d) => d.forwardServfail >= MIN_COUNT || slow(d));
-      if (hit.length === 0) return undefined;
-      const failing = hit.reduce((n, d) => n + d.forwardServfail, 0);
-      const forwarded = hit.reduce((n, d) => n + d.forwarded, 0);
+    decide: (e) => {
+      const { a, ns, named } = e;
+      const affected = probesAffected(e) || a.probes.some((p) => p.servfailed >= MIN_COUNT || (p.kind === 'lookups' && p.over1s >= MIN_COUNT));
+      // The upstream's SERVFAILs count every client's queries: read against the page's background. A slow upstream
+      // (3 or more forwarded at 500 ms or more on average) is a latency measured, not a count to test.
+      const slow = (d: CorednsEvidence): boolean => d.forwarded >= MIN_COUNT && (d.forwardMeanSeconds ?? 0) >= 0.5;
+      const read = (a.coredns ?? []).map((d) => ({ d, r: readCounter({ name: `${d.url} SERVFAIL from upstream`, during: d.forwardServfail, seconds: d.seconds, baseline: d.baseline?.forwardServfail ?? null, baselineSeconds: d.baselineSeconds }) }));
+      const hit = affected ? read.filter(({ d, r }) => r.verdict === 'rose' || slow(d)) : [];
+      const moved = read.filter(({ d }) => (d.forwardServfail >= MIN_COUNT || slow(d)) && !hit.some((h) => h.d === d));
+      if (hit.length === 0 && moved.length === 0) return undefined;
+      const list = hit.length > 0 ? hit : moved;
+      const failing = list.reduce((n, { d }) => n + d.forwardServfail, 0);
+      const forwarded = list.reduce((n, { d }) => n + d.forwarded, 0);
+      const failed = hit.some(({ r }) => r.verdict === 'rose');
       return {
         findings: [finding({
-          code: 'COREDNS_UPSTREAM', severity: named.has('UPSTREAM_FAILURE') || failing * 2 >= forwarded ? 'critical' : 'warning', subject: { kind: 'nameserver', address: ns },
-          message: `CoreDNS's forward plugin, during the probes: ${hit.map((d) => `${d.url}: ${d.forwarded} forwarded, ${d.forwardServfail} SERVFAIL from upstream, ${d.forwardMeanSeconds === null ? 'n/a' : `${(d.forwardMeanSeconds * 1000).toFixed(0)} ms`} mean`).join('; ')}: the upstream resolvers are ${failing >= MIN_COUNT ? 'failing' : 'slow'}, not CoreDNS itself`,
-          evidence: { pages: hit.length, forwarded, forwardServfail: failing, forwardMeanMs: Math.max(...hit.map((d) => Math.round((d.forwardMeanSeconds ?? 0) * 1000))) },
+          code: 'COREDNS_UPSTREAM', severity: hit.length === 0 ? 'info' : named.has('UPSTREAM_FAILURE') || (failed && failing * 2 >= forwarded) ? 'critical' : 'warning', subject: { kind: 'nameserver', address: ns },
+          message: `CoreDNS's forward plugin, during the probes: ${list.map(({ d, r }) => `${d.url}: ${d.forwarded} forwarded, ${d.forwardServfail} SERVFAIL from upstream (${r.said}), ${d.forwardMeanSeconds === null ? 'n/a' : `${(d.forwardMeanSeconds * 1000).toFixed(0)} ms`} mean`).join('; ')}` +
+            (hit.length === 0 ? (affected ? ': within its own background, not named as a cause' : ": doctor's probes were answered in time, so it names no cause of theirs") : `: the upstream resolvers are ${failed ? 'failing' : 'slow'}, not CoreDNS itself`),
+          evidence: { pages: list.length, forwarded, forwardServfail: failing, forwardMeanMs: Math.max(...list.map(({ d }) => Math.round((d.forwardMeanSeconds ?? 0) * 1000))) },
           remedy: "CoreDNS's upstreams (forward . /etc/resolv.conf: the node's resolvers): their reachability, latency and limits; the cache plugin (serve_stale) hides a slow upstream",
         })],
       };
@@ -53,7 +64,7 @@ export const PATH_RULES: readonly Rule[] = [
         (tcp !== undefined ? ` nor over TCP (${show(stalls(tcp))})` : '');
       const r = raceOrNot({ par, reopen, direct, ns, libc: a.libc, clashFixes: a.clashFixes, insertFailed: a.insertFailed, nodeLocalDNS: a.nodeLocalDNS, signature });
       if (r.kind === 'finding') return { findings: [r.finding] };
-      return { pending: { candidates: r.candidates, tellApart: r.tellApart, more: r.more } };
+      return { pending: { candidates: r.candidates, tellApart: r.tellApart, more: r.more, decided: true } };
     },
   },
   {
@@ -80,7 +91,7 @@ export const PATH_RULES: readonly Rule[] = [
     codes: ['SERVER_LOSS'],
     from: 'doctor',
     decide: ({ ns, par, reopen, tcp, endpoints, named, pending }) => {
-      if (reopen === undefined || tcp === undefined || pending.has('CONNTRACK_RACE') || explained(named, ['LATE_ANSWERS'])) return undefined;
+      if (reopen === undefined || tcp === undefined || pending.has('CONNTRACK_RACE') || explained(named, ['LATE_ANSWERS', 'NIC_ALLOWANCE_EXCEEDED'])) return undefined;
       const u = lossy(reopen);
       const t = lossy(tcp);
       const losing = endpoints.filter((p) => decisive(lossy(p)));
@@ -107,33 +118,40 @@ export const PATH_RULES: readonly Rule[] = [
   {
     codes: ['DNAT_PATH_LOSS'],
     from: 'doctor',
-    decide: ({ raw, endpoints, named }) => {
+    decide: ({ a, raw, endpoints, named }) => {
       if (raw.length === 0 || endpoints.length === 0 || explained(named)) return undefined;
-      const svc = pool(raw.map(stalls));
+      // Each nameserver its own subject, and only a nameserver that is the Service whose endpoints were probed: its
+      // queries go through the DNAT to them; another nameserver's losses say nothing of that path.
+      const targets = [...new Set(raw.map((p) => p.target))].filter((t) => a.service === null || serviceTarget(t, a.service.clusterIP));
       const eps = pool(endpoints.map(stalls));
-      const c = worseThan(svc, eps);
-      if (suggestive(c)) return { pending: { candidates: 'the DNAT/conntrack path, or chance loss', tellApart: `more queries to the Service IP and to each endpoint (now ${c.said})`, more: ['raw', 'endpoints'] } };
-      if (!decisive(c) || endpoints.some((p) => decisive(lossy(p)))) return undefined;
-      const target = raw[0]!.target;
-      return {
-        findings: [finding({
+      const out: Finding[] = [];
+      let pending: Pending | undefined;
+      for (const target of targets) {
+        const svc = pool(raw.filter((p) => p.target === target).map(stalls));
+        if (svc.of > 0 && svc.n === svc.of) continue; // answers nothing: NAMESERVER_UNREACHABLE says so
+        const c = worseThan(svc, eps);
+        if (suggestive(c)) pending = { candidates: `the DNAT/conntrack path to ${target}, or chance loss`, tellApart: `more queries to the Service IP and to each endpoint (now ${c.said})`, more: ['raw', 'endpoints'] };
+        if (!decisive(c) || endpoints.some((p) => decisive(lossy(p)))) continue;
+        out.push(finding({
           code: 'DNAT_PATH_LOSS', severity: 'critical', subject: { kind: 'nameserver', address: target },
           message: `queries to the Service IP ${target} are lost (${show(svc)}) while the endpoints probed directly lose ${show(eps)} (${c.said}): the DNAT/conntrack path`,
           evidence: { lost: svc.n, sent: svc.of, endpointsLost: eps.n, endpointsSent: eps.of, endpointsProbed: endpoints.length },
           remedy: 'check `k8sdiag conntrack` (insert_failed, drop) and `k8sdiag svc --live` (fall-through, missing chains) on the node',
-        })],
-      };
+        }));
+      }
+      return out.length > 0 ? { findings: out } : pending ? { pending } : undefined;
     },
   },
   {
     codes: ['UDP_PATH_LOSS'],
     from: 'doctor',
     decide: ({ ns, par, reopen, tcp, endpoints, named, pending }) => {
-      if (tcp === undefined || pending.has('CONNTRACK_RACE') || explained(named, ['CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'LATE_ANSWERS'])) return undefined;
+      if (tcp === undefined || pending.has('CONNTRACK_RACE') || explained(named, ['CONNTRACK_RACE', 'PARALLEL_QUERY_LOSS', 'SERVER_LOSS', 'LATE_ANSWERS', 'NIC_ALLOWANCE_EXCEEDED'])) return undefined;
       const udpProbes = [par, reopen].filter((p): p is ProbeSummary => p !== undefined);
       if (udpProbes.length === 0) return undefined;
       const udp = pool(udpProbes.map(stalls));
-      const bg = aboveBackground(udp, 4);
+      // Each lookup against the background of the datagrams it carried (16 for a search-list lookup, 4 for an absolute name).
+      const bg = lossyPool(udpProbes);
       const c = worseThan(udp, stalls(tcp));
       if (!(decisive(bg) && decisive(c))) {
         if ((suggestive(bg) || decisive(bg)) && !decisive(lossy(tcp))) return { pending: { candidates: 'the UDP path losing packets, or chance loss', tellApart: `more lookups over UDP and TCP (now ${c.said})`, more: ['lookup-modes'] } };
@@ -177,12 +195,14 @@ export const PATH_RULES: readonly Rule[] = [
   {
     codes: ['SERVER_FAILURES'],
     from: 'doctor',
-    decide: ({ raw, ns }) => {
-      const answered = raw.reduce((n, p) => n + p.answered, 0);
-      const servfail = raw.reduce((n, p) => n + (p.rcodes['SERVFAIL'] ?? 0), 0);
-      const refused = raw.reduce((n, p) => n + (p.rcodes['REFUSED'] ?? 0), 0);
-      // One datagram each: the answer that came back SERVFAIL or REFUSED.
+    decide: ({ raw, endpoints, ns }) => {
+      // The raw queries to the nameservers and to each endpoint: the same question, each answer one datagram.
+      const asked = [...raw, ...endpoints];
+      const answered = asked.reduce((n, p) => n + p.answered, 0);
+      const servfail = asked.reduce((n, p) => n + (p.rcodes['SERVFAIL'] ?? 0), 0);
+      const refused = asked.reduce((n, p) => n + (p.rcodes['REFUSED'] ?? 0), 0);
       const c = aboveBackground(tally(servfail + refused, answered), 1);
+      if (suggestive(c)) return { pending: { candidates: 'the server answering with failures, or chance', tellApart: `more queries (now ${c.said})`, more: ['raw', 'endpoints'] } };
       if (!decisive(c)) return undefined;
       const share = (servfail + refused) / answered;
       return {

@@ -7,22 +7,27 @@
  */
 import type { Finding, FindingCode } from '../findings.js';
 import { sumRecords } from '../stats/index.js';
-import { ALPHA, lossy, show, stalls } from './evidence.js';
+import { ALPHA, lossy, pool, show, stalls, worseThan } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { errorRemedy } from '../remedies.js';
-import { LOSS_CAUSES, decisive, lookupsOf } from './rule-kit.js';
+import { LOSS_CAUSES, decisive, failures, lookupsOf, suggestive, udpLoss } from './rule-kit.js';
 import type { Attribution, AttributionInput, Evidence, Pending, Rule } from './rule-kit.js';
 import { NEAR_RULES } from './rules-near.js';
 import { PATH_RULES } from './rules-path.js';
+import { COUNTER_RULES } from './rules-counters.js';
 import { finding } from '../findings.js';
 
 export type { Attribution, AttributionInput, Evidence, MoreProbes, Rule } from './rule-kit.js';
+
+/** The search list costs the workload measurably from this many extra milliseconds per lookup (median). */
+export const NDOTS_COST_MS = 10;
 
 /** The rules, in the verdict's order: nearer and more specific causes first. */
 export const RULES: readonly Rule[] = [
   ...NEAR_RULES,
   ...PATH_RULES,
-  { codes: ['INSERT_FAILED', 'DROP', 'EARLY_DROP', 'TABLE_PRESSURE'], from: 'conntrack' },
+  ...COUNTER_RULES,
+  { codes: ['TABLE_PRESSURE'], from: 'conntrack' },
   // INCONCLUSIVE and STALLS_UNEXPLAINED are built by attribute() from what the rules above left pending or unnamed.
   { codes: ['INCONCLUSIVE'], from: 'doctor' },
   { codes: ['STALLS_UNEXPLAINED'], from: 'doctor' },
@@ -47,20 +52,32 @@ export const RULES: readonly Rule[] = [
     codes: ['NDOTS_COST'],
     from: 'doctor',
     decide: ({ a, par, dot }) => {
-      // The cost of the search list is its extra queries and the time the answered ones take (the median), never the
-      // stalls: a timeout is not the search list's doing, and lowering ndots would not remove it.
-      if (a.ndots === undefined || par === undefined || dot === undefined || par.medianMs === null || dot.medianMs === null || par.queriesPerUnit <= dot.queriesPerUnit) return undefined;
+      // The cost of the search list is its extra queries and the time the answered ones take (the median). It needs
+      // answers to measure: lookups that all failed or went unanswered cost nothing measurable here.
+      if (a.ndots === undefined || par === undefined || dot === undefined || par.answered === 0 || dot.answered === 0) return undefined;
+      if (par.medianMs === null || dot.medianMs === null || par.queriesPerUnit <= dot.queriesPerUnit) return undefined;
       const bare = a.name.replace(/\.$/, '');
       // Each name of the search list costs an A and an AAAA query (NXDOMAIN): what they add, per name.
       const searchNames = Math.max(1, Math.round((par.queriesPerUnit - dot.queriesPerUnit) / 2));
-      const perName = Math.max(0, par.medianMs - dot.medianMs) / searchNames;
+      // The median is a stall's when half the lookups stalled: no time of the search list's own to measure then.
+      const timed = par.over1s * 2 < par.units && dot.over1s * 2 < dot.units;
+      const extra = timed ? Math.max(0, par.medianMs - dot.medianMs) : 0;
+      const perName = extra / searchNames;
+      // More datagrams per lookup are more to lose: through the search list lookups fail more often than with a dot.
+      const fails = worseThan(failures(par), failures(dot));
+      const costly = extra >= NDOTS_COST_MS || decisive(fails);
       return {
         findings: [finding({
-          code: 'NDOTS_COST', severity: 'warning', subject: { kind: 'name', name: a.name },
+          code: 'NDOTS_COST', severity: costly ? 'warning' : 'info', subject: { kind: 'name', name: a.name },
           message:
             `${a.name} costs ${par.queriesPerUnit.toFixed(1)} queries and ${par.medianMs.toFixed(1)} ms (median) per lookup through the search list; ` +
-            `${dot.queriesPerUnit.toFixed(1)} queries and ${dot.medianMs.toFixed(1)} ms as "${bare}.": about ${perName.toFixed(1)} ms for each of ${searchNames} search-list name(s) answered NXDOMAIN`,
-          evidence: { queriesPerLookup: Number(par.queriesPerUnit.toFixed(2)), queriesWithTrailingDot: Number(dot.queriesPerUnit.toFixed(2)), medianMs: par.medianMs, medianMsWithTrailingDot: dot.medianMs, searchNames, msPerSearchName: Number(perName.toFixed(2)) },
+            `${dot.queriesPerUnit.toFixed(1)} queries and ${dot.medianMs.toFixed(1)} ms as "${bare}.": about ${perName.toFixed(1)} ms for each of ${searchNames} search-list name(s) answered NXDOMAIN` +
+            (decisive(fails) ? `; and lookups through the search list fail or stall more often (${fails.said})` : '') +
+            (costly ? '' : ` (under ${NDOTS_COST_MS} ms a lookup, and no more failures: a note, not a problem)`),
+          evidence: {
+            queriesPerLookup: Number(par.queriesPerUnit.toFixed(2)), queriesWithTrailingDot: Number(dot.queriesPerUnit.toFixed(2)), medianMs: par.medianMs, medianMsWithTrailingDot: dot.medianMs, searchNames, msPerSearchName: Number(perName.toFixed(2)),
+            extraMsPerLookup: Number(extra.toFixed(2)), failedThroughSearch: failures(par).n, failedWithTrailingDot: failures(dot).n,
+          },
           remedy: a.ndots.remedy,
         })],
       };
@@ -94,28 +111,39 @@ export function attribute(a: AttributionInput): Attribution {
   for (const rule of RULES) {
     if (rule.from !== 'doctor') continue;
     if (rule.codes[0] === 'INCONCLUSIVE') {
-      if (!a.final) continue;
-      for (const p of pending) {
-        findings.push(finding({
-          code: 'INCONCLUSIVE', severity: 'warning', subject: { kind: 'nameserver', address: e.ns },
-          message: `a pattern shows but is not decisive (${ALPHA} is the bar for chance): ${p.candidates}; what would tell them apart: ${p.tellApart}`,
-          evidence: { candidates: p.candidates, tellApart: p.tellApart },
-          remedy: 'rerun with a larger --budget, so doctor can probe more in the modes that decide',
-        }));
-        e.named.add('INCONCLUSIVE');
+      // Loss beyond chance that no rule placed is said as such (STALLS_UNEXPLAINED), whatever is still pending; a
+      // pattern still pending on the last round is INCONCLUSIVE, a warning when nothing else names a cause and a note
+      // beside one that does.
+      const f = unexplained(e, pending);
+      // Loss that shows but is not decisive, and nothing else pending to probe more for: the cheap raw probes decide it.
+      if (f === undefined && pending.length === 0 && ![...e.named].some((c) => LOSS_CAUSES.has(c))) {
+        const pooled = udpLoss(e);
+        if (suggestive(pooled)) pending.push({ candidates: 'loss beyond the background, or chance', tellApart: `more queries (now ${pooled.said})`, more: ['raw', 'endpoints'] });
+      }
+      const causeNamed = [...e.named].some((c) => LOSS_CAUSES.has(c)) || f !== undefined;
+      if (a.final) {
+        for (const p of pending) {
+          findings.push(finding({
+            code: 'INCONCLUSIVE', severity: causeNamed ? 'info' : 'warning', subject: { kind: 'nameserver', address: e.ns },
+            message: `a pattern shows but is not decisive (${ALPHA} is the bar for chance): ${p.candidates}; what would tell them apart: ${p.tellApart}`,
+            evidence: { candidates: p.candidates, tellApart: p.tellApart },
+            remedy: 'rerun with a larger --budget, so doctor can probe more in the modes that decide',
+          }));
+          if (!causeNamed) e.named.add('INCONCLUSIVE');
+        }
+      }
+      if (f) {
+        findings.push(f);
+        e.named.add('STALLS_UNEXPLAINED');
       }
       continue;
     }
-    if (rule.codes[0] === 'STALLS_UNEXPLAINED') {
-      // A pattern still pending accounts for its stalls: more probes, or INCONCLUSIVE, say what they are.
-      const f = pending.length > 0 ? undefined : unexplained(e);
-      if (f) findings.push(f);
-      continue;
-    }
+    if (rule.codes[0] === 'STALLS_UNEXPLAINED') continue; // said above, beside INCONCLUSIVE
     const d = rule.decide?.(e);
     if (d?.findings) {
       findings.push(...d.findings);
-      for (const f of d.findings) e.named.add(f.code);
+      // A note (info) is said, never a cause that makes another rule stand aside.
+      for (const f of d.findings) if (f.severity !== 'info') e.named.add(f.code);
     }
     if (d?.pending) {
       pending.push(d.pending);
@@ -130,18 +158,27 @@ function optional<K extends string>(k: K, v: ProbeSummary | undefined): Partial<
   return v === undefined ? {} : ({ [k]: v } as Record<K, ProbeSummary>);
 }
 
-/** Stalls measured that no rule explains, beyond chance: said as such, never "every probe was answered in time". */
-function unexplained(e: Evidence): Finding | undefined {
-  if ([...e.named].some((c) => LOSS_CAUSES.has(c))) return undefined;
+/**
+ * Loss beyond chance that no rule explains or places: every UDP probe pooled against the background of the datagrams
+ * each carried, or any one probe alone (TCP's included). Said as loss, with what was ruled out and what is still open;
+ * never "every probe was answered in time".
+ */
+function unexplained(e: Evidence, pending: readonly Pending[]): Finding | undefined {
+  if ([...e.named].some((c) => LOSS_CAUSES.has(c)) || pending.some((p) => p.decided === true)) return undefined;
+  const pooled = udpLoss(e);
   const stalled = e.a.probes.filter((p) => decisive(lossy(p)));
-  if (stalled.length === 0) return undefined;
+  if (!decisive(pooled) && stalled.length === 0) return undefined;
   const missing = (['parallel', 'single-request-reopen', 'tcp'] as const).filter((m) => lookupsOf(e.a, m) === undefined);
+  const lost = pool(e.a.probes.filter((p) => p.mode !== 'tcp').map(stalls));
   return finding({
     code: 'STALLS_UNEXPLAINED', severity: 'warning', subject: { kind: 'nameserver', address: e.ns },
     message:
-      `stalls beyond chance were measured (${stalled.map((p) => `${p.label}: ${show(stalls(p))}`).join('; ')}) but fit none of the patterns that name a cause` +
+      `queries are lost beyond chance (every UDP probe together: ${pooled.said}${stalled.length > 0 ? `; ${stalled.map((p) => `${p.label}: ${show(stalls(p))}`).join('; ')}` : ''}), ` +
+      (pending.length > 0
+        ? `and no mechanism is decided: patterns short of decisive: ${pending.map((p) => p.candidates).join('; ')}`
+        : 'with no mechanism that the probes show: not one record type, one endpoint, the query rate, the upstream, nor two queries sent at once, and not placed on the path or at the server') +
       (missing.length > 0 ? `; not probed: lookups ${missing.join(', ')}` : ''),
-    evidence: { stalledProbes: stalled.length, stalled: stalled.reduce((n, p) => n + p.stalled, 0), notProbed: missing.join(' ') },
+    evidence: { stalledProbes: stalled.length, stalled: lost.n, notProbed: missing.join(' ') },
     remedy: missing.length > 0
       ? 'rerun with a larger --budget so that every probe runs'
       : '`k8sdiag dnsbench` against the nameserver and each endpoint measures each alone; `k8sdiag conntrack --watch 30` on the node while it runs',

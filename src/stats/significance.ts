@@ -85,3 +85,43 @@ export function formatP(p: number): string {
   if (p < 1e-6) return 'p < 1e-6';
   return `p = ${p < 0.001 ? p.toExponential(1) : p.toPrecision(2)}`;
 }
+
+/** Below this, poissonBinomialGreater gives the Chernoff bound instead of the exact tail. */
+export const CHERNOFF_BELOW = 1e-9;
+
+/**
+ * The upper tail of a sum of independent trials that each fail with a chance of its own (the Poisson binomial): the
+ * chance of `k` or more failures. Probes that carry different numbers of datagrams per unit are pooled this way,
+ * each unit with its own background. Exact, by the distribution's recurrence over the trials (O(n * k)), except far
+ * in the tail: where the Chernoff bound (e^-mu (e mu / k)^k, for k above the mean mu) is already under CHERNOFF_BELOW,
+ * that bound is returned: an upper bound, far under every threshold and said alike ("p < 1e-6").
+ */
+export function poissonBinomialGreater(k: number, ps: ArrayLike<number>): number {
+  checkCounts(k);
+  let mu = 0;
+  for (let i = 0; i < ps.length; i++) {
+    const p = ps[i]!;
+    if (!(p >= 0 && p <= 1)) throw new RangeError(`a chance must be within 0..1, got ${p}`);
+    mu += p;
+  }
+  if (k === 0) return 1;
+  if (k > ps.length) return 0;
+  if (k > mu && mu > 0) {
+    const bound = Math.exp(-mu + k * (1 + Math.log(mu / k)));
+    if (bound < CHERNOFF_BELOW) return bound;
+  }
+  // dist[j]: the chance of exactly j failures so far, for j < k; `tail` holds the chance of k or more.
+  const dist = new Float64Array(k);
+  dist[0] = 1;
+  let tail = 0;
+  // After i trials no more than i failures are possible: the recurrence runs up to there only.
+  let hi = 0;
+  for (let i = 0; i < ps.length; i++) {
+    const p = ps[i]!;
+    tail += dist[k - 1]! * p;
+    if (hi < k - 1) hi++;
+    for (let j = hi; j >= 1; j--) dist[j] = dist[j]! * (1 - p) + dist[j - 1]! * p;
+    dist[0] = dist[0]! * (1 - p);
+  }
+  return Math.min(1, tail);
+}

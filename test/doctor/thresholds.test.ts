@@ -37,19 +37,21 @@ const probe = (kind: ProbeSummary['kind'], mode: ProbeSummary['mode'], stalled: 
   const units = extra.units ?? (kind === 'lookups' ? 8 : 100);
   return {
     label: `${kind} ${mode ?? extra.qtype ?? ''}`, kind, mode, qtype: null, target: '10.96.0.10:53', sent: units, answered: units - stalled, timeouts: stalled, errors: 0, errorCodes: {}, rcodes: {}, late: 0,
-    units, stalled, failed: 0, over1s: stalled, over5s: 0, localDrops: 0, meanMs: 2, medianMs: 2, queriesPerUnit: kind === 'lookups' ? 2 : 1, singleRequestSwitches: 0, servfailed: 0, rate: 1000, paced: false, rounds: 1, ...extra,
+    units, stalled, failed: 0, over1s: stalled, over5s: 0, localDrops: 0, meanMs: 2, medianMs: 2, queriesPerUnit: kind === 'lookups' ? 2 : 1, datagramsPerUnit: kind === 'lookups' ? 4 : 2, singleRequestSwitches: 0, servfailed: 0, rate: 1000, paced: false, rounds: 1, byRound: [{ units, stalled }], ...extra,
   };
 };
-const input = (probes: ProbeSummary[]): AttributionInput => ({ probes, service: null, libc: 'glibc', clashFixes: [], insertFailed: null, nodeLocalDNS: false, name: 'google.com', ndots: undefined, nic: null, coredns: null, final: true });
+const input = (probes: ProbeSummary[]): AttributionInput => ({ probes, service: null, libc: 'glibc', clashFixes: [], insertFailed: null, conntrack: null, nodeLocalDNS: false, name: 'google.com', ndots: undefined, nic: null, coredns: null, final: true });
 const named = (code: FindingCode, probes: ProbeSummary[]) => attribute(input(probes)).findings.some((f) => f.code === code);
 const raw = (t: 'A' | 'AAAA', n: number, extra: Partial<ProbeSummary> = {}) => probe('raw', null, n, { qtype: t, ...extra });
 const modes = (par: number, reopen: number, tcp: number) => [probe('lookups', 'parallel', par), probe('lookups', 'single-request-reopen', reopen), probe('lookups', 'tcp', tcp)];
 
 const cases: Array<{ code: FindingCode; at: number; build: (k: number) => ProbeSummary[] }> = [
-  { code: 'TYPE_UNANSWERED', at: threshold((k) => fisherBelow(k, 100, 0, 100), 100), build: (k) => [raw('A', 0), raw('AAAA', k)] },
+  // Two comparisons (AAAA against A and A against AAAA): each at 1/2000.
+  { code: 'TYPE_UNANSWERED', at: threshold((k) => fisherBelow(k, 100, 0, 100, 1n, 2000n), 100), build: (k) => [raw('A', 0), raw('AAAA', k)] },
   {
     code: 'ENDPOINT_LOSS',
-    at: threshold((k) => fisherBelow(k, 100, 0, 100), 100),
+    // Two endpoints, each against the other: two comparisons, each at 1/2000.
+    at: threshold((k) => fisherBelow(k, 100, 0, 100, 1n, 2000n), 100),
     build: (k) => [probe('endpoint', null, k, { target: 'a:53' }), probe('endpoint', null, 0, { target: 'b:53' })],
   },
   {
@@ -64,8 +66,9 @@ const cases: Array<{ code: FindingCode; at: number; build: (k: number) => ProbeS
   },
   {
     code: 'UPSTREAM_FAILURE',
-    at: threshold((k) => fisherBelow(k, 24, 0, 8), 24),
-    build: (k) => [0, 1, 2].map((i) => probe('lookups', (['parallel', 'single-request-reopen', 'tcp'] as const)[i]!, 0, { servfailed: Math.floor(k / 3) + (i < k % 3 ? 1 : 0) })).concat([probe('lookups', 'in-cluster', 0)]),
+    // Like with like: 8 lookups of the external name with a trailing dot against 8 of the in-cluster name.
+    at: threshold((k) => fisherBelow(k, 8, 0, 8), 8),
+    build: (k) => [probe('lookups', 'trailing-dot', 0, { servfailed: k }), probe('lookups', 'in-cluster', 0)],
   },
   {
     code: 'TCP_FALLBACK_BLOCKED',
@@ -85,6 +88,12 @@ const cases: Array<{ code: FindingCode; at: number; build: (k: number) => ProbeS
     build: (k) => modes(k, k, k),
   },
   {
+    code: 'SERVER_LOSS',
+    // Lookups through a three-domain search list: 8 queries, 16 datagrams each, 1 - 0.99^16 of them stall by chance.
+    at: threshold((k) => binomialBelow(k, 8, 100n ** 16n - 99n ** 16n, 100n ** 16n), 8),
+    build: (k) => modes(k, k, k).map((p) => ({ ...p, queriesPerUnit: 8, datagramsPerUnit: 16 })),
+  },
+  {
     code: 'CONNTRACK_RACE',
     at: threshold((k) => fisherBelow(k, 8, 0, 8), 8),
     build: (k) => [...modes(k, 0, 0), probe('lookups', 'parallel-direct', 0, { target: 'a:53', units: 16 })],
@@ -93,7 +102,7 @@ const cases: Array<{ code: FindingCode; at: number; build: (k: number) => ProbeS
 
 describe('each rule at its threshold', () => {
   for (const c of cases) {
-    it(`${c.code}: named at ${c.at}, not at ${c.at - 1}`, () => {
+    it(`${c.code}: named at ${c.at}, not at ${c.at - 1} (${c.build(c.at)[0]!.datagramsPerUnit} datagrams a unit)`, () => {
       expect(named(c.code, c.build(c.at - 1))).toBe(false);
       expect(named(c.code, c.build(c.at))).toBe(true);
     });

@@ -3,7 +3,7 @@
  * hypergeometric, every term of the binomial), and published values (R's fisher.test).
  */
 import { describe, expect, it } from 'vitest';
-import { binomialGreater, fisherGreater, poissonGreater } from '../../src/stats/significance.js';
+import { binomialGreater, fisherGreater, poissonBinomialGreater, poissonGreater } from '../../src/stats/significance.js';
 
 /** num / den as a double, with 20 significant digits kept however small the ratio. */
 function ratio(num: bigint, den: bigint): number {
@@ -91,5 +91,41 @@ describe('poissonGreater', () => {
     }
     expect(poissonGreater(0, 3)).toBe(1);
     expect(poissonGreater(3, 0)).toBe(0);
+  });
+});
+
+describe('poissonBinomialGreater', () => {
+  /** Every outcome of n trials enumerated: the reference, written apart from the recurrence. */
+  function enumerate(k: number, ps: number[]): number {
+    let tail = 0;
+    for (let mask = 0; mask < 1 << ps.length; mask++) {
+      let chance = 1;
+      let fails = 0;
+      ps.forEach((p, i) => {
+        const f = (mask >> i) & 1;
+        fails += f;
+        chance *= f ? p : 1 - p;
+      });
+      if (fails >= k) tail += chance;
+    }
+    return tail;
+  }
+
+  it('is the sum over every outcome, for mixed chances', () => {
+    const ps = [0.01, 0.04, 0.04, 0.149, 0.149, 0.3, 0.02, 0.5, 0.0199, 0.07, 0.9, 0.001];
+    for (let k = 0; k <= ps.length + 1; k++) expect(poissonBinomialGreater(k, ps)).toBeCloseTo(enumerate(k, ps), 12);
+  });
+
+  it('is the binomial tail when every chance is the same', () => {
+    const ps = new Array(300).fill(0.0199);
+    for (const k of [1, 3, 6, 9, 14, 20]) expect(poissonBinomialGreater(k, ps) / binomialGreater(k, 300, 0.0199)).toBeCloseTo(1, 9);
+  });
+
+  it('far in the tail, an upper bound that stays under every threshold', () => {
+    const ps = new Array(3000).fill(0.02);
+    const exact = binomialGreater(200, 3000, 0.02);
+    const got = poissonBinomialGreater(200, ps);
+    expect(got).toBeGreaterThanOrEqual(exact);
+    expect(got).toBeLessThan(1e-9);
   });
 });
