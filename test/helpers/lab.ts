@@ -64,7 +64,7 @@ afterEach(async () => {
  * race: the node drops the second not-yet-replied packet of a DNATed flow it forwards; everywhere: of every flow it
  * forwards; nodeOutput: of a DNATed flow the node itself sends.
  */
-export async function scene(opts: { faultA?: string[]; faultB?: string[]; logA?: string; logB?: string; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean; rateLimit?: number }): Promise<Scene> {
+export async function scene(opts: { faultA?: string[]; faultB?: string[]; logA?: string; logB?: string; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean; rateLimit?: number; blackholeB?: boolean }): Promise<Scene> {
   const tag = randomBytes(3).toString('hex');
   const pod = await createNetns(`dp${tag}`);
   const node = await createNetns(`dn${tag}`);
@@ -134,6 +134,10 @@ export async function scene(opts: { faultA?: string[]; faultB?: string[]; logA?:
       await ok(ep, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '53', '-m', 'limit', '--limit', `${opts.rateLimit}/second`, '--limit-burst', '10', '-j', 'ACCEPT']);
       await ok(ep, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '53', '-j', 'DROP']);
     }
+  }
+  if (opts.blackholeB) {
+    // The second endpoint answers nothing, over UDP or TCP: a DNS pod that is up in the Service but black-holes DNS.
+    for (const proto of ['udp', 'tcp']) await ok(s.endpoints[1]!, 'iptables', ['-A', 'INPUT', '-p', proto, '--dport', '53', '-j', 'DROP']);
   }
   if (opts.nodeOutput) {
     await ok(node, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
