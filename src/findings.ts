@@ -107,7 +107,7 @@ export interface EvidenceByCode {
   CAPTURE_LOSS: { kernelDrops: OptNum; ifDrops: OptNum; damaged: string };
   QUERY_STALLS: { stalled: Num; unanswered: Num; answeredAfterResend: Num; queries: Num; late: Num; timeoutS: Num };
   WATCHED_ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; otherLost: Num; otherSent: Num; p: Num; cleanEndpoints: string };
-  RACE_SIGNATURE: { signature: Num; dnated: Num; pairs: Num; loneLost: Num; lone: Num; p: OptNum; client: string };
+  RACE_SIGNATURE: { signature: Num; dnated: Num; pairs: Num; loneFirstLost: Num; lone: Num; p: OptNum; client: string };
   WATCHED_SERVER_FAILURES: { servfail: Num; refused: Num; answered: Num; share: Num; p: Num; otherFailed: OptNum; otherAnswered: OptNum };
   TRUNCATED_NOT_RETRIED: { truncated: Num; notRetried: Num; tcpAfterTruncated: Num; clients: string };
   TCP_FALLBACK_FAILING: { retriesFailed: Num; tcpLost: Num; tcpQueries: Num; udpLost: Num; udpQueries: Num; p: OptNum };

@@ -54,10 +54,13 @@ export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
   raceSignatureDnated: number;
   /** A and AAAA sent together from one port: lookups as glibc and musl make them. */
   pairs: number;
-  /** Queries sent alone that ended (answered or not), and of them unanswered: the loss a pair's two queries would each
-   * see if losses were independent. */
+  /**
+   * Queries sent alone that ended (answered or not), and of them those whose first send went unanswered (resent, or
+   * never answered): the first-send loss a pair's two queries would each see if losses were independent, like with
+   * like with the race's signature, which is one of a pair's first sends lost.
+   */
   lone: number;
-  loneLost: number;
+  loneFirstLost: number;
   total: GroupStats;
   byClient: Record<string, GroupStats>;
   byServer: Record<string, GroupStats>;

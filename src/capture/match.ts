@@ -55,7 +55,7 @@ export class Matcher {
   private readonly endpoints = new Map<string, Group>();
   private nowUs = 0;
   private lastSweepUs = 0;
-  private readonly r = { messages: 0, malformed: 0, unmatchedAnswers: 0, excluded: 0, evicted: 0, tcpAfterTruncated: 0, pairs: 0, lone: 0, loneLost: 0, raceDnated: 0 };
+  private readonly r = { messages: 0, malformed: 0, unmatchedAnswers: 0, excluded: 0, evicted: 0, tcpAfterTruncated: 0, pairs: 0, lone: 0, loneFirstLost: 0, raceDnated: 0 };
 
   /**
    * A resolver resends when its timeout ends: the resend arrives a moment after it (glibc: the same packet, from the same
@@ -197,7 +197,9 @@ export class Matcher {
     ns.latest.push(query);
     if (qtype === A || qtype === AAAA) {
       const other = ns.lookups.get(m.sport);
-      if (other !== undefined && other.qtype !== qtype && other.partner === undefined && m.tsUs - other.firstUs < PAIR_US) {
+      // A pair only when this one left before the other's answer came back: queries one after another (single-request)
+      // cannot race, however close.
+      if (other !== undefined && other.qtype !== qtype && other.partner === undefined && other.state === 'pending' && m.tsUs - other.firstUs < PAIR_US) {
         other.partner = query;
         query.partner = other;
         this.r.pairs++;
@@ -237,11 +239,14 @@ export class Matcher {
     if (q.state === 'answered') return; // the same answer again (before and after un-DNAT), or a duplicate
     q.state = 'answered';
     q.answeredUs = m.tsUs;
-    if (q.partner === undefined) this.r.lone++;
     const rcode = m.msg[3]! & 0x0f;
     const tc = (m.msg[2]! & 0x02) !== 0;
     const waited = m.tsUs - q.firstUs;
     const resent = q.lastUs > q.firstUs;
+    if (q.partner === undefined) {
+      this.r.lone++;
+      if (resent) this.r.loneFirstLost++; // answered only after a resend: its first send was lost
+    }
     const rc = rcodeName(rcode);
     for (const g of q.groups) g.answer(rc, waited, resent, tc);
     const endpoint = this.settle(q);
@@ -280,7 +285,7 @@ export class Matcher {
     this.remove(q);
     if (q.partner === undefined) {
       this.r.lone++;
-      this.r.loneLost++;
+      this.r.loneFirstLost++;
     }
     const tcp = q.tcp ? 1 : 0;
     this.each(q, (g) => {
@@ -376,7 +381,7 @@ export class Matcher {
       raceSignatureDnated: this.r.raceDnated,
       pairs: this.r.pairs,
       lone: this.r.lone,
-      loneLost: this.r.loneLost,
+      loneFirstLost: this.r.loneFirstLost,
       total,
       byClient: groups([...this.clients.values()].map((c): [string, Group] => [c.address, c.group])),
       byServer: groups(this.servers),

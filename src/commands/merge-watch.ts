@@ -12,7 +12,7 @@ import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 /** The counts of a watch document that add across documents (its top level). */
 export const WATCH_SUMMED = [
   'messages', 'malformed', 'queries', 'answered', 'unanswered', 'resends', 'answeredAfterResend', 'late', 'unmatchedAnswers', 'inFlightAtEnd', 'evicted',
-  'truncated', 'truncatedNoTcp', 'truncatedTcpFailed', 'tcp', 'tcpUnanswered', 'tcpAfterTruncated', 'searchQueries', 'raceSignature', 'raceSignatureDnated', 'pairs', 'lone', 'loneLost',
+  'truncated', 'truncatedNoTcp', 'truncatedTcpFailed', 'tcp', 'tcpUnanswered', 'tcpAfterTruncated', 'searchQueries', 'raceSignature', 'raceSignatureDnated', 'pairs', 'lone', 'loneFirstLost',
 ] as const;
 
 /** The counts of each endpoint that add across nodes. */

@@ -77,7 +77,7 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
         code: 'WATCHED_ENDPOINT_LOSS',
         severity: 'critical',
         subject: { kind: 'endpoint', address: e, service: null },
-        message: `endpoint ${e} left ${g.unanswered} of the ${g.queries} real queries DNATed to it unanswered (${percentOf(g.unanswered, g.queries, 2)}) while ${others.map(([o]) => o).join(', ')} left ${otherLost} of ${otherSent} (p ${formatP(p)}): that endpoint, not the path to the Service`,
+        message: `endpoint ${e} left ${g.unanswered} of the ${g.queries} real queries DNATed to it unanswered (${percentOf(g.unanswered, g.queries, 2)}) while ${others.map(([o]) => o).join(', ')} left ${otherLost} of ${otherSent} (${formatP(p)}): that endpoint, not the path to the Service`,
         evidence: { endpoint: e, lost: g.unanswered, sent: g.queries, otherLost, otherSent, p: Number(p.toPrecision(3)), cleanEndpoints: others.filter(([, o]) => o.unanswered === 0).map(([o]) => o).join(' ') },
         remedy: endpointLoss(e),
       }));
@@ -88,14 +88,14 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
   const sig = r.total.raceSignature;
   if (sig >= MIN) {
     // Independent loss at rate q loses exactly one of a pair with chance 2q(1-q), at most 1/2.
-    const q = lossUpperBound(r.loneLost, r.lone);
+    const q = lossUpperBound(r.loneFirstLost, r.lone);
     const p = r.lone >= MIN_LONE ? binomialGreater(Math.min(sig, r.pairs), r.pairs, q >= 0.5 ? 0.5 : 2 * q * (1 - q)) : null;
     const dnated = r.raceSignatureDnated;
     const decisive = p !== null && p < P && !missed && dnated >= MIN;
     const clients = Object.entries(r.byClient).filter(([, g]) => g.raceSignature > 0).sort((a, b) => b[1].raceSignature - a[1].raceSignature);
     const who = clients.slice(0, 3).map(([ip, g]) => `${r.pods[ip] ?? ip} (${g.raceSignature})`).join(', ');
     const servers = Object.entries(r.byServer).filter(([, g]) => g.raceSignature > 0).map(([s]) => s);
-    const against = p === null ? '' : `independent loss at the rate of queries sent alone (${r.loneLost} of ${r.lone}: at most ${percentOf(q, 1, 1)}) ${p < P ? 'does not explain them' : 'may explain them'} (${formatP(p)})`;
+    const against = p === null ? '' : `independent loss at the rate of queries sent alone (${r.loneFirstLost} of ${r.lone} first sends unanswered: at most ${percentOf(q, 1, 1)}) ${p < P ? 'does not explain them' : 'may explain them'} (${formatP(p)})`;
     const why = decisive
       ? `${against}, and ${dnated} of them were DNATed: the conntrack race`
       : missed
@@ -110,7 +110,7 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
       severity: decisive ? 'critical' : 'warning',
       subject: { kind: 'nameserver', address: servers.join(', ') },
       message: `${sig} of ${r.pairs} lookups that sent A and AAAA together from one port got one answered and the other not (${who}): ${why}`,
-      evidence: { signature: sig, dnated, pairs: r.pairs, loneLost: r.loneLost, lone: r.lone, p: p === null ? null : Number(p.toPrecision(3)), client: clients[0]?.[0] ?? '' },
+      evidence: { signature: sig, dnated, pairs: r.pairs, loneFirstLost: r.loneFirstLost, lone: r.lone, p: p === null ? null : Number(p.toPrecision(3)), client: clients[0]?.[0] ?? '' },
       remedy: RACE,
     }));
   }
@@ -142,7 +142,7 @@ function serverFailures(r: Omit<WatchResult, 'findings'>): Finding[] {
       code: 'WATCHED_SERVER_FAILURES',
       severity: share >= 0.5 ? 'critical' : 'warning',
       subject: { kind: 'endpoint', address: e, service: null },
-      message: `${e} answered ${f} of the ${g.answered} real queries it answered with failures (${percentOf(f, g.answered, 2)}: SERVFAIL ${servfail}, REFUSED ${refused}; p ${formatP(p)} against ${percentOf(FAILURE_BACKGROUND, 1, 0)})${beside}`,
+      message: `${e} answered ${f} of the ${g.answered} real queries it answered with failures (${percentOf(f, g.answered, 2)}: SERVFAIL ${servfail}, REFUSED ${refused}; ${formatP(p)} against ${percentOf(FAILURE_BACKGROUND, 1, 0)})${beside}`,
       evidence: { servfail, refused, answered: g.answered, share: Number(share.toFixed(4)), p: Number(p.toPrecision(3)), otherFailed, otherAnswered },
       remedy: refused > servfail ? SERVER_REFUSED : SERVER_SERVFAIL,
     }));
@@ -178,7 +178,7 @@ function tcpFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
     const servers = Object.entries(r.byServer).filter(([, g]) => g.tcpUnanswered + g.truncatedTcpFailed > 0).map(([s]) => s);
     const parts = [
       ...(t.truncatedTcpFailed > 0 ? [`${t.truncatedTcpFailed} truncated answers were followed by a TCP connection attempt to port 53 that never carried the query`] : []),
-      ...(p !== null ? [`${t.tcpUnanswered} of ${t.tcp} real queries over TCP went unanswered (${percentOf(t.tcpUnanswered, t.tcp, 2)}) against ${udpLost} of ${udpQueries} over UDP (p ${formatP(p)})`] : []),
+      ...(p !== null ? [`${t.tcpUnanswered} of ${t.tcp} real queries over TCP went unanswered (${percentOf(t.tcpUnanswered, t.tcp, 2)}) against ${udpLost} of ${udpQueries} over UDP (${formatP(p)})`] : []),
     ];
     out.push(finding({
       code: 'TCP_FALLBACK_FAILING',

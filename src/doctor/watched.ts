@@ -15,6 +15,7 @@ import { UserError } from '../errors.js';
 import { runWatch } from '../commands/watch.js';
 import type { WatchResult } from '../commands/watch.js';
 import { percentOf } from '../stats/index.js';
+import { ALPHA } from './evidence.js';
 
 export interface WatchedEndpoint {
   queries: number;
@@ -164,6 +165,14 @@ const SAME: Partial<Record<FindingCode, FindingCode[]>> = {
   TCP_FALLBACK_BLOCKED: ['TCP_FALLBACK_FAILING'],
 };
 
+/** A watch finding passed its own test: RACE_SIGNATURE is said (a warning) below it, the others only past it. */
+function passesGate(f: Finding, cause: FindingCode): boolean {
+  if (f.code !== 'RACE_SIGNATURE') return true;
+  if (cause === 'CONNTRACK_RACE') return f.severity === 'critical';
+  const p = f.evidence['p'];
+  return typeof p === 'number' && p < ALPHA;
+}
+
 /**
  * One line for the verdict: whether the real pods' queries show the cause the probes name. `causes`: doctor's findings
  * that name a cause, in the verdict's order.
@@ -181,7 +190,10 @@ export function realTrafficLine(causes: readonly Finding[], w: Watched): string 
     if (stalled < MIN_STALLS) return `Real traffic agrees: ${said} ${how}${lost}.`;
     return `Real traffic stalls though the probes found no cause: ${said} ${how} (${watchedCodes.join(', ') || 'no finding of its own'})${lost}: the pods' path is not the probes' (see watched.byEndpoint).`;
   }
-  const same = (SAME[cause.code] ?? []).filter((c) => watchedCodes.includes(c));
+  // Agreement needs the watch finding to pass its own gate: the race's signature beyond chance (and, for the race,
+  // DNATed), never a pattern that chance explains.
+  const passed = w.findings.filter((f) => seen(f) && passesGate(f, cause.code)).map((f) => f.code);
+  const same = (SAME[cause.code] ?? []).filter((c) => passed.includes(c));
   if (same.length > 0) {
     const subject = cause.subject.kind === 'endpoint' ? cause.subject.address : null;
     const e = subject !== null ? w.byEndpoint[subject] : undefined;

@@ -44,7 +44,7 @@ export function renderWatch(style: Style, r: WatchResult): string {
     `queries ${num(r.queries)}: answered ${num(r.answered)}, unanswered within ${r.timeoutS} s ${r.unanswered ? c.red(num(r.unanswered)) : '0'} (${percentOf(r.unanswered, r.queries, 2)}), ` +
       `answered only after a resend ${r.answeredAfterResend ? c.red(num(r.answeredAfterResend)) : '0'}, resends ${num(r.resends)}, answered late ${num(r.late)}, still waiting at the end ${num(r.inFlightAtEnd)}`,
   );
-  out.push(`A/AAAA sent together: ${num(r.pairs)} lookups, ${r.raceSignature ? c.red(num(r.raceSignature)) : '0'} with one answered and the other not; queries sent alone: ${num(r.loneLost)} of ${num(r.lone)} unanswered`);
+  out.push(`A/AAAA sent together: ${num(r.pairs)} lookups, ${r.raceSignature ? c.red(num(r.raceSignature)) : '0'} with one answered and the other not; queries sent alone: ${num(r.loneFirstLost)} of ${num(r.lone)} unanswered at their first send`);
   const l = r.total.latencyMs;
   out.push(`latency of answered queries, ms: p50 ${ms(l?.p50)}, p90 ${ms(l?.p90)}, p99 ${ms(l?.p99)}, max ${ms(l?.max)}; rcodes: ${Object.entries(r.total.rcodes).map(([k, v]) => `${k} ${num(v)}`).join(', ') || '(none)'}`);
   const t = r.total;

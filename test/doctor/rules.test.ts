@@ -9,7 +9,7 @@ import type { AttributionInput } from '../../src/doctor/rules.js';
 import { readInsertFailed } from '../../src/doctor/race.js';
 import type { ProbeSummary } from '../../src/doctor/probes.js';
 import { ALPHA, MIN_COUNT } from '../../src/doctor/evidence.js';
-import { CATALOGUE } from '../../src/findings.js';
+import { CATALOGUE, exitCodeFor } from '../../src/findings.js';
 import type { FindingCode } from '../../src/findings.js';
 import { verdictOf } from '../../src/commands/doctor.js';
 
@@ -276,5 +276,49 @@ describe('LOCAL_DROPS from doctor', () => {
     expect(f.evidence).toEqual({ ownSocketDrops: 7, namespaceRcvbufErrors: null, namespaceInErrors: null, recvBufferBytes: null, concurrency: null, sourcePorts: null });
     expect(f.message).toBe('7 replies were dropped by this machine on its own sockets during the probes (the losses below may be partly local): its receive buffers were full');
     expect(f.remedy).toMatch(/sysctl -w net\.core\.rmem_max=8388608$/);
+  });
+});
+
+describe("conntrack's counters in doctor's verdict", () => {
+  const counter = (name: string, during: number, seconds: number, baseline: number, baselineSeconds: number) => ({ name, during, seconds, baseline, baselineSeconds });
+  it('1 insert_failed in the 10 s before and 3 in 30 s of probes: a note, no cause; the verdict healthy and exit 0', () => {
+    const a = input([rawT('A', 0), rawT('AAAA', 0), ...modes(0, 0, 0)], { conntrack: [counter('insert_failed', 3, 30, 1, 10)] });
+    const f = attribute(a).findings;
+    expect(f.map((x) => [x.code, x.severity])).toEqual([['INSERT_FAILED', 'info']]);
+    expect(f[0]!.message).toMatch(/not beyond what this namespace shows without the probes/);
+    expect(verdictOf(f, null)[0]).toMatch(/^No cause of DNS stalls found/);
+    expect(exitCodeFor(f)).toBe(0);
+  });
+  it('beyond its background but the probes clean: a note about other traffic, exit 0', () => {
+    const f = attribute(input([rawT('A', 0), rawT('AAAA', 0), ...modes(0, 0, 0)], { conntrack: [counter('drop', 40, 10, 0, 10)] })).findings;
+    expect(f.map((x) => [x.code, x.severity])).toEqual([['DROP', 'info']]);
+    expect(f[0]!.message).toMatch(/while doctor's probes lost nothing beyond chance/);
+    expect(exitCodeFor(f)).toBe(0);
+  });
+  it('beyond its background while the probes lose: a cause, exit 1', () => {
+    const f = attribute(input([rawT('A', 12), rawT('AAAA', 10), ...modes(0, 0, 0)], { conntrack: [counter('drop', 40, 10, 0, 10)] })).findings;
+    expect(f.find((x) => x.code === 'DROP')!.severity).toBe('critical');
+    expect(exitCodeFor(f)).toBe(1);
+  });
+});
+
+describe('each nameserver its own subject; a node counter never hides a pattern', () => {
+  it('first nameserver 0/200 lost, the second answering nothing: that one unreachable (a warning), no DNAT path loss', () => {
+    const to = (t: string, qt: 'A' | 'AAAA', n: number) => rawT(qt, n, { target: t, answered: 100 - n });
+    const f = attribute(input([to('10.96.0.10:53', 'A', 0), to('10.96.0.10:53', 'AAAA', 0), to('10.96.0.11:53', 'A', 100), to('10.96.0.11:53', 'AAAA', 100), endpoint(0, '10.244.0.2:53'), endpoint(0, '10.244.0.3:53'), ...modes(0, 0, 0)], dns)).findings;
+    expect(f.filter((x) => x.severity !== 'info').map((x) => [x.code, x.subject.kind === 'nameserver' ? x.subject.address : ''])).toEqual([['NAMESERVER_UNREACHABLE', '10.96.0.11:53']]);
+    expect(f[0]!.severity).toBe('warning');
+  });
+  it('DNAT_PATH_LOSS names the Service IP that loses, not the first nameserver', () => {
+    const to = (t: string, qt: 'A' | 'AAAA', n: number) => rawT(qt, n, { target: t });
+    const svc = { service: { id: 'kube-system/kube-dns:dns', clusterIP: '10.96.0.11', endpoints: ['10.244.0.2:53', '10.244.0.3:53'] } };
+    const f = attribute(input([to('10.96.0.10:53', 'A', 0), to('10.96.0.10:53', 'AAAA', 0), to('10.96.0.11:53', 'A', 10), to('10.96.0.11:53', 'AAAA', 9), endpoint(0, '10.244.0.2:53'), endpoint(0, '10.244.0.3:53'), ...modes(0, 0, 0)], svc)).findings;
+    const d = f.filter((x) => x.code === 'DNAT_PATH_LOSS');
+    expect(d.map((x) => x.subject)).toEqual([{ kind: 'nameserver', address: '10.96.0.11:53' }]);
+  });
+  it('the NIC allowance rising beyond its background beside a decisive race (8/8 vs 0/8, direct lookups clean): both said, the race named', () => {
+    const nic = [{ iface: 'ens5', counter: 'bw_in_allowance_exceeded', name: 'ens5 bw_in_allowance_exceeded', during: 12, seconds: 10, baseline: 0, baselineSeconds: 10 }];
+    const f = attribute(input([...modes(8, 0, 0), ...cleanDirect], { ...dns, nic })).findings;
+    expect(f.filter((x) => x.severity !== 'info').map((x) => x.code).sort()).toEqual(['CONNTRACK_RACE', 'NIC_ALLOWANCE_EXCEEDED']);
   });
 });

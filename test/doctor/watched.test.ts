@@ -46,3 +46,29 @@ describe('realTrafficLine', () => {
     expect(realTrafficLine([], watched({ queries: 400, answered: 399, unanswered: 1, clients: 5, kernelDrops: 7 }))).toMatch(/^Real traffic agrees: 1 of 400 .*; tcpdump lost 7 packets, so some may have been answered\.$/);
   });
 });
+
+describe('realTrafficLine: agreement needs the watch finding past its own gate', () => {
+  const race: Finding = finding({
+    code: 'CONNTRACK_RACE', severity: 'critical', subject: { kind: 'nameserver', address: '10.96.0.10:53' }, message: 'm',
+    evidence: { parallelStalled: 8, parallelLookups: 8, reopenStalled: 0, reopenLookups: 8, directStalled: 0, directLookups: 16, insertFailedDuringProbes: null, insertFailedBaseline: null, libc: 'glibc', kernelClashFixes: 'none', singleRequestSwitches: 8 },
+  });
+  const signature = (severity: 'warning' | 'critical', p: number, dnated: number): Finding => finding({
+    code: 'RACE_SIGNATURE', severity, subject: { kind: 'nameserver', address: '10.96.0.10:53' }, message: 'm',
+    evidence: { signature: 5, dnated, pairs: 40, loneFirstLost: 4, lone: 40, p, client: '10.244.1.5' },
+  });
+  const w = (f: Finding) => watched({ queries: 80, answered: 75, unanswered: 5, clients: 1, raceSignature: 5, pairs: 40, findings: [f] });
+
+  it('a signature that chance explains (p = 0.93, nothing DNATed) is no agreement', () => {
+    const line = realTrafficLine([race], w(signature('warning', 0.93, 0)));
+    expect(line).not.toMatch(/shows the same cause/);
+    expect(line).toMatch(/^Real traffic stalls, without CONNTRACK_RACE's signature/);
+  });
+  it('beyond chance but not DNATed: agrees with PARALLEL_QUERY_LOSS, not with the race', () => {
+    const parallel: Finding = { ...race, code: 'PARALLEL_QUERY_LOSS' } as Finding;
+    expect(realTrafficLine([race], w(signature('warning', 1e-5, 0)))).not.toMatch(/shows the same cause/);
+    expect(realTrafficLine([parallel], w(signature('warning', 1e-5, 0)))).toMatch(/^Real traffic shows the same cause \(RACE_SIGNATURE\)/);
+  });
+  it('beyond chance and DNATed (critical): the same cause', () => {
+    expect(realTrafficLine([race], w(signature('critical', 1e-5, 5)))).toMatch(/^Real traffic shows the same cause \(RACE_SIGNATURE\)/);
+  });
+});
