@@ -23,3 +23,16 @@ export function looksBinary(text: string): boolean {
   }
   return ctrl > Math.max(2, n / 100);
 }
+
+/** Every control character shown escaped (\x1b, \x0d): nothing read from an input can move a terminal's cursor or colour it. */
+export function escapeControls(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Echoed input made safe for a terminal: control bytes escaped (newline and tab too), and cut. */
+export function printable(s: string, max = 160): string {
+  // eslint-disable-next-line no-control-regex
+  const safe = s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return safe.length > max ? `${safe.slice(0, max)}... (${s.length} characters)` : safe;
+}

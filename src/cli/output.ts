@@ -8,6 +8,7 @@ import { UserError } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { SEVERITY_ORDER } from '../findings.js';
 import { terminalSafe } from '../render/terminal.js';
+import { escapeControls } from '../text.js';
 
 export interface CommonOptions {
   output: 'human' | 'json' | 'prom' | 'line';
@@ -33,8 +34,9 @@ export function setDebug(): void {
 
 export function fail(err: unknown): void {
   if (err instanceof UserError) {
-    process.stderr.write(terminalSafe(`k8sdiag: ${err.message}\n`));
-    if (err.hint !== undefined) process.stderr.write(terminalSafe(`hint: ${err.hint}\n`));
+    // An error may quote its input: every control character escaped, colour sequences too (errors carry no colour).
+    process.stderr.write(`k8sdiag: ${escapeControls(err.message)}\n`);
+    if (err.hint !== undefined) process.stderr.write(`hint: ${escapeControls(err.hint)}\n`);
     process.exitCode = err.exitCode;
     return;
   }

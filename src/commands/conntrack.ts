@@ -111,12 +111,12 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
   }
   const warnings = [...last.input.warnings];
   // Two snapshots of the same source in one input (before and after): compare them, never add them.
-  let pasted: { before: CounterRecord; count: number } | undefined;
+  let pasted: { before: CounterRecord; beforePerCpu: CounterRecord[]; afterPerCpu: CounterRecord[]; count: number } | undefined;
   if (seconds === undefined) {
     const kind = buildView(last.input).countersSource;
     const same = last.input.stats.filter((x) => x.kind === kind);
     if (same.length >= 2) {
-      pasted = { before: same[0]!.totals, count: same.length };
+      pasted = { before: same[0]!.totals, beforePerCpu: same[0]!.perCpu, afterPerCpu: same[same.length - 1]!.perCpu, count: same.length };
       last = { ...last, input: { ...last.input, stats: [same[same.length - 1]!, ...last.input.stats.filter((x) => x.kind !== kind)] } };
       warnings.push(`${same.length} snapshots of ${kind} in the input: the first is compared with the last (the interval between them is not known)`);
     }
@@ -131,7 +131,9 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
       newTableFullLines: Math.max(0, last.input.kernelLog.tableFullLines - first.input.kernelLog.tableFullLines),
     };
   } else if (pasted !== undefined) {
-    watch = { origin: 'snapshots', seconds: null, deltas: deltaRecords(pasted.before, view.counters, null).deltas, newTableFullLines: 0 };
+    // Per CPU, as --watch reads them: each CPU's 32-bit counter wraps on its own, and a reset is every CPU going down.
+    const perCpu = deltaPerCpu(pasted.beforePerCpu, pasted.afterPerCpu, null);
+    watch = { origin: 'snapshots', seconds: null, deltas: (perCpu ?? deltaRecords(pasted.before, view.counters, null)).deltas, newTableFullLines: 0 };
   }
   if (view.countersSource === undefined) warnings.push('no conntrack counters in the input: only table size and kernel log were checked');
   if (last.podWarning !== undefined) warnings.push(last.podWarning);

@@ -16,7 +16,7 @@
  * `chainlength` (5.15+) is `chaintoolong`.
  */
 import { InputError } from '../errors.js';
-import { looksBinary } from '../text.js';
+import { looksBinary, printable } from '../text.js';
 import type { CounterRecord } from '../stats/index.js';
 
 export type StatsKind = 'conntrack-S' | 'proc-stat' | 'conntrack-S-fallback';
@@ -257,7 +257,7 @@ export function parseConntrackInput(text: string, now: Date = new Date()): Connt
         if (pair === '') continue;
         const kv = KV.exec(pair);
         if (!kv || kv[1] === undefined || kv[2] === undefined) {
-          throw new InputError(`line ${lineNo}: "${pair.slice(0, 40)}" is not key=value in a conntrack -S line`);
+          throw new InputError(`line ${lineNo}: "${printable(pair, 40)}" is not key=value in a conntrack -S line`);
         }
         const value = parseCount(kv[2], 10, kv[1], lineNo);
         keys.push(kv[1]);

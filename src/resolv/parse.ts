@@ -14,7 +14,7 @@
  * environment overrides.
  */
 import { InputError } from '../errors.js';
-import { looksBinary } from '../text.js';
+import { looksBinary, printable } from '../text.js';
 
 export type Libc = 'glibc' | 'musl';
 
@@ -366,13 +366,6 @@ function parseMusl(text: string, ctx: ParseContext): ResolvConf {
 /** At most this many warnings are kept; the rest are counted in one closing line. */
 export const MAX_WARNINGS = 20;
 const RESOLV_LINE = /^(?:[ \t]*(?:[#;]|$)|(?:nameserver|search|domain|options|sortlist)(?:[ \t]|$))/;
-
-/** Echoed input made safe for a terminal: control and non-ASCII bytes escaped, and cut. */
-export function printable(s: string, max = 160): string {
-  // eslint-disable-next-line no-control-regex
-  const safe = s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return safe.length > max ? `${safe.slice(0, max)}... (${s.length} characters)` : safe;
-}
 
 export function parseResolvConf(text: string, ctx: ParseContext = {}): ResolvConf {
   if (looksBinary(text)) throw new InputError('binary data: not a resolv.conf', 'give the pod\'s /etc/resolv.conf (kubectl exec POD -- cat /etc/resolv.conf)');

@@ -106,3 +106,13 @@ describe('a log of a full table', () => {
     expect(doc.findings.find((f) => f.code === 'TABLE_FULL')!.message).toMatch(/200000 times/);
   }, 60_000);
 });
+
+describe('an input line with an escape sequence', () => {
+  it('is quoted with the escape shown, never written raw to the terminal', async () => {
+    const { run } = await import('../helpers/run.js');
+    const r = await run(['conntrack'], { input: 'cpu=0 found=0 \u001b[31m=1 insert_failed=0\n' });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).not.toContain('\u001b');
+    expect(r.stderr).toContain('\\x1b[31m=1');
+  });
+});

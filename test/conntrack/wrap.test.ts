@@ -35,3 +35,15 @@ describe('per-CPU deltas', () => {
     expect(counterDeltas(before, after, 1)['found']).toMatchObject({ delta: 5, reset: false });
   });
 });
+
+describe('two snapshots in one input (`conntrack -S; sleep 10; conntrack -S | k8sdiag conntrack`)', () => {
+  it('per CPU with the wrap: cpu0 4294967290 -> 10 and cpu1 100 -> 105 is +21, not "115 (reset)"', async () => {
+    const { run } = await import('../helpers/run.js');
+    const snap = (c0: number, c1: number) =>
+      `cpu=0   \tfound=0 invalid=0 insert=0 insert_failed=${c0} drop=0 early_drop=0 error=0 search_restart=0 clash_resolve=0 chaintoolong=0 \n` +
+      `cpu=1   \tfound=0 invalid=0 insert=0 insert_failed=${c1} drop=0 early_drop=0 error=0 search_restart=0 clash_resolve=0 chaintoolong=0 \n`;
+    const r = await run(['conntrack', '--json'], { input: snap(4294967290, 100) + snap(10, 105) });
+    const doc = JSON.parse(r.stdout) as { watch: { deltas: Record<string, { delta: number; reset: boolean }> } };
+    expect(doc.watch.deltas['insert_failed']).toMatchObject({ delta: 21, reset: false });
+  });
+});
