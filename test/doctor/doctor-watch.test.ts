@@ -56,7 +56,7 @@ async function doctorWhileResolving(s: Scene, where: 'pod' | 'node', args: strin
 const RACE_RESOLV = 'nameserver 198.18.0.10\noptions ndots:1 timeout:2 attempts:2\n';
 
 describe.skipIf(!usable)('doctor and the real pods\' DNS', () => {
-  it('from the pod, --watch 8: the pod\'s own lookups lose one of each pair first, the probes name the race, the verdict says the real traffic shows it too', async () => {
+  it('from the pod, --watch 8: the pod\'s own lookups lose one of each pair first, the probes name the race; 4 lookups are too few for the signature\'s own test, and the verdict says so instead of agreeing', async () => {
     // The A answered 250 ms late, so the AAAA reaches the node while the flow has no reply yet even on a loaded machine;
     // with a 2 s timeout, glibc's resend of the AAAA (after its resent A is answered) is within the time watch waits.
     const s = await scene({ resolv: RACE_RESOLV, race: true, faultA: ['delay:250@type=A'], faultB: ['delay:250@type=A'] });
@@ -68,7 +68,9 @@ describe.skipIf(!usable)('doctor and the real pods\' DNS', () => {
     expect(w.raceSignature).toBe(4);
     expect(w.answeredAfterResend).toBe(4);
     expect(doc.findings.map((f) => f.code)).toContain('CONNTRACK_RACE');
-    expect(doc.verdict.at(-1)).toMatch(/^Real traffic shows the same cause \(RACE_SIGNATURE\): 4 of \d+ queries from 1 client waited the timeout .*; 4 of \d+ A\/AAAA pairs lost one\.$/);
+    // Every pair lost one, but with no queries sent alone there is no plain loss to test the signature against.
+    expect(doc.findings.find((f) => f.code === 'RACE_SIGNATURE')?.severity).toBe('warning');
+    expect(doc.verdict.at(-1)).toMatch(/^Real traffic shows RACE_SIGNATURE short of its own test \(see its finding\), so it neither confirms nor rules out CONNTRACK_RACE: 4 of \d+ queries from 1 client waited the timeout .*; 4 of \d+ A\/AAAA pairs lost one\.$/);
   }, 120_000);
 
   it("from the node, by default during the probes: the node's own probes left out, the pods' stalls found though the probes find no cause", async () => {

@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseFault } from '../../src/dns/faults.js';
 import { corednsDelta, corednsFigures, parseSamples } from '../../src/host/coredns.js';
 import { readFixture, run } from '../helpers/run.js';
 import { startResponder } from '../helpers/responders.js';
@@ -38,22 +39,43 @@ describe('the text format', () => {
 });
 
 describe('doctor with --coredns-metrics', () => {
-  it('reads the page before and after, and names CoreDNS overloaded and its upstream failing', async () => {
+  /** A page that serves `pages` in turn, the last one from then on; how many were asked for. */
+  async function metricsPages(pages: string[]): Promise<{ url: string; served: () => number }> {
     let served = 0;
     const server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(served++ === 0 ? before : after);
+      res.end(pages[Math.min(served++, pages.length - 1)]);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     closers.push(() => server.close());
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
-    const r = await startResponder();
-    const res = await run(['doctor', '--json', '--resolv', '-', '-p', String(r.udpPort), '--budget', '2', '--coredns-metrics', url], { input: 'nameserver 127.0.0.1\noptions ndots:1 timeout:1\n' });
-    const doc = JSON.parse(res.stdout) as { findings: Array<{ code: string; severity: string }>; coredns: Array<{ url: string }>; steps: Array<{ step: string; ok: boolean }> };
-    expect(served).toBe(2);
-    expect(doc.coredns.map((d) => d.url)).toEqual([url]);
-    expect(doc.findings.map((f) => f.code)).toEqual(expect.arrayContaining(['COREDNS_OVERLOADED', 'COREDNS_UPSTREAM']));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, served: () => served };
+  }
+  const input = 'nameserver 127.0.0.1\noptions ndots:1 timeout:1\n';
+
+  it('reads the page over a baseline, before and after the probes; quiet before and rising while the probes lose: CoreDNS overloaded and its upstream failing', async () => {
+    // The baseline's pages are the same (nothing rose before the probes); after them, the rise the fixtures hold.
+    const m = await metricsPages([before, before, after]);
+    const r = await startResponder({ faults: [parseFault('drop@every=4')] });
+    const res = await run(['doctor', '--json', '--resolv', '-', '-p', String(r.udpPort), '--budget', '3', '--coredns-metrics', m.url], { input });
+    const doc = JSON.parse(res.stdout) as { findings: Array<{ code: string; severity: string }>; coredns: Array<{ url: string; baseline: unknown; baselineSeconds: number }>; steps: Array<{ step: string; ok: boolean }> };
+    // The first read, one a second through the baseline (1 s at this budget), and one after the probes.
+    expect(m.served()).toBe(3);
+    expect(doc.coredns.map((d) => d.url)).toEqual([m.url]);
+    expect(doc.coredns[0]!.baselineSeconds).toBeGreaterThan(0.9);
+    const named = doc.findings.filter((f) => f.severity !== 'info').map((f) => f.code);
+    expect(named).toEqual(expect.arrayContaining(['COREDNS_OVERLOADED', 'COREDNS_UPSTREAM']));
     expect(res.exitCode).toBe(1);
+  });
+
+  it('the same rise while the probes are all answered: notes about other traffic, not causes, exit 0', async () => {
+    const m = await metricsPages([before, before, after]);
+    const r = await startResponder();
+    const res = await run(['doctor', '--json', '--resolv', '-', '-p', String(r.udpPort), '--budget', '3', '--coredns-metrics', m.url], { input });
+    const doc = JSON.parse(res.stdout) as { findings: Array<{ code: string; severity: string; message: string }> };
+    const over = doc.findings.find((f) => f.code === 'COREDNS_OVERLOADED')!;
+    expect(over.severity).toBe('info');
+    expect(over.message).toMatch(/doctor's probes lost nothing beyond chance/);
+    expect(res.exitCode).toBe(0);
   });
 
   it('a page that cannot be read is that step\'s note; a URL that is not one is refused before anything is sent', async () => {
