@@ -19,27 +19,11 @@
 import { describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/run.js';
 import { canUseNetns, createNetns, serveIn } from '../helpers/netns.js';
-import { ENDPOINTS, scene } from '../helpers/lab.js';
-import type { Scene } from '../helpers/lab.js';
+import { scene } from '../helpers/lab.js';
+import { NO_SEARCH, codes, doctor } from '../helpers/doctor-lab.js';
+import type { Doc } from '../helpers/doctor-lab.js';
 
 const usable = await canUseNetns();
-
-
-type Doc = { context: { view: string }; findings: Array<{ code: string; severity: string; message: string; subject: Record<string, unknown>; evidence: Record<string, unknown> }>; verdict: string[]; probes: unknown[]; path: { found: string | null; endpoints: Array<{ address: string }> } };
-
-/** doctor from the pod (rules not readable: the endpoints given) or from the node (rules read). */
-async function doctor(s: Scene, from: 'pod' | 'node' = 'pod', budget = 20): Promise<{ code: number; doc: Doc }> {
-  const args = [BIN, 'doctor', '--json', '--budget', String(budget), ...(from === 'pod' ? ['--endpoints', ...ENDPOINTS] : [])];
-  const r = await (from === 'pod' ? s.pod : s.node).exec(process.execPath, args, { timeout: 90_000 });
-  if (r.exitCode === 2 || r.stdout.trim() === '') throw new Error(`doctor: exit ${r.exitCode}: ${r.stderr}`);
-  return { code: r.exitCode, doc: JSON.parse(r.stdout) as Doc };
-}
-const codes = (d: { findings: Array<{ code: string; severity: string }> }) => d.findings.filter((f) => f.severity !== 'info').map((f) => f.code).sort();
-/** What names loss with no mechanism, or says nothing of one: every other code is a mechanism. */
-const LOSS_NAMES = ['SERVER_LOSS', 'UDP_PATH_LOSS', 'DNAT_PATH_LOSS', 'STALLS_UNEXPLAINED', 'INCONCLUSIVE', 'NDOTS_COST'];
-
-const CLUSTER_FIRST = 'nameserver 198.18.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:1 attempts:2\n';
-const NO_SEARCH = 'nameserver 198.18.0.10\noptions ndots:1 timeout:1 attempts:2\n';
 
 describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
   it('a clean path: healthy, exit 0, from the pod and from the node (where the Service is found in the rules)', async () => {
@@ -119,39 +103,6 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
     expect(doc.verdict[0]).toMatch(/^PARALLEL_QUERY_LOSS: /);
   }, 120_000);
 
-  // Loss with no mechanism, uniform on the path (every packet the node forwards, either way, UDP and TCP, to the
-  // Service and to the endpoints directly), from a ClusterFirst pod whose lookups go through three search domains:
-  // never a mechanism; from 8% on, the loss itself named.
-  for (const [loss, named] of [[0.01, false], [0.03, false], [0.08, true]] as const) {
-    it(`${loss * 100}% of packets dropped at random on the path, from a ClusterFirst pod: no mechanism named in 4 runs${named ? ', the loss named in each' : ''}`, async () => {
-      const s = await scene({ resolv: CLUSTER_FIRST, randomLoss: loss });
-      const runs = [...(await Promise.all([doctor(s, 'pod', 10), doctor(s, 'pod', 10)])), ...(await Promise.all([doctor(s, 'pod', 10), doctor(s, 'pod', 10)]))];
-      const all = runs.map(({ doc }) => codes(doc));
-      for (const c of all) {
-        expect(c.filter((x) => !LOSS_NAMES.includes(x)), JSON.stringify(all)).toEqual([]);
-        if (named) expect(c.some((x) => ['SERVER_LOSS', 'UDP_PATH_LOSS', 'DNAT_PATH_LOSS', 'STALLS_UNEXPLAINED'].includes(x)), JSON.stringify(all)).toBe(true);
-      }
-    }, 180_000);
-  }
-
-  it('one endpoint black-holed (UDP and TCP), the endpoints given: that endpoint, in every run', async () => {
-    const s = await scene({ resolv: CLUSTER_FIRST, blackholeB: true });
-    const runs = await Promise.all([doctor(s, 'pod', 10), doctor(s, 'pod', 10)]);
-    for (const { code, doc } of runs) {
-      expect(code).toBe(1);
-      const loss = doc.findings.filter((f) => f.code === 'ENDPOINT_LOSS');
-      expect(loss.map((f) => f.subject.address), JSON.stringify(doc.verdict)).toEqual(['198.18.3.2:53']);
-      expect(codes(doc).filter((x) => x !== 'ENDPOINT_LOSS' && x !== 'NDOTS_COST')).toEqual([]);
-    }
-  }, 180_000);
-
-  it('every endpoint rate-limited, from a ClusterFirst pod: a rate limit, never the upstream', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: CLUSTER_FIRST, rateLimit: 100 }), 'pod', 10);
-    expect(code).toBe(1);
-    expect(codes(doc), JSON.stringify(doc.probes)).toContain('RATE_LIMITED');
-    expect(codes(doc)).not.toContain('UPSTREAM_FAILURE');
-    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
-  }, 120_000);
 
   it('the race stand-in names the race in every run', async () => {
     const s = await scene({ resolv: NO_SEARCH, race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
@@ -160,75 +111,6 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
       expect(codes(doc), JSON.stringify(doc.probes)).toContain('CONNTRACK_RACE');
     }
   }, 180_000);
-
-  it('TCP to port 53 dropped (a NetworkPolicy for UDP only): the fallback blocked, a warning, not "healthy"', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, blockTcp: true }), 'pod', 6);
-    expect(code).toBe(1);
-    expect(codes(doc), JSON.stringify(doc.probes)).toEqual(['TCP_FALLBACK_BLOCKED']);
-    expect(doc.findings.find((f) => f.code === 'TCP_FALLBACK_BLOCKED')!.severity).toBe('warning');
-  }, 120_000);
-
-  it('both endpoints never answering AAAA: that, by type, not the race nor the server', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['drop@type=AAAA'], faultB: ['drop@type=AAAA'] }), 'pod', 6);
-    expect(code).toBe(1);
-    expect(codes(doc), JSON.stringify(doc.probes)).toEqual(['TYPE_UNANSWERED']);
-    expect(doc.findings[0]!.evidence).toMatchObject({ type: 'AAAA', otherLost: 0 });
-  }, 120_000);
-
-  it('SERVFAIL to half of the queries: said with its share, exit 1', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['servfail@every=2'], faultB: ['servfail@every=2'] }), 'pod', 6);
-    expect(code).toBe(1);
-    expect(codes(doc)).toContain('SERVER_FAILURES');
-    const f = doc.findings.find((x) => x.code === 'SERVER_FAILURES')!;
-    expect(f.evidence.share as number).toBeGreaterThan(0.4);
-    expect(f.evidence.share as number).toBeLessThan(0.6);
-  }, 120_000);
-
-  it('the upstream failing (SERVFAIL for external names) while the cluster\'s own names answer: the upstream, by the in-cluster probe', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: CLUSTER_FIRST, faultA: ['servfail@name=google.com'], faultB: ['servfail@name=google.com'] }), 'pod', 8);
-    expect(code).toBe(1);
-    expect(doc.verdict[0], JSON.stringify(doc.probes)).toMatch(/^UPSTREAM_FAILURE: /);
-    expect(codes(doc)).not.toContain('SERVER_LOSS');
-    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
-  }, 120_000);
-
-  it('endpoints that take 100 queries a second: a rate limit, with the rates, not the race nor the server', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, rateLimit: 100 }), 'pod', 8);
-    expect(code).toBe(1);
-    expect(doc.verdict[0], JSON.stringify(doc.probes)).toMatch(/^RATE_LIMITED: /);
-    const f = doc.findings.find((x) => x.code === 'RATE_LIMITED')!;
-    expect(f.evidence).toMatchObject({ slowLost: 0 });
-    expect(f.evidence.fastRate as number).toBeGreaterThan(f.evidence.slowRate as number);
-    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
-    expect(codes(doc)).not.toContain('SERVER_LOSS');
-  }, 120_000);
-
-  it('both endpoints answering after 1.5 s, past the 1 s timeout: late answers, a slow server, not loss', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['delay:1500'], faultB: ['delay:1500'] }), 'pod', 6);
-    expect(code).toBe(1);
-    expect(doc.verdict[0], JSON.stringify(doc.probes)).toMatch(/^LATE_ANSWERS: /);
-    expect(codes(doc)).not.toContain('SERVER_LOSS');
-    expect(codes(doc)).not.toContain('CONNTRACK_RACE');
-  }, 120_000);
-
-  it('a healthy ClusterFirst pod (ndots:5, three search domains): exit 0, the search list\'s cost measured as a note', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: CLUSTER_FIRST }));
-    expect(codes(doc), JSON.stringify(doc.findings)).toEqual([]);
-    expect(code).toBe(0);
-    expect(doc.verdict[0]).toMatch(/^No cause of DNS stalls found/);
-    const f = doc.findings.find((x) => x.code === 'NDOTS_COST')!;
-    expect(f.severity).toBe('info');
-    expect(f.evidence).toMatchObject({ queriesPerLookup: 8, queriesWithTrailingDot: 2 });
-    expect(f.evidence.extraMsPerLookup as number).toBeLessThan(50);
-  }, 120_000);
-
-  it('the search list costing 50 ms or more a lookup (every cluster.local name answered 25 ms late, three search-list names one after another): a warning', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: CLUSTER_FIRST, faultA: ['delay:25@name=cluster.local'], faultB: ['delay:25@name=cluster.local'] }), 'pod', 8);
-    expect(code).toBe(1);
-    const f = doc.findings.find((x) => x.code === 'NDOTS_COST')!;
-    expect(f.severity, JSON.stringify(f)).toBe('warning');
-    expect(f.evidence.extraMsPerLookup as number).toBeGreaterThanOrEqual(50);
-  }, 120_000);
 });
 
 describe.skipIf(!usable)('doctor: whose namespace, without kube-proxy rules', () => {
