@@ -22,7 +22,7 @@ export function doctorCommand(): Command {
       .addOption(new Option('--libc <libc>', "the workload's libc: auto reads it from the processes of the container debugged (kubectl debug's target), or --pid's").choices(['auto', 'glibc', 'musl']).default('auto'))
       .option('--pid <pid>', "the workload's process, whose filesystem tells its libc", intIn('--pid', 1, 4_194_304))
       .option('--watch <seconds>', "watch the real pods' DNS (tcpdump) for this long before the probes, and say whether it shows the probes' cause; 0: not at all (default: during the probes, on a node where tcpdump is installed)", intIn('--watch', 0, 3600))
-      .option('--coredns-metrics <url>', "CoreDNS's /metrics page, read before and after the probes (repeatable; default: each endpoint's :9153/metrics)", collect)
+      .option('--coredns-metrics <url>', "CoreDNS's /metrics page, read over an interval before the probes (its background) and after them (repeatable; default: each endpoint's :9153/metrics)", collect)
       .addHelpText(
         'after',
         `

@@ -5,7 +5,7 @@
  */
 import type { Finding } from '../findings.js';
 import { sumRecords } from '../stats/index.js';
-import { MIN_COUNT, lossy, pool, show, stalls, tally, worseThan } from './evidence.js';
+import { ALPHA, MIN_COUNT, lossy, pool, show, stalls, tally, worseThan } from './evidence.js';
 import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { decisive, explained, pct, probesAffected, suggestive } from './rule-kit.js';
@@ -32,8 +32,15 @@ function unreachable(ns: string, sent: readonly ProbeSummary[], severity: 'criti
 
 /** A pattern seen again in a round of its own, at this p or less, is replicated. */
 const REPLICATED = 0.01;
+/** A pattern the budget left no second round for is named only below this p (a tenth of ALPHA). */
+const UNREPEATED = ALPHA / 10;
 
-/** The last round alone, fast against paced: 'yes' (p < REPLICATED), 'no', or 'not yet' (one round so far). */
+/**
+ * The last round alone, one side against the other: 'yes' (p < REPLICATED), 'no', or 'not yet' (one round so far).
+ * Probes compared side by side share their time only roughly (each keeps its own 20 queries in flight): loss that
+ * comes in bursts, a server starved of CPU for a second, can hit one side more by chance. A pattern named between
+ * probes is seen again in a round of its own, where the budget allows one.
+ */
 function replicated(fast: readonly ProbeSummary[], paced: readonly ProbeSummary[]): 'yes' | 'no' | 'not yet' {
   const last = (ps: readonly ProbeSummary[]): Tally | undefined => {
     if (ps.some((p) => p.byRound.length < 2)) return undefined;
@@ -44,6 +51,9 @@ function replicated(fast: readonly ProbeSummary[], paced: readonly ProbeSummary[
   if (f === undefined || s === undefined) return 'not yet';
   return worseThan(f, s).p < REPLICATED ? 'yes' : 'no';
 }
+
+/** Named: decisive and repeated, or, with no second round, far beyond the bar. */
+const holds = (c: { p: number }, again: 'yes' | 'no' | 'not yet'): boolean => again === 'yes' || (again === 'not yet' && c.p < UNREPEATED);
 
 export const NEAR_RULES: readonly Rule[] = [
   { codes: ['LOOKUPS_DISABLED'], from: 'resolv' },
@@ -144,12 +154,12 @@ export const NEAR_RULES: readonly Rule[] = [
       // spare it by chance. While the budget allows, a second round at both rates must show the pattern again on its
       // own (p < 0.01) before a limit is named; with no time for one, the finding says it was not repeated.
       const again = replicated(fast, paced);
-      if (again === 'no') return undefined;
       if (again === 'not yet' && !a.final) return { pending: { candidates: 'a rate limit, or loss in bursts that spared the paced queries', tellApart: `a second round at both rates (now ${c.said})`, more: ['rate', 'raw'] } };
+      if (!holds(c, again)) return undefined;
       return {
         findings: [finding({
           code: 'RATE_LIMITED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
-          message: `queries sent in bursts of 20 at once (${fastRate.toFixed(0)} queries/s on average, timeouts included) are lost (${show(f)}) and not at a steady ${slowRate.toFixed(0)}/s (${show(slow)}; ${c.said}${again === 'yes' ? ', and again in a round of its own' : '; not repeated: the budget allowed one round'}): loss that grows with the rate is a limit (the server's rate limiting, a cloud resolver's per-interface packet limit) or an overloaded server; doctor's own bursts are above it, so its other figures overstate the loss your pods see at their own rate` +
+          message: `queries sent in bursts of 20 at once (${fastRate.toFixed(0)} queries/s on average, timeouts included) are lost (${show(f)}) and not at a steady ${slowRate.toFixed(0)}/s (${show(slow)}; ${c.said}${again === 'yes' ? ', and again in a round of its own' : '; not repeated, the budget allowed one round, but far beyond chance (p < 1e-4)'}): loss that grows with the rate is a limit (the server's rate limiting, a cloud resolver's per-interface packet limit) or an overloaded server; doctor's own bursts are above it, so its other figures overstate the loss your pods see at their own rate` +
             (endpoints.length > 0 ? ` (endpoints probed at full speed: ${endpoints.map((p) => `${p.target} ${show(stalls(p))} at ${(p.rate ?? 0).toFixed(0)}/s`).join(', ')})` : ''),
           evidence: { fastLost: f.n, fastSent: f.of, fastRate: Number(fastRate.toFixed(1)), slowLost: slow.n, slowSent: slow.of, slowRate: Number(slowRate.toFixed(1)) },
           remedy: 'find the limit: CoreDNS (its CPU, max_concurrent in forward, replicas), the node\'s cloud network interface (ethtool -S: linklocal_allowance_exceeded, pps_allowance_exceeded), a ratelimit plugin; NodeLocalDNS caches and spreads the load',
@@ -184,19 +194,21 @@ export const NEAR_RULES: readonly Rule[] = [
   {
     codes: ['TYPE_UNANSWERED'],
     from: 'doctor',
-    decide: ({ raw, ns, named }) => {
+    decide: ({ a, raw, ns, named }) => {
       if (named.has('RATE_LIMITED')) return undefined;
       const byType = (t: 'A' | 'AAAA') => pool(raw.filter((p) => p.qtype === t).map(stalls));
       for (const [lost, other] of [['AAAA', 'A'], ['A', 'AAAA']] as const) {
         // Two comparisons: AAAA against A, and A against AAAA.
         const c = worseThan(byType(lost), byType(other), 2);
-        if (decisive(c)) {
+        const again = decisive(c) ? replicated(raw.filter((p) => p.qtype === lost), raw.filter((p) => p.qtype === other)) : 'no';
+        if (again === 'not yet' && !a.final) return { pending: { candidates: `${lost} queries lost by the server, or loss in bursts that hit them more`, tellApart: `a second round of raw ${lost} and ${other} queries (now ${c.said})`, more: ['raw'] } };
+        if (decisive(c) && holds(c, again)) {
           const l = byType(lost);
           const o = byType(other);
           return {
             findings: [finding({
               code: 'TYPE_UNANSWERED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
-              message: `${lost} queries go unanswered (${show(l)}) while ${other} queries are answered (${show(o)}; ${c.said}): every lookup that asks for both waits for the ${lost} answer, a timeout each time; not the conntrack race, which loses either type`,
+              message: `${lost} queries go unanswered (${show(l)}) while ${other} queries are answered (${show(o)}; ${c.said}${again === 'yes' ? ', and again in a round of its own' : '; not repeated, the budget allowed one round, but far beyond chance (p < 1e-4)'}): every lookup that asks for both waits for the ${lost} answer, a timeout each time; not the conntrack race, which loses either type`,
               evidence: { type: lost, lost: l.n, sent: l.of, otherType: other, otherLost: o.n, otherSent: o.of },
               remedy: `find what drops ${lost} queries: the DNS server's configuration (a plugin or policy that ignores ${lost}), a firewall that filters by query type; CoreDNS answers ${lost} for names without one with NOERROR and no records`,
             })],
@@ -221,10 +233,15 @@ export const NEAR_RULES: readonly Rule[] = [
         const rest = pool(others.map(stalls));
         // One comparison per endpoint: each against the others together.
         const c = worseThan(stalls(p), rest, endpoints.length);
-        if (decisive(c)) {
+        const again = decisive(c) ? replicated([p], others) : 'no';
+        if (again === 'not yet' && !a.final) {
+          pending = { candidates: `endpoint ${p.target}, or loss in bursts that hit it more`, tellApart: `a second round of queries to each endpoint (now ${c.said})`, more: ['endpoints'] };
+          continue;
+        }
+        if (decisive(c) && holds(c, again)) {
           out.push(finding({
             code: 'ENDPOINT_LOSS', severity: 'critical', subject: { kind: 'endpoint', address: p.target, service: a.service?.id ?? null },
-            message: `endpoint ${p.target} loses queries when probed directly (${show(stalls(p))}, ${pct(p.stalled, p.units)}) while ${others.map((o) => o.target).join(', ')} lose ${show(rest)} (${c.said}): that endpoint, not the path`,
+            message: `endpoint ${p.target} loses queries when probed directly (${show(stalls(p))}, ${pct(p.stalled, p.units)}) while ${others.map((o) => o.target).join(', ')} lose ${show(rest)} (${c.said}${again === 'yes' ? ', and again in a round of its own' : '; not repeated, the budget allowed one round, but far beyond chance (p < 1e-4)'}): that endpoint, not the path`,
             evidence: { endpoint: p.target, lost: p.stalled, sent: p.units, otherLost: rest.n, otherSent: rest.of, p: Number(c.p.toPrecision(3)), cleanEndpoints: others.filter((o) => o.stalled === 0).map((o) => o.target).join(' ') },
             remedy: endpointLoss(p.target),
           }));

@@ -81,14 +81,24 @@ describe('the thresholds', () => {
     expect(codes(input([rawT('A', 0), rawT('AAAA', 0), endpoint(2, 'a:53'), endpoint(0, 'b:53')]))).not.toContain('ENDPOINT_LOSS');
   });
 
-  it('ENDPOINT_LOSS, two endpoints each tested against the other: 10/100 against 0/100 (p = 0.00077, 0.0015 over 2 comparisons) is not named, 11/100 (p = 0.00036, 0.00073) is', () => {
+  it('ENDPOINT_LOSS, two endpoints each tested against the other: decisive at 11/100 against 0/100 (p = 0.00036, 0.00073 over 2 comparisons), named when a second round of its own shows it again; with no second round, only from 14/100 (0.000075 over 2, under 1e-4)', () => {
     const below = input([endpoint(10, '10.244.0.3:53'), endpoint(0, '10.244.0.2:53')], { ...dns, final: false });
     expect(attribute(below).more).toEqual(expect.arrayContaining(['endpoints']));
     expect(codes({ ...below, final: true })).not.toContain('ENDPOINT_LOSS');
-    const f = attribute(input([endpoint(11, '10.244.0.3:53'), endpoint(0, '10.244.0.2:53')], dns)).findings;
-    expect(f.map((x) => x.code)).toEqual(['ENDPOINT_LOSS']);
-    expect(f[0]!.subject).toEqual({ kind: 'endpoint', address: '10.244.0.3:53', service: 'kube-system/kube-dns:dns' });
-    expect(f[0]!.message).toMatch(/11\/100 vs 0\/100, p = 7\.3e-4 over 2 comparisons/);
+    // Decisive on its first round: a second round is asked for before it is named.
+    const first = input([endpoint(11, '10.244.0.3:53'), endpoint(0, '10.244.0.2:53')], { ...dns, final: false });
+    expect(codes(first)).not.toContain('ENDPOINT_LOSS');
+    expect(attribute(first).more).toEqual(expect.arrayContaining(['endpoints']));
+    const twice = (n: number, more: number, target: string) => ({ ...endpoint(n + more, target), units: 400, sent: 400, byRound: [{ units: 100, stalled: n }, { units: 300, stalled: more }] });
+    const f = attribute(input([twice(11, 12, '10.244.0.3:53'), twice(0, 0, '10.244.0.2:53')], dns)).findings;
+    expect(f.filter((x) => x.code === 'ENDPOINT_LOSS').map((x) => x.subject)).toEqual([{ kind: 'endpoint', address: '10.244.0.3:53', service: 'kube-system/kube-dns:dns' }]);
+    expect(f.find((x) => x.code === 'ENDPOINT_LOSS')!.message).toMatch(/23\/400 vs 0\/400, p < 1e-6 over 2 comparisons, and again in a round of its own/);
+    // Seen once and not again: not named.
+    expect(codes(input([twice(11, 1, '10.244.0.3:53'), twice(0, 0, '10.244.0.2:53')], dns))).not.toContain('ENDPOINT_LOSS');
+    // No second round (the budget spent): named only far beyond the bar.
+    expect(codes(input([endpoint(13, '10.244.0.3:53'), endpoint(0, '10.244.0.2:53')], dns))).not.toContain('ENDPOINT_LOSS');
+    const once = attribute(input([endpoint(14, '10.244.0.3:53'), endpoint(0, '10.244.0.2:53')], dns)).findings.find((x) => x.code === 'ENDPOINT_LOSS')!;
+    expect(once.message).toMatch(/14\/100 vs 0\/100, p = 7\.5e-5 over 2 comparisons; not repeated, the budget allowed one round, but far beyond chance/);
   });
 
   it('SERVER_LOSS: 3/8 in each mode (p = 0.0030 against the background) is not named, 4/8 (p = 0.00015) is', () => {

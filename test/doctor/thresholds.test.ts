@@ -46,12 +46,12 @@ const raw = (t: 'A' | 'AAAA', n: number, extra: Partial<ProbeSummary> = {}) => p
 const modes = (par: number, reopen: number, tcp: number) => [probe('lookups', 'parallel', par), probe('lookups', 'single-request-reopen', reopen), probe('lookups', 'tcp', tcp)];
 
 const cases: Array<{ code: FindingCode; at: number; build: (k: number) => ProbeSummary[] }> = [
-  // Two comparisons (AAAA against A and A against AAAA): each at 1/2000.
-  { code: 'TYPE_UNANSWERED', at: threshold((k) => fisherBelow(k, 100, 0, 100, 1n, 2000n), 100), build: (k) => [raw('A', 0), raw('AAAA', k)] },
+  // Two comparisons (AAAA against A and A against AAAA), on one round (no second to repeat it in): each at 1/20000.
+  { code: 'TYPE_UNANSWERED', at: threshold((k) => fisherBelow(k, 100, 0, 100, 1n, 20000n), 100), build: (k) => [raw('A', 0), raw('AAAA', k)] },
   {
     code: 'ENDPOINT_LOSS',
-    // Two endpoints, each against the other: two comparisons, each at 1/2000.
-    at: threshold((k) => fisherBelow(k, 100, 0, 100, 1n, 2000n), 100),
+    // Two endpoints, each against the other: two comparisons, on one round: each at 1/20000.
+    at: threshold((k) => fisherBelow(k, 100, 0, 100, 1n, 20000n), 100),
     build: (k) => [probe('endpoint', null, k, { target: 'a:53' }), probe('endpoint', null, 0, { target: 'b:53' })],
   },
   {
@@ -61,7 +61,8 @@ const cases: Array<{ code: FindingCode; at: number; build: (k: number) => ProbeS
   },
   {
     code: 'RATE_LIMITED',
-    at: threshold((k) => fisherBelow(k, 100, 0, 40), 100),
+    // One round: p < 1/10000.
+    at: threshold((k) => fisherBelow(k, 100, 0, 40, 1n, 10000n), 100),
     build: (k) => [raw('A', k), raw('A', 0, { units: 40, sent: 40, answered: 40, paced: true, rate: 20, label: 'paced' })],
   },
   {
