@@ -23,7 +23,7 @@ export function dnsbenchCommand(): Command {
       .option('-t, --type <type>', 'record type: a name (AAAA), a number (65) or TYPE65', 'A')
       .option('-s, --slow <seconds>', 'print responses (and, with --resolv, lookups) slower than this', positiveNumber('--slow', 3600), 5)
       .option('--timeout <seconds>', 'give up on a query after this long', positiveNumber('--timeout', 3600), 5)
-      .option('--server <host>', 'DNS server: 10.96.0.10, ::1, [::1] or [::1]:5353; default: the nameservers in /etc/resolv.conf')
+      .option('--server <host>', 'DNS server: an address (10.96.0.10, ::1), v4:port (10.96.0.10:5353), [v6]:port ([::1]:5353), or a host name, looked up once; default: the nameservers in /etc/resolv.conf')
       .option('-p, --port <port>', 'server port', intIn('--port', 1, 65535), 53)
       .option('--tcp', 'retry truncated (TC) replies over TCP (with --resolv the libc decides)')
       .option('--no-progress', 'no progress on stderr (a line every 10 s when stderr is not a terminal)')

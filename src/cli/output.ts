@@ -123,13 +123,21 @@ export const intIn = (name: string, min: number, max: number) => (v: string): nu
   return n;
 };
 
+/** Streams whose reader went away: what is still written to them goes nowhere, quietly. */
+const gone = new Set<NodeJS.WriteStream>();
+
 /**
- * Output into a closed pipe (`k8sdiag svc | head -1`): stop quietly, as every
- * Unix filter does, instead of an unhandled EPIPE.
+ * Output into a closed pipe (`k8sdiag svc | head -1`): the output ends there, quietly, as every Unix filter's does,
+ * instead of an unhandled EPIPE; the run does not. It goes on to its end and its exit code is the run's verdict
+ * (`dnsbench -s 1 | head -1` still benchmarks every query and exits 1 on the slow ones), never 0 for a closed reader.
  */
 export function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
   stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    // Writes after the reader left fail too (ERR_STREAM_DESTROYED): part of the same closed pipe.
+    if (err.code === 'EPIPE' || gone.has(stream)) {
+      gone.add(stream);
+      return;
+    }
     // Any other error of the output itself (EIO on a closed terminal, ENOSPC on a full disk): one line where it can
     // still be written, exit 2, never a stack trace from inside the listener.
     try {

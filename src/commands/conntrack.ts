@@ -42,6 +42,8 @@ export interface ConntrackResult extends ResultHeader {
   findings: Finding[];
   toolErrors: string[];
   warnings: string[];
+  /** --watch stopped early by a signal: the rates are over the time that passed. */
+  interrupted: boolean;
 }
 
 interface Sample {
@@ -97,6 +99,7 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
   const first = await sample(source, cmd.live);
   let last = first;
   let seconds: number | undefined;
+  let interrupted = false;
   if (cmd.watchSeconds !== undefined) {
     if (source.kind !== 'live') throw new InputError('--watch needs live reading: it samples this machine twice');
     cmd.onProgress?.(`sampling again in ${cmd.watchSeconds} s (Ctrl-C to stop early)...`);
@@ -105,6 +108,7 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
       await sleep(cmd.watchSeconds * 1000, undefined, cmd.signal ? { signal: cmd.signal } : {});
     } catch {
       // interrupted: use the time that passed
+      interrupted = cmd.signal?.aborted === true;
     }
     seconds = (performance.now() - started) / 1000;
     last = await sample(source, cmd.live);
@@ -154,5 +158,6 @@ export async function runConntrack(cmd: ConntrackCommandInput): Promise<Conntrac
     findings: sortFindings(conntrackFindings(view, watch)),
     toolErrors: last.input.toolErrors,
     warnings,
+    interrupted,
   };
 }

@@ -145,9 +145,9 @@ export interface DnsbenchFlags {
  * A --server value: an IP address, `[v6]`, or `[v6]:port`/`v4:port` (the port
  * then wins over -p); a link-local address keeps its %zone.
  */
-export function parseServer(raw: string): { host: string; port?: number } {
+export function parseServer(raw: string, flag = '--server'): { host: string; port?: number } {
   const s = raw.trim();
-  if (s === '') throw new UsageError('--server needs an address: an IP, [v6]:port, v4:port or a host name');
+  if (s === '') throw new UsageError(`${flag} needs an address: an IP, [v6]:port, v4:port or a host name`);
   let host = s;
   let port: number | undefined;
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
@@ -159,7 +159,14 @@ export function parseServer(raw: string): { host: string; port?: number } {
     host = v4port[1]!;
     port = Number(v4port[2]);
   }
-  if (port !== undefined && (port < 1 || port > 65535)) throw new UsageError(`--server ${raw}: port must be from 1 to 65535`);
+  const shown = JSON.stringify(raw).slice(1, -1);
+  if (port !== undefined && (port < 1 || port > 65535)) throw new UsageError(`${flag} ${shown}: port must be from 1 to 65535`);
+  // Shaped like an address but not one (127.0.0.300, 10.96.0, fd00::zz: digits and dots, or a colon, which no host
+  // name has): a typo, never a host name to look up.
+  const bare = host.replace(/%.*$/, '');
+  if (isIP(bare) === 0 && (/^[\d.]+$/.test(bare) || bare.includes(":") || bracket !== null)) {
+    throw new UsageError(`${flag} ${shown}: not a valid IP address`, 'an IPv4 or IPv6 address, v4:port, [v6]:port, or a host name');
+  }
   return port === undefined ? { host } : { host, port };
 }
 

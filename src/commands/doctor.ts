@@ -115,7 +115,7 @@ export interface DoctorResult extends ResultHeader {
 /** --endpoints values, checked before anything is sent: an IP address, [v6]:port or v4:port. */
 export function checkEndpoints(raw: readonly string[], port: number): Array<{ host: string; port: number }> {
   return raw.map((e) => {
-    const s = parseServer(e);
+    const s = parseServer(e, '--endpoints');
     if (isIP(s.host.replace(/%.*$/, '')) === 0) throw new UsageError(`--endpoints ${JSON.stringify(e).slice(1, -1)}: not an IP address (host, host:port or [v6]:port)`);
     return { host: s.host, port: s.port ?? port };
   });

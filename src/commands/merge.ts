@@ -99,8 +99,8 @@ export interface MergeResult extends ResultHeader {
   groups: MergeGroup[];
   /** Documents that could not be merged, each with why. */
   skipped: string[];
-  /** The groups' findings, for the exit code: the worst severity of each code. */
-  findings: Array<{ severity: Severity }>;
+  /** The groups' findings, for the exit code and `-o line`: each code at its worst severity, on how many nodes, and one example. */
+  findings: Array<{ code: string; severity: Severity; message: string }>;
 }
 
 /**
@@ -206,7 +206,7 @@ export class Merger {
       sources: this.sources,
       groups,
       skipped,
-      findings: groups.flatMap((g) => g.findings.map((f) => ({ severity: f.severity }))),
+      findings: groups.flatMap((g) => g.findings.map((f) => ({ code: f.code, severity: f.severity, message: `${f.nodes.length} of ${f.of} node(s) (${f.nodes.slice(0, 3).join(', ')}${f.nodes.length > 3 ? ', ...' : ''}): ${f.example}` }))),
     };
   }
 }

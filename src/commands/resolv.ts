@@ -6,6 +6,7 @@ import { expandName } from '../resolv/expand.js';
 import type { Candidate, Expansion, Query } from '../resolv/expand.js';
 import { resolvFindings } from '../resolv/findings.js';
 import { parseResolvConf } from '../resolv/parse.js';
+import { InputError } from '../errors.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import { loadResolvConf } from '../input.js';
@@ -44,6 +45,10 @@ export interface ResolvResult extends ResultHeader {
 export async function runResolv(input: ResolvCommandInput): Promise<ResolvResult> {
   const header = startHeader('resolv');
   const loaded = await loadResolvConf(input.source);
+  // Nothing at all: most often a `kubectl exec ... cat` that failed, piped in. Never "no findings" on glibc's defaults.
+  if (loaded.text.trim() === '') {
+    throw new InputError(`${loaded.origin} is empty: no nameserver, search, domain or options line to read`, "give the pod's resolv.conf (kubectl exec POD -- cat /etc/resolv.conf); an empty file makes glibc use its defaults (nameserver 127.0.0.1, no search list)");
+  }
   const conf = parseResolvConf(loaded.text, {
     libc: input.libc,
     env: input.env ?? {},

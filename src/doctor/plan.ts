@@ -32,13 +32,14 @@ export const EXTRA_ROUNDS = 2;
  * left of its phase. The short raw probes that decide the most come first, with their own further rounds, within the
  * first 40% of the budget, so no budget spent on stalling lookups can leave them out: the nameservers' A and AAAA and
  * each endpoint directly, side by side; then the paced probe alone (a burst beside it would reach the same limit and
- * hide it). Then the lookups, with theirs, until the budget's end: every mode side by side; the external name
- * absolute beside the in-cluster name; the lookups straight to each endpoint. Keyed by the probes' groups (what a
+ * hide it). Then the lookups, with theirs, until the budget's end: every mode, the external name absolute and the
+ * in-cluster name side by side (what the search list costs is measured against the absolute name under the same
+ * load); then the lookups straight to each endpoint. Keyed by the probes' groups (what a
  * further round repeats them for); `until`: the phase ends at this share of the budget.
  */
 export const PHASES: ReadonlyArray<{ waves: ReadonlyArray<readonly MoreProbes[]>; until: number }> = [
   { waves: [['raw', 'endpoints'], ['rate']], until: 0.4 },
-  { waves: [['lookup-modes'], ['upstream'], ['direct']], until: 1 },
+  { waves: [['lookup-modes', 'upstream'], ['direct']], until: 1 },
 ];
 
 interface ProbeSpec {
@@ -151,8 +152,8 @@ export function planProbes(o: {
     `first, within ${Math.round(PHASES[0]!.until * 100)}% of the budget: ${RAW_QUERIES} raw A and ${RAW_QUERIES} raw AAAA queries to each of ${servers.length} nameserver(s) (${servers.map((s) => formatHostPort(s.host, s.port)).join(', ')})` +
     (o.endpoints.length > 0 ? ` and ${ENDPOINT_QUERIES} to each of ${o.endpoints.length} endpoint(s) directly (${eps}), side by side` : '') +
     `, then ${PACED_QUERIES} A at ${PACED_QPS}/s alone, and up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of those that would decide a pattern; ` +
-    `then ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes side by side${o.muslConf !== undefined ? ' (and as musl makes them: the libc is not known)' : ''}, ` +
-    `${LOOKUPS} with a trailing dot${o.clusterDomain !== null ? ` beside ${LOOKUPS} of kubernetes.default.svc.${o.clusterDomain}` : ''}` +
+    `then, side by side, ${LOOKUPS} lookups of ${names.join(', ')} in each of 3 modes${o.muslConf !== undefined ? ' (and as musl makes them: the libc is not known)' : ''}, ` +
+    `${LOOKUPS} with a trailing dot${o.clusterDomain !== null ? ` and ${LOOKUPS} of kubernetes.default.svc.${o.clusterDomain}` : ''}` +
     (o.endpoints.length > 0 ? `, ${LOOKUPS} to each endpoint directly` : '') +
     `, and up to ${EXTRA_ROUNDS} rounds of ${ROUND_GROWTH}x more of those that would decide a pattern; ` +
     (o.baselineS > 0 ? `the counters (conntrack, the network interface, CoreDNS) read over ${o.baselineS.toFixed(0)} s before the probes (their background); ` : '') +

@@ -119,7 +119,9 @@ export function attribute(a: AttributionInput): Attribution {
       // beside one that does.
       const f = unexplained(e, pending);
       // Loss that shows but is not decisive, and nothing else pending to probe more for: the cheap raw probes decide it.
-      if (f === undefined && pending.length === 0 && ![...e.named].some((c) => LOSS_CAUSES.has(c))) {
+      // On the last round it is not said: loss that more probes did not make decisive is what chance gives (the
+      // verdict counts what went unanswered).
+      if (!a.final && f === undefined && pending.length === 0 && ![...e.named].some((c) => LOSS_CAUSES.has(c))) {
         const pooled = udpLoss(e);
         if (suggestive(pooled)) pending.push({ candidates: 'loss beyond the background, or chance', tellApart: `more queries (now ${pooled.said})`, more: ['raw', 'endpoints'] });
       }

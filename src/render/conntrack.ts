@@ -19,7 +19,7 @@ export function renderConntrack(style: Style, r: ConntrackResult): string {
   if (keys.length > 0) {
     const ordered = [...FIRST.filter((k) => keys.includes(k)), ...keys.filter((k) => !FIRST.includes(k))];
     const head = ['counter', 'total'];
-    if (r.watch) head.push(r.watch.seconds !== null ? `delta (${r.watch.seconds.toFixed(1)} s)` : 'delta (2 snapshots)', 'per second');
+    if (r.watch) head.push(r.watch.seconds !== null ? `delta (${r.watch.seconds.toFixed(1)} s${r.interrupted ? ', interrupted' : ''})` : 'delta (2 snapshots)', 'per second');
     const t = table(style, head, { align: ['left', 'right', 'right', 'right'] });
     for (const k of ordered) {
       const v = r.counters[k] ?? 0;

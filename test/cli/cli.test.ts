@@ -310,6 +310,17 @@ describe('output into a closed pipe (| head)', () => {
     return { code, stderr };
   }
 
+  it('the output ends, the run does not: dnsbench -s piped into head -1 sends every query and exits 1 (its verdict), not 0', async () => {
+    const { startResponder } = await import('../helpers/responders.js');
+    const { parseFault } = await import('../../src/dns/faults.js');
+    const r = await startResponder({ faults: [parseFault('delay:20')] });
+    // Every answer slower than 5 ms: a SLOW line each, written as they come; the first write closes the pipe.
+    const res = await closedAfterFirstChunk(['dnsbench', '--server', `127.0.0.1:${r.udpPort}`, '-n', '60', '-c', '4', '-s', '0.005']);
+    expect(res.stderr).not.toMatch(/EPIPE|Unhandled|\n\s+at /);
+    expect(res.code).toBe(1);
+    expect(r.seen.length).toBe(60);
+  });
+
   it('svc on a large dump and help stop quietly, without an EPIPE stack', async () => {
     const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');

@@ -393,3 +393,16 @@ describe('k8sdiag serve', () => {
     expect(res.stderr).toMatch(/unknown fault "explode"/);
   });
 });
+
+describe('--server shaped like an address but not one', () => {
+  it('is a usage error (exit 2, one line and a hint), never a host name looked up', async () => {
+    for (const bad of ['127.0.0.300', '10.96.0', 'fd00::zz', '[fd00::zz]:53']) {
+      const res = await run(['dnsbench', '--server', bad, '-n', '1']);
+      expect(res.exitCode, bad).toBe(2);
+      expect(res.stderr, bad).toMatch(new RegExp(`^k8sdiag: --server ${bad.replace(/[.[\]]/g, '\\$&')}: not a valid IP address\\nhint: `));
+    }
+    const ep = await run(['doctor', '--endpoints', '127.0.0.2:99999', '--resolv', '-'], { input: 'nameserver 127.0.0.1\n' });
+    expect(ep.exitCode).toBe(2);
+    expect(ep.stderr).toMatch(/^k8sdiag: --endpoints 127\.0\.0\.2:99999: port must be from 1 to 65535/);
+  });
+});

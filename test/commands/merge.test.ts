@@ -195,4 +195,13 @@ describe('merge', () => {
     expect(res.exitCode).toBe(1);
     expect(res.stdout).toContain('INSERT_FAILED on 1 of 1 node: a');
   });
+
+  it('-o line (what node-problem-detector shows) and the JSON findings carry the code and a message, never "PROBLEM: "', async () => {
+    const doc = (host: string, code: string) => JSON.stringify({ schema: 'k8sdiag.conntrack/1', host, counters: { insert_failed: 2 }, findings: [{ code, severity: 'warning', message: `${code} on ${host}` }] });
+    const line = await run(['merge', '-o', 'line'], { input: `${doc('a', 'INSERT_FAILED')}\n${doc('b', 'INSERT_FAILED')}\n` });
+    expect(line.exitCode).toBe(1);
+    expect(line.stdout.trim()).toBe('INSERT_FAILED: 2 of 2 node(s) (a, b): INSERT_FAILED on a');
+    const json = await run(['merge', '--json'], { input: doc('a', 'DROP') });
+    expect((JSON.parse(json.stdout) as { findings: unknown[] }).findings).toEqual([{ code: 'DROP', severity: 'warning', message: '1 of 1 node(s) (a): DROP on a' }]);
+  });
 });

@@ -116,3 +116,21 @@ describe('an input line with an escape sequence', () => {
     expect(r.stderr).toContain('\\x1b[31m=1');
   });
 });
+
+describe('conntrack --live --watch stopped by a signal', () => {
+  it.skipIf(process.getuid?.() !== 0)('SIGINT: exit 130, the report of the time that passed, marked interrupted', async () => {
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../helpers/run.js');
+    const child = spawn(process.execPath, [BIN, 'conntrack', '--live', '--watch', '10', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    // Within the 10 s wait (its progress line is for a terminal only); a signal before it began ends it at once too.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+    const doc = JSON.parse(out) as { interrupted: boolean; watch: { seconds: number } };
+    expect(doc.interrupted).toBe(true);
+    expect(doc.watch.seconds).toBeLessThan(9);
+  });
+});

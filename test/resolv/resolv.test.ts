@@ -312,3 +312,15 @@ describe('input that is not a resolv.conf', () => {
     expect(res.stderr).toMatch(/more than 1 MiB on stdin/);
   });
 });
+
+describe('resolv given nothing', () => {
+  it('an empty file and empty stdin are exit 2 with one line and a hint, never "no findings" on glibc\'s defaults', async () => {
+    const { run } = await import('../helpers/run.js');
+    for (const args of [['resolv', '-f', '-', 'google.com'], ['resolv', '-f', '-']]) {
+      const r = await run(args, { input: ' \n\n' });
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^k8sdiag: stdin is empty: no nameserver, search, domain or options line to read\nhint: give the pod's resolv\.conf/);
+      expect(r.stdout).toBe('');
+    }
+  });
+});
