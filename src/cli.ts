@@ -4,6 +4,7 @@
  * Exit codes follow grep: 0 healthy, 1 problems found, 2 usage or input error.
  */
 import { Command, CommanderError } from 'commander';
+import { escapeControls } from './text.js';
 import { UsageError } from './errors.js';
 import { resolvCommand } from './cli/resolv.js';
 import { conntrackCommand } from './cli/conntrack.js';
@@ -57,6 +58,13 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   quietOnClosedPipe(process.stdout);
   quietOnClosedPipe(process.stderr);
   const program = buildProgram();
+  // `help NAME` for a command there is not: the same usage error as `NAME` itself, not the general help and exit 0.
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  if (words[0] === 'help' && words[1] !== undefined && !program.commands.some((c) => c.name() === words[1] || c.aliases().includes(words[1]!))) {
+    process.stderr.write(`k8sdiag: unknown command '${escapeControls(words[1])}'\n`);
+    process.exitCode = 2;
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -42,7 +42,8 @@ Examples:
   k8sdiag dnsbench --resolv -n 200 -c 10 -d google.com          lookups as the pod's glibc does them
   k8sdiag dnsbench --server 127.0.0.1 -p 5353 --json -n 1000 2>slow.ndjson >summary.json
 
-Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage error or unreachable server.`,
+Exit codes: 0 no timeouts and nothing slower than --slow, 1 otherwise, 2 usage error or unreachable server; 130 or 143
+when stopped by SIGINT or SIGTERM, after the summary of what ran.`,
       ),
   ).action(async (opts: CommonOptions & Omit<import('../commands/dnsbench.js').DnsbenchFlags, 'given'> & { progress: boolean }, cmd: Command) => {
     const { prepareDnsbench, runDnsbench, unreachableReason } = await import('../commands/dnsbench.js');

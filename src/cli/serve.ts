@@ -37,6 +37,15 @@ Examples:
     const { runServe } = await import('../commands/serve.js');
     const { listeningLine, renderServe } = await import('../render/serve.js');
     if (opts.log === '-' && format(opts) !== 'human') throw new UsageError('--log - and --json both write to stdout', 'give --log a file');
+    // A zone is a name, checked as resolv and dnsbench -d check theirs.
+    const { checkName } = await import('../resolv/expand.js');
+    for (const z of opts.zone ?? []) {
+      try {
+        checkName(z);
+      } catch (err) {
+        throw new UsageError(`--zone: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     // The signals every long-running command takes (a second one quits at once); a server's end is a signal, so its
     // exit code is its findings', not 130 or 143.
     const stopper = stopOnSignals('stopping, then the counts');

@@ -39,7 +39,8 @@ Examples:
   tcpdump -i any -w - port 53 | k8sdiag watch --pcap -
   k8sdiag watch --pcap capture.pcapng --timeout 5
 
-Exit codes: 0 every query answered, 1 a finding (unanswered queries, the race's signature), 2 usage error or no capture.`,
+Exit codes: 0 every query answered, 1 a finding (unanswered queries, the race's signature), 2 usage error or no capture;
+130 or 143 when stopped by SIGINT or SIGTERM, after the report of what was seen.`,
       ),
   ).action(async (opts: CommonOptions & WatchFlags & { dnsPort?: number[] }) => {
     const { runWatch } = await import('../commands/watch.js');

@@ -297,6 +297,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
       clashFixes: ctx.kernel.clashFixes,
       insertFailed,
       conntrack: counters,
+      nameservers: nameservers.map((h) => formatHostPort(h, port)),
       nodeLocalDNS: nameservers[0] === NODELOCALDNS_IP,
       name,
       ndots,

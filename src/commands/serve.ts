@@ -38,7 +38,8 @@ export interface ServeInput {
 
 export interface ServeResult extends ResultHeader, ResponderStats {
   command: 'serve';
-  host: string;
+  /** The address it listened on (the header's `host` is the machine's name, as in every document). */
+  listen: string;
   udpPort: number;
   tcpPort: number | null;
   faults: string[];
@@ -108,7 +109,7 @@ export async function runServe(input: ServeInput): Promise<ServeResult> {
   return {
     ...header.finish(),
     command: 'serve',
-    host: input.host,
+    listen: input.host,
     udpPort: ports.udpPort,
     tcpPort: input.tcp ? ports.tcpPort : null,
     faults: faults.map((f) => f.spec),

@@ -94,7 +94,8 @@ export function summarise(label: string, kind: ProbeKind, mode: ProbeMode | null
     late: r.late,
     units: isLookup ? lookups : r.sent,
     stalled: isLookup ? (r.lookupStalls?.overTimeout ?? 0) : r.timeouts,
-    failed: isLookup ? (r.resolver?.outcomes['error'] ?? 0) - (r.resolver?.erroredAfterTimeout ?? 0) : errors,
+    // A lookup refused (ECONNREFUSED, or REFUSED from the server) failed at once too: never "failed 0" beside 64 errors.
+    failed: isLookup ? (r.resolver?.outcomes['error'] ?? 0) - (r.resolver?.erroredAfterTimeout ?? 0) + (r.resolver?.outcomes['refused'] ?? 0) : errors,
     over1s: isLookup ? (r.lookupStalls?.over1s ?? 0) : r.stalls.over1s,
     over5s: isLookup ? (r.lookupStalls?.over5s ?? 0) : r.stalls.over5s,
     localDrops: r.localDrops.ownSockets ?? 0,

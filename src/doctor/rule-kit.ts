@@ -33,6 +33,8 @@ export interface AttributionInput {
   conntrack: CounterEvidence[] | null;
   /** The nameserver is NodeLocalDNS (169.254.20.10): a node-local cache reached untracked. */
   nodeLocalDNS: boolean;
+  /** The nameservers probed, host:port, in the resolv.conf's order: a finding's subject when no probe names one. */
+  nameservers?: string[];
   /** The name looked up, and resolv's amplification finding for it, if any. */
   name: string;
   ndots: Finding | undefined;

@@ -95,7 +95,7 @@ export function attribute(a: AttributionInput): Attribution {
   const par = lookupsOf(a, 'parallel');
   const e: Evidence = {
     a,
-    ns: a.probes.find((p) => p.kind === 'raw')?.target ?? par?.target ?? 'the nameserver',
+    ns: a.probes.find((p) => p.kind === 'raw')?.target ?? par?.target ?? a.nameservers?.[0] ?? 'the nameserver',
     ...optional('par', par),
     ...optional('reopen', lookupsOf(a, 'single-request-reopen')),
     ...optional('tcp', lookupsOf(a, 'tcp')),

@@ -110,6 +110,17 @@ describe('k8sdiag top level', () => {
     expect(r.stderr).toMatch(/unknown command/);
   });
 
+  it('help for a command there is not exits 2 as the command itself does, one line; serve --zone checks its name', async () => {
+    const res = await run(['help', 'bogus']);
+    expect(res.exitCode).toBe(2);
+    expect(res.stderr).toBe("k8sdiag: unknown command 'bogus'");
+    expect(res.stdout).toBe('');
+    expect((await run(['help', 'doctor'])).exitCode).toBe(0);
+    const zone = await run(['serve', '--zone', 'a..b', '--duration', '1']);
+    expect(zone.exitCode).toBe(2);
+    expect(zone.stderr.trim()).toBe('k8sdiag: --zone: "a..b" has an empty label (two dots in a row, or a leading dot)');
+  });
+
   it('a bad choice exits 2', async () => {
     const r = await run(['resolv', '--libc', 'uclibc', 'x']);
     expect(r.exitCode).toBe(2);

@@ -355,7 +355,9 @@ describe('k8sdiag serve', () => {
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     expect(code).toBe(0);
-    expect(JSON.parse(out)).toMatchObject({ command: 'serve', queries: 10, actions: { answer: 5, servfail: 5 } });
+    expect(JSON.parse(out)).toMatchObject({ command: 'serve', listen: '127.0.0.1', queries: 10, actions: { answer: 5, servfail: 5 } });
+    // The header's host is the machine's name, as in every document, not the address it listened on.
+    expect(JSON.parse(out).host).toBe(process.env.NODE_NAME?.trim() || (await import('node:os')).hostname());
     const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).toHaveLength(10);
     expect(lines[0]).toMatchObject({ proto: 'udp', name: 'google.com', type: 'A', action: 'answer' });

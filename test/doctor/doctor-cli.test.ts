@@ -84,6 +84,12 @@ describe('k8sdiag doctor on loopback', () => {
     const doc = JSON.parse(res.stdout);
     expect(doc.couldNotRun).toBeNull();
     expect(doc.verdict[0]).toMatch(/^NAMESERVER_UNREACHABLE: the nameserver answers nothing \(127\.0\.0\.1:\d+\) -> nothing listens on/);
+    // Every lookup refused at once: its row says failed, never "failed 0, stalled 0" beside the errors; no cost is
+    // measured where nothing was answered.
+    const lookups = (doc.probes as Array<{ kind: string; units: number; failed: number; stalled: number }>).filter((p) => p.kind === 'lookups');
+    expect(lookups.length).toBeGreaterThan(0);
+    for (const p of lookups) expect(p.failed + p.stalled, JSON.stringify(p)).toBe(p.units);
+    expect((doc.findings as Array<{ code: string }>).map((f) => f.code)).not.toContain('NDOTS_COST');
     const line = await run(['doctor', '-o', 'line', '--resolv', '-', '-p', String(port), '--budget', '2'], { input: 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' });
     expect(line.stdout).toMatch(/^NAMESERVER_UNREACHABLE: none of \d+ queries/);
   });

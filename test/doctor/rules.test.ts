@@ -332,3 +332,12 @@ describe('each nameserver its own subject; a node counter never hides a pattern'
     expect(f.filter((x) => x.severity !== 'info').map((x) => x.code).sort()).toEqual(['CONNTRACK_RACE', 'NIC_ALLOWANCE_EXCEEDED']);
   });
 });
+
+describe('the subject when no probe names the nameserver', () => {
+  it('is the first nameserver probed, never "the nameserver"', () => {
+    const failedAtOnce = probe('lookups', 'single-request-reopen', 0, '', { answered: 0, errors: 8, failed: 8, errorCodes: { ENETUNREACH: 8 }, sent: 8 });
+    const f = attribute(input([{ ...failedAtOnce, label: 'x' }], { nameservers: ['10.96.0.10:53'] })).findings;
+    expect(f.map((x) => x.subject)).toContainEqual({ kind: 'nameserver', address: '10.96.0.10:53' });
+    expect(verdictOf(f, null)[0]).toMatch(/^NAMESERVER_UNREACHABLE: the nameserver answers nothing \(10\.96\.0\.10:53\)/);
+  });
+});
