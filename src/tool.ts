@@ -28,7 +28,12 @@ export async function runTool(file: string, args: string[], opts: { timeoutMs: n
     if (code === 'ENOENT') return { stdout, stderr, failed: `${file} is not installed` };
     if (r.timedOut) return { stdout, stderr, failed: `${file} did not answer within ${opts.timeoutMs / 1000}s` };
     if ((r as { isMaxBuffer?: boolean }).isMaxBuffer) return { stdout: '', stderr, failed: `${file} printed more than ${((opts.maxBuffer ?? 0) / (1 << 20)).toFixed(0)} MiB, past the input cap` };
-    const firstErr = stderr.split('\n').find((l) => l.trim() !== '') ?? `exit code ${String(r.exitCode)}`;
+    // Refused for lack of privilege: the process could not run it, or the tool said so. Said as what to do.
+    const denied = code === 'EACCES' || code === 'EPERM' || /permission denied|operation not permitted|you must be root/i.test(stderr);
+    if (denied) return { stdout, stderr, failed: `${file}: permission denied: run as root with NET_ADMIN (kubectl debug node/NAME --profile=sysadmin, or a pod with runAsUser: 0)` };
+    const firstErr =
+      stderr.split('\n').find((l) => l.trim() !== '') ??
+      (r.exitCode !== undefined ? `exit code ${r.exitCode}` : r.signal !== undefined ? `killed by ${r.signal}` : `could not run it${code !== undefined ? ` (${code})` : ''}`);
     return { stdout, stderr, failed: firstErr.trim() };
   }
   return { stdout, stderr, failed: undefined };

@@ -11,3 +11,24 @@ describe('runTool', () => {
     expect(ok).toMatchObject({ stdout: 'hello', failed: undefined });
   });
 });
+
+describe('runTool refused or stopped', () => {
+  it('never "exit code undefined": a file it may not run is permission denied with what to do; a tool killed says by what', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-tool-'));
+    try {
+      const file = join(dir, 'not-executable');
+      writeFileSync(file, '#!/bin/sh\necho hi\n', { mode: 0o644 });
+      const r = await runTool(file, [], { timeoutMs: 5000 });
+      expect(r.failed).toBe(`${file}: permission denied: run as root with NET_ADMIN (kubectl debug node/NAME --profile=sysadmin, or a pod with runAsUser: 0)`);
+      const said = await runTool('sh', ['-c', 'echo "iptables-save v1.8.9: Permission denied (you must be root)" >&2; exit 4'], { timeoutMs: 5000 });
+      expect(said.failed).toMatch(/^sh: permission denied: run as root with NET_ADMIN/);
+      const killed = await runTool('sh', ['-c', 'kill -KILL $$'], { timeoutMs: 5000 });
+      expect(killed.failed).toBe('killed by SIGKILL');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
