@@ -11,8 +11,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { outcomeOf, runWorld } from './simulate.js';
-import type { Outcome, World } from './simulate.js';
+import { runWorld } from './simulate.js';
+import { outcomeOf } from './outcome.js';
+import type { World } from './simulate.js';
+import type { Outcome } from './outcome.js';
 import { WORLDS } from './worlds.js';
 
 const SEEDS = 2000;
