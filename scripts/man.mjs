@@ -5,8 +5,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { buildProgram } from '../dist/cli.js';
 import { VERSION } from '../dist/version.js';
 
-/** Text for roff: backslashes escaped, a leading dot or quote made literal, hyphens as minus signs in flags. */
-const esc = (s) => s.replace(/\\/g, '\\e').replace(/^([.'])/gm, '\\&$1');
+/**
+ * Text for roff: backslashes escaped, a leading dot or quote made literal, hyphens as minus signs in flags; after a
+ * `|` a place troff may break a line (\:), so a long spec (KIND[:ARG][@every=N|...]) fills its lines without a warning.
+ */
+const esc = (s) => s.replace(/\\/g, '\\e').replace(/^([.'])/gm, '\\&$1').replace(/\|/g, '|\\:');
 const flag = (s) => esc(s).replace(/-/g, '\\-');
 
 /** The text a command's help prints after its options (examples, exit codes), captured from commander. */
@@ -22,6 +25,8 @@ export function manPage() {
   const program = buildProgram();
   const lines = [
     `.TH K8SDIAG 1 "" "k8sdiag ${VERSION}" "User Commands"`,
+    // Left-aligned, not justified: flag specs and addresses are long words that a justified line cannot stretch around.
+    '.ad l',
     '.SH NAME',
     `k8sdiag \\- ${esc(program.description())}`,
     '.SH SYNOPSIS',
@@ -32,8 +37,11 @@ export function manPage() {
     'k8sdiag finds out why DNS is slow or failing inside a Kubernetes cluster: the conntrack insert race, conntrack table',
     'pressure, search\\-path amplification, and servers or paths that lose queries. Every command prints a report (or',
     '\\fB\\-o json\\fR, \\fBprom\\fR, \\fBline\\fR) and sets the exit status from its findings.',
-    '.SH COMMANDS',
+    '.SH OPTIONS',
+    'Before the command, or after it:',
   ];
+  for (const o of program.options) lines.push('.TP', `.B ${flag(o.flags)}`, esc(o.description));
+  lines.push('.SH COMMANDS');
   for (const cmd of program.commands) {
     if (cmd.name() === 'help') continue;
     lines.push(`.SS "${cmd.name()}"`, `.B k8sdiag ${esc(cmd.name())}`, flag(cmd.usage()), '.PP', esc(cmd.description()), '.PP', 'Options:');
@@ -48,7 +56,8 @@ export function manPage() {
   }
   lines.push(
     '.SH EXIT STATUS',
-    '0 healthy; 1 problems found; 2 usage or input error (one line on stderr); 130 or 143 when SIGINT or SIGTERM stopped',
+    '0 healthy; 1 problems found; 2 usage or input error (one line on stderr, and a hint line where there is one); 130 or',
+    '143 when SIGINT or SIGTERM stopped',
     'a run, after its report of what it gathered.',
     '.SH ENVIRONMENT',
     '.TP',

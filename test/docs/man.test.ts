@@ -24,4 +24,18 @@ describe('man/k8sdiag.1', () => {
       for (const m of options.matchAll(/(?:^|\s)(--[a-z][a-z-]+)/g)) if (m[1] !== '--help') expect(page, `${cmd} ${m[1]}`).toContain(m[1]);
     }
   });
+
+  it('has the options every command takes (--version among them), and troff formats it without a warning', async () => {
+    const page = readFileSync(new URL('man/k8sdiag.1', root), 'utf8');
+    expect(page).toMatch(/^\.SH OPTIONS\n/m);
+    for (const f of ['\\-V, \\-\\-version', '\\-\\-debug', '\\-\\-no\\-color']) expect(page).toContain(`.B ${f}\n`);
+    const { execa } = await import('execa');
+    const groff = await execa('groff', ['-man', '-Tutf8', '-ww', '-z', new URL('man/k8sdiag.1', root).pathname], { reject: false });
+    if (groff.exitCode === undefined || /ENOENT/.test(String(groff.stderr)) || (groff as { code?: string }).code === 'ENOENT') {
+      if (process.env.CI) throw new Error('groff is missing');
+      return;
+    }
+    expect(String(groff.stderr)).toBe('');
+  });
 });
+
