@@ -277,9 +277,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     // NATed here (elsewhere a rise is a note: nothing to tell it from the namespace's own traffic).
     counters = conntrackEvidence(natHere ? samples : [before], after);
     const ifd = counters?.find((c) => c.name === 'insert_failed');
-    if (natHere && baseline !== null && ifd !== undefined && ifd.baseline !== null) {
-      insertFailed = { during: ifd.during, seconds: ifd.seconds, baseline: ifd.baseline, baselineSeconds: ifd.baselineSeconds, ...(ifd.baselineSteps ? { baselineSteps: ifd.baselineSteps } : {}) };
-    }
+    if (natHere && ifd !== undefined && ifd.baseline !== null) insertFailed = { ...ifd, baseline: ifd.baseline };
     // The table's fill is a state read, not a rise: said as conntrack says it.
     const v = { counters: after.conntrack.counters, table: after.conntrack.table, cpus: after.conntrack.cpus, perCpu: after.conntrack.perCpu, kernelLog: { tableFullLines: 0, tableFull: [], netns: [], suppressed: 0 } };
     for (const f of conntrackFindings(v, { origin: 'watch', seconds: Number(seconds.toFixed(3)), deltas, newTableFullLines: 0 })) {

@@ -7,7 +7,8 @@ import type { Comparison, Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import type { InsertFailedEvidence } from './race.js';
 import type { CorednsDelta } from '../host/coredns.js';
-import type { CounterEvidence } from './background.js';
+import type { CounterEvidence, CounterReading } from './background.js';
+import { readCounter } from './background.js';
 
 /** What one CoreDNS counted during the probes, and over the interval before them (its background; null: not read). */
 export interface CorednsEvidence extends CorednsDelta {
@@ -137,3 +138,11 @@ const pooled = new WeakMap<AttributionInput, Comparison>();
 export function probesAffected(e: Pick<Evidence, 'a' | 'tcp'>): boolean {
   return decisive(udpLoss(e)) || (e.tcp !== undefined && decisive(lossy(e.tcp)));
 }
+
+/** One counter of a CoreDNS page read against the same page's background. */
+export function corednsReading(d: CorednsEvidence, key: 'maxConcurrentRejects' | 'forwardServfail', what: string): CounterReading {
+  return readCounter({ name: `${d.url} ${what}`, during: d[key], seconds: d.seconds, baseline: d.baseline?.[key] ?? null, baselineSeconds: d.baselineSeconds });
+}
+
+/** A cause of loss, or loss itself, is named so far. */
+export const lossNamed = (named: ReadonlySet<FindingCode>): boolean => [...named].some((c) => LOSS_CAUSES.has(c));

@@ -8,7 +8,7 @@ import { sumRecords } from '../stats/index.js';
 import { ALPHA, MIN_COUNT, lossy, pool, show, stalls, tally, worseThan } from './evidence.js';
 import type { Tally } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
-import { decisive, explained, pct, probesAffected, suggestive } from './rule-kit.js';
+import { corednsReading, decisive, explained, pct, probesAffected, suggestive } from './rule-kit.js';
 import { readCounter } from './background.js';
 import type { Pending, Rule } from './rule-kit.js';
 import { finding, localDropsFinding } from '../findings.js';
@@ -54,6 +54,10 @@ function replicated(fast: readonly ProbeSummary[], paced: readonly ProbeSummary[
 
 /** Named: decisive and repeated, or, with no second round, far beyond the bar. */
 const holds = (c: { p: number }, again: 'yes' | 'no' | 'not yet'): boolean => again === 'yes' || (again === 'not yet' && c.p < UNREPEATED);
+
+/** What a named pattern's message says of its second round. */
+const repeatedSaid = (again: 'yes' | 'no' | 'not yet'): string =>
+  again === 'yes' ? ', and again in a round of its own' : `; not repeated, the budget allowed one round, but far beyond chance (p < ${UNREPEATED.toExponential(0)})`;
 
 export const NEAR_RULES: readonly Rule[] = [
   { codes: ['LOOKUPS_DISABLED'], from: 'resolv' },
@@ -106,7 +110,7 @@ export const NEAR_RULES: readonly Rule[] = [
     decide: (e) => {
       const { a } = e;
       // A node's interface counts every pod's traffic: a rise is read against the node's own background before the probes.
-      const read = (a.nic ?? []).filter((d) => d.during > 0).map((d) => ({ d, r: readCounter({ ...d, name: `${d.iface} ${d.counter}` }) }));
+      const read = (a.nic ?? []).filter((d) => d.during > 0).map((d) => ({ d, r: readCounter(d) }));
       if (read.length === 0) return undefined;
       const rose = read.filter((x) => x.r.verdict === 'rose');
       const losing = a.probes.filter((p) => decisive(lossy(p)));
@@ -159,7 +163,7 @@ export const NEAR_RULES: readonly Rule[] = [
       return {
         findings: [finding({
           code: 'RATE_LIMITED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
-          message: `queries sent in bursts of 20 at once (${fastRate.toFixed(0)} queries/s on average, timeouts included) are lost (${show(f)}) and not at a steady ${slowRate.toFixed(0)}/s (${show(slow)}; ${c.said}${again === 'yes' ? ', and again in a round of its own' : '; not repeated, the budget allowed one round, but far beyond chance (p < 1e-4)'}): loss that grows with the rate is a limit (the server's rate limiting, a cloud resolver's per-interface packet limit) or an overloaded server; doctor's own bursts are above it, so its other figures overstate the loss your pods see at their own rate` +
+          message: `queries sent in bursts of 20 at once (${fastRate.toFixed(0)} queries/s on average, timeouts included) are lost (${show(f)}) and not at a steady ${slowRate.toFixed(0)}/s (${show(slow)}; ${c.said}${repeatedSaid(again)}): loss that grows with the rate is a limit (the server's rate limiting, a cloud resolver's per-interface packet limit) or an overloaded server; doctor's own bursts are above it, so its other figures overstate the loss your pods see at their own rate` +
             (endpoints.length > 0 ? ` (endpoints probed at full speed: ${endpoints.map((p) => `${p.target} ${show(stalls(p))} at ${(p.rate ?? 0).toFixed(0)}/s`).join(', ')})` : ''),
           evidence: { fastLost: f.n, fastSent: f.of, fastRate: Number(fastRate.toFixed(1)), slowLost: slow.n, slowSent: slow.of, slowRate: Number(slowRate.toFixed(1)) },
           remedy: 'find the limit: CoreDNS (its CPU, max_concurrent in forward, replicas), the node\'s cloud network interface (ethtool -S: linklocal_allowance_exceeded, pps_allowance_exceeded), a ratelimit plugin; NodeLocalDNS caches and spreads the load',
@@ -175,7 +179,7 @@ export const NEAR_RULES: readonly Rule[] = [
       const refused = a.probes.reduce((n, p) => n + (p.rcodes['REFUSED'] ?? 0), 0);
       const affected = probesAffected(e) || refused >= MIN_COUNT;
       // Rejects count every client's queries: read against the same page's background; a panic is a crash, seen.
-      const read = (a.coredns ?? []).map((d) => ({ d, r: readCounter({ name: `${d.url} max_concurrent rejects`, during: d.maxConcurrentRejects, seconds: d.seconds, baseline: d.baseline?.maxConcurrentRejects ?? null, baselineSeconds: d.baselineSeconds }) }));
+      const read = (a.coredns ?? []).map((d) => ({ d, r: corednsReading(d, 'maxConcurrentRejects', 'max_concurrent rejects') }));
       const hit = affected ? read.filter(({ d, r }) => r.verdict === 'rose' || d.panics > 0) : [];
       const moved = read.filter(({ d }) => (d.maxConcurrentRejects > 0 || d.panics > 0) && !hit.some((h) => h.d === d));
       if (hit.length === 0 && moved.length === 0) return undefined;
@@ -208,7 +212,7 @@ export const NEAR_RULES: readonly Rule[] = [
           return {
             findings: [finding({
               code: 'TYPE_UNANSWERED', severity: 'critical', subject: { kind: 'nameserver', address: ns },
-              message: `${lost} queries go unanswered (${show(l)}) while ${other} queries are answered (${show(o)}; ${c.said}${again === 'yes' ? ', and again in a round of its own' : '; not repeated, the budget allowed one round, but far beyond chance (p < 1e-4)'}): every lookup that asks for both waits for the ${lost} answer, a timeout each time; not the conntrack race, which loses either type`,
+              message: `${lost} queries go unanswered (${show(l)}) while ${other} queries are answered (${show(o)}; ${c.said}${repeatedSaid(again)}): every lookup that asks for both waits for the ${lost} answer, a timeout each time; not the conntrack race, which loses either type`,
               evidence: { type: lost, lost: l.n, sent: l.of, otherType: other, otherLost: o.n, otherSent: o.of },
               remedy: `find what drops ${lost} queries: the DNS server's configuration (a plugin or policy that ignores ${lost}), a firewall that filters by query type; CoreDNS answers ${lost} for names without one with NOERROR and no records`,
             })],
@@ -241,7 +245,7 @@ export const NEAR_RULES: readonly Rule[] = [
         if (decisive(c) && holds(c, again)) {
           out.push(finding({
             code: 'ENDPOINT_LOSS', severity: 'critical', subject: { kind: 'endpoint', address: p.target, service: a.service?.id ?? null },
-            message: `endpoint ${p.target} loses queries when probed directly (${show(stalls(p))}, ${pct(p.stalled, p.units)}) while ${others.map((o) => o.target).join(', ')} lose ${show(rest)} (${c.said}${again === 'yes' ? ', and again in a round of its own' : '; not repeated, the budget allowed one round, but far beyond chance (p < 1e-4)'}): that endpoint, not the path`,
+            message: `endpoint ${p.target} loses queries when probed directly (${show(stalls(p))}, ${pct(p.stalled, p.units)}) while ${others.map((o) => o.target).join(', ')} lose ${show(rest)} (${c.said}${repeatedSaid(again)}): that endpoint, not the path`,
             evidence: { endpoint: p.target, lost: p.stalled, sent: p.units, otherLost: rest.n, otherSent: rest.of, p: Number(c.p.toPrecision(3)), cleanEndpoints: others.filter((o) => o.stalled === 0).map((o) => o.target).join(' ') },
             remedy: endpointLoss(p.target),
           }));

@@ -8,8 +8,7 @@ import type { ProbeSummary } from './probes.js';
 import { raceFromSendErrors, raceOrNot } from './race.js';
 import { decisive, explained, failures, pct, suggestive } from './rule-kit.js';
 import type { CorednsEvidence, Pending, Rule } from './rule-kit.js';
-import { probesAffected, serviceTarget } from './rule-kit.js';
-import { readCounter } from './background.js';
+import { corednsReading, probesAffected, serviceTarget } from './rule-kit.js';
 import { finding } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { SERVER_REFUSED, SERVER_SERVFAIL, TCP_BLOCKED } from '../remedies.js';
@@ -24,7 +23,7 @@ export const PATH_RULES: readonly Rule[] = [
       // The upstream's SERVFAILs count every client's queries: read against the page's background. A slow upstream
       // (3 or more forwarded at 500 ms or more on average) is a latency measured, not a count to test.
       const slow = (d: CorednsEvidence): boolean => d.forwarded >= MIN_COUNT && (d.forwardMeanSeconds ?? 0) >= 0.5;
-      const read = (a.coredns ?? []).map((d) => ({ d, r: readCounter({ name: `${d.url} SERVFAIL from upstream`, during: d.forwardServfail, seconds: d.seconds, baseline: d.baseline?.forwardServfail ?? null, baselineSeconds: d.baselineSeconds }) }));
+      const read = (a.coredns ?? []).map((d) => ({ d, r: corednsReading(d, 'forwardServfail', 'SERVFAIL from upstream') }));
       const hit = affected ? read.filter(({ d, r }) => r.verdict === 'rose' || slow(d)) : [];
       const moved = read.filter(({ d }) => (d.forwardServfail >= MIN_COUNT || slow(d)) && !hit.some((h) => h.d === d));
       if (hit.length === 0 && moved.length === 0) return undefined;

@@ -10,7 +10,7 @@ import { sumRecords } from '../stats/index.js';
 import { ALPHA, lossy, pool, show, stalls, worseThan } from './evidence.js';
 import type { ProbeSummary } from './probes.js';
 import { errorRemedy } from '../remedies.js';
-import { LOSS_CAUSES, decisive, failures, lookupsOf, suggestive, udpLoss } from './rule-kit.js';
+import { decisive, failures, lookupsOf, lossNamed, suggestive, udpLoss } from './rule-kit.js';
 import type { Attribution, AttributionInput, Evidence, Pending, Rule } from './rule-kit.js';
 import { NEAR_RULES } from './rules-near.js';
 import { PATH_RULES } from './rules-path.js';
@@ -121,11 +121,11 @@ export function attribute(a: AttributionInput): Attribution {
       // Loss that shows but is not decisive, and nothing else pending to probe more for: the cheap raw probes decide it.
       // On the last round it is not said: loss that more probes did not make decisive is what chance gives (the
       // verdict counts what went unanswered).
-      if (!a.final && f === undefined && pending.length === 0 && ![...e.named].some((c) => LOSS_CAUSES.has(c))) {
+      if (!a.final && f === undefined && pending.length === 0 && !lossNamed(e.named)) {
         const pooled = udpLoss(e);
         if (suggestive(pooled)) pending.push({ candidates: 'loss beyond the background, or chance', tellApart: `more queries (now ${pooled.said})`, more: ['raw', 'endpoints'] });
       }
-      const causeNamed = [...e.named].some((c) => LOSS_CAUSES.has(c)) || f !== undefined;
+      const causeNamed = lossNamed(e.named) || f !== undefined;
       if (a.final) {
         for (const p of pending) {
           findings.push(finding({
@@ -169,7 +169,7 @@ function optional<K extends string>(k: K, v: ProbeSummary | undefined): Partial<
  * never "every probe was answered in time".
  */
 function unexplained(e: Evidence, pending: readonly Pending[]): Finding | undefined {
-  if ([...e.named].some((c) => LOSS_CAUSES.has(c)) || pending.some((p) => p.decided === true)) return undefined;
+  if (lossNamed(e.named) || pending.some((p) => p.decided === true)) return undefined;
   const pooled = udpLoss(e);
   const stalled = e.a.probes.filter((p) => decisive(lossy(p)));
   if (!decisive(pooled) && stalled.length === 0) return undefined;

@@ -192,19 +192,13 @@ export function realTrafficLine(causes: readonly Finding[], w: Watched): string 
   }
   // Agreement needs the watch finding to pass its own gate: the race's signature beyond chance (and, for the race,
   // DNATed), never a pattern that chance explains.
-  const passed = w.findings.filter((f) => seen(f) && passesGate(f, cause.code)).map((f) => f.code);
   const shown = (SAME[cause.code] ?? []).filter((c) => watchedCodes.includes(c));
-  const same = shown.filter((c) => passed.includes(c));
-  if (same.length > 0) {
-    const subject = cause.subject.kind === 'endpoint' ? cause.subject.address : null;
-    const e = subject !== null ? w.byEndpoint[subject] : undefined;
-    const detail = e !== undefined ? `; ${subject}: ${e.unanswered + e.answeredAfterResend} of ${e.queries} of the pods' queries waited` : cause.code === 'CONNTRACK_RACE' || cause.code === 'PARALLEL_QUERY_LOSS' ? `; ${w.raceSignature} of ${w.pairs} A/AAAA pairs lost one` : '';
-    return `Real traffic shows the same cause (${same.join(', ')}): ${said} ${how}${detail}${lost}.`;
-  }
-  if (shown.length > 0) {
-    const detail = cause.code === 'CONNTRACK_RACE' || cause.code === 'PARALLEL_QUERY_LOSS' ? `; ${w.raceSignature} of ${w.pairs} A/AAAA pairs lost one` : '';
-    return `Real traffic shows ${shown.join(', ')} short of its own test (see its finding), so it neither confirms nor rules out ${cause.code}: ${said} ${how}${detail}${lost}.`;
-  }
+  const same = shown.filter((c) => w.findings.some((f) => f.code === c && seen(f) && passesGate(f, cause.code)));
+  const subject = cause.subject.kind === 'endpoint' ? cause.subject.address : null;
+  const e = subject !== null ? w.byEndpoint[subject] : undefined;
+  const detail = e !== undefined ? `; ${subject}: ${e.unanswered + e.answeredAfterResend} of ${e.queries} of the pods' queries waited` : cause.code === 'CONNTRACK_RACE' || cause.code === 'PARALLEL_QUERY_LOSS' ? `; ${w.raceSignature} of ${w.pairs} A/AAAA pairs lost one` : '';
+  if (same.length > 0) return `Real traffic shows the same cause (${same.join(', ')}): ${said} ${how}${detail}${lost}.`;
+  if (shown.length > 0) return `Real traffic shows ${shown.join(', ')} short of its own test (see its finding), so it neither confirms nor rules out ${cause.code}: ${said} ${how}${detail}${lost}.`;
   if (stalled === 0) return `Real traffic does not show it: none of the ${w.queries} pods' queries seen ${how} waited the timeout${lost}.`;
   return `Real traffic stalls, without ${cause.code}'s signature: ${said} ${how} (${watchedCodes.join(', ') || 'below the findings\' minimum'})${lost}.`;
 }
