@@ -11,7 +11,9 @@ RUN apk add --no-cache conntrack-tools iptables iptables-legacy nftables ipvsadm
 COPY dist/k8sdiag.mjs /usr/local/lib/k8sdiag/k8sdiag.mjs
 RUN chmod 0755 /usr/local/lib/k8sdiag/k8sdiag.mjs && ln -s /usr/local/lib/k8sdiag/k8sdiag.mjs /usr/local/bin/k8sdiag
 
-# Non-root by default (resolv, dnsbench, doctor from a pod); the node recipes run as root with NET_ADMIN.
-USER 65532:65532
+# Root, as kubectl debug runs it: the node recipes' capabilities (--profile=netadmin adds NET_ADMIN and NET_RAW)
+# apply only to uid 0, which no kubectl before 1.31 can set (--custom). Where a non-root user is required (Pod
+# Security "restricted"), the Job, the CronJob and docs/fleet.md's restricted recipe set runAsUser: 65532.
+USER 0:0
 ENTRYPOINT ["k8sdiag"]
 CMD ["--help"]

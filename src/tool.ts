@@ -1,4 +1,5 @@
 /** Running a system tool for live reading: never throws, says in one phrase why it failed. */
+import { deniedAdvice } from './privilege.js';
 
 export interface Unavailable {
   source: string;
@@ -30,7 +31,7 @@ export async function runTool(file: string, args: string[], opts: { timeoutMs: n
     if ((r as { isMaxBuffer?: boolean }).isMaxBuffer) return { stdout: '', stderr, failed: `${file} printed more than ${((opts.maxBuffer ?? 0) / (1 << 20)).toFixed(0)} MiB, past the input cap` };
     // Refused for lack of privilege: the process could not run it, or the tool said so. Said as what to do.
     const denied = code === 'EACCES' || code === 'EPERM' || /permission denied|operation not permitted|you must be root/i.test(stderr);
-    if (denied) return { stdout, stderr, failed: `${file}: permission denied: run as root with NET_ADMIN (kubectl debug node/NAME --profile=sysadmin, or a pod with runAsUser: 0)` };
+    if (denied) return { stdout, stderr, failed: `${file}: ${deniedAdvice(file)}` };
     const firstErr =
       stderr.split('\n').find((l) => l.trim() !== '') ??
       (r.exitCode !== undefined ? `exit code ${r.exitCode}` : r.signal !== undefined ? `killed by ${r.signal}` : `could not run it${code !== undefined ? ` (${code})` : ''}`);

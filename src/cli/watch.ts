@@ -34,7 +34,7 @@ export function watchCommand(): Command {
         'after',
         `
 Examples:
-  k8sdiag watch --duration 60                              on a node (root, or kubectl debug node/NAME --profile=sysadmin)
+  k8sdiag watch --duration 60                              on a node (root, or kubectl debug node/NAME --profile=netadmin)
   kubectl get pods -A -o json > pods.json; k8sdiag watch --pods pods.json -o json
   tcpdump -i any -w - port 53 | k8sdiag watch --pcap -
   k8sdiag watch --pcap capture.pcapng --timeout 5

@@ -12,6 +12,7 @@ import { LIMITS, lineReader, streamText } from '../input.js';
 import type { RunControl, Source } from '../input.js';
 import type { Finding } from '../findings.js';
 import { serviceOf, sortFindings } from '../findings.js';
+import { deniedAdvice } from '../privilege.js';
 
 export interface SvcInput extends RunControl {
   source: Source;
@@ -70,6 +71,11 @@ export async function runSvc(input: SvcInput): Promise<SvcResult> {
     sources = live.sources;
     unavailable = live.unavailable;
     if (live.parts.every((t) => t.trim() === '')) {
+      const denied = unavailable.filter((u) => u.reason.includes('permission denied'));
+      if (denied.length > 0 && denied.length === unavailable.length) {
+        // Refused everywhere for one reason: said once, with what to do.
+        throw new InputError(`could not read any rules on this machine: ${denied.map((u) => u.source).join(', ')}: ${deniedAdvice('iptables-save')}`, 'or pipe a dump instead: iptables-save | k8sdiag svc');
+      }
       throw new InputError(`could not read any rules on this machine: ${unavailable.map((u) => `${u.source}: ${u.reason}`).join('; ')}`, 'pipe a dump instead: iptables-save | k8sdiag svc');
     }
     // One dump after another into one parser; each text let go once read, so the analysis never holds them.

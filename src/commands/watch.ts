@@ -16,6 +16,7 @@ import { Matcher, hostOfKey } from '../capture/match.js';
 import type { MatchResult, StallEvent } from '../capture/match.js';
 import { readPods } from '../capture/pods.js';
 import { watchFindings } from './watch-findings.js';
+import { NODE_RECIPE } from '../privilege.js';
 
 export interface WatchInput extends RunControl {
   /** A capture file, `-` for stdin; undefined: capture live with tcpdump. */
@@ -188,7 +189,7 @@ async function captureLive(iface: string, ports: number[], input: WatchInput, re
       if ((r as { code?: string }).code === 'ENOENT') throw new UserError('tcpdump is not installed here', 'install it (apt-get install tcpdump; the k8sdiag image has it), or capture elsewhere and give --pcap FILE');
       const line = stderr.split('\n').find((l) => /tcpdump: /.test(l)) ?? stderr.split('\n')[0] ?? '';
       if (/permission|not permitted/i.test(stderr)) {
-        throw new UserError(`tcpdump cannot capture: ${line.replace(/^tcpdump: /, '')}`, 'capture needs NET_RAW and NET_ADMIN: run as root on the node, or kubectl debug node/NAME --profile=sysadmin');
+        throw new UserError(`tcpdump cannot capture: ${line.replace(/^tcpdump: /, '')}`, `capture needs root with NET_RAW and NET_ADMIN: on the node, ${NODE_RECIPE}`);
       }
       throw new UserError(`tcpdump failed: ${line.replace(/^tcpdump: /, '') || `exit ${String(r.exitCode)}`}`, 'check --interface (tcpdump -D lists them)');
     }

@@ -10,6 +10,7 @@ import { readFile, readlink } from 'node:fs/promises';
 import { errorMessage } from '../errors.js';
 import { runTool } from '../tool.js';
 import type { Unavailable } from '../tool.js';
+import { NODE_RECIPE } from '../privilege.js';
 
 export type { Unavailable } from '../tool.js';
 
@@ -59,7 +60,7 @@ export function podNamespaceWarning(interfaces: readonly string[] | undefined): 
   return (
     `this network namespace has no pod network interfaces (${interfaces.join(', ') || 'none'}): if it is a pod's, these are that pod's own ` +
     "conntrack counters, not the node's, where Service traffic is NATed and the race is counted; for the node's, run " +
-    'it on the node (kubectl debug node/NAME --profile=netadmin, or a hostNetwork pod)'
+    `it on the node (${NODE_RECIPE}, or a hostNetwork pod)`
   );
 }
 

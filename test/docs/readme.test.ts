@@ -128,7 +128,7 @@ describe('README and docs/ name only what exists', () => {
     const named = [...readme.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!);
     expect(named.filter((c) => !Object.hasOwn(CATALOGUE, c) && !notCodes.has(c))).toEqual([]);
     // Flags of other tools the docs quote: node's and V8's, kubectl's, iptables' statistic match, perf's, tcpdump's.
-    const others = new Set(['--immediate-mode', '--cpu-prof', '--max-semi-space-size', '--perf-basic-prof', '--single-threaded', '--single-threaded-gc', '--test-udp-no-try-send', '--all-user', '--prefix', '--profile', '--target', '--image', '--mode', '--probability']);
+    const others = new Set(['--immediate-mode', '--cpu-prof', '--max-semi-space-size', '--perf-basic-prof', '--single-threaded', '--single-threaded-gc', '--test-udp-no-try-send', '--all-user', '--prefix', '--profile', '--target', '--image', '--custom', '--mode', '--probability']);
     const ours = new Set<string>(['--version', '--help']);
     for (const cmd of ['', 'dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge', 'watch']) {
       const help = (await run(cmd === '' ? ['--help'] : ['help', cmd])).stdout;

@@ -19,6 +19,7 @@ export const TOOLS = {
   muslGcc: { cmd: 'musl-gcc', args: ['--version'], pkg: 'musl-tools' },
   tshark: { cmd: 'tshark', args: ['--version'], pkg: 'tshark' },
   editcap: { cmd: 'editcap', args: ['--version'], pkg: 'tshark' },
+  setpriv: { cmd: 'setpriv', args: ['--version'], pkg: 'util-linux' },
 } as const satisfies Record<string, Tool>;
 
 const seen = new Map<string, Promise<boolean>>();
