@@ -14,7 +14,7 @@ import { svcCommand } from './cli/svc.js';
 import { doctorCommand } from './cli/doctor.js';
 import { mergeCommand } from './cli/merge.js';
 import { watchCommand } from './cli/watch.js';
-import { fail, quietOnClosedPipe, setDebug } from './cli/output.js';
+import { fail, quietOnClosedPipe, sayBounds, setDebug } from './cli/output.js';
 import type { CommonOptions } from './cli/output.js';
 import { VERSION as version } from './version.js';
 
@@ -39,7 +39,10 @@ Examples:
   conntrack -S | k8sdiag conntrack          insert_failed, drops and table pressure from piped output
   k8sdiag conntrack --live --watch 10       rates of every counter over 10 seconds on this node`,
     );
-  for (const cmd of [resolvCommand(), conntrackCommand(), dnsbenchCommand(), serveCommand(), svcCommand(), doctorCommand(), mergeCommand(), watchCommand()]) program.addCommand(cmd.copyInheritedSettings(program));
+  for (const cmd of [resolvCommand(), conntrackCommand(), dnsbenchCommand(), serveCommand(), svcCommand(), doctorCommand(), mergeCommand(), watchCommand()]) {
+    sayBounds(cmd);
+    program.addCommand(cmd.copyInheritedSettings(program));
+  }
 
   program.hook('preAction', (_this, actionCommand) => {
     const opts = actionCommand.opts() as CommonOptions;

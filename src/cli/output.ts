@@ -45,13 +45,20 @@ export function fail(err: unknown): void {
   process.exitCode = 2;
 }
 
-export function positiveNumber(name: string, max: number) {
-  return (v: string): number => {
+/** An option's parser that knows its bounds, so help and docs can say them. */
+export type Bounded<T> = ((v: string, prev?: T) => T) & { bounds: { whole: boolean; min: number; max: number } };
+const bounded = <T>(parse: (v: string, prev?: T) => T, whole: boolean, min: number, max: number): Bounded<T> => Object.assign(parse, { bounds: { whole, min, max } });
+
+/** The bounds as help says them: "1-16384" for whole numbers, "at most 600" for any number above 0. */
+export const boundsText = (b: Bounded<unknown>['bounds']): string => (b.whole ? `${b.min}-${b.max}` : `> 0, at most ${b.max}`);
+
+export function positiveNumber(name: string, max: number): Bounded<number> {
+  return bounded((v: string): number => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0`);
     if (n > max) throw new InvalidArgumentError(`${name} must be at most ${max}`);
     return n;
-  };
+  }, false, 0, max);
 }
 
 export function withCommonOptions(cmd: Command): Command {
@@ -117,11 +124,24 @@ export function warn(lines: readonly string[], opts: CommonOptions): void {
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** A whole number from min to max, or a usage error naming the flag. */
-export const intIn = (name: string, min: number, max: number) => (v: string): number => {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
-  return n;
-};
+export const intIn = (name: string, min: number, max: number): Bounded<number> =>
+  bounded((v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  }, true, min, max);
+
+/** A repeatable bounded option: every value parsed, all kept, the bounds still known. */
+export const repeatedIn = (one: Bounded<number>): Bounded<number[]> =>
+  bounded((v: string, prev: number[] = []) => [...prev, one(v)], one.bounds.whole, one.bounds.min, one.bounds.max);
+
+/** Each option's bounds at the end of its help line, from the parser that enforces them. */
+export function sayBounds(cmd: Command): void {
+  for (const opt of cmd.options) {
+    const parse = (opt as { parseArg?: Partial<Bounded<unknown>> }).parseArg;
+    if (parse?.bounds !== undefined) opt.description = `${opt.description} (${boundsText(parse.bounds)})`;
+  }
+}
 
 /** Streams whose reader went away: what is still written to them goes nowhere, quietly. */
 const gone = new Set<NodeJS.WriteStream>();

@@ -1,7 +1,7 @@
 /** `k8sdiag watch`: its options, their checks, and the call into src/commands/. */
 import { Command } from 'commander';
 import { stopOnSignals } from './signals.js';
-import { withCommonOptions, emit, format, intIn, positiveNumber } from './output.js';
+import { withCommonOptions, emit, format, intIn, positiveNumber, repeatedIn } from './output.js';
 import type { CommonOptions } from './output.js';
 
 interface WatchFlags {
@@ -26,7 +26,7 @@ export function watchCommand(): Command {
       .option('--pcap <file>', 'read this pcap or pcapng capture ("-" for stdin) instead of capturing')
       .option('-i, --interface <name>', 'the interface tcpdump captures on', 'any')
       .option('--duration <seconds>', 'capture for this long (default: until Ctrl-C or SIGTERM)', positiveNumber('--duration', 86_400 * 7))
-      .option('--dns-port <port>', 'a port that carries DNS (repeatable; default 53)', (v: string, prev: number[] | undefined) => [...(prev ?? []), intIn('--dns-port', 1, 65535)(v)])
+      .option('--dns-port <port>', 'a port that carries DNS (repeatable; default 53)', repeatedIn(intIn('--dns-port', 1, 65535)))
       .option('--timeout <seconds>', 'a query unanswered for this long counts as lost: the resolver timeout', positiveNumber('--timeout', 3600), 5)
       .option('-s, --slow <seconds>', 'print answered queries slower than this as they happen (default: the timeout)', positiveNumber('--slow', 3600))
       .option('--pods <file>', 'kubectl get pods -A -o json (or -o wide) output: name clients and endpoints by pod')

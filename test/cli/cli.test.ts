@@ -371,3 +371,21 @@ describe('--no-color and --debug before the command', () => {
     expect(r.stderr).toBe('');
   });
 });
+
+describe('watch: where the stall events go', () => {
+  it('in every format but human they are NDJSON on stderr, stdout holding only the result', async () => {
+    const pcap = fixture('capture/glibc-sll2.pcap');
+    for (const o of ['line', 'json', 'prom']) {
+      const r = await run(['watch', '--pcap', pcap, '--timeout', '1', '-o', o]);
+      expect(r.exitCode, o).toBe(1);
+      const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { event: string; outcome: string });
+      expect(events.length, o).toBeGreaterThan(0);
+      for (const e of events) expect(e.event).toBe('stall');
+      expect(r.stdout, o).not.toMatch(/"event"/);
+    }
+    expect((await run(['watch', '--pcap', pcap, '--timeout', '1', '-o', 'line'])).stdout.trim().split('\n')).toHaveLength(1);
+    const human = await run(['watch', '--pcap', pcap, '--timeout', '1']);
+    expect(human.stdout).toMatch(/ STALL 127\.0\.0\.1 /);
+    expect(human.stderr).toBe('');
+  });
+});

@@ -139,3 +139,27 @@ describe('README and docs/ name only what exists', () => {
     expect([...new Set(flags.filter((f) => !ours.has(f) && !others.has(f)))]).toEqual([]);
   });
 });
+
+describe('docs: the flags\' bounds', () => {
+  it('docs/commands.md lists every bounded flag with the bounds its parser enforces, and help says them', async () => {
+    const { buildProgram } = await import('../../src/cli.js');
+    const text = docs['commands.md']!;
+    const rows = [...text.matchAll(/^\| (\w+) \| `([^`]+)` \| ([^|]+) \|$/gm)].map((m) => `${m[1]} ${m[2]} ${m[3]!.trim()}`);
+    const want: string[] = [];
+    for (const c of buildProgram().commands) {
+      for (const o of c.options) {
+        const parse = (o as { parseArg?: (v: string) => unknown }).parseArg;
+        const b = (parse as { bounds?: { whole: boolean; min: number; max: number } } | undefined)?.bounds;
+        if (b === undefined || parse === undefined) continue;
+        const said = b.whole ? `${b.min}-${b.max}` : `> 0, at most ${b.max}`;
+        want.push(`${c.name()} ${o.flags.replace(/ <.*/, '')} ${said}`);
+        // The bound is the parser's: the largest value passes, one past it is refused.
+        expect(() => parse(String(b.max))).not.toThrow();
+        expect(() => parse(String(b.max + 1)), `${c.name()} ${o.long}`).toThrow(new RegExp(o.long!));
+        expect(o.description).toContain(`(${said})`);
+      }
+    }
+    expect(want.length).toBeGreaterThan(15);
+    expect(rows).toEqual(want);
+  });
+});

@@ -20,6 +20,7 @@ import { describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/run.js';
 import { canUseNetns, createNetns, serveIn } from '../helpers/netns.js';
 import { scene } from '../helpers/lab.js';
+import { blocks } from '../helpers/docs.js';
 import { NO_SEARCH, codes, doctor } from '../helpers/doctor-lab.js';
 import type { Doc } from '../helpers/doctor-lab.js';
 
@@ -104,9 +105,15 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
   }, 120_000);
 
 
-  it('the race stand-in names the race in every run', async () => {
+  it('the race stand-in names the race in every run, the first as README.md and docs/doctor.md print it', async () => {
     const s = await scene({ resolv: NO_SEARCH, race: true, faultA: ['delay:40@type=A'], faultB: ['delay:40@type=A'] });
-    for (let i = 0; i < 3; i++) {
+    const printed = ['README.md', 'docs/doctor.md'].map((f) => blocks(f).find((b) => b.lab !== undefined)!.steps[0]!);
+    expect(printed[1]!.cmd).toBe(printed[0]!.cmd);
+    const { cmd, exit, output } = printed[0]!;
+    const r = await s.pod.exec('sh', ['-c', cmd.replace(/^k8sdiag /, `${process.execPath} ${BIN} `)], { timeout: 90_000 });
+    expect(r.exitCode, r.stderr).toBe(exit);
+    expect(r.stdout.split('\n')[0]).toBe(output[0]);
+    for (let i = 0; i < 2; i++) {
       const { doc } = await doctor(s, 'pod', 6);
       expect(codes(doc), JSON.stringify(doc.probes)).toContain('CONNTRACK_RACE');
     }
