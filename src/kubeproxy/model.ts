@@ -40,6 +40,20 @@ export interface ServiceEntry {
   port: number | null;
 }
 
+const seenOf = new WeakMap<ServiceEntry[], Set<string>>();
+/** Add an entry once: a rule repeated in a dump names the same entry again, and would grow the list without end. */
+export function addEntry(list: ServiceEntry[], e: ServiceEntry): void {
+  let seen = seenOf.get(list);
+  if (seen === undefined) {
+    seen = new Set();
+    seenOf.set(list, seen);
+  }
+  const key = `${e.kind} ${e.address ?? ''} ${e.port ?? ''}`;
+  if (seen.has(key)) return;
+  seen.add(key);
+  list.push(e);
+}
+
 export interface ServiceReport {
   /** `namespace/name:port` where the rules name it; the chain hash otherwise. */
   id: string;

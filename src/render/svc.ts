@@ -19,14 +19,19 @@ function bars(style: Style, eps: EndpointShare[], indent: string, known = true):
   });
 }
 
+/** Entries shown on a Service's line; the rest counted (the JSON has them all). */
+const SHOWN_ENTRIES = 8;
+
 function entries(s: ServiceReport): string {
+  const more = s.entries.length > SHOWN_ENTRIES ? `, and ${s.entries.length - SHOWN_ENTRIES} more` : '';
   return s.entries
+    .slice(0, SHOWN_ENTRIES)
     .map((e) => {
       if (e.kind === 'nodePort') return `nodePort ${e.port}`;
       const a = e.address ?? '?';
       return `${e.kind} ${a.includes(':') ? `[${a}]` : a}${e.port !== null ? `:${e.port}` : ''}`;
     })
-    .join(', ');
+    .join(', ') + more;
 }
 
 export function renderSvc(style: Style, r: SvcResult, limit = 200): string {

@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, run } from '../helpers/run.js';
-import { canUseNetns, netnsPerTest, serveIn } from '../helpers/netns.js';
+import { netnsGate, netnsPerTest, serveIn } from '../helpers/netns.js';
+import { TOOLS, titled } from '../helpers/tools.js';
 
-const usable = (await canUseNetns()) && (await execa('tcpdump', ['--version'], { reject: false })).exitCode === 0;
+const lab = await netnsGate(TOOLS.tcpdump);
+const usable = lab.ok;
 const netns = netnsPerTest();
 /** Whether this kernel builds a device of `kind` (a kernel without the geneve module cannot). */
 async function kernelHas(kind: string): Promise<boolean> {
@@ -30,7 +32,7 @@ const kinds = { vxlan: await kernelHas('vxlan'), geneve: await kernelHas('geneve
 const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-overlay-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.skipIf(!usable)('watch under an overlay', () => {
+describe.skipIf(!usable)(titled('watch under an overlay', lab), () => {
   for (const kind of ['vxlan', 'geneve'] as const) {
     // The kernel's own modules decide: a kernel without one is said in the skip, not hidden.
     it.skipIf(!kinds[kind])(`${kind}: the queries inside the tunnel, counted as the responder saw them${kinds[kind] ? '' : ' (skipped: this kernel has no ' + kind + ' device)'}`, async () => {

@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOOLS, need, titled } from '../helpers/tools.js';
 import { BIN } from '../helpers/run.js';
-import { canUseNetns } from '../helpers/netns.js';
+import { netnsGate } from '../helpers/netns.js';
 import { ENDPOINTS, scene } from '../helpers/lab.js';
 import type { Scene } from '../helpers/lab.js';
 import { execa } from 'execa';
 
-const usable = (await canUseNetns()) && (await execa('tcpdump', ['--version'], { reject: false })).exitCode === 0;
+const lab = await netnsGate(TOOLS.tcpdump);
+const usable = lab.ok;
 if (!usable && process.env.CI) throw new Error('the watch lab tests need root, iproute2, iptables and tcpdump');
 const NO_SEARCH = 'nameserver 198.18.0.10\noptions ndots:1 timeout:1 attempts:2\n';
 // Made by a hook its cleanup is paired with: a file whose every test skips makes none and leaves none behind.
@@ -88,7 +89,7 @@ function served(file: string): { seen: number; dropped: number } {
   return { seen: lines.length, dropped: lines.filter((l) => l.action === 'drop').length };
 }
 
-describe.skipIf(!usable)('watch on the lab node', () => {
+describe.skipIf(!usable)(titled('watch on the lab node', lab), () => {
   it("real glibc under the race stand-in: every lookup's AAAA lost once and answered after the resend, the race's signature on DNATed flows", async () => {
     // The A answered 250 ms late: the AAAA reaches the node's FORWARD while the flow has no reply yet, even when a
     // loaded machine leaves packets waiting tens of milliseconds for their softirq. glibc resends in single-request
@@ -152,7 +153,7 @@ describe.skipIf(!usable)('watch on the lab node', () => {
   }, 120_000);
 });
 
-describe.skipIf(!usable)('watch on the lab node: what the real traffic costs and fails', () => {
+describe.skipIf(!usable)(titled('watch on the lab node: what the real traffic costs and fails', lab), () => {
   it('real glibc with ndots:5 and three search domains: the NXDOMAIN search names counted as the endpoints logged them; none with a trailing dot', async () => {
     const [la, lb] = [join(logs, 'sa.ndjson'), join(logs, 'sb.ndjson')];
     const resolv = 'nameserver 198.18.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:1 attempts:2\n';
@@ -229,8 +230,8 @@ describe.skipIf(!usable)('watch on the lab node: what the real traffic costs and
   }, 120_000);
 });
 
-const haveMusl = (await execa('musl-gcc', ['--version'], { reject: false })).exitCode === 0;
-if (!haveMusl && process.env.CI) throw new Error('the musl client test needs musl-gcc (musl-tools)');
+const musl = await need(TOOLS.muslGcc);
+const haveMusl = musl.ok;
 /** A static musl program that resolves its argument with getaddrinfo (AF_UNSPEC: A and AAAA), as an Alpine pod does. */
 const GAI_C = `#include <netdb.h>
 #include <stdio.h>
@@ -260,7 +261,7 @@ function muslGai(): Promise<string> {
   return built;
 }
 
-describe.skipIf(!usable || !haveMusl)('watch on the lab node, a musl client', () => {
+describe.skipIf(!usable || !haveMusl)(titled(titled('watch on the lab node, a musl client', lab), musl), () => {
   it("real musl under the race stand-in: its AAAA lost, resent from the same port, the race's signature on DNATed flows", async () => {
     const bin = await muslGai();
     // musl reads the namespace's /etc/resolv.conf (ip netns exec binds /etc/netns/NAME/resolv.conf over it).

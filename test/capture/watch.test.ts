@@ -18,10 +18,10 @@ import type { Responder } from '../../src/dns/responder.js';
 import { Responder as ResponderClass } from '../../src/dns/responder.js';
 import { ask } from '../helpers/udp.js';
 import { fixture, run } from '../helpers/run.js';
+import { TOOLS, gate, titled } from '../helpers/tools.js';
 
-const has = async (cmd: string, args: string[]): Promise<boolean> => (await execa(cmd, args, { reject: false })).exitCode === 0;
-const root = process.getuid?.() === 0;
-const tools = root && (await has('tcpdump', ['--version'])) && (await has('tshark', ['--version'])) && (await has('editcap', ['--version'])) && (await has('dig', ['-v']));
+const capture = await gate({ root: true }, TOOLS.tcpdump, TOOLS.tshark, TOOLS.editcap, TOOLS.dig);
+const tools = capture.ok;
 if (!tools && process.env.CI) throw new Error('the watch tests need root, tcpdump, tshark, editcap and dig (tcpdump, tshark, dnsutils)');
 
 // Made by a hook its cleanup is paired with: a file whose every test skips makes none and leaves none behind.
@@ -86,7 +86,7 @@ async function tsharkCounts(file: string, port: number): Promise<{ queries: numb
   return { queries: values.filter((v) => v === '0' || v === 'False').length, responses: values.filter((v) => v === '1' || v === 'True').length };
 }
 
-describe.skipIf(!tools)('watch on real captures', () => {
+describe.skipIf(!tools)(titled('watch on real captures', capture), () => {
   let responder: Responder;
   let port = 0;
   const files: Record<string, string> = {};
@@ -185,7 +185,7 @@ describe.skipIf(!tools)('watch on real captures', () => {
   });
 });
 
-describe.skipIf(!tools)('watch: the search list in real traffic', () => {
+describe.skipIf(!tools)(titled('watch: the search list in real traffic', capture), () => {
   it('real glibc with three search domains and ndots:5: the search names are the NXDOMAIN answers tshark finds under the search domains', async () => {
     const file = fixture('capture/glibc-sll2.pcap');
     const r = await run(['watch', '--pcap', file, '--json']);
@@ -201,7 +201,7 @@ describe.skipIf(!tools)('watch: the search list in real traffic', () => {
   });
 });
 
-describe.skipIf(!tools)('watch over IPv6 and TCP', () => {
+describe.skipIf(!tools)(titled('watch over IPv6 and TCP', capture), () => {
   it('queries to ::1, over UDP and over TCP (dig +tcp, a message split across segments or not): each counted once, answered', async () => {
     const r = new ResponderClass({ host: '::1', port: 0, record: true, tcp: true });
     await r.start();

@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixture, run } from '../helpers/run.js';
+import { TOOLS, gate, titled } from '../helpers/tools.js';
 
-const has = async (cmd: string): Promise<boolean> => (await execa(cmd, ['-h'], { reject: false })).exitCode === 0;
-const tools = (await has('editcap')) && (await has('mergecap'));
+const wireshark = await gate({}, TOOLS.editcap, TOOLS.mergecap);
+const tools = wireshark.ok;
 if (!tools && process.env.CI) throw new Error('the merge-of-watch test needs editcap and mergecap (tshark)');
 const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-mergewatch-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,7 +25,7 @@ async function watchJson(file: string): Promise<WatchDoc> {
   return JSON.parse(r.stdout) as WatchDoc;
 }
 
-describe.skipIf(!tools)('merge of watch documents', () => {
+describe.skipIf(!tools)(titled('merge of watch documents', wireshark), () => {
   it("two nodes' captures merge to the counts, histogram and per-endpoint figures of one capture of both", async () => {
     const a = fixture('capture/glibc-sll2.pcap');
     // The second node: the same traffic an hour later, so no query of one meets an answer of the other.

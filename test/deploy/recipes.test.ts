@@ -13,11 +13,11 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { DockerfileParser } from 'dockerfile-ast';
 import { SecurityContext } from 'kubernetes-models/v1/SecurityContext';
-import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
+import { netnsGate, netnsPerTest } from '../helpers/netns.js';
 import type { Netns } from '../helpers/netns.js';
 import { RULES } from '../helpers/lab.js';
 import { BIN, readFixture } from '../helpers/run.js';
-import { TOOLS, need, titled } from '../helpers/tools.js';
+import { TOOLS, titled } from '../helpers/tools.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
@@ -104,8 +104,7 @@ describe('recipes as printed', () => {
   });
 });
 
-const usable = await canUseNetns();
-const gate = usable ? await need(TOOLS.setpriv, TOOLS.tcpdump) : { ok: false, why: 'skipped: needs root with iproute2 and iptables' };
+const gate = await netnsGate(TOOLS.setpriv, TOOLS.tcpdump);
 const newNetns = netnsPerTest();
 
 async function kubeProxyNode(): Promise<Netns> {

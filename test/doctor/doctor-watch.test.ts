@@ -8,14 +8,15 @@
  *   and the verdict says so rather than "healthy".
  */
 import { spawn } from 'node:child_process';
-import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/run.js';
-import { canUseNetns } from '../helpers/netns.js';
+import { netnsGate } from '../helpers/netns.js';
 import { ENDPOINTS, scene } from '../helpers/lab.js';
 import type { Scene } from '../helpers/lab.js';
+import { TOOLS, titled } from '../helpers/tools.js';
 
-const usable = (await canUseNetns()) && (await execa('tcpdump', ['--version'], { reject: false })).exitCode === 0;
+const lab = await netnsGate(TOOLS.tcpdump);
+const usable = lab.ok;
 if (!usable && process.env.CI) throw new Error('the doctor --watch lab tests need root, iproute2, iptables and tcpdump');
 const NO_SEARCH = 'nameserver 198.18.0.10\noptions ndots:1 timeout:1 attempts:2\n';
 
@@ -55,7 +56,7 @@ async function doctorWhileResolving(s: Scene, where: 'pod' | 'node', args: strin
 
 const RACE_RESOLV = 'nameserver 198.18.0.10\noptions ndots:1 timeout:2 attempts:2\n';
 
-describe.skipIf(!usable)('doctor and the real pods\' DNS', () => {
+describe.skipIf(!usable)(titled('doctor and the real pods\' DNS', lab), () => {
   it('from the pod, --watch 8: the pod\'s own lookups lose one of each pair first, the probes name the race; 4 lookups are too few for the signature\'s own test, and the verdict says so instead of agreeing', async () => {
     // The A answered 250 ms late, so the AAAA reaches the node while the flow has no reply yet even on a loaded machine;
     // with a 2 s timeout, glibc's resend of the AAAA (after its resent A is answered) is within the time watch waits.

@@ -3,11 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../helpers/run.js';
 import { hasDnsmasq, startDnsmasq } from '../helpers/dnsmasq.js';
 import type { Dnsmasq } from '../helpers/dnsmasq.js';
+import { TOOLS, gate, titled } from '../helpers/tools.js';
 
-const available = await hasDnsmasq();
-if (!available && process.env.CI) throw new Error('dnsmasq is not installed: .ci/run installs dnsmasq-base');
+const server = await gate({}, TOOLS.dnsmasq);
+const available = server.ok && (await hasDnsmasq());
 
-describe.skipIf(!available)('dnsbench against dnsmasq', () => {
+describe.skipIf(!available)(titled('dnsbench against dnsmasq', server), () => {
   let d: Dnsmasq;
   beforeAll(async () => {
     d = await startDnsmasq();

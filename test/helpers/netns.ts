@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach } from 'vitest';
 import { execa } from 'execa';
+import { TOOLS, gate } from './tools.js';
+import type { Tool } from './tools.js';
 
 export interface Netns {
   name: string;
@@ -13,14 +15,14 @@ export interface Netns {
   remove: () => Promise<void>;
 }
 
-/** Root with iproute2 and iptables: required in CI (CI=true), where a skip would hide a missing install. */
+/** Root with iproute2 and iptables (and any more tools given): required in CI (CI=true), where a skip would hide a missing install. */
+export async function netnsGate(...more: Tool[]): Promise<{ ok: boolean; why: string }> {
+  return gate({ root: true }, TOOLS.ip, TOOLS.iptables, ...more);
+}
+
+/** netnsGate's answer alone. */
 export async function canUseNetns(): Promise<boolean> {
-  const ok =
-    process.getuid?.() === 0 &&
-    (await execa('ip', ['netns', 'list'], { reject: false })).exitCode === 0 &&
-    (await execa('iptables', ['--version'], { reject: false })).exitCode === 0;
-  if (!ok && process.env.CI) throw new Error('network namespace tests need root, iproute2 and iptables (.ci/run installs them)');
-  return ok;
+  return (await netnsGate()).ok;
 }
 
 export async function createNetns(prefix: string): Promise<Netns> {

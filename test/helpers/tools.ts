@@ -20,6 +20,12 @@ export const TOOLS = {
   tshark: { cmd: 'tshark', args: ['--version'], pkg: 'tshark' },
   editcap: { cmd: 'editcap', args: ['--version'], pkg: 'tshark' },
   setpriv: { cmd: 'setpriv', args: ['--version'], pkg: 'util-linux' },
+  ip: { cmd: 'ip', args: ['netns', 'list'], pkg: 'iproute2' },
+  iptables: { cmd: 'iptables', args: ['--version'], pkg: 'iptables' },
+  mergecap: { cmd: 'mergecap', args: ['-h'], pkg: 'tshark' },
+  ethtool: { cmd: 'ethtool', args: ['--version'], pkg: 'ethtool' },
+  gcc: { cmd: 'gcc', args: ['--version'], pkg: 'gcc' },
+  dnsmasq: { cmd: 'dnsmasq', args: ['--version'], pkg: 'dnsmasq-base' },
 } as const satisfies Record<string, Tool>;
 
 const seen = new Map<string, Promise<boolean>>();
@@ -40,6 +46,20 @@ export async function need(...tools: Tool[]): Promise<{ ok: boolean; why: string
   const why = `skipped: ${gone.map((t) => `${t.cmd} (${t.pkg})`).join(', ')} not installed`;
   if (process.env.CI) throw new Error(`${why}: .ci/run installs them`);
   return { ok: false, why };
+}
+
+/**
+ * A test file's gate: root (where asked) and every tool. Where it fails, the reason is also said once on stderr, so
+ * a run that skips says why in its log as well as in the skipped titles.
+ */
+export async function gate(opts: { root?: boolean }, ...tools: Tool[]): Promise<{ ok: boolean; why: string }> {
+  const notRoot = opts.root === true && process.getuid?.() !== 0;
+  if (notRoot && process.env.CI) throw new Error('these tests need root (CI runs as root)');
+  const g = await need(...tools);
+  const why = notRoot ? `skipped: needs root${g.ok ? '' : `; ${g.why.replace(/^skipped: /, '')}`}` : g.why;
+  const ok = !notRoot && g.ok;
+  if (!ok) console.warn(`k8sdiag tests: ${why}`);
+  return { ok, why };
 }
 
 /** A test's title, with why it is skipped where it is. */

@@ -9,12 +9,13 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { elfInterpreter } from '../../src/host/elf.js';
 import { mulberry32 } from '../../src/stats/index.js';
+import { TOOLS, gate, titled } from '../helpers/tools.js';
 
 const x86 = process.arch === 'x64';
-const cc = async (c: string): Promise<boolean> => (await execa(c, ['--version'], { reject: false })).exitCode === 0;
-const haveGcc = x86 && (await cc('gcc'));
-const haveMusl = x86 && (await cc('musl-gcc'));
-if (process.env.CI && x86 && !(haveGcc && haveMusl)) throw new Error('the ELF tests need gcc and musl-gcc (musl-tools)');
+// Built for x86-64 only; elsewhere skipped.
+const compilers = x86 ? await gate({}, TOOLS.gcc, TOOLS.muslGcc) : { ok: false, why: 'skipped: x86-64 only' };
+const haveGcc = compilers.ok;
+const haveMusl = compilers.ok;
 
 // Made by a hook its cleanup is paired with: a file whose every test skips makes none and leaves none behind.
 let dir = '';
@@ -29,7 +30,7 @@ async function build(compiler: string, name: string, flags: string[] = []): Prom
   return readFileSync(join(dir, name));
 }
 
-describe.skipIf(!haveGcc || !haveMusl)('the loader a program asks for', () => {
+describe.skipIf(!haveGcc || !haveMusl)(titled('the loader a program asks for', compilers), () => {
   it('glibc and musl programs name their loaders; a static one names none', async () => {
     expect(elfInterpreter(await build('gcc', 'glibc'))).toBe('/lib64/ld-linux-x86-64.so.2');
     expect(elfInterpreter(await build('musl-gcc', 'musl'))).toBe('/lib/ld-musl-x86_64.so.1');

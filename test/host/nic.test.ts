@@ -4,12 +4,12 @@
  */
 import type { ProbeSummary } from '../../src/doctor/probes.js';
 import { describe, expect, it } from 'vitest';
-import { execa } from 'execa';
 import { nicDeltas, parseEthtoolStats } from '../../src/host/nic.js';
 import type { NicReading } from '../../src/host/nic.js';
 import { attribute } from '../../src/doctor/rules.js';
 import { readFixture, BIN } from '../helpers/run.js';
-import { canUseNetns, netnsPerTest } from '../helpers/netns.js';
+import { netnsGate, netnsPerTest } from '../helpers/netns.js';
+import { TOOLS, titled } from '../helpers/tools.js';
 
 const reading = (file: string): NicReading => {
   const all = parseEthtoolStats(readFixture(file));
@@ -41,10 +41,11 @@ describe('ethtool -S', () => {
   });
 });
 
-const usable = await canUseNetns();
-const hasEthtool = (await execa('ethtool', ['--version'], { reject: false })).exitCode === 0;
+const lab = await netnsGate(TOOLS.ethtool);
+const usable = lab.ok;
+const hasEthtool = usable;
 if (!hasEthtool && process.env.CI) throw new Error('ethtool is missing (.ci/run installs it)');
-describe.skipIf(!usable || !hasEthtool)('a node whose interface has no allowance counters', () => {
+describe.skipIf(!usable || !hasEthtool)(titled('a node whose interface has no allowance counters', lab), () => {
   const netns = netnsPerTest();
   it('doctor says so in its steps (a veth: ethtool -S works, no such counters)', async () => {
     const ns = await netns('nic');

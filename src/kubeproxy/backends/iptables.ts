@@ -8,7 +8,7 @@
 import type { Finding } from '../../findings.js';
 import type { RuleSet } from '../dump.js';
 import { Names, RuleTable } from '../rule-table.js';
-import { EPS, entryKind, hashOf, identityFromComment, ownedBy } from '../model.js';
+import { EPS, addEntry, entryKind, hashOf, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, PathReport, ServiceEntry, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
 import { finding } from '../../findings.js';
@@ -225,7 +225,7 @@ export class IptablesAnalyser {
       const kind = entryKind(comment, t);
       const dest = nat.dest(r) ?? null;
       const port = nat.dport(r) ?? null;
-      a.entries.push({ kind, address: dest, port });
+      addEntry(a.entries, { kind, address: dest, port });
       if (kind === 'clusterIP') {
         a.clusterChain = t;
         a.clusterIP = dest;
@@ -238,7 +238,7 @@ export class IptablesAnalyser {
       const a = acc(hashOf(t));
       a.ident ??= identityFromComment(nat.comment(r));
       a.protocol ??= nat.proto(r) ?? null;
-      a.entries.push({ kind: 'nodePort', address: null, port: nat.dport(r) ?? null });
+      addEntry(a.entries, { kind: 'nodePort', address: null, port: nat.dport(r) ?? null });
       a.externalChain ??= t;
     }
     // Chains that exist without a KUBE-SERVICES entry: identity from their own comments.

@@ -7,7 +7,7 @@
 import type { Finding } from '../../findings.js';
 import { serviceOf } from '../../findings.js';
 import type { NftKubeProxy } from '../dump.js';
-import { EPS, identityFromComment, ownedBy } from '../model.js';
+import { EPS, addEntry, identityFromComment, ownedBy } from '../model.js';
 import type { EndpointShare, Identity, ServiceReport } from '../model.js';
 import { MISSING_CHAIN, NO_ENDPOINTS, NO_LOCAL_ENDPOINTS } from '../../remedies.js';
 import { finding } from '../../findings.js';
@@ -122,7 +122,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
     const rep = report(chain);
     if (!rep) continue;
     const isCluster = chain.startsWith('service-') || chain.startsWith('local-');
-    rep.entries.push({ kind: isCluster ? 'clusterIP' : 'externalIP', address: m[1] ?? null, port: Number(m[3]) });
+    addEntry(rep.entries, { kind: isCluster ? 'clusterIP' : 'externalIP', address: m[1] ?? null, port: Number(m[3]) });
     if (isCluster) {
       rep.clusterIP = m[1] ?? null;
       rep.port = Number(m[3]);
@@ -152,7 +152,7 @@ export function nftAnalyse(kp: NftKubeProxy, findings: Finding[]): ServiceReport
     const chain = detach(m[3]);
     const rep = report(chain);
     if (!rep) continue;
-    rep.entries.push({ kind: 'nodePort', address: null, port: Number(m[2]) });
+    addEntry(rep.entries, { kind: 'nodePort', address: null, port: Number(m[2]) });
     if (!rep.external) {
       const res = evalChain(chain);
       const local = (kp.chains.get(chain) ?? []).some((r) => /^goto local-/.test(r) || /saddr .* goto service-/.test(r));
