@@ -68,3 +68,6 @@ export const SEARCH_LIST_WASTE =
 
 /** One DNS endpoint losing queries (doctor's probes, watch's real traffic). */
 export const endpointLoss = (endpoint: string): string => `look at the DNS pod behind ${endpoint}: its logs, CPU throttling, its node; delete it to have it rescheduled`;
+
+export const NO_DNS_SEEN =
+  "capture where the pods' DNS passes: on the node (not in a pod), --interface any, and --dns-port for DNS on other ports; or run longer";

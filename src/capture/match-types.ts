@@ -42,6 +42,8 @@ export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
   unmatchedAnswers: number;
   /** Queries still waiting when the capture ended, within their timeout: neither answered nor lost. */
   inFlightAtEnd: number;
+  /** How long they had waited, ms (null when none was). */
+  inFlightWaitsMs: { min: number; median: number; max: number; longerThanAnyAnswer: number } | null;
   /** Queries dropped from a full table. */
   evicted: number;
   /** Messages of the clients left out (MatcherOptions.exclude). */

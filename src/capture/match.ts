@@ -38,6 +38,7 @@ const PAIR_US = 10_000;
 export const MAX_PENDING = 200_000;
 const A = 1;
 const AAAA = 28;
+const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 export class Matcher {
   /** Queries waiting or just answered, oldest first: swept, and evicted from the front past maxPending. */
@@ -170,6 +171,18 @@ export class Matcher {
       // Answered long ago: the same ID and question asked anew.
       this.pending.delete(had);
       c.wire.delete(had);
+    } else {
+      const gone = c.given.get(wire, qtype, qname);
+      if (gone !== undefined && gone.answeredUs === 0 && m.tsUs - gone.lastUs < this.timeoutUs + this.graceUs) {
+        // Sent again after it was given up: still that query (a client that keeps asking through an outage), not a new one.
+        if (m.tsUs - gone.lastUs >= WINDOW_US) {
+          gone.lastUs = m.tsUs;
+          gone.resends++;
+          this.each(gone, (g) => g.resends++);
+          this.endpointGroup(gone).resends++;
+        }
+        return;
+      }
     }
     const ns = nameState(c, qname);
     const before = ns.latest.find((q) => q.qtype === qtype);
@@ -327,9 +340,10 @@ export class Matcher {
     for (const q of this.pending) {
       if (q.state === 'answered') {
         if (this.nowUs - q.answeredUs > WINDOW_US) this.remove(q);
-      } else if (this.nowUs - q.lastUs > this.timeoutUs + this.graceUs) {
+      } else if (this.nowUs - q.firstUs > this.timeoutUs + this.graceUs) {
+        // Every send unanswered for longer than the timeout: unanswered, whatever resends come after (they are its own).
         this.raceCheck(q);
-        this.giveUp(q, q.lastUs + this.timeoutUs + this.graceUs);
+        this.giveUp(q, q.firstUs + this.timeoutUs + this.graceUs);
       }
     }
     for (const q of this.truncated) {
@@ -359,12 +373,22 @@ export class Matcher {
   result(endUs?: number): MatchResult {
     if (endUs !== undefined && endUs > this.nowUs) this.nowUs = endUs;
     this.sweep(true);
-    let inFlight = 0;
+    const waits: number[] = [];
     for (const q of this.pending) {
       if (q.state !== 'pending') continue;
-      inFlight++;
+      if (this.nowUs - q.firstUs >= this.timeoutUs) {
+        // Unanswered for the whole timeout when the capture ended: lost, though its grace had not run out.
+        this.raceCheck(q);
+        this.giveUp(q, this.nowUs);
+        continue;
+      }
+      waits.push((this.nowUs - q.firstUs) / 1000);
       this.settle(q);
     }
+    waits.sort((a, b) => a - b);
+    // Of those, the ones that had waited longer than any answer took: each 1 in (answers + 1) at most, if no more than slow.
+    const longest = this.total.hist.count > 0 ? this.total.hist.max / 1000 : Infinity;
+    const longer = waits.filter((w) => w > longest).length;
     const t = this.total;
     const total = t.toJSON();
     const groups = (m: Iterable<[string, Group]>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
@@ -373,7 +397,8 @@ export class Matcher {
       malformed: this.r.malformed,
       ...(Object.fromEntries(TOTALS.map((k) => [k, total[k]])) as Pick<GroupStats, (typeof TOTALS)[number]>),
       unmatchedAnswers: this.r.unmatchedAnswers,
-      inFlightAtEnd: inFlight,
+      inFlightAtEnd: waits.length,
+      inFlightWaitsMs: waits.length === 0 ? null : { min: round1(waits[0]!), median: round1(waits[(waits.length - 1) >> 1]!), max: round1(waits[waits.length - 1]!), longerThanAnyAnswer: longer },
       evicted: this.r.evicted,
       excluded: this.r.excluded,
       tcpAfterTruncated: this.r.tcpAfterTruncated,

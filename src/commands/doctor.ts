@@ -306,7 +306,8 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   }
   const couldNotRun = run.probes.length === 0 && !run.interrupted ? `no probe could run: ${run.steps.map((s) => s.note).join('; ') || 'the budget was spent before the first'}` : null;
   if (couldNotRun === null) findings.push(...attribute(attributionInput(run.probes, true)).findings);
-  if (watched !== null) findings.push(...watched.findings.filter((f) => f.severity !== 'info'));
+  // No DNS seen is said in the real-traffic line, in doctor's words.
+  if (watched !== null) findings.push(...watched.findings.filter((f) => f.severity !== 'info' && f.code !== 'NO_DNS_SEEN'));
   const sorted = sortFindings(findings);
   const verdict = verdictOf(sorted, couldNotRun, run.probes, run.notRun.length);
   if (watched !== null && couldNotRun === null) verdict.push(realTrafficLine(causesOf(sorted), watched));

@@ -4,7 +4,7 @@
  */
 import { finding } from '../findings.js';
 import type { Finding } from '../findings.js';
-import { CAPTURE_LOSS, RACE, SEARCH_LIST_WASTE, SERVER_REFUSED, SERVER_SERVFAIL, TCP_BLOCKED, TRUNCATED_NOT_RETRIED, UNANSWERED_WATCHED, endpointLoss } from '../remedies.js';
+import { CAPTURE_LOSS, NO_DNS_SEEN, RACE, SEARCH_LIST_WASTE, SERVER_REFUSED, SERVER_SERVFAIL, TCP_BLOCKED, TRUNCATED_NOT_RETRIED, UNANSWERED_WATCHED, endpointLoss } from '../remedies.js';
 import { binomialGreater, fisherGreater, formatP, percentOf } from '../stats/index.js';
 import { failures, queriesPerName } from '../capture/groups.js';
 import type { WatchResult } from './watch.js';
@@ -49,19 +49,53 @@ export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
       remedy: CAPTURE_LOSS,
     }));
   }
+  if (r.messages === 0) {
+    out.push(finding({
+      code: 'NO_DNS_SEEN',
+      severity: 'warning',
+      subject: { kind: 'machine' },
+      message: `no DNS message was seen (${c.packets} packets over ${c.spanS} s from ${c.source}): nothing was judged; this may be the wrong interface or network namespace, or a quiet one`,
+      evidence: { packets: c.packets, spanS: c.spanS },
+      remedy: NO_DNS_SEEN,
+    }));
+  }
   for (const [server, g] of Object.entries(r.byServer)) {
     const stalled = g.unanswered + g.answeredAfterResend;
-    if (stalled < MIN) continue;
+    // A server that answered nothing: its sends count, since one query asked again and again is an outage too.
+    const silent = g.answered === 0 && g.late === 0 && g.unanswered > 0 && g.unanswered + g.resends >= MIN;
+    if (stalled < MIN && !silent) continue;
     out.push(finding({
       code: 'QUERY_STALLS',
       severity: 'warning',
       subject: { kind: 'nameserver', address: server },
-      message:
-        `${stalled} of ${g.queries} queries to ${server} (${percentOf(stalled, g.queries, 2)}) waited the ${r.timeoutS} s timeout: ` +
-        `${g.answeredAfterResend} answered only after the client sent them again, ${g.unanswered} never answered${g.late > 0 ? ` (${g.late} of those late, after the client gave up)` : ''}`,
+      message: silent
+        ? `none of the ${g.queries} queries to ${server} was answered: sent ${g.queries + g.resends} times in all, each left to wait its ${r.timeoutS} s timeout`
+        : `${stalled} of ${g.queries} queries to ${server} (${percentOf(stalled, g.queries, 2)}) waited the ${r.timeoutS} s timeout: ` +
+          `${g.answeredAfterResend} answered only after the client sent them again, ${g.unanswered} never answered${g.late > 0 ? ` (${g.late} of those late, after the client gave up)` : ''}`,
       evidence: { stalled, unanswered: g.unanswered, answeredAfterResend: g.answeredAfterResend, queries: g.queries, late: g.late, timeoutS: r.timeoutS },
       remedy: UNANSWERED_WATCHED,
     }));
+  }
+  // Queries still waiting at the end, longer than any answer took: under the null that they are merely slow, each has
+  // at most a 1 in (answers + 1) chance of outwaiting every answer.
+  const w = r.inFlightWaitsMs;
+  if (w !== null && w.longerThanAnyAnswer >= MIN) {
+    const answered = r.total.answered;
+    const p = binomialGreater(w.longerThanAnyAnswer, r.inFlightAtEnd, 1 / (answered + 1));
+    if (p < P) {
+      const longest = r.total.latencyMs?.max;
+      out.push(finding({
+        code: 'WAITING_AT_END',
+        severity: 'warning',
+        subject: { kind: 'machine' },
+        message:
+          `${r.inFlightAtEnd} queries were still unanswered when the capture ended, within the ${r.timeoutS} s timeout; ${w.longerThanAnyAnswer} of them had waited longer than ` +
+          `${longest === undefined ? 'any answer took' : `any of the ${answered} answers took (at most ${longest} ms)`}: they waited ${w.min}-${w.max} ms, ` +
+          `so answers were not coming (${formatP(p)}), not merely slow`,
+        evidence: { waiting: r.inFlightAtEnd, longerThanAnyAnswer: w.longerThanAnyAnswer, answered, longestAnswerMs: longest ?? null, waitedMinMs: w.min, waitedMaxMs: w.max, p: Number(p.toPrecision(3)) },
+        remedy: UNANSWERED_WATCHED,
+      }));
+    }
   }
   // Endpoints: the addresses queries were DNATed to (not servers asked directly), each against the others together.
   const endpoints = Object.entries(r.byEndpoint).filter(([e]) => r.byServer[e] === undefined);

@@ -152,6 +152,14 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
     skipped: Object.fromEntries(Object.entries(extractor.skipped).filter(([, n]) => n > 0)),
     spanS: Number(spanS.toFixed(3)),
   };
+  if (m.messages === 0 && input.pcap !== undefined && !interrupted) {
+    // Nothing to judge: said as such, never as a healthy capture.
+    const why = Object.entries(capture.skipped).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+    throw new InputError(
+      `${source}: no DNS message in it: ${reader.packets === 0 ? 'no packets' : `${reader.packets} packets, none DNS (skipped: ${why || 'none'})`}${reader.damaged !== undefined ? `; ${reader.damaged}` : ''}`,
+      'capture port 53 (and each --dns-port): tcpdump -i any -w FILE port 53',
+    );
+  }
   const result: WatchResult = { ...header.finish(), command: 'watch', ...m, capture, timeoutS, pods: podNames, interrupted, findings: [] };
   result.findings = watchFindings(result);
   return result;
