@@ -2,7 +2,8 @@
  * From a captured frame to a DNS message and its addresses: the link layer (Ethernet with VLAN tags, Linux cooked v1
  * and v2 as `tcpdump -i any` writes them, raw IP, BSD loopback), IPv4 and IPv6 (extension headers skipped), UDP and
  * TCP, and the overlays clusters use, taken off: VXLAN (4789, and 8472 as Linux and flannel use it), Geneve (6081),
- * IP-in-IP and IPv6-in-IP. Every offset is checked against the frame; what cannot be read is a reason, not a throw.
+ * IP-in-IP and IPv6-in-IP; raw IPv4 and IPv6 (228, 229) and NFLOG (239) link types; IP fragments put back together in a
+ * bounded table. Every offset is checked against the frame; what cannot be read is a reason, not a throw.
  */
 
 export interface Segment {
@@ -20,6 +21,22 @@ export interface Segment {
 
 /** Why a frame was not read as DNS: counted by reason. */
 export type SkipReason = 'link-type' | 'not-ip' | 'short' | 'ip-fragment' | 'not-udp-tcp' | 'not-dns-port' | 'overlay-depth';
+
+/** IP fragments held for reassembly at most: sets, how long one waits for the rest, its bytes. */
+const MAX_FRAGMENT_SETS = 1024;
+const FRAGMENT_WAIT_US = 30_000_000;
+const MAX_REASSEMBLED = 65_535;
+
+interface FragmentSet {
+  firstUs: number;
+  parts: Array<{ offset: number; data: Buffer }>;
+  bytes: number;
+  /** The payload's length, once the last fragment is seen. */
+  total: number | undefined;
+  proto: number;
+  src: string;
+  dst: string;
+}
 
 const ETH_IPV4 = 0x0800;
 const ETH_IPV6 = 0x86dd;
@@ -73,11 +90,29 @@ function ipv6(b: Buffer, p: number): string {
 }
 
 export class PacketDecoder {
+  /** Fragments awaiting the rest of their packet, oldest first. */
+  private readonly fragments = new Map<string, FragmentSet>();
+  private nowUs = 0;
+  /** Fragment sets given up: never completed in time, past the table's bounds, or still open at the end. */
+  fragmentsLost = 0;
+
   constructor(private readonly dnsPorts: ReadonlySet<number>) {}
 
+  /** The capture ended: fragments still waiting will never be whole. */
+  end(): void {
+    this.fragmentsLost += this.fragments.size;
+    this.fragments.clear();
+  }
+
   /** The DNS segment in a frame of `linkType`, or why there is none. */
-  decode(linkType: number, frame: Buffer): Segment | SkipReason {
+  decode(linkType: number, frame: Buffer, tsUs = 0): Segment | SkipReason {
+    this.nowUs = tsUs;
     switch (linkType) {
+      case 228: // raw IPv4
+      case 229: // raw IPv6
+        return this.ip(frame, 0, 0);
+      case 239:
+        return this.nflog(frame);
       case 1:
         return this.ethernet(frame, 0, 0);
       case 113: // Linux cooked v1: protocol at 14, 16 bytes
@@ -97,6 +132,68 @@ export class PacketDecoder {
       default:
         return 'link-type';
     }
+  }
+
+  /**
+   * NFLOG (what `tcpdump -i nflog` writes): a 4-byte header, then TLVs whose length and type are in the capturing
+   * host's byte order, each padded to 4 bytes; the packet is the NFULA_PAYLOAD (9) one.
+   */
+  private nflog(b: Buffer): Segment | SkipReason {
+    if (b.length < 4) return 'short';
+    let p = 4;
+    let le: boolean | undefined;
+    while (p + 4 <= b.length) {
+      if (le === undefined) {
+        const l = b.readUInt16LE(p);
+        le = l >= 4 && p + l <= b.length;
+      }
+      const len = le ? b.readUInt16LE(p) : b.readUInt16BE(p);
+      const type = (le ? b.readUInt16LE(p + 2) : b.readUInt16BE(p + 2)) & 0x7fff;
+      if (len < 4 || p + len > b.length) return 'short';
+      if (type === 9) return this.ip(b.subarray(0, p + len), p + 4, 0);
+      p += (len + 3) & ~3;
+    }
+    return 'not-ip';
+  }
+
+  /**
+   * One fragment of an IP packet: held until its packet is whole, then that packet's UDP or TCP. Bounded: at most
+   * MAX_FRAGMENT_SETS packets waiting, each for FRAGMENT_WAIT_US and MAX_REASSEMBLED bytes; past them, given up and counted.
+   */
+  private fragment(key: string, offset: number, more: boolean, data: Buffer, proto: number, src: string, dst: string, depth: number): Segment | SkipReason {
+    for (const [k, f] of this.fragments) {
+      if (this.nowUs - f.firstUs <= FRAGMENT_WAIT_US && this.fragments.size < MAX_FRAGMENT_SETS) break;
+      this.fragments.delete(k);
+      this.fragmentsLost++;
+    }
+    let set = this.fragments.get(key);
+    if (set === undefined) {
+      set = { firstUs: this.nowUs, parts: [], bytes: 0, total: undefined, proto, src, dst };
+      this.fragments.set(key, set);
+    }
+    if (set.parts.some((x) => x.offset === offset)) return 'ip-fragment'; // the same fragment again
+    set.parts.push({ offset, data: Buffer.from(data) });
+    set.bytes += data.length;
+    if (!more) set.total = offset + data.length;
+    if (set.bytes > MAX_REASSEMBLED || (set.total !== undefined && set.total > MAX_REASSEMBLED)) {
+      this.fragments.delete(key);
+      this.fragmentsLost++;
+      return 'ip-fragment';
+    }
+    if (set.total === undefined) return 'ip-fragment';
+    set.parts.sort((x, y) => x.offset - y.offset);
+    let covered = 0;
+    for (const part of set.parts) {
+      if (part.offset > covered) return 'ip-fragment'; // a hole: more to come
+      covered = Math.max(covered, part.offset + part.data.length);
+    }
+    if (covered < set.total) return 'ip-fragment';
+    this.fragments.delete(key);
+    const whole = Buffer.alloc(set.total);
+    for (const part of set.parts) part.data.copy(whole, part.offset, 0, Math.min(part.data.length, set.total - part.offset));
+    if (proto === 17) return this.udp(whole, 0, whole.length, src, dst, depth);
+    if (proto === 6) return this.tcp(whole, 0, whole.length, src, dst);
+    return 'not-udp-tcp';
   }
 
   private ethernet(b: Buffer, p: number, depth: number): Segment | SkipReason {
@@ -128,12 +225,14 @@ export class PacketDecoder {
       const total = b.readUInt16BE(p + 2);
       if (ihl < 20 || b.length < p + ihl) return 'short';
       const frag = b.readUInt16BE(p + 6);
-      if ((frag & 0x1fff) !== 0 || (frag & 0x2000) !== 0) return 'ip-fragment';
       proto = b[p + 9]!;
       src = ipv4(b, p + 12);
       dst = ipv4(b, p + 16);
       // A frame may carry padding past the IP packet (Ethernet's minimum), or be cut by the snap length.
       end = Math.min(b.length, total >= ihl ? p + total : b.length);
+      if ((frag & 0x1fff) !== 0 || (frag & 0x2000) !== 0) {
+        return this.fragment(`4|${src}|${dst}|${b.readUInt16BE(p + 4)}|${proto}`, (frag & 0x1fff) * 8, (frag & 0x2000) !== 0, b.subarray(p + ihl, end), proto, src, dst, depth);
+      }
       p += ihl;
     } else if (version === 6) {
       if (b.length < p + 40) return 'short';
@@ -145,8 +244,11 @@ export class PacketDecoder {
       p += 40;
       // Extension headers: hop-by-hop, routing, destination options; a fragment header is a fragment.
       for (let k = 0; k < 8 && (proto === 0 || proto === 43 || proto === 60 || proto === 44); k++) {
-        if (proto === 44) return 'ip-fragment';
         if (end < p + 8) return 'short';
+        if (proto === 44) {
+          const fo = b.readUInt16BE(p + 2);
+          return this.fragment(`6|${src}|${dst}|${b.readUInt32BE(p + 4)}`, fo & 0xfff8, (fo & 1) !== 0, b.subarray(p + 8, end), b[p]!, src, dst, depth);
+        }
         const next = b[p]!;
         p += (b[p + 1]! + 1) * 8;
         proto = next;

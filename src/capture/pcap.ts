@@ -83,8 +83,11 @@ export class CaptureReader {
     else if (this.buf.length > 0) this.damaged = `cut short: ${this.buf.length} bytes of a last record at byte ${this.offset}`;
   }
 
+  /** Where in `buf` the record or block being read starts. */
+  private at = 0;
+
   private damage(why: string): void {
-    this.damaged = `${why} (at byte ${this.offset})`;
+    this.damaged = `${why} (at byte ${this.offset + this.at})`;
   }
 
   private u32(p: number): number {
@@ -97,6 +100,7 @@ export class CaptureReader {
 
   /** Read one header, record or block at `p`; the bytes it used, or 0 when more input is needed. */
   private step(p: number): number {
+    this.at = p;
     const left = this.buf.length - p;
     if (this.format === 'unknown') {
       if (left < 4) return 0;

@@ -38,14 +38,17 @@ export function lossUpperBound(k: number, n: number): number {
 export function watchFindings(r: Omit<WatchResult, 'findings'>): Finding[] {
   const out: Finding[] = [];
   const c = r.capture;
-  const missed = (c.kernelDrops ?? 0) + (c.ifDrops ?? 0) > 0 || c.damaged !== null;
+  const gaps = c.skipped['tcp-gap'] ?? 0;
+  const missed = (c.kernelDrops ?? 0) + (c.ifDrops ?? 0) > 0 || c.damaged !== null || gaps > 0;
   if (missed) {
     out.push(finding({
       code: 'CAPTURE_LOSS',
       severity: 'warning',
       subject: { kind: 'machine' },
-      message: `the capture missed packets (${c.kernelDrops ?? 0} dropped by the kernel, ${c.ifDrops ?? 0} by the interface${c.damaged !== null ? `; ${c.damaged}` : ''}): some unanswered queries may have had answers it did not see`,
-      evidence: { kernelDrops: c.kernelDrops, ifDrops: c.ifDrops, damaged: c.damaged ?? '' },
+      message:
+        `the capture missed packets (${c.kernelDrops ?? 0} dropped by the kernel, ${c.ifDrops ?? 0} by the interface` +
+        `${gaps > 0 ? `, ${gaps} gap${gaps === 1 ? '' : 's'} in DNS-over-TCP streams` : ''}${c.damaged !== null ? `; ${c.damaged}` : ''}): some unanswered queries may have had answers it did not see`,
+      evidence: { kernelDrops: c.kernelDrops, ifDrops: c.ifDrops, tcpGaps: gaps, damaged: c.damaged ?? '' },
       remedy: CAPTURE_LOSS,
     }));
   }

@@ -52,6 +52,8 @@ export interface CaptureFacts {
   ifDrops: number | null;
   /** Frames that were not DNS, by reason. */
   skipped: Record<string, number>;
+  /** Frames the snap length cut short of their packet (a DNS message in one may be unreadable). */
+  cut: number;
   /** From the first packet to the last, seconds. */
   spanS: number;
 }
@@ -102,9 +104,11 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   const extractor = new DnsExtractor(new Set(ports), (m) => matcher.add(m), (client, ts) => matcher.connect(client, ts));
   let first = Number.NaN;
   let last = Number.NaN;
+  let cut = 0;
   const reader = new CaptureReader((p) => {
     if (Number.isNaN(first)) first = p.tsUs;
     last = p.tsUs;
+    if (p.data.length < p.origLen) cut++;
     extractor.add(p);
   });
   let source: string;
@@ -133,6 +137,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
     ifDrops = drops.iface;
     interrupted = drops.interrupted;
   }
+  extractor.end();
   // A live capture ended now; a file's end is its last packet.
   const m = matcher.result(input.pcap === undefined ? Date.now() * 1000 : undefined);
   const seen = new Set([...Object.keys(m.byClient), ...Object.keys(m.byEndpoint).map(hostOfKey)]);
@@ -150,6 +155,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
     kernelDrops,
     ifDrops: ifDrops ?? reader.stats.ifDrops,
     skipped: Object.fromEntries(Object.entries(extractor.skipped).filter(([, n]) => n > 0)),
+    cut,
     spanS: Number(spanS.toFixed(3)),
   };
   if (m.messages === 0 && input.pcap !== undefined && !interrupted) {

@@ -40,6 +40,7 @@ export function renderWatch(style: Style, r: WatchResult): string {
   const lost = cap.kernelDrops === null ? '' : `, ${num(cap.kernelDrops)} dropped by the kernel${cap.ifDrops !== null ? `, ${num(cap.ifDrops)} by the interface` : ''}`;
   out.push(c.bold(`watch ${terminalSafe(cap.source)}`) + ` (${cap.format}): ${num(cap.packets)} packets over ${cap.spanS.toFixed(1)} s${lost}; ${num(r.messages)} DNS messages` + (r.interrupted ? c.yellow('  [interrupted]') : ''));
   if (cap.damaged !== null) out.push(c.yellow(`capture: ${terminalSafe(cap.damaged)}`));
+  if (cap.cut > 0) out.push(c.yellow(`capture: ${num(cap.cut)} packets cut short by the snap length (capture with -s 0 to keep them whole)`));
   out.push(
     `queries ${num(r.queries)}: answered ${num(r.answered)}, unanswered within ${r.timeoutS} s ${r.unanswered ? c.red(num(r.unanswered)) : '0'} (${percentOf(r.unanswered, r.queries, 2)}), ` +
       `answered only after a resend ${r.answeredAfterResend ? c.red(num(r.answeredAfterResend)) : '0'}, resends ${num(r.resends)}, answered late ${num(r.late)}, still waiting at the end ${num(r.inFlightAtEnd)}`,
