@@ -11,6 +11,7 @@ import type { ResultHeader } from '../header.js';
 import { streamBytes } from '../input.js';
 import type { RunControl } from '../input.js';
 import { CaptureReader } from '../capture/pcap.js';
+import type { CapturedPacket } from '../capture/pcap.js';
 import { DnsExtractor } from '../capture/extract.js';
 import { Matcher, hostOfKey } from '../capture/match.js';
 import type { MatchResult, StallEvent } from '../capture/match.js';
@@ -75,12 +76,8 @@ const MAX_SPAN_S = 7 * 24 * 3600;
  * without it packets come in the kernel's blocks, a quarter faster, but the last block is lost when tcpdump is stopped.
  */
 const CAPTURE_BUFFER_KIB = 32 * 1024;
-
-/** tcpdump's filter: DNS over UDP and TCP on the DNS ports, and the encapsulations a pod's packets may travel in. */
-export function captureFilter(ports: number[]): string {
-  const dns = ports.map((p) => `port ${p}`).join(' or ');
-  return `(udp or tcp) and (${dns}) or udp port 4789 or udp port 8472 or udp port 6081 or ip proto 4 or ip6 proto 41`;
-}
+/** DNS over TCP's snap length: a whole message of the largest size, with its headers. */
+const TCP_SNAP = 65_535 + 128;
 
 /** tcpdump's closing lines: "N packets dropped by kernel", "N packets dropped by interface". */
 export function tcpdumpDrops(stderr: string): { kernel: number | null; iface: number | null } {
@@ -105,12 +102,15 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   let first = Number.NaN;
   let last = Number.NaN;
   let cut = 0;
-  const reader = new CaptureReader((p) => {
-    if (Number.isNaN(first)) first = p.tsUs;
-    last = p.tsUs;
+  const onPacket = (p: CapturedPacket): void => {
+    if (!(p.tsUs >= first)) first = p.tsUs;
+    if (!(p.tsUs <= last)) last = p.tsUs;
     if (p.data.length < p.origLen) cut++;
     extractor.add(p);
-  });
+  };
+  const reader = new CaptureReader(onPacket);
+  /** Live, DNS over TCP comes in a capture of its own (captureArgs). */
+  const tcpReader = new CaptureReader(onPacket);
   let source: string;
   let kernelDrops: number | null = null;
   let ifDrops: number | null = null;
@@ -132,7 +132,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   } else {
     const iface = input.iface ?? 'any';
     source = `tcpdump -i ${iface}`;
-    const drops = await captureLive(iface, ports, input, reader);
+    const drops = await captureLive(iface, ports, input, { udp: reader, tcp: tcpReader });
     kernelDrops = drops.kernel;
     ifDrops = drops.iface;
     interrupted = drops.interrupted;
@@ -150,8 +150,8 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   const capture: CaptureFacts = {
     source,
     format: reader.formatName,
-    packets: reader.packets,
-    damaged: reader.damaged ?? null,
+    packets: reader.packets + tcpReader.packets,
+    damaged: reader.damaged ?? tcpReader.damaged ?? null,
     kernelDrops,
     ifDrops: ifDrops ?? reader.stats.ifDrops,
     skipped: Object.fromEntries(Object.entries(extractor.skipped).filter(([, n]) => n > 0)),
@@ -171,12 +171,29 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   return result;
 }
 
-/** Run tcpdump until the duration ends or the signal stops it; feed its capture to `reader` as it arrives. */
-async function captureLive(iface: string, ports: number[], input: WatchInput, reader: CaptureReader): Promise<{ kernel: number | null; iface: number | null; interrupted: boolean }> {
-  const child = execa('tcpdump', ['-i', iface, '--immediate-mode', '-B', String(CAPTURE_BUFFER_KIB), '-U', '-w', '-', '-s', '512', '-n', captureFilter(ports)], { buffer: { stdout: false, stderr: true }, reject: false, stdin: 'ignore', maxBuffer: { stderr: 1 << 20 } });
+/**
+ * The live capture, in two tcpdumps: UDP (and the overlays a pod's packets may travel in) cut at 512 bytes, which
+ * keeps the kernel buffer's slots many at a busy node's rates; and DNS over TCP whole, so a long answer (what a
+ * truncated one is retried for) is never cut.
+ */
+export function captureArgs(iface: string, ports: number[]): { udp: string[]; tcp: string[] } {
+  const dns = ports.map((p) => `port ${p}`).join(' or ');
+  const common = ['-i', iface, '--immediate-mode', '-B', String(CAPTURE_BUFFER_KIB), '-U', '-w', '-', '-n'];
+  return {
+    udp: [...common, '-s', '512', `udp and (${dns}) or udp port 4789 or udp port 8472 or udp port 6081 or ip proto 4 or ip6 proto 41`],
+    tcp: [...common, '-s', String(TCP_SNAP), `tcp and (${dns})`],
+  };
+}
+
+/** Run both tcpdumps until the duration ends or the signal stops them; feed each capture to its reader as it arrives. */
+async function captureLive(iface: string, ports: number[], input: WatchInput, readers: { udp: CaptureReader; tcp: CaptureReader }): Promise<{ kernel: number | null; iface: number | null; interrupted: boolean }> {
+  const args = captureArgs(iface, ports);
+  const run = (what: 'udp' | 'tcp') => execa('tcpdump', args[what], { buffer: { stdout: false, stderr: true }, reject: false, stdin: 'ignore', maxBuffer: { stderr: 1 << 20 } });
+  const children = { udp: run('udp'), tcp: run('tcp') };
+  const all = [children.udp, children.tcp];
   let interrupted = false;
   const stop = (): void => {
-    child.kill('SIGTERM');
+    for (const c of all) c.kill('SIGTERM');
   };
   const timer = input.durationS !== undefined ? setTimeout(stop, input.durationS * 1000) : undefined;
   const onAbort = (): void => {
@@ -184,35 +201,50 @@ async function captureLive(iface: string, ports: number[], input: WatchInput, re
     stop();
   };
   input.signal?.addEventListener('abort', onAbort, { once: true });
-  child.stdout?.on('data', (chunk: Buffer) => reader.feed(chunk));
-  let said = '';
-  const onErr = (d: Buffer): void => {
-    said += d.toString('latin1');
-    const line = /^tcpdump: (listening on [^\n]*)/m.exec(said);
-    if (line !== null) {
-      child.stderr?.off('data', onErr);
-      input.onListening?.(line[1]!);
-    }
-    if (said.length > 4096) child.stderr?.off('data', onErr);
-  };
-  child.stderr?.on('data', onErr);
-  try {
-    const r = await child;
-    const stderr = String(r.stderr ?? '');
-    if (r.failed && (r.exitCode === undefined || r.exitCode !== 0) && !r.isTerminated) {
-      if ((r as { code?: string }).code === 'ENOENT') throw new UserError('tcpdump is not installed here', 'install it (apt-get install tcpdump; the k8sdiag image has it), or capture elsewhere and give --pcap FILE');
-      const line = stderr.split('\n').find((l) => /tcpdump: /.test(l)) ?? stderr.split('\n')[0] ?? '';
-      if (/permission|not permitted/i.test(stderr)) {
-        throw new UserError(`tcpdump cannot capture: ${line.replace(/^tcpdump: /, '')}`, `capture needs root with NET_RAW and NET_ADMIN: on the node, ${NODE_RECIPE}`);
+  children.udp.stdout?.on('data', (chunk: Buffer) => readers.udp.feed(chunk));
+  children.tcp.stdout?.on('data', (chunk: Buffer) => readers.tcp.feed(chunk));
+  // Said once both listen: the first one's line.
+  let listening = 0;
+  let firstLine = '';
+  for (const child of all) {
+    let said = '';
+    const onErr = (d: Buffer): void => {
+      said += d.toString('latin1');
+      const line = /^tcpdump: (listening on [^\n]*)/m.exec(said);
+      if (line !== null) {
+        child.stderr?.off('data', onErr);
+        if (firstLine === '') firstLine = line[1]!;
+        if (++listening === all.length) input.onListening?.(firstLine);
       }
-      throw new UserError(`tcpdump failed: ${line.replace(/^tcpdump: /, '') || `exit ${String(r.exitCode)}`}`, 'check --interface (tcpdump -D lists them)');
+      if (said.length > 4096) child.stderr?.off('data', onErr);
+    };
+    child.stderr?.on('data', onErr);
+  }
+  try {
+    // One that fails stops the other.
+    const results = await Promise.all(all.map((c) => c.then((r) => {
+      if (r.failed && !r.isTerminated) stop();
+      return r;
+    })));
+    for (const r of results) {
+      const stderr = String(r.stderr ?? '');
+      if (r.failed && (r.exitCode === undefined || r.exitCode !== 0) && !r.isTerminated) {
+        if ((r as { code?: string }).code === 'ENOENT') throw new UserError('tcpdump is not installed here', 'install it (apt-get install tcpdump; the k8sdiag image has it), or capture elsewhere and give --pcap FILE');
+        const line = stderr.split('\n').find((l) => /tcpdump: /.test(l)) ?? stderr.split('\n')[0] ?? '';
+        if (/permission|not permitted/i.test(stderr)) {
+          throw new UserError(`tcpdump cannot capture: ${line.replace(/^tcpdump: /, '')}`, `capture needs root with NET_RAW and NET_ADMIN: on the node, ${NODE_RECIPE}`);
+        }
+        throw new UserError(`tcpdump failed: ${line.replace(/^tcpdump: /, '') || `exit ${String(r.exitCode)}`}`, 'check --interface (tcpdump -D lists them)');
+      }
     }
-    reader.end();
-    const drops = tcpdumpDrops(stderr);
-    return { ...drops, interrupted };
+    readers.udp.end();
+    readers.tcp.end();
+    const drops = results.map((r) => tcpdumpDrops(String(r.stderr ?? '')));
+    const sum = (k: 'kernel' | 'iface'): number | null => (drops.every((d) => d[k] === null) ? null : drops.reduce((n, d) => n + (d[k] ?? 0), 0));
+    return { kernel: sum('kernel'), iface: sum('iface'), interrupted };
   } finally {
     if (timer) clearTimeout(timer);
     input.signal?.removeEventListener('abort', onAbort);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    for (const c of all) if (c.exitCode === null) c.kill('SIGKILL');
   }
 }

@@ -64,7 +64,7 @@ afterEach(async () => {
  * race: the node drops the second not-yet-replied packet of a DNATed flow it forwards; everywhere: of every flow it
  * forwards; nodeOutput: of a DNATed flow the node itself sends.
  */
-export async function scene(opts: { faultA?: string[]; faultB?: string[]; logA?: string; logB?: string; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean; rateLimit?: number; blackholeB?: boolean }): Promise<Scene> {
+export async function scene(opts: { faultA?: string[]; faultB?: string[]; logA?: string; logB?: string; resolv: string; race?: boolean; dropSecondEverywhere?: boolean; nodeOutput?: boolean; randomLoss?: number; blockTcp?: boolean; rateLimit?: number; blackholeB?: boolean; serveArgs?: string[] }): Promise<Scene> {
   const tag = randomBytes(3).toString('hex');
   const pod = await createNetns(`dp${tag}`);
   const node = await createNetns(`dn${tag}`);
@@ -146,7 +146,7 @@ export async function scene(opts: { faultA?: string[]; faultB?: string[]; logA?:
   }
   for (const [i, [host, faults, log]] of ([[ENDPOINTS[0]!, opts.faultA ?? [], opts.logA], [ENDPOINTS[1]!, opts.faultB ?? [], opts.logB]] as const).entries()) {
     const logArgs = log !== undefined ? ['--log', log] : [];
-    s.servers.push(await serveIn(s.endpoints[i]!.name, ['--host', host, '--port', '53', '--zone', 'google.com', '--zone', 'kubernetes.default.svc.cluster.local', '--duration', '120', ...logArgs, ...faults.flatMap((f) => ['--fault', f])]));
+    s.servers.push(await serveIn(s.endpoints[i]!.name, ['--host', host, '--port', '53', '--zone', 'google.com', '--zone', 'kubernetes.default.svc.cluster.local', '--duration', '120', ...logArgs, ...faults.flatMap((f) => ['--fault', f]), ...(opts.serveArgs ?? [])]));
   }
   return s;
 }
