@@ -17,9 +17,15 @@ export interface Indexed {
 
 /** Queries by port and ID; more than one under a key when one port and ID carry two questions. */
 export class WireIndex<T extends Indexed> {
-  private readonly m = new Map<number, T | T[]>();
+  /** Made on first use: most clients of a busy node have nothing waiting most of the time. */
+  private map: Map<number, T | T[]> | undefined;
+  private get m(): Map<number, T | T[]> {
+    this.map ??= new Map();
+    return this.map;
+  }
 
   get(wire: number, qtype: number, qname: string): T | undefined {
+    if (this.map === undefined) return undefined;
     const v = this.m.get(wire);
     if (v === undefined) return undefined;
     if (!Array.isArray(v)) return v.qtype === qtype && v.qname === qname ? v : undefined;
@@ -40,6 +46,7 @@ export class WireIndex<T extends Indexed> {
 
   /** Remove `q` (only that query: another under the same key and question stays). */
   delete(q: T): void {
+    if (this.map === undefined) return;
     const v = this.m.get(q.wire);
     if (v === q) this.m.delete(q.wire);
     else if (Array.isArray(v)) {
@@ -47,6 +54,7 @@ export class WireIndex<T extends Indexed> {
       if (rest.length === 0) this.m.delete(q.wire);
       else this.m.set(q.wire, rest.length === 1 ? rest[0]! : rest);
     }
+    if (this.map.size === 0) this.map = undefined;
   }
 }
 
@@ -67,15 +75,18 @@ export interface ClientState<T> {
   wire: WireIndex<T & Indexed>;
   /** Queries given up lately: an answer to one is late. */
   given: WireIndex<T & Indexed>;
-  names: Map<string, NameState<T>>;
+  /** Made on first use, let go when empty. */
+  names: Map<string, NameState<T>> | undefined;
 }
 
-export function newClient<T extends Indexed>(address: string): ClientState<T> {
-  return { address, group: new Group(), wire: new WireIndex<T>(), given: new WireIndex<T>(), names: new Map() };
+/** `histogram`: whether the client keeps a latency histogram of its own (a bounded number do). */
+export function newClient<T extends Indexed>(address: string, histogram: boolean): ClientState<T> {
+  return { address, group: new Group(histogram), wire: new WireIndex<T>(), given: new WireIndex<T>(), names: undefined };
 }
 
 /** The client's state of `qname`, made on first use. */
 export function nameState<T>(c: ClientState<T>, qname: string): NameState<T> {
+  c.names ??= new Map();
   let ns = c.names.get(qname);
   if (ns === undefined) {
     ns = { latest: [], lookups: new Map(), truncated: [] };
@@ -92,5 +103,8 @@ export function without<T>(list: T[], q: T): void {
 
 /** Forget the name's state once nothing in it is waiting. */
 export function dropIfEmpty<T>(c: ClientState<T>, qname: string, ns: NameState<T>): void {
-  if (ns.latest.length === 0 && ns.lookups.size === 0 && ns.truncated.length === 0 && c.names.get(qname) === ns) c.names.delete(qname);
+  if (ns.latest.length === 0 && ns.lookups.size === 0 && ns.truncated.length === 0 && c.names?.get(qname) === ns) {
+    c.names.delete(qname);
+    if (c.names.size === 0) c.names = undefined;
+  }
 }

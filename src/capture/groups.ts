@@ -27,7 +27,8 @@ export interface GroupStats {
   raceSignature: number;
   aaaa: number;
   rcodes: Record<string, number>;
-  latencyMs: ReturnType<Histogram['summaryIn']> | null;
+  /** Percentiles are null for a client without a histogram of its own (MatchResult.clients says which). */
+  latencyMs: { [K in keyof ReturnType<Histogram['summaryIn']>]: K extends 'min' | 'mean' | 'max' ? number : number | null } | null;
 }
 
 /** Answers that were failures: SERVFAIL and REFUSED. */
@@ -52,14 +53,38 @@ export class Group {
   raceSignature = 0;
   aaaa = 0;
   readonly rcodes = new Counters();
-  readonly hist = new Histogram('us', LATENCY_MARKS_US);
+  /** The latency histogram (about 43 KB): every server and endpoint has one, and a bounded number of clients. */
+  readonly hist: Histogram | null;
+  /** Exact latency facts where there is no histogram: count, least, sum and most, microseconds. */
+  private n = 0;
+  private lo = Infinity;
+  private sum = 0;
+  private hi = 0;
+
+  constructor(withHistogram = true) {
+    this.hist = withHistogram ? new Histogram('us', LATENCY_MARKS_US) : null;
+  }
 
   answer(rcode: string, waitedUs: number, resent: boolean, tc: boolean): void {
     this.answered++;
     if (resent) this.answeredAfterResend++;
     this.rcodes.add(rcode);
-    this.hist.record(waitedUs);
+    if (this.hist !== null) this.hist.record(waitedUs);
+    else {
+      this.n++;
+      this.sum += waitedUs;
+      if (waitedUs < this.lo) this.lo = waitedUs;
+      if (waitedUs > this.hi) this.hi = waitedUs;
+    }
     if (tc) this.truncated++;
+  }
+
+  /** Latency, ms: percentiles from the histogram; without one, exact min, mean and max, the percentiles null. */
+  private latency(): GroupStats['latencyMs'] {
+    if (this.hist !== null) return this.hist.count > 0 ? this.hist.summaryIn(1000) : null;
+    if (this.n === 0) return null;
+    const f = (us: number): number => Number((us / 1000).toFixed(3));
+    return { min: f(this.lo), mean: f(this.sum / this.n), p50: null, p90: null, p99: null, p999: null, max: f(this.hi) };
   }
 
   toJSON(): GroupStats {
@@ -79,7 +104,7 @@ export class Group {
       raceSignature: this.raceSignature,
       aaaa: this.aaaa,
       rcodes: this.rcodes.toJSON(),
-      latencyMs: this.hist.count > 0 ? this.hist.summaryIn(1000) : null,
+      latencyMs: this.latency(),
     };
   }
 }

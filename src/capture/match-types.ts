@@ -64,6 +64,8 @@ export interface MatchResult extends Pick<GroupStats, (typeof TOTALS)[number]> {
   lone: number;
   loneFirstLost: number;
   total: GroupStats;
+  /** Clients seen; of them those in byClient (the most troubled first, at most MAX_CLIENTS_SHOWN), and of those the ones with latency percentiles. */
+  clients: { seen: number; shown: number; withPercentiles: number };
   byClient: Record<string, GroupStats>;
   byServer: Record<string, GroupStats>;
   byEndpoint: Record<string, GroupStats>;

@@ -15,6 +15,7 @@
  * counted.
  */
 import { formatHostPort, rcodeName } from '../dns/wire.js';
+import { Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import { Group } from './groups.js';
 import type { GroupStats } from './groups.js';
 import { dropIfEmpty, nameState, newClient, without } from './clients.js';
@@ -36,6 +37,12 @@ const RESEND_MIN_US = 900_000;
 /** A and AAAA of one lookup leave together: within this, microseconds. */
 const PAIR_US = 10_000;
 export const MAX_PENDING = 200_000;
+/** A query its client keeps resending without an answer is unanswered this many timeouts after its first send. */
+const OUTAGE_TIMEOUTS = 4;
+/** Clients with a latency histogram of their own (about 43 KB each): the first seen. The rest keep exact min, mean and max. */
+export const CLIENT_HISTOGRAMS = 1000;
+/** Clients in the result, by trouble, then search-list waste, then queries; every client counts in the totals. */
+export const MAX_CLIENTS_SHOWN = 1000;
 const A = 1;
 const AAAA = 28;
 const round1 = (x: number): number => Math.round(x * 10) / 10;
@@ -149,7 +156,7 @@ export class Matcher {
   private query(m: Message, id: number, qname: string, qtype: number): void {
     let c = this.clients.get(m.src);
     if (c === undefined) {
-      c = newClient<Query>(m.src);
+      c = newClient<Query>(m.src, this.clients.size < CLIENT_HISTOGRAMS);
       this.clients.set(m.src, c);
     }
     const wire = m.sport * 65536 + id;
@@ -340,10 +347,14 @@ export class Matcher {
     for (const q of this.pending) {
       if (q.state === 'answered') {
         if (this.nowUs - q.answeredUs > WINDOW_US) this.remove(q);
-      } else if (this.nowUs - q.firstUs > this.timeoutUs + this.graceUs) {
-        // Every send unanswered for longer than the timeout: unanswered, whatever resends come after (they are its own).
+      } else if (this.nowUs - q.lastUs > this.timeoutUs + this.graceUs) {
         this.raceCheck(q);
-        this.giveUp(q, q.firstUs + this.timeoutUs + this.graceUs);
+        this.giveUp(q, q.lastUs + this.timeoutUs + this.graceUs);
+      } else if (this.nowUs - q.firstUs > OUTAGE_TIMEOUTS * this.timeoutUs) {
+        // Sent again and again, never answered: an outage its resends would keep open. Unanswered now; the sends
+        // that follow are still its own, never new queries.
+        this.raceCheck(q);
+        this.giveUp(q, this.nowUs);
       }
     }
     for (const q of this.truncated) {
@@ -387,11 +398,18 @@ export class Matcher {
     }
     waits.sort((a, b) => a - b);
     // Of those, the ones that had waited longer than any answer took: each 1 in (answers + 1) at most, if no more than slow.
-    const longest = this.total.hist.count > 0 ? this.total.hist.max / 1000 : Infinity;
-    const longer = waits.filter((w) => w > longest).length;
     const t = this.total;
+    const hist = t.hist ?? new Histogram('us', LATENCY_MARKS_US); // the total always has one
+    const longest = hist.count > 0 ? hist.max / 1000 : Infinity;
+    const longer = waits.filter((w) => w > longest).length;
     const total = t.toJSON();
     const groups = (m: Iterable<[string, Group]>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
+    // The clients shown: those that stalled, lost one of a pair, took a truncated answer or wasted the most on the
+    // search list first, then the busiest; the rest are in the totals.
+    const trouble = (g: Group): number => g.unanswered + g.answeredAfterResend + g.raceSignature + g.truncatedNoTcp + g.truncatedTcpFailed;
+    const ranked = [...this.clients.values()].sort((a, b) => trouble(b.group) - trouble(a.group) || b.group.searchQueries - a.group.searchQueries || b.group.queries - a.group.queries);
+    const shown = ranked.slice(0, MAX_CLIENTS_SHOWN);
+    const withHistogram = shown.filter((c) => c.group.hist !== null).length;
     return {
       messages: this.r.messages,
       malformed: this.r.malformed,
@@ -408,10 +426,11 @@ export class Matcher {
       lone: this.r.lone,
       loneFirstLost: this.r.loneFirstLost,
       total,
-      byClient: groups([...this.clients.values()].map((c): [string, Group] => [c.address, c.group])),
+      clients: { seen: this.clients.size, shown: shown.length, withPercentiles: withHistogram },
+      byClient: groups(shown.map((c): [string, Group] => [c.address, c.group])),
       byServer: groups(this.servers),
       byEndpoint: groups(this.endpoints),
-      histogram: t.hist.toJSON(),
+      histogram: hist.toJSON(),
     };
   }
 }

@@ -78,6 +78,8 @@ const MAX_SPAN_S = 7 * 24 * 3600;
 const CAPTURE_BUFFER_KIB = 32 * 1024;
 /** DNS over TCP's snap length: a whole message of the largest size, with its headers. */
 const TCP_SNAP = 65_535 + 128;
+/** How long a TCP packet waits for the UDP capture to pass its time. */
+const HOLD_MS = 500;
 
 /** tcpdump's closing lines: "N packets dropped by kernel", "N packets dropped by interface". */
 export function tcpdumpDrops(stderr: string): { kernel: number | null; iface: number | null } {
@@ -108,9 +110,10 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
     if (p.data.length < p.origLen) cut++;
     extractor.add(p);
   };
-  const reader = new CaptureReader(onPacket);
-  /** Live, DNS over TCP comes in a capture of its own (captureArgs). */
-  const tcpReader = new CaptureReader(onPacket);
+  /** Live, DNS over TCP comes in a capture of its own (captureArgs), put back in time order with the UDP one. */
+  const merge = new TimeMerge(onPacket);
+  const reader = new CaptureReader(input.pcap !== undefined ? onPacket : (p) => merge.passing(p));
+  const tcpReader = new CaptureReader((p) => merge.held(p));
   let source: string;
   let kernelDrops: number | null = null;
   let ifDrops: number | null = null;
@@ -132,7 +135,12 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   } else {
     const iface = input.iface ?? 'any';
     source = `tcpdump -i ${iface}`;
-    const drops = await captureLive(iface, ports, input, { udp: reader, tcp: tcpReader });
+    let drops: Awaited<ReturnType<typeof captureLive>>;
+    try {
+      drops = await captureLive(iface, ports, input, { udp: reader, tcp: tcpReader });
+    } finally {
+      merge.end();
+    }
     kernelDrops = drops.kernel;
     ifDrops = drops.iface;
     interrupted = drops.interrupted;
@@ -169,6 +177,43 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   const result: WatchResult = { ...header.finish(), command: 'watch', ...m, capture, timeoutS, pods: podNames, interrupted, findings: [] };
   result.findings = watchFindings(result);
   return result;
+}
+
+/**
+ * Two live captures as one, in time order: the TCP capture's packets (few) are held until the UDP capture has passed
+ * their time, or for HOLD_MS at most (a quiet UDP side), so a TCP query never reaches the matcher before the
+ * truncated UDP answer it retries.
+ */
+class TimeMerge {
+  private queue: Array<{ p: CapturedPacket; at: number }> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly out: (p: CapturedPacket) => void) {}
+
+  held(p: CapturedPacket): void {
+    this.queue.push({ p: { ...p, data: Buffer.from(p.data) }, at: Date.now() });
+    this.timer ??= setInterval(() => this.release(Infinity, Date.now() - HOLD_MS), HOLD_MS / 2);
+  }
+
+  passing(p: CapturedPacket): void {
+    if (this.queue.length > 0) this.release(p.tsUs, -Infinity);
+    this.out(p);
+  }
+
+  end(): void {
+    this.release(Infinity, Infinity);
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Out go the held packets up to `tsUs`, and those held since before `before` (ms), in time order. */
+  private release(tsUs: number, before: number): void {
+    this.queue.sort((a, b) => a.p.tsUs - b.p.tsUs);
+    const cut = this.queue.findIndex((h) => h.p.tsUs > tsUs && h.at >= before);
+    const out = cut < 0 ? this.queue : this.queue.slice(0, cut);
+    this.queue = cut < 0 ? [] : this.queue.slice(cut);
+    for (const h of out) this.out(h.p);
+  }
 }
 
 /**

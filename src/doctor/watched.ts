@@ -145,7 +145,7 @@ function summarize(w: WatchResult, mode: Watched['mode'], seconds: number, exclu
     raceSignature: w.raceSignature,
     raceSignatureDnated: w.raceSignatureDnated,
     pairs: w.pairs,
-    clients: Object.keys(w.byClient).length,
+    clients: w.clients.seen,
     kernelDrops: w.capture.kernelDrops,
     byEndpoint,
     findings: w.findings,

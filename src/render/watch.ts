@@ -20,7 +20,7 @@ export function stallLine(e: StallEvent): string {
   return terminalSafe(`${t} STALL ${who} ${e.name} ${e.type} via ${via}: ${what}`);
 }
 
-const ms = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(1));
+const ms = (v: number | null | undefined): string => (v === undefined || v === null ? 'n/a' : v.toFixed(1));
 
 function groupTable(style: Style, title: string, rows: Array<[string, GroupStats]>, pods: Record<string, string>): string {
   const { c } = style;
@@ -66,6 +66,9 @@ export function renderWatch(style: Style, r: WatchResult): string {
   if (endpoints.length > 0) out.push(groupTable(style, 'endpoint', endpoints, r.pods));
   const clients = Object.entries(r.byClient).sort((a, b) => b[1].unanswered + b[1].answeredAfterResend - (a[1].unanswered + a[1].answeredAfterResend) || b[1].queries - a[1].queries);
   if (clients.length > 0) out.push(groupTable(style, 'client', clients, r.pods));
+  if (r.clients.seen > r.clients.shown || r.clients.withPercentiles < r.clients.shown) {
+    out.push(c.dim(`clients: ${num(r.clients.seen)} seen, the ${num(r.clients.shown)} most troubled in the result (the rest in the totals); latency percentiles for ${num(r.clients.withPercentiles)} of them (the first seen), min, mean and max for the rest`));
+  }
   out.push(renderFindings(style, r.findings).trimEnd());
   return `${out.join('\n')}\n`;
 }
