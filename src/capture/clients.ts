@@ -5,7 +5,7 @@
  * Keys are numbers and the name the packet carries, never strings built per packet: a capture's every message is
  * looked up here, and hashing a fresh `client|port|id|type|name` string for each cost more than all the rest.
  */
-import { Group } from './groups.js';
+import type { Tally } from './client-table.js';
 
 /** What the tables need of a query. */
 export interface Indexed {
@@ -22,6 +22,10 @@ export class WireIndex<T extends Indexed> {
   private get m(): Map<number, T | T[]> {
     this.map ??= new Map();
     return this.map;
+  }
+
+  get empty(): boolean {
+    return this.map === undefined;
   }
 
   get(wire: number, qtype: number, qname: string): T | undefined {
@@ -70,7 +74,8 @@ export interface NameState<T> {
 
 export interface ClientState<T> {
   address: string;
-  group: Group;
+  /** Its counts: its row in the client table. */
+  group: Tally;
   /** Queries waiting or just answered. */
   wire: WireIndex<T & Indexed>;
   /** Queries given up lately: an answer to one is late. */
@@ -79,10 +84,13 @@ export interface ClientState<T> {
   names: Map<string, NameState<T>> | undefined;
 }
 
-/** `histogram`: whether the client keeps a latency histogram of its own (a bounded number do). */
-export function newClient<T extends Indexed>(address: string, histogram: boolean): ClientState<T> {
-  return { address, group: new Group(histogram), wire: new WireIndex<T>(), given: new WireIndex<T>(), names: undefined };
+/** A client's matching state, made when it asks and let go when nothing of it is waiting (its counts stay in the table). */
+export function newClient<T extends Indexed>(address: string, group: Tally): ClientState<T> {
+  return { address, group, wire: new WireIndex<T>(), given: new WireIndex<T>(), names: undefined };
 }
+
+/** Nothing of the client's is waiting, answered lately, given up lately, or named. */
+export const idle = <T>(c: ClientState<T>): boolean => c.wire.empty && c.given.empty && c.names === undefined;
 
 /** The client's state of `qname`, made on first use. */
 export function nameState<T>(c: ClientState<T>, qname: string): NameState<T> {

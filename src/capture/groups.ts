@@ -1,5 +1,6 @@
 /** What the queries of one client, server or endpoint came to, and its summary in the result. */
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
+import type { Tally } from './client-table.js';
 
 /** What a group of queries (one client, server or endpoint) came to. */
 export interface GroupStats {
@@ -37,7 +38,7 @@ export const failures = (rcodes: Readonly<Record<string, number>>): number => (r
 /** Queries per name a client asked: its queries over those that were not search-list names (./search.ts). */
 export const queriesPerName = (queries: number, searchQueries: number): number => queries / (queries - searchQueries);
 
-export class Group {
+export class Group implements Tally {
   queries = 0;
   answered = 0;
   unanswered = 0;
@@ -53,38 +54,15 @@ export class Group {
   raceSignature = 0;
   aaaa = 0;
   readonly rcodes = new Counters();
-  /** The latency histogram (about 43 KB): every server and endpoint has one, and a bounded number of clients. */
-  readonly hist: Histogram | null;
-  /** Exact latency facts where there is no histogram: count, least, sum and most, microseconds. */
-  private n = 0;
-  private lo = Infinity;
-  private sum = 0;
-  private hi = 0;
-
-  constructor(withHistogram = true) {
-    this.hist = withHistogram ? new Histogram('us', LATENCY_MARKS_US) : null;
-  }
+  /** The latency histogram (about 43 KB): the totals, every server and every endpoint have one; clients' are in ./client-table.ts. */
+  readonly hist = new Histogram('us', LATENCY_MARKS_US);
 
   answer(rcode: string, waitedUs: number, resent: boolean, tc: boolean): void {
     this.answered++;
     if (resent) this.answeredAfterResend++;
     this.rcodes.add(rcode);
-    if (this.hist !== null) this.hist.record(waitedUs);
-    else {
-      this.n++;
-      this.sum += waitedUs;
-      if (waitedUs < this.lo) this.lo = waitedUs;
-      if (waitedUs > this.hi) this.hi = waitedUs;
-    }
+    this.hist.record(waitedUs);
     if (tc) this.truncated++;
-  }
-
-  /** Latency, ms: percentiles from the histogram; without one, exact min, mean and max, the percentiles null. */
-  private latency(): GroupStats['latencyMs'] {
-    if (this.hist !== null) return this.hist.count > 0 ? this.hist.summaryIn(1000) : null;
-    if (this.n === 0) return null;
-    const f = (us: number): number => Number((us / 1000).toFixed(3));
-    return { min: f(this.lo), mean: f(this.sum / this.n), p50: null, p90: null, p99: null, p999: null, max: f(this.hi) };
   }
 
   toJSON(): GroupStats {
@@ -104,7 +82,7 @@ export class Group {
       raceSignature: this.raceSignature,
       aaaa: this.aaaa,
       rcodes: this.rcodes.toJSON(),
-      latencyMs: this.latency(),
+      latencyMs: this.hist.count > 0 ? this.hist.summaryIn(1000) : null,
     };
   }
 }

@@ -1,6 +1,7 @@
 /** What the matcher takes in and gives out (./match.ts). */
 import type { Histogram } from '../stats/index.js';
-import type { Group, GroupStats } from './groups.js';
+import type { GroupStats } from './groups.js';
+import type { Tally } from './client-table.js';
 import type { ClientState, NameState } from './clients.js';
 
 /** The address of a server or endpoint key (`host:port`, `[v6]:port`, as `query` writes them). */
@@ -107,7 +108,7 @@ export interface Query {
   /** Times it was sent again after a wait. */
   resends: number;
   /** The groups it counts in as things happen: all, its client, its server. */
-  groups: [Group, Group, Group];
+  groups: [Tally, Tally, Tally];
   /** Its client's state of its name. */
   ns: NameState<Query>;
 }

@@ -15,10 +15,11 @@
  * counted.
  */
 import { formatHostPort, rcodeName } from '../dns/wire.js';
-import { Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import { Group } from './groups.js';
 import type { GroupStats } from './groups.js';
-import { dropIfEmpty, nameState, newClient, without } from './clients.js';
+import { dropIfEmpty, idle, nameState, newClient, without } from './clients.js';
+import { ClientTable } from './client-table.js';
+import type { Tally } from './client-table.js';
 import type { ClientState } from './clients.js';
 import { lastQuestionType, questionName, typeName } from './question.js';
 import { SearchList } from './search.js';
@@ -39,8 +40,6 @@ const PAIR_US = 10_000;
 export const MAX_PENDING = 200_000;
 /** A query its client keeps resending without an answer is unanswered this many timeouts after its first send. */
 const OUTAGE_TIMEOUTS = 4;
-/** Clients with a latency histogram of their own (about 43 KB each): the first seen. The rest keep exact min, mean and max. */
-export const CLIENT_HISTOGRAMS = 1000;
 /** Clients in the result, by trouble, then search-list waste, then queries; every client counts in the totals. */
 export const MAX_CLIENTS_SHOWN = 1000;
 const A = 1;
@@ -54,7 +53,11 @@ export class Matcher {
   private readonly given = new Set<Query>();
   /** Queries whose UDP answer was truncated, awaiting a TCP query (found through their name's `truncated`). */
   private readonly truncated = new Set<Query>();
+  /** Clients with something waiting; every client's counts are in `table`. */
   private readonly clients = new Map<string, ClientState<Query>>();
+  private readonly table = new ClientTable();
+  /** Clients that may have nothing left waiting: let go at the next sweep, when nothing holds them. */
+  private readonly idle: ClientState<Query>[] = [];
   private readonly search: SearchList;
   /** Each client's latest TCP connection attempt (SYN) to a DNS port: a truncated answer's retry that may not get through. */
   private readonly connects = new Map<string, number>();
@@ -113,7 +116,7 @@ export class Matcher {
    * The groups a query counts in as things happen to it: all, its client, its server. Its endpoint (the server when
    * not DNATed) is known for sure only once the query ends: it counts there then, in `settle`.
    */
-  private each(q: Query, f: (g: Group) => void): void {
+  private each(q: Query, f: (g: Tally) => void): void {
     for (const g of q.groups) f(g);
   }
 
@@ -156,7 +159,7 @@ export class Matcher {
   private query(m: Message, id: number, qname: string, qtype: number): void {
     let c = this.clients.get(m.src);
     if (c === undefined) {
-      c = newClient<Query>(m.src, this.clients.size < CLIENT_HISTOGRAMS);
+      c = newClient<Query>(m.src, this.table.tally(m.src));
       this.clients.set(m.src, c);
     }
     const wire = m.sport * 65536 + id;
@@ -203,7 +206,7 @@ export class Matcher {
       }
     }
     this.search.asked(m.src, qname, m.tsUs);
-    const groups: [Group, Group, Group] = [this.total, c.group, this.group(this.servers, server)];
+    const groups: [Tally, Tally, Tally] = [this.total, c.group, this.group(this.servers, server)];
     const query: Query = { client: c, qname, qtype, wire, sport: m.sport, server, endpoint: null, tcp, firstUs: m.tsUs, lastUs: m.tsUs, answeredUs: 0, state: 'pending', partner: undefined, raced: false, resends: 0, groups, ns };
     if (before !== undefined && before.state === 'pending' && before.wire !== wire && m.tsUs - before.lastUs >= RESEND_MIN_US) {
       // Asked again from a new port or with a new ID after a wait: a resend (single-request-reopen, an application's
@@ -325,6 +328,7 @@ export class Matcher {
   private ungive(q: Query): void {
     this.given.delete(q);
     q.client.given.delete(q);
+    if (idle(q.client)) this.idle.push(q.client);
   }
 
   /** The query leaves the tables of waiting queries: its wire key, and its name's latest and lookups. */
@@ -334,6 +338,7 @@ export class Matcher {
     without(q.ns.latest, q);
     if (q.ns.lookups.get(q.sport) === q) q.ns.lookups.delete(q.sport);
     dropIfEmpty(q.client, q.qname, q.ns);
+    if (idle(q.client)) this.idle.push(q.client);
   }
 
   private stall(q: Query, waitedUs: number, outcome: StallEvent['outcome'], atUs = this.nowUs): void {
@@ -366,7 +371,7 @@ export class Matcher {
       dropIfEmpty(q.client, q.qname, q.ns);
       const syn = this.connects.get(q.client.address);
       const tried = syn !== undefined && syn >= q.answeredUs;
-      const count = (g: Group): void => {
+      const count = (g: Tally): void => {
         if (tried) g.truncatedTcpFailed++;
         else g.truncatedNoTcp++;
       };
@@ -375,6 +380,10 @@ export class Matcher {
     }
     if (!atEnd) {
       for (const q of this.given) if (this.nowUs - q.lastUs > 4 * this.timeoutUs) this.ungive(q);
+      // Clients with nothing left waiting: their matching state let go (their counts stay in the table). Between
+      // messages, so nothing holds them.
+      for (const c of this.idle) if (idle(c) && this.clients.get(c.address) === c) this.clients.delete(c.address);
+      this.idle.length = 0;
       this.search.sweep(this.nowUs);
       for (const [k, t] of this.connects) if (this.nowUs - t > 2 * this.timeoutUs) this.connects.delete(k);
     }
@@ -399,17 +408,16 @@ export class Matcher {
     waits.sort((a, b) => a - b);
     // Of those, the ones that had waited longer than any answer took: each 1 in (answers + 1) at most, if no more than slow.
     const t = this.total;
-    const hist = t.hist ?? new Histogram('us', LATENCY_MARKS_US); // the total always has one
+    const hist = t.hist;
     const longest = hist.count > 0 ? hist.max / 1000 : Infinity;
     const longer = waits.filter((w) => w > longest).length;
     const total = t.toJSON();
     const groups = (m: Iterable<[string, Group]>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
     // The clients shown: those that stalled, lost one of a pair, took a truncated answer or wasted the most on the
     // search list first, then the busiest; the rest are in the totals.
-    const trouble = (g: Group): number => g.unanswered + g.answeredAfterResend + g.raceSignature + g.truncatedNoTcp + g.truncatedTcpFailed;
-    const ranked = [...this.clients.values()].sort((a, b) => trouble(b.group) - trouble(a.group) || b.group.searchQueries - a.group.searchQueries || b.group.queries - a.group.queries);
-    const shown = ranked.slice(0, MAX_CLIENTS_SHOWN);
-    const withHistogram = shown.filter((c) => c.group.hist !== null).length;
+    const tb = this.table;
+    const shown = tb.top(MAX_CLIENTS_SHOWN, (v) => [v.unanswered + v.answeredAfterResend + v.raceSignature + v.truncatedNoTcp + v.truncatedTcpFailed, v.searchQueries, v.queries]);
+    const withHistogram = shown.filter((c) => tb.hasPercentiles(c.row)).length;
     return {
       messages: this.r.messages,
       malformed: this.r.malformed,
@@ -426,8 +434,8 @@ export class Matcher {
       lone: this.r.lone,
       loneFirstLost: this.r.loneFirstLost,
       total,
-      clients: { seen: this.clients.size, shown: shown.length, withPercentiles: withHistogram },
-      byClient: groups(shown.map((c): [string, Group] => [c.address, c.group])),
+      clients: { seen: tb.size, shown: shown.length, withPercentiles: withHistogram },
+      byClient: Object.fromEntries(shown.map((c): [string, GroupStats] => [c.address, tb.stats(c.row)]).sort((a, b) => b[1].queries - a[1].queries)),
       byServer: groups(this.servers),
       byEndpoint: groups(this.endpoints),
       histogram: hist.toJSON(),

@@ -8,7 +8,7 @@
  * first label; then those that start with that name and a dot were its search names. Bounded: at most `max` names
  * wait, and they leave after SEARCH_WINDOW_US.
  */
-import type { Group } from './groups.js';
+import type { Tally } from './client-table.js';
 
 /** A lookup's walk through its search list, with a resend or two on the way, ends within this. */
 export const SEARCH_WINDOW_US = 30_000_000;
@@ -18,8 +18,8 @@ interface Waiting {
   tsUs: number;
   /** The groups the NXDOMAIN query counted in (all, client, server; its endpoint): they count it as a search-list query
    * once its name is known. */
-  groups: readonly Group[];
-  endpoint: Group;
+  groups: readonly Tally[];
+  endpoint: Tally;
 }
 
 export class SearchList {
@@ -31,7 +31,7 @@ export class SearchList {
   constructor(private readonly max: number) {}
 
   /** A query of `name` was answered NXDOMAIN: it may have been a search-list name. */
-  nxdomain(client: string, name: string, tsUs: number, groups: readonly Group[], endpoint: Group): void {
+  nxdomain(client: string, name: string, tsUs: number, groups: readonly Tally[], endpoint: Tally): void {
     const dot = name.indexOf('.');
     if (dot < 0) return; // a single label is no name plus a search domain
     if (this.size >= this.max) {

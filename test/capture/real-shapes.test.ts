@@ -298,3 +298,35 @@ describe('a damaged capture', () => {
     expect(loss?.message).toContain(`(at byte ${at})`);
   });
 });
+
+describe('many clients', () => {
+  it('counts every client exactly, shows the most troubled 1,000 first, and gives percentiles only to the first 1,000 seen', async () => {
+    const frames: Frame[] = [];
+    // 1,500 clients, one lookup each answered in 2 ms; the last 5 of them (past the first 1,000) never answered.
+    for (let k = 0; k < 1500; k++) {
+      const client = [10, 9, k >> 8, k & 0xff];
+      const at = 10 * S + k * 1000;
+      frames.push({ us: at, data: ethernet(ipv4(client, NS1, 17, udp(40000, 53, dnsQuery(k + 1, `c${k}.example.com`)))) });
+      if (k < 1495) frames.push({ us: at + 2000, data: ethernet(ipv4(NS1, client, 17, udp(53, 40000, dnsAnswer(k + 1, `c${k}.example.com`)))) });
+      // 100 clients past the first 1,000 ask twice: busier, so shown before the one-lookup clients.
+      if (k >= 1000 && k < 1100) {
+        frames.push({ us: at + 500, data: ethernet(ipv4(client, NS1, 17, udp(40001, 53, dnsQuery(k + 1, `d${k}.example.com`)))) });
+        frames.push({ us: at + 500 + 3000, data: ethernet(ipv4(NS1, client, 17, udp(53, 40001, dnsAnswer(k + 1, `d${k}.example.com`)))) });
+      }
+    }
+    frames.push(udpQuery(30 * S, NS1, 41000, 9999, 'end.example.com'), udpAnswer(30 * S + 100, NS1, 41000, 9999, 'end.example.com'));
+    frames.sort((a, b) => a.us - b.us);
+    const { doc } = await watch('clients.pcap', pcap(frames));
+    const d = doc as Doc & { clients: { seen: number; shown: number; withPercentiles: number }; byClient: Record<string, { queries: number; unanswered: number; latencyMs: { p50: number | null; min: number; mean: number; max: number } | null }> };
+    expect(d.clients.seen).toBe(1501);
+    expect(d.clients.shown).toBe(1000);
+    expect(Object.keys(d.byClient)).toHaveLength(1000);
+    expect(d.queries).toBe(1601);
+    expect(d.unanswered).toBe(5);
+    // The five that stalled are shown, though they came last.
+    for (let k = 1495; k < 1500; k++) expect(d.byClient[`10.9.${k >> 8}.${k & 0xff}`]?.unanswered).toBe(1);
+    // A busy client past the first 1,000 seen: exact min, mean and max of its two answers, no percentiles.
+    expect(d.byClient['10.9.3.232']).toMatchObject({ queries: 2, latencyMs: { min: 2, mean: 2.5, max: 3, p50: null } });
+    expect(d.clients.withPercentiles).toBe(1000 - 5 - 100);
+  });
+});
