@@ -7,27 +7,13 @@
 import { Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import type { GroupStats } from './groups.js';
 
-/** What a query's groups count as things happen to it: all of them, its client, its server, its endpoint. */
-export interface Tally {
-  queries: number;
-  answered: number;
-  unanswered: number;
-  resends: number;
-  answeredAfterResend: number;
-  late: number;
-  truncated: number;
-  truncatedNoTcp: number;
-  truncatedTcpFailed: number;
-  tcp: number;
-  tcpUnanswered: number;
-  searchQueries: number;
-  raceSignature: number;
-  aaaa: number;
-  answer(rcode: string, waitedUs: number, resent: boolean, tc: boolean): void;
-}
-
 export const COUNTS = ['queries', 'answered', 'unanswered', 'resends', 'answeredAfterResend', 'late', 'truncated', 'truncatedNoTcp', 'truncatedTcpFailed', 'tcp', 'tcpUnanswered', 'searchQueries', 'raceSignature', 'aaaa'] as const;
 type Count = (typeof COUNTS)[number];
+
+/** What a query's groups count as things happen to it: all of them, its client, its server, its endpoint. */
+export type Tally = { [K in Count]: number } & {
+  answer(rcode: string, waitedUs: number, resent: boolean, tc: boolean): void;
+};
 
 /** The rcodes kept in a row; any other is counted in a small map of its own. */
 const RCODES = ['NOERROR', 'NXDOMAIN', 'SERVFAIL', 'REFUSED'] as const;

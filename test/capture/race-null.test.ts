@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../helpers/run.js';
+import { ethernet, ipv4, pcap as writePcap, udp } from '../helpers/pcap.js';
+import type { Frame } from '../helpers/pcap.js';
 
 let dir = '';
 beforeAll(() => {
@@ -23,41 +25,9 @@ const CLIENT = [10, 244, 1, 5];
 const SERVER = [10, 96, 0, 10];
 
 /** One Ethernet/IPv4/UDP frame carrying `payload`. */
-function frame(src: number[], sport: number, dst: number[], dport: number, payload: Buffer): Buffer {
-  const udp = Buffer.alloc(8);
-  udp.writeUInt16BE(sport, 0);
-  udp.writeUInt16BE(dport, 2);
-  udp.writeUInt16BE(8 + payload.length, 4);
-  const ip = Buffer.alloc(20);
-  ip[0] = 0x45;
-  ip.writeUInt16BE(20 + 8 + payload.length, 2);
-  ip[8] = 64;
-  ip[9] = 17;
-  Buffer.from(src).copy(ip, 12);
-  Buffer.from(dst).copy(ip, 16);
-  const eth = Buffer.alloc(14);
-  eth.writeUInt16BE(0x0800, 12);
-  return Buffer.concat([eth, ip, udp, payload]);
-}
-
-/** A classic pcap (microseconds, LINKTYPE_ETHERNET) of frames at their times. */
-function pcap(frames: Array<{ us: number; data: Buffer }>): Buffer {
-  const head = Buffer.alloc(24);
-  head.writeUInt32LE(0xa1b2c3d4, 0);
-  head.writeUInt16LE(2, 4);
-  head.writeUInt16LE(4, 6);
-  head.writeUInt32LE(65535, 16);
-  head.writeUInt32LE(1, 20);
-  const recs = [...frames].sort((a, b) => a.us - b.us).map((f) => {
-    const r = Buffer.alloc(16);
-    r.writeUInt32LE(Math.floor(f.us / 1e6), 0);
-    r.writeUInt32LE(f.us % 1e6, 4);
-    r.writeUInt32LE(f.data.length, 8);
-    r.writeUInt32LE(f.data.length, 12);
-    return Buffer.concat([r, f.data]);
-  });
-  return Buffer.concat([head, ...recs]);
-}
+const frame = (src: number[], sport: number, dst: number[], dport: number, payload: Buffer): Buffer => ethernet(ipv4(src, dst, 17, udp(sport, dport, payload)));
+/** The frames in time order, as a capture holds them. */
+const pcap = (frames: Frame[]): Buffer => writePcap([...frames].sort((a, b) => a.us - b.us));
 
 type Q = { at: number; port: number; id: number; type: 'A' | 'AAAA'; lostFirst: boolean; name: string };
 
