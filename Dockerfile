@@ -4,8 +4,9 @@ FROM node:22.12.0-alpine3.20
 
 # conntrack -S, iptables-save/ip6tables-save with both backends (kube-proxy's iptables-wrapper picks the one that
 # has rules; `k8sdiag svc --live` reads both and keeps the one with KUBE- chains), nft, ipvsadm, ip, and ethtool
-# (`doctor` reads the cloud interface's allowance counters with ethtool -S), and tcpdump (`watch` captures with it).
-RUN apk add --no-cache conntrack-tools iptables iptables-legacy nftables ipvsadm iproute2 ethtool tcpdump
+# (`doctor` reads the cloud interface's allowance counters with ethtool -S), tcpdump (`watch` captures with it), and
+# bpftrace (`drops` traces the kernel's skb:kfree_skb with it).
+RUN apk add --no-cache conntrack-tools iptables iptables-legacy nftables ipvsadm iproute2 ethtool tcpdump bpftrace
 
 # The bundle keeps its .mjs name (an ES module); the command is a symlink to it, which node resolves.
 COPY dist/k8sdiag.mjs /usr/local/lib/k8sdiag/k8sdiag.mjs

@@ -14,6 +14,7 @@ import { svcCommand } from './cli/svc.js';
 import { doctorCommand } from './cli/doctor.js';
 import { mergeCommand } from './cli/merge.js';
 import { watchCommand } from './cli/watch.js';
+import { dropsCommand } from './cli/drops.js';
 import { fail, quietOnClosedPipe, sayBounds, setDebug } from './cli/output.js';
 import type { CommonOptions } from './cli/output.js';
 import { VERSION as version } from './version.js';
@@ -39,7 +40,7 @@ Examples:
   conntrack -S | k8sdiag conntrack          insert_failed, drops and table pressure from piped output
   k8sdiag conntrack --live --watch 10       rates of every counter over 10 seconds on this node`,
     );
-  for (const cmd of [resolvCommand(), conntrackCommand(), dnsbenchCommand(), serveCommand(), svcCommand(), doctorCommand(), mergeCommand(), watchCommand()]) {
+  for (const cmd of [resolvCommand(), conntrackCommand(), dnsbenchCommand(), serveCommand(), svcCommand(), doctorCommand(), mergeCommand(), watchCommand(), dropsCommand()]) {
     sayBounds(cmd);
     program.addCommand(cmd.copyInheritedSettings(program));
   }

@@ -31,7 +31,7 @@ export type Subject =
   /** A client seen sending queries (watch): its address, and its pod (namespace/name) where --pods names it. */
   | { kind: 'client'; address: string; pod: string | null };
 
-export type Command = 'dnsbench' | 'resolv' | 'conntrack' | 'svc' | 'doctor' | 'watch';
+export type Command = 'dnsbench' | 'resolv' | 'conntrack' | 'svc' | 'doctor' | 'watch' | 'drops';
 
 type Num = number;
 type OptNum = number | null;
@@ -107,6 +107,7 @@ export interface EvidenceByCode {
   CAPTURE_LOSS: { kernelDrops: OptNum; ifDrops: OptNum; tcpGaps: Num; damaged: string };
   QUERY_STALLS: { stalled: Num; unanswered: Num; answeredAfterResend: Num; queries: Num; late: Num; timeoutS: Num };
   NO_DNS_SEEN: { packets: Num; spanS: Num };
+  KERNEL_DROPS: { reason: string; location: string; count: Num; endpoints: string; seconds: Num };
   WAITING_AT_END: { waiting: Num; longerThanAnyAnswer: Num; answered: Num; longestAnswerMs: OptNum; waitedMinMs: Num; waitedMaxMs: Num; p: Num };
   WATCHED_ENDPOINT_LOSS: { endpoint: string; lost: Num; sent: Num; otherLost: Num; otherSent: Num; p: Num; cleanEndpoints: string };
   RACE_SIGNATURE: { signature: Num; dnated: Num; pairs: Num; loneFirstLost: Num; lone: Num; p: OptNum; client: string };
@@ -205,6 +206,7 @@ export const CATALOGUE: { readonly [C in FindingCode]: CatalogueEntry } = {
   PROBE_ERRORS: { command: 'doctor', severities: ['warning'], rule: 'any probe query or lookup ended in an error (EPERM, ECONNREFUSED, ...)', subject: 'nameserver', means: 'queries failed at once instead of being answered or timing out' },
   CAPTURE_LOSS: { command: 'watch', severities: ['warning'], rule: 'tcpdump reports packets dropped by the kernel or the interface, a DNS-over-TCP stream has a gap (a segment never seen), or the capture is damaged', subject: 'machine', means: 'the capture missed packets: an unanswered query may have had an answer it did not see' },
   QUERY_STALLS: { command: 'watch', severities: ['warning'], rule: 'at least 3 real queries to a server waited the timeout: never answered, or answered only after the client sent them again; or a server that answered none of its queries, sent at least 3 times in all', subject: 'nameserver', means: 'the pods\' own queries stalled: each one a lookup that waited its resolver timeout' },
+  KERNEL_DROPS: { command: 'drops', severities: ['warning'], rule: 'at least 3 DNS packets freed by the kernel with one drop reason at one kernel function (skb:kfree_skb) while drops ran', subject: 'machine', means: 'this node\'s kernel dropped DNS packets: where and why, by its own drop reasons' },
   NO_DNS_SEEN: { command: 'watch', severities: ['warning'], rule: 'a live capture in which no DNS message was seen at all (a capture file with none is an input error, exit 2)', subject: 'machine', means: 'watch judged nothing: the capture point sees no DNS' },
   WAITING_AT_END: { command: 'watch', severities: ['warning'], rule: 'at least 3 queries still unanswered when the capture ended (within the timeout) that had waited longer than any answer took, beyond chance: binomial p < 0.001 with each at most 1 in (answers + 1)', subject: 'machine', means: 'queries at the end of the capture were not coming back: an outage the timeout had not yet shown' },
   WATCHED_ENDPOINT_LOSS: { command: 'watch', severities: ['critical'], rule: 'one endpoint leaves more of the real queries DNATed to it unanswered than the other endpoints together: at least 3, and Fisher\'s exact test p < 0.001', subject: 'endpoint', means: 'one DNS endpoint loses the real pods\' queries' },

@@ -28,6 +28,7 @@ export const SCHEMAS = {
   doctor: 'k8sdiag.doctor/1',
   merge: 'k8sdiag.merge/1',
   watch: 'k8sdiag.watch/1',
+  drops: 'k8sdiag.drops/1',
 } as const;
 
 export function hostName(): string {

@@ -8,7 +8,7 @@ import { readFixture } from './helpers/run.js';
 describe('findings catalogue', () => {
   it('every entry names its command, a non-empty severity set and a rule', () => {
     for (const [code, e] of Object.entries(CATALOGUE)) {
-      expect(['dnsbench', 'resolv', 'conntrack', 'svc', 'doctor', 'watch'], code).toContain(e.command);
+      expect(['dnsbench', 'resolv', 'conntrack', 'svc', 'doctor', 'watch', 'drops'], code).toContain(e.command);
       expect(e.severities.length, code).toBeGreaterThan(0);
       expect(e.rule.length, code).toBeGreaterThan(5);
     }

@@ -5,14 +5,20 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConntrack } from '../../src/commands/conntrack.js';
 import { lineDate, parseConntrackInput } from '../../src/conntrack/parse.js';
 import { decodeText } from '../../src/input.js';
 import { readFixture, run } from '../helpers/run.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'k8sdiag-conntrack-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// Made in a hook its cleanup pairs: a file whose tests all skip leaves nothing behind.
+let dir = '';
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'k8sdiag-conntrack-'));
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 const text = (t: string) => ({ kind: 'text' as const, text: t, origin: 'stdin' });
 

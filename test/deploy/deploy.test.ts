@@ -159,7 +159,7 @@ describe('the image', () => {
     expect(from.getImageTag()).toMatch(/^\d+\.\d+\.\d+-alpine\d+\.\d+$/);
     const instr = df.getInstructions().map((i) => [i.getKeyword(), i.getArgumentsContent() ?? ''] as const);
     const runs = instr.filter(([k]) => k === 'RUN').map(([, a]) => a).join(' ');
-    for (const pkg of ['conntrack-tools', 'iptables', 'iptables-legacy', 'nftables', 'ipvsadm', 'iproute2']) expect(runs).toContain(pkg);
+    for (const pkg of ['conntrack-tools', 'iptables', 'iptables-legacy', 'nftables', 'ipvsadm', 'iproute2', 'tcpdump', 'bpftrace']) expect(runs).toContain(pkg);
     expect(instr.find(([k]) => k === 'COPY')?.[1]).toMatch(/^dist\/k8sdiag\.mjs /);
     expect(instr.find(([k]) => k === 'ENTRYPOINT')?.[1]).toBe('["k8sdiag"]');
     // Root, explicitly: kubectl debug's profiles add capabilities that apply to uid 0 only (recipes.test.ts).

@@ -41,7 +41,7 @@ describe('README', () => {
 
   it('lists every flag of every command', async () => {
     const missing: string[] = [];
-    for (const cmd of ['dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge', 'watch']) {
+    for (const cmd of ['dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge', 'watch', 'drops']) {
       const help = await run(['help', cmd]);
       expect(help.exitCode).toBe(0);
       // Only the Options section: the examples may mention other tools' flags.
@@ -123,14 +123,15 @@ describe('README and docs/', () => {
 
 describe('README and docs/ name only what exists', () => {
   it('every finding code they name is in the catalogue; every flag they name is k8sdiag\'s or another tool\'s, said so', async () => {
-    // Upper-case names that are not finding codes: environment variables, capabilities, a record type's spelling.
-    const notCodes = new Set(['NO_COLOR', 'NODE_NAME', 'LOCALDOMAIN', 'RES_OPTIONS', 'NET_ADMIN', 'NET_RAW', 'SYSLOG', 'BENCH_SECONDS', 'BENCH_ROUNDS', 'BENCH_ONLY', 'TYPE65', 'K8SDIAG_UDP', 'CI']);
+    // Upper-case names that are not finding codes: environment variables, capabilities, a record type's spelling, the
+    // kernel's drop reasons.
+    const notCodes = new Set(['NO_SOCKET', 'NETFILTER_DROP', 'NO_COLOR', 'NODE_NAME', 'LOCALDOMAIN', 'RES_OPTIONS', 'NET_ADMIN', 'NET_RAW', 'SYSLOG', 'BENCH_SECONDS', 'BENCH_ROUNDS', 'BENCH_ONLY', 'TYPE65', 'K8SDIAG_UDP', 'CI']);
     const named = [...readme.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!);
     expect(named.filter((c) => !Object.hasOwn(CATALOGUE, c) && !notCodes.has(c))).toEqual([]);
     // Flags of other tools the docs quote: node's and V8's, kubectl's, iptables' statistic match, perf's, tcpdump's.
     const others = new Set(['--immediate-mode', '--cpu-prof', '--max-semi-space-size', '--perf-basic-prof', '--single-threaded', '--single-threaded-gc', '--test-udp-no-try-send', '--all-user', '--prefix', '--profile', '--target', '--image', '--custom', '--mode', '--probability']);
     const ours = new Set<string>(['--version', '--help']);
-    for (const cmd of ['', 'dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge', 'watch']) {
+    for (const cmd of ['', 'dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge', 'watch', 'drops']) {
       const help = (await run(cmd === '' ? ['--help'] : ['help', cmd])).stdout;
       for (const m of help.matchAll(/(?:^|[\s,])(--[a-z][a-z0-9-]+)/g)) ours.add(m[1]!);
     }

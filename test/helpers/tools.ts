@@ -26,6 +26,7 @@ export const TOOLS = {
   ethtool: { cmd: 'ethtool', args: ['--version'], pkg: 'ethtool' },
   gcc: { cmd: 'gcc', args: ['--version'], pkg: 'gcc' },
   dnsmasq: { cmd: 'dnsmasq', args: ['--version'], pkg: 'dnsmasq-base' },
+  bpftrace: { cmd: 'bpftrace', args: ['--version'], pkg: 'bpftrace' },
 } as const satisfies Record<string, Tool>;
 
 const seen = new Map<string, Promise<boolean>>();

@@ -1,0 +1,137 @@
+/**
+ * `k8sdiag drops`: the drop reasons read from the running kernel's own format file (a copy of 6.18's is the
+ * fixture), bpftrace's lines parsed strictly (recorded output of the program on this kernel), and, as root with
+ * bpftrace, real drops in a network namespace of the test's own, told apart by that namespace's inode from any other
+ * test's: a query to a port with no listener (NO_SOCKET), and one dropped by an iptables rule (NETFILTER_DROP), each
+ * counted exactly as sent, while the server behind the rule logged none of them.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropsProgram, parseLine, parseReasons } from '../../src/kernel/drops.js';
+import { dropsFindings } from '../../src/commands/drops.js';
+import type { DropsResult } from '../../src/commands/drops.js';
+import { BIN, readFixture } from '../helpers/run.js';
+import { netnsGate, netnsPerTest, serveIn } from '../helpers/netns.js';
+import { TOOLS, titled } from '../helpers/tools.js';
+
+const format = readFixture('kernel/kfree_skb-format-6.18.txt');
+
+describe('the kernel drop reasons and the program\'s lines', () => {
+  it('names every reason the running kernel lists, by number; a tracepoint without a reason field has none', () => {
+    const reasons = parseReasons(format)!;
+    expect(reasons.get(3)).toBe('NO_SOCKET');
+    expect(reasons.get(12)).toBe('NETFILTER_DROP');
+    expect(reasons.get(64)).toBe('QDISC_DROP');
+    // Every `{ N, "NAME" }` pair of the format file, and nothing else.
+    expect(reasons.size).toBe([...format.matchAll(/\{ \d+, "/g)].length);
+    const before517 = format.replace(/\tfield:enum skb_drop_reason reason;[^\n]*\n/, '').replace(/, REC->reason[\s\S]*$/, ')\n');
+    expect(parseReasons(before517)).toBeUndefined();
+  });
+
+  it('parses the recorded output strictly: each drop with its reason\'s name, the count left out; anything else is not a drop', () => {
+    const reasons = parseReasons(format)!;
+    const lines = readFixture('kernel/bpftrace-drops-6.18.txt').trim().split('\n');
+    const parsed = lines.map((l) => parseLine(l, reasons));
+    expect(parsed[1]).toEqual({ ns: 12573861893166, family: 4, transport: 'udp', src: '127.0.0.1', dst: '127.0.0.1', sport: 37350, dport: 53, reason: 'NO_SOCKET', location: '__udp4_lib_rcv', netns: 4026532308 });
+    expect(parsed[2]).toMatchObject({ family: 6, src: '::1', reason: 'NO_SOCKET', location: '__udp6_lib_rcv' });
+    expect(parsed[0]).toMatchObject({ reason: 'NETFILTER_DROP', location: 'nft_do_chain' });
+    expect(parsed.at(-1)).toEqual({ over: 0 });
+    for (const bad of ['', 'Attaching 2 probes...', 'K8SDIAG_DROP 1 4 17 1.2.3.4 5.6.7.8 99999 53 3 f 1', 'K8SDIAG_DROP x', `${lines[1]} extra`]) expect(parseLine(bad, reasons), bad).toBeUndefined();
+    expect(parseLine('K8SDIAG_DROP 1 4 17 10.0.0.1 10.0.0.2 1000 53 999 f 7', reasons)).toMatchObject({ reason: 'REASON_999' });
+  });
+
+  it('the program watches each DNS port given, both ways, and caps its lines a second', () => {
+    const p = dropsProgram([53, 5353], 100);
+    expect(p).toContain('$sport == 53 || $dport == 53 || $sport == 5353 || $dport == 5353');
+    expect(p).toContain('@inwin >= 100');
+    expect(p).toContain('K8SDIAG_OVER');
+  });
+
+  it('names a place only on at least 3 drops there', () => {
+    const place = (count: number) => ({ reason: 'NO_SOCKET', location: '__udp4_lib_rcv', endpoint: '10.0.0.10:53', direction: 'query' as const, transport: 'udp' as const, count, netns: [1] });
+    const r = (count: number): Pick<DropsResult, 'byPlace' | 'leftOut' | 'seconds'> => ({ byPlace: [place(count)], leftOut: 0, seconds: 5 });
+    expect(dropsFindings(r(2))).toEqual([]);
+    expect(dropsFindings(r(3)).map((f) => f.code)).toEqual(['KERNEL_DROPS']);
+  });
+});
+
+const tracefs = existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format');
+const lab = await netnsGate(TOOLS.bpftrace, TOOLS.dig);
+const gate = lab.ok && !tracefs ? { ok: false, why: 'skipped: tracefs is not mounted at /sys/kernel/tracing' } : lab;
+const newNetns = netnsPerTest();
+let logs = '';
+beforeAll(() => {
+  logs = mkdtempSync(join(tmpdir(), 'k8sdiag-drops-'));
+});
+afterAll(() => {
+  if (logs) rmSync(logs, { recursive: true, force: true });
+});
+
+describe('drops on a real kernel', () => {
+  it.skipIf(!gate.ok)(titled('a query to no listener is NO_SOCKET, one a rule drops is NETFILTER_DROP: each counted as sent, in this namespace only', gate), async () => {
+    const ns = await newNetns('drops');
+    const inode = Number(/net:\[(\d+)\]/.exec((await ns.exec('readlink', ['/proc/self/ns/net'])).stdout)?.[1]);
+    expect(inode).toBeGreaterThan(0);
+    const log = join(logs, 'served.ndjson');
+    const server = await serveIn(ns.name, ['--host', '127.0.0.2', '--port', '53', '--log', log, '--duration', '60']);
+    try {
+      expect((await ns.exec('iptables', ['-A', 'INPUT', '-d', '127.0.0.2', '-p', 'udp', '--dport', '53', '-j', 'DROP'])).exitCode).toBe(0);
+      const drops = spawn(process.execPath, [BIN, 'drops', '--duration', '20', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      drops.stdout.on('data', (d) => (out += d));
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        const t = setTimeout(() => reject(new Error(`drops did not attach: ${err}`)), 30_000);
+        drops.stderr.on('data', (d) => {
+          err += d;
+          if (err.includes('tracing skb:kfree_skb')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        drops.on('exit', () => reject(new Error(`drops exited: ${err}`)));
+      });
+      const done = new Promise<number>((r) => drops.on('exit', (code) => r(code ?? -1)));
+      await ns.exec('dig', ['+tries=3', '+time=1', '@127.0.0.1', 'nobody.example']);
+      await ns.exec('dig', ['+tries=2', '+time=1', '@127.0.0.2', 'blocked.example']);
+      await new Promise((r) => setTimeout(r, 500));
+      drops.kill('SIGINT');
+      expect(await done).toBe(130);
+      const doc = JSON.parse(out) as DropsResult;
+      const mine = doc.byPlace.filter((p) => p.netns.includes(inode));
+      expect(mine.map((p) => [p.reason, p.location, p.endpoint, p.direction, p.count]).sort()).toEqual([
+        ['NETFILTER_DROP', 'nft_do_chain', '127.0.0.2:53', 'query', 2],
+        ['NO_SOCKET', '__udp4_lib_rcv', '127.0.0.1:53', 'query', 3],
+      ]);
+      expect(doc.interrupted).toBe(true);
+      expect(doc.unparsed).toBe(0);
+      // The server behind the rule never saw them.
+      expect(existsSync(log) ? readFileSync(log, 'utf8').trim() : '').toBe('');
+    } finally {
+      server.kill('SIGTERM');
+    }
+  }, 90_000);
+});
+
+describe('where drops cannot run', () => {
+  const asRoot = process.getuid?.() === 0;
+
+  it.skipIf(!asRoot)('no tracefs, or a kernel without drop reasons: one line that says which and what to do', async () => {
+    const { runDrops } = await import('../../src/commands/drops.js');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    await expect(runDrops({ tracefs: [join(logs, 'none')], durationS: 1 })).rejects.toThrow(/^tracefs is not mounted: no .*none\/events\/skb\/kfree_skb\/format$/);
+    const old = join(logs, 'old-kernel');
+    mkdirSync(join(old, 'events/skb/kfree_skb'), { recursive: true });
+    writeFileSync(join(old, 'events/skb/kfree_skb/format'), format.replace(/\tfield:enum skb_drop_reason reason;[^\n]*\n/, '').replace(/, REC->reason[\s\S]*$/, ')\n'));
+    await expect(runDrops({ tracefs: [old], durationS: 1 })).rejects.toThrow(/has no drop reason \(Linux 5\.17 and later have them\)/);
+  });
+
+  it.skipIf(!asRoot)('not root: exit 2, one line, and the recipe that has the privileges', async () => {
+    const r = await (await import('execa')).execa('setpriv', ['--reuid=65532', '--regid=65532', '--clear-groups', process.execPath, BIN, 'drops', '--duration', '1'], { reject: false });
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr)).toBe('k8sdiag: drops needs root with CAP_BPF and CAP_SYS_ADMIN (bpftrace)\nhint: on the node: kubectl debug node/NAME --profile=sysadmin');
+  });
+});
