@@ -414,9 +414,9 @@ export class Matcher {
     const total = t.toJSON();
     const groups = (m: Iterable<[string, Group]>): Record<string, GroupStats> => Object.fromEntries([...m].sort((a, b) => b[1].queries - a[1].queries).map(([k, g]) => [k, g.toJSON()]));
     // The clients shown: those that stalled, lost one of a pair, took a truncated answer or wasted the most on the
-    // search list first, then the busiest; the rest are in the totals.
+    // search list first, then the busiest, then the first seen; the rest are in the totals.
     const tb = this.table;
-    const shown = tb.top(MAX_CLIENTS_SHOWN, (v) => [v.unanswered + v.answeredAfterResend + v.raceSignature + v.truncatedNoTcp + v.truncatedTcpFailed, v.searchQueries, v.queries]);
+    const shown = tb.top(MAX_CLIENTS_SHOWN, (v) => [v.unanswered + v.answeredAfterResend + v.raceSignature + v.truncatedNoTcp + v.truncatedTcpFailed, v.searchQueries, v.queries, -v.row]);
     const withHistogram = shown.filter((c) => tb.hasPercentiles(c.row)).length;
     return {
       messages: this.r.messages,

@@ -48,7 +48,7 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
   // responder now counts each protocol apart (test/dns/responder.test.ts). Never reproduced here, so the message
   // still carries the probes and one retry stays until CI has run clean for a while.
   it('both endpoints dropping 1 query in 3: the server or its upstream, not the race', { timeout: 120_000, retry: 1 }, async () => {
-    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['drop@every=3'], faultB: ['drop@every=3'] }));
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultA: ['drop@every=3'], faultB: ['drop@every=3'] }), 'pod', 12);
     expect(code).toBe(1);
     expect(codes(doc), JSON.stringify(doc.probes)).toContain('SERVER_LOSS');
     expect(codes(doc)).not.toContain('CONNTRACK_RACE');
@@ -56,7 +56,7 @@ describe.skipIf(!usable)('doctor on a reproduced kube-proxy path', () => {
   });
 
   it('from the node, one endpoint dropping 1 query in 3: that endpoint, by address', async () => {
-    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultB: ['drop@every=3'] }), 'node');
+    const { code, doc } = await doctor(await scene({ resolv: NO_SEARCH, faultB: ['drop@every=3'] }), 'node', 12);
     expect(code).toBe(1);
     expect(doc.path.found).toBe('rules');
     const loss = doc.findings.filter((f) => f.code === 'ENDPOINT_LOSS');
