@@ -26,9 +26,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    // Two files at once: the namespace lab's files wait on the network far more than they compute, and one at a time
-    // (Vitest's default on two cores) the suite takes twice as long.
-    maxWorkers: 2,
+    // Three files at once on two cores: the namespace lab's files wait out budgets and timeouts far more than they
+    // compute (one at a time, Vitest's default on two cores, the suite takes twice as long).
+    maxWorkers: 3,
     sequence: { sequencer: LongestFirst },
     // In CI also write a JSON report, from which .ci/run prints "N passed, N failed".
     reporters: process.env.CI ? ['default', 'json'] : ['default'],

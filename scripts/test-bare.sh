@@ -17,5 +17,5 @@ exec env -u CI unshare --mount --propagation private bash -c '
   while IFS= read -r f; do mount --bind /dev/null "$f"; done < "$0"
   rm -f "$0"
   echo "hidden: $(wc -l < /proc/self/mounts) mounts; e.g. $(command -v tcpdump || echo tcpdump): $(tcpdump --version >/dev/null 2>&1 && echo runs || echo gone)"
-  npm test
+  npm test -- --reporter=default --reporter=json
 ' "${TMPDIR:-/tmp}/k8sdiag-bare-hidden.$$"
