@@ -25,7 +25,7 @@ export class WireIndex<T extends Indexed> {
   }
 
   get empty(): boolean {
-    return this.map === undefined;
+    return this.map === undefined || this.map.size === 0;
   }
 
   get(wire: number, qtype: number, qname: string): T | undefined {
@@ -58,7 +58,6 @@ export class WireIndex<T extends Indexed> {
       if (rest.length === 0) this.m.delete(q.wire);
       else this.m.set(q.wire, rest.length === 1 ? rest[0]! : rest);
     }
-    if (this.map.size === 0) this.map = undefined;
   }
 }
 
@@ -80,7 +79,7 @@ export interface ClientState<T> {
   wire: WireIndex<T & Indexed>;
   /** Queries given up lately: an answer to one is late. */
   given: WireIndex<T & Indexed>;
-  /** Made on first use, let go when empty. */
+  /** Made on first use (the client's state goes when idle). */
   names: Map<string, NameState<T>> | undefined;
 }
 
@@ -90,7 +89,7 @@ export function newClient<T extends Indexed>(address: string, group: Tally): Cli
 }
 
 /** Nothing of the client's is waiting, answered lately, given up lately, or named. */
-export const idle = <T>(c: ClientState<T>): boolean => c.wire.empty && c.given.empty && c.names === undefined;
+export const idle = <T>(c: ClientState<T>): boolean => c.wire.empty && c.given.empty && (c.names === undefined || c.names.size === 0);
 
 /** The client's state of `qname`, made on first use. */
 export function nameState<T>(c: ClientState<T>, qname: string): NameState<T> {
@@ -113,6 +112,5 @@ export function without<T>(list: T[], q: T): void {
 export function dropIfEmpty<T>(c: ClientState<T>, qname: string, ns: NameState<T>): void {
   if (ns.latest.length === 0 && ns.lookups.size === 0 && ns.truncated.length === 0 && c.names?.get(qname) === ns) {
     c.names.delete(qname);
-    if (c.names.size === 0) c.names = undefined;
   }
 }

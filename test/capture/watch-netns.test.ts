@@ -118,7 +118,9 @@ describe.skipIf(!usable)(titled('watch on the lab node', lab), () => {
     expect(race?.severity, race?.message).toBe('critical');
     expect(Object.keys(doc.byClient)).toEqual(['198.18.7.1']);
     // Every query attributed to one of the two endpoints it was DNATed to, none to the Service address itself.
-    expect(Object.keys(doc.byEndpoint).sort()).toEqual(ENDPOINTS.map((e) => `${e}:53`).sort());
+    // (Which endpoints a handful of lookups were DNATed to is chance: each key must be one of them.)
+    expect(Object.keys(doc.byEndpoint).length).toBeGreaterThan(0);
+    for (const k of Object.keys(doc.byEndpoint)) expect(ENDPOINTS.map((e) => `${e}:53`)).toContain(k);
   }, 120_000);
 
   it('one endpoint dropping a third of its queries: that endpoint named, the other clean; counts as the endpoints logged them', async () => {
@@ -287,6 +289,8 @@ describe.skipIf(!usable || !haveMusl)(titled(titled('watch on the lab node, a mu
     expect(doc.raceSignature).toBe(lookups);
     expect(doc.answeredAfterResend).toBe(lookups);
     expect(doc.raceSignatureDnated).toBe(lookups);
-    expect(Object.keys(doc.byEndpoint).sort()).toEqual(ENDPOINTS.map((e) => `${e}:53`).sort());
+    // (Which endpoints a handful of lookups were DNATed to is chance: each key must be one of them.)
+    expect(Object.keys(doc.byEndpoint).length).toBeGreaterThan(0);
+    for (const k of Object.keys(doc.byEndpoint)) expect(ENDPOINTS.map((e) => `${e}:53`)).toContain(k);
   }, 120_000);
 });
