@@ -586,8 +586,14 @@ if (want('8')) {
         watches.push(time([process.execPath, '--import', HOOK, BIN, 'watch', '--pcap', file, '--dns-port', String(dnsmasq.port), '--json'], 'pipe'));
       }
       const doc = JSON.parse(watches[0].out);
-      console.log(`   ${(n / 1e6).toFixed(1)}M packets (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB), each on one core: watch ${spread(watches.map((x) => x.s))} s, tcpdump -nn -r ${spread(dumps.map((x) => x.s))} s: ` +
+      const pps = watches.map((x) => n / x.s / 1000);
+      console.log(`   ${(n / 1e6).toFixed(1)}M packets (${(statSync(file).size / 2 ** 20).toFixed(0)} MiB), each on one core: watch ${spread(watches.map((x) => x.s))} s (${Math.min(...pps).toFixed(0)}..${Math.max(...pps).toFixed(0)}k packets/s; target >= 300k), tcpdump -nn -r ${spread(dumps.map((x) => x.s))} s: ` +
         `${ratio(watches.map((x, k) => dumps[k].s / x.s))} tcpdump's speed (${doc.queries} queries, ${doc.answered} answered); peak RSS ${Math.max(...watches.map((x) => x.rssMiB)).toFixed(0)} MiB`);
+      // tshark decoding every packet, once, on the smaller file (it takes ten times watch's time).
+      if (n < 2e6 && has('tshark')) {
+        const ts = time(['sh', '-c', `tshark -n -r ${file} > /dev/null 2>&1`]);
+        console.log(`      tshark -n -r, once: ${ts.s.toFixed(2)} s: watch is ${(ts.s / Math.max(...watches.map((x) => x.s))).toFixed(1)}x tshark's speed or more`);
+      }
     }
     rmSync(one);
     rmSync(ten);
