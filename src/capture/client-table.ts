@@ -4,7 +4,7 @@
  * blocks of 65,536, so the table grows without copying. A client's latency is its exact least, mean and most; the
  * first CLIENT_HISTOGRAMS clients seen also keep a histogram for their percentiles.
  */
-import { Histogram, LATENCY_MARKS_US } from '../stats/index.js';
+import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
 import type { GroupStats } from './groups.js';
 
 export const COUNTS = ['queries', 'answered', 'unanswered', 'resends', 'answeredAfterResend', 'late', 'truncated', 'truncatedNoTcp', 'truncatedTcpFailed', 'tcp', 'tcpUnanswered', 'searchQueries', 'raceSignature', 'aaaa'] as const;
@@ -129,22 +129,23 @@ export class ClientTable {
   }
 
   answer(i: number, rcode: string, waitedUs: number, resent: boolean, tc: boolean): void {
-    this.set(i, F.answered, this.get(i, F.answered) + 1);
-    if (resent) this.set(i, F.answeredAfterResend, this.get(i, F.answeredAfterResend) + 1);
-    if (tc) this.set(i, F.truncated, this.get(i, F.truncated) + 1);
+    const row = this.rows[i >>> 16]!;
+    const at = (i & (BLOCK - 1)) * STRIDE;
+    row[at + F.answered]!++;
+    if (resent) row[at + F.answeredAfterResend]!++;
+    if (tc) row[at + F.truncated]!++;
     const r = RCODES.indexOf(rcode as (typeof RCODES)[number]);
-    if (r >= 0) this.set(i, COUNTS.length + r, this.get(i, COUNTS.length + r) + 1);
+    if (r >= 0) row[at + COUNTS.length + r]!++;
     else {
       let m = this.otherRcodes.get(i);
       if (m === undefined) this.otherRcodes.set(i, (m = new Map()));
       m.set(rcode, (m.get(rcode) ?? 0) + 1);
     }
     const us = Math.max(0, Math.min(0xfffffffe, Math.round(waitedUs)));
-    this.set(i, LAT_N, this.get(i, LAT_N) + 1);
-    if (us < this.get(i, LAT_LO)) this.set(i, LAT_LO, us);
-    if (us > this.get(i, LAT_HI)) this.set(i, LAT_HI, us);
-    const sums = this.sums[i >>> 16]!;
-    sums[i & (BLOCK - 1)] = (sums[i & (BLOCK - 1)] ?? 0) + us;
+    row[at + LAT_N]!++;
+    if (us < row[at + LAT_LO]!) row[at + LAT_LO] = us;
+    if (us > row[at + LAT_HI]!) row[at + LAT_HI] = us;
+    this.sums[i >>> 16]![i & (BLOCK - 1)]! += us;
     this.hists.get(i)?.record(waitedUs);
   }
 
@@ -156,7 +157,7 @@ export class ClientTable {
 
   /**
    * The `k` rows first by `rank` (larger first), with their addresses: kept in a bounded list as the table is walked, so
-   * picking the first thousand of a million clients makes no million of anything.
+   * picking the first thousand of a million clients keeps no million of anything.
    */
   top(k: number, rank: (row: ClientTally) => number[]): Array<{ address: string; row: number }> {
     let top: Array<{ key: number | string; row: number; r: number[] }> = [];
@@ -179,18 +180,17 @@ export class ClientTable {
 
   stats(i: number): GroupStats {
     const counts = Object.fromEntries(COUNTS.map((k, f) => [k, this.get(i, f)])) as Record<Count, number>;
-    const rcodes: Record<string, number> = {};
+    const rcodes = new Counters();
     RCODES.forEach((name, r) => {
       const n = this.get(i, COUNTS.length + r);
-      if (n > 0) rcodes[name] = n;
+      if (n > 0) rcodes.add(name, n);
     });
-    for (const [name, n] of this.otherRcodes.get(i) ?? []) rcodes[name] = n;
-    const sorted = Object.fromEntries(Object.entries(rcodes).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+    for (const [name, n] of this.otherRcodes.get(i) ?? []) rcodes.add(name, n);
     const n = this.get(i, LAT_N);
     const h = this.hists.get(i);
     const f = (us: number): number => Number((us / 1000).toFixed(3));
     const latencyMs = n === 0 ? null : h !== undefined ? h.summaryIn(1000) : { min: f(this.get(i, LAT_LO)), mean: f(this.sums[i >>> 16]![i & (BLOCK - 1)]! / n), p50: null, p90: null, p99: null, p999: null, max: f(this.get(i, LAT_HI)) };
-    return { ...counts, rcodes: sorted, latencyMs };
+    return { ...counts, rcodes: rcodes.toJSON(), latencyMs };
   }
 }
 

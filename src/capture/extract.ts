@@ -23,7 +23,11 @@ interface Held {
   tsUs: number;
 }
 
+/** A connection's one direction: its addresses, as every message read from it carries them. */
+type Ends = Pick<Segment, 'src' | 'sport' | 'dst' | 'dport'>;
+
 interface Stream {
+  ends: Ends;
   next: number;
   buf: Buffer;
   /** Segments ahead of `next`, in sequence order: reordered, or after a segment the capture lost. */
@@ -57,6 +61,8 @@ export function plausibleDnsStart(b: Buffer): boolean {
   }
 }
 
+const newStream = (s: Segment, next: number): Stream => ({ ends: { src: s.src, sport: s.sport, dst: s.dst, dport: s.dport }, next, buf: Buffer.alloc(0), held: [], heldBytes: 0 });
+
 export class DnsExtractor {
   private readonly decoder: PacketDecoder;
   private readonly streams = new Map<string, Stream>();
@@ -89,12 +95,7 @@ export class DnsExtractor {
   end(): void {
     this.decoder.end();
     this.skipped['ip-fragment-lost'] = this.decoder.fragmentsLost;
-    for (const [key, st] of this.streams) {
-      if (st.held.length > 0) {
-        const [src, sport, dst, dport] = key.split('|');
-        this.gap(st, { src: src!, sport: Number(sport), dst: dst!, dport: Number(dport) });
-      }
-    }
+    for (const st of this.streams.values()) if (st.held.length > 0) this.gap(st);
     this.streams.clear();
   }
 
@@ -107,7 +108,7 @@ export class DnsExtractor {
         this.skipped['tcp-streams-full']++;
         return;
       }
-      st = { next: (s.seq + 1) >>> 0, buf: Buffer.alloc(0), held: [], heldBytes: 0 };
+      st = newStream(s, (s.seq + 1) >>> 0);
       this.streams.set(key, st);
     }
     if (st === undefined && s.payload.length > 0) {
@@ -115,16 +116,16 @@ export class DnsExtractor {
       if (!plausibleDnsStart(s.payload)) this.skipped['tcp-no-start']++;
       else if (this.streams.size >= MAX_STREAMS) this.skipped['tcp-streams-full']++;
       else {
-        st = { next: s.seq, buf: Buffer.alloc(0), held: [], heldBytes: 0 };
+        st = newStream(s, s.seq);
         this.streams.set(key, st);
       }
     }
     if (st !== undefined && s.payload.length > 0) {
       const ahead = (s.seq - st.next) | 0; // sequence numbers wrap: the signed distance
-      if (ahead > 0) this.hold(st, { seq: s.seq, data: s.payload, tsUs }, s);
+      if (ahead > 0) this.hold(st, { seq: s.seq, data: s.payload, tsUs });
       else {
-        this.take(st, s.payload, -ahead, tsUs, s);
-        this.drain(st, s);
+        this.take(st, s.payload, -ahead, tsUs);
+        this.drain(st);
       }
       if (st.buf.length > MAX_MESSAGE) {
         st.buf = Buffer.alloc(0);
@@ -132,41 +133,41 @@ export class DnsExtractor {
       }
     }
     if (st !== undefined && (s.flags & (TCP_FIN | TCP_RST)) !== 0) {
-      if (st.held.length > 0) this.gap(st, s);
+      if (st.held.length > 0) this.gap(st);
       this.streams.delete(key);
     }
   }
 
   /** Data at `next` (its first `skip` bytes already read: a retransmission), then every message it completes. */
-  private take(st: Stream, data: Buffer, skip: number, tsUs: number, s: Pick<Segment, 'src' | 'sport' | 'dst' | 'dport'>): void {
+  private take(st: Stream, data: Buffer, skip: number, tsUs: number): void {
     const fresh = skip >= data.length ? undefined : skip > 0 ? data.subarray(skip) : data;
     if (fresh === undefined) return;
     st.next = (st.next + fresh.length) >>> 0;
     st.buf = st.buf.length === 0 ? Buffer.from(fresh) : Buffer.concat([st.buf, fresh]);
     for (let f = readFramed(st.buf); f !== undefined; f = readFramed(st.buf)) {
-      this.onMessage({ tsUs, transport: 'tcp', src: s.src, sport: s.sport, dst: s.dst, dport: s.dport, msg: f.message });
+      this.onMessage({ tsUs, transport: 'tcp', ...st.ends, msg: f.message });
       st.buf = f.rest;
     }
   }
 
   /** A segment ahead of the stream: kept in order, within bounds; past them the missing data is taken as lost. */
-  private hold(st: Stream, h: Held, s: Pick<Segment, 'src' | 'sport' | 'dst' | 'dport'>): void {
+  private hold(st: Stream, h: Held): void {
     const at = st.held.findIndex((x) => ((h.seq - x.seq) | 0) <= 0);
     if (at >= 0 && st.held[at]!.seq === h.seq) return; // the same segment again
     st.held.splice(at < 0 ? st.held.length : at, 0, h);
     st.heldBytes += h.data.length;
-    if (st.held.length > MAX_HELD || st.heldBytes > MAX_HELD_BYTES) this.gap(st, s);
+    if (st.held.length > MAX_HELD || st.heldBytes > MAX_HELD_BYTES) this.gap(st);
   }
 
   /** Held segments that now follow on. */
-  private drain(st: Stream, s: Pick<Segment, 'src' | 'sport' | 'dst' | 'dport'>): void {
+  private drain(st: Stream): void {
     while (st.held.length > 0) {
       const h = st.held[0]!;
       const ahead = (h.seq - st.next) | 0;
       if (ahead > 0) return;
       st.held.shift();
       st.heldBytes -= h.data.length;
-      this.take(st, h.data, -ahead, h.tsUs, s);
+      this.take(st, h.data, -ahead, h.tsUs);
     }
   }
 
@@ -174,7 +175,7 @@ export class DnsExtractor {
    * Data before the first held segment never came: counted, the partial message dropped, and reading resumes at the
    * first held segment that starts a message (the rest before it dropped too).
    */
-  private gap(st: Stream, s: Pick<Segment, 'src' | 'sport' | 'dst' | 'dport'>): void {
+  private gap(st: Stream): void {
     this.skipped['tcp-gap']++;
     st.buf = Buffer.alloc(0);
     while (st.held.length > 0 && !plausibleDnsStart(st.held[0]!.data)) st.heldBytes -= st.held.shift()!.data.length;
@@ -183,6 +184,6 @@ export class DnsExtractor {
       return;
     }
     st.next = st.held[0]!.seq;
-    this.drain(st, s);
+    this.drain(st);
   }
 }

@@ -155,7 +155,9 @@ export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seco
   const at = new Map<string, DropPlace[]>();
   for (const p of r.byPlace) {
     const k = `${p.reason}|${p.location}`;
-    at.set(k, [...(at.get(k) ?? []), p]);
+    const list = at.get(k);
+    if (list === undefined) at.set(k, [p]);
+    else list.push(p);
   }
   const out: Finding[] = [];
   for (const list of at.values()) {

@@ -185,6 +185,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
  * truncated UDP answer it retries.
  */
 class TimeMerge {
+  /** Held TCP packets in capture order (one tcpdump's order: time order), each with when it arrived, ms. */
   private queue: Array<{ p: CapturedPacket; at: number }> = [];
   private timer: NodeJS.Timeout | undefined;
 
@@ -192,11 +193,12 @@ class TimeMerge {
 
   held(p: CapturedPacket): void {
     this.queue.push({ p: { ...p, data: Buffer.from(p.data) }, at: Date.now() });
-    this.timer ??= setInterval(() => this.release(Infinity, Date.now() - HOLD_MS), HOLD_MS / 2);
+    this.timer ??= setInterval(() => this.release(-Infinity, Date.now() - HOLD_MS), HOLD_MS / 2);
   }
 
+  /** A UDP packet: the held ones from before it go first. One comparison when none is due. */
   passing(p: CapturedPacket): void {
-    if (this.queue.length > 0) this.release(p.tsUs, -Infinity);
+    if (this.queue.length > 0 && this.queue[0]!.p.tsUs <= p.tsUs) this.release(p.tsUs, -Infinity);
     this.out(p);
   }
 
@@ -206,12 +208,13 @@ class TimeMerge {
     this.timer = undefined;
   }
 
-  /** Out go the held packets up to `tsUs`, and those held since before `before` (ms), in time order. */
+  /** Out go, from the front, the held packets up to `tsUs` or held since before `before` (ms). */
   private release(tsUs: number, before: number): void {
-    this.queue.sort((a, b) => a.p.tsUs - b.p.tsUs);
-    const cut = this.queue.findIndex((h) => h.p.tsUs > tsUs && h.at >= before);
-    const out = cut < 0 ? this.queue : this.queue.slice(0, cut);
-    this.queue = cut < 0 ? [] : this.queue.slice(cut);
+    let k = 0;
+    while (k < this.queue.length && (this.queue[k]!.p.tsUs <= tsUs || this.queue[k]!.at < before)) k++;
+    if (k === 0) return;
+    const out = this.queue.slice(0, k);
+    this.queue = this.queue.slice(k);
     for (const h of out) this.out(h.p);
   }
 }

@@ -9,6 +9,7 @@ import { renderFindings } from './findings.js';
 import { num, table } from './style.js';
 import type { Style } from './style.js';
 import { terminalSafe } from './terminal.js';
+import { CLIENT_HISTOGRAMS } from '../capture/client-table.js';
 
 const SHOWN = 20;
 
@@ -67,7 +68,7 @@ export function renderWatch(style: Style, r: WatchResult): string {
   const clients = Object.entries(r.byClient).sort((a, b) => b[1].unanswered + b[1].answeredAfterResend - (a[1].unanswered + a[1].answeredAfterResend) || b[1].queries - a[1].queries);
   if (clients.length > 0) out.push(groupTable(style, 'client', clients, r.pods));
   if (r.clients.seen > r.clients.shown || r.clients.withPercentiles < r.clients.shown) {
-    out.push(c.dim(`clients: ${num(r.clients.seen)} seen, the ${num(r.clients.shown)} most troubled in the result (the rest in the totals); latency percentiles for ${num(r.clients.withPercentiles)} of them (of the first 100 seen), min, mean and max for the rest`));
+    out.push(c.dim(`clients: ${num(r.clients.seen)} seen, the ${num(r.clients.shown)} most troubled in the result (the rest in the totals); latency percentiles for ${num(r.clients.withPercentiles)} of them (of the first ${CLIENT_HISTOGRAMS} seen), min, mean and max for the rest`));
   }
   out.push(renderFindings(style, r.findings).trimEnd());
   return `${out.join('\n')}\n`;
