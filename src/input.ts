@@ -7,6 +7,8 @@
 import { fstatSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { InputError, UsageError } from './errors.js';
 import { decodeText } from './text.js';
 
@@ -120,9 +122,16 @@ function fileError(path: string, err: unknown): InputError {
  * A file ("-": stdin) read in blocks of bytes, each handed to `onChunk` as it arrives, for inputs of any size; `onChunk`
  * returning false stops the reading there. A missing, unreadable or oversized file is one InputError.
  */
-export async function streamBytes(path: string, onChunk: (chunk: Buffer) => boolean | void, limit = Number.POSITIVE_INFINITY): Promise<void> {
-  const consume = async (chunks: AsyncIterable<Buffer | string>): Promise<void> => {
+export async function streamBytes(
+  path: string,
+  onChunk: (chunk: Buffer) => boolean | void,
+  limit = Number.POSITIVE_INFINITY,
+  opts: { gunzip?: boolean } = {},
+): Promise<Unzipped> {
+  const state: Unzipped = { gzip: false, gzipError: undefined };
+  const consume = async (source: AsyncIterable<Buffer | string>): Promise<void> => {
     let total = 0;
+    const chunks = opts.gunzip === true ? gunzipWhenGzip(source, state) : source;
     for await (const c of chunks) {
       const chunk = typeof c === 'string' ? Buffer.from(c) : c;
       total += chunk.length;
@@ -133,7 +142,10 @@ export async function streamBytes(path: string, onChunk: (chunk: Buffer) => bool
       if (onChunk(chunk) === false) return;
     }
   };
-  if (path === '-') return consume(process.stdin);
+  if (path === '-') {
+    await consume(process.stdin);
+    return state;
+  }
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     fh = await open(path, 'r');
@@ -143,6 +155,56 @@ export async function streamBytes(path: string, onChunk: (chunk: Buffer) => bool
     throw fileError(path, err);
   } finally {
     await fh?.close();
+  }
+  return state;
+}
+
+/** Whether the input was gzip (undone on the way), and why its gzip stream ended early, if it did. */
+export interface Unzipped {
+  gzip: boolean;
+  gzipError: string | undefined;
+}
+
+/**
+ * The chunks of `source`, gzip undone where its first two bytes are gzip's magic (a capture rotated by
+ * `tcpdump -G ... -z gzip`); otherwise as they are. A damaged or cut gzip stream ends the chunks after what it held, and
+ * the reason goes in `state.gzipError`: what was read is still reported.
+ */
+async function* gunzipWhenGzip(source: AsyncIterable<Buffer | string>, state: Unzipped): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]();
+  const toBuf = (c: Buffer | string): Buffer => (typeof c === 'string' ? Buffer.from(c) : c);
+  const first = await it.next();
+  if (first.done === true) return;
+  let head = toBuf(first.value);
+  while (head.length < 2) {
+    const more = await it.next();
+    if (more.done === true) break;
+    head = Buffer.concat([head, toBuf(more.value)]);
+  }
+  if (head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield head;
+    for (let n = await it.next(); n.done !== true; n = await it.next()) yield toBuf(n.value);
+    return;
+  }
+  state.gzip = true;
+  const gz = createGunzip();
+  const input = Readable.from(
+    (async function* () {
+      yield head;
+      for (let n = await it.next(); n.done !== true; n = await it.next()) yield toBuf(n.value);
+    })(),
+  );
+  input.on('error', (err: Error) => gz.destroy(err));
+  input.pipe(gz);
+  try {
+    for await (const out of gz) yield out as Buffer;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === undefined || !e.code.startsWith('Z_')) throw err;
+    state.gzipError = e.code === 'Z_BUF_ERROR' ? 'its gzip stream is cut short' : `its gzip stream is damaged (${e.message})`;
+  } finally {
+    input.destroy();
+    gz.destroy();
   }
 }
 

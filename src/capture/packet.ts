@@ -41,6 +41,7 @@ interface FragmentSet {
 const ETH_IPV4 = 0x0800;
 const ETH_IPV6 = 0x86dd;
 const ETH_VLAN = [0x8100, 0x88a8, 0x9100];
+const ETH_PPPOE_SESSION = 0x8864;
 const VXLAN_PORTS = new Set([4789, 8472]);
 const GENEVE_PORT = 6081;
 export const TCP_SYN = 0x02;
@@ -209,7 +210,14 @@ export class PacketDecoder {
   }
 
   private byEtherType(type: number, b: Buffer, p: number, depth: number): Segment | SkipReason {
-    return type === ETH_IPV4 || type === ETH_IPV6 ? this.ip(b, p, depth) : 'not-ip';
+    if (type === ETH_IPV4 || type === ETH_IPV6) return this.ip(b, p, depth);
+    if (type === ETH_PPPOE_SESSION) {
+      // PPPoE session: 6 bytes of header, then PPP's protocol (0x0021 IPv4, 0x0057 IPv6).
+      if (b.length < p + 8) return 'short';
+      const ppp = b.readUInt16BE(p + 6);
+      return ppp === 0x0021 || ppp === 0x0057 ? this.ip(b, p + 8, depth) : 'not-ip';
+    }
+    return 'not-ip';
   }
 
   private ip(b: Buffer, p: number, depth: number): Segment | SkipReason {

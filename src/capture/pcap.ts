@@ -83,6 +83,11 @@ export class CaptureReader {
     else if (this.buf.length > 0) this.damaged = `cut short: ${this.buf.length} bytes of a last record at byte ${this.offset}`;
   }
 
+  /** Reading ends here for a reason outside the capture's own bytes (its gzip stream was damaged or cut). */
+  stop(why: string): void {
+    if (this.damaged === undefined) this.damaged = why;
+  }
+
   /** Where in `buf` the record or block being read starts. */
   private at = 0;
 
@@ -156,6 +161,11 @@ export class CaptureReader {
       else if (this.buf.readUInt32BE(p + 8) === BYTE_ORDER_MAGIC) this.le = false;
       else {
         this.damage('a pcapng section header without the byte-order magic');
+        return 0;
+      }
+      // A major version other than 1 may lay its blocks out otherwise: reading stops there (RFC's rule for readers).
+      if (left >= 16 && this.u16(p + 12) !== 1) {
+        this.damage(`a pcapng section of version ${this.u16(p + 12)}.${this.u16(p + 14)}, which this reader does not know`);
         return 0;
       }
       this.ifaces = [];

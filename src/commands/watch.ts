@@ -45,6 +45,8 @@ export interface CaptureFacts {
   /** Where the packets came from: `tcpdump -i any`, a file, or stdin. */
   source: string;
   format: 'pcap' | 'pcapng' | 'unknown';
+  /** The file was gzip (as `tcpdump -z gzip` leaves rotated captures), undone as it was read. */
+  compression: 'gzip' | null;
   packets: number;
   /** Why reading stopped before the end (a damaged or cut capture), or null. */
   damaged: string | null;
@@ -118,18 +120,26 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   let kernelDrops: number | null = null;
   let ifDrops: number | null = null;
   let interrupted = false;
+  let gzip = false;
   if (input.pcap !== undefined) {
     source = input.pcap === '-' ? 'stdin' : input.pcap;
     if (input.pcap === '-' && process.stdin.isTTY === true) throw new UserError('--pcap -: stdin is a terminal, not a capture', 'pipe one in: tcpdump -i any -w - port 53 | k8sdiag watch --pcap -');
-    await streamBytes(input.pcap, (chunk) => {
-      reader.feed(chunk);
-      if (reader.damaged !== undefined) return false;
-      if (input.signal?.aborted) {
-        interrupted = true;
-        return false;
-      }
-      return true;
-    });
+    const unzipped = await streamBytes(
+      input.pcap,
+      (chunk) => {
+        reader.feed(chunk);
+        if (reader.damaged !== undefined) return false;
+        if (input.signal?.aborted) {
+          interrupted = true;
+          return false;
+        }
+        return true;
+      },
+      Number.POSITIVE_INFINITY,
+      { gunzip: true },
+    );
+    gzip = unzipped.gzip;
+    if (unzipped.gzipError !== undefined) reader.stop(unzipped.gzipError);
     reader.end();
     if (reader.packets === 0 && reader.damaged !== undefined) throw new InputError(`${source}: ${reader.damaged}`, 'give a capture tcpdump wrote: tcpdump -i any -w FILE port 53');
   } else {
@@ -158,6 +168,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   const capture: CaptureFacts = {
     source,
     format: reader.formatName,
+    compression: gzip ? 'gzip' : null,
     packets: reader.packets + tcpReader.packets,
     damaged: reader.damaged ?? tcpReader.damaged ?? null,
     kernelDrops,

@@ -39,7 +39,7 @@ export function renderWatch(style: Style, r: WatchResult): string {
   const out: string[] = [];
   const cap = r.capture;
   const lost = cap.kernelDrops === null ? '' : `, ${num(cap.kernelDrops)} dropped by the kernel${cap.ifDrops !== null ? `, ${num(cap.ifDrops)} by the interface` : ''}`;
-  out.push(c.bold(`watch ${terminalSafe(cap.source)}`) + ` (${cap.format}): ${num(cap.packets)} packets over ${cap.spanS.toFixed(1)} s${lost}; ${num(r.messages)} DNS messages` + (r.interrupted ? c.yellow('  [interrupted]') : ''));
+  out.push(c.bold(`watch ${terminalSafe(cap.source)}`) + ` (${cap.format}${cap.compression ? `, ${cap.compression}` : ''}): ${num(cap.packets)} packets over ${cap.spanS.toFixed(1)} s${lost}; ${num(r.messages)} DNS messages` + (r.interrupted ? c.yellow('  [interrupted]') : ''));
   if (cap.damaged !== null) out.push(c.yellow(`capture: ${terminalSafe(cap.damaged)}`));
   if (cap.cut > 0) out.push(c.yellow(`capture: ${num(cap.cut)} packets cut short by the snap length (capture with -s 0 to keep them whole)`));
   out.push(

@@ -6,6 +6,7 @@
  * same file as the independent count of DNS messages.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -330,5 +331,56 @@ describe('many clients', () => {
     expect(d.clients.withPercentiles).toBe(100);
     expect(d.byClient['10.9.0.99']?.latencyMs?.p50).toBeCloseTo(2, 0);
     expect(d.byClient['10.9.0.100']?.latencyMs).toMatchObject({ min: 2, max: 2, p50: null });
+  });
+});
+
+describe('gzip captures and PPPoE', () => {
+  const lookups = (n: number): Frame[] => {
+    const frames: Frame[] = [];
+    for (let k = 0; k < n; k++) frames.push(udpQuery(10 * S + k * 10_000, NS1, 30000 + k, k, `g${k}.example.com`), udpAnswer(10 * S + k * 10_000 + 700, NS1, 30000 + k, k, `g${k}.example.com`));
+    return frames;
+  };
+
+  it('a gzip capture (tcpdump -z gzip) is read as the capture it holds, from a file and from stdin', async () => {
+    const plain = pcap(lookups(200));
+    const gz = gzipSync(plain);
+    const a = await watch('plain.pcap', plain);
+    const b = await watch('rotated.pcap.gz', gz);
+    expect(b.code).toBe(0);
+    expect(b.doc.queries).toBe(200);
+    expect(b.doc.answered).toBe(200);
+    expect((b.doc.capture as { compression?: string }).compression).toBe('gzip');
+    expect(b.doc.capture.packets).toBe(a.doc.capture.packets);
+    const piped = await run(['watch', '--pcap', '-', '--json'], { input: gz });
+    expect((JSON.parse(piped.stdout) as Doc).answered).toBe(200);
+  });
+
+  it('a gzip stream cut short: what it held is read and the cut is said; damaged gzip: one line, exit 2', async () => {
+    const gz = gzipSync(pcap(lookups(2000)));
+    const cut = await watch('cut.pcap.gz', gz.subarray(0, Math.floor(gz.length * 0.6)));
+    expect(cut.doc.answered).toBeGreaterThan(100);
+    expect(cut.doc.answered).toBeLessThan(2000);
+    expect((cut.doc.capture as { damaged?: string }).damaged).toMatch(/gzip stream is cut short/);
+    const path = join(dir, 'junk.gz');
+    writeFileSync(path, Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.from('not gzip at all')]));
+    const r = await run(['watch', '--pcap', path]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(/^k8sdiag: .*junk\.gz: its gzip stream is damaged/);
+  });
+
+  it('DNS over PPPoE (a PPP session inside Ethernet): read', async () => {
+    const pppoe = (ip: Buffer): Buffer => {
+      const h = Buffer.alloc(22);
+      h.writeUInt16BE(0x8864, 12);
+      h[14] = 0x11; // version 1, type 1
+      h.writeUInt16BE(0x3b1a, 16); // session
+      h.writeUInt16BE(ip.length + 2, 18);
+      h.writeUInt16BE(ip[0]! >> 4 === 6 ? 0x0057 : 0x0021, 20);
+      return Buffer.concat([h, ip]);
+    };
+    const frames = lookups(5).map((f) => ({ us: f.us, data: pppoe(f.data.subarray(14)) }));
+    const { code, doc } = await watch('pppoe.pcap', pcap(frames));
+    expect(code).toBe(0);
+    expect(doc.answered).toBe(5);
   });
 });

@@ -19,7 +19,7 @@ export interface RunResult {
   exitCode: number;
 }
 
-export async function run(args: string[], opts: { input?: string; env?: Record<string, string>; timeout?: number; prefix?: string[]; nodeArgs?: string[] } = {}): Promise<RunResult> {
+export async function run(args: string[], opts: { input?: string | Uint8Array; env?: Record<string, string>; timeout?: number; prefix?: string[]; nodeArgs?: string[] } = {}): Promise<RunResult> {
   const cmd = opts.prefix ? opts.prefix[0]! : process.execPath;
   const node = [...(opts.nodeArgs ?? []), BIN, ...args];
   const cmdArgs = opts.prefix ? [...opts.prefix.slice(1), process.execPath, ...node] : node;
