@@ -26,6 +26,8 @@
 //    (bench/floor-merge.mjs: the same file streamed, each line JSON.parse'd, nothing kept); peak RSS against the
 //    largest document (targets: 100k documents in under 10 s; peak RSS under merge's of one document + 64 MiB + 3x
 //    the largest document); 10k pretty-printed documents behind `kubectl logs --prefix`.
+// 8b. watch's peak RSS with 1,000,000 distinct client addresses (bench/gen-clients.mjs), at 2M and 10M packets
+//    (targets: at most 256 MiB with Node's default flags, within 10% of each other).
 // 9. watch live (tcpdump -i any) on a node namespace while dnsbench sends 50,000 queries/s from a pod namespace through
 //    a kube-proxy-shaped DNAT to an endpoint running dnsmasq (root): what tcpdump says it dropped, and whether watch
 //    counted every query dnsbench sent (target: no drop, every query).
@@ -599,6 +601,29 @@ if (want('8')) {
     rmSync(ten);
     rmSync(base);
   }
+}
+
+if (want('8b')) {
+  console.log('');
+  console.log("8b. watch's memory with 1,000,000 distinct client addresses (bench/gen-clients.mjs), Node's default flags, 2M and 10M packets");
+  const PAIRS = [1_000_000, 5_000_000];
+  const runs = [];
+  for (const pairs of PAIRS) {
+    const file = join(dir, `clients-${pairs}.pcap`);
+    spawnSync(process.execPath, [join(root, 'bench', 'gen-clients.mjs'), file, String(pairs), '1000000'], { stdio: 'inherit' });
+    const rss = [];
+    const secs = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const t = performance.now();
+      const r = spawnSync(process.execPath, ['--import', HOOK, BIN, 'watch', '--pcap', file, '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+      secs.push((performance.now() - t) / 1000);
+      rss.push(Number(/K8SDIAG_MAXRSS_KB=(\d+)/.exec(r.stderr ?? '')?.[1] ?? 0) / 1024);
+    }
+    rmSync(file);
+    runs.push(Math.max(...rss));
+    console.log(`   ${(2 * pairs / 1e6).toFixed(0)}M packets: peak RSS ${rss.map((x) => x.toFixed(0)).join(', ')} MiB (target <= 256), ${spread(secs)} s, ${(2 * pairs / 1e3 / Math.max(...secs)).toFixed(0)}k packets/s or more`);
+  }
+  console.log(`   10M against 2M packets: ${(runs[1] / runs[0]).toFixed(3)}x the peak (target within 10%)`);
 }
 
 if (want('9')) {

@@ -1,7 +1,8 @@
 /**
  * Every client's counts, exact, in rows of 32-bit numbers: a busy node's capture names a million pod addresses, and an
- * object per client (a Map of rcodes, a histogram) cost a kilobyte or more each. A row is about 100 bytes; rows live in
- * blocks of 65,536, so the table grows without copying. A client's latency is its exact least, mean and most; the
+ * object per client (a Map of rcodes, a histogram) cost a kilobyte or more each. A row is 48 bytes (92 for a client with
+ * resends, late or truncated answers, TCP or rarer rcodes); rows live in blocks of 65,536, so the table grows without
+ * copying. A client's latency is its exact least, mean and most; the
  * first CLIENT_HISTOGRAMS clients seen also keep a histogram for their percentiles.
  */
 import { Counters, Histogram, LATENCY_MARKS_US } from '../stats/index.js';
@@ -17,10 +18,23 @@ export type Tally = { [K in Count]: number } & {
 
 /** The rcodes kept in a row; any other is counted in a small map of its own. */
 const RCODES = ['NOERROR', 'NXDOMAIN', 'SERVFAIL', 'REFUSED'] as const;
-const LAT_N = COUNTS.length + RCODES.length;
-const LAT_LO = LAT_N + 1;
-const LAT_HI = LAT_N + 2;
-const STRIDE = LAT_N + 3;
+/** Every field a row counts: the counts, then the rcodes. */
+const FIELDS = [...COUNTS, ...RCODES] as const;
+/**
+ * A row's counts that most clients have: in the hot row (with the latency's least and most, and where its cold row is).
+ * The rest (resends, late and truncated answers, TCP, the race, rarer rcodes) are in a cold row, made for a client only
+ * when one of them is first counted: 48 bytes a client, 92 with a cold row.
+ */
+const HOT: ReadonlyArray<(typeof FIELDS)[number]> = ['queries', 'answered', 'unanswered', 'aaaa', 'searchQueries', 'NOERROR', 'NXDOMAIN'];
+const COLD = FIELDS.filter((f) => !HOT.includes(f));
+/** Each field's place: in the hot row (>= 0), or -1 - its place in the cold row. */
+const PLACE = FIELDS.map((f) => (HOT.includes(f) ? HOT.indexOf(f) : -1 - COLD.indexOf(f)));
+const LAT_LO = HOT.length;
+const LAT_HI = HOT.length + 1;
+/** The cold row + 1; 0: none yet. */
+const COLD_ROW = HOT.length + 2;
+const STRIDE = HOT.length + 3;
+const COLD_STRIDE = COLD.length;
 const BLOCK = 1 << 16;
 /** Clients with a latency histogram (about 43 KB each) for their percentiles: the first seen. */
 export const CLIENT_HISTOGRAMS = 100;
@@ -95,6 +109,8 @@ export class ClientTable {
   private readonly other = new Map<string, number>();
   private readonly rows: Uint32Array[] = [];
   private readonly sums: Float64Array[] = [];
+  private readonly cold: Uint32Array[] = [];
+  private colds = 0;
   private readonly otherRcodes = new Map<number, Map<string, number>>();
   private readonly hists = new Map<number, Histogram>();
 
@@ -121,28 +137,46 @@ export class ClientTable {
   }
 
   get(i: number, f: number): number {
-    return this.rows[i >>> 16]![(i & (BLOCK - 1)) * STRIDE + f]!;
+    const row = this.rows[i >>> 16]!;
+    const at = (i & (BLOCK - 1)) * STRIDE;
+    const p = PLACE[f]!;
+    if (p >= 0) return row[at + p]!;
+    const c = row[at + COLD_ROW]!;
+    return c === 0 ? 0 : this.cold[(c - 1) >>> 16]![((c - 1) & (BLOCK - 1)) * COLD_STRIDE - 1 - p]!;
   }
 
   set(i: number, f: number, v: number): void {
-    this.rows[i >>> 16]![(i & (BLOCK - 1)) * STRIDE + f] = v;
+    const row = this.rows[i >>> 16]!;
+    const at = (i & (BLOCK - 1)) * STRIDE;
+    const p = PLACE[f]!;
+    if (p >= 0) {
+      row[at + p] = v;
+      return;
+    }
+    let c = row[at + COLD_ROW]!;
+    if (c === 0) {
+      if (v === 0) return;
+      if ((this.colds & (BLOCK - 1)) === 0) this.cold.push(new Uint32Array(BLOCK * COLD_STRIDE));
+      c = ++this.colds;
+      row[at + COLD_ROW] = c;
+    }
+    this.cold[(c - 1) >>> 16]![((c - 1) & (BLOCK - 1)) * COLD_STRIDE - 1 - p] = v;
   }
 
   answer(i: number, rcode: string, waitedUs: number, resent: boolean, tc: boolean): void {
-    const row = this.rows[i >>> 16]!;
-    const at = (i & (BLOCK - 1)) * STRIDE;
-    row[at + F.answered]!++;
-    if (resent) row[at + F.answeredAfterResend]!++;
-    if (tc) row[at + F.truncated]!++;
+    this.set(i, F.answered, this.get(i, F.answered) + 1);
+    if (resent) this.set(i, F.answeredAfterResend, this.get(i, F.answeredAfterResend) + 1);
+    if (tc) this.set(i, F.truncated, this.get(i, F.truncated) + 1);
     const r = RCODES.indexOf(rcode as (typeof RCODES)[number]);
-    if (r >= 0) row[at + COUNTS.length + r]!++;
+    if (r >= 0) this.set(i, COUNTS.length + r, this.get(i, COUNTS.length + r) + 1);
     else {
       let m = this.otherRcodes.get(i);
       if (m === undefined) this.otherRcodes.set(i, (m = new Map()));
       m.set(rcode, (m.get(rcode) ?? 0) + 1);
     }
     const us = Math.max(0, Math.min(0xfffffffe, Math.round(waitedUs)));
-    row[at + LAT_N]!++;
+    const row = this.rows[i >>> 16]!;
+    const at = (i & (BLOCK - 1)) * STRIDE;
     if (us < row[at + LAT_LO]!) row[at + LAT_LO] = us;
     if (us > row[at + LAT_HI]!) row[at + LAT_HI] = us;
     this.sums[i >>> 16]![i & (BLOCK - 1)]! += us;
@@ -186,10 +220,11 @@ export class ClientTable {
       if (n > 0) rcodes.add(name, n);
     });
     for (const [name, n] of this.otherRcodes.get(i) ?? []) rcodes.add(name, n);
-    const n = this.get(i, LAT_N);
+    // Every answer has its latency: the answered count is theirs.
+    const n = this.get(i, F.answered);
     const h = this.hists.get(i);
     const f = (us: number): number => Number((us / 1000).toFixed(3));
-    const latencyMs = n === 0 ? null : h !== undefined ? h.summaryIn(1000) : { min: f(this.get(i, LAT_LO)), mean: f(this.sums[i >>> 16]![i & (BLOCK - 1)]! / n), p50: null, p90: null, p99: null, p999: null, max: f(this.get(i, LAT_HI)) };
+    const latencyMs = n === 0 ? null : h !== undefined ? h.summaryIn(1000) : { min: f(this.rows[i >>> 16]![(i & (BLOCK - 1)) * STRIDE + LAT_LO]!), mean: f(this.sums[i >>> 16]![i & (BLOCK - 1)]! / n), p50: null, p90: null, p99: null, p999: null, max: f(this.rows[i >>> 16]![(i & (BLOCK - 1)) * STRIDE + LAT_HI]!) };
     return { ...counts, rcodes: rcodes.toJSON(), latencyMs };
   }
 }

@@ -33,11 +33,19 @@ export { question, questionName, typeName } from './question.js';
 
 /** Two sightings of one packet (before and after DNAT, or on two interfaces) are this close, microseconds. */
 export const WINDOW_US = 50_000;
+/**
+ * An answered query is kept this long for the answer's second sighting (after reverse DNAT, or on a second interface),
+ * which on one node comes within microseconds; after it, another copy is an answer without its query (counted). Short,
+ * so that at a busy capture's rate answered queries are let go young.
+ */
+const ANSWERED_HOLD_US = 10_000;
 /** A query from a new port or with a new ID is a resend of an unanswered one only after this wait (glibc waits at least 1 s). */
 const RESEND_MIN_US = 900_000;
 /** A and AAAA of one lookup leave together: within this, microseconds. */
 const PAIR_US = 10_000;
 export const MAX_PENDING = 200_000;
+/** A sweep comes after at most this many messages (or a quarter of the waiting queries, if more). */
+const SWEEP_MESSAGES = 2048;
 /** A query its client keeps resending without an answer is unanswered this many timeouts after its first send. */
 const OUTAGE_TIMEOUTS = 4;
 /** Clients in the result, by trouble, then search-list waste, then queries; every client counts in the totals. */
@@ -66,6 +74,8 @@ export class Matcher {
   private readonly endpoints = new Map<string, Group>();
   private nowUs = 0;
   private lastSweepUs = 0;
+  /** Messages since the last sweep. */
+  private sinceSweep = 0;
   private readonly r = { messages: 0, malformed: 0, unmatchedAnswers: 0, excluded: 0, evicted: 0, tcpAfterTruncated: 0, pairs: 0, lone: 0, loneFirstLost: 0, raceDnated: 0 };
 
   /**
@@ -140,7 +150,10 @@ export class Matcher {
   add(m: Message): void {
     this.r.messages++;
     if (m.tsUs > this.nowUs) this.nowUs = m.tsUs;
-    if (this.nowUs - this.lastSweepUs >= 250_000) this.sweep(false);
+    // Every 250 ms of capture time, and sooner when many messages came since: what a sweep lets go (answered queries,
+    // idle clients) is then let go while young, never promoted to the old generation a busy capture's rate would fill.
+    // A sweep walks every waiting query, so it waits for at least a quarter as many messages: constant work a message.
+    if (this.nowUs - this.lastSweepUs >= 250_000 || ++this.sinceSweep >= Math.max(SWEEP_MESSAGES, this.pending.size >> 2)) this.sweep(false);
     const name = questionName(m.msg);
     if (name === undefined) {
       this.r.malformed++;
@@ -349,9 +362,10 @@ export class Matcher {
   /** Give up queries past their timeout; forget answered ones and late-answer records past their use. */
   private sweep(atEnd: boolean): void {
     this.lastSweepUs = this.nowUs;
+    this.sinceSweep = 0;
     for (const q of this.pending) {
       if (q.state === 'answered') {
-        if (this.nowUs - q.answeredUs > WINDOW_US) this.remove(q);
+        if (this.nowUs - q.answeredUs > ANSWERED_HOLD_US) this.remove(q);
       } else if (this.nowUs - q.lastUs > this.timeoutUs + this.graceUs) {
         this.raceCheck(q);
         this.giveUp(q, q.lastUs + this.timeoutUs + this.graceUs);

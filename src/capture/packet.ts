@@ -54,7 +54,7 @@ export const TCP_ACK = 0x10;
  * hash computed once, and a capture makes a string per address, not per packet. Bounded.
  */
 const V4 = new Map<number, string>();
-const V4_MAX = 1 << 16;
+const V4_MAX = 1 << 12;
 
 function ipv4(b: Buffer, p: number): string {
   const n = (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
