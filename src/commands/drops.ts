@@ -8,7 +8,10 @@ import { finding } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
-import { NODE_RECIPE_FULL } from '../privilege.js';
+import { NODE_RECIPE, NODE_RECIPE_FULL } from '../privilege.js';
+import { binomialGreater, fisherGreater, formatP } from '../stats/significance.js';
+import { ctEventsArgs, FlowTable } from '../kernel/ct-events.js';
+import type { CtSummary } from '../kernel/ct-events.js';
 import { dropsProgram, parseLine, parseReasons, readFormat, TRACEFS } from '../kernel/drops.js';
 import type { DropEvent } from '../kernel/drops.js';
 
@@ -16,10 +19,14 @@ export interface DropsInput {
   durationS?: number;
   dnsPorts?: number[];
   signal?: AbortSignal;
+  /** Which evidence: the kernel's drops (bpftrace), conntrack's events, or each where it can run (default). */
+  source?: 'auto' | 'bpf' | 'conntrack';
+  /** A flow unreplied this long is judged unreplied (the resolver's timeout), seconds. */
+  timeoutS?: number;
   /** Only drops in this network namespace (its inode), for tests and for a pod's own. */
   netns?: number;
-  /** When bpftrace has attached and drops are being seen. */
-  onListening?: () => void;
+  /** When the sources are in and drops are being seen. */
+  onListening?: (sources: string) => void;
   /** Where to look for tracefs (tests). */
   tracefs?: readonly string[];
 }
@@ -39,8 +46,10 @@ export interface DropPlace {
 
 export interface DropsResult extends ResultHeader {
   command: 'drops';
-  /** The tracepoint and the format file its reasons were named from. */
+  /** The tracepoint and the format file its reasons were named from, and conntrack's events, as they ran. */
   source: string;
+  /** Each source: null where it ran, else why it did not. */
+  sources: { bpf: string | null; conntrack: string | null };
   ports: number[];
   seconds: number;
   drops: number;
@@ -51,103 +60,256 @@ export interface DropsResult extends ResultHeader {
   byPlace: DropPlace[];
   /** The first drops, each with its time. */
   events: Array<DropEvent & { time: string }>;
+  /** conntrack's DNS flows while it ran (null where conntrack did not run). */
+  conntrack: (CtSummary & { timeoutS: number }) | null;
   interrupted: boolean;
   findings: Finding[];
 }
 
 const MIN = 3;
+const P = 0.001;
+/** Flows a healthy path may leave unreplied as a matter of course (a client that gave up, a server's own drop). */
+const UNREPLIED_BACKGROUND = 0.01;
 const EVENTS_KEPT = 200;
 
 const formatEndpoint = (addr: string, port: number): string => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
 
+/** Why bpftrace cannot trace drops here, before trying: not root, no tracefs, no drop reasons; or the reasons. */
+function bpfPrecheck(tracefs: readonly string[]): { why: string; hint: string } | { reasons: Map<number, string>; path: string } {
+  if (process.getuid?.() !== 0) return { why: 'the kernel\'s drops need root with CAP_BPF and CAP_SYS_ADMIN (bpftrace)', hint: `on the node: ${NODE_RECIPE_FULL}` };
+  const format = readFormat(tracefs);
+  if ('missing' in format) return { why: `tracefs is not mounted: ${format.missing}`, hint: 'mount it: mount -t tracefs nodev /sys/kernel/tracing' };
+  const reasons = parseReasons(format.text);
+  if (reasons === undefined) return { why: "this kernel's skb:kfree_skb tracepoint has no drop reason (Linux 5.17 and later have them)", hint: 'watch --pcap and doctor still tell lost queries apart by what they send' };
+  return { reasons, path: format.path };
+}
+
 export async function runDrops(input: DropsInput): Promise<DropsResult> {
   const header = startHeader('drops');
   const ports = input.dnsPorts ?? [53];
-  if (process.getuid?.() !== 0) throw new UserError('drops needs root with CAP_BPF and CAP_SYS_ADMIN (bpftrace)', `on the node: ${NODE_RECIPE_FULL}`);
-  const format = readFormat(input.tracefs ?? TRACEFS);
-  if ('missing' in format) throw new UserError(`tracefs is not mounted: ${format.missing}`, 'mount it: mount -t tracefs nodev /sys/kernel/tracing');
-  const reasons = parseReasons(format.text);
-  if (reasons === undefined) throw new UserError("this kernel's skb:kfree_skb tracepoint has no drop reason (Linux 5.17 and later have them)", 'watch --pcap and doctor still tell lost queries apart by what they send');
+  const want = input.source ?? 'auto';
+  const timeoutS = input.timeoutS ?? 5;
   const { execa } = await import('execa');
-  const child = execa('bpftrace', ['-e', dropsProgram(ports)], { reject: false, stdin: 'ignore', buffer: { stdout: false, stderr: true }, maxBuffer: { stderr: 1 << 20 }, env: { BPFTRACE_STRLEN: '64' } });
-  const offsetNs = Date.now() * 1e6 - Number(process.hrtime.bigint());
   const places = new Map<string, DropPlace>();
   const events: DropsResult['events'] = [];
   let drops = 0;
   let leftOut = 0;
   let unparsed = 0;
-  let pending = '';
   let started = 0;
   let timer: NodeJS.Timeout | undefined;
-  const stop = (): void => {
-    child.kill('SIGINT'); // its END block prints what it left out
-  };
-  const onLine = (line: string): void => {
-    if (line === '') return;
-    if (started === 0 && /^Attaching \d+ probes?/.test(line)) {
-      // bpftrace says so on stdout once its probes are in: drops are seen from now.
-      started = performance.now();
-      input.onListening?.();
-      if (input.durationS !== undefined) timer = setTimeout(stop, input.durationS * 1000);
-      return;
-    }
-    const e = parseLine(line, reasons);
-    if (e === undefined) {
-      unparsed++;
-      return;
-    }
-    if ('over' in e) {
-      leftOut += e.over;
-      return;
-    }
-    if (input.netns !== undefined && e.netns !== input.netns) return;
-    drops++;
-    const toServer = ports.includes(e.dport);
-    const endpoint = toServer ? formatEndpoint(e.dst, e.dport) : formatEndpoint(e.src, e.sport);
-    const direction = toServer ? 'query' : 'answer';
-    const key = `${e.reason}|${e.location}|${endpoint}|${direction}|${e.transport}`;
-    let p = places.get(key);
-    if (p === undefined) {
-      p = { reason: e.reason, location: e.location, endpoint, direction, transport: e.transport, count: 0, netns: [] };
-      places.set(key, p);
-    }
-    p.count++;
-    if (!p.netns.includes(e.netns) && p.netns.length < 16) p.netns.push(e.netns);
-    if (events.length < EVENTS_KEPT) events.push({ ...e, time: new Date((e.ns + offsetNs) / 1e6).toISOString() });
-  };
-  child.stdout?.on('data', (d: Buffer) => {
-    pending += d.toString('latin1');
-    if (pending.length > 1 << 20) pending = pending.slice(-4096); // never a line that long
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const l of lines) onLine(l);
-  });
   let interrupted = false;
+  let stopped = false;
+  const stoppers: Array<() => void> = [];
+  const stop = (): void => {
+    stopped = true;
+    for (const f of stoppers) f();
+  };
   const onAbort = (): void => {
     interrupted = true;
     stop();
   };
   input.signal?.addEventListener('abort', onAbort, { once: true });
+  const sources: DropsResult['sources'] = { bpf: want === 'conntrack' ? 'not asked (--source conntrack)' : null, conntrack: want === 'bpf' ? 'not asked (--source bpf)' : null };
+  const running: Array<Promise<unknown>> = [];
+  const children: Array<{ exitCode: number | null; kill: (s?: NodeJS.Signals) => boolean }> = [];
+  let reasonsPath = '';
+  const flows = new FlowTable();
   try {
-    const r = await child;
-    onLine(pending.trim());
-    if (started === 0) {
-      if ((r as { code?: string }).code === 'ENOENT') throw new UserError('bpftrace is not installed here', 'apt-get install bpftrace (the k8sdiag image has it)');
-      if (!interrupted) {
-        const why = String(r.stderr ?? '').split('\n').find((l) => /^ERROR|error/i.test(l) && !/RLIMIT_MEMLOCK/.test(l)) ?? `bpftrace exited ${String(r.exitCode ?? r.signal)}`;
-        throw new UserError(`bpftrace could not attach to skb:kfree_skb: ${why.replace(/^ERROR: /, '')}`, `it needs root with CAP_BPF and CAP_SYS_ADMIN, BTF (/sys/kernel/btf/vmlinux) and no kernel lockdown: ${NODE_RECIPE_FULL}`);
+    // The kernel's drops: bpftrace, until it says its probes are in (or fails).
+    if (want !== 'conntrack') {
+      const pre = bpfPrecheck(input.tracefs ?? TRACEFS);
+      if ('why' in pre) {
+        if (want === 'bpf') throw new UserError(pre.why, pre.hint);
+        sources.bpf = pre.why;
+      } else {
+        reasonsPath = pre.path;
+        const reasons = pre.reasons;
+        const child = execa('bpftrace', ['-e', dropsProgram(ports)], { reject: false, stdin: 'ignore', buffer: { stdout: false, stderr: true }, maxBuffer: { stderr: 1 << 20 }, env: { BPFTRACE_STRLEN: '64' } });
+        children.push(child);
+        stoppers.push(() => child.kill('SIGINT')); // its END block prints what it left out
+        const offsetNs = Date.now() * 1e6 - Number(process.hrtime.bigint());
+        let attached: () => void = () => undefined;
+        const attach = new Promise<void>((resolve) => (attached = resolve));
+        let pending = '';
+        const onLine = (line: string): void => {
+          if (line === '') return;
+          if (started === 0 && /^Attaching \d+ probes?/.test(line)) {
+            // bpftrace says so on stdout once its probes are in: drops are seen from now.
+            started = performance.now();
+            attached();
+            return;
+          }
+          const e = parseLine(line, reasons);
+          if (e === undefined) {
+            unparsed++;
+            return;
+          }
+          if ('over' in e) {
+            leftOut += e.over;
+            return;
+          }
+          if (input.netns !== undefined && e.netns !== input.netns) return;
+          drops++;
+          const toServer = ports.includes(e.dport);
+          const endpoint = toServer ? formatEndpoint(e.dst, e.dport) : formatEndpoint(e.src, e.sport);
+          const direction = toServer ? 'query' : 'answer';
+          const key = `${e.reason}|${e.location}|${endpoint}|${direction}|${e.transport}`;
+          let p = places.get(key);
+          if (p === undefined) {
+            p = { reason: e.reason, location: e.location, endpoint, direction, transport: e.transport, count: 0, netns: [] };
+            places.set(key, p);
+          }
+          p.count++;
+          if (!p.netns.includes(e.netns) && p.netns.length < 16) p.netns.push(e.netns);
+          if (events.length < EVENTS_KEPT) events.push({ ...e, time: new Date((e.ns + offsetNs) / 1e6).toISOString() });
+        };
+        child.stdout?.on('data', (d: Buffer) => {
+          pending += d.toString('latin1');
+          if (pending.length > 1 << 20) pending = pending.slice(-4096); // never a line that long
+          const lines = pending.split('\n');
+          pending = lines.pop() ?? '';
+          for (const l of lines) onLine(l);
+        });
+        const done = child.then((r) => {
+          onLine(pending.trim());
+          attached();
+          return r;
+        });
+        running.push(done);
+        await attach;
+        if (started === 0 && !interrupted) {
+          const r = await done;
+          const why =
+            (r as { code?: string }).code === 'ENOENT'
+              ? 'bpftrace is not installed here'
+              : `bpftrace could not attach to skb:kfree_skb: ${(String(r.stderr ?? '').split('\n').find((l) => /^ERROR|error/i.test(l) && !/RLIMIT_MEMLOCK/.test(l)) ?? `bpftrace exited ${String(r.exitCode ?? r.signal)}`).replace(/^ERROR: /, '')}`;
+          const hint = (r as { code?: string }).code === 'ENOENT' ? 'apt-get install bpftrace (the k8sdiag image has it)' : `it needs root with CAP_BPF and CAP_SYS_ADMIN, BTF (/sys/kernel/btf/vmlinux) and no kernel lockdown: ${NODE_RECIPE_FULL}`;
+          if (want === 'bpf') throw new UserError(why, hint);
+          sources.bpf = why;
+        }
       }
     }
+    // conntrack's events: one subscription per transport, port and family, filtered in the kernel.
+    if (want !== 'bpf' && !interrupted) {
+      const why = await startConntrack(execa, ports, flows, children, stoppers, running, () => stopped);
+      if (why !== undefined) {
+        if (want === 'conntrack') throw new UserError(`conntrack events: ${why}`, `conntrack -E needs NET_ADMIN and the conntrack tool (apt-get install conntrack): ${NODE_RECIPE}`);
+        if (sources.bpf !== null) throw new UserError(`drops cannot read either source here: ${sources.bpf}; conntrack events: ${why}`, `on the node: ${NODE_RECIPE_FULL} (both), or --profile=netadmin (conntrack events only)`);
+        sources.conntrack = why;
+      }
+      if (started === 0) started = performance.now();
+    }
+    const what = [sources.bpf === null ? 'skb:kfree_skb' : '', sources.conntrack === null ? 'conntrack events' : ''].filter(Boolean).join(' and ');
+    const missing = want === 'auto' ? [sources.bpf !== null ? `not the kernel's drops: ${sources.bpf}` : '', sources.conntrack !== null ? `not conntrack events: ${sources.conntrack}` : ''].filter(Boolean) : [];
+    input.onListening?.(`${what}${missing.length > 0 ? ` (${missing.join('; ')})` : ''}`);
+    if (input.durationS !== undefined && !stopped) timer = setTimeout(stop, input.durationS * 1000);
+    if (stopped) stop();
+    await Promise.all(running);
   } finally {
     if (timer) clearTimeout(timer);
     input.signal?.removeEventListener('abort', onAbort);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   }
   const byPlace = [...places.values()].sort((a, b) => b.count - a.count);
   const seconds = started === 0 ? 0 : (performance.now() - started) / 1000;
-  const result: DropsResult = { ...header.finish(), command: 'drops', source: `bpftrace skb:kfree_skb (reasons from ${format.path})`, ports, seconds: Number(seconds.toFixed(1)), drops, leftOut, unparsed, byPlace, events, interrupted, findings: [] };
-  result.findings = dropsFindings(result);
+  const conntrack = sources.conntrack === null ? { ...flows.summary(Date.now() / 1000, timeoutS), timeoutS } : null;
+  const source = [sources.bpf === null ? `bpftrace skb:kfree_skb (reasons from ${reasonsPath})` : '', conntrack !== null ? 'conntrack -E' : ''].filter(Boolean).join(' and ');
+  const result: DropsResult = { ...header.finish(), command: 'drops', source, sources, ports, seconds: Number(seconds.toFixed(1)), drops, leftOut, unparsed, byPlace, events, conntrack, interrupted, findings: [] };
+  result.findings = [...dropsFindings(result), ...conntrackFindings(result)];
   return result;
+}
+
+type Execa = typeof import('execa').execa;
+
+/**
+ * Start `conntrack -E` for UDP and TCP to each port, IPv4 and IPv6, feeding `flows`. Undefined once they listen; else
+ * why they cannot (not installed, no permission), said by the first that failed.
+ */
+async function startConntrack(
+  execa: Execa,
+  ports: number[],
+  flows: FlowTable,
+  children: Array<{ exitCode: number | null; kill: (s?: NodeJS.Signals) => boolean }>,
+  stoppers: Array<() => void>,
+  running: Array<Promise<unknown>>,
+  stopped: () => boolean,
+): Promise<string | undefined> {
+  const failed: string[] = [];
+  const exits: Array<Promise<void>> = [];
+  for (const proto of ['udp', 'tcp'] as const) {
+    for (const port of ports) {
+      for (const family of ['ipv4', 'ipv6'] as const) {
+        const child = execa('conntrack', ctEventsArgs(proto, port, family), { reject: false, stdin: 'ignore', buffer: { stdout: false, stderr: true }, maxBuffer: { stderr: 1 << 16 } });
+        children.push(child);
+        stoppers.push(() => child.kill('SIGTERM'));
+        let pending = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          pending += d.toString('latin1');
+          if (pending.length > 1 << 20) pending = pending.slice(-4096);
+          const lines = pending.split('\n');
+          pending = lines.pop() ?? '';
+          for (const l of lines) flows.line(l, Date.now() / 1000);
+        });
+        const done = child.then((r) => {
+          if (pending.trim() !== '') flows.line(pending, Date.now() / 1000);
+          if (!stopped()) failed.push((r as { code?: string }).code === 'ENOENT' ? 'the conntrack tool is not installed here' : (String(r.stderr ?? '').trim().split('\n').pop() ?? `conntrack exited ${String(r.exitCode)}`).replace(/^conntrack v[\d.]+ \(conntrack-tools\): /, ''));
+        });
+        exits.push(done);
+        running.push(done);
+      }
+    }
+  }
+  // A refusal comes at once (netlink says no, or there is no such program); a subscription that holds is listening.
+  await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 300))]);
+  return failed.length > 0 ? failed[0] : undefined;
+}
+
+/**
+ * conntrack's flows: an endpoint that left flows unreplied beyond chance against the other endpoints (it, not the path
+ * to the Service); and, without such a comparison, flows unreplied beyond the background a healthy path has.
+ */
+export function conntrackFindings(r: Pick<DropsResult, 'conntrack' | 'seconds'>): Finding[] {
+  const ct = r.conntrack;
+  if (ct === null || ct.unreplied < MIN) return [];
+  const out: Finding[] = [];
+  const ends = ct.byEndpoint.filter((e) => e.flows > 0);
+  const named = new Set<string>();
+  if (ends.length >= 2) {
+    for (const e of ends) {
+      if (e.unreplied < MIN) continue;
+      const others = ends.filter((o) => o !== e);
+      const otherLost = others.reduce((n, o) => n + o.unreplied, 0);
+      const otherFlows = others.reduce((n, o) => n + o.flows, 0);
+      const p = fisherGreater(e.unreplied, e.flows, otherLost, otherFlows);
+      if (p >= P) continue;
+      named.add(e.endpoint);
+      out.push(finding({
+        code: 'CONNTRACK_UNREPLIED_ENDPOINT',
+        severity: 'critical',
+        subject: { kind: 'endpoint', address: e.endpoint, service: null },
+        message: `conntrack saw ${e.unreplied} of ${e.flows} DNS flows to ${e.endpoint}${e.via.some((v) => v !== e.endpoint) ? ` (DNATed from ${e.via.join(', ')})` : ''} never replied within ${ct.timeoutS} s, while the other endpoints left ${otherLost} of ${otherFlows} (${formatP(p)}): this node sent the queries and that endpoint never answered them`,
+        evidence: { endpoint: e.endpoint, unreplied: e.unreplied, flows: e.flows, otherUnreplied: otherLost, otherFlows, p: Number(p.toPrecision(3)), seconds: r.seconds },
+        remedy: 'the endpoint (its pod, or the path from this node to it) loses or ignores queries: check that pod (kubectl logs, its readiness), and the network policy and routes toward its node',
+      }));
+    }
+  }
+  const rest = ends.filter((e) => !named.has(e.endpoint));
+  const lost = rest.reduce((n, e) => n + e.unreplied, 0);
+  const total = rest.reduce((n, e) => n + e.flows, 0);
+  if (lost >= MIN) {
+    const p = binomialGreater(lost, total, UNREPLIED_BACKGROUND);
+    if (p < P) {
+      out.push(finding({
+        code: 'CONNTRACK_UNREPLIED',
+        severity: 'warning',
+        subject: { kind: 'machine' },
+        message: `conntrack saw ${lost} of ${total} DNS flows never replied within ${ct.timeoutS} s (${rest.filter((e) => e.unreplied > 0).slice(0, 5).map((e) => `${e.endpoint}: ${e.unreplied} of ${e.flows}`).join(', ')}), more than the ${UNREPLIED_BACKGROUND * 100}% a healthy path leaves (${formatP(p)}): the queries left this node's conntrack and no answer came back`,
+        evidence: { unreplied: lost, flows: total, endpoints: rest.filter((e) => e.unreplied > 0).map((e) => e.endpoint).join(' '), p: Number(p.toPrecision(3)), seconds: r.seconds },
+        remedy: 'the loss is past this node\'s conntrack: on the path to the endpoints or at them; a drop on this node shows in `k8sdiag drops` as KERNEL_DROPS where bpftrace can run',
+      }));
+    }
+  }
+  return out;
 }
 
 /** A finding per reason and kernel function that dropped at least MIN DNS packets, naming the endpoints they were for. */

@@ -77,6 +77,20 @@ describe('deploy/ manifests', () => {
     expect(c.args?.join(' ')).toMatch(/k8sdiag doctor -o json/);
   });
 
+  it('the drops DaemonSet: valid; only on the nodes labelled for it; the capabilities conntrack -E and bpftrace need, no others; tracefs read-only', () => {
+    const m = manifest('daemonset-drops.yaml');
+    expect(() => new DaemonSet(m as never).validate()).not.toThrow();
+    const spec = (m as { spec: { template: { spec: PodSpec & { nodeSelector?: Record<string, string>; volumes: Array<{ hostPath?: { path: string } }> } } } }).spec.template.spec;
+    expect(spec.hostNetwork).toBe(true);
+    expect(spec.nodeSelector).toEqual({ 'k8sdiag.io/drops': 'true' });
+    const c = spec.containers[0]! as Container & { volumeMounts?: Array<{ mountPath: string; readOnly?: boolean }> };
+    checkContainer(c);
+    expect(c.securityContext?.capabilities?.add?.sort()).toEqual(['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_ADMIN', 'SYS_RESOURCE']);
+    expect(c.volumeMounts).toEqual([{ name: 'tracefs', mountPath: '/sys/kernel/tracing', readOnly: true }]);
+    expect(spec.volumes.map((v) => v.hostPath?.path)).toEqual(['/sys/kernel/tracing']);
+    expect(c.args?.join(' ')).toMatch(/k8sdiag drops --duration 60 -o json/);
+  });
+
   for (const file of ['job.yaml', 'cronjob.yaml']) {
     it(`${file}: valid; the pod network (ClusterFirst), non-root, no capabilities`, () => {
       const m = manifest(file);
@@ -99,6 +113,7 @@ describe('deploy/ manifests', () => {
     for (const file of ['job.yaml', 'cronjob.yaml']) lines.push(JSON.parse(/"args":(\[[^\]]*\])/.exec(JSON.stringify(manifest(file)))?.[1] ?? '[]') as string[]);
     const daemon = /k8sdiag (doctor[^;]*);/.exec(JSON.stringify(manifest('daemonset.yaml')))?.[1];
     lines.push(daemon!.trim().split(/\s+/));
+    lines.push(/k8sdiag (drops[^;]*);/.exec(JSON.stringify(manifest('daemonset-drops.yaml')))![1]!.trim().split(/\s+/));
     for (const m of JSON.stringify(manifest('daemonset-prometheus.yaml')).matchAll(/k8sdiag ((?:conntrack|dnsbench|watch)[^>]*)>/g)) lines.push(m[1]!.trim().split(/\s+/));
     for (const args of lines) {
       const program = buildProgram();

@@ -128,8 +128,8 @@ describe('README and docs/ name only what exists', () => {
     const notCodes = new Set(['NO_SOCKET', 'NETFILTER_DROP', 'NO_COLOR', 'NODE_NAME', 'LOCALDOMAIN', 'RES_OPTIONS', 'NET_ADMIN', 'NET_RAW', 'SYSLOG', 'BENCH_SECONDS', 'BENCH_ROUNDS', 'BENCH_ONLY', 'TYPE65', 'K8SDIAG_UDP', 'CI']);
     const named = [...readme.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!);
     expect(named.filter((c) => !Object.hasOwn(CATALOGUE, c) && !notCodes.has(c))).toEqual([]);
-    // Flags of other tools the docs quote: node's and V8's, kubectl's, iptables' statistic match, perf's, tcpdump's.
-    const others = new Set(['--immediate-mode', '--cpu-prof', '--max-semi-space-size', '--perf-basic-prof', '--single-threaded', '--single-threaded-gc', '--test-udp-no-try-send', '--all-user', '--prefix', '--profile', '--target', '--image', '--custom', '--mode', '--probability']);
+    // Flags of other tools the docs quote: node's and V8's, kubectl's, iptables' statistic match, perf's, tcpdump's, conntrack's.
+    const others = new Set(['--immediate-mode', '--cpu-prof', '--max-semi-space-size', '--perf-basic-prof', '--single-threaded', '--single-threaded-gc', '--test-udp-no-try-send', '--all-user', '--prefix', '--profile', '--target', '--image', '--custom', '--mode', '--probability', '--dport']);
     const ours = new Set<string>(['--version', '--help']);
     for (const cmd of ['', 'dnsbench', 'serve', 'resolv', 'conntrack', 'svc', 'doctor', 'merge', 'watch', 'drops']) {
       const help = (await run(cmd === '' ? ['--help'] : ['help', cmd])).stdout;

@@ -87,7 +87,7 @@ describe('drops on a real kernel', () => {
         const t = setTimeout(() => reject(new Error(`drops did not attach: ${err}`)), 30_000);
         drops.stderr.on('data', (d) => {
           err += d;
-          if (err.includes('tracing skb:kfree_skb')) {
+          if (err.includes('watching skb:kfree_skb')) {
             clearTimeout(t);
             resolve();
           }
@@ -122,16 +122,24 @@ describe('where drops cannot run', () => {
   it.skipIf(!asRoot)('no tracefs, or a kernel without drop reasons: one line that says which and what to do', async () => {
     const { runDrops } = await import('../../src/commands/drops.js');
     const { mkdirSync, writeFileSync } = await import('node:fs');
-    await expect(runDrops({ tracefs: [join(logs, 'none')], durationS: 1 })).rejects.toThrow(/^tracefs is not mounted: no .*none\/events\/skb\/kfree_skb\/format$/);
+    await expect(runDrops({ tracefs: [join(logs, 'none')], durationS: 1, source: 'bpf' })).rejects.toThrow(/^tracefs is not mounted: no .*none\/events\/skb\/kfree_skb\/format$/);
+    // Each source where it can run: conntrack's events alone, and why the kernel's drops were not read.
+    const auto = await runDrops({ tracefs: [join(logs, 'none')], durationS: 0.5 });
+    expect(auto.sources.bpf).toMatch(/^tracefs is not mounted/);
+    expect(auto.sources.conntrack).toBeNull();
+    expect(auto.conntrack).not.toBeNull();
     const old = join(logs, 'old-kernel');
     mkdirSync(join(old, 'events/skb/kfree_skb'), { recursive: true });
     writeFileSync(join(old, 'events/skb/kfree_skb/format'), format.replace(/\tfield:enum skb_drop_reason reason;[^\n]*\n/, '').replace(/, REC->reason[\s\S]*$/, ')\n'));
-    await expect(runDrops({ tracefs: [old], durationS: 1 })).rejects.toThrow(/has no drop reason \(Linux 5\.17 and later have them\)/);
+    await expect(runDrops({ tracefs: [old], durationS: 1, source: 'bpf' })).rejects.toThrow(/has no drop reason \(Linux 5\.17 and later have them\)/);
   });
 
   it.skipIf(!asRoot)('not root: exit 2, one line, and the recipe that has the privileges', async () => {
     const r = await (await import('execa')).execa('setpriv', ['--reuid=65532', '--regid=65532', '--clear-groups', process.execPath, BIN, 'drops', '--duration', '1'], { reject: false });
     expect(r.exitCode).toBe(2);
-    expect(String(r.stderr)).toBe('k8sdiag: drops needs root with CAP_BPF and CAP_SYS_ADMIN (bpftrace)\nhint: on the node: kubectl debug node/NAME --profile=sysadmin');
+    expect(String(r.stderr)).toBe(
+      "k8sdiag: drops cannot read either source here: the kernel's drops need root with CAP_BPF and CAP_SYS_ADMIN (bpftrace); conntrack events: Can't open netlink socket\n" +
+        'hint: on the node: kubectl debug node/NAME --profile=sysadmin (both), or --profile=netadmin (conntrack events only)',
+    );
   });
 });
