@@ -252,7 +252,11 @@ async function startConntrack(
         });
         const done = child.then((r) => {
           if (pending.trim() !== '') flows.line(pending, Date.now() / 1000);
-          if (!stopped()) failed.push((r as { code?: string }).code === 'ENOENT' ? 'the conntrack tool is not installed here' : (String(r.stderr ?? '').trim().split('\n').pop() ?? `conntrack exited ${String(r.exitCode)}`).replace(/^conntrack v[\d.]+ \(conntrack-tools\): /, ''));
+          if (stopped()) return;
+          const code = (r as { code?: string }).code;
+          // Not there (ENOENT), or not a program that runs (a file in its place): as good as not installed.
+          if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOEXEC') failed.push('the conntrack tool is not installed here');
+          else failed.push((String(r.stderr ?? '').trim().split('\n').pop() || `conntrack exited ${String(r.exitCode ?? r.signal)}`).replace(/^conntrack v[\d.]+ \(conntrack-tools\): /, ''));
         });
         exits.push(done);
         running.push(done);

@@ -27,6 +27,7 @@ export const TOOLS = {
   gcc: { cmd: 'gcc', args: ['--version'], pkg: 'gcc' },
   dnsmasq: { cmd: 'dnsmasq', args: ['--version'], pkg: 'dnsmasq-base' },
   bpftrace: { cmd: 'bpftrace', args: ['--version'], pkg: 'bpftrace' },
+  conntrack: { cmd: 'conntrack', args: ['--version'], pkg: 'conntrack' },
 } as const satisfies Record<string, Tool>;
 
 const seen = new Map<string, Promise<boolean>>();
