@@ -31,6 +31,9 @@ export interface StallEvent {
   /** How long the client waited: to the answer, or to the moment it was given up. */
   waitedMs: number;
   outcome: 'unanswered' | 'answered-after-resend' | 'slow';
+  /** The client's source port, and when it first sent the query (µs): what kernel evidence is joined by. */
+  clientPort: number;
+  firstSentUs: number;
 }
 
 /** The counts of all queries together, written at the top of the result as well as in `total`. */
@@ -78,6 +81,8 @@ export interface MatcherOptions {
   timeoutUs: number;
   /** Stall events for answers at least this slow. */
   slowUs: number;
+  /** A stall event for every query answered only after a resend, however fast (watch --kernel joins each). */
+  everyResend?: boolean;
   onStall?: (e: StallEvent) => void;
   /** Queries kept waiting at most (default MAX_PENDING). */
   maxPending?: number;

@@ -86,6 +86,7 @@ export class Matcher {
 
   private readonly timeoutUs: number;
   private readonly slowUs: number;
+  private readonly everyResend: boolean;
   private readonly onStall: ((e: StallEvent) => void) | undefined;
   private readonly maxPending: number;
   private readonly exclude: ReadonlySet<string> | undefined;
@@ -93,6 +94,7 @@ export class Matcher {
   constructor(o: MatcherOptions) {
     this.timeoutUs = o.timeoutUs;
     this.slowUs = o.slowUs;
+    this.everyResend = o.everyResend === true;
     this.onStall = o.onStall;
     this.maxPending = o.maxPending ?? MAX_PENDING;
     this.exclude = o.exclude !== undefined && o.exclude.size > 0 ? o.exclude : undefined;
@@ -355,8 +357,8 @@ export class Matcher {
   }
 
   private stall(q: Query, waitedUs: number, outcome: StallEvent['outcome'], atUs = this.nowUs): void {
-    if (waitedUs < this.slowUs && outcome !== 'unanswered') return;
-    this.onStall?.({ event: 'stall', tsUs: atUs, client: q.client.address, pod: null, server: q.server, endpoint: q.endpoint, name: q.qname, type: typeName(q.qtype), waitedMs: Math.round(waitedUs / 100) / 10, outcome });
+    if (waitedUs < this.slowUs && outcome !== 'unanswered' && !(this.everyResend && outcome === 'answered-after-resend')) return;
+    this.onStall?.({ event: 'stall', tsUs: atUs, client: q.client.address, pod: null, server: q.server, endpoint: q.endpoint, name: q.qname, type: typeName(q.qtype), waitedMs: Math.round(waitedUs / 100) / 10, outcome, clientPort: q.sport, firstSentUs: q.firstUs });
   }
 
   /** Give up queries past their timeout; forget answered ones and late-answer records past their use. */

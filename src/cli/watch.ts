@@ -12,6 +12,7 @@ interface WatchFlags {
   timeout: number;
   slow?: number;
   pods?: string;
+  kernel?: boolean;
 }
 
 export function watchCommand(): Command {
@@ -30,6 +31,7 @@ export function watchCommand(): Command {
       .option('--timeout <seconds>', 'a query unanswered for this long counts as lost: the resolver timeout', positiveNumber('--timeout', 3600), 5)
       .option('-s, --slow <seconds>', 'print answered queries slower than this as they happen (default: the timeout)', positiveNumber('--slow', 3600))
       .option('--pods <file>', 'kubectl get pods -A -o json (or -o wide) output: name clients and endpoints by pod')
+      .option('--kernel', "give each stalled query the kernel's evidence: a drop on this node (bpftrace), conntrack's flow, or lost beyond the node (the sources of drops)")
       .addHelpText(
         'after',
         `
@@ -38,6 +40,7 @@ Examples:
   kubectl get pods -A -o json > pods.json; k8sdiag watch --pods pods.json -o json
   tcpdump -i any -w - port 53 | k8sdiag watch --pcap -
   k8sdiag watch --pcap capture.pcapng --timeout 5
+  k8sdiag watch --kernel --duration 60                     on a node (kubectl debug node/NAME --profile=sysadmin)
 
 Exit codes: 0 every query answered, 1 a finding (unanswered queries, the race's signature), 2 usage error or no capture;
 130 or 143 when stopped by SIGINT or SIGTERM, after the report of what was seen.`,
@@ -55,6 +58,7 @@ Exit codes: 0 every query answered, 1 a finding (unanswered queries, the race's 
         timeoutS: opts.timeout,
         ...(opts.slow !== undefined ? { slowS: opts.slow } : {}),
         ...(opts.pods !== undefined ? { podsFile: opts.pods } : {}),
+        ...(opts.kernel === true ? { kernel: true, onKernel: (what: string) => process.stderr.write(`k8sdiag watch: kernel evidence from ${what}\n`) } : {}),
         signal: stopper.signal,
         onListening: (line) => process.stderr.write(`k8sdiag watch: tcpdump ${line}\n`),
         onStall: (e) => {

@@ -11,7 +11,7 @@ import type { ResultHeader } from '../header.js';
 import { NODE_RECIPE, NODE_RECIPE_FULL } from '../privilege.js';
 import { binomialGreater, fisherGreater, formatP } from '../stats/significance.js';
 import { ctEventsArgs, FlowTable } from '../kernel/ct-events.js';
-import type { CtSummary } from '../kernel/ct-events.js';
+import type { CtSummary, Flow } from '../kernel/ct-events.js';
 import { dropsProgram, parseLine, parseReasons, readFormat, TRACEFS } from '../kernel/drops.js';
 import type { DropEvent } from '../kernel/drops.js';
 
@@ -29,6 +29,10 @@ export interface DropsInput {
   onListening?: (sources: string) => void;
   /** Where to look for tracefs (tests). */
   tracefs?: readonly string[];
+  /** Each DNS drop as it is seen, with its time in µs since the epoch (watch --kernel joins them to its stalls). */
+  onDrop?: (e: DropEvent & { epochUs: number }) => void;
+  /** Each conntrack flow as it is judged. */
+  onFlow?: (f: Flow) => void;
 }
 
 /** Drops at one place: the same reason, kernel function, endpoint and direction. */
@@ -113,7 +117,7 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
   const running: Array<Promise<unknown>> = [];
   const children: Array<{ exitCode: number | null; kill: (s?: NodeJS.Signals) => boolean }> = [];
   let reasonsPath = '';
-  const flows = new FlowTable();
+  const flows = new FlowTable(input.onFlow);
   try {
     // The kernel's drops: bpftrace, until it says its probes are in (or fails).
     if (want !== 'conntrack') {
@@ -150,6 +154,7 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
           }
           if (input.netns !== undefined && e.netns !== input.netns) return;
           drops++;
+          input.onDrop?.({ ...e, epochUs: (e.ns + offsetNs) / 1000 });
           const toServer = ports.includes(e.dport);
           const endpoint = toServer ? formatEndpoint(e.dst, e.dport) : formatEndpoint(e.src, e.sport);
           const direction = toServer ? 'query' : 'answer';
@@ -343,7 +348,7 @@ export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seco
   return out;
 }
 
-function remedyFor(reason: string): string {
+export function remedyFor(reason: string): string {
   if (reason === 'NETFILTER_DROP') return 'a firewall rule dropped them (a NetworkPolicy, or a node firewall): iptables-save / nft list ruleset on this node shows which';
   if (reason === 'NO_SOCKET') return 'nothing listened on that address and port: the DNS server is down there, or the Service sends to a stale endpoint';
   if (reason.startsWith('QDISC') || reason === 'CPU_BACKLOG' || reason === 'SOCKET_RCVBUFF') return 'the node could not keep up: a queue or buffer overflowed (raise it, or spread the load)';

@@ -18,6 +18,10 @@ import type { MatchResult, StallEvent } from '../capture/match.js';
 import { readPods } from '../capture/pods.js';
 import { watchFindings } from './watch-findings.js';
 import { NODE_RECIPE } from '../privilege.js';
+import { KernelJoin, kernelFindings } from '../capture/kernel-join.js';
+import type { KernelEvidence } from '../capture/kernel-join.js';
+import { remedyFor, runDrops } from './drops.js';
+import type { DropsResult } from './drops.js';
 
 export interface WatchInput extends RunControl {
   /** A capture file, `-` for stdin; undefined: capture live with tcpdump. */
@@ -39,6 +43,10 @@ export interface WatchInput extends RunControl {
   excludeClients?: ReadonlySet<string>;
   /** A live capture has begun: tcpdump listens (its own line, "listening on IF, link-type ..."). */
   onListening?: (line: string) => void;
+  /** Join each stalled query to the kernel's evidence (drops' sources, run beside the capture). */
+  kernel?: boolean;
+  /** The kernel's sources are in: which run, and why any does not. */
+  onKernel?: (what: string) => void;
 }
 
 export interface CaptureFacts {
@@ -68,6 +76,8 @@ export interface WatchResult extends ResultHeader, MatchResult {
   /** Pod IP -> namespace/name, for the addresses seen (with --pods). */
   pods: Record<string, string>;
   interrupted: boolean;
+  /** With --kernel: each stalled query's kernel evidence, summed (null without --kernel). */
+  kernel: KernelEvidence | null;
   findings: Finding[];
 }
 
@@ -95,11 +105,22 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   const timeoutS = input.timeoutS ?? 5;
   const ports = input.dnsPorts ?? [53];
   const pods = input.podsFile !== undefined ? await readPods(input.podsFile) : new Map<string, string>();
+  if (input.kernel === true && input.pcap !== undefined) throw new UserError('--kernel joins a live capture to what the kernel sees now: not a capture file', 'run watch --kernel on the node, without --pcap');
+  const join = input.kernel === true ? new KernelJoin(ports) : undefined;
   const onStall = input.onStall;
+  const stalled = onStall !== undefined || join !== undefined;
   const matcher = new Matcher({
     timeoutUs: timeoutS * 1e6,
     slowUs: (input.slowS ?? timeoutS) * 1e6,
-    ...(onStall !== undefined ? { onStall: (e: StallEvent) => onStall({ ...e, pod: pods.get(e.client) ?? null }) } : {}),
+    ...(join !== undefined ? { everyResend: true } : {}),
+    ...(stalled
+      ? {
+          onStall: (e: StallEvent) => {
+            join?.stall(e);
+            onStall?.({ ...e, pod: pods.get(e.client) ?? null });
+          },
+        }
+      : {}),
     ...(input.excludeClients !== undefined ? { exclude: input.excludeClients } : {}),
   });
   const extractor = new DnsExtractor(new Set(ports), (m) => matcher.add(m), (client, ts) => matcher.connect(client, ts));
@@ -121,6 +142,7 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   let ifDrops: number | null = null;
   let interrupted = false;
   let gzip = false;
+  let kernelSources: KernelEvidence['sources'] | undefined;
   if (input.pcap !== undefined) {
     source = input.pcap === '-' ? 'stdin' : input.pcap;
     if (input.pcap === '-' && process.stdin.isTTY === true) throw new UserError('--pcap -: stdin is a terminal, not a capture', 'pipe one in: tcpdump -i any -w - port 53 | k8sdiag watch --pcap -');
@@ -146,11 +168,16 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
     const iface = input.iface ?? 'any';
     source = `tcpdump -i ${iface}`;
     let drops: Awaited<ReturnType<typeof captureLive>>;
+    // The kernel's sources first, listening before the capture begins; stopped once it ends.
+    const kernelStop = new AbortController();
+    const kernelRun = join !== undefined ? await startKernel(join, ports, timeoutS, kernelStop.signal, input.onKernel) : undefined;
     try {
       drops = await captureLive(iface, ports, input, { udp: reader, tcp: tcpReader });
     } finally {
       merge.end();
+      kernelStop.abort();
     }
+    if (kernelRun !== undefined) kernelSources = (await kernelRun.done).sources;
     kernelDrops = drops.kernel;
     ifDrops = drops.iface;
     interrupted = drops.interrupted;
@@ -185,9 +212,34 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
       'capture port 53 (and each --dns-port): tcpdump -i any -w FILE port 53',
     );
   }
-  const result: WatchResult = { ...header.finish(), command: 'watch', ...m, capture, timeoutS, pods: podNames, interrupted, findings: [] };
-  result.findings = watchFindings(result);
+  const kernel = join !== undefined && kernelSources !== undefined ? join.result(kernelSources) : null;
+  const result: WatchResult = { ...header.finish(), command: 'watch', ...m, capture, timeoutS, pods: podNames, interrupted, kernel, findings: [] };
+  result.findings = [...watchFindings(result), ...(kernel !== null ? kernelFindings(kernel, remedyFor) : [])];
   return result;
+}
+
+/**
+ * drops' sources (the kernel's drops through bpftrace, conntrack's events) for the length of the capture, each drop and
+ * flow handed to the join. Resolves once they listen (or refuses in one line where neither can run); the promise it
+ * returns settles when they have stopped, with which ran.
+ */
+async function startKernel(join: KernelJoin, ports: number[], timeoutS: number, stop: AbortSignal, onKernel?: (what: string) => void): Promise<{ done: Promise<DropsResult> }> {
+  let listening: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (listening = resolve));
+  const run = runDrops({
+    dnsPorts: ports,
+    timeoutS,
+    signal: stop,
+    onDrop: (e) => join.drop(e),
+    onFlow: (f) => join.flow(f),
+    onListening: (what) => {
+      onKernel?.(what);
+      listening();
+    },
+  });
+  await Promise.race([ready, run]);
+  // In an object: an async function would wait for a promise it returns.
+  return { done: run };
 }
 
 /**

@@ -90,10 +90,11 @@ export function ctEventsArgs(proto: 'udp' | 'tcp', port: number, family: 'ipv4' 
   return ['-E', '-o', 'timestamp,id', '-f', family, '-p', proto, '--dport', String(port)];
 }
 
-interface Flow {
+export interface Flow {
   firstS: number;
   proto: 'udp' | 'tcp';
   client: string;
+  clientPort: number;
   /** The address the client sent to (a Service's, or the server's own). */
   service: string;
   endpoint: string;
@@ -135,6 +136,9 @@ const MAX_ENDPOINTS = 1000;
 
 /** The DNS flows of a run of `conntrack -E`, each judged replied or not; bounded. */
 export class FlowTable {
+  /** Each flow as it is judged (replied or not), for a caller that joins flows to queries. */
+  constructor(private readonly onJudged?: (f: Flow) => void) {}
+
   private readonly flows = new Map<string, Flow>();
   private readonly ends = new Map<string, CtEndpoint>();
   private readonly kept: CtSummary['unrepliedFlows'] = [];
@@ -163,7 +167,7 @@ export class FlowTable {
         this.flows.delete(oldKey!);
         this.counts.evicted++;
       }
-      f = { firstS: e.ts ?? nowS, proto: e.proto, client: e.src, service: hostPort(e.dst, e.dport), endpoint: hostPort(e.replySrc, e.replySport), replied: false, destroyed: false };
+      f = { firstS: e.ts ?? nowS, proto: e.proto, client: e.src, clientPort: e.sport, service: hostPort(e.dst, e.dport), endpoint: hostPort(e.replySrc, e.replySport), replied: false, destroyed: false };
       this.flows.set(key, f);
     }
     if (!e.unreplied) f.replied = true;
@@ -188,6 +192,7 @@ export class FlowTable {
   private judge(f: Flow, destroyed: boolean): void {
     f.destroyed = destroyed;
     this.counts.flows++;
+    this.onJudged?.(f);
     // Endpoints are few on any node; past MAX_ENDPOINTS the rest are counted together.
     const at = this.ends.size >= MAX_ENDPOINTS && !this.ends.has(f.endpoint) ? 'other' : f.endpoint;
     let g = this.ends.get(at);

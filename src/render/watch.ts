@@ -70,6 +70,18 @@ export function renderWatch(style: Style, r: WatchResult): string {
   if (r.clients.seen > r.clients.shown || r.clients.withPercentiles < r.clients.shown) {
     out.push(c.dim(`clients: ${num(r.clients.seen)} seen, the ${num(r.clients.shown)} most troubled in the result (the rest in the totals); latency percentiles for ${num(r.clients.withPercentiles)} of them (of the first ${CLIENT_HISTOGRAMS} seen), min, mean and max for the rest`));
   }
+  const k = r.kernel;
+  if (k !== null && k !== undefined) {
+    const ran = [k.sources.bpf === null ? "the kernel's drops" : '', k.sources.conntrack === null ? "conntrack's events" : ''].filter(Boolean).join(' and ');
+    out.push(
+      `kernel evidence (${ran}): ${num(k.joined)} stalled queries` +
+        (k.stalls > k.joined ? ` (of ${num(k.stalls)})` : '') +
+        `: ${num(k.dropped)} dropped on this node, ${num(k.beyond)} lost beyond it, ${num(k.unknown)} without evidence; ${num(k.drops)} DNS packets dropped by the kernel in all`,
+    );
+    for (const [name, why] of [["the kernel's drops", k.sources.bpf], ["conntrack's events", k.sources.conntrack]] as const) if (why !== null) out.push(c.dim(`  ${name}: not read (${terminalSafe(why)})`));
+    for (const p of k.byPlace.slice(0, 10)) out.push(`  ${p.count} at ${terminalSafe(p.location)} (${p.reason}), ${p.direction === 'query' ? 'queries to' : 'answers to'} ${terminalSafe(p.endpoint)}, netns ${p.netns.join(' ')}`);
+    for (const e of k.examples.slice(0, 5)) out.push(c.dim(`  ${e.time} ${terminalSafe(e.client)}:${e.clientPort} ${terminalSafe(e.name)} ${e.type}: ${terminalSafe(e.evidence)}`));
+  }
   out.push(renderFindings(style, r.findings).trimEnd());
   return `${out.join('\n')}\n`;
 }
