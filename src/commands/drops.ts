@@ -7,6 +7,8 @@ import { UserError } from '../errors.js';
 import { finding } from '../findings.js';
 import type { Finding } from '../findings.js';
 import { startHeader } from '../header.js';
+import { readFileSync } from 'node:fs';
+import { parseConntrackInput } from '../conntrack/parse.js';
 import type { ResultHeader } from '../header.js';
 import { NODE_RECIPE, NODE_RECIPE_FULL } from '../privilege.js';
 import { binomialGreater, fisherGreater, formatP } from '../stats/significance.js';
@@ -64,6 +66,11 @@ export interface DropsResult extends ResultHeader {
   byPlace: DropPlace[];
   /** The first drops, each with its time. */
   events: Array<DropEvent & { time: string }>;
+  /**
+   * conntrack's own counters over the same interval (/proc/net/stat/nf_conntrack, summed over CPUs): a drop at the
+   * confirm step (the insert race) moves insert_failed, a rule's does not. Null where the file could not be read.
+   */
+  counters: { insertFailed: number; drop: number; earlyDrop: number } | null;
   /** conntrack's DNS flows while it ran (null where conntrack did not run). */
   conntrack: (CtSummary & { timeoutS: number }) | null;
   interrupted: boolean;
@@ -117,6 +124,7 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
   const running: Array<Promise<unknown>> = [];
   const children: Array<{ exitCode: number | null; kill: (s?: NodeJS.Signals) => boolean }> = [];
   let reasonsPath = '';
+  let countersAtStart: DropsResult['counters'] = null;
   const flows = new FlowTable(input.onFlow);
   try {
     // The kernel's drops: bpftrace, until it says its probes are in (or fails).
@@ -206,6 +214,7 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
     }
     const what = [sources.bpf === null ? 'skb:kfree_skb' : '', sources.conntrack === null ? 'conntrack events' : ''].filter(Boolean).join(' and ');
     const missing = want === 'auto' ? [sources.bpf !== null ? `not the kernel's drops: ${sources.bpf}` : '', sources.conntrack !== null ? `not conntrack events: ${sources.conntrack}` : ''].filter(Boolean) : [];
+    countersAtStart = readCounters();
     input.onListening?.(`${what}${missing.length > 0 ? ` (${missing.join('; ')})` : ''}`);
     if (input.durationS !== undefined && !stopped) timer = setTimeout(stop, input.durationS * 1000);
     if (stopped) stop();
@@ -216,12 +225,26 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   }
   const byPlace = [...places.values()].sort((a, b) => b.count - a.count);
+  const end = readCounters();
+  const counters = countersAtStart !== null && end !== null ? { insertFailed: end.insertFailed - countersAtStart.insertFailed, drop: end.drop - countersAtStart.drop, earlyDrop: end.earlyDrop - countersAtStart.earlyDrop } : null;
   const seconds = started === 0 ? 0 : (performance.now() - started) / 1000;
   const conntrack = sources.conntrack === null ? { ...flows.summary(Date.now() / 1000, timeoutS), timeoutS } : null;
   const source = [sources.bpf === null ? `bpftrace skb:kfree_skb (reasons from ${reasonsPath})` : '', conntrack !== null ? 'conntrack -E' : ''].filter(Boolean).join(' and ');
-  const result: DropsResult = { ...header.finish(), command: 'drops', source, sources, ports, seconds: Number(seconds.toFixed(1)), drops, leftOut, unparsed, byPlace, events, conntrack, interrupted, findings: [] };
+  const result: DropsResult = { ...header.finish(), command: 'drops', source, sources, ports, seconds: Number(seconds.toFixed(1)), drops, leftOut, unparsed, byPlace, events, counters: counters !== null && Object.values(counters).every((v) => v >= 0) ? counters : null, conntrack, interrupted, findings: [] };
   result.findings = [...dropsFindings(result), ...conntrackFindings(result)];
   return result;
+}
+
+/** conntrack's counters in this network namespace, summed over CPUs; null where they cannot be read. */
+function readCounters(): DropsResult['counters'] {
+  try {
+    const stats = parseConntrackInput(readFileSync('/proc/net/stat/nf_conntrack', 'latin1')).stats[0];
+    if (stats === undefined) return null;
+    const t = stats.totals;
+    return { insertFailed: t['insert_failed'] ?? 0, drop: t['drop'] ?? 0, earlyDrop: t['early_drop'] ?? 0 };
+  } catch {
+    return null;
+  }
 }
 
 type Execa = typeof import('execa').execa;
@@ -322,7 +345,7 @@ export function conntrackFindings(r: Pick<DropsResult, 'conntrack' | 'seconds'>)
 }
 
 /** A finding per reason and kernel function that dropped at least MIN DNS packets, naming the endpoints they were for. */
-export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seconds'>): Finding[] {
+export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seconds'> & { counters?: DropsResult['counters'] }): Finding[] {
   const at = new Map<string, DropPlace[]>();
   for (const p of r.byPlace) {
     const k = `${p.reason}|${p.location}`;
@@ -340,12 +363,23 @@ export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seco
       code: 'KERNEL_DROPS',
       severity: 'warning',
       subject: { kind: 'machine' },
-      message: `${count} DNS packets dropped by this node's kernel at ${location} (${reason}) in ${r.seconds} s: ${where}${list.length > 5 ? `, and ${list.length - 5} more places` : ''}${r.leftOut > 0 ? `; ${r.leftOut} more drops past the program's cap were counted but not read` : ''}`,
+      message: `${count} DNS packets dropped by this node's kernel at ${location} (${reason}) in ${r.seconds} s: ${where}${list.length > 5 ? `, and ${list.length - 5} more places` : ''}${r.leftOut > 0 ? `; ${r.leftOut} more drops past the program's cap were counted but not read` : ''}${netfilterCause(reason, location, count, r.counters ?? null)}`,
       evidence: { reason, location, count, endpoints: list.map((p) => p.endpoint).join(' '), seconds: r.seconds },
       remedy: remedyFor(reason),
     }));
   }
   return out;
+}
+
+/**
+ * A netfilter drop told apart by conntrack's counters over the same interval: a rule's verdict (nft_do_chain,
+ * ipt_do_table) leaves insert_failed still; the confirm step refusing an entry (the insert race) moves it.
+ */
+function netfilterCause(reason: string, location: string, count: number, c: DropsResult['counters']): string {
+  if (reason !== 'NETFILTER_DROP' || c === null) return '';
+  const rule = location === 'nft_do_chain' || location === 'ipt_do_table';
+  if (c.insertFailed === 0) return rule ? '; a rule\'s verdict: conntrack\'s insert_failed did not move in the same interval, so not the insert race' : '; conntrack\'s insert_failed did not move in the same interval';
+  return `; conntrack's insert_failed rose by ${c.insertFailed} in the same interval${!rule && c.insertFailed >= count ? ': entries refused at the confirm step, the insert race' : ''}`;
 }
 
 export function remedyFor(reason: string): string {

@@ -19,6 +19,7 @@ export function renderDrops(style: Style, r: DropsResult): string {
       (r.interrupted ? c.yellow('  [interrupted]') : ''),
   );
   for (const [name, why] of [['the kernel\'s drops', r.sources.bpf], ['conntrack events', r.sources.conntrack]] as const) if (why !== null) out.push(c.dim(`${name}: not read (${terminalSafe(why)})`));
+  if (r.counters !== null) out.push(c.dim(`conntrack's counters over the run: insert_failed +${r.counters.insertFailed}, drop +${r.counters.drop}, early_drop +${r.counters.earlyDrop}`));
   if (r.unparsed > 0) out.push(c.yellow(`${r.unparsed} lines of bpftrace's output were not its format (left out)`));
   if (r.byPlace.length > 0) {
     const t = table(style, ['reason', 'kernel function', 'endpoint', 'direction', 'proto', 'drops', 'netns'], { align: ['left', 'left', 'left', 'left', 'left', 'right', 'left'] });

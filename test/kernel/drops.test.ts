@@ -58,6 +58,16 @@ describe('the kernel drop reasons and the program\'s lines', () => {
     expect(dropsFindings(r(2))).toEqual([]);
     expect(dropsFindings(r(3)).map((f) => f.code)).toEqual(['KERNEL_DROPS']);
   });
+
+  it("tells a rule's netfilter drop from the confirm step's by conntrack's insert_failed over the same interval", () => {
+    const at = (location: string, insertFailed: number) =>
+      dropsFindings({ byPlace: [{ reason: 'NETFILTER_DROP', location, endpoint: '10.0.3.7:53', direction: 'query', transport: 'udp', count: 4, netns: [1] }], leftOut: 0, seconds: 5, counters: { insertFailed, drop: 0, earlyDrop: 0 } })[0]!.message;
+    expect(at('nft_do_chain', 0)).toMatch(/a rule's verdict: conntrack's insert_failed did not move in the same interval, so not the insert race$/);
+    expect(at('nf_hook_slow', 4)).toMatch(/conntrack's insert_failed rose by 4 in the same interval: entries refused at the confirm step, the insert race$/);
+    expect(at('nf_hook_slow', 1)).toMatch(/insert_failed rose by 1 in the same interval$/);
+    // Without the counters, nothing is said of the cause.
+    expect(dropsFindings({ byPlace: [{ reason: 'NETFILTER_DROP', location: 'nf_hook_slow', endpoint: 'x:53', direction: 'query', transport: 'udp', count: 4, netns: [1] }], leftOut: 0, seconds: 5 })[0]!.message).not.toMatch(/insert_failed/);
+  });
 });
 
 const tracefs = existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format');
@@ -110,6 +120,8 @@ describe('drops on a real kernel', () => {
       ]);
       expect(doc.interrupted).toBe(true);
       expect(doc.unparsed).toBe(0);
+      // conntrack's counters over the run were read (this namespace's): the rule's drops did not move insert_failed.
+      expect(doc.counters).not.toBeNull();
       // The server behind the rule never saw them.
       expect(existsSync(log) ? readFileSync(log, 'utf8').trim() : '').toBe('');
     } finally {
