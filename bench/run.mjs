@@ -26,6 +26,7 @@
 //    (bench/floor-merge.mjs: the same file streamed, each line JSON.parse'd, nothing kept); peak RSS against the
 //    largest document (targets: 100k documents in under 10 s; peak RSS under merge's of one document + 64 MiB + 3x
 //    the largest document); 10k pretty-printed documents behind `kubectl logs --prefix`.
+// 10. drops' overhead: dnsbench's rate with and without `k8sdiag drops` running (target: within 5% at 20,000/s).
 // 8b. watch's peak RSS with 1,000,000 distinct client addresses (bench/gen-clients.mjs), at 2M and 10M packets
 //    (targets: at most 256 MiB with Node's default flags, within 10% of each other).
 // 9. watch live (tcpdump -i any) on a node namespace while dnsbench sends 50,000 queries/s from a pod namespace through
@@ -624,6 +625,43 @@ if (want('8b')) {
     console.log(`   ${(2 * pairs / 1e6).toFixed(0)}M packets: peak RSS ${rss.map((x) => x.toFixed(0)).join(', ')} MiB (target <= 256), ${spread(secs)} s, ${(2 * pairs / 1e3 / Math.max(...secs)).toFixed(0)}k packets/s or more`);
   }
   console.log(`   10M against 2M packets: ${(runs[1] / runs[0]).toFixed(3)}x the peak (target within 10%)`);
+}
+
+if (want('10')) {
+  console.log('');
+  console.log("10. drops' overhead: dnsbench against dnsmasq on loopback, 100 in flight, with and without `k8sdiag drops` running (bpftrace on skb:kfree_skb and conntrack -E), paced at 20,000/s and unpaced");
+  if (!AS_ROOT || !has('bpftrace') || !has('conntrack')) console.log('   skipped: needs root, bpftrace and conntrack');
+  else {
+    pinServer(dnsmasq, CAN_PIN);
+    const bench = (qps) => JSON.parse(client(CAN_PIN, process.execPath, [BIN, 'dnsbench', '--json', '--no-progress', '--server', '127.0.0.1', '-p', String(dnsmasq.port), '-d', 'bench.test', '-c', '100', '--duration', String(SECONDS), ...(qps !== undefined ? ['--qps', String(qps)] : [])]).stdout);
+    /** Start drops and wait until both of its sources listen; stop() ends it (SIGINT, its summary, 130). */
+    const withDrops = async () => {
+      const p = spawn(process.execPath, [BIN, 'drops', '--json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(p);
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      for (let t = 0; t < 300 && !/watching/.test(err); t++) await sleep(100);
+      if (!/watching skb:kfree_skb and conntrack events/.test(err)) console.log(`   drops did not start both sources: ${err.trim()}`);
+      return async () => {
+        const done = new Promise((r) => p.once('exit', r));
+        p.kill('SIGINT');
+        await done;
+      };
+    };
+    for (const qps of [20000, undefined]) {
+      const off = [];
+      const on = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        off.push(bench(qps));
+        const stop = await withDrops();
+        on.push(bench(qps));
+        await stop();
+      }
+      const rate = (xs) => xs.map((x) => x.qps);
+      const p99 = (xs) => xs.map((x) => x.latencyMs?.p99 ?? NaN);
+      console.log(`   ${qps === undefined ? 'unpaced' : `paced at ${qps}/s`}: ${spread(rate(on))}/s with drops, ${spread(rate(off))}/s without: ${ratio(on.map((x, k) => x.qps / off[k].qps))} the rate (target: within 5%); p99 ${spread(p99(on))} ms against ${spread(p99(off))} ms`);
+    }
+  }
 }
 
 if (want('9')) {
