@@ -19,6 +19,7 @@ export function dropsCommand(): Command {
       .option('--duration <seconds>', 'trace for this long (default: until Ctrl-C or SIGTERM)', positiveNumber('--duration', 86_400))
       .option('--dns-port <port>', 'a port that carries DNS (repeatable; default 53)', repeatedIn(intIn('--dns-port', 1, 65535)))
       .addOption(new Option('--source <source>', 'the kernel\'s drops (bpf), conntrack\'s events (conntrack), or each where it can run').choices(['auto', 'bpf', 'conntrack']).default('auto'))
+      .option('--pods <file>', 'kubectl get pods -A -o json (or -o wide) output: name each drop\'s pod (by its network namespace, and by address) and each endpoint\'s')
       .option('--timeout <seconds>', 'a flow unreplied this long is unreplied: the resolver timeout', positiveNumber('--timeout', 3600), 5)
       .addHelpText(
         'after',
@@ -32,7 +33,7 @@ Exit codes: 0 no DNS packet dropped (fewer than 3 at one place) and no flows unr
 2 usage error or neither source can run here;
 130 or 143 when stopped by SIGINT or SIGTERM, after the report of what was seen.`,
       ),
-  ).action(async (opts: CommonOptions & { duration?: number; dnsPort?: number[]; source: 'auto' | 'bpf' | 'conntrack'; timeout: number }) => {
+  ).action(async (opts: CommonOptions & { duration?: number; dnsPort?: number[]; source: 'auto' | 'bpf' | 'conntrack'; timeout: number; pods?: string }) => {
     const { runDrops } = await import('../commands/drops.js');
     const { renderDrops } = await import('../render/drops.js');
     const stopper = stopOnSignals('stopping the trace, then the summary');
@@ -41,6 +42,7 @@ Exit codes: 0 no DNS packet dropped (fewer than 3 at one place) and no flows unr
         ...(opts.duration !== undefined ? { durationS: opts.duration } : {}),
         dnsPorts: opts.dnsPort ?? [53],
         source: opts.source,
+        ...(opts.pods !== undefined ? { podsFile: opts.pods } : {}),
         timeoutS: opts.timeout,
         signal: stopper.signal,
         onListening: (what) => process.stderr.write(`k8sdiag drops: watching ${what}\n`),

@@ -13,6 +13,8 @@ import type { ResultHeader } from '../header.js';
 import { NODE_RECIPE, NODE_RECIPE_FULL } from '../privilege.js';
 import { binomialGreater, fisherGreater, formatP } from '../stats/significance.js';
 import { ctEventsArgs, FlowTable } from '../kernel/ct-events.js';
+import { netnsPods } from '../kernel/netns-pods.js';
+import { readPodIndex } from '../capture/pods.js';
 import type { CtSummary, Flow } from '../kernel/ct-events.js';
 import { dropsProgram, parseLine, parseReasons, readFormat, TRACEFS } from '../kernel/drops.js';
 import type { DropEvent } from '../kernel/drops.js';
@@ -25,6 +27,10 @@ export interface DropsInput {
   source?: 'auto' | 'bpf' | 'conntrack';
   /** A flow unreplied this long is judged unreplied (the resolver's timeout), seconds. */
   timeoutS?: number;
+  /** `kubectl get pods -A -o json` (or -o wide): name each drop's pod by address, and (JSON) by its namespace's inode. */
+  podsFile?: string;
+  /** Where /proc is (tests). */
+  proc?: string;
   /** Only drops in this network namespace (its inode), for tests and for a pod's own. */
   netns?: number;
   /** When the sources are in and drops are being seen. */
@@ -48,6 +54,8 @@ export interface DropPlace {
   count: number;
   /** The network namespaces (inodes) they were dropped in. */
   netns: number[];
+  /** With --pods: the pods they belonged to (by namespace inode, else by the pod side's address). */
+  pods: string[];
 }
 
 export interface DropsResult extends ResultHeader {
@@ -64,8 +72,8 @@ export interface DropsResult extends ResultHeader {
   /** Lines of the program's output that were not its format (never expected: counted, not guessed at). */
   unparsed: number;
   byPlace: DropPlace[];
-  /** The first drops, each with its time. */
-  events: Array<DropEvent & { time: string }>;
+  /** The first drops, each with its time (and with --pods its pod). */
+  events: Array<DropEvent & { time: string; pod: string | null }>;
   /**
    * conntrack's own counters over the same interval (/proc/net/stat/nf_conntrack, summed over CPUs): a drop at the
    * confirm step (the insert race) moves insert_failed, a rule's does not. Null where the file could not be read.
@@ -126,6 +134,9 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
   let reasonsPath = '';
   let countersAtStart: DropsResult['counters'] = null;
   const flows = new FlowTable(input.onFlow);
+  const pods = input.podsFile !== undefined ? await readPodIndex(input.podsFile) : undefined;
+  const inodePods = pods !== undefined ? netnsPods(pods.byUid, input.proc) : new Map<number, string>();
+  const podOf = (e: DropEvent, query: boolean): string | null => inodePods.get(e.netns) ?? pods?.byIp.get(query ? e.src : e.dst) ?? pods?.byIp.get(query ? e.dst : e.src) ?? null;
   try {
     // The kernel's drops: bpftrace, until it says its probes are in (or fails).
     if (want !== 'conntrack') {
@@ -169,12 +180,14 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
           const key = `${e.reason}|${e.location}|${endpoint}|${direction}|${e.transport}`;
           let p = places.get(key);
           if (p === undefined) {
-            p = { reason: e.reason, location: e.location, endpoint, direction, transport: e.transport, count: 0, netns: [] };
+            p = { reason: e.reason, location: e.location, endpoint, direction, transport: e.transport, count: 0, netns: [], pods: [] };
             places.set(key, p);
           }
           p.count++;
           if (!p.netns.includes(e.netns) && p.netns.length < 16) p.netns.push(e.netns);
-          if (events.length < EVENTS_KEPT) events.push({ ...e, time: new Date((e.ns + offsetNs) / 1e6).toISOString() });
+          const pod = pods !== undefined ? podOf(e, toServer) : null;
+          if (pod !== null && !p.pods.includes(pod) && p.pods.length < 8) p.pods.push(pod);
+          if (events.length < EVENTS_KEPT) events.push({ ...e, time: new Date((e.ns + offsetNs) / 1e6).toISOString(), pod });
         };
         child.stdout?.on('data', (d: Buffer) => {
           pending += d.toString('latin1');
@@ -228,7 +241,12 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
   const end = readCounters();
   const counters = countersAtStart !== null && end !== null ? { insertFailed: end.insertFailed - countersAtStart.insertFailed, drop: end.drop - countersAtStart.drop, earlyDrop: end.earlyDrop - countersAtStart.earlyDrop } : null;
   const seconds = started === 0 ? 0 : (performance.now() - started) / 1000;
-  const conntrack = sources.conntrack === null ? { ...flows.summary(Date.now() / 1000, timeoutS), timeoutS } : null;
+  const summary = sources.conntrack === null ? flows.summary(Date.now() / 1000, timeoutS) : null;
+  if (summary !== null && pods !== undefined) {
+    for (const e of summary.byEndpoint) e.pod = pods.byIp.get(e.endpoint.replace(/^\[?(.*?)\]?:\d+$/, '$1')) ?? null;
+    for (const f of summary.unrepliedFlows) f.clientPod = pods.byIp.get(f.client) ?? null;
+  }
+  const conntrack = summary !== null ? { ...summary, timeoutS } : null;
   const source = [sources.bpf === null ? `bpftrace skb:kfree_skb (reasons from ${reasonsPath})` : '', conntrack !== null ? 'conntrack -E' : ''].filter(Boolean).join(' and ');
   const result: DropsResult = { ...header.finish(), command: 'drops', source, sources, ports, seconds: Number(seconds.toFixed(1)), drops, leftOut, unparsed, byPlace, events, counters: counters !== null && Object.values(counters).every((v) => v >= 0) ? counters : null, conntrack, interrupted, findings: [] };
   result.findings = [...dropsFindings(result), ...conntrackFindings(result)];

@@ -109,6 +109,8 @@ export interface CtEndpoint {
   flows: number;
   replied: number;
   unreplied: number;
+  /** With --pods: the endpoint's pod. */
+  pod?: string | null;
 }
 
 export interface CtSummary {
@@ -120,7 +122,7 @@ export interface CtSummary {
   waiting: number;
   byEndpoint: CtEndpoint[];
   /** The first unreplied flows, each with when it began. */
-  unrepliedFlows: Array<{ time: string; proto: 'udp' | 'tcp'; client: string; service: string; endpoint: string }>;
+  unrepliedFlows: Array<{ time: string; proto: 'udp' | 'tcp'; client: string; service: string; endpoint: string; clientPod?: string | null }>;
   /** Flows seen only by their update or end: begun before the run (counted apart, not judged). */
   before: number;
   /** Flows let go past the table's bound before they were judged. */

@@ -22,8 +22,9 @@ export function renderDrops(style: Style, r: DropsResult): string {
   if (r.counters !== null) out.push(c.dim(`conntrack's counters over the run: insert_failed +${r.counters.insertFailed}, drop +${r.counters.drop}, early_drop +${r.counters.earlyDrop}`));
   if (r.unparsed > 0) out.push(c.yellow(`${r.unparsed} lines of bpftrace's output were not its format (left out)`));
   if (r.byPlace.length > 0) {
-    const t = table(style, ['reason', 'kernel function', 'endpoint', 'direction', 'proto', 'drops', 'netns'], { align: ['left', 'left', 'left', 'left', 'left', 'right', 'left'] });
-    for (const p of r.byPlace.slice(0, SHOWN)) t.push([p.reason, terminalSafe(p.location), terminalSafe(p.endpoint), p.direction, p.transport, String(p.count), p.netns.join(' ')]);
+    const withPods = r.byPlace.some((p) => p.pods.length > 0);
+    const t = table(style, ['reason', 'kernel function', 'endpoint', 'direction', 'proto', 'drops', 'netns', ...(withPods ? ['pods'] : [])], { align: ['left', 'left', 'left', 'left', 'left', 'right', 'left', 'left'] });
+    for (const p of r.byPlace.slice(0, SHOWN)) t.push([p.reason, terminalSafe(p.location), terminalSafe(p.endpoint), p.direction, p.transport, String(p.count), p.netns.join(' '), ...(withPods ? [terminalSafe(p.pods.join(' '))] : [])]);
     out.push(t.toString() + (r.byPlace.length > SHOWN ? `\n${c.dim(`  ... and ${r.byPlace.length - SHOWN} more`)}` : ''));
   }
   const ct = r.conntrack;
@@ -36,8 +37,8 @@ export function renderDrops(style: Style, r: DropsResult): string {
         (ct.unparsed > 0 ? c.yellow(`; ${ct.unparsed} lines not conntrack's format`) : ''),
     );
     if (ct.byEndpoint.length > 0) {
-      const t = table(style, ['endpoint', 'sent to', 'flows', 'replied', 'unreplied'], { align: ['left', 'left', 'right', 'right', 'right'] });
-      for (const e of ct.byEndpoint.slice(0, SHOWN)) t.push([terminalSafe(e.endpoint), terminalSafe(e.via.join(' ')), String(e.flows), String(e.replied), e.unreplied > 0 ? c.red(String(e.unreplied)) : '0']);
+      const t = table(style, ['endpoint', 'pod', 'sent to', 'flows', 'replied', 'unreplied'], { align: ['left', 'left', 'left', 'right', 'right', 'right'] });
+      for (const e of ct.byEndpoint.slice(0, SHOWN)) t.push([terminalSafe(e.endpoint), terminalSafe(e.pod ?? '-'), terminalSafe(e.via.join(' ')), String(e.flows), String(e.replied), e.unreplied > 0 ? c.red(String(e.unreplied)) : '0']);
       out.push(t.toString() + (ct.byEndpoint.length > SHOWN ? `\n${c.dim(`  ... and ${ct.byEndpoint.length - SHOWN} more`)}` : ''));
     }
   }

@@ -6,7 +6,7 @@
  * counted exactly as sent, while the server behind the rule logged none of them.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,7 +53,7 @@ describe('the kernel drop reasons and the program\'s lines', () => {
   });
 
   it('names a place only on at least 3 drops there', () => {
-    const place = (count: number) => ({ reason: 'NO_SOCKET', location: '__udp4_lib_rcv', endpoint: '10.0.0.10:53', direction: 'query' as const, transport: 'udp' as const, count, netns: [1] });
+    const place = (count: number) => ({ reason: 'NO_SOCKET', location: '__udp4_lib_rcv', endpoint: '10.0.0.10:53', direction: 'query' as const, transport: 'udp' as const, count, netns: [1], pods: [] });
     const r = (count: number): Pick<DropsResult, 'byPlace' | 'leftOut' | 'seconds'> => ({ byPlace: [place(count)], leftOut: 0, seconds: 5 });
     expect(dropsFindings(r(2))).toEqual([]);
     expect(dropsFindings(r(3)).map((f) => f.code)).toEqual(['KERNEL_DROPS']);
@@ -61,12 +61,12 @@ describe('the kernel drop reasons and the program\'s lines', () => {
 
   it("tells a rule's netfilter drop from the confirm step's by conntrack's insert_failed over the same interval", () => {
     const at = (location: string, insertFailed: number) =>
-      dropsFindings({ byPlace: [{ reason: 'NETFILTER_DROP', location, endpoint: '10.0.3.7:53', direction: 'query', transport: 'udp', count: 4, netns: [1] }], leftOut: 0, seconds: 5, counters: { insertFailed, drop: 0, earlyDrop: 0 } })[0]!.message;
+      dropsFindings({ byPlace: [{ reason: 'NETFILTER_DROP', location, endpoint: '10.0.3.7:53', direction: 'query', transport: 'udp', count: 4, netns: [1], pods: [] }], leftOut: 0, seconds: 5, counters: { insertFailed, drop: 0, earlyDrop: 0 } })[0]!.message;
     expect(at('nft_do_chain', 0)).toMatch(/a rule's verdict: conntrack's insert_failed did not move in the same interval, so not the insert race$/);
     expect(at('nf_hook_slow', 4)).toMatch(/conntrack's insert_failed rose by 4 in the same interval: entries refused at the confirm step, the insert race$/);
     expect(at('nf_hook_slow', 1)).toMatch(/insert_failed rose by 1 in the same interval$/);
     // Without the counters, nothing is said of the cause.
-    expect(dropsFindings({ byPlace: [{ reason: 'NETFILTER_DROP', location: 'nf_hook_slow', endpoint: 'x:53', direction: 'query', transport: 'udp', count: 4, netns: [1] }], leftOut: 0, seconds: 5 })[0]!.message).not.toMatch(/insert_failed/);
+    expect(dropsFindings({ byPlace: [{ reason: 'NETFILTER_DROP', location: 'nf_hook_slow', endpoint: 'x:53', direction: 'query', transport: 'udp', count: 4, netns: [1], pods: [] }], leftOut: 0, seconds: 5 })[0]!.message).not.toMatch(/insert_failed/);
   });
 });
 
@@ -82,6 +82,28 @@ afterAll(() => {
   if (logs) rmSync(logs, { recursive: true, force: true });
 });
 
+describe('--pods: a drop named by its pod', () => {
+  it("reads the pod UID kubelet's cgroup drivers write, and maps each network namespace to its pod from /proc", async () => {
+    const { podUidOfCgroup } = await import('../../src/capture/pods.js');
+    const { netnsPods } = await import('../../src/kernel/netns-pods.js');
+    const uid = '0f6a1c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
+    // cgroupfs driver (cgroup v1 lines), and the systemd driver (cgroup v2), as /proc/PID/cgroup shows them.
+    expect(podUidOfCgroup(`12:memory:/kubepods/burstable/pod${uid}/5c7a\n11:cpu:/kubepods/burstable/pod${uid}/5c7a\n`)).toBe(uid);
+    expect(podUidOfCgroup(`0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-5c7a.scope\n`)).toBe(uid);
+    expect(podUidOfCgroup('0::/system.slice/containerd.service\n')).toBeUndefined();
+    const proc = join(logs, 'proc');
+    const { mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+    for (const [pid, inode, cgroup] of [['101', 4026532001, `0::/kubepods.slice/kubepods-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-a.scope`], ['102', 4026532001, `0::/kubepods.slice/kubepods-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-b.scope`], ['1', 4026531840, '0::/init.scope']] as const) {
+      mkdirSync(join(proc, pid, 'ns'), { recursive: true });
+      symlinkSync(`net:[${inode}]`, join(proc, pid, 'ns', 'net'));
+      writeFileSync(join(proc, pid, 'cgroup'), `${cgroup}\n`);
+    }
+    mkdirSync(join(proc, 'self'));
+    expect([...netnsPods(new Map([[uid, 'kube-system/coredns-7db6d8ff4d-abcde']]), proc)]).toEqual([[4026532001, 'kube-system/coredns-7db6d8ff4d-abcde']]);
+    expect(netnsPods(new Map(), proc).size).toBe(0);
+  });
+});
+
 describe('drops on a real kernel', () => {
   it.skipIf(!gate.ok)(titled('a query to no listener is NO_SOCKET, one a rule drops is NETFILTER_DROP: each counted as sent, in this namespace only', gate), async () => {
     const ns = await newNetns('drops');
@@ -91,7 +113,9 @@ describe('drops on a real kernel', () => {
     const server = await serveIn(ns.name, ['--host', '127.0.0.2', '--port', '53', '--log', log, '--duration', '60']);
     try {
       expect((await ns.exec('iptables', ['-A', 'INPUT', '-d', '127.0.0.2', '-p', 'udp', '--dport', '53', '-j', 'DROP'])).exitCode).toBe(0);
-      const drops = spawn(process.execPath, [BIN, 'drops', '--duration', '20', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const podsFile = join(logs, 'pods.json');
+      writeFileSync(podsFile, JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'coredns-a', uid: 'u1' }, spec: {}, status: { podIP: '127.0.0.2' } }] }));
+      const drops = spawn(process.execPath, [BIN, 'drops', '--duration', '20', '--json', '--pods', podsFile], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       drops.stdout.on('data', (d) => (out += d));
       await new Promise<void>((resolve, reject) => {
@@ -120,6 +144,9 @@ describe('drops on a real kernel', () => {
       ]);
       expect(doc.interrupted).toBe(true);
       expect(doc.unparsed).toBe(0);
+      // --pods: the rule's drops named by the pod the queries were for; the port without a listener is no pod's.
+      expect(mine.find((p) => p.reason === 'NETFILTER_DROP')?.pods).toEqual(['kube-system/coredns-a']);
+      expect(mine.find((p) => p.reason === 'NO_SOCKET')?.pods).toEqual([]);
       // conntrack's counters over the run were read (this namespace's): the rule's drops did not move insert_failed.
       expect(doc.counters).not.toBeNull();
       // The server behind the rule never saw them.
