@@ -7,6 +7,7 @@
  */
 import { finding } from '../findings.js';
 import type { Finding } from '../findings.js';
+import { CLOSE_REASONS } from '../kernel/drops.js';
 import type { DropEvent } from '../kernel/drops.js';
 import type { Flow } from '../kernel/ct-events.js';
 import type { StallEvent } from './match-types.js';
@@ -109,7 +110,8 @@ export class KernelJoin {
       const key = `${s.client}|${s.clientPort}`;
       const from = s.firstSentUs - SLACK_US;
       const to = s.firstSentUs + s.waitedMs * 1000 + SLACK_US;
-      const drop = this.drops.get(key)?.find((d) => d.us >= from && d.us <= to);
+      // A socket closed with its answer unread is the client giving up, not where the query died.
+      const drop = this.drops.get(key)?.find((d) => d.us >= from && d.us <= to && !CLOSE_REASONS.has(d.reason));
       const flow = this.flows.get(key)?.find((f) => f.firstS * 1e6 >= from - 1e6 && f.firstS * 1e6 <= to);
       if (flow !== undefined && !flow.replied) out.unrepliedFlows++;
       let evidence: string;

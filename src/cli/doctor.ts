@@ -21,6 +21,7 @@ export function doctorCommand(): Command {
       .option('-p, --port <port>', 'DNS port', intIn('--port', 1, 65535), 53)
       .addOption(new Option('--libc <libc>', "the workload's libc: auto reads it from the processes of the container debugged (kubectl debug's target), or --pid's").choices(['auto', 'glibc', 'musl']).default('auto'))
       .option('--pid <pid>', "the workload's process, whose filesystem tells its libc", intIn('--pid', 1, 4_194_304))
+      .option('--kernel', "read the kernel's drops (bpftrace) and conntrack's events during the probes, and say whether they corroborate the cause (the sources of drops; on a node: kubectl debug node/NAME --profile=sysadmin)")
       .option('--watch <seconds>', "watch the real pods' DNS (tcpdump) for this long before the probes, and say whether it shows the probes' cause; 0: not at all (default: during the probes, on a node where tcpdump is installed)", intIn('--watch', 0, 3600))
       .option('--coredns-metrics <url>', "CoreDNS's /metrics page, read over an interval before the probes (its background) and after them (repeatable; default: each endpoint's :9153/metrics)", collect)
       .addHelpText(
@@ -35,7 +36,7 @@ Examples:
   k8sdiag doctor --watch 30                               30 s of the real pods' DNS first, then the probes
   k8sdiag doctor --resolv pod-resolv.conf --name api.example.com --libc musl -o json`,
       ),
-  ).action(async (opts: CommonOptions & { resolv: string; name?: string[]; budget: number; endpoints?: string[]; port: number; libc: 'auto' | 'glibc' | 'musl'; pid?: number; corednsMetrics?: string[]; watch?: number }) => {
+  ).action(async (opts: CommonOptions & { resolv: string; name?: string[]; budget: number; endpoints?: string[]; port: number; libc: 'auto' | 'glibc' | 'musl'; pid?: number; corednsMetrics?: string[]; watch?: number; kernel?: boolean }) => {
     const { runDoctor } = await import('../commands/doctor.js');
     const { renderDoctor } = await import('../render/doctor.js');
     const stopper = stopOnSignals('stopping the probes, then reporting what they gathered');
@@ -50,6 +51,7 @@ Examples:
         ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
         ...(opts.corednsMetrics ? { corednsMetrics: opts.corednsMetrics } : {}),
         ...(opts.watch !== undefined ? { watchS: opts.watch } : {}),
+        ...(opts.kernel === true ? { kernel: true } : {}),
         signal: stopper.signal,
         onProgress: (m) => process.stderr.write(`${m}\n`),
       });

@@ -35,6 +35,8 @@ import { runResolv } from './resolv.js';
 import { runSvc } from './svc.js';
 import { percent } from '../stats/index.js';
 import { beginWatch, finishWatch, realTrafficLine } from '../doctor/watched.js';
+import { kernelLine, startKernel } from '../doctor/kernel.js';
+import type { KernelSeen } from '../doctor/kernel.js';
 import type { Watched } from '../doctor/watched.js';
 
 export interface DoctorInput extends RunControl {
@@ -59,10 +61,12 @@ export interface DoctorInput extends RunControl {
    * probes, on a node where tcpdump is installed.
    */
   watchS?: number;
+  /** Run drops' sources (the kernel's drops, conntrack's events) during the probes, and say what they show. */
+  kernel?: boolean;
 }
 
 export interface DoctorStep {
-  step: 'context' | 'resolv' | 'path' | 'conntrack' | 'nic' | 'coredns' | 'watch' | 'probes';
+  step: 'context' | 'resolv' | 'path' | 'conntrack' | 'nic' | 'coredns' | 'watch' | 'kernel' | 'probes';
   ok: boolean;
   /** What it found, or what it could not do and why. */
   note: string;
@@ -99,6 +103,8 @@ export interface DoctorResult extends ResultHeader {
   coredns: CorednsEvidence[];
   /** The real pods' DNS as a capture saw it (null: not watched; the step says why). */
   watched: Watched | null;
+  /** With --kernel: what the kernel saw during the probes (null: not asked, or not readable; the step says why). */
+  kernel: KernelSeen | null;
   /** What doctor said it would send, before sending. */
   plan: string;
   /** What it sent: queries and lookups by probe kind, and the rounds. */
@@ -237,6 +243,10 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   // 5. The probes, in rounds: a first round of every probe, then more of those that would decide a suggestive pattern.
   const during = await beginWatch('during', input.watchS, view, input.signal, say);
   steps.push(...during.steps);
+  let kernel: KernelSeen | null = null;
+  const kernelRun = input.kernel === true ? await startKernel(input.signal) : undefined;
+  if (kernelRun !== undefined && 'error' in kernelRun) steps.push({ step: 'kernel', ok: false, note: `the kernel's evidence not read: ${kernelRun.error}` });
+  else if (kernelRun !== undefined) say("doctor: the kernel's drops and conntrack's events are read during the probes");
   let run: Awaited<ReturnType<typeof runProbes>>;
   try {
     run = await runProbes(plan, {
@@ -250,6 +260,14 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
       const f = await finishWatch(during.watching);
       watched = f.watched;
       steps.push(f.step);
+    }
+    if (kernelRun !== undefined && !('error' in kernelRun)) {
+      const k = await kernelRun.finish();
+      if ('error' in k) steps.push({ step: 'kernel', ok: false, note: `the kernel's evidence not read: ${k.error}` });
+      else {
+        kernel = k;
+        steps.push({ step: 'kernel', ok: true, note: `${k.drops === null ? "the kernel's drops not traced" : `${k.drops} DNS packets dropped on this node`}; ${k.flows === null ? "conntrack's events not read" : `${k.flows.flows} DNS flows, ${k.flows.unreplied} never replied`} in ${k.seconds} s` });
+      }
     }
   }
   steps.push(...run.steps);
@@ -311,6 +329,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const sorted = sortFindings(findings);
   const verdict = verdictOf(sorted, couldNotRun, run.probes, run.notRun.length);
   if (watched !== null && couldNotRun === null) verdict.push(realTrafficLine(causesOf(sorted), watched));
+  if (kernel !== null && couldNotRun === null) verdict.push(kernelLine(causesOf(sorted), kernel));
   if (run.interrupted) verdict.unshift('Interrupted: the verdict rests on the probes that ran until then.');
   return {
     ...header.finish(),
@@ -321,6 +340,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
     conntrack,
     coredns: coredns ?? [],
     watched,
+    kernel,
     plan: plan.said,
     sent: run.sent,
     probes: run.probes,

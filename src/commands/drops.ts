@@ -16,7 +16,7 @@ import { ctEventsArgs, FlowTable } from '../kernel/ct-events.js';
 import { netnsPods } from '../kernel/netns-pods.js';
 import { readPodIndex } from '../capture/pods.js';
 import type { CtSummary, Flow } from '../kernel/ct-events.js';
-import { dropsProgram, parseLine, parseReasons, readFormat, TRACEFS } from '../kernel/drops.js';
+import { CLOSE_REASONS, dropsProgram, parseLine, parseReasons, readFormat, TRACEFS } from '../kernel/drops.js';
 import type { DropEvent } from '../kernel/drops.js';
 
 export interface DropsInput {
@@ -374,7 +374,8 @@ export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seco
   const out: Finding[] = [];
   for (const list of at.values()) {
     const count = list.reduce((n, p) => n + p.count, 0);
-    if (count < MIN) continue;
+    // A socket closed with data unread (a client that gave up): counted, not a loss on the way.
+    if (count < MIN || CLOSE_REASONS.has(list[0]!.reason)) continue;
     const { reason, location } = list[0]!;
     const where = list.slice(0, 5).map((p) => `${p.direction === 'query' ? 'queries to' : 'answers from'} ${p.endpoint} (${p.count})`).join(', ');
     out.push(finding({

@@ -120,3 +120,10 @@ export function parseLine(line: string, reasons: ReadonlyMap<number, string>): D
     netns: Number(m[10]),
   };
 }
+
+/**
+ * Reasons that mean a socket was closed with data still queued (its owner was done with it: a client that gave up and
+ * closed before a late answer was read). The kernel counts them as drops, but no packet was lost on its way: they are
+ * reported, never taken as where a query died.
+ */
+export const CLOSE_REASONS: ReadonlySet<string> = new Set(['QUEUE_PURGE', 'SOCKET_CLOSE', 'TCP_CLOSE']);

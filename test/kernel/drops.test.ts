@@ -57,6 +57,8 @@ describe('the kernel drop reasons and the program\'s lines', () => {
     const r = (count: number): Pick<DropsResult, 'byPlace' | 'leftOut' | 'seconds'> => ({ byPlace: [place(count)], leftOut: 0, seconds: 5 });
     expect(dropsFindings(r(2))).toEqual([]);
     expect(dropsFindings(r(3)).map((f) => f.code)).toEqual(['KERNEL_DROPS']);
+    // A socket closed with answers unread: counted in byPlace, never a finding.
+    expect(dropsFindings({ byPlace: [{ ...place(9), reason: 'QUEUE_PURGE', location: 'sk_stream_kill_queues' }], leftOut: 0, seconds: 5 })).toEqual([]);
   });
 
   it("tells a rule's netfilter drop from the confirm step's by conntrack's insert_failed over the same interval", () => {
