@@ -159,6 +159,48 @@ describe('drops on a real kernel', () => {
   }, 90_000);
 });
 
+describe('drops at a qdisc', () => {
+  it.skipIf(!gate.ok)(titled("a link shaped by tc's token bucket under a burst: QDISC_DROP at __dev_queue_xmit, queries and answers, as many as dnsbench's lost queries", gate), async () => {
+    // tc netem is not in every kernel; tbf is: a burst past its bucket is dropped as it is queued.
+    const ns = await newNetns('qdisc');
+    const inode = Number(/net:\[(\d+)\]/.exec((await ns.exec('readlink', ['/proc/self/ns/net'])).stdout)?.[1]);
+    expect((await ns.exec('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', '1mbit', 'burst', '2k', 'latency', '1ms'])).exitCode).toBe(0);
+    const server = await serveIn(ns.name, ['--host', '127.0.0.1', '--port', '53', '--duration', '60']);
+    try {
+      const drops = spawn(process.execPath, [BIN, 'drops', '--source', 'bpf', '--duration', '30', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      drops.stdout.on('data', (d) => (out += d));
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        const t = setTimeout(() => reject(new Error(`drops did not attach: ${err}`)), 30_000);
+        drops.stderr.on('data', (d) => {
+          err += d;
+          if (err.includes('watching skb:kfree_skb')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        drops.on('exit', () => reject(new Error(`drops exited: ${err}`)));
+      });
+      const done = new Promise<number>((r) => drops.on('exit', (code) => r(code ?? -1)));
+      const b = await ns.exec(process.execPath, [BIN, 'dnsbench', '--server', '127.0.0.1', '-p', '53', '-d', 'x.example', '-c', '200', '-n', '2000', '--timeout', '1', '--no-progress', '--json'], { timeout: 60_000 });
+      const bench = JSON.parse(b.stdout) as { sent: number; answered: number; timeouts: number };
+      await new Promise((r) => setTimeout(r, 500));
+      drops.kill('SIGINT');
+      expect(await done).toBe(130);
+      const doc = JSON.parse(out) as DropsResult;
+      const mine = doc.byPlace.filter((p) => p.netns.includes(inode));
+      expect(bench.timeouts).toBeGreaterThan(0);
+      expect(mine.every((p) => p.reason === 'QDISC_DROP' && p.location === '__dev_queue_xmit')).toBe(true);
+      // Each query was sent once: a lost query or a lost answer is one timeout.
+      expect(mine.reduce((n, p) => n + p.count, 0)).toBe(bench.timeouts);
+      expect(doc.findings.find((f) => f.code === 'KERNEL_DROPS')?.remedy).toMatch(/could not keep up: a queue or buffer overflowed/);
+    } finally {
+      server.kill('SIGTERM');
+    }
+  }, 90_000);
+});
+
 describe('where drops cannot run', () => {
   const asRoot = process.getuid?.() === 0;
 
