@@ -14,6 +14,8 @@ import { NODE_RECIPE, NODE_RECIPE_FULL } from '../privilege.js';
 import { binomialGreater, fisherGreater, formatP } from '../stats/significance.js';
 import { ctEventsArgs, FlowTable } from '../kernel/ct-events.js';
 import { netnsPods } from '../kernel/netns-pods.js';
+import { dropRules } from '../kernel/rule-finder.js';
+import type { RuleCandidate } from '../kernel/rule-finder.js';
 import { readPodIndex } from '../capture/pods.js';
 import type { CtSummary, Flow } from '../kernel/ct-events.js';
 import { CLOSE_REASONS, dropsProgram, parseLine, parseReasons, readFormat, TRACEFS } from '../kernel/drops.js';
@@ -56,6 +58,11 @@ export interface DropPlace {
   netns: number[];
   /** With --pods: the pods they belonged to (by namespace inode, else by the pod side's address). */
   pods: string[];
+  /**
+   * A rule's verdict (NETFILTER_DROP at nft_do_chain or ipt_do_table): the DROP and REJECT rules of this network
+   * namespace that name a DNS port or this endpoint, with their table and chain; the kernel does not say which one.
+   */
+  rules?: RuleCandidate[];
 }
 
 export interface DropsResult extends ResultHeader {
@@ -238,6 +245,7 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   }
   const byPlace = [...places.values()].sort((a, b) => b.count - a.count);
+  await findRules(execa, byPlace, ports);
   const end = readCounters();
   const counters = countersAtStart !== null && end !== null ? { insertFailed: end.insertFailed - countersAtStart.insertFailed, drop: end.drop - countersAtStart.drop, earlyDrop: end.earlyDrop - countersAtStart.earlyDrop } : null;
   const seconds = started === 0 ? 0 : (performance.now() - started) / 1000;
@@ -263,6 +271,18 @@ function readCounters(): DropsResult['counters'] {
   } catch {
     return null;
   }
+}
+
+/** For each place a rule's verdict dropped at, the candidate rules of this namespace (iptables-save, ip6tables-save). */
+async function findRules(execa: Execa, byPlace: DropPlace[], ports: number[]): Promise<void> {
+  const ruled = byPlace.filter((p) => p.reason === 'NETFILTER_DROP' && (p.location === 'nft_do_chain' || p.location === 'ipt_do_table'));
+  if (ruled.length === 0) return;
+  let text = '';
+  for (const cmd of ['iptables-save', 'ip6tables-save']) {
+    const r = await execa(cmd, [], { reject: false, stdin: 'ignore', timeout: 10_000, maxBuffer: 256 << 20 });
+    if (r.exitCode === 0) text += `${String(r.stdout)}\n`;
+  }
+  for (const p of ruled) p.rules = dropRules(text, ports, [p.endpoint.replace(/^\[?(.*?)\]?:\d+$/, '$1')]);
 }
 
 type Execa = typeof import('execa').execa;
@@ -382,7 +402,7 @@ export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seco
       code: 'KERNEL_DROPS',
       severity: 'warning',
       subject: { kind: 'machine' },
-      message: `${count} DNS packets dropped by this node's kernel at ${location} (${reason}) in ${r.seconds} s: ${where}${list.length > 5 ? `, and ${list.length - 5} more places` : ''}${r.leftOut > 0 ? `; ${r.leftOut} more drops past the program's cap were counted but not read` : ''}${netfilterCause(reason, location, count, r.counters ?? null)}`,
+      message: `${count} DNS packets dropped by this node's kernel at ${location} (${reason}) in ${r.seconds} s: ${where}${list.length > 5 ? `, and ${list.length - 5} more places` : ''}${r.leftOut > 0 ? `; ${r.leftOut} more drops past the program's cap were counted but not read` : ''}${netfilterCause(reason, location, count, r.counters ?? null)}${rulesSaid(list)}`,
       evidence: { reason, location, count, endpoints: list.map((p) => p.endpoint).join(' '), seconds: r.seconds },
       remedy: remedyFor(reason),
     }));
@@ -399,6 +419,15 @@ function netfilterCause(reason: string, location: string, count: number, c: Drop
   const rule = location === 'nft_do_chain' || location === 'ipt_do_table';
   if (c.insertFailed === 0) return rule ? '; a rule\'s verdict: conntrack\'s insert_failed did not move in the same interval, so not the insert race' : '; conntrack\'s insert_failed did not move in the same interval';
   return `; conntrack's insert_failed rose by ${c.insertFailed} in the same interval${!rule && c.insertFailed >= count ? ': entries refused at the confirm step, the insert race' : ''}`;
+}
+
+/** The candidate rules of a rule's verdict, or that none in this namespace names DNS or the endpoint. */
+function rulesSaid(list: DropPlace[]): string {
+  if (list.every((p) => p.rules === undefined)) return '';
+  const seen = new Map<string, RuleCandidate>();
+  for (const p of list) for (const r of p.rules ?? []) seen.set(`${r.table}|${r.rule}`, r);
+  if (seen.size === 0) return "; no DROP or REJECT rule of this network namespace names a DNS port or the endpoint: the rule is in another namespace (see netns) or matches more broadly";
+  return `; the rules of this network namespace that drop them: ${[...seen.values()].slice(0, 3).map((r) => `${r.table} ${r.chain}: ${r.rule}`).join('; ')}`;
 }
 
 export function remedyFor(reason: string): string {

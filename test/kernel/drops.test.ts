@@ -84,6 +84,32 @@ afterAll(() => {
   if (logs) rmSync(logs, { recursive: true, force: true });
 });
 
+describe("a rule's verdict: the candidate rules", () => {
+  it('finds the DROP and REJECT rules that name a DNS port or the endpoint, with table and chain; no other', async () => {
+    const { dropRules } = await import('../../src/kernel/rule-finder.js');
+    const save = [
+      '*filter',
+      ':INPUT ACCEPT [0:0]',
+      '-A INPUT -p tcp -m tcp --dport 22 -j DROP',
+      '-A FORWARD -p udp -m udp --dport 53 -m conntrack --ctstate NEW -j DROP',
+      '-A FORWARD -p udp -m multiport --dports 80,53,443 -j REJECT --reject-with icmp-port-unreachable',
+      '-A FORWARD -d 10.0.3.7/32 -j DROP',
+      '-A FORWARD -d 10.0.3.70/32 -j DROP',
+      '-A FORWARD -p udp -m udp --dport 5353 -j DROP',
+      '-A OUTPUT -p udp -m udp --dport 53 -j ACCEPT',
+      'COMMIT',
+      '*nat',
+      '-A PREROUTING -p udp --dport 53 -j DNAT --to-destination 10.0.3.7:53',
+      'COMMIT',
+    ].join('\n');
+    expect(dropRules(save, [53], ['10.0.3.7']).map((r) => `${r.table} ${r.chain}: ${r.rule}`)).toEqual([
+      'filter FORWARD: -A FORWARD -p udp -m udp --dport 53 -m conntrack --ctstate NEW -j DROP',
+      'filter FORWARD: -A FORWARD -p udp -m multiport --dports 80,53,443 -j REJECT --reject-with icmp-port-unreachable',
+      'filter FORWARD: -A FORWARD -d 10.0.3.7/32 -j DROP',
+    ]);
+  });
+});
+
 describe('--pods: a drop named by its pod', () => {
   it("reads the pod UID kubelet's cgroup drivers write, and maps each network namespace to its pod from /proc", async () => {
     const { podUidOfCgroup } = await import('../../src/capture/pods.js');
@@ -117,7 +143,8 @@ describe('drops on a real kernel', () => {
       expect((await ns.exec('iptables', ['-A', 'INPUT', '-d', '127.0.0.2', '-p', 'udp', '--dport', '53', '-j', 'DROP'])).exitCode).toBe(0);
       const podsFile = join(logs, 'pods.json');
       writeFileSync(podsFile, JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'coredns-a', uid: 'u1' }, spec: {}, status: { podIP: '127.0.0.2' } }] }));
-      const drops = spawn(process.execPath, [BIN, 'drops', '--duration', '20', '--json', '--pods', podsFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // In the test's namespace (nsenter keeps the host's /sys, so tracefs): its rules are the ones searched.
+      const drops = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, BIN, 'drops', '--duration', '20', '--json', '--pods', podsFile], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       drops.stdout.on('data', (d) => (out += d));
       await new Promise<void>((resolve, reject) => {
@@ -134,14 +161,14 @@ describe('drops on a real kernel', () => {
       });
       const done = new Promise<number>((r) => drops.on('exit', (code) => r(code ?? -1)));
       await ns.exec('dig', ['+tries=3', '+time=1', '@127.0.0.1', 'nobody.example']);
-      await ns.exec('dig', ['+tries=2', '+time=1', '@127.0.0.2', 'blocked.example']);
+      await ns.exec('dig', ['+tries=3', '+time=1', '@127.0.0.2', 'blocked.example']);
       await new Promise((r) => setTimeout(r, 500));
       drops.kill('SIGINT');
       expect(await done).toBe(130);
       const doc = JSON.parse(out) as DropsResult;
       const mine = doc.byPlace.filter((p) => p.netns.includes(inode));
       expect(mine.map((p) => [p.reason, p.location, p.endpoint, p.direction, p.count]).sort()).toEqual([
-        ['NETFILTER_DROP', 'nft_do_chain', '127.0.0.2:53', 'query', 2],
+        ['NETFILTER_DROP', 'nft_do_chain', '127.0.0.2:53', 'query', 3],
         ['NO_SOCKET', '__udp4_lib_rcv', '127.0.0.1:53', 'query', 3],
       ]);
       expect(doc.interrupted).toBe(true);
@@ -149,6 +176,9 @@ describe('drops on a real kernel', () => {
       // --pods: the rule's drops named by the pod the queries were for; the port without a listener is no pod's.
       expect(mine.find((p) => p.reason === 'NETFILTER_DROP')?.pods).toEqual(['kube-system/coredns-a']);
       expect(mine.find((p) => p.reason === 'NO_SOCKET')?.pods).toEqual([]);
+      // The rule's verdict: the rule of this namespace that drops DNS to that address, with its table and chain.
+      const rule = doc.findings.find((f) => f.code === 'KERNEL_DROPS' && f.evidence['reason'] === 'NETFILTER_DROP');
+      expect(rule?.message).toContain('the rules of this network namespace that drop them: filter INPUT: -A INPUT -d 127.0.0.2/32 -p udp -m udp --dport 53 -j DROP');
       // conntrack's counters over the run were read (this namespace's): the rule's drops did not move insert_failed.
       expect(doc.counters).not.toBeNull();
       // The server behind the rule never saw them.
