@@ -88,7 +88,11 @@ export function kernelLine(causes: readonly Finding[], seen: KernelSeen): string
   const cause = causes[0];
   if (cause !== undefined && RACE.has(cause.code)) {
     if (confirmN >= MIN && moved) return `Kernel evidence shows the race: ${places(confirm)}${ifd}: conntrack's confirm step refused the entries.`;
-    if (ruleN >= MIN && !moved) return `Kernel evidence contradicts the race: the lost packets were dropped by a firewall rule's verdict (${places(rule)}) and insert_failed did not move: find the rule (iptables-save, nft list ruleset), not conntrack's insert.`;
+    if (ruleN >= MIN && !moved) {
+      const found = [...new Set(rule.flatMap((p) => (p.rules ?? []).map((r) => `${r.table} ${r.chain}: ${r.rule}`)))];
+      const which = found.length > 0 ? `the rule, by what it names: ${found.slice(0, 2).join('; ')}` : 'find the rule (iptables-save, nft list ruleset)';
+      return `Kernel evidence contradicts the race: the lost packets were dropped by a firewall rule's verdict (${places(rule)}) and insert_failed did not move: ${which}, not conntrack's insert.`;
+    }
     if (total < MIN) return `Kernel evidence contradicts the race: no DNS packet was dropped on this node during the probes (${total})${ifd}: the loss is beyond this node${unreplied}.`;
     return `Kernel evidence: ${total} DNS packets dropped on this node during the probes (${places(k.byPlace)})${ifd}: neither the confirm step nor a rule alone.`;
   }

@@ -67,6 +67,8 @@ describe("the verdict's kernel line", () => {
     const { kernelLine } = await import('../../src/doctor/kernel.js');
     expect(kernelLine(race, seen([place('NETFILTER_DROP', 'nf_hook_slow', 5)], 5))).toBe("Kernel evidence shows the race: 5 at nf_hook_slow (NETFILTER_DROP) toward 10.0.3.7:53, insert_failed +5: conntrack's confirm step refused the entries.");
     expect(kernelLine(race, seen([place('NETFILTER_DROP', 'nft_do_chain', 5)], 0))).toMatch(/^Kernel evidence contradicts the race: the lost packets were dropped by a firewall rule's verdict/);
+    const withRule = { ...place('NETFILTER_DROP', 'nft_do_chain', 5), rules: [{ table: 'filter', chain: 'FORWARD', rule: '-A FORWARD -p udp -m udp --dport 53 -j DROP' }] };
+    expect(kernelLine(race, seen([withRule], 0))).toMatch(/: the rule, by what it names: filter FORWARD: -A FORWARD -p udp -m udp --dport 53 -j DROP, not conntrack's insert\.$/);
     expect(kernelLine(race, seen([place('QUEUE_PURGE', 'sk_stream_kill_queues', 9)], 0))).toMatch(/^Kernel evidence contradicts the race: no DNS packet was dropped on this node during the probes \(0\), insert_failed \+0: the loss is beyond this node/);
     expect(kernelLine([], seen([], 0))).toBe('Kernel evidence agrees: no DNS packet dropped on this node during the probes.');
   });
