@@ -417,6 +417,9 @@ export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seco
 function netfilterCause(reason: string, location: string, count: number, c: DropsResult['counters']): string {
   if (reason !== 'NETFILTER_DROP' || c === null) return '';
   const rule = location === 'nft_do_chain' || location === 'ipt_do_table';
+  // Outside a rule, conntrack that cannot make an entry (its table full, early_drop finding nothing to evict) drops the
+  // packet and counts it in `drop`, not insert_failed (nf_conntrack_in -> init_conntrack).
+  if (!rule && c.insertFailed === 0 && c.drop >= count) return `; conntrack's drop counter rose by ${c.drop} in the same interval and insert_failed did not: conntrack could not make entries (its table full): see conntrack`;
   if (c.insertFailed === 0) return rule ? '; a rule\'s verdict: conntrack\'s insert_failed did not move in the same interval, so not the insert race' : '; conntrack\'s insert_failed did not move in the same interval';
   return `; conntrack's insert_failed rose by ${c.insertFailed} in the same interval${!rule && c.insertFailed >= count ? ': entries refused at the confirm step, the insert race' : ''}`;
 }

@@ -67,6 +67,10 @@ describe('the kernel drop reasons and the program\'s lines', () => {
     expect(at('nft_do_chain', 0)).toMatch(/a rule's verdict: conntrack's insert_failed did not move in the same interval, so not the insert race$/);
     expect(at('nf_hook_slow', 4)).toMatch(/conntrack's insert_failed rose by 4 in the same interval: entries refused at the confirm step, the insert race$/);
     expect(at('nf_hook_slow', 1)).toMatch(/insert_failed rose by 1 in the same interval$/);
+    // A full table: conntrack cannot make the entry and counts the packet in drop (the kernel's nf_conntrack_in path;
+    // a full table is not staged here: a network namespace may not lower nf_conntrack_max, and the host's is left alone).
+    const full = dropsFindings({ byPlace: [{ reason: 'NETFILTER_DROP', location: 'nf_hook_slow', endpoint: '10.0.3.7:53', direction: 'query', transport: 'udp', count: 4, netns: [1], pods: [] }], leftOut: 0, seconds: 5, counters: { insertFailed: 0, drop: 6, earlyDrop: 0 } })[0]!.message;
+    expect(full).toMatch(/conntrack's drop counter rose by 6 in the same interval and insert_failed did not: conntrack could not make entries \(its table full\): see conntrack$/);
     // Without the counters, nothing is said of the cause.
     expect(dropsFindings({ byPlace: [{ reason: 'NETFILTER_DROP', location: 'nf_hook_slow', endpoint: 'x:53', direction: 'query', transport: 'udp', count: 4, netns: [1], pods: [] }], leftOut: 0, seconds: 5 })[0]!.message).not.toMatch(/insert_failed/);
   });
