@@ -30,12 +30,12 @@ afterAll(() => (logs === '' ? undefined : rmSync(logs, { recursive: true, force:
 
 /** `watch --kernel` in the node's network namespace (nsenter: the host's /sys, so tracefs), once both listen. */
 async function watchKernel(s: Scene, timeoutS: number): Promise<{ stop: () => Promise<{ doc: WatchResult; code: number; stderr: string }> }> {
-  const p = spawn('nsenter', [`--net=/run/netns/${s.node.name}`, process.execPath, BIN, 'watch', '-i', 'any', '--kernel', '--json', '--timeout', String(timeoutS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('nsenter', [`--net=/run/netns/${s.node.name}`, process.execPath, BIN, 'watch', '-i', 'any', '--kernel', '--json', '--timeout', String(timeoutS)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`watch did not start: ${err}`)), 30_000);
+    const t = setTimeout(() => (process.kill(-p.pid!, 'SIGKILL'), reject(new Error(`watch did not start: ${err}`))), 30_000);
     p.stderr.on('data', (d: Buffer) => {
       err += d.toString();
       if (/kernel evidence from skb:kfree_skb and conntrack events/.test(err) && /tcpdump listening on/.test(err)) {

@@ -53,7 +53,7 @@ async function watchOnNode(s: Scene, timeoutS: number): Promise<{ stop: () => Pr
   let err = '';
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`watch did not start: ${err}`)), 20_000);
+    const t = setTimeout(() => (p.kill('SIGKILL'), reject(new Error(`watch did not start: ${err}`))), 20_000);
     p.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       if (/tcpdump listening on/.test(err)) {

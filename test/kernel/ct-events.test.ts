@@ -100,12 +100,12 @@ describe('conntrack events on a real kernel', () => {
     try {
       // nsenter, not `ip netns exec` (which mounts a sysfs of its own, without tracefs): conntrack's events are this
       // namespace's, bpftrace sees every namespace's drops.
-      const drops = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, BIN, 'drops', '--duration', '30', '--timeout', '1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const drops = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, BIN, 'drops', '--duration', '30', '--timeout', '1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let out = '';
       drops.stdout.on('data', (d) => (out += d));
       let err = '';
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`drops did not start: ${err}`)), 30_000);
+        const t = setTimeout(() => (process.kill(-drops.pid!, 'SIGKILL'), reject(new Error(`drops did not start: ${err}`))), 30_000);
         drops.stderr.on('data', (d) => {
           err += d;
           if (/watching skb:kfree_skb and conntrack events/.test(err)) {

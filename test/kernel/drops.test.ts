@@ -148,12 +148,12 @@ describe('drops on a real kernel', () => {
       const podsFile = join(logs, 'pods.json');
       writeFileSync(podsFile, JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'coredns-a', uid: 'u1' }, spec: {}, status: { podIP: '127.0.0.2' } }] }));
       // In the test's namespace (nsenter keeps the host's /sys, so tracefs): its rules are the ones searched.
-      const drops = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, BIN, 'drops', '--duration', '20', '--json', '--pods', podsFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const drops = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, BIN, 'drops', '--duration', '20', '--json', '--pods', podsFile], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let out = '';
       drops.stdout.on('data', (d) => (out += d));
       await new Promise<void>((resolve, reject) => {
         let err = '';
-        const t = setTimeout(() => reject(new Error(`drops did not attach: ${err}`)), 30_000);
+        const t = setTimeout(() => (process.kill(-drops.pid!, 'SIGKILL'), reject(new Error(`drops did not attach: ${err}`))), 30_000);
         drops.stderr.on('data', (d) => {
           err += d;
           if (err.includes('watching skb:kfree_skb')) {
@@ -201,12 +201,12 @@ describe('drops at a qdisc', () => {
     expect((await ns.exec('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', '1mbit', 'burst', '2k', 'latency', '1ms'])).exitCode).toBe(0);
     const server = await serveIn(ns.name, ['--host', '127.0.0.1', '--port', '53', '--duration', '60']);
     try {
-      const drops = spawn(process.execPath, [BIN, 'drops', '--source', 'bpf', '--duration', '30', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const drops = spawn(process.execPath, [BIN, 'drops', '--source', 'bpf', '--duration', '30', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let out = '';
       drops.stdout.on('data', (d) => (out += d));
       await new Promise<void>((resolve, reject) => {
         let err = '';
-        const t = setTimeout(() => reject(new Error(`drops did not attach: ${err}`)), 30_000);
+        const t = setTimeout(() => (process.kill(-drops.pid!, 'SIGKILL'), reject(new Error(`drops did not attach: ${err}`))), 30_000);
         drops.stderr.on('data', (d) => {
           err += d;
           if (err.includes('watching skb:kfree_skb')) {
