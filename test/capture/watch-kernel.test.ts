@@ -6,17 +6,18 @@
  * with one endpoint that receives queries and answers a third of them never, there is no drop on the node: lost
  * beyond it, and conntrack saw those flows never replied.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOOLS, titled } from '../helpers/tools.js';
-import { BIN } from '../helpers/run.js';
 import { netnsGate } from '../helpers/netns.js';
+import { startListening } from '../helpers/listening.js';
 import { ENDPOINTS, scene } from '../helpers/lab.js';
 import type { Scene } from '../helpers/lab.js';
 import type { WatchResult } from '../../src/commands/watch.js';
+import { renderWatch } from '../../src/render/watch.js';
+import { makeStyle } from '../../src/render/style.js';
 
 const lab = await netnsGate(TOOLS.tcpdump, TOOLS.bpftrace, TOOLS.conntrack, TOOLS.dig);
 const tracefs = existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format');
@@ -30,28 +31,12 @@ afterAll(() => (logs === '' ? undefined : rmSync(logs, { recursive: true, force:
 
 /** `watch --kernel` in the node's network namespace (nsenter: the host's /sys, so tracefs), once both listen. */
 async function watchKernel(s: Scene, timeoutS: number): Promise<{ stop: () => Promise<{ doc: WatchResult; code: number; stderr: string }> }> {
-  const p = spawn('nsenter', [`--net=/run/netns/${s.node.name}`, process.execPath, BIN, 'watch', '-i', 'any', '--kernel', '--json', '--timeout', String(timeoutS)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => (process.kill(-p.pid!, 'SIGKILL'), reject(new Error(`watch did not start: ${err}`))), 30_000);
-    p.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (/kernel evidence from skb:kfree_skb and conntrack events/.test(err) && /tcpdump listening on/.test(err)) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    p.on('exit', () => reject(new Error(`watch exited: ${err}`)));
-  });
+  const w = await startListening(['watch', '-i', 'any', '--kernel', '--json', '--timeout', String(timeoutS)], /kernel evidence from skb:kfree_skb and conntrack events[\s\S]*tcpdump listening on/, { netns: s.node.name });
   return {
     stop: async () => {
-      const exited = new Promise<number>((resolve) => p.once('exit', (code) => resolve(code ?? -1)));
-      p.kill('SIGTERM');
-      const code = await exited;
-      if (out.trim() === '') throw new Error(`watch printed nothing: exit ${code}: ${err}`);
-      return { doc: JSON.parse(out) as WatchResult, code, stderr: err };
+      const { code, stdout, stderr } = await w.stop('SIGTERM');
+      if (stdout.trim() === '') throw new Error(`watch printed nothing: exit ${code}: ${stderr}`);
+      return { doc: JSON.parse(stdout) as WatchResult, code, stderr };
     },
   };
 }
@@ -117,6 +102,10 @@ describe.skipIf(!gate.ok)(titled('watch --kernel in the namespace lab', gate), (
     expect(k.unrepliedFlows).toBe(dropped);
     expect(k.beyondByEndpoint).toEqual({ [`${ENDPOINTS[1]}:53`]: dropped });
     expect(k.examples[0]!.evidence).toBe(`no drop on this node: lost beyond it (conntrack: DNATed to ${ENDPOINTS[1]}:53, never replied)`);
+    // What a person reads: the evidence line, and an example stall with its evidence in words.
+    const human = renderWatch(makeStyle(false), doc);
+    expect(human).toContain(`kernel evidence (the kernel's drops and conntrack's events): ${k.joined} stalled queries: 0 dropped on this node, ${dropped} lost beyond it, 0 without evidence`);
+    expect(human).toMatch(/ q\d+\.example A: no drop on this node: lost beyond it \(conntrack: DNATed to 198\.18\.3\.2:53, never replied\)/);
     expect(doc.findings.map((f) => f.code)).toContain('STALLS_BEYOND_NODE');
   }, 120_000);
 });

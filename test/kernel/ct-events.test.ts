@@ -5,7 +5,6 @@
  * under the endpoint it was DNATed to, the silent endpoint's unreplied flows equal to the queries its own log shows,
  * named by the finding, and no drop in that namespace in the kernel's own trace (lost beyond the kernel).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowTable, parseCtEvent } from '../../src/kernel/ct-events.js';
 import { conntrackFindings } from '../../src/commands/drops.js';
 import type { DropsResult } from '../../src/commands/drops.js';
-import { BIN, readFixture } from '../helpers/run.js';
+import { renderDrops } from '../../src/render/drops.js';
+import { makeStyle } from '../../src/render/style.js';
+import { readFixture } from '../helpers/run.js';
 import { netnsGate, netnsPerTest, serveIn } from '../helpers/netns.js';
+import { startListening } from '../helpers/listening.js';
 import { TOOLS, titled } from '../helpers/tools.js';
 
 const lines = readFixture('kernel/conntrack-E-1.4.7.txt').split('\n');
@@ -100,28 +102,13 @@ describe('conntrack events on a real kernel', () => {
     try {
       // nsenter, not `ip netns exec` (which mounts a sysfs of its own, without tracefs): conntrack's events are this
       // namespace's, bpftrace sees every namespace's drops.
-      const drops = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, BIN, 'drops', '--duration', '30', '--timeout', '1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      let out = '';
-      drops.stdout.on('data', (d) => (out += d));
-      let err = '';
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => (process.kill(-drops.pid!, 'SIGKILL'), reject(new Error(`drops did not start: ${err}`))), 30_000);
-        drops.stderr.on('data', (d) => {
-          err += d;
-          if (/watching skb:kfree_skb and conntrack events/.test(err)) {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        drops.on('exit', () => reject(new Error(`drops exited: ${err}`)));
-      });
-      const done = new Promise<number>((r) => drops.on('exit', (code) => r(code ?? -1)));
+      const drops = await startListening(['drops', '--duration', '30', '--timeout', '1', '--json'], /watching skb:kfree_skb and conntrack events/, { netns: ns.name });
       // 16 lookups, each from a socket of its own: 16 flows, alternately DNATed (8 of 8 against 0 of 8 is p < 0.001).
       for (let k = 0; k < 16; k++) await ns.exec('dig', ['+tries=1', '+time=1', '@10.96.0.10', `q${k}.example`]);
       await new Promise((r) => setTimeout(r, 1500)); // past the 1 s timeout for the last one
-      drops.kill('SIGINT');
-      expect(await done).toBe(130);
-      const doc = JSON.parse(out) as DropsResult;
+      const { code, stdout } = await drops.stop();
+      expect(code).toBe(130);
+      const doc = JSON.parse(stdout) as DropsResult;
       expect(doc.sources).toEqual({ bpf: null, conntrack: null });
       const ct = doc.conntrack!;
       const silentQueries = readFileSync(silentLog, 'utf8').trim().split('\n').filter(Boolean).length;
@@ -131,6 +118,10 @@ describe('conntrack events on a real kernel', () => {
       expect(byEndpoint['127.0.0.2:53']).toMatchObject({ flows: 16 - silentQueries, unreplied: 0 });
       expect(ct.flows).toBe(16);
       expect(ct.unparsed).toBe(0);
+      // What a person reads: the flows line and the endpoint's row.
+      const human = renderDrops(makeStyle(false), doc);
+      expect(human).toContain(`conntrack: 16 DNS flows, ${16 - silentQueries} replied, ${silentQueries} never replied within 1 s`);
+      expect(human).toMatch(new RegExp(`│ 127\\.0\\.0\\.3:53 +│ - +│ 10\\.96\\.0\\.10:53 +│ +${silentQueries} │ +0 │ +${silentQueries} │`));
       const f = doc.findings.find((x) => x.code === 'CONNTRACK_UNREPLIED_ENDPOINT');
       expect(f?.subject).toEqual({ kind: 'endpoint', address: '127.0.0.3:53', service: null });
       // The kernel dropped none of them in this namespace: the queries were delivered, and lost beyond the kernel.

@@ -5,7 +5,6 @@
  * test's: a query to a port with no listener (NO_SOCKET), and one dropped by an iptables rule (NETFILTER_DROP), each
  * counted exactly as sent, while the server behind the rule logged none of them.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { dropsFindings } from '../../src/commands/drops.js';
 import type { DropsResult } from '../../src/commands/drops.js';
 import { BIN, readFixture } from '../helpers/run.js';
 import { netnsGate, netnsPerTest, serveIn } from '../helpers/netns.js';
+import { startListening } from '../helpers/listening.js';
 import { TOOLS, need, titled } from '../helpers/tools.js';
 
 const CONNTRACK = TOOLS.conntrack;
@@ -148,28 +148,13 @@ describe('drops on a real kernel', () => {
       const podsFile = join(logs, 'pods.json');
       writeFileSync(podsFile, JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'coredns-a', uid: 'u1' }, spec: {}, status: { podIP: '127.0.0.2' } }] }));
       // In the test's namespace (nsenter keeps the host's /sys, so tracefs): its rules are the ones searched.
-      const drops = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, BIN, 'drops', '--duration', '20', '--json', '--pods', podsFile], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      let out = '';
-      drops.stdout.on('data', (d) => (out += d));
-      await new Promise<void>((resolve, reject) => {
-        let err = '';
-        const t = setTimeout(() => (process.kill(-drops.pid!, 'SIGKILL'), reject(new Error(`drops did not attach: ${err}`))), 30_000);
-        drops.stderr.on('data', (d) => {
-          err += d;
-          if (err.includes('watching skb:kfree_skb')) {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        drops.on('exit', () => reject(new Error(`drops exited: ${err}`)));
-      });
-      const done = new Promise<number>((r) => drops.on('exit', (code) => r(code ?? -1)));
+      const drops = await startListening(['drops', '--duration', '20', '--json', '--pods', podsFile], /watching skb:kfree_skb/, { netns: ns.name });
       await ns.exec('dig', ['+tries=3', '+time=1', '@127.0.0.1', 'nobody.example']);
       await ns.exec('dig', ['+tries=3', '+time=1', '@127.0.0.2', 'blocked.example']);
       await new Promise((r) => setTimeout(r, 500));
-      drops.kill('SIGINT');
-      expect(await done).toBe(130);
-      const doc = JSON.parse(out) as DropsResult;
+      const { code, stdout } = await drops.stop();
+      expect(code).toBe(130);
+      const doc = JSON.parse(stdout) as DropsResult;
       const mine = doc.byPlace.filter((p) => p.netns.includes(inode));
       expect(mine.map((p) => [p.reason, p.location, p.endpoint, p.direction, p.count]).sort()).toEqual([
         ['NETFILTER_DROP', 'nft_do_chain', '127.0.0.2:53', 'query', 3],
@@ -201,28 +186,13 @@ describe('drops at a qdisc', () => {
     expect((await ns.exec('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', '1mbit', 'burst', '2k', 'latency', '1ms'])).exitCode).toBe(0);
     const server = await serveIn(ns.name, ['--host', '127.0.0.1', '--port', '53', '--duration', '60']);
     try {
-      const drops = spawn(process.execPath, [BIN, 'drops', '--source', 'bpf', '--duration', '30', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      let out = '';
-      drops.stdout.on('data', (d) => (out += d));
-      await new Promise<void>((resolve, reject) => {
-        let err = '';
-        const t = setTimeout(() => (process.kill(-drops.pid!, 'SIGKILL'), reject(new Error(`drops did not attach: ${err}`))), 30_000);
-        drops.stderr.on('data', (d) => {
-          err += d;
-          if (err.includes('watching skb:kfree_skb')) {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        drops.on('exit', () => reject(new Error(`drops exited: ${err}`)));
-      });
-      const done = new Promise<number>((r) => drops.on('exit', (code) => r(code ?? -1)));
+      const drops = await startListening(['drops', '--source', 'bpf', '--duration', '30', '--json'], /watching skb:kfree_skb/);
       const b = await ns.exec(process.execPath, [BIN, 'dnsbench', '--server', '127.0.0.1', '-p', '53', '-d', 'x.example', '-c', '200', '-n', '2000', '--timeout', '1', '--no-progress', '--json'], { timeout: 60_000 });
       const bench = JSON.parse(b.stdout) as { sent: number; answered: number; timeouts: number };
       await new Promise((r) => setTimeout(r, 500));
-      drops.kill('SIGINT');
-      expect(await done).toBe(130);
-      const doc = JSON.parse(out) as DropsResult;
+      const { code, stdout } = await drops.stop();
+      expect(code).toBe(130);
+      const doc = JSON.parse(stdout) as DropsResult;
       const mine = doc.byPlace.filter((p) => p.netns.includes(inode));
       expect(bench.timeouts).toBeGreaterThan(0);
       expect(mine.every((p) => p.reason === 'QDISC_DROP' && p.location === '__dev_queue_xmit')).toBe(true);
