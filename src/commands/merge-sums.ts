@@ -11,6 +11,7 @@ import { Counters, Histogram, isWholeCount } from '../stats/index.js';
 import type { HistogramSnapshot } from '../stats/index.js';
 import type { FindingGroup, MergeGroup, MergedConntrack, MergedDnsbench, NodeSummary } from './merge.js';
 import { WatchSum, watchProblem } from './merge-watch.js';
+import { DropsSum, dropsProblem } from './merge-drops.js';
 import { isRecord, num, record } from './merge-fields.js';
 
 export type Doc = Record<string, unknown> & { schema?: unknown; host?: unknown; findings?: unknown };
@@ -45,6 +46,7 @@ export function problemOf(schema: string, d: Doc): string | undefined {
     }
   }
   if (schema === SCHEMAS.watch) return watchProblem(d);
+  if (schema === SCHEMAS.drops) return dropsProblem(d);
   if (schema === SCHEMAS.conntrack) {
     if (!isRecord(d.counters) || !Object.values(d.counters).every(isWholeCount)) return 'counters are missing or not counts (whole numbers from 0 to 2^53)';
   }
@@ -150,6 +152,7 @@ export class SchemaSum {
   readonly dnsbench: DnsbenchSum | undefined;
   readonly conntrack: ConntrackSum | undefined;
   readonly watch: WatchSum | undefined;
+  readonly drops: DropsSum | undefined;
   private readonly nodes = new Map<string, NodeSum>();
   private readonly findings = new Map<string, { group: Omit<FindingGroup, 'nodes' | 'of'>; nodes: Set<string> }>();
 
@@ -158,6 +161,7 @@ export class SchemaSum {
     this.dnsbench = schema === SCHEMAS.dnsbench ? new DnsbenchSum() : undefined;
     this.conntrack = schema === SCHEMAS.conntrack ? new ConntrackSum() : undefined;
     this.watch = schema === SCHEMAS.watch ? new WatchSum() : undefined;
+    this.drops = schema === SCHEMAS.drops ? new DropsSum() : undefined;
   }
 
   add(d: Doc): void {
@@ -165,6 +169,7 @@ export class SchemaSum {
     this.dnsbench?.add(d);
     this.conntrack?.add(d);
     this.watch?.add(d);
+    this.drops?.add(d);
     const host = String(d.host);
     let node = this.nodes.get(host);
     if (node === undefined) {
@@ -214,6 +219,7 @@ export class SchemaSum {
       dnsbench: this.dnsbench?.result() ?? null,
       conntrack: this.conntrack?.result() ?? null,
       watch: this.watch?.result() ?? null,
+      drops: this.drops?.result() ?? null,
       findings,
     };
   }

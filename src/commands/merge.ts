@@ -21,6 +21,7 @@ import { SCHEMAS, startHeader } from '../header.js';
 import type { ResultHeader } from '../header.js';
 import type { HistogramSnapshot, PercentileSummary } from '../stats/index.js';
 import type { MergedWatch } from './merge-watch.js';
+import type { MergedDrops } from './merge-drops.js';
 
 export { splitDocuments } from '../documents.js';
 
@@ -89,6 +90,7 @@ export interface MergeGroup {
   dnsbench: MergedDnsbench | null;
   conntrack: MergedConntrack | null;
   watch: MergedWatch | null;
+  drops: MergedDrops | null;
   findings: FindingGroup[];
 }
 

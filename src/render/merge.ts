@@ -4,6 +4,7 @@ import { severityLabel, num, table } from './style.js';
 import type { Style } from './style.js';
 import { formatP, percent, percentOf } from '../stats/index.js';
 import type { MergedWatch } from '../commands/merge-watch.js';
+import type { MergedDrops } from '../commands/merge-drops.js';
 import { terminalSafe } from './terminal.js';
 
 const ms = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(3));
@@ -29,6 +30,7 @@ export function renderMerge(style: Style, r: MergeResult): string {
         `${g.conntrack.maxTableUsage !== null ? `; fullest table ${percent(g.conntrack.maxTableUsage)}` : ''}`);
     }
     if (g.watch) out.push(...watchLines(style, g.watch));
+    if (g.drops) out.push(...dropsLines(style, g.drops));
     const t = table(style, ['node', 'documents', 'stall rate', 'lookups over 5 s', 'problems'], { align: ['left', 'right', 'right', 'right', 'left'] });
     for (const n of g.nodes.slice(0, 20)) {
       t.push([n.host, num(n.documents), n.stallRate === null ? 'n/a' : percent(n.stallRate, 2), n.lookupsOver5s === null ? 'n/a' : num(n.lookupsOver5s), n.problems.join(' ') || '-']);
@@ -64,5 +66,27 @@ function watchLines(style: Style, w: MergedWatch): string[] {
     const more = w.endpoints.length - 20 + w.endpointsNotListed;
     if (more > 0) out.push(c.dim(`  ... and ${more} more endpoints`));
   }
+  return out;
+}
+
+/** The kernel's drops of all the nodes together, by place; conntrack's endpoints worst first. */
+function dropsLines(style: Style, d: MergedDrops): string[] {
+  const { c } = style;
+  const out = [`  kernel drops: ${num(d.drops)} DNS packets on ${d.traced} traced run${d.traced === 1 ? '' : 's'}${d.leftOut > 0 ? c.yellow(`, ${num(d.leftOut)} more past the programs' caps`) : ''}`];
+  if (d.byPlace.length > 0) {
+    const t = table(style, ['reason', 'kernel function', 'endpoint', 'direction', 'drops', 'nodes'], { align: ['left', 'left', 'left', 'left', 'right', 'right'] });
+    for (const p of d.byPlace.slice(0, 20)) t.push([p.reason, terminalSafe(p.location), terminalSafe(p.endpoint), p.direction, num(p.count), num(p.nodes)]);
+    out.push(t.toString());
+  }
+  const f = d.flows;
+  if (f !== null) {
+    out.push(`  conntrack: ${num(f.flows)} DNS flows on ${d.withConntrack} run${d.withConntrack === 1 ? '' : 's'}, ${num(f.replied)} replied, ${f.unreplied > 0 ? c.red(num(f.unreplied)) : '0'} never replied (${percentOf(f.unreplied, f.flows, 2)})`);
+    if (f.byEndpoint.length > 0) {
+      const t = table(style, ['endpoint', 'nodes', 'flows', 'unreplied', 'share', 'p (vs the others)'], { align: ['left', 'right', 'right', 'right', 'right', 'right'] });
+      for (const e of f.byEndpoint.slice(0, 20)) t.push([terminalSafe(e.endpoint), num(e.nodes), num(e.flows), num(e.unreplied), percent(e.unrepliedRate, 2), e.p === null ? '-' : formatP(e.p)]);
+      out.push(t.toString());
+    }
+  }
+  if (d.notListed > 0) out.push(c.dim(`  ... and ${d.notListed} more places and endpoints, counted, not listed`));
   return out;
 }
