@@ -110,8 +110,13 @@ export class KernelJoin {
       const key = `${s.client}|${s.clientPort}`;
       const from = s.firstSentUs - SLACK_US;
       const to = s.firstSentUs + s.waitedMs * 1000 + SLACK_US;
-      // A socket closed with its answer unread is the client giving up, not where the query died.
-      const drop = this.drops.get(key)?.find((d) => d.us >= from && d.us <= to && !CLOSE_REASONS.has(d.reason));
+      // A socket closed with its answer unread is the client giving up, not where the query died. Of the rest in its
+      // window, the nearest to its first send (a port used again later is another query's).
+      let drop: Drop | undefined;
+      for (const d of this.drops.get(key) ?? []) {
+        if (d.us < from || d.us > to || CLOSE_REASONS.has(d.reason)) continue;
+        if (drop === undefined || Math.abs(d.us - s.firstSentUs) < Math.abs(drop.us - s.firstSentUs)) drop = d;
+      }
       const flow = this.flows.get(key)?.find((f) => f.firstS * 1e6 >= from - 1e6 && f.firstS * 1e6 <= to);
       if (flow !== undefined && !flow.replied) out.unrepliedFlows++;
       let evidence: string;

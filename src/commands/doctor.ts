@@ -329,7 +329,9 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorResult> {
   const sorted = sortFindings(findings);
   const verdict = verdictOf(sorted, couldNotRun, run.probes, run.notRun.length);
   if (watched !== null && couldNotRun === null) verdict.push(realTrafficLine(causesOf(sorted), watched));
-  if (kernel !== null && couldNotRun === null) verdict.push(kernelLine(causesOf(sorted), kernel));
+  // The kernel sees every namespace of the node: only the drops toward the servers doctor probed speak of its probes.
+  const targets = new Set([...nameservers.map((h) => formatHostPort(h, port)), ...endpoints.map((e) => formatHostPort(e.host, e.port))]);
+  if (kernel !== null && couldNotRun === null) verdict.push(kernelLine(causesOf(sorted), kernel, targets));
   if (run.interrupted) verdict.unshift('Interrupted: the verdict rests on the probes that ran until then.');
   return {
     ...header.finish(),

@@ -69,9 +69,10 @@ const places = (list: DropPlace[]): string =>
   list.slice(0, 3).map((p) => `${p.count} at ${p.location} (${p.reason}) ${p.direction === 'query' ? 'toward' : 'from'} ${p.endpoint}`).join(', ');
 
 /** One line for the verdict: whether the kernel's evidence during the probes corroborates or contradicts the cause. */
-export function kernelLine(causes: readonly Finding[], seen: KernelSeen): string {
-  // A socket closed with an answer unread lost nothing on the way: not where a query died.
-  const k = { ...seen, byPlace: seen.byPlace.filter((p) => !CLOSE_REASONS.has(p.reason)) };
+export function kernelLine(causes: readonly Finding[], seen: KernelSeen, targets?: ReadonlySet<string>): string {
+  // A socket closed with an answer unread lost nothing on the way: not where a query died. And only the drops toward
+  // (or from) the servers the probes asked speak of the probes.
+  const k = { ...seen, byPlace: seen.byPlace.filter((p) => !CLOSE_REASONS.has(p.reason) && (targets === undefined || targets.has(p.endpoint))) };
   const traced = k.drops !== null;
   const total = k.byPlace.reduce((n, p) => n + p.count, 0);
   const rule = k.byPlace.filter((p) => p.reason === 'NETFILTER_DROP' && RULE.has(p.location));
@@ -101,5 +102,5 @@ export function kernelLine(causes: readonly Finding[], seen: KernelSeen): string
     return `Kernel evidence agrees: no DNS packet was dropped on this node during the probes: lost beyond it${unreplied}.`;
   }
   if (total >= MIN) return `Kernel evidence: ${total} DNS packets dropped on this node during the probes though the probes found no cause: ${places(k.byPlace)}.`;
-  return `Kernel evidence agrees: no DNS packet dropped on this node during the probes${unreplied}.`;
+  return `Kernel evidence agrees: no DNS packet was dropped on this node during the probes${unreplied}.`;
 }

@@ -63,10 +63,11 @@ describe.skipIf(!gate.ok)(titled('watch --kernel in the namespace lab', gate), (
     expect(aaaaSeen).toBe(lookups);
     expect(k.joined).toBe(lookups);
     expect(k.dropped).toBe(lookups);
-    for (const p of k.byPlace) {
+    // Each in this scene's node (other tests' scenes use the same addresses, and bpftrace sees them all).
+    expect(k.byPlace.filter((p) => p.netns.includes(node)).reduce((n, p) => n + p.count, 0)).toBe(lookups);
+    for (const p of k.byPlace.filter((x) => x.netns.includes(node))) {
       expect([p.reason, p.location, p.direction]).toEqual(['NETFILTER_DROP', 'nft_do_chain', 'query']);
       expect(ENDPOINTS.map((e) => `${e}:53`)).toContain(p.endpoint);
-      expect(p.netns).toEqual([node]);
     }
     expect(k.examples[0]!.evidence).toMatch(/^the query was dropped on this node at nft_do_chain \(NETFILTER_DROP\) after DNAT to 198\.18\.[23]\.2:53/);
     expect(doc.findings.find((f) => f.code === 'STALLS_DROPPED_ON_NODE')?.severity).toBe('critical');
@@ -86,11 +87,12 @@ describe.skipIf(!gate.ok)(titled('watch --kernel in the namespace lab', gate), (
     expect(k.byPlace.map((p) => [p.reason, p.endpoint, p.netns])).toEqual([['NETFILTER_DROP', `${ENDPOINTS[1]}:53`, [b]]]);
   }, 120_000);
 
-  it('an endpoint that receives queries and answers some never: no drop on the node, lost beyond it; conntrack saw their flows never replied', async () => {
+  it('an endpoint that receives queries and answers none: no drop on the node, lost beyond it; conntrack saw their flows never replied', async () => {
     const lb = join(logs, 'beyond-b.ndjson');
-    const s = await scene({ resolv: NO_SEARCH, faultB: ['drop@every=2'], logB: lb });
+    const s = await scene({ resolv: NO_SEARCH, faultB: ['drop'], logB: lb });
     const w = await watchKernel(s, 1);
-    for (let k = 0; k < 16; k++) await s.pod.exec('dig', ['+tries=1', '+time=1', '@198.18.0.10', `q${k}.example`]);
+    // 20 flows, each DNATed to either endpoint at random: fewer than 3 to the silent one in 1 run of 5,000.
+    for (let k = 0; k < 20; k++) await s.pod.exec('dig', ['+tries=1', '+time=1', '@198.18.0.10', `q${k}.example`]);
     await new Promise((r) => setTimeout(r, 1500));
     const { doc } = await w.stop();
     const k = doc.kernel!;
@@ -110,5 +112,5 @@ describe.skipIf(!gate.ok)(titled('watch --kernel in the namespace lab', gate), (
   }, 120_000);
 });
 
-/** dig's 16 flows split by chance; endpoint B drops every second query it gets: at least this many lost, nearly always. */
-const MIN_LOST = 1;
+/** What STALLS_BEYOND_NODE needs. */
+const MIN_LOST = 3;
