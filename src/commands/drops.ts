@@ -39,6 +39,8 @@ export interface DropsInput {
   onListening?: (sources: string) => void;
   /** Where to look for tracefs (tests). */
   tracefs?: readonly string[];
+  /** How long bpftrace may take to attach, seconds (default ATTACH_S; tests). */
+  attachS?: number;
   /** Each DNS drop as it is seen, with its time in µs since the epoch (watch --kernel joins them to its stalls). */
   onDrop?: (e: DropEvent & { epochUs: number }) => void;
   /** Each conntrack flow as it is judged. */
@@ -97,6 +99,8 @@ const P = 0.001;
 /** Flows a healthy path may leave unreplied as a matter of course (a client that gave up, a server's own drop). */
 const UNREPLIED_BACKGROUND = 0.01;
 const EVENTS_KEPT = 200;
+/** How long bpftrace may take to compile, load and attach its program. */
+const ATTACH_S = 60;
 
 const formatEndpoint = (addr: string, port: number): string => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
 
@@ -209,11 +213,20 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
           return r;
         });
         running.push(done);
+        // bpftrace compiles and loads its program first (a second or two); one that never says its probes are in is
+        // stopped rather than waited on without end.
+        let slow = false;
+        const slowTimer = setTimeout(() => {
+          slow = true;
+          child.kill('SIGKILL');
+        }, (input.attachS ?? ATTACH_S) * 1000);
         await attach;
+        clearTimeout(slowTimer);
         if (started === 0 && !interrupted) {
           const r = await done;
-          const why =
-            (r as { code?: string }).code === 'ENOENT'
+          const why = slow
+            ? `bpftrace did not attach to skb:kfree_skb within ${input.attachS ?? ATTACH_S} s`
+            : (r as { code?: string }).code === 'ENOENT'
               ? 'bpftrace is not installed here'
               : `bpftrace could not attach to skb:kfree_skb: ${(String(r.stderr ?? '').split('\n').find((l) => /^ERROR|error/i.test(l) && !/RLIMIT_MEMLOCK/.test(l)) ?? `bpftrace exited ${String(r.exitCode ?? r.signal)}`).replace(/^ERROR: /, '')}`;
           const hint = (r as { code?: string }).code === 'ENOENT' ? 'apt-get install bpftrace (the k8sdiag image has it)' : `it needs root with CAP_BPF and CAP_SYS_ADMIN, BTF (/sys/kernel/btf/vmlinux) and no kernel lockdown: ${NODE_RECIPE_FULL}`;

@@ -225,6 +225,23 @@ describe('where drops cannot run', () => {
     await expect(runDrops({ tracefs: [old], durationS: 1, source: 'bpf' })).rejects.toThrow(/has no drop reason \(Linux 5\.17 and later have them\)/);
   });
 
+  it.skipIf(!asRoot || !tracefs)('a bpftrace that never attaches is stopped after its time, and said so, never waited on without end', { timeout: 15_000 }, async () => {
+    const { runDrops } = await import('../../src/commands/drops.js');
+    const { mkdirSync, writeFileSync, chmodSync } = await import('node:fs');
+    const bin = join(logs, 'slow-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'bpftrace'), '#!/bin/sh\nexec sleep 600\n');
+    chmodSync(join(bin, 'bpftrace'), 0o755);
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path ?? ''}`;
+    try {
+      // (A wait without end would run into the test's own time limit.)
+      await expect(runDrops({ source: 'bpf', attachS: 1, durationS: 1 })).rejects.toThrow(/^bpftrace did not attach to skb:kfree_skb within 1 s$/);
+    } finally {
+      process.env['PATH'] = path;
+    }
+  });
+
   it.skipIf(!asRoot)('not root: exit 2, one line, and the recipe that has the privileges', async () => {
     const r = await (await import('execa')).execa('setpriv', ['--reuid=65532', '--regid=65532', '--clear-groups', process.execPath, BIN, 'drops', '--duration', '1'], { reject: false });
     expect(r.exitCode).toBe(2);
