@@ -26,6 +26,7 @@
 //    (bench/floor-merge.mjs: the same file streamed, each line JSON.parse'd, nothing kept); peak RSS against the
 //    largest document (targets: 100k documents in under 10 s; peak RSS under merge's of one document + 64 MiB + 3x
 //    the largest document); 10k pretty-printed documents behind `kubectl logs --prefix`.
+// 9b. what watch alone keeps up with: a capture fed to `watch --pcap -` at fixed packet rates (bench/pace-pcap.mjs).
 // 10. drops' overhead: dnsbench's rate with and without `k8sdiag drops` running (target: within 5% at 20,000/s).
 // 8b. watch's peak RSS with 1,000,000 distinct client addresses (bench/gen-clients.mjs), at 2M and 10M packets
 //    (targets: at most 256 MiB with Node's default flags, within 10% of each other).
@@ -625,6 +626,31 @@ if (want('8b')) {
     console.log(`   ${(2 * pairs / 1e6).toFixed(0)}M packets: peak RSS ${rss.map((x) => x.toFixed(0)).join(', ')} MiB (target <= 256), ${spread(secs)} s, ${(2 * pairs / 1e3 / Math.max(...secs)).toFixed(0)}k packets/s or more`);
   }
   console.log(`   10M against 2M packets: ${(runs[1] / runs[0]).toFixed(3)}x the peak (target within 10%)`);
+}
+
+if (want('9b')) {
+  console.log('');
+  console.log("9b. what watch alone keeps up with: a capture of 200 clients fed to `watch --pcap -` at fixed packet rates (bench/pace-pcap.mjs), 3 s each, the feeder on CPU 0 and watch on CPU 1");
+  const file = join(dir, 'paced.pcap');
+  spawnSync(process.execPath, [join(root, 'bench', 'gen-clients.mjs'), file, '1500000', '200'], { stdio: 'inherit' });
+  const pin = (cpu) => (CAN_PIN ? `taskset -c ${cpu} ` : '');
+  for (const rate of [100_000, 200_000, 300_000, 400_000, 600_000]) {
+    const reached = [];
+    let counted = '';
+    for (let i = 0; i < ROUNDS; i++) {
+      const r = spawnSync('sh', ['-c', `${pin(0)}${process.execPath} ${join(root, 'bench', 'pace-pcap.mjs')} ${file} ${rate} 3 | ${pin(1)}${process.execPath} ${BIN} watch --pcap - -o json`], { encoding: 'utf8', maxBuffer: 256 << 20 });
+      const m = /K8SDIAG_PACED (\d+) ([\d.]+) (\d+)/.exec(r.stderr ?? '');
+      if (m === null) {
+        console.log(`   ${rate}/s: no result: ${(r.stderr ?? '').trim().slice(0, 200)}`);
+        continue;
+      }
+      reached.push(Number(m[3]) / rate);
+      const doc = JSON.parse(r.stdout);
+      counted = `${doc.queries} queries, ${doc.answered} answered, of ${Number(m[1]) / 2} sent`;
+    }
+    if (reached.length > 0) console.log(`   ${rate.toLocaleString('en')}/s asked: ${ratio(reached)} of it reached (${Math.min(...reached) >= 0.99 ? 'kept up' : 'fell behind: the feeder waited on watch'}); ${counted}`);
+  }
+  rmSync(file);
 }
 
 if (want('10')) {
