@@ -144,6 +144,7 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
   const children: Array<{ exitCode: number | null; kill: (s?: NodeJS.Signals) => boolean }> = [];
   let reasonsPath = '';
   let countersAtStart: DropsResult['counters'] = null;
+  let ct: { failed: string[]; count: number } | undefined;
   const flows = new FlowTable(input.onFlow);
   const pods = input.podsFile !== undefined ? await readPodIndex(input.podsFile) : undefined;
   const inodePods = pods !== undefined ? netnsPods(pods.byUid, input.proc) : new Map<number, string>();
@@ -237,7 +238,9 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
     }
     // conntrack's events: one subscription per transport, port and family, filtered in the kernel.
     if (want !== 'bpf' && !interrupted) {
-      const why = await startConntrack(execa, ports, flows, children, stoppers, running, () => stopped);
+      ct = await startConntrack(execa, ports, flows, children, stoppers, running, () => stopped);
+      // Not read when every subscription was refused (one family missing from a kernel leaves the others reading).
+      const why = ct.failed.length === ct.count ? ct.failed[0] : undefined;
       if (why !== undefined) {
         if (want === 'conntrack') throw new UserError(`conntrack events: ${why}`, `conntrack -E needs NET_ADMIN and the conntrack tool (apt-get install conntrack): ${NODE_RECIPE}`);
         if (sources.bpf !== null) throw new UserError(`drops cannot read either source here: ${sources.bpf}; conntrack events: ${why}`, `on the node: ${NODE_RECIPE_FULL} (both), or --profile=netadmin (conntrack events only)`);
@@ -252,6 +255,13 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
     if (input.durationS !== undefined && !stopped) timer = setTimeout(stop, input.durationS * 1000);
     if (stopped) stop();
     await Promise.all(running);
+    // Subscriptions that all ended on their own after the first moments (a refusal that came late): not read after all.
+    if (ct !== undefined && sources.conntrack === null && ct.failed.length === ct.count) {
+      const why = ct.failed[0]!;
+      if (want === 'conntrack') throw new UserError(`conntrack events: ${why}`, `conntrack -E needs NET_ADMIN and the conntrack tool (apt-get install conntrack): ${NODE_RECIPE}`);
+      if (sources.bpf !== null) throw new UserError(`drops cannot read either source here: ${sources.bpf}; conntrack events: ${why}`, `on the node: ${NODE_RECIPE_FULL} (both), or --profile=netadmin (conntrack events only)`);
+      sources.conntrack = why;
+    }
   } finally {
     if (timer) clearTimeout(timer);
     input.signal?.removeEventListener('abort', onAbort);
@@ -301,8 +311,9 @@ async function findRules(execa: Execa, byPlace: DropPlace[], ports: number[]): P
 type Execa = typeof import('execa').execa;
 
 /**
- * Start `conntrack -E` for UDP and TCP to each port, IPv4 and IPv6, feeding `flows`. Undefined once they listen; else
- * why they cannot (not installed, no permission), said by the first that failed.
+ * Start `conntrack -E` for UDP and TCP to each port, IPv4 and IPv6, feeding `flows`. Resolves after the first moments
+ * (a refusal comes at once) with why those that ended did (not installed, no permission), the list growing as any more
+ * end on their own, and how many were started.
  */
 async function startConntrack(
   execa: Execa,
@@ -312,7 +323,7 @@ async function startConntrack(
   stoppers: Array<() => void>,
   running: Array<Promise<unknown>>,
   stopped: () => boolean,
-): Promise<string | undefined> {
+): Promise<{ failed: string[]; count: number }> {
   const failed: string[] = [];
   const exits: Array<Promise<void>> = [];
   for (const proto of ['udp', 'tcp'] as const) {
@@ -344,7 +355,7 @@ async function startConntrack(
   }
   // A refusal comes at once (netlink says no, or there is no such program); a subscription that holds is listening.
   await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 300))]);
-  return failed.length > 0 ? failed[0] : undefined;
+  return { failed, count: exits.length };
 }
 
 /**

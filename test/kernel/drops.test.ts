@@ -242,6 +242,22 @@ describe('where drops cannot run', () => {
     }
   });
 
+  it.skipIf(!asRoot)("conntrack's subscriptions refused after a moment, not at once: not taken as read, and --source conntrack refuses in one line", { timeout: 15_000 }, async () => {
+    const { runDrops } = await import('../../src/commands/drops.js');
+    const { mkdirSync, writeFileSync, chmodSync } = await import('node:fs');
+    const bin = join(logs, 'late-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'conntrack'), '#!/bin/sh\nsleep 0.6\necho "conntrack v1.4.7 (conntrack-tools): Operation not permitted" >&2\nexit 1\n');
+    chmodSync(join(bin, 'conntrack'), 0o755);
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path ?? ''}`;
+    try {
+      await expect(runDrops({ source: 'conntrack', durationS: 1.5 })).rejects.toThrow(/^conntrack events: Operation not permitted$/);
+    } finally {
+      process.env['PATH'] = path;
+    }
+  });
+
   it.skipIf(!asRoot)('not root: exit 2, one line, and the recipe that has the privileges', async () => {
     const r = await (await import('execa')).execa('setpriv', ['--reuid=65532', '--regid=65532', '--clear-groups', process.execPath, BIN, 'drops', '--duration', '1'], { reject: false });
     expect(r.exitCode).toBe(2);
