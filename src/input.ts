@@ -181,19 +181,18 @@ async function* gunzipWhenGzip(source: AsyncIterable<Buffer | string>, state: Un
     if (more.done === true) break;
     head = Buffer.concat([head, toBuf(more.value)]);
   }
-  if (head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b) {
+  /** The input again from its start: the bytes read to look at, then the rest. */
+  const whole = async function* (): AsyncGenerator<Buffer> {
     yield head;
     for (let n = await it.next(); n.done !== true; n = await it.next()) yield toBuf(n.value);
+  };
+  if (head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield* whole();
     return;
   }
   state.gzip = true;
   const gz = createGunzip();
-  const input = Readable.from(
-    (async function* () {
-      yield head;
-      for (let n = await it.next(); n.done !== true; n = await it.next()) yield toBuf(n.value);
-    })(),
-  );
+  const input = Readable.from(whole());
   input.on('error', (err: Error) => gz.destroy(err));
   input.pipe(gz);
   try {

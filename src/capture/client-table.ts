@@ -163,12 +163,19 @@ export class ClientTable {
     this.cold[(c - 1) >>> 16]![((c - 1) & (BLOCK - 1)) * COLD_STRIDE - 1 - p] = v;
   }
 
+  /** One more of field `f`. */
+  private bump(i: number, f: number): void {
+    const p = PLACE[f]!;
+    if (p >= 0) this.rows[i >>> 16]![(i & (BLOCK - 1)) * STRIDE + p]!++;
+    else this.set(i, f, this.get(i, f) + 1);
+  }
+
   answer(i: number, rcode: string, waitedUs: number, resent: boolean, tc: boolean): void {
-    this.set(i, F.answered, this.get(i, F.answered) + 1);
-    if (resent) this.set(i, F.answeredAfterResend, this.get(i, F.answeredAfterResend) + 1);
-    if (tc) this.set(i, F.truncated, this.get(i, F.truncated) + 1);
+    this.bump(i, F.answered);
+    if (resent) this.bump(i, F.answeredAfterResend);
+    if (tc) this.bump(i, F.truncated);
     const r = RCODES.indexOf(rcode as (typeof RCODES)[number]);
-    if (r >= 0) this.set(i, COUNTS.length + r, this.get(i, COUNTS.length + r) + 1);
+    if (r >= 0) this.bump(i, COUNTS.length + r);
     else {
       let m = this.otherRcodes.get(i);
       if (m === undefined) this.otherRcodes.set(i, (m = new Map()));

@@ -7,7 +7,7 @@
  */
 import { finding } from '../findings.js';
 import type { Finding } from '../findings.js';
-import { CLOSE_REASONS } from '../kernel/drops.js';
+import { byCause, CLOSE_REASONS, remedyFor } from '../kernel/drops.js';
 import type { DropEvent } from '../kernel/drops.js';
 import type { Flow } from '../kernel/ct-events.js';
 import type { StallEvent } from './match-types.js';
@@ -152,19 +152,10 @@ export class KernelJoin {
 }
 
 /** Where stalled queries died: a finding per place with at least MIN of them; and those lost beyond this node. */
-export function kernelFindings(k: KernelEvidence, remedyFor: (reason: string) => string): Finding[] {
+export function kernelFindings(k: KernelEvidence): Finding[] {
   const out: Finding[] = [];
-  const byReason = new Map<string, KernelPlace[]>();
-  for (const p of k.byPlace) {
-    const key = `${p.reason}|${p.location}`;
-    const list = byReason.get(key);
-    if (list === undefined) byReason.set(key, [p]);
-    else list.push(p);
-  }
-  for (const list of byReason.values()) {
-    const count = list.reduce((n, p) => n + p.count, 0);
+  for (const { reason, location, count, places: list } of byCause(k.byPlace)) {
     if (count < MIN) continue;
-    const { reason, location } = list[0]!;
     const where = list.slice(0, 5).map((p) => `${p.direction === 'query' ? 'queries to' : 'answers to'} ${p.endpoint} (${p.count})`).join(', ');
     out.push(finding({
       code: 'STALLS_DROPPED_ON_NODE',

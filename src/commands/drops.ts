@@ -18,7 +18,7 @@ import { dropRules } from '../kernel/rule-finder.js';
 import type { RuleCandidate } from '../kernel/rule-finder.js';
 import { readPodIndex } from '../capture/pods.js';
 import type { CtSummary, Flow } from '../kernel/ct-events.js';
-import { CLOSE_REASONS, dropsProgram, parseLine, parseReasons, readFormat, TRACEFS } from '../kernel/drops.js';
+import { byCause, CLOSE_REASONS, dropsProgram, parseLine, parseReasons, readFormat, remedyFor, TRACEFS } from '../kernel/drops.js';
 import type { DropEvent } from '../kernel/drops.js';
 
 export interface DropsInput {
@@ -144,7 +144,13 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
   const children: Array<{ exitCode: number | null; kill: (s?: NodeJS.Signals) => boolean }> = [];
   let reasonsPath = '';
   let countersAtStart: DropsResult['counters'] = null;
-  let ct: { failed: string[]; count: number } | undefined;
+  let ct: { refused: () => string | undefined } | undefined;
+  /** conntrack's events cannot be read: said, or (asked for alone, or the only source left) refused in one line. */
+  const notRead = (why: string): void => {
+    if (want === 'conntrack') throw new UserError(`conntrack events: ${why}`, `conntrack -E needs NET_ADMIN and the conntrack tool (apt-get install conntrack): ${NODE_RECIPE}`);
+    if (sources.bpf !== null) throw new UserError(`drops cannot read either source here: ${sources.bpf}; conntrack events: ${why}`, `on the node: ${NODE_RECIPE_FULL} (both), or --profile=netadmin (conntrack events only)`);
+    sources.conntrack = why;
+  };
   const flows = new FlowTable(input.onFlow);
   const pods = input.podsFile !== undefined ? await readPodIndex(input.podsFile) : undefined;
   const inodePods = pods !== undefined ? netnsPods(pods.byUid, input.proc) : new Map<number, string>();
@@ -239,13 +245,8 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
     // conntrack's events: one subscription per transport, port and family, filtered in the kernel.
     if (want !== 'bpf' && !interrupted) {
       ct = await startConntrack(execa, ports, flows, children, stoppers, running, () => stopped);
-      // Not read when every subscription was refused (one family missing from a kernel leaves the others reading).
-      const why = ct.failed.length === ct.count ? ct.failed[0] : undefined;
-      if (why !== undefined) {
-        if (want === 'conntrack') throw new UserError(`conntrack events: ${why}`, `conntrack -E needs NET_ADMIN and the conntrack tool (apt-get install conntrack): ${NODE_RECIPE}`);
-        if (sources.bpf !== null) throw new UserError(`drops cannot read either source here: ${sources.bpf}; conntrack events: ${why}`, `on the node: ${NODE_RECIPE_FULL} (both), or --profile=netadmin (conntrack events only)`);
-        sources.conntrack = why;
-      }
+      const why = ct.refused();
+      if (why !== undefined) notRead(why);
       if (started === 0) started = performance.now();
     }
     const what = [sources.bpf === null ? 'skb:kfree_skb' : '', sources.conntrack === null ? 'conntrack events' : ''].filter(Boolean).join(' and ');
@@ -256,12 +257,8 @@ export async function runDrops(input: DropsInput): Promise<DropsResult> {
     if (stopped) stop();
     await Promise.all(running);
     // Subscriptions that all ended on their own after the first moments (a refusal that came late): not read after all.
-    if (ct !== undefined && sources.conntrack === null && ct.failed.length === ct.count) {
-      const why = ct.failed[0]!;
-      if (want === 'conntrack') throw new UserError(`conntrack events: ${why}`, `conntrack -E needs NET_ADMIN and the conntrack tool (apt-get install conntrack): ${NODE_RECIPE}`);
-      if (sources.bpf !== null) throw new UserError(`drops cannot read either source here: ${sources.bpf}; conntrack events: ${why}`, `on the node: ${NODE_RECIPE_FULL} (both), or --profile=netadmin (conntrack events only)`);
-      sources.conntrack = why;
-    }
+    const late = sources.conntrack === null ? ct?.refused() : undefined;
+    if (late !== undefined) notRead(late);
   } finally {
     if (timer) clearTimeout(timer);
     input.signal?.removeEventListener('abort', onAbort);
@@ -308,12 +305,31 @@ async function findRules(execa: Execa, byPlace: DropPlace[], ports: number[]): P
   for (const p of ruled) p.rules = dropRules(text, ports, [p.endpoint.replace(/^\[?(.*?)\]?:\d+$/, '$1')]);
 }
 
+/**
+ * runDrops beside other work (watch --kernel, doctor --kernel): resolves once its sources listen, or rejects where none
+ * can run, as runDrops does; `done` settles when `input.signal` stops it.
+ */
+export async function listenDrops(input: DropsInput): Promise<{ done: Promise<DropsResult> }> {
+  let listening: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (listening = resolve));
+  const done = runDrops({
+    ...input,
+    onListening: (what) => {
+      input.onListening?.(what);
+      listening();
+    },
+  });
+  await Promise.race([ready, done]);
+  // In an object: an async function would wait for a promise it returns.
+  return { done };
+}
+
 type Execa = typeof import('execa').execa;
 
 /**
  * Start `conntrack -E` for UDP and TCP to each port, IPv4 and IPv6, feeding `flows`. Resolves after the first moments
- * (a refusal comes at once) with why those that ended did (not installed, no permission), the list growing as any more
- * end on their own, and how many were started.
+ * (a refusal comes at once); `refused()` then, or later, says why when every subscription has ended on its own (not
+ * installed, no permission): one family missing from a kernel leaves the others reading.
  */
 async function startConntrack(
   execa: Execa,
@@ -323,7 +339,7 @@ async function startConntrack(
   stoppers: Array<() => void>,
   running: Array<Promise<unknown>>,
   stopped: () => boolean,
-): Promise<{ failed: string[]; count: number }> {
+): Promise<{ refused: () => string | undefined }> {
   const failed: string[] = [];
   const exits: Array<Promise<void>> = [];
   for (const proto of ['udp', 'tcp'] as const) {
@@ -355,7 +371,7 @@ async function startConntrack(
   }
   // A refusal comes at once (netlink says no, or there is no such program); a subscription that holds is listening.
   await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 300))]);
-  return { failed, count: exits.length };
+  return { refused: () => (failed.length === exits.length ? failed[0] : undefined) };
 }
 
 /**
@@ -408,19 +424,10 @@ export function conntrackFindings(r: Pick<DropsResult, 'conntrack' | 'seconds'>)
 
 /** A finding per reason and kernel function that dropped at least MIN DNS packets, naming the endpoints they were for. */
 export function dropsFindings(r: Pick<DropsResult, 'byPlace' | 'leftOut' | 'seconds'> & { counters?: DropsResult['counters'] }): Finding[] {
-  const at = new Map<string, DropPlace[]>();
-  for (const p of r.byPlace) {
-    const k = `${p.reason}|${p.location}`;
-    const list = at.get(k);
-    if (list === undefined) at.set(k, [p]);
-    else list.push(p);
-  }
   const out: Finding[] = [];
-  for (const list of at.values()) {
-    const count = list.reduce((n, p) => n + p.count, 0);
+  for (const { reason, location, count, places: list } of byCause(r.byPlace)) {
     // A socket closed with data unread (a client that gave up): counted, not a loss on the way.
-    if (count < MIN || CLOSE_REASONS.has(list[0]!.reason)) continue;
-    const { reason, location } = list[0]!;
+    if (count < MIN || CLOSE_REASONS.has(reason)) continue;
     const where = list.slice(0, 5).map((p) => `${p.direction === 'query' ? 'queries to' : 'answers from'} ${p.endpoint} (${p.count})`).join(', ');
     out.push(finding({
       code: 'KERNEL_DROPS',
@@ -457,9 +464,3 @@ function rulesSaid(list: DropPlace[]): string {
   return `; the rules of this network namespace that drop them: ${[...seen.values()].slice(0, 3).map((r) => `${r.table} ${r.chain}: ${r.rule}`).join('; ')}`;
 }
 
-export function remedyFor(reason: string): string {
-  if (reason === 'NETFILTER_DROP') return 'a firewall rule dropped them (a NetworkPolicy, or a node firewall): iptables-save / nft list ruleset on this node shows which';
-  if (reason === 'NO_SOCKET') return 'nothing listened on that address and port: the DNS server is down there, or the Service sends to a stale endpoint';
-  if (reason.startsWith('QDISC') || reason === 'CPU_BACKLOG' || reason === 'SOCKET_RCVBUFF') return 'the node could not keep up: a queue or buffer overflowed (raise it, or spread the load)';
-  return 'see the kernel drop reason; conntrack -S and the NIC counters tell more';
-}

@@ -20,8 +20,7 @@ import { watchFindings } from './watch-findings.js';
 import { NODE_RECIPE } from '../privilege.js';
 import { KernelJoin, kernelFindings } from '../capture/kernel-join.js';
 import type { KernelEvidence } from '../capture/kernel-join.js';
-import { remedyFor, runDrops } from './drops.js';
-import type { DropsResult } from './drops.js';
+import { listenDrops } from './drops.js';
 
 export interface WatchInput extends RunControl {
   /** A capture file, `-` for stdin; undefined: capture live with tcpdump. */
@@ -170,7 +169,17 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
     let drops: Awaited<ReturnType<typeof captureLive>>;
     // The kernel's sources first, listening before the capture begins; stopped once it ends.
     const kernelStop = new AbortController();
-    const kernelRun = join !== undefined ? await startKernel(join, ports, timeoutS, kernelStop.signal, input.onKernel) : undefined;
+    const kernelRun =
+      join !== undefined
+        ? await listenDrops({
+            dnsPorts: ports,
+            timeoutS,
+            signal: kernelStop.signal,
+            onDrop: (e) => join.drop(e),
+            onFlow: (f) => join.flow(f),
+            ...(input.onKernel !== undefined ? { onListening: input.onKernel } : {}),
+          })
+        : undefined;
     try {
       drops = await captureLive(iface, ports, input, { udp: reader, tcp: tcpReader });
     } finally {
@@ -214,32 +223,8 @@ export async function runWatch(input: WatchInput): Promise<WatchResult> {
   }
   const kernel = join !== undefined && kernelSources !== undefined ? join.result(kernelSources) : null;
   const result: WatchResult = { ...header.finish(), command: 'watch', ...m, capture, timeoutS, pods: podNames, interrupted, kernel, findings: [] };
-  result.findings = [...watchFindings(result), ...(kernel !== null ? kernelFindings(kernel, remedyFor) : [])];
+  result.findings = [...watchFindings(result), ...(kernel !== null ? kernelFindings(kernel) : [])];
   return result;
-}
-
-/**
- * drops' sources (the kernel's drops through bpftrace, conntrack's events) for the length of the capture, each drop and
- * flow handed to the join. Resolves once they listen (or refuses in one line where neither can run); the promise it
- * returns settles when they have stopped, with which ran.
- */
-async function startKernel(join: KernelJoin, ports: number[], timeoutS: number, stop: AbortSignal, onKernel?: (what: string) => void): Promise<{ done: Promise<DropsResult> }> {
-  let listening: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (listening = resolve));
-  const run = runDrops({
-    dnsPorts: ports,
-    timeoutS,
-    signal: stop,
-    onDrop: (e) => join.drop(e),
-    onFlow: (f) => join.flow(f),
-    onListening: (what) => {
-      onKernel?.(what);
-      listening();
-    },
-  });
-  await Promise.race([ready, run]);
-  // In an object: an async function would wait for a promise it returns.
-  return { done: run };
 }
 
 /**

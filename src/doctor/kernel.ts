@@ -6,7 +6,7 @@
  */
 import { UserError } from '../errors.js';
 import type { Finding } from '../findings.js';
-import { runDrops } from '../commands/drops.js';
+import { listenDrops } from '../commands/drops.js';
 import type { DropPlace, DropsResult } from '../commands/drops.js';
 import { CLOSE_REASONS } from '../kernel/drops.js';
 
@@ -31,24 +31,25 @@ export async function startKernel(signal: AbortSignal | undefined): Promise<Kern
   const stop = new AbortController();
   const onAbort = (): void => stop.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
-  let listening: () => void = () => undefined;
-  const heard = new Promise<'listening'>((resolve) => (listening = () => resolve('listening')));
-  const run = runDrops({ signal: stop.signal, onListening: () => listening() }).then(
-    (r) => ({ r }),
-    (err: unknown) => ({ error: err instanceof UserError ? err.message : String(err) }),
-  );
-  const first = await Promise.race([heard, run]);
-  if (first !== 'listening') {
+  const said = (err: unknown): { error: string } => ({ error: err instanceof UserError ? err.message : String(err) });
+  let run: { done: Promise<DropsResult> };
+  try {
+    run = await listenDrops({ signal: stop.signal });
+  } catch (err) {
     signal?.removeEventListener('abort', onAbort);
-    return { error: 'error' in first ? first.error : 'the kernel\'s sources ended before they listened' };
+    return said(err);
   }
   return {
     finish: async () => {
       stop.abort();
-      const r = await run;
-      signal?.removeEventListener('abort', onAbort);
-      if ('error' in r) return { error: r.error };
-      const d = r.r;
+      let d: DropsResult;
+      try {
+        d = await run.done;
+      } catch (err) {
+        return said(err);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
       return {
         sources: d.sources,
         seconds: d.seconds,

@@ -99,7 +99,6 @@ export interface Flow {
   service: string;
   endpoint: string;
   replied: boolean;
-  destroyed: boolean;
 }
 
 export interface CtEndpoint {
@@ -169,13 +168,13 @@ export class FlowTable {
         this.flows.delete(oldKey!);
         this.counts.evicted++;
       }
-      f = { firstS: e.ts ?? nowS, proto: e.proto, client: e.src, clientPort: e.sport, service: hostPort(e.dst, e.dport), endpoint: hostPort(e.replySrc, e.replySport), replied: false, destroyed: false };
+      f = { firstS: e.ts ?? nowS, proto: e.proto, client: e.src, clientPort: e.sport, service: hostPort(e.dst, e.dport), endpoint: hostPort(e.replySrc, e.replySport), replied: false };
       this.flows.set(key, f);
     }
     if (!e.unreplied) f.replied = true;
     if (e.type === 'DESTROY') {
       this.flows.delete(key);
-      this.judge(f, true);
+      this.judge(f);
     }
   }
 
@@ -183,7 +182,7 @@ export class FlowTable {
   summary(endS: number, timeoutS: number): CtSummary {
     let waiting = 0;
     for (const f of this.flows.values()) {
-      if (f.replied || endS - f.firstS >= timeoutS) this.judge(f, false);
+      if (f.replied || endS - f.firstS >= timeoutS) this.judge(f);
       else waiting++;
     }
     this.flows.clear();
@@ -191,8 +190,7 @@ export class FlowTable {
     return { flows: this.counts.flows, replied: this.counts.replied, unreplied: this.counts.unreplied, waiting, byEndpoint, unrepliedFlows: this.kept, before: this.counts.before, evicted: this.counts.evicted, unparsed: this.counts.unparsed };
   }
 
-  private judge(f: Flow, destroyed: boolean): void {
-    f.destroyed = destroyed;
+  private judge(f: Flow): void {
     this.counts.flows++;
     this.onJudged?.(f);
     // Endpoints are few on any node; past MAX_ENDPOINTS the rest are counted together.

@@ -127,3 +127,27 @@ export function parseLine(line: string, reasons: ReadonlyMap<number, string>): D
  * reported, never taken as where a query died.
  */
 export const CLOSE_REASONS: ReadonlySet<string> = new Set(['QUEUE_PURGE', 'SOCKET_CLOSE', 'TCP_CLOSE']);
+
+/** Places where packets died, grouped by reason and kernel function (first seen first), each group with its total. */
+export function byCause<T extends { reason: string; location: string; count: number }>(places: readonly T[]): Array<{ reason: string; location: string; count: number; places: T[] }> {
+  const groups = new Map<string, { reason: string; location: string; count: number; places: T[] }>();
+  for (const p of places) {
+    const key = `${p.reason}|${p.location}`;
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = { reason: p.reason, location: p.location, count: 0, places: [] };
+      groups.set(key, g);
+    }
+    g.count += p.count;
+    g.places.push(p);
+  }
+  return [...groups.values()];
+}
+
+/** What to do about drops of one reason. */
+export function remedyFor(reason: string): string {
+  if (reason === 'NETFILTER_DROP') return 'a firewall rule dropped them (a NetworkPolicy, or a node firewall): iptables-save / nft list ruleset on this node shows which';
+  if (reason === 'NO_SOCKET') return 'nothing listened on that address and port: the DNS server is down there, or the Service sends to a stale endpoint';
+  if (reason.startsWith('QDISC') || reason === 'CPU_BACKLOG' || reason === 'SOCKET_RCVBUFF') return 'the node could not keep up: a queue or buffer overflowed (raise it, or spread the load)';
+  return 'see the kernel drop reason; conntrack -S and the NIC counters tell more';
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOOLS, titled } from '../helpers/tools.js';
-import { netnsGate } from '../helpers/netns.js';
+import { kernelLabGate } from '../helpers/netns.js';
 import { startListening } from '../helpers/listening.js';
 import { ENDPOINTS, scene } from '../helpers/lab.js';
 import type { Scene } from '../helpers/lab.js';
@@ -19,9 +19,7 @@ import type { WatchResult } from '../../src/commands/watch.js';
 import { renderWatch } from '../../src/render/watch.js';
 import { makeStyle } from '../../src/render/style.js';
 
-const lab = await netnsGate(TOOLS.tcpdump, TOOLS.bpftrace, TOOLS.conntrack, TOOLS.dig);
-const tracefs = existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format');
-const gate = lab.ok && !tracefs ? { ok: false, why: 'skipped: tracefs is not mounted at /sys/kernel/tracing' } : lab;
+const gate = await kernelLabGate(TOOLS.tcpdump, TOOLS.conntrack, TOOLS.dig);
 const NO_SEARCH = 'nameserver 198.18.0.10\noptions ndots:1 timeout:1 attempts:2\n';
 let logs = '';
 beforeAll(() => {

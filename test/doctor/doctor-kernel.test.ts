@@ -6,10 +6,9 @@
  * answered) shows no drop on the node: lost beyond it, and the line says so.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/run.js';
-import { netnsGate } from '../helpers/netns.js';
+import { kernelLabGate } from '../helpers/netns.js';
 import { ENDPOINTS, scene } from '../helpers/lab.js';
 import type { Scene } from '../helpers/lab.js';
 import { NO_SEARCH } from '../helpers/doctor-lab.js';
@@ -17,9 +16,7 @@ import type { Doc } from '../helpers/doctor-lab.js';
 import { TOOLS, titled } from '../helpers/tools.js';
 import type { KernelSeen } from '../../src/doctor/kernel.js';
 
-const lab = await netnsGate(TOOLS.bpftrace, TOOLS.conntrack);
-const tracefs = existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format');
-const gate = lab.ok && !tracefs ? { ok: false, why: 'skipped: tracefs is not mounted at /sys/kernel/tracing' } : lab;
+const gate = await kernelLabGate(TOOLS.conntrack);
 
 /** doctor --kernel from the pod: nsenter keeps the host's /sys (tracefs); the resolv.conf on stdin. */
 async function doctorKernel(s: Scene, budget: number): Promise<Doc & { kernel: KernelSeen | null; steps: Array<{ step: string; ok: boolean; note: string }> }> {

@@ -3,6 +3,7 @@
  * parallel), always removed, even when the test fails.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { afterEach } from 'vitest';
 import { execa } from 'execa';
 import { TOOLS, gate } from './tools.js';
@@ -18,6 +19,15 @@ export interface Netns {
 /** Root with iproute2 and iptables (and any more tools given): required in CI (CI=true), where a skip would hide a missing install. */
 export async function netnsGate(...more: Tool[]): Promise<{ ok: boolean; why: string }> {
   return gate({ root: true }, TOOLS.ip, TOOLS.iptables, ...more);
+}
+
+/** Whether tracefs shows the skb:kfree_skb tracepoint (bpftrace attaches through it). */
+export const TRACEFS_MOUNTED = existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format');
+
+/** netnsGate with bpftrace and the tools given, and tracefs mounted: what the kernel-evidence lab tests need. */
+export async function kernelLabGate(...more: Tool[]): Promise<{ ok: boolean; why: string }> {
+  const lab = await netnsGate(TOOLS.bpftrace, ...more);
+  return lab.ok && !TRACEFS_MOUNTED ? { ok: false, why: 'skipped: tracefs is not mounted at /sys/kernel/tracing' } : lab;
 }
 
 /** netnsGate's answer alone. */

@@ -5,7 +5,7 @@
  * under the endpoint it was DNATed to, the silent endpoint's unreplied flows equal to the queries its own log shows,
  * named by the finding, and no drop in that namespace in the kernel's own trace (lost beyond the kernel).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import type { DropsResult } from '../../src/commands/drops.js';
 import { renderDrops } from '../../src/render/drops.js';
 import { makeStyle } from '../../src/render/style.js';
 import { readFixture } from '../helpers/run.js';
-import { netnsGate, netnsPerTest, serveIn } from '../helpers/netns.js';
+import { kernelLabGate, netnsGate, netnsPerTest, serveIn } from '../helpers/netns.js';
 import { startListening } from '../helpers/listening.js';
 import { TOOLS, titled } from '../helpers/tools.js';
 
@@ -71,9 +71,7 @@ describe("conntrack's event lines", () => {
   });
 });
 
-const lab = await netnsGate(TOOLS.dig, TOOLS.bpftrace);
-const tracefs = existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format');
-const gate = lab.ok && !tracefs ? { ok: false, why: 'skipped: tracefs is not mounted at /sys/kernel/tracing' } : lab;
+const gate = await kernelLabGate(TOOLS.dig);
 const conntrackTool = await netnsGate(TOOLS.dig, TOOLS.conntrack);
 const newNetns = netnsPerTest();
 let logs = '';

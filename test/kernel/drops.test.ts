@@ -5,7 +5,7 @@
  * test's: a query to a port with no listener (NO_SOCKET), and one dropped by an iptables rule (NETFILTER_DROP), each
  * counted exactly as sent, while the server behind the rule logged none of them.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { dropsProgram, parseLine, parseReasons } from '../../src/kernel/drops.js
 import { dropsFindings } from '../../src/commands/drops.js';
 import type { DropsResult } from '../../src/commands/drops.js';
 import { BIN, readFixture } from '../helpers/run.js';
-import { netnsGate, netnsPerTest, serveIn } from '../helpers/netns.js';
+import { TRACEFS_MOUNTED, kernelLabGate, netnsPerTest, serveIn } from '../helpers/netns.js';
 import { startListening } from '../helpers/listening.js';
 import { TOOLS, need, titled } from '../helpers/tools.js';
 
@@ -76,9 +76,7 @@ describe('the kernel drop reasons and the program\'s lines', () => {
   });
 });
 
-const tracefs = existsSync('/sys/kernel/tracing/events/skb/kfree_skb/format');
-const lab = await netnsGate(TOOLS.bpftrace, TOOLS.dig);
-const gate = lab.ok && !tracefs ? { ok: false, why: 'skipped: tracefs is not mounted at /sys/kernel/tracing' } : lab;
+const gate = await kernelLabGate(TOOLS.dig);
 const newNetns = netnsPerTest();
 let logs = '';
 beforeAll(() => {
@@ -124,7 +122,7 @@ describe('--pods: a drop named by its pod', () => {
     expect(podUidOfCgroup(`0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-5c7a.scope\n`)).toBe(uid);
     expect(podUidOfCgroup('0::/system.slice/containerd.service\n')).toBeUndefined();
     const proc = join(logs, 'proc');
-    const { mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+    // (symlinkSync: a /proc/PID/ns/net link's target is only read, never followed)
     for (const [pid, inode, cgroup] of [['101', 4026532001, `0::/kubepods.slice/kubepods-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-a.scope`], ['102', 4026532001, `0::/kubepods.slice/kubepods-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-b.scope`], ['1', 4026531840, '0::/init.scope']] as const) {
       mkdirSync(join(proc, pid, 'ns'), { recursive: true });
       symlinkSync(`net:[${inode}]`, join(proc, pid, 'ns', 'net'));
@@ -205,12 +203,26 @@ describe('drops at a qdisc', () => {
   }, 90_000);
 });
 
+/** Run `fn` with a stand-in for the program `name` (a shell script of `body`) first on PATH. */
+async function withStandIn(name: string, body: string, fn: () => Promise<unknown>): Promise<void> {
+  const bin = join(logs, `stand-in-${name}`);
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+  chmodSync(join(bin, name), 0o755);
+  const path = process.env['PATH'];
+  process.env['PATH'] = `${bin}:${path ?? ''}`;
+  try {
+    await fn();
+  } finally {
+    process.env['PATH'] = path;
+  }
+}
+
 describe('where drops cannot run', () => {
   const asRoot = process.getuid?.() === 0;
 
   it.skipIf(!asRoot)('no tracefs, or a kernel without drop reasons: one line that says which and what to do', async () => {
     const { runDrops } = await import('../../src/commands/drops.js');
-    const { mkdirSync, writeFileSync } = await import('node:fs');
     await expect(runDrops({ tracefs: [join(logs, 'none')], durationS: 1, source: 'bpf' })).rejects.toThrow(/^tracefs is not mounted: no .*none\/events\/skb\/kfree_skb\/format$/);
     // Each source where it can run: conntrack's events alone, and why the kernel's drops were not read.
     if ((await need(CONNTRACK)).ok) {
@@ -225,37 +237,16 @@ describe('where drops cannot run', () => {
     await expect(runDrops({ tracefs: [old], durationS: 1, source: 'bpf' })).rejects.toThrow(/has no drop reason \(Linux 5\.17 and later have them\)/);
   });
 
-  it.skipIf(!asRoot || !tracefs)('a bpftrace that never attaches is stopped after its time, and said so, never waited on without end', { timeout: 15_000 }, async () => {
+  it.skipIf(!asRoot || !TRACEFS_MOUNTED)('a bpftrace that never attaches is stopped after its time, and said so, never waited on without end', { timeout: 15_000 }, async () => {
     const { runDrops } = await import('../../src/commands/drops.js');
-    const { mkdirSync, writeFileSync, chmodSync } = await import('node:fs');
-    const bin = join(logs, 'slow-bin');
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(join(bin, 'bpftrace'), '#!/bin/sh\nexec sleep 600\n');
-    chmodSync(join(bin, 'bpftrace'), 0o755);
-    const path = process.env['PATH'];
-    process.env['PATH'] = `${bin}:${path ?? ''}`;
-    try {
-      // (A wait without end would run into the test's own time limit.)
-      await expect(runDrops({ source: 'bpf', attachS: 1, durationS: 1 })).rejects.toThrow(/^bpftrace did not attach to skb:kfree_skb within 1 s$/);
-    } finally {
-      process.env['PATH'] = path;
-    }
+    // (A wait without end would run into the test's own time limit.)
+    await withStandIn('bpftrace', 'exec sleep 600', () => expect(runDrops({ source: 'bpf', attachS: 1, durationS: 1 })).rejects.toThrow(/^bpftrace did not attach to skb:kfree_skb within 1 s$/));
   });
 
   it.skipIf(!asRoot)("conntrack's subscriptions refused after a moment, not at once: not taken as read, and --source conntrack refuses in one line", { timeout: 15_000 }, async () => {
     const { runDrops } = await import('../../src/commands/drops.js');
-    const { mkdirSync, writeFileSync, chmodSync } = await import('node:fs');
-    const bin = join(logs, 'late-bin');
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(join(bin, 'conntrack'), '#!/bin/sh\nsleep 0.6\necho "conntrack v1.4.7 (conntrack-tools): Operation not permitted" >&2\nexit 1\n');
-    chmodSync(join(bin, 'conntrack'), 0o755);
-    const path = process.env['PATH'];
-    process.env['PATH'] = `${bin}:${path ?? ''}`;
-    try {
-      await expect(runDrops({ source: 'conntrack', durationS: 1.5 })).rejects.toThrow(/^conntrack events: Operation not permitted$/);
-    } finally {
-      process.env['PATH'] = path;
-    }
+    const refusedLate = 'sleep 0.6\necho "conntrack v1.4.7 (conntrack-tools): Operation not permitted" >&2\nexit 1';
+    await withStandIn('conntrack', refusedLate, () => expect(runDrops({ source: 'conntrack', durationS: 1.5 })).rejects.toThrow(/^conntrack events: Operation not permitted$/));
   });
 
   it.skipIf(!asRoot)('not root: exit 2, one line, and the recipe that has the privileges', async () => {
