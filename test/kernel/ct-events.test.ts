@@ -71,7 +71,7 @@ describe("conntrack's event lines", () => {
   });
 });
 
-const gate = await kernelLabGate(TOOLS.dig);
+const both = await kernelLabGate(TOOLS.dig, TOOLS.conntrack);
 const conntrackTool = await netnsGate(TOOLS.dig, TOOLS.conntrack);
 const newNetns = netnsPerTest();
 let logs = '';
@@ -83,7 +83,6 @@ afterAll(() => {
 });
 
 describe('conntrack events on a real kernel', () => {
-  const both = gate.ok && conntrackTool.ok ? gate : !conntrackTool.ok ? conntrackTool : gate;
   it.skipIf(!both.ok)(titled('a Service DNATed to two endpoints, one silent: its flows unreplied, as many as it logged, named; no drop in the kernel: lost beyond it', both), async () => {
     const ns = await newNetns('ctev');
     const inode = Number(/net:\[(\d+)\]/.exec((await ns.exec('readlink', ['/proc/self/ns/net'])).stdout)?.[1]);
